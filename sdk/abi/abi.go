@@ -1,0 +1,76 @@
+package abi
+
+// Version is the guest ABI version. The host refuses a module whose
+// rb_abi_version export or manifest reports another value.
+const Version = 1
+
+// HostModule is the import module name of every host function.
+const HostModule = "rapidbyte"
+
+// ManifestSection is the name of the wasm custom section that holds the
+// connector manifest (protojson of rapidbyte.v1.ConnectorManifest with proto
+// field names), so the manifest can be read without instantiating the module.
+const ManifestSection = "rapidbyte.manifest"
+
+// Guest exports. Each takes no arguments and returns i32 (negative = error).
+const (
+	ExportABIVersion = "rb_abi_version" // () -> i32: returns Version
+	ExportOpen       = "rb_open"        // () -> i32: reads the Request via get_request, validates config, connects
+	ExportDiscover   = "rb_discover"    // () -> i32: hands a Catalog (JSON) to set_result
+	ExportCheck      = "rb_check"       // () -> i32: hands a CheckResult (JSON) to set_result
+	ExportRead       = "rb_read"        // () -> i32: emit_schema, emit_batch..., checkpoint...
+	ExportWrite      = "rb_write"       // () -> i32: next_batch... until 0, checkpoint after each commit
+	ExportClose      = "rb_close"       // () -> i32: releases everything; always called
+)
+
+// Host imports, all in module HostModule. Pointers and lengths are u32;
+// results are i32 unless noted. A negative result is -Errno.
+const (
+	ImportGetRequest  = "get_request"  // (buf, cap) -> len of the Request JSON; len > cap: grow and retry
+	ImportSetResult   = "set_result"   // (ptr, len) -> 0: the JSON result of rb_discover / rb_check
+	ImportSetError    = "set_error"    // (ptr, len) -> 0: the ErrorEnvelope JSON for the failing export
+	ImportLog         = "log"          // (level, ptr, len) -> 0: level is a LogLevel
+	ImportEmitSchema  = "emit_schema"  // (ptr, len) -> 0: SchemaEnvelope JSON, once per stream, before batches
+	ImportEmitBatch   = "emit_batch"   // (descPtr, descWords) -> 0: one batch descriptor (see package doc)
+	ImportNextBatch   = "next_batch"   // (buf, cap) -> frame len; 0 = end of stream; len > cap: grow and retry
+	ImportCheckpoint  = "checkpoint"   // (ptr, len) -> 0: Checkpoint JSON (source: covers emitted batches; destination: commit done)
+	ImportStateGet    = "state_get"    // (keyPtr, keyLen, buf, cap) -> len; -ENOENT when absent; len > cap: grow and retry
+	ImportStatePut    = "state_put"    // (keyPtr, keyLen, valPtr, valLen) -> 0
+	ImportSockConnect = "sock_connect" // (addrPtr, addrLen) -> handle (> 0) or -errno; -EACCES off the allow-list
+	ImportSockRead    = "sock_read"    // (h, buf, cap, timeoutMs) -> n; 0 = EOF; -EAGAIN when nothing arrived in time
+	ImportSockWrite   = "sock_write"   // (h, ptr, len) -> n (writes everything or fails)
+	ImportSockClose   = "sock_close"   // (h) -> 0
+	ImportIsCancelled = "is_cancelled" // () -> 1 when the host's context is done, else 0
+)
+
+// FrameMagic starts every next_batch frame ("RBF1" little-endian).
+const FrameMagic uint32 = 0x31464252
+
+// Errno values returned (negated) by host imports.
+const (
+	ENOENT       = 2
+	EIO          = 5
+	EBADF        = 9
+	EAGAIN       = 11
+	EFAULT       = 14
+	EINVAL       = 22
+	EPIPE        = 32
+	ETIMEDOUT    = 110
+	EACCES       = 13
+	ECANCELED    = 125
+	ECONNREFUSED = 111
+	ECONNRESET   = 104
+	EHOSTUNREACH = 113
+)
+
+// LogLevel is the level argument of the log import.
+type LogLevel int32
+
+// Log levels, matching hclog's ordering.
+const (
+	LogTrace LogLevel = 1
+	LogDebug LogLevel = 2
+	LogInfo  LogLevel = 3
+	LogWarn  LogLevel = 4
+	LogError LogLevel = 5
+)

@@ -1,0 +1,60 @@
+// Package abi is the single source of truth for the Rapidbyte guest ABI: the
+// export and import names, the ABI version, the batch descriptor and frame
+// layouts, and the JSON envelopes that cross the boundary. Both the host
+// (worker/internal/wasmhost) and the guest SDK import it; it has no
+// dependencies and never logs.
+//
+// # Module shape
+//
+// A connector is a WASI preview 1 reactor (GOOS=wasip1 GOARCH=wasm
+// -buildmode=c-shared). The host runs _initialize, checks rb_abi_version, and
+// then calls, on one instance: rb_open, then exactly one of rb_discover,
+// rb_check, rb_read or rb_write, then rb_close (always, even after a failure).
+// Exports take no arguments and return an i32: 0 or more is success, a
+// negative value is failure, and before returning it the guest has handed an
+// ErrorEnvelope to the host through set_error.
+//
+// # Memory
+//
+// The guest owns all memory. It passes (ptr, len) pairs of its own buffers to
+// imports; the host bounds-checks every range, reads or writes it only during
+// the call, and never keeps a view across calls. When host data does not fit
+// the guest's buffer (get_request, next_batch, state_get), the import returns
+// the needed length without writing and without consuming anything; the guest
+// grows its buffer and calls again.
+//
+// Every i32 argument is decoded on the host with api.DecodeI32/DecodeU32: the
+// upper 32 bits of the stack slot are garbage.
+//
+// # Batches
+//
+// A source first calls emit_schema once with a SchemaEnvelope (JSON). Each
+// batch is then passed to emit_batch as a descriptor: a little-endian array of
+// u32 words, laid out as
+//
+//	rows, nodeCount, bufferCount,
+//	nodeCount   x (length, nullCount),
+//	bufferCount x (ptr, len)
+//
+// Nodes and buffers follow the Arrow IPC body order: for each field,
+// depth-first, one node; and its buffers: validity bitmap (len 0 when the
+// node has no nulls), then offsets (int32; utf8, binary, list), then values
+// (fixed-width types, utf8 and binary data). A list's child field follows its
+// parent. The host checks every range, the buffer count against the schema,
+// and the offsets, then builds the Arrow IPC message natively.
+//
+// A destination calls next_batch(buf, cap) and receives one frame in the
+// same layout, except that each buffer's ptr is an offset from the start of
+// the frame, and the frame starts with the word FrameMagic:
+//
+//	FrameMagic, rows, nodeCount, bufferCount, nodes..., buffers..., padding, bodies...
+//
+// Every body starts at a multiple of 8 bytes from the frame start.
+//
+// # Sockets
+//
+// sock_read never blocks indefinitely: timeout_ms 0 polls and returns
+// -EAGAIN when no data is ready; the SDK's net.Conn yields with
+// runtime.Gosched between polls. A blocking read would freeze the
+// single-threaded guest.
+package abi
