@@ -15,7 +15,7 @@ LDFLAGS   := -X github.com/rapidbyte/rapidbyte/worker/server.Version=$(VERSION)
 CONNECTORS      := source-postgres dest-postgres
 TEST_CONNECTORS := test-generator test-faulty
 
-.PHONY: help build wasm proto test test-integration lint fmt check bench demo tools clean
+.PHONY: help build wasm proto test lint fmt check bench demo tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -55,8 +55,15 @@ lint: ## gofmt check and go vet on every module
 	@cd sdk && GOOS=wasip1 GOARCH=wasm go vet ./...
 	@cd connectors && GOOS=wasip1 GOARCH=wasm go vet ./...
 
-test: wasm ## run every test (needs PostgreSQL; .ci/run provides it)
-	@for m in $(MODULES); do echo "== test $$m"; go -C $$m test -race -count=1 -timeout 15m ./... || exit 1; done
+test: build wasm ## run every test; starts a throwaway PostgreSQL when none answers
+	@eval "$$(scripts/pg-ensure.sh)"; \
+	for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || exit 1; done
+
+demo: build wasm ## seed a demo database and run examples/pg_to_pg.yaml end to end
+	scripts/demo.sh
+
+bench: build wasm ## PG -> PG benchmark against the raw COPY pipe (see bench/README.md)
+	bench/run.sh
 
 check: tools ## regenerate, lint, breaking check, test, and fail on a dirty tree
 	$(MAKE) proto
