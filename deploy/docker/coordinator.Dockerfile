@@ -3,6 +3,7 @@
 #   docker build -f deploy/docker/coordinator.Dockerfile -t rapidbyte/coordinator .
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
+ENV CGO_ENABLED=0
 COPY . .
 RUN make build wasm
 

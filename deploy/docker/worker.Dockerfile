@@ -4,6 +4,7 @@
 #   docker build -f deploy/docker/worker.Dockerfile -t rapidbyte/worker .
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
+ENV CGO_ENABLED=0
 COPY . .
 RUN make build wasm
 # Compile every connector into the cache, then exit.

@@ -74,3 +74,44 @@ const (
 	LogWarn  LogLevel = 4
 	LogError LogLevel = 5
 )
+
+// Defaults for Limits fields left at zero.
+const (
+	DefaultMaxBatchRows  = 65536
+	DefaultMaxBatchBytes = 64 << 20
+)
+
+// MetaSourceType is the Arrow field metadata key that carries a Field's
+// SourceType in the host's arrow.Schema.
+const MetaSourceType = "source_type"
+
+// Error categories of ErrorEnvelope.Category.
+const (
+	CategoryConfig           = "config"
+	CategoryAuth             = "auth"
+	CategoryPermission       = "permission"
+	CategoryRateLimit        = "rate_limit"
+	CategoryTransientNetwork = "transient_network"
+	CategoryTransientDB      = "transient_db"
+	CategoryData             = "data"
+	CategorySchema           = "schema"
+	CategoryInternal         = "internal"
+	CategoryCancelled        = "cancelled"
+)
+
+// Commit states of ErrorEnvelope.CommitState.
+const (
+	CommitBefore         = "before_commit"
+	CommitAfterUnknown   = "after_commit_unknown"
+	CommitAfterConfirmed = "after_commit_confirmed"
+)
+
+// Scopes and backoff classes of ErrorEnvelope.
+const (
+	ScopeStream   = "stream"
+	ScopeBatch    = "batch"
+	ScopeRecord   = "record"
+	BackoffFast   = "fast"
+	BackoffNormal = "normal"
+	BackoffSlow   = "slow"
+)

@@ -43,13 +43,41 @@
 // parent. The host checks every range, the buffer count against the schema,
 // and the offsets, then builds the Arrow IPC message natively.
 //
+// Field types use the grammar of ParseType; Type.Layout and Kind.Layout
+// give the buffers of each node, shared by the host and the SDK. A bool's
+// values are a bitmap; every validity bitmap and bool bitmap starts at bit 0
+// (no slicing offsets).
+//
 // A destination calls next_batch(buf, cap) and receives one frame in the
 // same layout, except that each buffer's ptr is an offset from the start of
-// the frame, and the frame starts with the word FrameMagic:
+// the frame, and the frame starts with the word FrameMagic. After the
+// buffer pairs one more (offset, len) pair locates the frame's metadata:
 //
-//	FrameMagic, rows, nodeCount, bufferCount, nodes..., buffers..., padding, bodies...
+//	FrameMagic, rows, nodeCount, bufferCount, nodes..., buffers...,
+//	metaOffset, metaLen, padding, bodies..., meta
 //
-// Every body starts at a multiple of 8 bytes from the frame start.
+// Every body starts at a multiple of 8 bytes from the frame start. The
+// metadata is the Checkpoint JSON the host attached to this batch (metaLen
+// 0 when the batch carries none): the cursor position that is covered once
+// this batch and every earlier one are durably written. The destination's
+// schema arrives before any frame, in Request.Schema (see below).
+//
+// # Checkpoints
+//
+// A source calls checkpoint(ptr, len) with a Checkpoint JSON after the
+// emit_batch calls it covers; the host attaches it to the last emitted batch
+// (or to an empty batch when none is pending). A destination calls
+// checkpoint(ptr, 0) (empty payload) once everything from the frames
+// returned so far is durably committed; the host then acknowledges the
+// latest checkpoint carried by those frames. A non-empty payload from a
+// destination is ignored by the host (it never trusts a guest-made cursor).
+//
+// # Schema of a write
+//
+// For OpWrite the host fills Request.Schema with the stream's fields before
+// rb_open; it is nil when the input stream is empty. Every frame follows
+// that schema; the host fails the write with a schema error when a later
+// batch does not match it.
 //
 // # Sockets
 //

@@ -26,6 +26,9 @@ type Request struct {
 	Stream *StreamSpec `json:"stream,omitempty"`
 	// Resume is the last acknowledged checkpoint, when resuming.
 	Resume *Checkpoint `json:"resume,omitempty"`
+	// Schema is the schema of the batches of an OpWrite (nil when the
+	// input stream is empty, and for the other operations).
+	Schema *SchemaEnvelope `json:"schema,omitempty"`
 }
 
 // StreamSpec mirrors rapidbyte.v1.StreamSpec. Enum values are the lower-case
