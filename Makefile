@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-MODULES   := proto sdk worker coordinator cli connectors deploy
+MODULES   := proto sdk worker coordinator cli connectors deploy bench
 BIN       := $(CURDIR)/bin
 DIST      := $(CURDIR)/dist
 # One wazero compilation cache for builds and tests, so each module compiles once.

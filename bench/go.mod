@@ -1,0 +1,3 @@
+module github.com/rapidbyte/rapidbyte/bench
+
+go 1.26.0
