@@ -29,7 +29,7 @@ const (
 	ImportGetRequest  = "get_request"  // (buf, cap) -> len of the Request JSON; len > cap: grow and retry
 	ImportSetResult   = "set_result"   // (ptr, len) -> 0: the JSON result of rb_discover / rb_check
 	ImportSetError    = "set_error"    // (ptr, len) -> 0: the ErrorEnvelope JSON for the failing export
-	ImportLog         = "log"          // (level, ptr, len) -> 0: level is a LogLevel
+	ImportLog         = "log"          // (level, ptr, len) -> 0: level is a LogLevel; the text is the message, then optional NUL-separated key, value pairs
 	ImportEmitSchema  = "emit_schema"  // (ptr, len) -> 0: SchemaEnvelope JSON, once per stream, before batches
 	ImportEmitBatch   = "emit_batch"   // (descPtr, descWords) -> 0: one batch descriptor (see package doc)
 	ImportNextBatch   = "next_batch"   // (buf, cap) -> frame len; 0 = end of stream; len > cap: grow and retry

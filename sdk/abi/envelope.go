@@ -20,6 +20,10 @@ type Request struct {
 	Op Op `json:"op"`
 	// ConnectorID is the id of the module being run.
 	ConnectorID string `json:"connector_id"`
+	// Role selects the side of a connector that has both (RoleSource or
+	// RoleDestination) for OpCheck; empty means the source when present.
+	// OpRead and OpDiscover always use the source, OpWrite the destination.
+	Role string `json:"role,omitempty"`
 	// Config is the connector's config object, secrets resolved.
 	Config json.RawMessage `json:"config"`
 	// Stream is set for OpRead and OpWrite.

@@ -1,0 +1,70 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// readPipeline reads a pipeline file, with one clear message for the usual mistakes.
+func readPipeline(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("pipeline file %s: no such file", path)
+	case errors.Is(err, fs.ErrPermission):
+		return "", fmt.Errorf("pipeline file %s: permission denied", path)
+	case err != nil:
+		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+			return "", fmt.Errorf("pipeline file %s: is a directory", path)
+		}
+		return "", fmt.Errorf("read pipeline file %s: %w", path, err)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return "", fmt.Errorf("pipeline file %s: is empty", path)
+	}
+	return string(b), nil
+}
+
+// varsFlag collects repeatable --var KEY=VALUE flags.
+type varsFlag struct{ raw []string }
+
+func (v *varsFlag) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&v.raw, "var", nil, "set ${KEY} in the pipeline (KEY=VALUE, repeatable; overrides the coordinator's environment)")
+}
+
+// parse returns the variables, or a usage error for a malformed one.
+func (v *varsFlag) parse(cmd *cobra.Command) (map[string]string, error) {
+	if len(v.raw) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(v.raw))
+	for _, kv := range v.raw {
+		k, val, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t${}") {
+			return nil, &usageError{cmd: cmd.CommandPath(), err: fmt.Errorf("invalid --var %q: want KEY=VALUE", kv)}
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+// pipelineArg accepts exactly one PIPELINE.yaml argument.
+func pipelineArg(cmd *cobra.Command, args []string) error {
+	return oneArg("PIPELINE.yaml")(cmd, args)
+}
+
+// oneArg accepts exactly one positional argument called name.
+func oneArg(name string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return &usageError{cmd: cmd.CommandPath(), err: fmt.Errorf("expected one %s argument, got %d", name, len(args))}
+		}
+		return nil
+	}
+}

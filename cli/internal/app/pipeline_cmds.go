@@ -1,0 +1,133 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rapidbyte/rapidbyte/cli/internal/coord"
+	"github.com/rapidbyte/rapidbyte/cli/internal/report"
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+)
+
+func (a *app) checkCommand() *cobra.Command {
+	var vars varsFlag
+	cmd := &cobra.Command{
+		Use:   "check PIPELINE.yaml",
+		Short: "Verify a pipeline: structure, connectors, source, destination and state",
+		Args:  pipelineArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			file := args[0]
+			variables, err := vars.parse(cmd)
+			if err != nil {
+				return err
+			}
+			text, err := readPipeline(file)
+			if err != nil {
+				return err
+			}
+			sess, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer sess.Close()
+			resp, err := sess.api.Check(ctx, &rapidbytev1.CoordinatorServiceCheckRequest{PipelineYaml: text, Variables: variables})
+			if err != nil {
+				return a.pipelineError(ctx, sess.api, file, coord.FromStatus(err))
+			}
+			res := report.CheckFromProto(resp)
+			if a.json() {
+				err = report.WriteJSON(a.env.Stdout, res)
+			} else {
+				err = report.WriteCheckText(a.env.Stdout, res)
+			}
+			if err != nil {
+				return err
+			}
+			if !res.OK {
+				failed := res.Failed()
+				msg := fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(res.Items), strings.Join(failed, ", "))
+				if len(failed) == 0 {
+					msg = "the coordinator reported the pipeline as not OK"
+				}
+				return &exitError{code: ExitFailure, msg: msg}
+			}
+			return nil
+		},
+	}
+	vars.register(cmd)
+	return cmd
+}
+
+func (a *app) discoverCommand() *cobra.Command {
+	var vars varsFlag
+	cmd := &cobra.Command{
+		Use:   "discover PIPELINE.yaml",
+		Short: "List the streams the pipeline's source can read",
+		Long: "Discover prints every stream of the source with its sync modes, cursor, primary key and columns,\n" +
+			"then one @@CATALOG_JSON@@{...} line; -o json prints only the catalog JSON.",
+		Args: pipelineArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			file := args[0]
+			variables, err := vars.parse(cmd)
+			if err != nil {
+				return err
+			}
+			text, err := readPipeline(file)
+			if err != nil {
+				return err
+			}
+			sess, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer sess.Close()
+			resp, err := sess.api.Discover(ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: text, Variables: variables})
+			if err != nil {
+				return a.pipelineError(ctx, sess.api, file, coord.FromStatus(err))
+			}
+			if a.json() {
+				return report.WriteCatalogJSON(a.env.Stdout, resp.GetCatalog())
+			}
+			return report.WriteCatalogText(a.env.Stdout, resp.GetCatalog())
+		},
+	}
+	vars.register(cmd)
+	return cmd
+}
+
+func (a *app) connectorsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "connectors",
+		Short: "List the connector modules the coordinator can serve",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			sess, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer sess.Close()
+			resp, err := sess.api.ListConnectors(ctx, &rapidbytev1.ListConnectorsRequest{})
+			if err != nil {
+				return coord.FromStatus(err)
+			}
+			cs := report.ConnectorsFromProto(resp.GetConnectors())
+			if a.json() {
+				return report.WriteJSON(a.env.Stdout, cs)
+			}
+			return report.WriteConnectorsText(a.env.Stdout, cs)
+		},
+	}
+}
+
+// noArgs rejects positional arguments.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return &usageError{cmd: cmd.CommandPath(), err: fmt.Errorf("unexpected argument %q", args[0])}
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+
+	"github.com/rapidbyte/rapidbyte/cli/internal/coord"
+	"github.com/rapidbyte/rapidbyte/cli/internal/progress"
+	"github.com/rapidbyte/rapidbyte/cli/internal/report"
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+)
+
+// pollInterval is how often a run is polled when WatchRun is unavailable.
+const pollInterval = 500 * time.Millisecond
+
+func (a *app) runCommand() *cobra.Command {
+	var (
+		key    string
+		detach bool
+		vars   varsFlag
+	)
+	cmd := &cobra.Command{
+		Use:   "run PIPELINE.yaml",
+		Short: "Run a pipeline and print its summary",
+		Long: "Run submits the pipeline to the coordinator and waits for it to finish. The summary ends with\n" +
+			"one @@BENCH_JSON@@{...} line; -o json prints only that JSON. The exit code is 0 only on success.",
+		Args: pipelineArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.run(cmd, args[0], key, detach, &vars)
+		},
+	}
+	cmd.Flags().StringVar(&key, "idempotency-key", "", "return the earlier run submitted with this key instead of starting another")
+	cmd.Flags().BoolVar(&detach, "detach", false, "submit the run and return its id without waiting (needs --coordinator)")
+	vars.register(cmd)
+	return cmd
+}
+
+func (a *app) run(cmd *cobra.Command, file, key string, detach bool, vars *varsFlag) error {
+	ctx := cmd.Context()
+	variables, err := vars.parse(cmd)
+	if err != nil {
+		return err
+	}
+	if detach && a.cfg.coordinator == "" {
+		return &usageError{cmd: cmd.CommandPath(), err: errors.New("--detach needs a coordinator (--coordinator or " + EnvCoordinator + "): an embedded one stops when rapidbyte exits")}
+	}
+	text, err := readPipeline(file)
+	if err != nil {
+		return err
+	}
+	sess, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+
+	live := a.env.StderrTerminal && !a.json()
+	resp, err := sess.api.SubmitRun(ctx, &rapidbytev1.SubmitRunRequest{
+		PipelineYaml:   text,
+		IdempotencyKey: key,
+		Wait:           !detach && !live,
+		Variables:      variables,
+	})
+	if err != nil {
+		if ctx.Err() != nil && !sess.embedded {
+			return &exitError{code: ExitInterrupt, msg: "interrupted while waiting; the run may still be going on: see 'rapidbyte runs --state running'"}
+		}
+		return a.pipelineError(ctx, sess.api, file, coord.FromStatus(err))
+	}
+	if detach {
+		return a.printSubmitted(resp)
+	}
+	run := resp.GetRun()
+	if live || run == nil || !report.Final(run.GetState()) {
+		run, err = a.follow(ctx, sess.api, resp.GetRunId(), live, nil)
+		if err != nil {
+			if ctx.Err() != nil && !sess.embedded {
+				a.cancelOnInterrupt(ctx, sess.api, resp.GetRunId())
+			}
+			return err
+		}
+	}
+	rep := report.FromProto(run)
+	rep.AlreadyExists = resp.GetAlreadyExists()
+	if err := a.printRun(rep); err != nil {
+		return err
+	}
+	return outcome(rep)
+}
+
+// cancelOnInterrupt asks the coordinator to cancel a run the user interrupted.
+func (a *app) cancelOnInterrupt(ctx context.Context, api rapidbytev1.CoordinatorServiceClient, runID string) {
+	if runID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := api.CancelRun(ctx, &rapidbytev1.CancelRunRequest{RunId: runID}); err == nil {
+		fmt.Fprintf(a.env.Stderr, "cancellation of run %s requested\n", runID)
+	}
+}
+
+// printSubmitted reports a detached submission.
+func (a *app) printSubmitted(resp *rapidbytev1.SubmitRunResponse) error {
+	state := report.StateName(resp.GetRun().GetState())
+	if a.json() {
+		return report.WriteJSON(a.env.Stdout, struct {
+			RunID         string `json:"run_id"`
+			AlreadyExists bool   `json:"already_exists"`
+			State         string `json:"state"`
+		}{resp.GetRunId(), resp.GetAlreadyExists(), state})
+	}
+	if resp.GetAlreadyExists() {
+		_, err := fmt.Fprintf(a.env.Stdout, "Run %s already exists for this idempotency key (state %s).\n", resp.GetRunId(), state)
+		return err
+	}
+	_, err := fmt.Fprintf(a.env.Stdout, "Submitted run %s (state %s).\nFollow it with: rapidbyte watch %s\n", resp.GetRunId(), state, resp.GetRunId())
+	return err
+}
+
+// printRun writes a run's summary (text) or its JSON.
+func (a *app) printRun(rep report.Run) error {
+	if a.json() {
+		return report.WriteJSON(a.env.Stdout, rep)
+	}
+	return report.WriteText(a.env.Stdout, rep)
+}
+
+// outcome maps a run's final state to the command's result.
+func outcome(rep report.Run) error {
+	switch rep.State {
+	case "FAILED":
+		msg := "run " + rep.RunID + " failed"
+		if rep.Error != nil {
+			msg += ": " + report.FailureLine(rep.Error)
+		}
+		return &exitError{code: ExitFailure, msg: msg}
+	case "CANCELLED":
+		return &exitError{code: ExitCancelled, msg: "run " + rep.RunID + " was cancelled"}
+	}
+	return nil
+}
+
+// follow waits for a run to reach a final state and returns it, drawing live progress
+// when live is set and passing each event to onEvent (if not nil). It watches the run,
+// and falls back to polling GetRun when watching is not possible.
+func (a *app) follow(ctx context.Context, api rapidbytev1.CoordinatorServiceClient, runID string, live bool,
+	onEvent func(*rapidbytev1.WatchRunResponse) error) (*rapidbytev1.RunResult, error) {
+	var bar *progress.Renderer
+	if live {
+		bar = progress.New(a.env.Stderr, nil)
+		defer bar.Finish()
+	}
+	var last *rapidbytev1.RunResult
+	stream, err := api.WatchRun(ctx, &rapidbytev1.WatchRunRequest{RunId: runID})
+	for err == nil {
+		var ev *rapidbytev1.WatchRunResponse
+		ev, err = stream.Recv()
+		if err != nil {
+			break
+		}
+		if bar != nil {
+			bar.Update(snapshot(ev))
+		}
+		if onEvent != nil {
+			if herr := onEvent(ev); herr != nil {
+				return nil, herr
+			}
+		}
+		if ev.GetRun() != nil {
+			last = ev.GetRun()
+		}
+		if report.Final(ev.GetState()) {
+			break
+		}
+	}
+	if err = coord.FromStatus(err); err != nil && !errors.Is(err, io.EOF) {
+		var ce *coord.Error
+		if ctx.Err() != nil || (errors.As(err, &ce) && ce.Code == codes.NotFound) {
+			return nil, err
+		}
+	}
+	run, err := a.poll(ctx, api, runID)
+	if err != nil && last != nil && report.Final(last.GetState()) {
+		return last, nil
+	}
+	return run, err
+}
+
+// poll calls GetRun until the run is final.
+func (a *app) poll(ctx context.Context, api rapidbytev1.CoordinatorServiceClient, runID string) (*rapidbytev1.RunResult, error) {
+	for {
+		resp, err := api.GetRun(ctx, &rapidbytev1.GetRunRequest{RunId: runID})
+		if err != nil {
+			return nil, coord.FromStatus(err)
+		}
+		if report.Final(resp.GetRun().GetState()) {
+			return resp.GetRun(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// snapshot converts a watch event for the progress renderer.
+func snapshot(ev *rapidbytev1.WatchRunResponse) progress.Snapshot {
+	s := progress.Snapshot{
+		State:   report.StateName(ev.GetState()),
+		Attempt: ev.GetAttempt(),
+		Message: ev.GetMessage(),
+	}
+	if ev.GetError() != nil && s.Message == "" {
+		s.Message = report.FailureLine(coord.FailureFromProto(ev.GetError()))
+	}
+	for _, st := range ev.GetStreams() {
+		s.Streams = append(s.Streams, progress.Stream{
+			Name:           st.GetStream(),
+			Partition:      st.GetPartition(),
+			RecordsRead:    st.GetRecordsRead(),
+			BytesRead:      st.GetBytesRead(),
+			RecordsWritten: st.GetRecordsWritten(),
+			State:          report.StateName(st.GetState()),
+		})
+	}
+	return s
+}

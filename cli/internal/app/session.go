@@ -1,0 +1,132 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/rapidbyte/rapidbyte/cli/internal/coord"
+	"github.com/rapidbyte/rapidbyte/cli/internal/embedded"
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+)
+
+// session is an open connection to a coordinator, remote or embedded.
+type session struct {
+	api      rapidbytev1.CoordinatorServiceClient
+	embedded bool
+	closers  []func() error
+}
+
+// Close releases the connection and stops an embedded coordinator and worker.
+func (s *session) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// open connects to the configured coordinator, or starts an embedded one.
+func (a *app) open(ctx context.Context) (*session, error) {
+	if a.cfg.coordinator != "" {
+		tlsCfg, err := a.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		a.addr = a.cfg.coordinator
+		conn, err := coord.Dial(ctx, coord.Options{
+			Addr:        a.cfg.coordinator,
+			AuthToken:   a.cfg.authToken,
+			DialTimeout: a.cfg.dialTimeout,
+			TLS:         tlsCfg,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &session{api: conn.Coordinator, closers: []func() error{conn.Close}}, nil
+	}
+	return a.openEmbedded(ctx)
+}
+
+func (a *app) openEmbedded(ctx context.Context) (*session, error) {
+	if a.cfg.connectorsDir == "" {
+		return nil, fmt.Errorf("no connectors directory: build the connectors with 'make wasm', or set --connectors-dir or %s (or use --coordinator)", EnvConnectorsDir)
+	}
+	if st, err := os.Stat(a.cfg.connectorsDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("connectors directory %s: not found (set --connectors-dir or %s)", a.cfg.connectorsDir, EnvConnectorsDir)
+	}
+	if err := ensureStateDir(a.cfg.state); err != nil {
+		return nil, err
+	}
+	level := hclog.Warn
+	if a.cfg.logLevel != "" {
+		level = hclog.LevelFromString(a.cfg.logLevel)
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "rapidbyte", Level: level, Output: a.env.Stderr})
+	cl, err := a.startEmbedded(ctx, embedded.Config{
+		ConnectorsDir: a.cfg.connectorsDir,
+		CacheDir:      a.cfg.cacheDir,
+		State:         a.cfg.state,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start embedded coordinator: %w", err)
+	}
+	a.addr = cl.Addr() + " (embedded)"
+	conn, err := coord.Dial(ctx, coord.Options{Addr: cl.Addr(), AuthToken: cl.AuthToken(), DialTimeout: a.cfg.dialTimeout})
+	if err != nil {
+		_ = cl.Close()
+		return nil, err
+	}
+	return &session{api: conn.Coordinator, embedded: true, closers: []func() error{cl.Close, conn.Close}}, nil
+}
+
+// tlsConfig builds the client TLS configuration, or nil for plaintext.
+func (a *app) tlsConfig() (*tls.Config, error) {
+	if !a.cfg.tls && a.cfg.tlsCA == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a.cfg.tlsCA != "" {
+		pem, err := os.ReadFile(a.cfg.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("read --tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate found", a.cfg.tlsCA)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// ensureStateDir creates the directory of a sqlite:// state file.
+func ensureStateDir(state string) error {
+	if !strings.HasPrefix(state, "sqlite:") {
+		return nil
+	}
+	u, err := url.Parse(state)
+	if err != nil {
+		return fmt.Errorf("invalid --state %q: %w", state, err)
+	}
+	path := u.Path
+	if path == "" {
+		path = u.Opaque
+	}
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(filepath.FromSlash(path)), 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package dest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+// ErrSchema is wrapped by schema mismatches (incompatible types, new
+// columns under new_column=fail).
+var ErrSchema = errors.New("schema mismatch")
+
+// ErrConfig is wrapped by invalid write configurations.
+var ErrConfig = errors.New("invalid write configuration")
+
+// typeName matches source type texts safe to paste into DDL: a (possibly
+// schema-qualified, possibly quoted) name with optional modifiers and [].
+var typeName = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_ $]*|"[^"\x00]+")(?:\.(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"\x00]+"))?(?:\(\s*\d+\s*(?:,\s*-?\d+\s*)?\))?(?: with(?:out)? time zone)?(?:\[\])?$`)
+
+// columnType returns the PostgreSQL type to create for field f: its source
+// type when it is a valid type in this database whose binary format this
+// connector can write from f's Arrow type, else a type derived from the
+// Arrow type (for example an enum missing here becomes text).
+func columnType(ctx context.Context, conn *pgconn.PgConn, f abi.Field) (string, error) {
+	at, err := pgarrow.ParseArrow(f.Type)
+	if err != nil {
+		return "", fmt.Errorf("%w: field %q: %v", ErrSchema, f.Name, err)
+	}
+	derived := at.PGName()
+	st := strings.TrimSpace(f.SourceType)
+	if st == "" || len(st) > 200 || !typeName.MatchString(st) {
+		return derived, nil
+	}
+	rows, err := pgclient.Query(ctx, conn, `
+SELECT bt.oid, bt.typtype = 'e', COALESCE(et.oid, 0), COALESCE(et.typtype = 'e', false)
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+WHERE t.oid = to_regtype($1)`, []byte(st))
+	if err != nil || len(rows) == 0 {
+		return derived, nil //nolint:nilerr // an unknown source type falls back to the derived type
+	}
+	oid, _ := strconv.ParseUint(string(rows[0][0]), 10, 32)
+	eoid, _ := strconv.ParseUint(string(rows[0][2]), 10, 32)
+	pt := pgarrow.PGType{OID: uint32(oid), Typmod: -1, IsEnum: string(rows[0][1]) == "t"}
+	if eoid != 0 {
+		pt.Elem = &pgarrow.PGType{OID: uint32(eoid), IsEnum: string(rows[0][3]) == "t"}
+	}
+	if _, err := pgarrow.NewEncoder([]pgarrow.Type{pgarrow.FromPG(pt)}, []pgarrow.Type{at}); err != nil {
+		return derived, nil //nolint:nilerr // not writable from this Arrow type: derived type
+	}
+	return st, nil
+}
+
+// columnDefs returns "name type [NOT NULL]" for every field.
+func columnDefs(ctx context.Context, conn *pgconn.PgConn, fields []abi.Field) ([]string, error) {
+	defs := make([]string, len(fields))
+	for i, f := range fields {
+		typ, err := columnType(ctx, conn, f)
+		if err != nil {
+			return nil, err
+		}
+		defs[i] = pgsql.Ident(f.Name) + " " + typ
+		if !f.Nullable {
+			defs[i] += " NOT NULL"
+		}
+	}
+	return defs, nil
+}
+
+// createTable creates schema.name from fields (with a primary key when pk
+// is not empty) unless it exists.
+func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, fields []abi.Field, pk []string) error {
+	defs, err := columnDefs(ctx, conn, fields)
+	if err != nil {
+		return err
+	}
+	if len(pk) > 0 {
+		defs = append(defs, "PRIMARY KEY ("+pgsql.Idents(pk)+")")
+	}
+	sql := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; CREATE TABLE IF NOT EXISTS %s (%s)",
+		pgsql.Ident(schema), pgsql.Qualified(schema, name), strings.Join(defs, ", "))
+	if err := pgclient.Exec(ctx, conn, sql); err != nil {
+		return fmt.Errorf("create table %s.%s: %w", schema, name, err)
+	}
+	return nil
+}
+
+// evolve applies the new-column policy to fields missing from table t:
+// "add" (default) adds them, "ignore" leaves them out of the write, "fail"
+// returns ErrSchema. It returns the fields to write and the refreshed table.
+func evolve(ctx context.Context, conn *pgconn.PgConn, t pgcatalog.Table, fields []abi.Field, policy string) ([]int, pgcatalog.Table, error) {
+	var missing []abi.Field
+	var keep []int
+	for i, f := range fields {
+		if _, _, ok := t.Column(f.Name); ok {
+			keep = append(keep, i)
+			continue
+		}
+		missing = append(missing, f)
+		if policy == "" || policy == "add" {
+			keep = append(keep, i)
+		}
+	}
+	if len(missing) == 0 {
+		return keep, t, nil
+	}
+	switch policy {
+	case "ignore":
+		return keep, t, nil
+	case "fail":
+		names := make([]string, len(missing))
+		for i, f := range missing {
+			names[i] = f.Name
+		}
+		return nil, t, fmt.Errorf("%w: new columns %q in %s.%s (schema_evolution.new_column = fail)", ErrSchema, names, t.Schema, t.Name)
+	case "", "add":
+	default:
+		return nil, t, fmt.Errorf("%w: new_column %q (want add, ignore or fail)", ErrConfig, policy)
+	}
+	for i := range missing {
+		missing[i].Nullable = true // existing rows get NULL
+	}
+	defs, err := columnDefs(ctx, conn, missing)
+	if err != nil {
+		return nil, t, err
+	}
+	for i := range defs {
+		defs[i] = "ADD COLUMN IF NOT EXISTS " + defs[i]
+	}
+	if err := pgclient.Exec(ctx, conn, fmt.Sprintf("ALTER TABLE %s %s", pgsql.Qualified(t.Schema, t.Name), strings.Join(defs, ", "))); err != nil {
+		return nil, t, fmt.Errorf("add columns to %s.%s: %w", t.Schema, t.Name, err)
+	}
+	nt, ok, err := pgcatalog.Lookup(ctx, conn, t.Schema, t.Name)
+	if err != nil || !ok {
+		return nil, t, fmt.Errorf("reload %s.%s after adding columns: %v", t.Schema, t.Name, err)
+	}
+	return keep, nt, nil
+}

@@ -1,0 +1,465 @@
+// Package dest writes Arrow batches into PostgreSQL tables with binary
+// COPY: table creation and schema evolution, append / replace / upsert
+// write modes, commits at checkpoints and a watermark table that makes
+// retried attempts neither lose nor duplicate rows.
+package dest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+// Write modes.
+const (
+	ModeAppend  = "append"
+	ModeReplace = "replace"
+	ModeUpsert  = "upsert"
+)
+
+// DefaultCopyFlushBytes is the default size of one hand-off to COPY.
+const DefaultCopyFlushBytes = 4 << 20
+
+// encodeChunkRows bounds how many rows are encoded between flush checks.
+const encodeChunkRows = 1024
+
+// Batch is one received batch.
+type Batch interface {
+	// Rows returns the number of rows.
+	Rows() int
+	// Column returns the reader of field i.
+	Column(i int) pgarrow.Reader
+}
+
+// Input is the stream being written.
+type Input interface {
+	// Next returns the next batch or io.EOF.
+	Next(ctx context.Context) (Batch, error)
+	// Checkpoint returns the latest checkpoint carried by the batches
+	// returned so far, or nil.
+	Checkpoint() *abi.Checkpoint
+	// Commit acknowledges that every row returned so far is durable.
+	Commit() error
+}
+
+// Request is one write.
+type Request struct {
+	// Schema is the destination schema; default "public".
+	Schema string
+	// Stream is the stream with write mode, primary key, new-column
+	// policy, pipeline and run id.
+	Stream abi.StreamSpec
+	// Resume is the checkpoint the source resumes after (nil on a fresh
+	// start); its Records is the number of rows of the run's stream before
+	// this attempt's first row.
+	Resume *abi.Checkpoint
+	// Fields is the schema of every batch; nil for an empty stream.
+	Fields []abi.Field
+	// CopyFlushBytes is the COPY hand-off size; default DefaultCopyFlushBytes.
+	CopyFlushBytes int
+}
+
+// Stats summarises a write.
+type Stats struct {
+	// Records counts rows written by this attempt; Skipped counts leading
+	// rows skipped because an earlier attempt committed them.
+	Records, Skipped uint64
+	// Commits counts committed transactions.
+	Commits int
+}
+
+// CommitUnknownError reports a COMMIT whose outcome is unknown (the
+// connection failed while committing): retrying could duplicate rows.
+type CommitUnknownError struct{ Err error }
+
+// Error implements error.
+func (e *CommitUnknownError) Error() string { return "commit outcome unknown: " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *CommitUnknownError) Unwrap() error { return e.Err }
+
+// writer is the state of one Write.
+type writer struct {
+	conn      *pgconn.PgConn
+	req       Request
+	schema    string
+	target    string // destination table
+	table     pgcatalog.Table
+	mode      string
+	keep      []int // indexes of written fields
+	names     []string
+	enc       *pgarrow.Encoder
+	copySQL   string
+	mergeSQL  string
+	wm        *wmKey
+	position  uint64 // rows of the run's stream before the current batch
+	skip      uint64
+	completed bool
+	inTx      bool
+	cp        *copier
+	buf       []byte
+	readers   []pgarrow.Reader
+	lastCP    *abi.Checkpoint
+	stats     Stats
+}
+
+// Write writes the input into the destination table.
+func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Stats, error) {
+	w := &writer{conn: conn, req: req, schema: req.Schema, mode: req.Stream.WriteMode}
+	if w.schema == "" {
+		w.schema = "public"
+	}
+	if w.mode == "" {
+		w.mode = ModeAppend
+	}
+	w.target = req.Stream.DestinationTable
+	if w.target == "" {
+		w.target = req.Stream.Name
+	}
+	if req.CopyFlushBytes <= 0 {
+		w.req.CopyFlushBytes = DefaultCopyFlushBytes
+	}
+	if err := w.setup(ctx); err != nil {
+		return w.stats, err
+	}
+	err := w.run(ctx, in)
+	if err != nil {
+		w.rollback(ctx, err)
+	}
+	return w.stats, err
+}
+
+func (w *writer) setup(ctx context.Context) error {
+	switch w.mode {
+	case ModeAppend, ModeUpsert:
+	case ModeReplace:
+		if p := w.req.Stream.Partition; p != nil && p.Count > 1 {
+			return fmt.Errorf("%w: replace mode cannot write a partitioned stream (%d partitions)", ErrConfig, p.Count)
+		}
+	default:
+		return fmt.Errorf("%w: write mode %q", ErrConfig, w.mode)
+	}
+	if w.req.Stream.RunID != "" {
+		if err := ensureWatermarkTable(ctx, w.conn, w.schema); err != nil {
+			return err
+		}
+		k := wmKey{schema: w.schema, pipeline: w.req.Stream.Pipeline, stream: w.target}
+		if p := w.req.Stream.Partition; p != nil {
+			k.partition = p.Index
+		}
+		w.wm = &k
+		wm, err := readWatermark(ctx, w.conn, k)
+		if err != nil {
+			return err
+		}
+		if w.req.Resume != nil {
+			w.position = w.req.Resume.Records
+		}
+		if wm.found && wm.runID == w.req.Stream.RunID {
+			w.completed = wm.completed
+			if wm.records > w.position {
+				w.skip = wm.records - w.position
+			}
+		}
+	}
+	if w.req.Fields == nil {
+		return nil
+	}
+	return w.prepareTable(ctx)
+}
+
+// stagingName is the run-scoped staging table of replace mode; it survives
+// attempts of the same run.
+func (w *writer) stagingName() string {
+	h := sha256.Sum256([]byte(w.req.Stream.Pipeline + "\x00" + w.target + "\x00" + w.req.Stream.RunID))
+	return "_rb_stage_" + hex.EncodeToString(h[:10])
+}
+
+func (w *writer) prepareTable(ctx context.Context) error {
+	fields := w.req.Fields
+	pk := w.req.Stream.PrimaryKey
+	t, exists, err := pgcatalog.Lookup(ctx, w.conn, w.schema, w.target)
+	if err != nil {
+		return err
+	}
+	if w.mode == ModeUpsert && len(pk) == 0 {
+		if exists && len(t.PrimaryKey) > 0 {
+			pk = t.PrimaryKey
+		} else {
+			return fmt.Errorf("%w: upsert into %s.%s needs primary_key", ErrConfig, w.schema, w.target)
+		}
+	}
+	writeTo := w.target
+	switch {
+	case w.mode == ModeReplace:
+		writeTo = w.stagingName()
+		if _, ok, err := pgcatalog.Lookup(ctx, w.conn, w.schema, writeTo); err != nil {
+			return err
+		} else if !ok && !w.completed {
+			if exists {
+				err = pgclient.Exec(ctx, w.conn, fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)",
+					pgsql.Qualified(w.schema, writeTo), pgsql.Qualified(w.schema, w.target)))
+			} else {
+				err = createTable(ctx, w.conn, w.schema, writeTo, fields, pk)
+			}
+			if err != nil {
+				return fmt.Errorf("create staging table: %w", err)
+			}
+		}
+	case !exists:
+		var tablePK []string
+		if w.mode == ModeUpsert {
+			tablePK = pk
+		}
+		if err := createTable(ctx, w.conn, w.schema, w.target, fields, tablePK); err != nil {
+			return err
+		}
+	}
+	if w.completed && w.mode == ModeReplace {
+		return nil // swapped by an earlier attempt: every row will be skipped
+	}
+	t, ok, err := pgcatalog.Lookup(ctx, w.conn, w.schema, writeTo)
+	if err != nil || !ok {
+		return fmt.Errorf("look up %s.%s: %v", w.schema, writeTo, err)
+	}
+	keep, t, err := evolve(ctx, w.conn, t, fields, w.req.Stream.NewColumn)
+	if err != nil {
+		return err
+	}
+	w.table, w.keep = t, keep
+	var dstT, srcT []pgarrow.Type
+	for _, i := range keep {
+		f := fields[i]
+		c, _, _ := t.Column(f.Name)
+		st, err := pgarrow.ParseArrow(f.Type)
+		if err != nil {
+			return fmt.Errorf("%w: field %q: %v", ErrSchema, f.Name, err)
+		}
+		dstT, srcT, w.names = append(dstT, c.Type), append(srcT, st), append(w.names, f.Name)
+	}
+	if w.enc, err = pgarrow.NewEncoder(dstT, srcT); err != nil {
+		return fmt.Errorf("%w: %s.%s: %v", ErrSchema, w.schema, writeTo, err)
+	}
+	w.readers = make([]pgarrow.Reader, len(keep))
+	copyInto := pgsql.Qualified(w.schema, writeTo)
+	if w.mode == ModeUpsert {
+		if copyInto, err = w.prepareUpsert(ctx, pk); err != nil {
+			return err
+		}
+	}
+	w.copySQL = fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", copyInto, pgsql.Idents(w.names))
+	return nil
+}
+
+// prepareUpsert creates the session's temp staging table and the merge
+// statement; it returns the table to COPY into.
+func (w *writer) prepareUpsert(ctx context.Context, pk []string) (string, error) {
+	for _, k := range pk {
+		if !containsName(w.names, k) {
+			return "", fmt.Errorf("%w: primary key column %q is not in the stream", ErrConfig, k)
+		}
+	}
+	tmp := pgsql.Ident("_rb_upsert_" + w.stagingName()[len("_rb_stage_"):])
+	cols := pgsql.Idents(w.names)
+	sql := fmt.Sprintf(`DROP TABLE IF EXISTS pg_temp.%[1]s;
+CREATE TEMP TABLE %[1]s ON COMMIT DELETE ROWS AS SELECT %[2]s FROM %[3]s WITH NO DATA;
+ALTER TABLE pg_temp.%[1]s ADD COLUMN "_rb_seq" bigserial`, tmp, cols, pgsql.Qualified(w.schema, w.target))
+	if err := pgclient.Exec(ctx, w.conn, sql); err != nil {
+		return "", fmt.Errorf("create upsert staging table: %w", err)
+	}
+	var sets []string
+	for _, n := range w.names {
+		if !containsName(pk, n) {
+			sets = append(sets, fmt.Sprintf("%s = EXCLUDED.%s", pgsql.Ident(n), pgsql.Ident(n)))
+		}
+	}
+	action := "DO NOTHING"
+	if len(sets) > 0 {
+		action = "DO UPDATE SET " + strings.Join(sets, ", ")
+	}
+	pkl := pgsql.Idents(pk)
+	w.mergeSQL = fmt.Sprintf(`INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM pg_temp.%s ORDER BY %s, "_rb_seq" DESC ON CONFLICT (%s) %s`,
+		pgsql.Qualified(w.schema, w.target), cols, pkl, cols, tmp, pkl, pkl, action)
+	return "pg_temp." + tmp, nil
+}
+
+func containsName(names []string, n string) bool {
+	for _, x := range names {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *writer) run(ctx context.Context, in Input) error {
+	for {
+		b, err := in.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.writeBatch(ctx, b); err != nil {
+			return err
+		}
+		if cp := in.Checkpoint(); cp != nil && cp != w.lastCP {
+			if err := w.commit(ctx, cp, false); err != nil {
+				return err
+			}
+			w.lastCP = cp
+			if err := in.Commit(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.commit(ctx, in.Checkpoint(), true); err != nil {
+		return err
+	}
+	return in.Commit()
+}
+
+func (w *writer) writeBatch(ctx context.Context, b Batch) error {
+	n := b.Rows()
+	from := 0
+	if w.skip > 0 {
+		d := min(w.skip, uint64(n))
+		from, w.skip = int(d), w.skip-d
+		w.stats.Skipped += d
+	}
+	w.position += uint64(n)
+	if from >= n || w.enc == nil {
+		return nil
+	}
+	if err := w.begin(ctx); err != nil {
+		return err
+	}
+	if w.cp == nil {
+		w.cp = startCopy(ctx, w.conn, w.copySQL, w.req.CopyFlushBytes, w.buf)
+	}
+	for i, fi := range w.keep {
+		w.readers[i] = b.Column(fi)
+	}
+	for lo := from; lo < n; lo += encodeChunkRows {
+		hi := min(lo+encodeChunkRows, n)
+		var err error
+		if w.cp.buf, err = w.enc.AppendRows(w.cp.buf, w.readers, lo, hi); err != nil {
+			w.cp.abort(err)
+			return fmt.Errorf("encode rows: %w", err)
+		}
+		if err := w.cp.maybeFlush(); err != nil {
+			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
+		}
+	}
+	w.stats.Records += uint64(n - from)
+	return nil
+}
+
+func (w *writer) begin(ctx context.Context) error {
+	if w.inTx {
+		return nil
+	}
+	if err := pgclient.Exec(ctx, w.conn, "BEGIN"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	w.inTx = true
+	return nil
+}
+
+// commit ends the current transaction: finishes the COPY, merges (upsert),
+// swaps (replace, final), records the watermark and commits.
+func (w *writer) commit(ctx context.Context, cp *abi.Checkpoint, final bool) error {
+	if w.cp != nil {
+		c := w.cp
+		w.cp = nil
+		_, err := c.finish()
+		w.buf = c.buf
+		if err != nil {
+			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
+		}
+		if w.mergeSQL != "" {
+			if err := pgclient.Exec(ctx, w.conn, w.mergeSQL); err != nil {
+				return fmt.Errorf("upsert into %s.%s: %w", w.schema, w.target, err)
+			}
+		}
+	}
+	swap := final && w.mode == ModeReplace && !w.completed
+	if !w.inTx && !swap && (w.wm == nil || final && w.completed) {
+		return nil
+	}
+	if err := w.begin(ctx); err != nil {
+		return err
+	}
+	if swap {
+		if err := w.swap(ctx); err != nil {
+			return err
+		}
+	}
+	if w.wm != nil {
+		if err := writeWatermark(ctx, w.conn, *w.wm, w.req.Stream.RunID, w.position, final, cp); err != nil {
+			return err
+		}
+	}
+	res, err := w.conn.Exec(ctx, "COMMIT").ReadAll()
+	w.inTx = false
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return &CommitUnknownError{Err: err}
+	}
+	if len(res) == 0 || res[0].CommandTag.String() != "COMMIT" {
+		return fmt.Errorf("commit: transaction was rolled back")
+	}
+	w.stats.Commits++
+	return nil
+}
+
+// swap replaces the target with the staging table, inside the transaction.
+func (w *writer) swap(ctx context.Context) error {
+	stage := w.stagingName()
+	if _, ok, err := pgcatalog.Lookup(ctx, w.conn, w.schema, stage); err != nil {
+		return err
+	} else if !ok {
+		if w.req.Fields != nil {
+			return fmt.Errorf("replace %s.%s: staging table %s is missing", w.schema, w.target, stage)
+		}
+		// Empty stream: replace means "now empty".
+		if _, exists, err := pgcatalog.Lookup(ctx, w.conn, w.schema, w.target); err != nil || !exists {
+			return err
+		}
+		return pgclient.Exec(ctx, w.conn, "TRUNCATE "+pgsql.Qualified(w.schema, w.target))
+	}
+	sql := fmt.Sprintf("DROP TABLE IF EXISTS %s; ALTER TABLE %s RENAME TO %s",
+		pgsql.Qualified(w.schema, w.target), pgsql.Qualified(w.schema, stage), pgsql.Ident(w.target))
+	if err := pgclient.Exec(ctx, w.conn, sql); err != nil {
+		return fmt.Errorf("swap %s into %s.%s: %w", stage, w.schema, w.target, err)
+	}
+	return nil
+}
+
+// rollback abandons the open COPY and transaction after err.
+func (w *writer) rollback(ctx context.Context, err error) {
+	if w.cp != nil {
+		w.cp.abort(err)
+		w.cp = nil
+	}
+	if w.inTx && !w.conn.IsClosed() {
+		_ = pgclient.Exec(context.WithoutCancel(ctx), w.conn, "ROLLBACK")
+		w.inTx = false
+	}
+}

@@ -1,0 +1,189 @@
+package dest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+func write(t *testing.T, conn *pgconn.PgConn, req Request, in *input) (Stats, error) {
+	t.Helper()
+	req.Fields = in.r.fields
+	return Write(context.Background(), conn, req, in)
+}
+
+// columnDigest returns md5 of a column's text over rows ordered by id.
+func columnDigest(t *testing.T, conn *pgconn.PgConn, table, col string) string {
+	return pgtest.QueryStrings(t, conn, fmt.Sprintf(
+		"SELECT md5(string_agg(coalesce(%s::text, '<NULL>'), '|' ORDER BY id)) FROM %s", pgsql.Ident(col), table))[0][0]
+}
+
+func TestWriteAllTypesCreatesTable(t *testing.T) {
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, pgtest.AllTypesSQL)
+	pgtest.Exec(t, dst, "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+	rec := readStream(t, src, abi.StreamSpec{Name: "all_types"}, nil, 4)
+	st, err := write(t, dst, Request{Schema: "raw", Stream: abi.StreamSpec{Name: "all_types", WriteMode: ModeAppend}}, &input{r: rec})
+	if err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if st.Records != 6 {
+		t.Errorf("records = %d", st.Records)
+	}
+	types := pgtest.QueryStrings(t, dst, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+		WHERE attrelid = 'raw.all_types'::regclass AND attname IN ('c_num', 'c_jsonb', 'c_uuid', 'c_mood', 'c_num_arr', 'c_point', 'c_char') ORDER BY attnum`)
+	want := []string{"numeric(12,2)", "character(5)", "uuid", "jsonb", "mood", "numeric(10,3)[]", "text"}
+	for i, w := range want {
+		if types[i][0] != w {
+			t.Errorf("created type %d = %q, want %q", i, types[i][0], w)
+		}
+	}
+	for _, col := range append([]string{"id"}, pgtest.AllTypesColumns...) {
+		if a, b := columnDigest(t, src, "public.all_types", col), columnDigest(t, dst, "raw.all_types", col); a != b {
+			t.Errorf("column %q differs", col)
+		}
+	}
+}
+
+func TestWriteEnumMissingBecomesText(t *testing.T) {
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, pgtest.AllTypesSQL)
+	rec := readStream(t, src, abi.StreamSpec{Name: "all_types", Columns: []string{"id", "c_mood"}}, nil, 100)
+	if _, err := write(t, dst, Request{Stream: abi.StreamSpec{Name: "all_types"}}, &input{r: rec}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pgtest.QueryStrings(t, dst, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'all_types'::regclass AND attname = 'c_mood'")[0][0]; got != "text" {
+		t.Errorf("enum column created as %q, want text", got)
+	}
+	if a, b := columnDigest(t, src, "all_types", "c_mood"), columnDigest(t, dst, "all_types", "c_mood"); a != b {
+		t.Error("enum values differ")
+	}
+}
+
+// TestWriteRetryNoLossNoDup runs every write mode through a first attempt
+// whose fourth commit succeeds but whose acknowledgement is lost, then a
+// second attempt that resumes from the last acknowledged checkpoint.
+func TestWriteRetryNoLossNoDup(t *testing.T) {
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i`)
+	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 200}}
+	for _, mode := range []string{ModeAppend, ModeReplace, ModeUpsert} {
+		t.Run(mode, func(t *testing.T) {
+			dst := pgtest.Connect(t, pgtest.NewDB(t))
+			pgtest.Exec(t, dst, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t VALUES (5000, 'old'), (1, 'stale')`)
+			ws := spec
+			ws.WriteMode, ws.Pipeline, ws.RunID, ws.PrimaryKey = mode, "p1", "run-1", []string{"id"}
+			if mode == ModeAppend {
+				pgtest.Exec(t, dst, "DELETE FROM t WHERE id = 1")
+			}
+			first := &input{r: readStream(t, src, spec, nil, 100), failCommit: 3}
+			if _, err := write(t, dst, Request{Stream: ws}, first); !errors.Is(err, errAckLost) {
+				t.Fatalf("first attempt: %v, want lost ack", err)
+			}
+			resume := first.acked[len(first.acked)-1]
+			if resume.Records != 600 {
+				t.Fatalf("last acked records = %d, want 600", resume.Records)
+			}
+			second := &input{r: readStream(t, src, spec, resume, 100)}
+			st, err := write(t, dst, Request{Stream: ws, Resume: resume}, second)
+			if err != nil {
+				t.Fatalf("second attempt: %v", err)
+			}
+			if st.Skipped != 200 || st.Records != 200 {
+				t.Errorf("second attempt skipped %d wrote %d, want 200/200", st.Skipped, st.Records)
+			}
+			got := pgtest.QueryStrings(t, dst, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t WHERE id <= 1000")[0]
+			if fmt.Sprint(got) != "[1000 1000 1 1000]" {
+				t.Errorf("rows = %v", got)
+			}
+			old := pgtest.Count(t, dst, "t WHERE id = 5000")
+			if want := map[string]int{ModeAppend: 1, ModeReplace: 0, ModeUpsert: 1}[mode]; old != want {
+				t.Errorf("pre-existing row count = %d, want %d", old, want)
+			}
+			if v := pgtest.QueryStrings(t, dst, "SELECT v FROM t WHERE id = 1")[0][0]; v != "v1" {
+				t.Errorf("id 1 = %q, want v1", v)
+			}
+			// A third attempt after everything was committed skips all rows.
+			third := &input{r: readStream(t, src, spec, resume, 100)}
+			if st, err := write(t, dst, Request{Stream: ws, Resume: resume}, third); err != nil || st.Records != 0 {
+				t.Errorf("replayed attempt: records %d, err %v", st.Records, err)
+			}
+			if n := pgtest.Count(t, dst, "t WHERE id <= 1000"); n != 1000 {
+				t.Errorf("after replay: %d rows", n)
+			}
+		})
+	}
+}
+
+func TestWriteUpsertDuplicatesInStream(t *testing.T) {
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, `CREATE TABLE e (seq int PRIMARY KEY, id int, v text); INSERT INTO e SELECT i, i % 10, 'v' || i FROM generate_series(1, 100) i`)
+	rec := readStream(t, src, abi.StreamSpec{Name: "e", Columns: []string{"id", "v"}}, nil, 30)
+	ws := abi.StreamSpec{Name: "e", WriteMode: ModeUpsert, PrimaryKey: []string{"id"}}
+	if _, err := write(t, dst, Request{Stream: ws}, &input{r: rec}); err != nil {
+		t.Fatal(err)
+	}
+	got := pgtest.QueryStrings(t, dst, "SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM e")[0][0]
+	if want := "0=v100,1=v91,2=v92,3=v93,4=v94,5=v95,6=v96,7=v97,8=v98,9=v99"; got != want {
+		t.Errorf("upsert result = %s, want %s", got, want)
+	}
+}
+
+func TestWriteNewColumnPolicies(t *testing.T) {
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, `CREATE TABLE t (id int PRIMARY KEY, "New Col" numeric(5,1)); INSERT INTO t VALUES (1, 2.5)`)
+	rec := func() *input { return &input{r: readStream(t, src, abi.StreamSpec{Name: "t"}, nil, 10)} }
+	for _, policy := range []string{"add", "ignore", "fail"} {
+		t.Run(policy, func(t *testing.T) {
+			dst := pgtest.Connect(t, pgtest.NewDB(t))
+			pgtest.Exec(t, dst, "CREATE TABLE t (id int)")
+			_, err := write(t, dst, Request{Stream: abi.StreamSpec{Name: "t", NewColumn: policy}}, rec())
+			switch policy {
+			case "fail":
+				if !errors.Is(err, ErrSchema) {
+					t.Fatalf("err = %v, want schema error", err)
+				}
+			case "add":
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v := pgtest.QueryStrings(t, dst, `SELECT "New Col"::text, format_type(atttypid, atttypmod) FROM t, pg_attribute WHERE attrelid = 't'::regclass AND attname = 'New Col'`)[0]; fmt.Sprint(v) != "[2.5 numeric(5,1)]" {
+					t.Errorf("added column = %v", v)
+				}
+			case "ignore":
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := pgtest.QueryStrings(t, dst, "SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0")[0][0]; n != "1" || pgtest.Count(t, dst, "t") != 1 {
+					t.Errorf("ignore: %s columns", n)
+				}
+			}
+		})
+	}
+}
+
+func TestWriteDataErrorRollsBack(t *testing.T) {
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, CASE WHEN i = 50 THEN NULL ELSE 'x' END FROM generate_series(1, 100) i`)
+	pgtest.Exec(t, dst, `CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)`)
+	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 1000}}
+	_, err := write(t, dst, Request{Stream: spec}, &input{r: readStream(t, src, spec, nil, 10)})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23502" {
+		t.Fatalf("err = %v, want not_null_violation", err)
+	}
+	if n := pgtest.Count(t, dst, "t"); n != 0 {
+		t.Errorf("%d rows left after failed write", n)
+	}
+}

@@ -1,0 +1,137 @@
+// Package pgcatalog reads table definitions (columns, types, primary keys)
+// from the PostgreSQL system catalogs.
+package pgcatalog
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+)
+
+// Table is one base table.
+type Table struct {
+	// Schema and Name identify the table.
+	Schema, Name string
+	// Columns are in ordinal order.
+	Columns []Column
+	// PrimaryKey lists the primary key columns in key order.
+	PrimaryKey []string
+	// Partitioned is true for a partitioned (parent) table.
+	Partitioned bool
+}
+
+// Column is one column of a table.
+type Column struct {
+	// Name is the column name.
+	Name string
+	// Type is the conversion type.
+	Type pgarrow.Type
+	// SourceType is format_type(atttypid, atttypmod), for example
+	// "numeric(12,2)", "character varying(20)", "integer[]", "mood".
+	SourceType string
+	// Nullable is false for NOT NULL columns.
+	Nullable bool
+}
+
+// Column returns the column named name.
+func (t *Table) Column(name string) (Column, int, bool) {
+	for i, c := range t.Columns {
+		if c.Name == name {
+			return c, i, true
+		}
+	}
+	return Column{}, -1, false
+}
+
+// columnsSQL lists columns of base tables. $1 = schema ('' = every
+// non-system schema), $2 = table ('' = every table).
+const columnsSQL = `
+SELECT n.nspname, c.relname, c.relkind = 'p', a.attname, NOT a.attnotnull,
+       format_type(a.atttypid, a.atttypmod),
+       bt.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+       bt.typtype = 'e',
+       COALESCE(et.oid, 0), COALESCE(et.typtype = 'e', false)
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND ($1 = '' OR n.nspname = $1)
+  AND ($2 = '' OR c.relname = $2)
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+ORDER BY n.nspname, c.relname, a.attnum`
+
+// pkSQL lists primary key columns in key order, same parameters.
+const pkSQL = `
+SELECT n.nspname, c.relname, a.attname
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+WHERE i.indisprimary
+  AND ($1 = '' OR n.nspname = $1)
+  AND ($2 = '' OR c.relname = $2)
+ORDER BY n.nspname, c.relname, array_position(i.indkey::int2[], a.attnum)`
+
+// Tables returns the base tables of schema ('' = all non-system schemas),
+// restricted to one table when table is not empty, sorted by schema and name.
+func Tables(ctx context.Context, conn *pgconn.PgConn, schema, table string) ([]Table, error) {
+	rows, err := pgclient.Query(ctx, conn, columnsSQL, []byte(schema), []byte(table))
+	if err != nil {
+		return nil, fmt.Errorf("list columns: %w", err)
+	}
+	var out []Table
+	index := map[[2]string]int{}
+	for _, r := range rows {
+		key := [2]string{string(r[0]), string(r[1])}
+		ti, ok := index[key]
+		if !ok {
+			ti = len(out)
+			index[key] = ti
+			out = append(out, Table{Schema: key[0], Name: key[1], Partitioned: string(r[2]) == "t"})
+		}
+		oid, err1 := strconv.ParseUint(string(r[6]), 10, 32)
+		typmod, err2 := strconv.ParseInt(string(r[7]), 10, 32)
+		eoid, err3 := strconv.ParseUint(string(r[9]), 10, 32)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return nil, fmt.Errorf("column %q of %s.%s: bad catalog row", r[3], key[0], key[1])
+		}
+		pt := pgarrow.PGType{OID: uint32(oid), Typmod: int32(typmod), IsEnum: string(r[8]) == "t"}
+		if eoid != 0 {
+			pt.Elem = &pgarrow.PGType{OID: uint32(eoid), IsEnum: string(r[10]) == "t"}
+		}
+		out[ti].Columns = append(out[ti].Columns, Column{
+			Name:       string(r[3]),
+			Nullable:   string(r[4]) == "t",
+			SourceType: string(r[5]),
+			Type:       pgarrow.FromPG(pt),
+		})
+	}
+	pks, err := pgclient.Query(ctx, conn, pkSQL, []byte(schema), []byte(table))
+	if err != nil {
+		return nil, fmt.Errorf("list primary keys: %w", err)
+	}
+	for _, r := range pks {
+		if ti, ok := index[[2]string{string(r[0]), string(r[1])}]; ok {
+			out[ti].PrimaryKey = append(out[ti].PrimaryKey, string(r[2]))
+		}
+	}
+	return out, nil
+}
+
+// Lookup returns one table, ok false when it does not exist.
+func Lookup(ctx context.Context, conn *pgconn.PgConn, schema, table string) (Table, bool, error) {
+	ts, err := Tables(ctx, conn, schema, table)
+	if err != nil || len(ts) == 0 {
+		return Table{}, false, err
+	}
+	return ts[0], true, nil
+}

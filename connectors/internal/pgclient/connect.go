@@ -1,0 +1,98 @@
+package pgclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Dialer is how connections reach the server: the SDK's host-proxied
+// sockets in wasm, nil for the platform's net.Dialer.
+type Dialer struct {
+	// Dial opens a connection; nil uses net.Dialer.
+	Dial pgconn.DialFunc
+	// Lookup resolves a host; nil uses the platform resolver. Host-proxied
+	// dialers pass the name through so the host enforces its allow-list.
+	Lookup pgconn.LookupFunc
+}
+
+// Connect opens a connection described by c.
+func Connect(ctx context.Context, c Config, d Dialer) (*pgconn.PgConn, error) {
+	pc, err := PgconnConfig(c, d)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgconn.ConnectConfig(ctx, pc)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// PgconnConfig builds the pgconn configuration for c.
+func PgconnConfig(c Config, d Dialer) (*pgconn.Config, error) {
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	// ParseConfig initialises internal fields; everything that matters is
+	// overwritten below so environment variables cannot change the target.
+	pc, err := pgconn.ParseConfig("sslmode=disable")
+	if err != nil {
+		return nil, fmt.Errorf("base pgconn config: %w", err)
+	}
+	pc.Host, pc.Port, pc.User, pc.Password, pc.Database = c.Host, uint16(c.Port), c.User, c.Password, c.Database
+	pc.ConnectTimeout = c.Timeout()
+	pc.Fallbacks = nil
+	pc.RuntimeParams = map[string]string{"application_name": c.ApplicationName, "DateStyle": "ISO", "TimeZone": "UTC"}
+	pc.TLSConfig, err = tlsConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	if d.Dial != nil {
+		pc.DialFunc = d.Dial
+	}
+	if d.Lookup != nil {
+		pc.LookupFunc = d.Lookup
+	}
+	return pc, nil
+}
+
+// tlsConfig maps sslmode and ca_cert to a TLS config (nil = no TLS).
+// require without ca_cert encrypts without verifying (libpq's require);
+// require with ca_cert verifies the chain but not the host name (libpq's
+// verify-ca); verify-full verifies both.
+func tlsConfig(c Config) (*tls.Config, error) {
+	if c.SSLMode == SSLDisable {
+		return nil, nil
+	}
+	var roots *x509.CertPool
+	if c.CACert != "" {
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM([]byte(c.CACert)) {
+			return nil, errors.New("ca_cert: no PEM certificate found")
+		}
+	}
+	cfg := &tls.Config{ServerName: c.Host, RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if c.SSLMode == SSLRequire {
+		cfg.InsecureSkipVerify = true
+		if roots != nil {
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return errors.New("server sent no certificate")
+				}
+				inter := x509.NewCertPool()
+				for _, ic := range cs.PeerCertificates[1:] {
+					inter.AddCert(ic)
+				}
+				_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+				return err
+			}
+		}
+	}
+	return cfg, nil
+}

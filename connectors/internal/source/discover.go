@@ -1,0 +1,41 @@
+package source
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+// Discover lists every base table of schema ('' = every non-system schema)
+// as a stream: columns in ordinal order with Arrow and source types,
+// primary key, sync modes and cursor candidates.
+func Discover(ctx context.Context, conn *pgconn.PgConn, schema string) (abi.Catalog, error) {
+	tables, err := pgcatalog.Tables(ctx, conn, schema, "")
+	if err != nil {
+		return abi.Catalog{}, err
+	}
+	cat := abi.Catalog{Streams: make([]abi.Stream, 0, len(tables))}
+	for _, t := range tables {
+		s := abi.Stream{
+			Namespace:               t.Schema,
+			Name:                    t.Name,
+			Columns:                 make([]abi.Column, 0, len(t.Columns)),
+			SupportedSyncModes:      []string{ModeFullRefresh, ModeIncremental},
+			SourceDefinedPrimaryKey: t.PrimaryKey,
+		}
+		for _, c := range t.Columns {
+			s.Columns = append(s.Columns, abi.Column{Name: c.Name, ArrowType: c.Type.Arrow(), Nullable: c.Nullable, SourceType: c.SourceType})
+			if c.Type.IsCursorCandidate() {
+				s.CursorCandidates = append(s.CursorCandidates, c.Name)
+			}
+		}
+		if len(s.CursorCandidates) == 0 {
+			s.SupportedSyncModes = []string{ModeFullRefresh}
+		}
+		cat.Streams = append(cat.Streams, s)
+	}
+	return cat, nil
+}

@@ -1,0 +1,309 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+// ErrConfig is wrapped by errors caused by the stream spec or config.
+var ErrConfig = errors.New("invalid stream configuration")
+
+// Sync modes.
+const (
+	ModeFullRefresh = "full_refresh"
+	ModeIncremental = "incremental"
+)
+
+// key is an ordering column of a read: the incremental cursor, the
+// tie-breaker, the primary key of a keyset full refresh, or ctid.
+type key struct {
+	name   string
+	col    pgcatalog.Column
+	ctid   bool
+	selIdx int // position in the select list
+}
+
+// plan is a planned read of one stream (partition).
+type plan struct {
+	table  pgcatalog.Table
+	out    []pgcatalog.Column // emitted columns, in order
+	keys   []key              // ordering keys (0, 1 or 2)
+	sql    string
+	params []param
+}
+
+// fields returns the Arrow fields of the emitted columns.
+func (p *plan) fields() []abi.Field {
+	f := make([]abi.Field, len(p.out))
+	for i, c := range p.out {
+		f[i] = abi.Field{Name: c.Name, Type: c.Type.Arrow(), Nullable: c.Nullable, SourceType: c.SourceType}
+	}
+	return f
+}
+
+// keysetKey picks the full refresh keyset column: a single-column primary
+// key of an ordered scalar type, else ctid for plain tables.
+func keysetKey(t *pgcatalog.Table) (key, bool) {
+	if len(t.PrimaryKey) == 1 {
+		c, _, ok := t.Column(t.PrimaryKey[0])
+		if ok && !c.Type.Cast {
+			switch c.Type.Kind {
+			case pgarrow.KindInt16, pgarrow.KindInt32, pgarrow.KindInt64, pgarrow.KindText, pgarrow.KindUUID,
+				pgarrow.KindDate, pgarrow.KindTimestamp, pgarrow.KindTimestampTZ, pgarrow.KindDecimal128,
+				pgarrow.KindDecimal256, pgarrow.KindNumericText:
+				return key{name: c.Name, col: c}, true
+			}
+		}
+	}
+	if !t.Partitioned {
+		return key{name: ctidColumn, ctid: true, col: pgcatalog.Column{Name: ctidColumn}}, true
+	}
+	return key{}, false
+}
+
+// buildPlan plans the read of spec from table t, resuming after resume.
+// It may query min/max of the partition key (inside the caller's snapshot).
+func buildPlan(ctx context.Context, conn *pgconn.PgConn, t pgcatalog.Table, spec *abi.StreamSpec, resume *abi.Checkpoint) (*plan, error) {
+	p := &plan{table: t}
+	if len(spec.Columns) == 0 {
+		p.out = t.Columns
+	} else {
+		for _, name := range spec.Columns {
+			c, _, ok := t.Column(name)
+			if !ok {
+				return nil, fmt.Errorf("%w: column %q not found in %s.%s", ErrConfig, name, t.Schema, t.Name)
+			}
+			p.out = append(p.out, c)
+		}
+	}
+	mode := spec.SyncMode
+	if mode == "" {
+		mode = ModeFullRefresh
+	}
+	switch mode {
+	case ModeIncremental:
+		if spec.CursorField == "" {
+			return nil, fmt.Errorf("%w: incremental sync of %s needs cursor_field", ErrConfig, t.Name)
+		}
+		for _, name := range []string{spec.CursorField, spec.TieBreakerField} {
+			if name == "" {
+				continue
+			}
+			c, _, ok := t.Column(name)
+			if !ok {
+				return nil, fmt.Errorf("%w: cursor column %q not found in %s.%s", ErrConfig, name, t.Schema, t.Name)
+			}
+			if _, err := cursorValue(&c.Type, zeroRaw(c.Type), false); err != nil && c.Type.Kind != pgarrow.KindNumericText && c.Type.Kind != pgarrow.KindDecimal128 && c.Type.Kind != pgarrow.KindDecimal256 {
+				return nil, fmt.Errorf("%w: column %q (%s) cannot be a cursor", ErrConfig, name, c.SourceType)
+			}
+			p.keys = append(p.keys, key{name: name, col: c})
+		}
+	case ModeFullRefresh:
+		if k, ok := keysetKey(&t); ok {
+			p.keys = []key{k}
+		}
+	default:
+		return nil, fmt.Errorf("%w: sync mode %q is not supported", ErrConfig, spec.SyncMode)
+	}
+
+	sel := make([]string, 0, len(p.out)+2)
+	for _, c := range p.out {
+		e := pgsql.Ident(c.Name)
+		if c.Type.Cast {
+			e += "::text"
+		}
+		sel = append(sel, e)
+	}
+	for i := range p.keys {
+		k := &p.keys[i]
+		if !k.ctid {
+			if j := slices.IndexFunc(p.out, func(c pgcatalog.Column) bool { return c.Name == k.name }); j >= 0 {
+				k.selIdx = j
+				continue
+			}
+		}
+		k.selIdx = len(sel)
+		if k.ctid {
+			sel = append(sel, "ctid")
+		} else {
+			sel = append(sel, pgsql.Ident(k.name))
+		}
+	}
+
+	var conds []string
+	if mode == ModeIncremental {
+		conds = append(conds, pgsql.Ident(p.keys[0].name)+" IS NOT NULL")
+	}
+	if resume != nil && resume.CursorValue != nil && len(p.keys) > 0 && resume.CursorField == p.keys[0].name {
+		c, err := p.afterCursor(resume)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, c)
+	}
+	if spec.Partition != nil && spec.Partition.Count > 1 {
+		c, err := p.partitionCond(ctx, conn, spec.Partition)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, c)
+	} else if len(p.keys) == 1 && p.keys[0].ctid && len(conds) == 0 {
+		// Force a TID range scan: physical order, no synchronized scan.
+		conds = append(conds, "ctid >= '(0,0)'::tid")
+	}
+
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(strings.Join(sel, ", "))
+	b.WriteString(" FROM ")
+	b.WriteString(pgsql.Qualified(t.Schema, t.Name))
+	if len(conds) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(conds, " AND "))
+	}
+	if len(p.keys) > 0 && !p.keys[0].ctid {
+		names := make([]string, len(p.keys))
+		for i, k := range p.keys {
+			names[i] = k.name
+		}
+		b.WriteString(" ORDER BY ")
+		b.WriteString(pgsql.Idents(names))
+	}
+	p.sql = b.String()
+	return p, nil
+}
+
+// zeroRaw returns a well-formed binary zero of t, to test cursor support.
+func zeroRaw(t pgarrow.Type) []byte {
+	switch t.Kind {
+	case pgarrow.KindInt16:
+		return make([]byte, 2)
+	case pgarrow.KindInt32, pgarrow.KindDate, pgarrow.KindFloat32:
+		return make([]byte, 4)
+	case pgarrow.KindInt64, pgarrow.KindTimestamp, pgarrow.KindTimestampTZ, pgarrow.KindFloat64:
+		return make([]byte, 8)
+	case pgarrow.KindUUID:
+		return make([]byte, 16)
+	}
+	return []byte{}
+}
+
+// afterCursor returns the condition "strictly after the resume cursor".
+func (p *plan) afterCursor(resume *abi.Checkpoint) (string, error) {
+	k0 := p.keys[0]
+	v0, cast0, err := cursorParam(&k0.col.Type, k0.col.SourceType, resume.CursorValue, k0.ctid)
+	if err != nil {
+		return "", fmt.Errorf("%w: resume cursor of %q: %v", ErrConfig, k0.name, err)
+	}
+	ph0 := p.addParam(v0) + cast0
+	if len(p.keys) == 2 && resume.TieBreakerValue != nil && resume.TieBreakerField == p.keys[1].name {
+		k1 := p.keys[1]
+		v1, cast1, err := cursorParam(&k1.col.Type, k1.col.SourceType, resume.TieBreakerValue, false)
+		if err != nil {
+			return "", fmt.Errorf("%w: resume tie-breaker of %q: %v", ErrConfig, k1.name, err)
+		}
+		ph1 := p.addParam(v1) + cast1
+		return fmt.Sprintf("(%s, %s) > (%s, %s)", pgsql.Ident(k0.name), pgsql.Ident(k1.name), ph0, ph1), nil
+	}
+	col := pgsql.Ident(k0.name)
+	if k0.ctid {
+		col = "ctid"
+	}
+	return col + " > " + ph0, nil
+}
+
+func (p *plan) addParam(v param) string {
+	p.params = append(p.params, v)
+	return "$" + strconv.Itoa(len(p.params))
+}
+
+// partitionCond returns the condition selecting partition part: a range of
+// an integer key between its min and max (NULL keys go to partition 0),
+// or a ctid block range when no key is given.
+func (p *plan) partitionCond(ctx context.Context, conn *pgconn.PgConn, part *abi.Partition) (string, error) {
+	if part.Index >= part.Count {
+		return "", fmt.Errorf("%w: partition index %d of %d", ErrConfig, part.Index, part.Count)
+	}
+	idx, cnt := big.NewInt(int64(part.Index)), big.NewInt(int64(part.Count))
+	bound := func(lo, hi *big.Int, i *big.Int) *big.Int { // lo + (hi-lo+1)*i/cnt
+		span := new(big.Int).Sub(hi, lo)
+		span.Add(span, big.NewInt(1))
+		span.Mul(span, i)
+		span.Quo(span, cnt)
+		return span.Add(span, lo)
+	}
+	last := part.Index == part.Count-1
+	if part.Key == "" {
+		if p.table.Partitioned {
+			return "", fmt.Errorf("%w: partitioned table %s needs a partition_key", ErrConfig, p.table.Name)
+		}
+		rows, err := pgclient.Query(ctx, conn,
+			"SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::bigint)::text",
+			[]byte(pgsql.Qualified(p.table.Schema, p.table.Name)))
+		if err != nil {
+			return "", fmt.Errorf("table size: %w", err)
+		}
+		blocks, _ := new(big.Int).SetString(string(rows[0][0]), 10)
+		if blocks == nil {
+			return "", fmt.Errorf("table size: bad value %q", rows[0][0])
+		}
+		zero := big.NewInt(0)
+		lo := bound(zero, blocks, idx)
+		cond := fmt.Sprintf("ctid >= '(%s,0)'::tid", lo)
+		if part.Index == 0 {
+			cond = "ctid >= '(0,0)'::tid"
+		}
+		if !last {
+			cond += fmt.Sprintf(" AND ctid < '(%s,0)'::tid", bound(zero, blocks, new(big.Int).Add(idx, big.NewInt(1))))
+		}
+		return cond, nil
+	}
+	c, _, ok := p.table.Column(part.Key)
+	if !ok {
+		return "", fmt.Errorf("%w: partition key %q not found", ErrConfig, part.Key)
+	}
+	switch c.Type.Kind {
+	case pgarrow.KindInt16, pgarrow.KindInt32, pgarrow.KindInt64:
+	default:
+		return "", fmt.Errorf("%w: partition key %q must be an integer column, not %s", ErrConfig, part.Key, c.SourceType)
+	}
+	col := pgsql.Ident(c.Name)
+	rows, err := pgclient.Query(ctx, conn, fmt.Sprintf("SELECT min(%s)::text, max(%s)::text FROM %s", col, col, pgsql.Qualified(p.table.Schema, p.table.Name)))
+	if err != nil {
+		return "", fmt.Errorf("partition bounds: %w", err)
+	}
+	if rows[0][0] == nil { // empty table (or only NULL keys)
+		if part.Index == 0 {
+			return "true", nil
+		}
+		return "false", nil
+	}
+	lo, _ := new(big.Int).SetString(string(rows[0][0]), 10)
+	hi, _ := new(big.Int).SetString(string(rows[0][1]), 10)
+	from, to := bound(lo, hi, idx), bound(lo, hi, new(big.Int).Add(idx, big.NewInt(1)))
+	var parts []string
+	if part.Index > 0 {
+		parts = append(parts, fmt.Sprintf("%s >= %s", col, from))
+	}
+	if !last {
+		parts = append(parts, fmt.Sprintf("%s < %s", col, to))
+	}
+	cond := "(" + strings.Join(append(parts, "true")[:max(1, len(parts))], " AND ") + ")"
+	if part.Index == 0 {
+		cond = "(" + cond + " OR " + col + " IS NULL)"
+	}
+	return cond, nil
+}

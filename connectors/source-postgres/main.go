@@ -1,0 +1,12 @@
+// Command source-postgres is the PostgreSQL source connector, built as a
+// WASI reactor module: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared.
+package main
+
+import (
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsdk"
+	"github.com/rapidbyte/rapidbyte/sdk"
+)
+
+func init() { sdk.Serve(sdk.Connector{Source: pgsdk.NewSource()}) }
+
+func main() {}

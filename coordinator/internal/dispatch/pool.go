@@ -1,0 +1,187 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	_ "google.golang.org/grpc/health" // registers the client-side health checking function
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+)
+
+// WorkerHealthService is the health service name workers report and the pool
+// checks before it sends work to a worker.
+const WorkerHealthService = "rapidbyte.v1.WorkerService"
+
+// serviceConfig turns on round_robin and client-side health checking.
+const serviceConfig = `{"loadBalancingConfig":[{"round_robin":{}}],` +
+	`"healthCheckConfig":{"serviceName":"` + WorkerHealthService + `"}}`
+
+// maxMessageSize bounds one gRPC message between the coordinator and a
+// worker: a FlightData carries one Arrow batch (max_batch_bytes, default 64 MiB).
+const maxMessageSize = 256 << 20
+
+// PoolConfig configures a Pool.
+type PoolConfig struct {
+	// Workers is a comma-separated list of host:port addresses, or one gRPC
+	// target with a scheme such as "dns:///workers.ns.svc:7071".
+	Workers string
+	// Token, when set, is sent as "authorization: Bearer <token>" on every call.
+	Token string
+	// TLS, when set, secures the connections; nil means plaintext.
+	TLS *tls.Config
+}
+
+// Pool holds one client connection to the set of workers. It is safe for
+// concurrent use.
+type Pool struct {
+	conn      *grpc.ClientConn
+	flight    flightpb.FlightServiceClient
+	worker    rapidbytev1.WorkerServiceClient
+	addrCount int
+	log       hclog.Logger
+	closed    atomic.Bool
+}
+
+var schemeSeq atomic.Uint64
+
+// NewPool parses cfg.Workers and creates the connection. It does not block:
+// workers are dialled lazily and calls wait for a healthy one.
+func NewPool(cfg PoolConfig, log hclog.Logger) (*Pool, error) {
+	target, opts, count, err := targetOptions(cfg.Workers)
+	if err != nil {
+		return nil, err
+	}
+	var tc credentials.TransportCredentials = insecure.NewCredentials()
+	if cfg.TLS != nil {
+		tc = credentials.NewTLS(cfg.TLS)
+	}
+	opts = append(opts,
+		grpc.WithTransportCredentials(tc),
+		grpc.WithDefaultServiceConfig(serviceConfig),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
+	)
+	if cfg.Token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: cfg.Token, secure: cfg.TLS != nil}))
+	}
+	conn, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create worker client for %q: %w", cfg.Workers, err)
+	}
+	return &Pool{
+		conn:      conn,
+		flight:    flightpb.NewFlightServiceClient(conn),
+		worker:    rapidbytev1.NewWorkerServiceClient(conn),
+		addrCount: count,
+		log:       log.Named("dispatch"),
+	}, nil
+}
+
+// targetOptions turns the --workers value into a dial target. A list of
+// host:port becomes a private manual resolver with every address, so
+// round_robin spreads calls over all of them; a value with a scheme
+// ("dns:///...") is passed to grpc as is. count is the number of static
+// addresses (0 when resolved by name).
+func targetOptions(workers string) (target string, opts []grpc.DialOption, count int, err error) {
+	workers = strings.TrimSpace(workers)
+	if workers == "" {
+		return "", nil, 0, errors.New("no workers configured")
+	}
+	if strings.Contains(workers, "://") {
+		if strings.Contains(workers, ",") {
+			return "", nil, 0, fmt.Errorf("workers %q: a target with a scheme must be the only entry", workers)
+		}
+		return workers, nil, 0, nil
+	}
+	var addrs []resolver.Address
+	seen := map[string]bool{}
+	for _, a := range strings.Split(workers, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if !strings.Contains(a, ":") {
+			return "", nil, 0, fmt.Errorf("worker address %q: want host:port", a)
+		}
+		if !seen[a] {
+			seen[a] = true
+			addrs = append(addrs, resolver.Address{Addr: a})
+		}
+	}
+	if len(addrs) == 0 {
+		return "", nil, 0, errors.New("no workers configured")
+	}
+	scheme := fmt.Sprintf("rbworkers%d", schemeSeq.Add(1))
+	r := manual.NewBuilderWithScheme(scheme)
+	r.InitialState(resolver.State{Addresses: addrs})
+	return scheme + ":///workers", []grpc.DialOption{grpc.WithResolvers(r)}, len(addrs), nil
+}
+
+// Close closes the connection. It is idempotent.
+func (p *Pool) Close() error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return p.conn.Close()
+}
+
+// Connect makes the pool start dialling its workers now instead of on the
+// first call.
+func (p *Pool) Connect() { p.conn.Connect() }
+
+// State reports the connection's connectivity state as text (READY, CONNECTING, ...).
+func (p *Pool) State() string { return p.conn.GetState().String() }
+
+// Spec forwards a Spec call to any worker.
+func (p *Pool) Spec(ctx context.Context, req *rapidbytev1.SpecRequest) (*rapidbytev1.SpecResponse, error) {
+	resp, err := p.worker.Spec(ctx, req)
+	if err != nil {
+		return nil, fromStatus(ctx, "spec", err)
+	}
+	return resp, nil
+}
+
+// Check forwards a Check call to any worker.
+func (p *Pool) Check(ctx context.Context, req *rapidbytev1.CheckRequest) (*rapidbytev1.CheckResponse, error) {
+	resp, err := p.worker.Check(ctx, req)
+	if err != nil {
+		return nil, fromStatus(ctx, "check", err)
+	}
+	return resp, nil
+}
+
+// Discover forwards a Discover call to any worker.
+func (p *Pool) Discover(ctx context.Context, req *rapidbytev1.DiscoverRequest) (*rapidbytev1.DiscoverResponse, error) {
+	resp, err := p.worker.Discover(ctx, req)
+	if err != nil {
+		return nil, fromStatus(ctx, "discover", err)
+	}
+	return resp, nil
+}
+
+// bearer is per-call credentials carrying a bearer token.
+type bearer struct {
+	token  string
+	secure bool
+}
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials. The
+// token is also sent over plaintext connections (loopback and trusted
+// networks); configure TLS to protect it elsewhere.
+func (b bearer) RequireTransportSecurity() bool { return b.secure }

@@ -1,0 +1,375 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/proto"
+
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pbconv"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
+)
+
+// Flight methods the relay calls.
+const (
+	methodDoGet = "/arrow.flight.protocol.FlightService/DoGet"
+	methodDoPut = "/arrow.flight.protocol.FlightService/DoPut"
+)
+
+var (
+	doGetDesc = grpc.StreamDesc{StreamName: "DoGet", ServerStreams: true}
+	doPutDesc = grpc.StreamDesc{StreamName: "DoPut", ServerStreams: true, ClientStreams: true}
+)
+
+// DefaultMaxInflight is the bound on relayed messages when a job sets none.
+const DefaultMaxInflight = 16
+
+// Progress is a snapshot of one stream's progress in the current attempt.
+type Progress struct {
+	// RecordsRead and BytesRead count what the source emitted.
+	RecordsRead, BytesRead uint64
+	// MessagesRead counts Flight messages received from the source;
+	// MessagesSent those handed to the destination.
+	MessagesRead, MessagesSent uint64
+	// RecordsWritten and BytesWritten count what the destination committed.
+	RecordsWritten, BytesWritten uint64
+	// Checkpoint is the latest checkpoint the destination acknowledged, or nil.
+	Checkpoint *store.Checkpoint
+	// SourceWorker and DestWorker are the addresses of the workers that
+	// serve the read and the write.
+	SourceWorker, DestWorker string
+	// SourceModuleLoadMs and DestModuleLoadMs are the workers' module load times.
+	SourceModuleLoadMs, DestModuleLoadMs float64
+}
+
+// Result is the outcome of one relayed stream. On error it holds what was
+// done before the failure (in particular the last acknowledged checkpoint).
+type Result struct {
+	Progress
+	// Duration is the relay's wall time.
+	Duration time.Duration
+	// ReadDuration is the time until the source finished; WriteDuration the
+	// time until the destination sent its final acknowledgement.
+	ReadDuration, WriteDuration time.Duration
+	// Final is true when the destination sent its final acknowledgement.
+	Final bool
+}
+
+// relay is the state of one relayed stream.
+type relay struct {
+	parent     context.Context // the caller's ctx: its end means "cancelled"
+	cancel     context.CancelFunc
+	start      time.Time
+	what       string
+	onProgress func(Progress)
+
+	mu        sync.Mutex
+	prog      Progress
+	err       *retry.ConnectorError
+	final     bool
+	closeSent bool
+	readDur   time.Duration
+	writeDur  time.Duration
+
+	cbMu sync.Mutex // serialises onProgress calls
+}
+
+// fail records the first error and cancels both streams.
+func (r *relay) fail(err *retry.ConnectorError) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.cancel()
+}
+
+func (r *relay) failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err != nil
+}
+
+// update applies f to the progress under the lock and reports a snapshot.
+func (r *relay) update(f func(p *Progress)) {
+	r.mu.Lock()
+	f(&r.prog)
+	snap := r.prog
+	r.mu.Unlock()
+	if r.onProgress != nil {
+		r.cbMu.Lock()
+		r.onProgress(snap)
+		r.cbMu.Unlock()
+	}
+}
+
+// relayTickets relays one stream: it opens DoGet(read) and DoPut(write) on
+// workers (avoiding the addresses in avoid when another worker is
+// available) and forwards every FlightData from the read to the write with
+// at most maxInflight messages queued between them.
+func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
+	maxInflight int, avoid []string, onProgress func(Progress),
+) (Result, error) {
+	if maxInflight <= 0 {
+		maxInflight = DefaultMaxInflight
+	}
+	what := fmt.Sprintf("stream %q", read.GetStream().GetName())
+	if pt := read.GetStream().GetPartition(); pt.GetCount() > 1 {
+		what = fmt.Sprintf("stream %q partition %d/%d", read.GetStream().GetName(), pt.GetIndex(), pt.GetCount())
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &relay{parent: ctx, cancel: cancel, start: time.Now(), what: what, onProgress: onProgress}
+
+	ticket, err := proto.Marshal(read)
+	if err != nil {
+		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", what, err)
+	}
+	cmd, err := proto.Marshal(write)
+	if err != nil {
+		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode write ticket of %s: %v", what, err)
+	}
+
+	get, srcAddr, err := p.openStream(rctx, &doGetDesc, methodDoGet, avoid)
+	if err != nil {
+		return r.result(), fromStatus(ctx, "open read of "+what, err)
+	}
+	if err := get.SendMsg(&flightpb.Ticket{Ticket: ticket}); err != nil {
+		return r.result(), fromStatus(ctx, "read "+what+" on "+srcAddr, recvErr(get, err))
+	}
+	if err := get.CloseSend(); err != nil {
+		return r.result(), fromStatus(ctx, "read "+what+" on "+srcAddr, err)
+	}
+	put, dstAddr, err := p.openStream(rctx, &doPutDesc, methodDoPut, avoid)
+	if err != nil {
+		return r.result(), fromStatus(ctx, "open write of "+what, err)
+	}
+	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = srcAddr, dstAddr })
+
+	ch := make(chan *flightpb.FlightData, maxInflight)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); r.read(rctx, get, srcAddr, ch) }()
+	go func() { defer wg.Done(); r.write(rctx, put, dstAddr, cmd, ch) }()
+	go func() { defer wg.Done(); r.ack(put, dstAddr) }()
+	wg.Wait()
+
+	res := r.result()
+	if r.err != nil {
+		return res, r.err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fromStatus(ctx, what, err)
+	}
+	return res, nil
+}
+
+func (r *relay) result() Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Result{
+		Progress: r.prog, Duration: time.Since(r.start),
+		ReadDuration: r.readDur, WriteDuration: r.writeDur, Final: r.final,
+	}
+}
+
+// read receives the source's messages and queues them for the writer. It
+// closes ch when the source ends (successfully or not).
+func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch chan<- *flightpb.FlightData) {
+	defer close(ch)
+	for {
+		msg := new(flightpb.FlightData)
+		err := get.RecvMsg(msg)
+		if errors.Is(err, io.EOF) {
+			r.mu.Lock()
+			r.readDur = time.Since(r.start)
+			r.mu.Unlock()
+			return
+		}
+		if err != nil {
+			r.fail(fromStatus(r.parent, "read "+r.what+" on "+addr, err))
+			return
+		}
+		var meta rapidbytev1.BatchMeta
+		if len(msg.AppMetadata) > 0 {
+			if err := proto.Unmarshal(msg.AppMetadata, &meta); err != nil {
+				r.fail(retry.New(retry.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.what, addr, err))
+				return
+			}
+		}
+		// Only record batches count: a writer may repeat the first batch's
+		// metadata on the schema message.
+		isBatch := messageType(msg.DataHeader) == headerRecordBatch
+		r.update(func(p *Progress) {
+			p.MessagesRead++
+			if isBatch {
+				p.RecordsRead += meta.GetRecords()
+				p.BytesRead += meta.GetBytes()
+			}
+			if p.SourceModuleLoadMs == 0 {
+				p.SourceModuleLoadMs = meta.GetModuleLoadMs()
+			}
+		})
+		select {
+		case ch <- msg:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// write forwards queued messages to the destination; the first one carries
+// the WriteTicket as its descriptor cmd. When the source ends it half-closes
+// the DoPut so the destination finishes and sends its final ack.
+func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, cmd []byte, ch <-chan *flightpb.FlightData) {
+	first := true
+	send := func(msg *flightpb.FlightData) bool {
+		if first {
+			msg.FlightDescriptor = &flightpb.FlightDescriptor{Type: flightpb.FlightDescriptor_CMD, Cmd: cmd}
+			first = false
+		}
+		if err := put.SendMsg(msg); err != nil {
+			if !errors.Is(err, io.EOF) { // io.EOF: the server ended the stream; ack reports why
+				r.fail(fromStatus(r.parent, "write "+r.what+" on "+addr, err))
+			}
+			return false
+		}
+		return true
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				if r.failed() || ctx.Err() != nil {
+					return
+				}
+				if first && !send(&flightpb.FlightData{}) { // an empty stream still opens the write
+					return
+				}
+				r.mu.Lock()
+				r.closeSent = true
+				r.mu.Unlock()
+				if err := put.CloseSend(); err != nil {
+					r.fail(fromStatus(r.parent, "write "+r.what+" on "+addr, err))
+				}
+				return
+			}
+			if !send(msg) {
+				return
+			}
+			r.update(func(p *Progress) { p.MessagesSent++ })
+		}
+	}
+}
+
+// ack reads the destination's PutResults until the stream ends.
+func (r *relay) ack(put grpc.ClientStream, addr string) {
+	for {
+		res := new(flightpb.PutResult)
+		err := put.RecvMsg(res)
+		if errors.Is(err, io.EOF) {
+			r.mu.Lock()
+			early := !r.closeSent
+			r.writeDur = time.Since(r.start)
+			r.mu.Unlock()
+			if early && !r.failed() {
+				r.fail(retry.New(retry.CategoryInternal, "WRITE_ENDED_EARLY",
+					"write %s on %s: the destination ended the stream before the source finished", r.what, addr))
+			}
+			return
+		}
+		if err != nil {
+			r.fail(fromStatus(r.parent, "write "+r.what+" on "+addr, err))
+			return
+		}
+		if len(res.AppMetadata) == 0 {
+			continue
+		}
+		var wa rapidbytev1.WriteAck
+		if err := proto.Unmarshal(res.AppMetadata, &wa); err != nil {
+			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode ack: %v", r.what, addr, err))
+			return
+		}
+		cp := pbconv.CheckpointFromProto(wa.GetCheckpoint())
+		r.update(func(p *Progress) {
+			p.RecordsWritten = max(p.RecordsWritten, wa.GetRecordsWritten())
+			p.BytesWritten = max(p.BytesWritten, wa.GetBytesWritten())
+			if cp != nil {
+				p.Checkpoint = cp
+			}
+			if p.DestModuleLoadMs == 0 {
+				p.DestModuleLoadMs = wa.GetModuleLoadMs()
+			}
+		})
+		if wa.GetFinal() {
+			r.mu.Lock()
+			r.final = true
+			r.mu.Unlock()
+		}
+	}
+}
+
+// openStream opens a stream on some worker, preferring one whose address is
+// not in avoid: a stream that landed on an avoided address is dropped before
+// anything was sent and round_robin picks the next worker, up to one try per
+// known worker. It returns the stream and the worker's address.
+func (p *Pool) openStream(ctx context.Context, desc *grpc.StreamDesc, method string, avoid []string) (grpc.ClientStream, string, error) {
+	tries := p.addrCount
+	if tries == 0 {
+		tries = 3
+	}
+	if len(avoid) == 0 {
+		tries = 1
+	}
+	for i := 0; ; i++ {
+		sctx, scancel := context.WithCancel(ctx)
+		s, err := p.conn.NewStream(sctx, desc, method)
+		if err != nil {
+			scancel()
+			return nil, "", err
+		}
+		addr := "unknown"
+		if pr, ok := peer.FromContext(s.Context()); ok && pr.Addr != nil {
+			addr = pr.Addr.String()
+		}
+		if i+1 < tries && contains(avoid, addr) {
+			scancel()
+			continue
+		}
+		// The stream lives as long as ctx: the relay cancels ctx when it ends.
+		context.AfterFunc(ctx, scancel)
+		return s, addr, nil
+	}
+}
+
+// recvErr returns the stream's status error when a send failed with io.EOF.
+func recvErr(s grpc.ClientStream, err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	if rerr := s.RecvMsg(new(flightpb.FlightData)); rerr != nil && !errors.Is(rerr, io.EOF) {
+		return rerr
+	}
+	return err
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

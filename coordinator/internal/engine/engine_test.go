@@ -1,0 +1,400 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry/retrytest"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
+)
+
+type stream struct{ name, extra string }
+
+func pipelineYAML(maxRetries int, streams ...stream) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: \"1.0\"\npipeline: p1\nsource:\n  use: source-x\n  config: {host: db, password: ${PW}}\n  streams:\n")
+	for _, s := range streams {
+		fmt.Fprintf(&b, "    - {name: %s%s}\n", s.name, s.extra)
+	}
+	fmt.Fprintf(&b, "destination:\n  use: dest-y\n  config: {host: db2, password: hunter2}\n  write_mode: append\n")
+	fmt.Fprintf(&b, "resources: {max_retries: %d, parallelism: 3}\n", maxRetries)
+	return b.String()
+}
+
+type harness struct {
+	e     *Engine
+	st    *memStore
+	rl    *fakeRelay
+	clock *retrytest.Clock
+	ctx   context.Context
+}
+
+func newHarness(t *testing.T, fn func(ctx context.Context, job dispatch.Job, n int, progress func(dispatch.Progress)) (dispatch.Result, error)) *harness {
+	t.Helper()
+	h := &harness{st: newMemStore(), rl: &fakeRelay{fn: fn}, clock: retrytest.NewClock(time.Unix(1000, 0))}
+	env := func(name string) (string, bool) {
+		if name == "PW" {
+			return "s3cret", true
+		}
+		return "", false
+	}
+	h.e = New(h.st, h.rl, Config{Clock: h.clock, Jitter: -1, Env: env, Owner: "me"}, hclog.NewNullLogger())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	h.ctx = ctx
+	done := make(chan struct{})
+	go func() { _ = h.e.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-h.e.Ready()
+	return h
+}
+
+func (h *harness) submitWait(t *testing.T, yaml string) RunView {
+	t.Helper()
+	run, _, err := h.e.Submit(h.ctx, Submission{YAML: yaml})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if _, err := h.e.Wait(h.ctx, run.ID); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	v, err := h.e.Get(h.ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// advanceWhileSleeping advances the fake clock whenever the engine sleeps,
+// until stop is closed.
+func (h *harness) advanceWhileSleeping(stop <-chan struct{}) {
+	go func() {
+		for {
+			ctx, cancel := context.WithTimeout(h.ctx, 20*time.Millisecond)
+			err := h.clock.BlockUntil(ctx, 1)
+			cancel()
+			if err == nil {
+				h.clock.Advance(time.Hour)
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+}
+
+func transient(msg string) error {
+	return retry.New(retry.CategoryTransientNetwork, "WORKER_LOST", "%s", msg)
+}
+
+func TestRunSucceeds(t *testing.T) {
+	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, progress func(dispatch.Progress)) (dispatch.Result, error) {
+		return okResult(job, 100, progress), nil
+	})
+	v := h.submitWait(t, pipelineYAML(3, stream{name: "a"}, stream{name: "b"}))
+	r := v.Run
+	if r.State != store.StateSucceeded || r.Attempts != 1 || r.RetryCount() != 0 {
+		t.Fatalf("run = %s attempts %d, want SUCCEEDED after 1", r.State, r.Attempts)
+	}
+	if r.RecordsRead != 200 || r.RecordsWritten != 200 || r.BytesWritten != 2000 {
+		t.Errorf("totals read/written/bytes = %d/%d/%d", r.RecordsRead, r.RecordsWritten, r.BytesWritten)
+	}
+	if r.Timings.SourceModuleLoadMs != 5 || r.Timings.DestModuleLoadMs != 6 {
+		t.Errorf("timings = %+v", r.Timings)
+	}
+	if len(v.Streams) != 2 || v.Streams[0].SourceWorker != "w1:1" || v.Streams[1].State != store.StateSucceeded {
+		t.Errorf("streams = %+v", v.Streams)
+	}
+	if strings.Contains(r.PipelineYAML, "hunter2") || !strings.Contains(r.PipelineYAML, "${PW}") {
+		t.Errorf("stored YAML leaks or lost references:\n%s", r.PipelineYAML)
+	}
+	// Secrets are resolved into the job only.
+	jobs := h.rl.callsFor("a")
+	if got := jobs[0].SourceConfig["password"]; got != "s3cret" {
+		t.Errorf("resolved source password = %v", got)
+	}
+	// full_refresh streams never store cursors.
+	if len(h.st.puts) != 0 {
+		t.Errorf("cursors stored for full_refresh streams: %v", h.st.puts)
+	}
+}
+
+func TestRetriesOnlyFailedStreamsAndResumes(t *testing.T) {
+	acked := &store.Checkpoint{ID: 3, Stream: "b", Records: 40, Bytes: 400, CursorField: "id", CursorValue: store.IntCursor(40)}
+	h := newHarness(t, func(_ context.Context, job dispatch.Job, n int, progress func(dispatch.Progress)) (dispatch.Result, error) {
+		if job.Stream.Name == "b" && n == 1 {
+			p := dispatch.Progress{RecordsRead: 50, RecordsWritten: 40, Checkpoint: acked, SourceWorker: "w1:1", DestWorker: "w2:1"}
+			progress(p)
+			return dispatch.Result{Progress: p}, transient("worker w2:1 lost")
+		}
+		return okResult(job, 60, progress), nil
+	})
+	stop := make(chan struct{})
+	defer close(stop)
+	h.advanceWhileSleeping(stop)
+	v := h.submitWait(t, pipelineYAML(3, stream{name: "a"}, stream{name: "b", extra: ", sync_mode: incremental, cursor_field: id"}))
+	r := v.Run
+	if r.State != store.StateSucceeded || r.Attempts != 2 || r.RetryCount() != 1 {
+		t.Fatalf("run = %s attempts %d err %v, want SUCCEEDED after 2", r.State, r.Attempts, r.Error)
+	}
+	if a := h.rl.callsFor("a"); len(a) != 1 {
+		t.Errorf("stream a relayed %d times, want 1 (only failed streams retry)", len(a))
+	}
+	b := h.rl.callsFor("b")
+	if len(b) != 2 {
+		t.Fatalf("stream b relayed %d times, want 2", len(b))
+	}
+	if diff := cmp.Diff(acked, b[1].Resume); diff != "" {
+		t.Errorf("retry resume checkpoint (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"w1:1", "w2:1"}, b[1].Avoid); diff != "" {
+		t.Errorf("retry avoid (-want +got):\n%s", diff)
+	}
+	if b[1].Attempt != 2 {
+		t.Errorf("retry attempt = %d", b[1].Attempt)
+	}
+	if len(v.Attempts) != 2 || v.Attempts[0].Error == nil || v.Attempts[0].Error.Code != "WORKER_LOST" || v.Attempts[1].Error != nil {
+		t.Errorf("attempts = %+v", v.Attempts)
+	}
+	if diff := cmp.Diff([]string{"b"}, v.Attempts[1].Streams); diff != "" {
+		t.Errorf("second attempt streams (-want +got):\n%s", diff)
+	}
+	// b committed 40 before the failure and 60 after resuming.
+	if r.RecordsWritten != 60+100 {
+		t.Errorf("records written = %d, want 160", r.RecordsWritten)
+	}
+	// The cursor was stored after each ack, the last one from attempt 2.
+	if len(h.st.puts) != 2 || h.st.puts[0].ID != 3 {
+		t.Errorf("cursor puts = %+v", h.st.puts)
+	}
+	if r.Timings.RetryWaitSecs <= 0 {
+		t.Errorf("retry wait = %v, want > 0", r.Timings.RetryWaitSecs)
+	}
+}
+
+func TestRunFails(t *testing.T) {
+	tests := []struct {
+		name         string
+		maxRetries   int
+		err          error
+		wantAttempts int
+		wantCode     string
+	}{
+		{name: "config error is not retried", maxRetries: 3, err: retry.New(retry.CategoryConfig, "BAD", "bad config"), wantAttempts: 1, wantCode: "BAD"},
+		{name: "unsafe commit is not retried", maxRetries: 3, err: &retry.ConnectorError{Category: retry.CategoryTransientDB, Code: "COMMIT_FAILED", Retryable: true, SafeToRetry: true, CommitState: retry.CommitAfterUnknown}, wantAttempts: 1, wantCode: "COMMIT_FAILED"},
+		{name: "retries exhausted", maxRetries: 2, err: transient("gone"), wantAttempts: 3, wantCode: "WORKER_LOST"},
+		{name: "plain error is internal", maxRetries: 2, err: errors.New("boom"), wantAttempts: 1, wantCode: "INTERNAL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(context.Context, dispatch.Job, int, func(dispatch.Progress)) (dispatch.Result, error) {
+				return dispatch.Result{}, tc.err
+			})
+			stop := make(chan struct{})
+			defer close(stop)
+			h.advanceWhileSleeping(stop)
+			v := h.submitWait(t, pipelineYAML(tc.maxRetries, stream{name: "a"}))
+			r := v.Run
+			if r.State != store.StateFailed || r.Attempts != tc.wantAttempts || r.Error == nil || r.Error.Code != tc.wantCode {
+				t.Errorf("run = %s attempts %d error %v, want FAILED after %d with %s", r.State, r.Attempts, r.Error, tc.wantAttempts, tc.wantCode)
+			}
+			if len(v.Attempts) != tc.wantAttempts {
+				t.Errorf("%d attempts recorded", len(v.Attempts))
+			}
+			for _, a := range v.Attempts {
+				if a.Error == nil || a.FinishedAt.IsZero() {
+					t.Errorf("attempt %d not recorded with its error: %+v", a.Number, a)
+				}
+			}
+		})
+	}
+}
+
+func TestCancel(t *testing.T) {
+	t.Run("during streaming", func(t *testing.T) {
+		started := make(chan struct{})
+		h := newHarness(t, func(ctx context.Context, _ dispatch.Job, _ int, _ func(dispatch.Progress)) (dispatch.Result, error) {
+			close(started)
+			<-ctx.Done()
+			return dispatch.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+		})
+		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		if _, ok, err := h.e.Cancel(h.ctx, run.ID); err != nil || !ok {
+			t.Fatalf("cancel = %v, %v", ok, err)
+		}
+		got, err := h.e.Wait(h.ctx, run.ID)
+		if err != nil || got.State != store.StateCancelled {
+			t.Fatalf("run = %s, %v; want CANCELLED", got.State, err)
+		}
+		if _, ok, _ := h.e.Cancel(h.ctx, run.ID); ok {
+			t.Error("cancelling a finished run was accepted")
+		}
+	})
+	t.Run("during backoff", func(t *testing.T) {
+		h := newHarness(t, func(context.Context, dispatch.Job, int, func(dispatch.Progress)) (dispatch.Result, error) {
+			return dispatch.Result{}, transient("gone")
+		})
+		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.clock.BlockUntil(h.ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := h.e.Cancel(h.ctx, run.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.e.Wait(h.ctx, run.ID)
+		if err != nil || got.State != store.StateCancelled || got.Attempts != 1 {
+			t.Fatalf("run = %s after %d attempts, %v; want CANCELLED after 1", got.State, got.Attempts, err)
+		}
+	})
+}
+
+func TestIdempotentSubmit(t *testing.T) {
+	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+		return okResult(job, 1, p), nil
+	})
+	y := pipelineYAML(0, stream{name: "a"})
+	r1, existed1, err := h.e.Submit(h.ctx, Submission{YAML: y, IdempotencyKey: "k"})
+	if err != nil || existed1 {
+		t.Fatalf("first submit = %v, %v", existed1, err)
+	}
+	r2, existed2, err := h.e.Submit(h.ctx, Submission{YAML: y, IdempotencyKey: "k"})
+	if err != nil || !existed2 || r2.ID != r1.ID {
+		t.Fatalf("second submit = %s %v %v, want %s existing", r2.ID, existed2, err, r1.ID)
+	}
+	if _, err := h.e.Wait(h.ctx, r1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.rl.callsFor("a")); n != 1 {
+		t.Errorf("relayed %d times, want 1", n)
+	}
+}
+
+func TestIncrementalResumesFromStoredCursor(t *testing.T) {
+	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+		return okResult(job, 10, p), nil
+	})
+	y := pipelineYAML(0, stream{name: "a", extra: ", sync_mode: incremental, cursor_field: id"})
+	h.submitWait(t, y)
+	h.submitWait(t, y)
+	jobs := h.rl.callsFor("a")
+	if len(jobs) != 2 || jobs[0].Resume != nil || jobs[1].Resume == nil || jobs[1].Resume.CursorValue != store.IntCursor(10) {
+		t.Errorf("resume points = %v then %v, want none then cursor 10", jobs[0].Resume, jobs[1].Resume)
+	}
+}
+
+func TestPartitions(t *testing.T) {
+	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+		return okResult(job, 5, p), nil
+	})
+	v := h.submitWait(t, pipelineYAML(0, stream{name: "big", extra: ", partition_key: id"}))
+	jobs := h.rl.callsFor("big")
+	if len(jobs) != 3 {
+		t.Fatalf("%d partitions relayed, want 3 (parallelism)", len(jobs))
+	}
+	seen := map[int]bool{}
+	for _, j := range jobs {
+		if j.PartitionCount != 3 {
+			t.Errorf("partition count = %d", j.PartitionCount)
+		}
+		seen[j.PartitionIndex] = true
+	}
+	if len(seen) != 3 || len(v.Streams) != 3 || v.Run.RecordsWritten != 15 {
+		t.Errorf("partitions %v, results %d, written %d", seen, len(v.Streams), v.Run.RecordsWritten)
+	}
+}
+
+func TestRecoverFailsOrphanedRuns(t *testing.T) {
+	st := newMemStore()
+	orphan, _, _ := st.CreateRun(context.Background(), store.Run{Pipeline: "p1", State: store.StateRunning, Owner: "me", Attempts: 1})
+	_ = st.AddAttempt(context.Background(), store.Attempt{RunID: orphan.ID, Number: 1})
+	other, _, _ := st.CreateRun(context.Background(), store.Run{Pipeline: "p1", State: store.StateRunning, Owner: "other"})
+	e := New(st, &fakeRelay{}, Config{Owner: "me"}, hclog.NewNullLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	<-e.Ready()
+	cancel()
+	<-done
+	got, _ := st.GetRun(context.Background(), orphan.ID)
+	if got.State != store.StateFailed || got.Error == nil || got.Error.Code != "COORDINATOR_RESTARTED" {
+		t.Errorf("orphan = %s %v, want FAILED COORDINATOR_RESTARTED", got.State, got.Error)
+	}
+	if a, _ := st.ListAttempts(context.Background(), orphan.ID); a[0].FinishedAt.IsZero() {
+		t.Error("orphan's open attempt was not finished")
+	}
+	if got, _ := st.GetRun(context.Background(), other.ID); got.State != store.StateRunning {
+		t.Errorf("a live coordinator's run became %s", got.State)
+	}
+}
+
+func TestWatchPublishesEvents(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+		<-release
+		return okResult(job, 7, p), nil
+	})
+	run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(0, stream{name: "a"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, stop := h.e.Watch(run.ID)
+	defer stop()
+	close(release)
+	var last Event
+	n := 0
+	for ev := range ch {
+		last = ev
+		n++
+	}
+	if n == 0 || last.State != store.StateSucceeded || len(last.Streams) != 1 || last.Streams[0].RecordsWritten != 7 {
+		t.Errorf("got %d events, last %+v", n, last)
+	}
+}
+
+func TestRedactYAML(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string
+		absent   []string
+	}{
+		{name: "literal password", in: "source:\n  config: {password: hunter2, host: h}\n", want: []string{"password: '***'", "host: h"}, absent: []string{"hunter2"}},
+		{name: "reference kept", in: "source:\n  config: {password: \"${PW}\"}\n", want: []string{"${PW}"}},
+		{name: "url password", in: "state:\n  connection: postgres://u:pw1@h/db\n", want: []string{"u:***@h"}, absent: []string{"pw1"}},
+		{name: "nested token", in: "destination:\n  config:\n    auth: {api_token: abc}\n", absent: []string{"abc"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := RedactYAML([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(string(out), a) {
+					t.Errorf("output still has %q:\n%s", a, out)
+				}
+			}
+		})
+	}
+}

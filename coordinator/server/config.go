@@ -1,0 +1,102 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
+)
+
+// Version is the coordinator's version, set at build time with
+// -ldflags "-X github.com/rapidbyte/rapidbyte/coordinator/server.Version=...".
+var Version = "dev"
+
+// Config configures a coordinator. Zero fields take the values of Default.
+type Config struct {
+	// Listen is the gRPC listen address (default "127.0.0.1:7070"). Serve
+	// takes its listener from the caller; the binary listens here.
+	Listen string
+	// Workers are the workers to dispatch to: a comma-separated list of
+	// host:port, or one gRPC target such as "dns:///workers.ns.svc:7071".
+	// Required.
+	Workers string
+	// State is the state store URL: "sqlite:///path/state.db" or
+	// "postgres://..." (default sqlite under ~/.rapidbyte/state.db).
+	State string
+	// ConnectorsDir holds connector modules (*.wasm) served to workers and
+	// listed by ListConnectors; several directories may be joined with ":"
+	// or ",". Empty serves none.
+	ConnectorsDir string
+	// AuthToken, when set, is the bearer token every call except health
+	// checks must carry ("authorization: Bearer <token>").
+	AuthToken string
+	// WorkerAuthToken is the bearer token sent to workers (default AuthToken).
+	WorkerAuthToken string
+	// TLSCert and TLSKey are PEM files that turn on TLS for the gRPC
+	// listener; set both or neither.
+	TLSCert, TLSKey string
+	// WorkerCAFile, when set, makes the coordinator dial workers over TLS,
+	// verifying them against this PEM CA bundle; empty means plaintext.
+	WorkerCAFile string
+	// MetricsListen, when set, serves Prometheus metrics over HTTP at
+	// /metrics on this address.
+	MetricsListen string
+	// MaxConcurrentRuns bounds the runs executing at once; more wait in
+	// PENDING (default 16).
+	MaxConcurrentRuns int
+}
+
+// Default returns the default configuration (Workers is left empty).
+func Default() Config {
+	return Config{
+		Listen:            "127.0.0.1:7070",
+		State:             store.DefaultURL(),
+		MaxConcurrentRuns: 16,
+	}
+}
+
+// withDefaults fills zero fields from Default.
+func (c Config) withDefaults() Config {
+	d := Default()
+	if c.Listen == "" {
+		c.Listen = d.Listen
+	}
+	if c.State == "" {
+		c.State = d.State
+	}
+	if c.MaxConcurrentRuns == 0 {
+		c.MaxConcurrentRuns = d.MaxConcurrentRuns
+	}
+	if c.WorkerAuthToken == "" {
+		c.WorkerAuthToken = c.AuthToken
+	}
+	return c
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); c.Listen != "" && err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if strings.TrimSpace(c.Workers) == "" {
+		errs = append(errs, errors.New("workers is required (host:port list or dns:///name:port)"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key must be set together"))
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics-listen %q: %w", c.MetricsListen, err))
+		}
+	}
+	if c.MaxConcurrentRuns < 0 {
+		errs = append(errs, fmt.Errorf("max concurrent runs %d must not be negative", c.MaxConcurrentRuns))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid coordinator config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+// Command rbpack validates a connector manifest and embeds it in a wasm
+// module's rapidbyte.manifest custom section (replacing an existing one):
+//
+//	go -C sdk run ./cmd/rbpack -manifest connectors/<id>/manifest.json -wasm dist/connectors/<id>.wasm
+//
+// The section holds the manifest as protojson of
+// rapidbyte.v1.ConnectorManifest (see abi.Manifest). abi_version defaults
+// to abi.Version when the manifest omits it.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+func main() {
+	manifestPath := flag.String("manifest", "", "path to manifest.json")
+	wasmPath := flag.String("wasm", "", "path to the .wasm module, rewritten in place")
+	flag.Parse()
+	if err := run(*manifestPath, *wasmPath); err != nil {
+		fmt.Fprintln(os.Stderr, "rbpack:", err)
+		os.Exit(1)
+	}
+}
+
+func run(manifestPath, wasmPath string) error {
+	if manifestPath == "" || wasmPath == "" {
+		return fmt.Errorf("usage: rbpack -manifest FILE -wasm FILE")
+	}
+	raw, err := os.ReadFile(manifestPath)
+	if err != nil {
+		return fmt.Errorf("read manifest: %w", err)
+	}
+	var m abi.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("parse manifest %s: %w", manifestPath, err)
+	}
+	if m.ABIVersion == 0 {
+		m.ABIVersion = abi.Version
+	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", manifestPath, err)
+	}
+	// digest and size describe the final module; the registry fills them.
+	m.Digest, m.SizeBytes = "", 0
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	wasm, err := os.ReadFile(wasmPath)
+	if err != nil {
+		return fmt.Errorf("read module: %w", err)
+	}
+	out, err := abi.EmbedManifest(wasm, payload)
+	if err != nil {
+		return fmt.Errorf("embed manifest in %s: %w", wasmPath, err)
+	}
+	tmp := wasmPath + ".tmp"
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		return fmt.Errorf("write module: %w", err)
+	}
+	if err := os.Rename(tmp, wasmPath); err != nil {
+		return fmt.Errorf("replace module: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package grpcapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/protobuf/proto"
+
+	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/convert"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
+	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
+)
+
+// streamService is what FlightServer needs from the runner.
+type streamService interface {
+	Read(ctx context.Context, req runner.StreamRequest, sink guest.ReadSink) (runner.Result, error)
+	Write(ctx context.Context, req runner.StreamRequest, src guest.WriteSource, ack guest.AckFunc) (runner.Result, error)
+}
+
+// FlightServer is the worker's Arrow Flight data plane.
+//
+// DoGet: the ticket is a serialized rapidbyte.v1.ReadTicket. The stream is
+// an ordinary Flight/IPC stream (schema message first, then one message per
+// batch), so any Flight client can read it. Every record batch message
+// carries app_metadata = serialized BatchMeta (the schema message carries
+// none); module_load_ms is set on the first batch.
+//
+// DoPut: the first message's descriptor cmd is a serialized
+// rapidbyte.v1.WriteTicket; each batch's app_metadata may carry a BatchMeta
+// whose checkpoint covers that batch. Every destination commit is answered
+// with a PutResult whose app_metadata is a serialized WriteAck; the last one
+// has final=true.
+//
+// Every other Flight method is Unimplemented.
+type FlightServer struct {
+	flight.BaseFlightServer
+	svc streamService
+	log hclog.Logger
+}
+
+// NewFlightServer returns a FlightServer backed by svc.
+func NewFlightServer(svc streamService, log hclog.Logger) *FlightServer {
+	return &FlightServer{svc: svc, log: log}
+}
+
+// Handshake is not served: authenticate with a bearer token header.
+func (s *FlightServer) Handshake(flight.FlightService_HandshakeServer) error {
+	return errUnimplemented("Handshake")
+}
+
+// DoGet reads one stream.
+func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	var t rbv1.ReadTicket
+	if err := proto.Unmarshal(tkt.GetTicket(), &t); err != nil {
+		return toStatus(s.log, invalidf("ticket is not a rapidbyte.v1.ReadTicket: %v", err))
+	}
+	cfg, err := convert.ConfigJSON(t.GetConfig())
+	if err != nil {
+		return toStatus(s.log, invalidf("config: %v", err))
+	}
+	if t.GetStream().GetName() == "" {
+		return toStatus(s.log, invalidf("ticket has no stream name"))
+	}
+	req := runner.StreamRequest{
+		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: convert.StreamSpecFromProto(t.GetStream()),
+		Resume: convert.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
+		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
+	}
+	sink := newFlightSink(stream)
+	_, err = s.svc.Read(stream.Context(), req, sink)
+	if cerr := sink.close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return toStatus(s.log, err)
+}
+
+// flightSink writes batches as Flight messages. The ipc.Writer builds the
+// IPC messages; payloadWriter sends them, attaching BatchMeta to record
+// batch messages only.
+type flightSink struct {
+	pw      *payloadWriter
+	w       *ipc.Writer
+	loadMs  float64
+	started bool
+}
+
+func newFlightSink(stream flight.DataStreamWriter) *flightSink {
+	return &flightSink{pw: &payloadWriter{stream: stream}}
+}
+
+// ModuleLoaded implements runner.ModuleLoadObserver.
+func (f *flightSink) ModuleLoaded(d time.Duration) { f.loadMs = float64(d.Microseconds()) / 1000 }
+
+// Batch implements guest.ReadSink. The sink owns rec and releases it.
+func (f *flightSink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
+	defer rec.Release()
+	if f.w == nil {
+		f.w = ipc.NewWriterWithPayloadWriter(f.pw, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
+	}
+	meta := &rbv1.BatchMeta{Records: uint64(rec.NumRows()), Checkpoint: convert.CheckpointToProto(cp)}
+	if !f.started {
+		meta.ModuleLoadMs = f.loadMs
+		f.started = true
+	}
+	f.pw.meta = meta
+	defer func() { f.pw.meta = nil }()
+	if err := f.w.Write(rec); err != nil {
+		return fmt.Errorf("send batch: %w", err)
+	}
+	return nil
+}
+
+func (f *flightSink) close() error {
+	if f.w == nil {
+		return nil
+	}
+	return f.w.Close()
+}
+
+// payloadWriter implements ipc.PayloadWriter over a Flight stream.
+type payloadWriter struct {
+	stream flight.DataStreamWriter
+	meta   *rbv1.BatchMeta // attached to the next record batch message
+	body   bytes.Buffer
+	fd     flight.FlightData
+}
+
+func (p *payloadWriter) Start() error { return nil }
+func (p *payloadWriter) Close() error { return nil }
+
+func (p *payloadWriter) WritePayload(payload ipc.Payload) error {
+	m := payload.Meta()
+	defer m.Release()
+	p.body.Reset()
+	if err := payload.SerializeBody(&p.body); err != nil {
+		return fmt.Errorf("serialize batch body: %w", err)
+	}
+	p.fd = flight.FlightData{DataHeader: m.Bytes(), DataBody: p.body.Bytes()}
+	if p.meta != nil && isRecordBatch(m) {
+		p.meta.Bytes = uint64(p.body.Len())
+		b, err := proto.Marshal(p.meta)
+		if err != nil {
+			return fmt.Errorf("encode batch metadata: %w", err)
+		}
+		p.fd.AppMetadata = b
+	}
+	return p.stream.Send(&p.fd)
+}
+
+func isRecordBatch(meta *memory.Buffer) bool {
+	msg := ipc.NewMessage(meta, memory.NewBufferBytes(nil))
+	defer msg.Release()
+	return msg.Type() == ipc.MessageRecordBatch
+}
+
+// DoPut writes one stream.
+func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
+	rdr, err := flight.NewRecordReader(stream)
+	if errors.Is(err, io.EOF) {
+		return toStatus(s.log, invalidf("DoPut stream is empty"))
+	}
+	if err != nil {
+		return toStatus(s.log, invalidf("DoPut stream: %v", err))
+	}
+	defer rdr.Release()
+	desc := rdr.LatestFlightDescriptor()
+	if desc == nil || len(desc.GetCmd()) == 0 {
+		return toStatus(s.log, invalidf("first DoPut message has no descriptor cmd (a rapidbyte.v1.WriteTicket)"))
+	}
+	var t rbv1.WriteTicket
+	if err := proto.Unmarshal(desc.GetCmd(), &t); err != nil {
+		return toStatus(s.log, invalidf("descriptor cmd is not a rapidbyte.v1.WriteTicket: %v", err))
+	}
+	cfg, err := convert.ConfigJSON(t.GetConfig())
+	if err != nil {
+		return toStatus(s.log, invalidf("config: %v", err))
+	}
+	if t.GetStream().GetName() == "" {
+		return toStatus(s.log, invalidf("ticket has no stream name"))
+	}
+	req := runner.StreamRequest{
+		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: convert.StreamSpecFromProto(t.GetStream()),
+		Resume: convert.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
+		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
+	}
+	src := &flightSource{rdr: rdr}
+	acks := &acker{stream: stream, src: src}
+	res, err := s.svc.Write(stream.Context(), req, src, acks.ack)
+	if err != nil {
+		return toStatus(s.log, err)
+	}
+	return toStatus(s.log, acks.final(res))
+}
+
+// flightSource reads DoPut batches and their checkpoints.
+type flightSource struct {
+	rdr    *flight.Reader
+	loadMs float64
+}
+
+// ModuleLoaded implements runner.ModuleLoadObserver.
+func (f *flightSource) ModuleLoaded(d time.Duration) { f.loadMs = float64(d.Microseconds()) / 1000 }
+
+// Next implements guest.WriteSource. The caller owns the returned batch
+// and releases it.
+func (f *flightSource) Next(context.Context) (arrow.RecordBatch, *abi.Checkpoint, error) {
+	if !f.rdr.Next() {
+		if err := f.rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
+			return nil, nil, fmt.Errorf("receive batch: %w", err)
+		}
+		return nil, nil, io.EOF
+	}
+	var cp *abi.Checkpoint
+	if md := f.rdr.LatestAppMetadata(); len(md) > 0 {
+		var meta rbv1.BatchMeta
+		if err := proto.Unmarshal(md, &meta); err != nil {
+			return nil, nil, invalidf("batch app_metadata is not a rapidbyte.v1.BatchMeta: %v", err)
+		}
+		cp = convert.CheckpointFromProto(meta.GetCheckpoint())
+	}
+	rec := f.rdr.RecordBatch()
+	rec.Retain()
+	return rec, cp, nil
+}
+
+// acker sends WriteAcks; the guest may call ack from its own goroutine.
+type acker struct {
+	stream flight.FlightService_DoPutServer
+	src    *flightSource
+
+	mu        sync.Mutex
+	committed *abi.Checkpoint
+}
+
+func (a *acker) ack(committed *abi.Checkpoint, records, bytes uint64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if committed != nil {
+		a.committed = committed
+	}
+	return a.send(&rbv1.WriteAck{
+		Checkpoint: convert.CheckpointToProto(committed), RecordsWritten: records, BytesWritten: bytes,
+		ModuleLoadMs: a.src.loadMs,
+	})
+}
+
+func (a *acker) final(res runner.Result) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.send(&rbv1.WriteAck{
+		Checkpoint: convert.CheckpointToProto(a.committed), RecordsWritten: res.Records, BytesWritten: res.Bytes,
+		Final: true, ModuleLoadMs: a.src.loadMs,
+	})
+}
+
+func (a *acker) send(ack *rbv1.WriteAck) error {
+	b, err := proto.Marshal(ack)
+	if err != nil {
+		return fmt.Errorf("encode write ack: %w", err)
+	}
+	if err := a.stream.Send(&flight.PutResult{AppMetadata: b}); err != nil {
+		return fmt.Errorf("send write ack: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,285 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
+	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
+)
+
+// DefaultRetryAfter is the retry hint of a BusyError.
+const DefaultRetryAfter = time.Second
+
+// Resolver finds compiled modules.
+type Resolver interface {
+	Resolve(ctx context.Context, ref modules.Ref) (guest.Module, error)
+}
+
+// Metrics receives per-operation measurements; all methods must be safe for
+// concurrent use.
+type Metrics interface {
+	// GuestStarted and GuestFinished bracket every guest instance.
+	GuestStarted()
+	GuestFinished()
+	// Processed counts rows and Arrow bytes a connector read or wrote.
+	Processed(connector, op string, rows, bytes uint64)
+}
+
+// Config configures a Runner.
+type Config struct {
+	// MaxStreams bounds concurrent guest instances (> 0).
+	MaxStreams int
+	// QueueTimeout is how long an operation waits for a slot.
+	QueueTimeout time.Duration
+	// RequestTimeout bounds an operation that asks for no timeout of its own
+	// (0 = unbounded).
+	RequestTimeout time.Duration
+	// Metrics may be nil.
+	Metrics Metrics
+	// Logger may be nil.
+	Logger hclog.Logger
+}
+
+// Runner runs connector operations. It is safe for concurrent use.
+type Runner struct {
+	cfg      Config
+	resolver Resolver
+	log      hclog.Logger
+	slots    chan struct{}
+}
+
+// New returns a Runner.
+func New(resolver Resolver, cfg Config) *Runner {
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 1
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Runner{cfg: cfg, resolver: resolver, log: log, slots: make(chan struct{}, cfg.MaxStreams)}
+}
+
+// InUse returns the number of guest slots taken.
+func (r *Runner) InUse() int { return len(r.slots) }
+
+// ModuleLoadObserver is implemented by sinks and sources that want to know
+// how long the module took to resolve and compile before the guest starts.
+type ModuleLoadObserver interface {
+	ModuleLoaded(d time.Duration)
+}
+
+// StreamRequest reads or writes one stream.
+type StreamRequest struct {
+	Ref          modules.Ref
+	Config       json.RawMessage
+	Stream       abi.StreamSpec
+	Resume       *abi.Checkpoint
+	AllowedHosts []string
+	// Timeout bounds the operation; 0 means the runner's RequestTimeout.
+	Timeout time.Duration
+	RunID   string
+	Attempt uint32
+}
+
+// Result summarises a read or a write.
+type Result struct {
+	guest.Stats
+	// ModuleLoad is the time spent resolving and compiling the module.
+	ModuleLoad time.Duration
+}
+
+// Spec returns a module's manifest, with its digest.
+func (r *Runner) Spec(ctx context.Context, ref modules.Ref) (abi.Manifest, error) {
+	m, err := r.resolver.Resolve(ctx, ref)
+	if err != nil {
+		return abi.Manifest{}, err
+	}
+	man := m.Manifest()
+	man.Digest = m.Digest()
+	return man, nil
+}
+
+// Discover runs a source's discover.
+func (r *Runner) Discover(ctx context.Context, ref modules.Ref, config json.RawMessage) (*abi.Catalog, error) {
+	var cat *abi.Catalog
+	err := r.unary(ctx, ref, abi.OpDiscover, abi.RoleSource, config, func(ctx context.Context, m guest.Module, inv guest.Invocation) error {
+		var err error
+		cat, err = m.Discover(ctx, inv)
+		return err
+	})
+	return cat, err
+}
+
+// Check runs a connector's check. role ("source", "destination" or "")
+// must be one of the module's roles when set.
+func (r *Runner) Check(ctx context.Context, ref modules.Ref, config json.RawMessage, role string) (*abi.CheckResult, error) {
+	var res *abi.CheckResult
+	err := r.unary(ctx, ref, abi.OpCheck, role, config, func(ctx context.Context, m guest.Module, inv guest.Invocation) error {
+		var err error
+		res, err = m.Check(ctx, inv)
+		return err
+	})
+	return res, err
+}
+
+func (r *Runner) unary(ctx context.Context, ref modules.Ref, op abi.Op, role string, config json.RawMessage,
+	call func(context.Context, guest.Module, guest.Invocation) error,
+) error {
+	m, _, err := r.prepare(ctx, ref, role)
+	if err != nil {
+		return err
+	}
+	log := r.log.With("connector", m.Manifest().ID, "op", string(op))
+	ctx, cancel := r.deadline(ctx, 0)
+	defer cancel()
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	inv := guest.Invocation{
+		Request: abi.Request{Op: op, ConnectorID: m.Manifest().ID, Config: config},
+		Timeout: r.cfg.RequestTimeout,
+		Logger:  r.log,
+	}
+	start := time.Now()
+	err = call(ctx, m, inv)
+	log.Debug("done", "duration", time.Since(start), "error", err)
+	return err
+}
+
+// Read runs a source's read of one stream, handing batches to sink.
+func (r *Runner) Read(ctx context.Context, req StreamRequest, sink guest.ReadSink) (Result, error) {
+	m, load, err := r.prepare(ctx, req.Ref, abi.RoleSource)
+	if err != nil {
+		return Result{}, err
+	}
+	if o, ok := sink.(ModuleLoadObserver); ok {
+		o.ModuleLoaded(load)
+	}
+	ctx, cancel := r.deadline(ctx, req.Timeout)
+	defer cancel()
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	inv := r.streamInvocation(m, abi.OpRead, req)
+	stats, err := m.Read(ctx, inv, sink)
+	r.processed(m, abi.OpRead, stats)
+	inv.Logger.Debug("read done", "connector", m.Manifest().ID, "records", stats.Records, "bytes", stats.Bytes, "duration", stats.Duration, "error", err)
+	return Result{Stats: stats, ModuleLoad: load}, err
+}
+
+// Write runs a destination's write of one stream, pulling batches from src
+// and calling ack after each commit.
+func (r *Runner) Write(ctx context.Context, req StreamRequest, src guest.WriteSource, ack guest.AckFunc) (Result, error) {
+	m, load, err := r.prepare(ctx, req.Ref, abi.RoleDestination)
+	if err != nil {
+		return Result{}, err
+	}
+	if o, ok := src.(ModuleLoadObserver); ok {
+		o.ModuleLoaded(load)
+	}
+	ctx, cancel := r.deadline(ctx, req.Timeout)
+	defer cancel()
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	inv := r.streamInvocation(m, abi.OpWrite, req)
+	stats, err := m.Write(ctx, inv, src, ack)
+	r.processed(m, abi.OpWrite, stats)
+	inv.Logger.Debug("write done", "connector", m.Manifest().ID, "records", stats.Records, "bytes", stats.Bytes, "duration", stats.Duration, "error", err)
+	return Result{Stats: stats, ModuleLoad: load}, err
+}
+
+func (r *Runner) streamInvocation(m guest.Module, op abi.Op, req StreamRequest) guest.Invocation {
+	stream := req.Stream
+	stream.RunID, stream.Attempt = req.RunID, req.Attempt
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = r.cfg.RequestTimeout
+	}
+	return guest.Invocation{
+		Request: abi.Request{
+			Op: op, ConnectorID: m.Manifest().ID, Config: req.Config, Stream: &stream, Resume: req.Resume,
+		},
+		AllowedHosts: req.AllowedHosts,
+		Timeout:      timeout,
+		Logger:       r.log.With("run_id", req.RunID, "attempt", req.Attempt, "stream", req.Stream.Name),
+	}
+}
+
+func (r *Runner) processed(m guest.Module, op abi.Op, s guest.Stats) {
+	if r.cfg.Metrics != nil {
+		r.cfg.Metrics.Processed(m.Manifest().ID, string(op), s.Records, s.Bytes)
+	}
+}
+
+// prepare resolves the module and checks that it has role.
+func (r *Runner) prepare(ctx context.Context, ref modules.Ref, role string) (guest.Module, time.Duration, error) {
+	start := time.Now()
+	m, err := r.resolver.Resolve(ctx, ref)
+	if err != nil {
+		return nil, 0, err
+	}
+	if role != "" && !slices.Contains(m.Manifest().Roles, role) {
+		return nil, 0, fmt.Errorf("%w: connector %s is not a %s (roles %v)", ErrInvalidRequest, m.Manifest().ID, role, m.Manifest().Roles)
+	}
+	return m, time.Since(start), nil
+}
+
+func (r *Runner) deadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d == 0 {
+		d = r.cfg.RequestTimeout
+	}
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// acquire takes a guest slot, waiting up to QueueTimeout.
+func (r *Runner) acquire(ctx context.Context) (func(), error) {
+	release := func() {
+		<-r.slots
+		if r.cfg.Metrics != nil {
+			r.cfg.Metrics.GuestFinished()
+		}
+	}
+	took := func() (func(), error) {
+		if r.cfg.Metrics != nil {
+			r.cfg.Metrics.GuestStarted()
+		}
+		return release, nil
+	}
+	select {
+	case r.slots <- struct{}{}:
+		return took()
+	default:
+	}
+	busy := &BusyError{MaxStreams: r.cfg.MaxStreams, RetryAfter: DefaultRetryAfter}
+	if r.cfg.QueueTimeout <= 0 {
+		return nil, busy
+	}
+	timer := time.NewTimer(r.cfg.QueueTimeout)
+	defer timer.Stop()
+	select {
+	case r.slots <- struct{}{}:
+		return took()
+	case <-timer.C:
+		return nil, busy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

@@ -1,0 +1,241 @@
+package wasmhost
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+// echoServer accepts connections and echoes what it reads; silent
+// connections that never answer are accepted too (block_read).
+func echoServer(t *testing.T, silent bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if silent {
+					_, _ = io.Copy(io.Discard, c)
+					return
+				}
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestFaults(t *testing.T) {
+	m := loadModule(t, "test-faulty")
+	echo := echoServer(t, false)
+	silent := echoServer(t, true)
+	t.Setenv("RB_TEST_ALLOWED_ENV", "yes")
+	t.Setenv("RB_TEST_SECRET_ENV", "leak")
+	tests := []struct {
+		name     string
+		config   map[string]any
+		timeout  time.Duration
+		category string // "" = success
+		code     string
+		inMsg    string
+	}{
+		{name: "trap", config: map[string]any{"mode": "trap"}, category: abi.CategoryInternal, code: "trap", inMsg: "out of bounds"},
+		{name: "panic recovered by sdk", config: map[string]any{"mode": "panic"}, category: abi.CategoryInternal, code: "panic", inMsg: "nil"},
+		{name: "panic in goroutine", config: map[string]any{"mode": "goroutine_panic"}, category: abi.CategoryInternal, code: "exit", inMsg: "boom in a goroutine"},
+		{name: "exit", config: map[string]any{"mode": "exit"}, category: abi.CategoryInternal, code: "exit", inMsg: "code 3"},
+		{name: "oom", config: map[string]any{"mode": "oom"}, category: abi.CategoryInternal, code: "exit", inMsg: "out of memory"},
+		{name: "panic during open", config: map[string]any{"mode": "panic", "phase": "open"}, category: abi.CategoryInternal, code: "panic"},
+		{name: "dial forbidden", config: map[string]any{"mode": "dial_forbidden", "addr": "10.255.255.1:5432"}, category: abi.CategoryPermission, code: "denied", inMsg: "10.255.255.1:5432"},
+		{name: "echo allowed by config host", config: map[string]any{"mode": "echo", "addr": echo, "host": "127.0.0.1"}},
+		{name: "echo without host in config", config: map[string]any{"mode": "echo", "addr": echo}, category: abi.CategoryPermission, code: "denied"},
+		{name: "blocked read honours timeout", config: map[string]any{"mode": "block_read", "addr": silent, "host": "127.0.0.1"}, timeout: time.Second, category: abi.CategoryInternal, code: "timeout"},
+		{name: "cooperative wait honours timeout", config: map[string]any{"mode": "wait_cancel"}, timeout: 300 * time.Millisecond, category: abi.CategoryInternal, code: "timeout"},
+		{name: "garbage pointers", config: map[string]any{"mode": "garbage_ptr"}, category: abi.CategoryInternal, code: "bad_batch", inMsg: "outside guest memory"},
+		{name: "garbage offsets", config: map[string]any{"mode": "garbage_offsets"}, category: abi.CategoryInternal, code: "bad_batch", inMsg: "offset"},
+		{name: "garbage buffer count", config: map[string]any{"mode": "garbage_count"}, category: abi.CategoryInternal, code: "bad_batch", inMsg: "buffers"},
+		{name: "invalid error envelope", config: map[string]any{"mode": "bad_error"}, category: abi.CategoryInternal, code: "bad_envelope"},
+		{name: "no filesystem", config: map[string]any{"mode": "read_file", "path": "/etc/hostname"}, category: abi.CategoryPermission, code: "no_fs"},
+		{name: "only granted env vars", config: map[string]any{"mode": "read_env", "expect_env": map[string]string{"RB_TEST_ALLOWED_ENV": "yes"}}},
+		{name: "unknown mode is a config error", config: map[string]any{"mode": "nope"}, category: abi.CategoryConfig},
+		{name: "unknown config field", config: map[string]any{"mode": "ok", "extra": 1}, category: abi.CategoryConfig, code: "unknown_field", inMsg: "extra"},
+		{name: "ok", config: map[string]any{"mode": "ok"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inv := readInvocation(t, tc.config)
+			if tc.timeout > 0 {
+				inv.Timeout = tc.timeout
+			}
+			sink := &collectSink{}
+			defer sink.release()
+			start := time.Now()
+			_, err := m.Read(context.Background(), inv, sink)
+			elapsed := time.Since(start)
+			if tc.category == "" {
+				if err != nil {
+					t.Fatalf("want success, got %v", err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("want *Error, got %T %v", err, err)
+			}
+			if e.Envelope.Category != tc.category || tc.code != "" && e.Envelope.Code != tc.code {
+				t.Fatalf("want %s/%s, got %s/%s: %v", tc.category, tc.code, e.Envelope.Category, e.Envelope.Code, err)
+			}
+			if !strings.Contains(err.Error(), "test-faulty") || e.Connector != "test-faulty" {
+				t.Errorf("error does not name the connector: %v", err)
+			}
+			if tc.inMsg != "" && !strings.Contains(err.Error(), tc.inMsg) {
+				t.Errorf("error %q lacks %q", err, tc.inMsg)
+			}
+			if tc.timeout > 0 && elapsed > tc.timeout+3*time.Second {
+				t.Errorf("returned after %v, timeout %v", elapsed, tc.timeout)
+			}
+		})
+	}
+	if n := testRT.Abandoned(); n != 0 {
+		t.Errorf("%d instances abandoned by cooperative faults", n)
+	}
+}
+
+func TestCancelIsClassified(t *testing.T) {
+	m := loadModule(t, "test-faulty")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err := m.Read(ctx, readInvocation(t, map[string]any{"mode": "wait_cancel"}), &collectSink{})
+	var e *Error
+	if !errors.As(err, &e) || e.Envelope.Category != abi.CategoryCancelled {
+		t.Fatalf("want a cancelled error, got %v", err)
+	}
+}
+
+func TestSleepingGuestIsAbandoned(t *testing.T) {
+	m := loadModule(t, "test-faulty")
+	before := testRT.Abandoned()
+	inv := readInvocation(t, map[string]any{"mode": "sleep_forever"})
+	inv.Timeout = 300 * time.Millisecond
+	start := time.Now()
+	_, err := m.Read(context.Background(), inv, &collectSink{})
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("returned after %v", time.Since(start))
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Envelope.Code != "timeout" || !errors.Is(err, ErrAbandoned) || !e.Envelope.Retryable {
+		t.Fatalf("want an abandoned timeout, got %v", err)
+	}
+	if got := testRT.Abandoned(); got != before+1 {
+		t.Errorf("abandoned count %d, want %d", got, before+1)
+	}
+}
+
+// TestHangingGuest runs the busy-looping guest in a child process: the
+// abandoned instance spins on a core until its process exits.
+func TestHangingGuest(t *testing.T) {
+	if os.Getenv("RB_WASMHOST_CHILD") == "hang" {
+		m := loadModule(t, "test-faulty")
+		inv := readInvocation(t, map[string]any{"mode": "hang"})
+		inv.Timeout = 500 * time.Millisecond
+		start := time.Now()
+		_, err := m.Read(context.Background(), inv, &collectSink{})
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("returned after %v", d)
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Envelope.Code != "timeout" || !errors.Is(err, ErrAbandoned) {
+			t.Fatalf("want an abandoned timeout, got %v", err)
+		}
+		if testRT.Abandoned() != 1 {
+			t.Fatalf("abandoned %d", testRT.Abandoned())
+		}
+		return
+	}
+	if testing.Short() {
+		t.Skip("spawns a child process that spins a core")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHangingGuest$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "RB_WASMHOST_CHILD=hang")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+func TestLoadFailures(t *testing.T) {
+	ctx := context.Background()
+	_, err := testRT.LoadFile(ctx, wasmPath("test-badabi"))
+	var e *Error
+	if !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" || !strings.Contains(err.Error(), "999") || e.Connector != "test-badabi" {
+		t.Fatalf("bad abi: %v", err)
+	}
+	bare := []byte("\x00asm\x01\x00\x00\x00")
+	_, err = testRT.LoadBytes(ctx, bare, Digest(bare))
+	if !errors.As(err, &e) || e.Envelope.Code != "manifest" {
+		t.Fatalf("no manifest: %v", err)
+	}
+	_, err = testRT.LoadBytes(ctx, bare, "sha256:00")
+	if !errors.As(err, &e) || e.Envelope.Code != "digest" {
+		t.Fatalf("bad digest: %v", err)
+	}
+	wasm, err := os.ReadFile(wasmPath("test-generator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := abi.EmbedManifest(wasm, []byte(`{"id":"x","version":"1","roles":["ROLE_SOURCE"],"sync_modes":["SYNC_MODE_FULL_REFRESH"],"abi_version":999}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = testRT.LoadBytes(ctx, bad, Digest(bad))
+	if !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" {
+		t.Fatalf("manifest abi 999: %v", err)
+	}
+}
+
+func TestConcurrentLoadCompilesOnce(t *testing.T) {
+	wasm, err := os.ReadFile(wasmPath("test-generator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A distinct digest (new manifest description) forces a fresh load.
+	wasm, err = abi.EmbedManifest(wasm, []byte(`{"id":"test-generator","version":"9.9.9","roles":["ROLE_SOURCE"],"sync_modes":["SYNC_MODE_FULL_REFRESH"],"abi_version":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods := make(chan *Module, 4)
+	for range 4 {
+		go func() {
+			m, err := testRT.LoadBytes(context.Background(), wasm, Digest(wasm))
+			if err != nil {
+				t.Error(err)
+			}
+			mods <- m
+		}()
+	}
+	first := <-mods
+	for range 3 {
+		if m := <-mods; m != first {
+			t.Fatal("concurrent loads returned different modules")
+		}
+	}
+	if first.Manifest().Version != "9.9.9" || first.Digest() != Digest(wasm) {
+		t.Errorf("manifest %+v", first.Manifest())
+	}
+}

@@ -1,0 +1,274 @@
+package wasmhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Runtime owns one wazero runtime, its compilation cache and the modules
+// loaded into it. It is safe for concurrent use.
+type Runtime struct {
+	cfg    Config
+	logger hclog.Logger
+	wrt    wazero.Runtime
+	cache  wazero.CompilationCache
+
+	mu      sync.Mutex
+	modules map[string]*Module      // by digest
+	loading map[string]*loadingCall // in-flight compiles by digest
+	closed  bool
+
+	seq       atomic.Uint64
+	abandoned atomic.Int64
+}
+
+type loadingCall struct {
+	done chan struct{}
+	mod  *Module
+	err  error
+}
+
+// New creates a runtime: the compiler engine with the persistent
+// compilation cache in cfg.CacheDir, WASI preview 1 and the rapidbyte host
+// module.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	if cfg.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("default cache dir: %w", err)
+		}
+		cfg.CacheDir = filepath.Join(dir, "rapidbyte", "wazero")
+	}
+	if cfg.MemoryLimitMiB == 0 {
+		cfg.MemoryLimitMiB = 1024
+	}
+	if cfg.MemoryLimitMiB > 4096 {
+		return nil, fmt.Errorf("memory limit %d MiB exceeds the 4096 MiB of wasm32", cfg.MemoryLimitMiB)
+	}
+	if cfg.CancelGrace <= 0 {
+		cfg.CancelGrace = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create cache dir: %w", err)
+	}
+	cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("open compilation cache %s: %w", cfg.CacheDir, err)
+	}
+	pages := cfg.MemoryLimitMiB * 16
+	if pages > 65536 {
+		pages = 65536
+	}
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(pages).
+		WithMemoryCapacityFromMax(cfg.FixedMemory)
+	wrt := wazero.NewRuntimeWithConfig(ctx, rc)
+	r := &Runtime{
+		cfg:     cfg,
+		logger:  cfg.Logger.Named("wasmhost"),
+		wrt:     wrt,
+		cache:   cache,
+		modules: map[string]*Module{},
+		loading: map[string]*loadingCall{},
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wrt); err != nil {
+		_ = r.closeAll(ctx)
+		return nil, fmt.Errorf("instantiate wasi: %w", err)
+	}
+	if err := instantiateHostModule(ctx, wrt); err != nil {
+		_ = r.closeAll(ctx)
+		return nil, fmt.Errorf("instantiate host module: %w", err)
+	}
+	return r, nil
+}
+
+// Close closes every module and instance and the compilation cache
+// handle. Abandoned instances stop only when their guest returns.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	return r.closeAll(ctx)
+}
+
+func (r *Runtime) closeAll(ctx context.Context) error {
+	return errors.Join(r.wrt.Close(ctx), r.cache.Close(ctx))
+}
+
+// Abandoned returns the number of instances whose guest did not return
+// after cancellation and still runs. A worker should report NOT_SERVING
+// when it grows.
+func (r *Runtime) Abandoned() int64 { return r.abandoned.Load() }
+
+// LoadFile reads a .wasm file and loads it (see LoadBytes); its digest is
+// computed from the bytes.
+func (r *Runtime) LoadFile(ctx context.Context, path string) (*Module, error) {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Connector: filepath.Base(path), Op: "load",
+			Envelope: abi.NewErrorEnvelope(abi.CategoryInternal, "load", fmt.Sprintf("read module %s: %v", path, err)), Err: err}
+	}
+	return r.LoadBytes(ctx, wasm, Digest(wasm))
+}
+
+// Digest returns "sha256:<hex>" of wasm.
+func Digest(wasm []byte) string {
+	sum := sha256.Sum256(wasm)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// LoadBytes verifies that wasm has the given digest ("sha256:<hex>"),
+// reads and validates its manifest, compiles it (once per digest, even
+// under concurrent calls; the compiled code is cached on disk), checks its
+// exports against the manifest roles and its rb_abi_version export. A
+// module already loaded is returned as is. Failures are *Error.
+func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (*Module, error) {
+	if got := Digest(wasm); got != digest {
+		return nil, loadErr("", "digest", fmt.Errorf("module digest is %s, want %s", got, digest))
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, loadErr("", "load", errors.New("runtime is closed"))
+	}
+	if m, ok := r.modules[digest]; ok {
+		r.mu.Unlock()
+		return m, nil
+	}
+	if c, ok := r.loading[digest]; ok {
+		r.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.mod, c.err
+		case <-ctx.Done():
+			return nil, loadErr("", "cancelled", ctx.Err())
+		}
+	}
+	c := &loadingCall{done: make(chan struct{})}
+	r.loading[digest] = c
+	r.mu.Unlock()
+
+	c.mod, c.err = r.load(ctx, wasm, digest)
+	r.mu.Lock()
+	delete(r.loading, digest)
+	if c.err == nil {
+		r.modules[digest] = c.mod
+	}
+	r.mu.Unlock()
+	close(c.done)
+	return c.mod, c.err
+}
+
+func loadErr(connector, code string, err error) *Error {
+	return newError(connector, "load", abi.CategoryInternal, code, err)
+}
+
+func (r *Runtime) load(ctx context.Context, wasm []byte, digest string) (*Module, error) {
+	man, err := abi.ReadManifest(wasm)
+	if err != nil {
+		return nil, loadErr("", "manifest", fmt.Errorf("read manifest: %w", err))
+	}
+	id := man.ID
+	if err := man.Validate(); err != nil {
+		return nil, loadErr(id, "manifest", err)
+	}
+	if man.ABIVersion != abi.Version {
+		return nil, loadErr(id, "abi_mismatch", fmt.Errorf("manifest abi_version %d, this worker supports %d", man.ABIVersion, abi.Version))
+	}
+	man.Digest, man.SizeBytes = digest, uint64(len(wasm))
+	start := time.Now()
+	compiled, err := r.wrt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, loadErr(id, "compile", fmt.Errorf("compile: %w", err))
+	}
+	m := &Module{r: r, compiled: compiled, manifest: *man, digest: digest, compileTime: time.Since(start)}
+	if err := m.checkExports(); err != nil {
+		_ = compiled.Close(ctx)
+		return nil, err
+	}
+	if err := m.checkABIVersion(ctx); err != nil {
+		_ = compiled.Close(ctx)
+		return nil, err
+	}
+	r.logger.Debug("module loaded", "connector", id, "version", man.Version, "digest", digest, "compile", m.compileTime)
+	return m, nil
+}
+
+// Module is a compiled, verified connector module. It is safe for
+// concurrent use; each invocation runs on its own instance.
+type Module struct {
+	r           *Runtime
+	compiled    wazero.CompiledModule
+	manifest    abi.Manifest
+	digest      string
+	compileTime time.Duration
+}
+
+// Manifest returns the module's manifest (Digest and SizeBytes filled).
+func (m *Module) Manifest() abi.Manifest { return m.manifest }
+
+// Digest returns "sha256:<hex>" of the module bytes.
+func (m *Module) Digest() string { return m.digest }
+
+func (m *Module) checkExports() error {
+	need := []string{abi.ExportABIVersion, abi.ExportOpen, abi.ExportCheck, abi.ExportClose}
+	if m.manifest.HasRole(abi.RoleSource) {
+		need = append(need, abi.ExportDiscover, abi.ExportRead)
+	}
+	if m.manifest.HasRole(abi.RoleDestination) {
+		need = append(need, abi.ExportWrite)
+	}
+	exports := m.compiled.ExportedFunctions()
+	var missing []string
+	for _, name := range need {
+		def, ok := exports[name]
+		if !ok || len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 1 || def.ResultTypes()[0] != api.ValueTypeI32 {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return loadErr(m.manifest.ID, "missing_export", fmt.Errorf("module lacks exports %v (each () -> i32) required by roles %v", missing, m.manifest.Roles))
+	}
+	return nil
+}
+
+// checkABIVersion instantiates the module once and calls rb_abi_version.
+func (m *Module) checkABIVersion(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	in, err := m.newInstance(ctx, "load", Invocation{Logger: m.r.logger})
+	if err != nil {
+		return err
+	}
+	defer in.close(ctx)
+	rc, err := in.call(ctx, abi.ExportABIVersion)
+	if err != nil {
+		return err
+	}
+	if rc != abi.Version {
+		return loadErr(m.manifest.ID, "abi_mismatch", fmt.Errorf("rb_abi_version returned %d, this worker supports %d", rc, abi.Version))
+	}
+	return nil
+}

@@ -1,0 +1,314 @@
+package wasmhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/tetratelabs/wazero/api"
+)
+
+const (
+	dialTimeout    = 15 * time.Second
+	maxReadWait    = 100 * time.Millisecond
+	maxSocketsOpen = 256
+)
+
+// allowList holds the host patterns a guest may dial: "host" (any port),
+// "host:port", "*.domain" (suffix, any port) or "*" (anything).
+type allowList struct {
+	patterns []string
+}
+
+// newAllowList collects the hosts in the connector config's "host" and
+// "hosts" fields plus the given pattern lists.
+func newAllowList(config json.RawMessage, lists ...[]string) allowList {
+	var a allowList
+	var cfg map[string]any
+	if len(config) > 0 && json.Unmarshal(config, &cfg) == nil {
+		for _, key := range []string{"host", "hosts"} {
+			switch v := cfg[key].(type) {
+			case string:
+				for _, h := range strings.Split(v, ",") {
+					a.add(h)
+				}
+			case []any:
+				for _, h := range v {
+					if s, ok := h.(string); ok {
+						a.add(s)
+					}
+				}
+			}
+		}
+	}
+	for _, l := range lists {
+		for _, p := range l {
+			a.add(p)
+		}
+	}
+	return a
+}
+
+func (a *allowList) add(p string) {
+	p = strings.ToLower(strings.TrimSpace(p))
+	if p != "" {
+		a.patterns = append(a.patterns, p)
+	}
+}
+
+// allows reports whether addr ("host:port") matches a pattern.
+func (a allowList) allows(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" {
+		return false
+	}
+	host = strings.ToLower(host)
+	for _, p := range a.patterns {
+		if p == "*" {
+			return true
+		}
+		ph, pp := p, ""
+		if h, prt, err := net.SplitHostPort(p); err == nil {
+			ph, pp = h, prt
+		}
+		if pp != "" && pp != port {
+			continue
+		}
+		if ph == host || strings.HasPrefix(ph, "*.") && strings.HasSuffix(host, ph[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// sockTable maps guest handles to host connections.
+type sockTable struct {
+	mu    sync.Mutex
+	next  int32
+	conns map[int32]*net.TCPConn
+}
+
+func (t *sockTable) init() { t.conns = map[int32]*net.TCPConn{} }
+
+func (t *sockTable) get(h int32) *net.TCPConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.conns[h]
+}
+
+func (t *sockTable) add(c *net.TCPConn) (int32, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conns == nil || len(t.conns) >= maxSocketsOpen {
+		return 0, false
+	}
+	t.next++
+	t.conns[t.next] = c
+	return t.next, true
+}
+
+func (t *sockTable) remove(h int32) *net.TCPConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.conns[h]
+	delete(t.conns, h)
+	return c
+}
+
+// closeAll closes every socket; later lookups fail with EBADF.
+func (t *sockTable) closeAll() {
+	t.mu.Lock()
+	conns := t.conns
+	t.conns = nil
+	t.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+func hSockConnect(ctx context.Context, in *instance, mod api.Module, s []uint64) int32 {
+	b, ok := in.readCopy(mod, "sock_connect address", api.DecodeU32(s[0]), api.DecodeU32(s[1]), 1024)
+	if !ok {
+		return -abi.EFAULT
+	}
+	addr := string(b)
+	if !in.allow.allows(addr) {
+		in.denied = append(in.denied, fmt.Sprintf("%q", addr))
+		in.logger.Warn("dial denied: address not on the allow-list", "addr", addr)
+		return -abi.EACCES
+	}
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		in.logger.Debug("dial failed", "addr", addr, "error", err)
+		return -dialErrno(ctx, err)
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		_ = c.Close()
+		return -abi.EIO
+	}
+	_ = tc.SetNoDelay(true)
+	h, ok := in.socks.add(tc)
+	if !ok {
+		_ = tc.Close()
+		return -abi.EIO
+	}
+	return h
+}
+
+func dialErrno(ctx context.Context, err error) int32 {
+	var dnsErr *net.DNSError
+	switch {
+	case ctx.Err() != nil:
+		return abi.ECANCELED
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return abi.ECONNREFUSED
+	case errors.Is(err, syscall.ECONNRESET):
+		return abi.ECONNRESET
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.As(err, &dnsErr):
+		return abi.EHOSTUNREACH
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return abi.ETIMEDOUT
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return abi.ETIMEDOUT
+	}
+	return abi.EIO
+}
+
+// hSockRead reads without blocking when timeoutMs is 0 (a raw read that
+// returns -EAGAIN when nothing is buffered), otherwise waits at most
+// timeoutMs (capped at maxReadWait). The read deadline is cleared after a
+// timed read so it never affects a later poll.
+func hSockRead(ctx context.Context, in *instance, mod api.Module, s []uint64) int32 {
+	h := api.DecodeI32(s[0])
+	ptr, capacity := api.DecodeU32(s[1]), api.DecodeU32(s[2])
+	timeoutMs := api.DecodeI32(s[3])
+	c := in.socks.get(h)
+	if c == nil {
+		return -abi.EBADF
+	}
+	if capacity == 0 {
+		return -abi.EINVAL
+	}
+	capacity = min(capacity, 1<<30)
+	buf, ok := read(mod, ptr, capacity)
+	if !ok {
+		in.setFault(abi.CategoryInternal, "bad_pointer", fmt.Errorf("sock_read buffer [%d, +%d) is outside guest memory", ptr, capacity))
+		return -abi.EFAULT
+	}
+	if timeoutMs <= 0 {
+		return pollRead(c, buf)
+	}
+	wait := min(time.Duration(timeoutMs)*time.Millisecond, maxReadWait)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		wait = max(time.Until(dl), time.Millisecond)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	n, err := c.Read(buf)
+	_ = c.SetReadDeadline(time.Time{})
+	return readResult(ctx, n, err)
+}
+
+func pollRead(c *net.TCPConn, buf []byte) int32 {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return -abi.EBADF
+	}
+	var n int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), buf)
+		return true // never wait: this is a poll
+	})
+	if err != nil {
+		return readResult(context.Background(), 0, err)
+	}
+	if errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EINTR) {
+		return -abi.EAGAIN
+	}
+	if rerr != nil {
+		return readResult(context.Background(), 0, rerr)
+	}
+	if n <= 0 {
+		return 0 // EOF
+	}
+	return int32(n)
+}
+
+func readResult(ctx context.Context, n int, err error) int32 {
+	if n > 0 {
+		return int32(n)
+	}
+	switch {
+	case err == nil:
+		return -abi.EAGAIN
+	case errors.Is(err, io.EOF):
+		return 0
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if ctx.Err() != nil {
+			return -abi.ECANCELED
+		}
+		return -abi.EAGAIN
+	case errors.Is(err, net.ErrClosed):
+		return -abi.EBADF
+	case errors.Is(err, syscall.ECONNRESET):
+		return -abi.ECONNRESET
+	}
+	return -abi.EIO
+}
+
+func hSockWrite(ctx context.Context, in *instance, mod api.Module, s []uint64) int32 {
+	h := api.DecodeI32(s[0])
+	ptr, n := api.DecodeU32(s[1]), api.DecodeU32(s[2])
+	c := in.socks.get(h)
+	if c == nil {
+		return -abi.EBADF
+	}
+	buf, ok := read(mod, ptr, n)
+	if !ok {
+		in.setFault(abi.CategoryInternal, "bad_pointer", fmt.Errorf("sock_write buffer [%d, +%d) is outside guest memory", ptr, n))
+		return -abi.EFAULT
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetWriteDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetWriteDeadline(time.Unix(1, 0)) })
+	w, err := c.Write(buf)
+	stop()
+	_ = c.SetWriteDeadline(time.Time{})
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return -abi.ECANCELED
+		case errors.Is(err, syscall.EPIPE):
+			return -abi.EPIPE
+		case errors.Is(err, syscall.ECONNRESET):
+			return -abi.ECONNRESET
+		case errors.Is(err, net.ErrClosed):
+			return -abi.EBADF
+		}
+		return -abi.EIO
+	}
+	return int32(w)
+}
+
+func hSockClose(_ context.Context, in *instance, _ api.Module, s []uint64) int32 {
+	c := in.socks.remove(api.DecodeI32(s[0]))
+	if c == nil {
+		return -abi.EBADF
+	}
+	_ = c.Close()
+	return 0
+}

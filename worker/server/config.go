@@ -1,0 +1,130 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// Config configures a worker. Zero fields take the defaults of Default when
+// passed through it; Validate reports every problem at once.
+type Config struct {
+	// Listen is the gRPC address (WorkerService, Flight, health and
+	// reflection on one port). The caller opens the listener; Serve takes
+	// it. Default "127.0.0.1:7071".
+	Listen string
+	// ConnectorsDir holds connector modules as <id>.wasm. Every module in it
+	// is compiled at startup, in the background (see Serve). Default "" (none).
+	ConnectorsDir string
+	// CacheDir is the on-disk cache: the wazero compilation cache lives
+	// directly in it and modules fetched from the coordinator in
+	// CacheDir/modules (<hex>.wasm). Default os.UserCacheDir()/rapidbyte.
+	CacheDir string
+	// CoordinatorAddr is the coordinator whose ConnectorRegistryService
+	// supplies modules missing from ConnectorsDir. Default "" (no fetching).
+	CoordinatorAddr string
+	// AuthToken, when set, is required as "authorization: Bearer <token>" on
+	// every call except gRPC health checks, and sent to the coordinator's
+	// registry. Default "" (no auth).
+	AuthToken string
+	// TLSCert and TLSKey are PEM files; set both to serve TLS. Default "".
+	TLSCert, TLSKey string
+	// MaxStreams bounds concurrent guest instances (Discover, Check, reads
+	// and writes). Default 2 x NumCPU: guests mostly wait on their databases.
+	MaxStreams int
+	// QueueTimeout is how long a request waits for a free guest slot before
+	// failing with RESOURCE_EXHAUSTED (retry_after_ms set). Default 10s.
+	QueueTimeout time.Duration
+	// RequestTimeout is the deadline of a request or stream that does not
+	// ask for one (tickets may set timeout_seconds). Default 1h.
+	RequestTimeout time.Duration
+	// DrainTimeout is how long running streams may finish after shutdown
+	// starts, before they are cancelled. Default 30s.
+	DrainTimeout time.Duration
+	// MetricsListen is the HTTP address of /metrics and /healthz.
+	// Default "" (disabled).
+	MetricsListen string
+	// MaxConnectionAge closes client connections after this age (plus a
+	// grace of RequestTimeout for running streams), so clients re-resolve
+	// DNS and find new workers. Default 5m.
+	MaxConnectionAge time.Duration
+	// MaxAbandoned is the number of abandoned guest instances (guests that
+	// ignored cancellation and still run) beyond which health reports
+	// NOT_SERVING. Default 4.
+	MaxAbandoned int
+	// MaxRecvMsgBytes bounds one incoming gRPC message (a DoPut batch).
+	// Default 256 MiB.
+	MaxRecvMsgBytes int
+}
+
+// Default returns the default configuration.
+func Default() Config {
+	cache := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		cache = filepath.Join(dir, "rapidbyte")
+	}
+	return Config{
+		Listen:           "127.0.0.1:7071",
+		CacheDir:         cache,
+		MaxStreams:       2 * runtime.NumCPU(),
+		QueueTimeout:     10 * time.Second,
+		RequestTimeout:   time.Hour,
+		DrainTimeout:     30 * time.Second,
+		MaxConnectionAge: 5 * time.Minute,
+		MaxAbandoned:     4,
+		MaxRecvMsgBytes:  256 << 20,
+	}
+}
+
+// Validate checks the configuration and lists every problem.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+		}
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics listen %q: %w", c.MetricsListen, err))
+		}
+	}
+	if c.ConnectorsDir != "" {
+		if fi, err := os.Stat(c.ConnectorsDir); err != nil {
+			errs = append(errs, fmt.Errorf("connectors dir: %w", err))
+		} else if !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("connectors dir %q is not a directory", c.ConnectorsDir))
+		}
+	}
+	if c.CacheDir == "" {
+		errs = append(errs, errors.New("cache dir is required"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls cert and tls key must be set together"))
+	}
+	if c.MaxStreams < 1 {
+		errs = append(errs, fmt.Errorf("max streams must be at least 1, got %d", c.MaxStreams))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"queue timeout", c.QueueTimeout}, {"request timeout", c.RequestTimeout}, {"drain timeout", c.DrainTimeout}, {"max connection age", c.MaxConnectionAge}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", d.name, d.v))
+		}
+	}
+	if c.MaxAbandoned < 0 {
+		errs = append(errs, fmt.Errorf("max abandoned must not be negative, got %d", c.MaxAbandoned))
+	}
+	if c.MaxRecvMsgBytes < 4<<20 {
+		errs = append(errs, fmt.Errorf("max recv msg bytes must be at least 4 MiB, got %d", c.MaxRecvMsgBytes))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid worker config: %w", err)
+	}
+	return nil
+}
