@@ -13,7 +13,7 @@ LDFLAGS   := -X github.com/rapidbyte/rapidbyte/worker/server.Version=$(VERSION)
 
 # Connector modules: directory under connectors/ -> dist path.
 CONNECTORS      := source-postgres dest-postgres
-TEST_CONNECTORS := test-generator test-faulty
+TEST_CONNECTORS := test-generator test-faulty test-badabi
 
 .PHONY: help build wasm proto test lint fmt check bench demo tools clean
 

@@ -115,3 +115,20 @@ const (
 	BackoffNormal = "normal"
 	BackoffSlow   = "slow"
 )
+
+// String returns the level name ("trace" ... "error").
+func (l LogLevel) String() string {
+	switch l {
+	case LogTrace:
+		return "trace"
+	case LogDebug:
+		return "debug"
+	case LogInfo:
+		return "info"
+	case LogWarn:
+		return "warn"
+	case LogError:
+		return "error"
+	}
+	return "level(" + string(rune('0'+l%10)) + ")"
+}

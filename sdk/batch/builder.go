@@ -107,7 +107,7 @@ func (b *Builder) ByteSize() int {
 		if c.nulls > 0 {
 			n += (c.length + 7) / 8
 		}
-		if c.layout.Offsets {
+		if c.layout.Offsets && c.length > 0 {
 			n += (c.length + 1) * 4
 		}
 	}

@@ -73,6 +73,17 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
+	// Reflection is exempt: it only describes the public API.
+	refl, err := reflectpb.NewServerReflectionClient(conn).ServerReflectionInfo(testCtx(t))
+	if err == nil {
+		err = refl.Send(&reflectpb.ServerReflectionRequest{MessageRequest: &reflectpb.ServerReflectionRequest_ListServices{}})
+	}
+	if err == nil {
+		_, err = refl.Recv()
+	}
+	if err != nil {
+		t.Errorf("reflection without token: %v", err)
+	}
 	// Health checks are exempt so Kubernetes probes work without a token.
 	resp, err := healthpb.NewHealthClient(conn).Check(testCtx(t), &healthpb.HealthCheckRequest{Service: workerService})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -566,5 +577,56 @@ func TestOtherFlightMethodsUnimplemented(t *testing.T) {
 	}
 	if status.Code(err) != codes.Unimplemented {
 		t.Errorf("Handshake = %v", err)
+	}
+}
+
+func TestDoPutEmptyStreamDeliversSchema(t *testing.T) {
+	var batches []int64
+	var fields []string
+	w := startWorker(t, nil, map[string]*guesttest.Module{
+		"dest-a": {WriteFn: func(ctx context.Context, _ guest.Invocation, src guest.WriteSource, ack guest.AckFunc) (guest.Stats, error) {
+			for {
+				rec, _, err := src.Next(ctx)
+				if errors.Is(err, io.EOF) {
+					return guest.Stats{}, ack(nil, 0, 0)
+				}
+				if err != nil {
+					return guest.Stats{}, err
+				}
+				batches = append(batches, rec.NumRows())
+				for _, f := range rec.Schema().Fields() {
+					fields = append(fields, f.Name)
+				}
+				rec.Release()
+			}
+		}},
+	})
+	cmd, _ := proto.Marshal(&rbv1.WriteTicket{Connector: &rbv1.ConnectorRef{Id: "dest-a"}, Stream: &rbv1.StreamSpec{Name: "users"}})
+	stream, err := flight.NewFlightServiceClient(w.dial(t)).DoPut(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr := flight.NewRecordWriter(stream, ipc.WithSchema(testSchema))
+	wr.SetFlightDescriptor(&flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd})
+	if err := wr.Close(); err != nil { // writes the schema message only
+		t.Fatal(err)
+	}
+	_ = stream.CloseSend()
+	var final *rbv1.WriteAck
+	for {
+		res, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		final = &rbv1.WriteAck{}
+		if err := proto.Unmarshal(res.GetAppMetadata(), final); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !cmp.Equal(batches, []int64{0}) || !cmp.Equal(fields, []string{"id"}) || !final.GetFinal() {
+		t.Errorf("batches %v fields %v final %v; want one empty batch with the schema", batches, fields, final)
 	}
 }

@@ -158,22 +158,12 @@ func (a *app) pipelineError(ctx context.Context, api rapidbytev1.CoordinatorServ
 	if ce.Failure != nil {
 		msg, hint = ce.Failure.Message, ce.Failure.Hint
 	}
-	var lines []string
-	for _, raw := range strings.Split(msg, "\n") {
-		l := strings.TrimSpace(raw)
-		l = strings.TrimSpace(strings.TrimPrefix(l, "- "))
-		if l == "" || strings.EqualFold(strings.TrimSuffix(l, ":"), "pipeline validation failed") {
-			continue
-		}
-		l = prefixFile(file, l)
+	lines := fileLines(file, msg)
+	for i, l := range lines {
 		if known != "" && mentionsConnector(l) {
-			l += " (available connectors: " + known + ")"
+			lines[i] += " (available connectors: " + known + ")"
 			known = ""
 		}
-		lines = append(lines, l)
-	}
-	if len(lines) == 0 {
-		lines = []string{file + ": invalid pipeline"}
 	}
 	if known != "" {
 		lines[len(lines)-1] += " (available connectors: " + known + ")"
@@ -189,6 +179,23 @@ func (a *app) pipelineError(ctx context.Context, api rapidbytev1.CoordinatorServ
 	return &fileError{text: text, err: err}
 }
 
+// fileLines splits a validation message into its problems, each prefixed with file.
+func fileLines(file, msg string) []string {
+	var lines []string
+	for _, raw := range strings.Split(msg, "\n") {
+		l := strings.TrimSpace(raw)
+		l = strings.TrimSpace(strings.TrimPrefix(l, "- "))
+		if l == "" || strings.EqualFold(strings.TrimSuffix(l, ":"), "pipeline validation failed") {
+			continue
+		}
+		lines = append(lines, prefixFile(file, l))
+	}
+	if len(lines) == 0 {
+		lines = []string{file + ": invalid pipeline"}
+	}
+	return lines
+}
+
 // isValidation reports whether a coordinator error is about the pipeline's content.
 func isValidation(e *coord.Error) bool {
 	if e.Failure == nil {
@@ -197,16 +204,13 @@ func isValidation(e *coord.Error) bool {
 	if e.Failure.Category != "config" || e.Failure.Connector != "" {
 		return false
 	}
-	if e.Code == codes.InvalidArgument {
-		return true
-	}
 	for _, l := range strings.Split(e.Failure.Message, "\n") {
 		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- "))
 		if yamlLine.MatchString(l) || posLine.MatchString(l) {
 			return true
 		}
 	}
-	return false
+	return e.Code == codes.InvalidArgument && !unknownConnector(e)
 }
 
 // prefixFile puts file in front of one problem line.
@@ -244,6 +248,16 @@ func unknownConnector(e *coord.Error) bool {
 	}
 	for _, l := range strings.Split(msg, "\n") {
 		if mentionsConnector(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// failureNamesUnknownConnector reports whether any of fs says a connector is unknown.
+func failureNamesUnknownConnector(fs ...*coord.Failure) bool {
+	for _, f := range fs {
+		if f != nil && unknownConnector(&coord.Error{Failure: f}) {
 			return true
 		}
 	}

@@ -38,6 +38,11 @@ func (a *app) checkCommand() *cobra.Command {
 				return a.pipelineError(ctx, sess.api, file, coord.FromStatus(err))
 			}
 			res := report.CheckFromProto(resp)
+			for _, f := range itemFailures(res) {
+				if isValidation(&coord.Error{Failure: f}) {
+					f.Message = strings.Join(fileLines(file, f.Message), "\n")
+				}
+			}
 			if a.json() {
 				err = report.WriteJSON(a.env.Stdout, res)
 			} else {
@@ -51,6 +56,11 @@ func (a *app) checkCommand() *cobra.Command {
 				msg := fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(res.Items), strings.Join(failed, ", "))
 				if len(failed) == 0 {
 					msg = "the coordinator reported the pipeline as not OK"
+				}
+				if failureNamesUnknownConnector(itemFailures(res)...) {
+					if known := knownConnectors(ctx, sess.api); known != "" {
+						msg += "; available connectors: " + known
+					}
 				}
 				return &exitError{code: ExitFailure, msg: msg}
 			}
@@ -122,6 +132,17 @@ func (a *app) connectorsCommand() *cobra.Command {
 			return report.WriteConnectorsText(a.env.Stdout, cs)
 		},
 	}
+}
+
+// itemFailures lists the failures of a check's failed items.
+func itemFailures(c report.Check) []*coord.Failure {
+	var out []*coord.Failure
+	for _, it := range c.Items {
+		if !it.OK && it.Error != nil {
+			out = append(out, it.Error)
+		}
+	}
+	return out
 }
 
 // noArgs rejects positional arguments.

@@ -88,10 +88,14 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach bool, vars *varsF
 	}
 	rep := report.FromProto(run)
 	rep.AlreadyExists = resp.GetAlreadyExists()
-	if err := a.printRun(rep); err != nil {
-		return err
+	// A run that failed before moving any data has nothing to summarize: its one-line
+	// error says it all (-o json still prints the run).
+	if a.json() || rep.State != "FAILED" || rep.RecordsRead > 0 || rep.RecordsWritten > 0 {
+		if err := a.printRun(rep); err != nil {
+			return err
+		}
 	}
-	return outcome(rep)
+	return a.outcome(ctx, sess.api, rep)
 }
 
 // cancelOnInterrupt asks the coordinator to cancel a run the user interrupted.
@@ -132,13 +136,19 @@ func (a *app) printRun(rep report.Run) error {
 	return report.WriteText(a.env.Stdout, rep)
 }
 
-// outcome maps a run's final state to the command's result.
-func outcome(rep report.Run) error {
+// outcome maps a run's final state to the command's result. A run that failed on
+// an unknown connector also lists the connectors the coordinator has.
+func (a *app) outcome(ctx context.Context, api rapidbytev1.CoordinatorServiceClient, rep report.Run) error {
 	switch rep.State {
 	case "FAILED":
 		msg := "run " + rep.RunID + " failed"
 		if rep.Error != nil {
 			msg += ": " + report.FailureLine(rep.Error)
+			if failureNamesUnknownConnector(rep.Error) {
+				if known := knownConnectors(ctx, api); known != "" {
+					msg += "; available connectors: " + known
+				}
+			}
 		}
 		return &exitError{code: ExitFailure, msg: msg}
 	case "CANCELLED":

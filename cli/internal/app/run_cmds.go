@@ -59,7 +59,7 @@ func (a *app) watchCommand() *cobra.Command {
 			if err := a.printRun(rep); err != nil {
 				return err
 			}
-			return outcome(rep)
+			return a.outcome(ctx, sess.api, rep)
 		},
 	}
 }

@@ -175,22 +175,37 @@ func TestRunFailed(t *testing.T) {
 			t.Errorf("stderr (-want +got):\n%s", diff)
 		}
 	})
-	t.Run("text", func(t *testing.T) {
+	t.Run("text, nothing moved", func(t *testing.T) {
 		r := invoke(t, nil, "--coordinator", addr, "run", file)
 		if r.code != ExitFailure {
 			t.Errorf("exit %d, want %d", r.code, ExitFailure)
 		}
-		if !strings.HasPrefix(r.stdout, "Pipeline 'pg_to_pg' failed after 1 attempt(s).\n") {
-			t.Errorf("stdout = %q", r.stdout)
+		if r.stdout != "" {
+			t.Errorf("stdout = %q, want nothing: the error line says it all", r.stdout)
 		}
-		if strings.Contains(r.stdout, "Retries:") {
-			t.Errorf("stdout mentions retries for a run without any:\n%s", r.stdout)
+		if diff := cmp.Diff([]string{wantErr}, lines(r.stderr)); diff != "" {
+			t.Errorf("stderr (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("text, partly moved", func(t *testing.T) {
+		run := failedRun()
+		run.RecordsRead, run.RecordsWritten, run.Attempts, run.RetryCount = 100, 50, 2, 1
+		run.Error = &rapidbytev1.ConnectorError{Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_DATA, Code: "22P02",
+			Connector: "dest-postgres", Message: `invalid input syntax for type integer: "x"`}
+		addr := serve(t, &fakeCoordinator{run: run}, "")
+		r := invoke(t, nil, "--coordinator", addr, "run", file)
+		if r.code != ExitFailure {
+			t.Errorf("exit %d, want %d", r.code, ExitFailure)
+		}
+		if !strings.HasPrefix(r.stdout, "Pipeline 'pg_to_pg' failed after 2 attempt(s).\n") || !strings.Contains(r.stdout, "\nRetries: 1\n") {
+			t.Errorf("stdout = %q", r.stdout)
 		}
 		out := lines(r.stdout)
 		if !strings.HasPrefix(out[len(out)-1], "@@BENCH_JSON@@{") {
 			t.Errorf("last stdout line = %q, want the bench trailer", out[len(out)-1])
 		}
-		if diff := cmp.Diff([]string{wantErr}, lines(r.stderr)); diff != "" {
+		want := `error: run run-2 failed: dest-postgres: invalid input syntax for type integer: "x" (data/22P02)`
+		if diff := cmp.Diff([]string{want}, lines(r.stderr)); diff != "" {
 			t.Errorf("stderr (-want +got):\n%s", diff)
 		}
 	})

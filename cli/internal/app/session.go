@@ -70,7 +70,7 @@ func (a *app) openEmbedded(ctx context.Context) (*session, error) {
 	if a.cfg.logLevel != "" {
 		level = hclog.LevelFromString(a.cfg.logLevel)
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "rapidbyte", Level: level, Output: a.env.Stderr})
+	logger := hclog.New(&hclog.LoggerOptions{Name: "rapidbyte", Level: level, Output: a.env.Stderr, Exclude: shutdownNoise})
 	cl, err := a.startEmbedded(ctx, embedded.Config{
 		ConnectorsDir: a.cfg.connectorsDir,
 		CacheDir:      a.cfg.cacheDir,
@@ -87,6 +87,21 @@ func (a *app) openEmbedded(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	return &session{api: conn.Coordinator, embedded: true, closers: []func() error{cl.Close, conn.Close}}, nil
+}
+
+// shutdownNoise drops warnings that only say work was cancelled: the embedded servers
+// stop as soon as the command is done, which cancels background work such as
+// compiling connector modules ahead of use. Errors are always kept.
+func shutdownNoise(level hclog.Level, _ string, args ...any) bool {
+	if level >= hclog.Error {
+		return false
+	}
+	for _, arg := range args {
+		if err, ok := arg.(error); ok && errors.Is(err, context.Canceled) {
+			return true
+		}
+	}
+	return false
 }
 
 // tlsConfig builds the client TLS configuration, or nil for plaintext.

@@ -5,10 +5,26 @@ package embedded
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	coordinator "github.com/rapidbyte/rapidbyte/coordinator/server"
+	worker "github.com/rapidbyte/rapidbyte/worker/server"
 )
+
+// drainTimeout bounds how long running streams may finish when the CLI exits.
+const drainTimeout = 2 * time.Second
+
+// stopTimeout bounds how long Close waits for both servers to stop before closing
+// them at once (a worker still compiling modules in the background can take longer).
+const stopTimeout = 3 * time.Second
 
 // Config says how to run the embedded coordinator and worker.
 type Config struct {
@@ -18,19 +34,95 @@ type Config struct {
 	CacheDir string
 	// State is the coordinator's state store URL, for example sqlite:///home/u/.rapidbyte/state.db.
 	State string
-	// Logger receives both servers' logs.
+	// Logger receives both servers' logs (nothing when nil).
 	Logger hclog.Logger
 }
 
-// Cluster is a running coordinator and worker.
+// Cluster is a running coordinator and worker. Its servers require a random
+// bearer token, so other local users cannot drive them through the loopback ports.
 type Cluster struct {
-	addr  string
-	token string
+	addr   string
+	token  string
+	cancel context.CancelFunc
+	wait   sync.WaitGroup
+	coord  *coordinator.Server
+	worker *worker.Server
+
+	closeOnce sync.Once
+	closeErr  error
+	mu        sync.Mutex
+	serveErrs []error
 }
 
-// Start starts a worker and a coordinator on 127.0.0.1:0.
+// Start starts a worker and a coordinator on 127.0.0.1:0 and returns once both
+// are serving. The caller must Close the cluster.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
-	return nil, errors.New("embedded mode is not available in this build")
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	token, err := randomToken()
+	if err != nil {
+		return nil, err
+	}
+	wlis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the worker: %w", err)
+	}
+	clis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = wlis.Close()
+		return nil, fmt.Errorf("listen for the coordinator: %w", err)
+	}
+	closeListeners := func() { _ = wlis.Close(); _ = clis.Close() }
+
+	wcfg := worker.Default()
+	wcfg.Listen = wlis.Addr().String()
+	wcfg.ConnectorsDir = cfg.ConnectorsDir
+	if cfg.CacheDir != "" {
+		wcfg.CacheDir = cfg.CacheDir
+	}
+	wcfg.CoordinatorAddr = clis.Addr().String()
+	wcfg.AuthToken = token
+	wcfg.DrainTimeout = drainTimeout
+	w, err := worker.New(wcfg, log.Named("worker"))
+	if err != nil {
+		closeListeners()
+		return nil, fmt.Errorf("create worker: %w", err)
+	}
+
+	ccfg := coordinator.Default()
+	ccfg.Listen = clis.Addr().String()
+	ccfg.Workers = wlis.Addr().String()
+	ccfg.State = cfg.State
+	ccfg.ConnectorsDir = cfg.ConnectorsDir
+	ccfg.AuthToken = token
+	ccfg.WorkerAuthToken = token
+	ccfg.MetricsListen = ""
+	c, err := coordinator.New(ctx, ccfg, log.Named("coordinator"))
+	if err != nil {
+		_ = w.Close()
+		closeListeners()
+		return nil, fmt.Errorf("create coordinator: %w", err)
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cl := &Cluster{addr: clis.Addr().String(), token: token, cancel: cancel, coord: c, worker: w}
+	cl.serve(func() error { return w.Serve(runCtx, wlis) })
+	cl.serve(func() error { return c.Serve(runCtx, clis) })
+	return cl, nil
+}
+
+func (c *Cluster) serve(fn func() error) {
+	c.wait.Add(1)
+	go func() {
+		defer c.wait.Done()
+		if err := fn(); err != nil && !errors.Is(err, worker.ErrDrainTimeout) {
+			c.mu.Lock()
+			c.serveErrs = append(c.serveErrs, err)
+			c.mu.Unlock()
+		}
+	}()
 }
 
 // Addr is the coordinator's address.
@@ -39,5 +131,29 @@ func (c *Cluster) Addr() string { return c.addr }
 // AuthToken is the token the coordinator expects.
 func (c *Cluster) AuthToken() string { return c.token }
 
-// Close stops both servers.
-func (c *Cluster) Close() error { return nil }
+// Close stops the coordinator, then the worker, cancelling any run still going. It is idempotent.
+func (c *Cluster) Close() error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		done := make(chan struct{})
+		go func() { c.wait.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(stopTimeout):
+		}
+		errs := []error{c.coord.Close(), c.worker.Close()}
+		c.mu.Lock()
+		errs = append(errs, c.serveErrs...)
+		c.mu.Unlock()
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate auth token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}

@@ -36,9 +36,26 @@ const minRedraw = 100 * time.Millisecond
 type Renderer struct {
 	w     io.Writer
 	now   func() time.Time
+	start time.Time
 	lines int
 	drawn time.Time
-	seen  map[string]time.Time
+	seen  map[string]*sample
+}
+
+// sample tracks one stream's reading, for its rate: bytes read between the first
+// time it was seen and the last time its byte count moved.
+type sample struct {
+	first, moved time.Time
+	bytes        uint64
+}
+
+// mbps is the stream's average read rate in MB/s while it was reading.
+func (s *sample) mbps() float64 {
+	secs := s.moved.Sub(s.first).Seconds()
+	if secs <= 0 {
+		return 0
+	}
+	return float64(s.bytes) / (1024 * 1024) / secs
 }
 
 // New returns a Renderer writing to w. now is the clock (time.Now when nil).
@@ -46,23 +63,31 @@ func New(w io.Writer, now func() time.Time) *Renderer {
 	if now == nil {
 		now = time.Now
 	}
-	return &Renderer{w: w, now: now, seen: map[string]time.Time{}}
+	return &Renderer{w: w, now: now, start: now(), seen: map[string]*sample{}}
 }
 
 // Update redraws the block for s, at most every 100 ms unless the run state changed.
 func (r *Renderer) Update(s Snapshot) {
 	now := r.now()
 	for _, st := range s.Streams {
-		k := key(st)
-		if _, ok := r.seen[k]; !ok {
-			r.seen[k] = now
+		sm, ok := r.seen[key(st)]
+		if !ok {
+			// A stream first seen with bytes already read started no later than the run.
+			sm = &sample{first: now, moved: now}
+			if st.BytesRead > 0 {
+				sm.first = r.start
+			}
+			r.seen[key(st)] = sm
+		}
+		if st.BytesRead != sm.bytes {
+			sm.bytes, sm.moved = st.BytesRead, now
 		}
 	}
 	if r.lines > 0 && now.Sub(r.drawn) < minRedraw {
 		return
 	}
 	r.drawn = now
-	lines := r.render(s, now)
+	lines := r.render(s)
 	var b strings.Builder
 	r.erase(&b)
 	for _, l := range lines {
@@ -92,7 +117,7 @@ func (r *Renderer) erase(b *strings.Builder) {
 	fmt.Fprintf(b, "\x1b[%dA", r.lines)
 }
 
-func (r *Renderer) render(s Snapshot, now time.Time) []string {
+func (r *Renderer) render(s Snapshot) []string {
 	head := fmt.Sprintf("%s (attempt %d)", s.State, max(s.Attempt, 1))
 	if msg := strings.Join(strings.Fields(s.Message), " "); msg != "" {
 		head += ": " + truncate(msg, 100)
@@ -103,11 +128,7 @@ func (r *Renderer) render(s Snapshot, now time.Time) []string {
 		width = max(width, len(label(st)))
 	}
 	for _, st := range s.Streams {
-		secs := now.Sub(r.seen[key(st)]).Seconds()
-		mbs := 0.0
-		if secs > 0 {
-			mbs = float64(st.BytesRead) / (1024 * 1024) / secs
-		}
+		mbs := r.seen[key(st)].mbps()
 		lines = append(lines, fmt.Sprintf("  %-*s  %12s read  %12s written  %8.2f MB/s  %s",
 			width, label(st), count(st.RecordsRead), count(st.RecordsWritten), mbs, st.State))
 	}

@@ -38,6 +38,14 @@ func TestRenderer(t *testing.T) {
 		t.Errorf("stream line missing: %q", out)
 	}
 
+	// Reading is over: the rate stays at its average while reading.
+	buf.Reset()
+	now = now.Add(10 * time.Second)
+	r.Update(Snapshot{State: "RUNNING", Attempt: 1, Streams: []Stream{{Name: "users", RecordsRead: 12345, RecordsWritten: 12345, BytesRead: 4 << 20, State: "SUCCEEDED"}}})
+	if !strings.Contains(buf.String(), "12,345 written      2.00 MB/s  SUCCEEDED") {
+		t.Errorf("rate decayed after reading ended: %q", buf.String())
+	}
+
 	buf.Reset()
 	r.Finish()
 	if buf.String() != "\x1b[2A\x1b[2K\n\x1b[2K\n\x1b[2A" {

@@ -62,10 +62,17 @@ func WriteCheckText(w io.Writer, c Check) error {
 	for _, it := range c.Items {
 		verdict := "OK"
 		msg := strings.Join(strings.Fields(it.Message), " ")
+		var details []string
 		if !it.OK {
 			verdict = "FAILED"
 			if it.Error != nil {
 				msg = FailureLine(it.Error)
+				// A message of several lines (one problem per line) is listed below the item.
+				if problems := strings.Split(strings.TrimSpace(it.Error.Message), "\n"); len(problems) > 1 {
+					f := *it.Error
+					f.Message = fmt.Sprintf("%d problems", len(problems))
+					msg, details = FailureLine(&f), problems
+				}
 			}
 		}
 		line := fmt.Sprintf("%-*s  %-6s", width, it.Name, verdict)
@@ -73,6 +80,9 @@ func WriteCheckText(w io.Writer, c Check) error {
 			line += "  " + msg
 		}
 		p.line(strings.TrimRight(line, " "))
+		for _, d := range details {
+			p.line("    " + strings.TrimSpace(d))
+		}
 	}
 	if failed := c.Failed(); len(failed) == 0 && c.OK {
 		p.line("All checks passed.")

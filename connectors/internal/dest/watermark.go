@@ -96,3 +96,33 @@ SET run_id = EXCLUDED.run_id, records_committed = EXCLUDED.records_committed, co
 	}
 	return nil
 }
+
+// CommittedRows returns how many rows of the run's stream (partition) the
+// watermark records as committed for spec.RunID in schema (0 when none).
+func CommittedRows(ctx context.Context, conn *pgconn.PgConn, schema string, spec abi.StreamSpec) (uint64, error) {
+	if spec.RunID == "" {
+		return 0, nil
+	}
+	if schema == "" {
+		schema = "public"
+	}
+	rows, err := pgclient.Query(ctx, conn, "SELECT to_regclass($1) IS NOT NULL", []byte(pgsql.Qualified(schema, WatermarkTable)))
+	if err != nil {
+		return 0, fmt.Errorf("find watermark table: %w", err)
+	}
+	if string(rows[0][0]) != "t" {
+		return 0, nil
+	}
+	k := wmKey{schema: schema, pipeline: spec.Pipeline, stream: spec.DestinationTable}
+	if k.stream == "" {
+		k.stream = spec.Name
+	}
+	if spec.Partition != nil {
+		k.partition = spec.Partition.Index
+	}
+	wm, err := readWatermark(ctx, conn, k)
+	if err != nil || !wm.found || wm.runID != spec.RunID {
+		return 0, err
+	}
+	return wm.records, nil
+}

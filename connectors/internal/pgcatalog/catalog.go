@@ -48,8 +48,8 @@ func (t *Table) Column(name string) (Column, int, bool) {
 	return Column{}, -1, false
 }
 
-// columnsSQL lists columns of base tables. $1 = schema ('' = every
-// non-system schema), $2 = table ('' = every table).
+// columnsSQL lists columns of base tables. $1 = schema (” = every
+// non-system schema), $2 = table (” = every table).
 const columnsSQL = `
 SELECT n.nspname, c.relname, c.relkind = 'p', a.attname, NOT a.attnotnull,
        format_type(a.atttypid, a.atttypmod),
@@ -81,7 +81,7 @@ WHERE i.indisprimary
   AND ($2 = '' OR c.relname = $2)
 ORDER BY n.nspname, c.relname, array_position(i.indkey::int2[], a.attnum)`
 
-// Tables returns the base tables of schema ('' = all non-system schemas),
+// Tables returns the base tables of schema (” = all non-system schemas),
 // restricted to one table when table is not empty, sorted by schema and name.
 func Tables(ctx context.Context, conn *pgconn.PgConn, schema, table string) ([]Table, error) {
 	rows, err := pgclient.Query(ctx, conn, columnsSQL, []byte(schema), []byte(table))

@@ -87,7 +87,14 @@ func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.Ba
 	if req.Schema != nil {
 		r.Fields = req.Schema.Fields
 	}
-	st, err := dest.Write(ctx, d.conn, r, &input{it: it})
+	var in dest.Input = &input{it: it}
+	if r.Resume == nil && req.Schema != nil {
+		var err error
+		if r.Resume, in, err = deriveResume(ctx, d.conn, d.cfg.Schema, req, it); err != nil {
+			return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
+		}
+	}
+	st, err := dest.Write(ctx, d.conn, r, in)
 	d.stats = st
 	if err != nil {
 		return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
@@ -120,6 +127,12 @@ func (in *input) Next(ctx context.Context) (dest.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.setView(v)
+	return in, nil
+}
+
+// setView points the readers at v.
+func (in *input) setView(v *batch.View) {
 	in.view = v
 	if len(in.readers) != v.NumColumns() {
 		in.readers = make([]colReader, v.NumColumns())
@@ -127,7 +140,6 @@ func (in *input) Next(ctx context.Context) (dest.Batch, error) {
 	for i := range in.readers {
 		in.readers[i].set(v.Column(i))
 	}
-	return in, nil
 }
 
 func (in *input) Rows() int                   { return in.view.Rows() }

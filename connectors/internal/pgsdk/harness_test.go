@@ -3,6 +3,7 @@ package pgsdk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -73,7 +74,12 @@ type iterator struct {
 	view   *batch.View
 	latest *abi.Checkpoint
 	acked  []*abi.Checkpoint
+	// failCommit makes Commit fail after that many acknowledgements
+	// (0 = never), as when an acknowledgement is lost.
+	failCommit int
 }
+
+var errAckLost = errors.New("acknowledgement lost")
 
 func (it *iterator) Schema() *batch.Schema { return it.f.schema }
 
@@ -95,6 +101,9 @@ func (it *iterator) Next(context.Context) (*batch.View, error) {
 }
 
 func (it *iterator) Commit() error {
+	if it.failCommit > 0 && len(it.acked) == it.failCommit {
+		return errAckLost
+	}
 	it.acked = append(it.acked, it.latest)
 	return nil
 }
@@ -133,6 +142,11 @@ func readAll(t testing.TB, cfg sdk.Config, spec abi.StreamSpec, resume *abi.Chec
 
 // writeAll runs dest-postgres natively over captured frames.
 func writeAll(t testing.TB, cfg sdk.Config, spec abi.StreamSpec, f *frames) (*iterator, error) {
+	return writeIter(t, cfg, spec, &iterator{f: f})
+}
+
+// writeIter runs dest-postgres natively over it.
+func writeIter(t testing.TB, cfg sdk.Config, spec abi.StreamSpec, it *iterator) (*iterator, error) {
 	t.Helper()
 	ctx := context.Background()
 	d := NewDestination()
@@ -140,6 +154,5 @@ func writeAll(t testing.TB, cfg sdk.Config, spec abi.StreamSpec, f *frames) (*it
 		return nil, fmt.Errorf("open destination: %w", err)
 	}
 	defer d.Close(ctx)
-	it := &iterator{f: f}
-	return it, d.Write(ctx, sdk.WriteRequest{Stream: spec, Schema: f.schema}, it)
+	return it, d.Write(ctx, sdk.WriteRequest{Stream: spec, Schema: it.f.schema}, it)
 }

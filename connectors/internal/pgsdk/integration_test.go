@@ -93,3 +93,92 @@ func TestErrorsAreClassifiedAndSanitized(t *testing.T) {
 		t.Errorf("missing table: %v", err)
 	}
 }
+
+// TestRetryAfterLostAckWithoutResume: the first attempt's fourth commit
+// lands but its acknowledgement is lost; the second attempt's source
+// resumes after the last acknowledged checkpoint, and the destination
+// (which gets no resume checkpoint from the SDK) derives the resume point
+// from the first checkpoint it sees and skips the rows it already
+// committed. No row is lost or duplicated in any write mode.
+func TestRetryAfterLostAckWithoutResume(t *testing.T) {
+	srcCfg := pgtest.NewDB(t)
+	src := pgtest.Connect(t, srcCfg)
+	pgtest.Exec(t, src, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i`)
+	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 200}}
+	for _, mode := range []string{abi.WriteAppend, abi.WriteReplace, abi.WriteUpsert} {
+		t.Run(mode, func(t *testing.T) {
+			dstCfg := pgtest.NewDB(t)
+			dst := pgtest.Connect(t, dstCfg)
+			ws := spec
+			ws.WriteMode, ws.Pipeline, ws.RunID, ws.PrimaryKey = mode, "p", "run-7", []string{"id"}
+			f1, err := readAll(t, config(t, srcCfg, nil), spec, nil, 100, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			it1, err := writeIter(t, config(t, dstCfg, nil), ws, &iterator{f: f1, failCommit: 3})
+			if !errors.Is(err, errAckLost) {
+				t.Fatalf("first attempt: %v", err)
+			}
+			resume := it1.acked[len(it1.acked)-1]
+			f2, err := readAll(t, config(t, srcCfg, nil), spec, resume, 100, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f2.rows != 400 {
+				t.Fatalf("resumed read: %d rows, want 400", f2.rows)
+			}
+			if _, err := writeAll(t, config(t, dstCfg, nil), ws, f2); err != nil {
+				t.Fatalf("second attempt: %v", err)
+			}
+			got := pgtest.QueryStrings(t, dst, "SELECT count(*), count(DISTINCT id), sum(id) FROM t")[0]
+			if fmt.Sprint(got) != "[1000 1000 500500]" {
+				t.Errorf("destination rows = %v, want [1000 1000 500500]", got)
+			}
+		})
+	}
+}
+
+func TestCheckAndDiscover(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, cfg)
+	pgtest.Exec(t, conn, `CREATE SCHEMA "Sales"; CREATE TABLE "Sales"."Orders" (id int PRIMARY KEY, at timestamptz)`)
+	ctx := context.Background()
+
+	src := NewSource()
+	if err := src.Open(ctx, config(t, cfg, map[string]any{"schema": "Sales"})); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(ctx)
+	if err := src.Check(ctx); err != nil {
+		t.Errorf("check: %v", err)
+	}
+	cat, err := src.Discover(ctx)
+	if err != nil || len(cat.Streams) != 1 || cat.Streams[0].Name != "Orders" || cat.Streams[0].Namespace != "Sales" {
+		t.Fatalf("discover = %+v, %v", cat, err)
+	}
+	if got := cat.Streams[0].CursorCandidates; fmt.Sprint(got) != "[id at]" {
+		t.Errorf("cursor candidates = %v", got)
+	}
+
+	missing := NewSource()
+	if err := missing.Open(ctx, config(t, cfg, map[string]any{"schema": "nope"})); err != nil {
+		t.Fatal(err)
+	}
+	defer missing.Close(ctx)
+	var e *sdk.Error
+	if err := missing.Check(ctx); !errors.As(err, &e) || e.Envelope.Category != abi.CategoryConfig {
+		t.Errorf("check of a missing schema = %v, want config error", err)
+	}
+
+	d := NewDestination()
+	if err := d.Open(ctx, config(t, cfg, map[string]any{"schema": "new schema", "copy_flush_bytes": 1024})); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	if err := d.Check(ctx); err != nil {
+		t.Errorf("destination check: %v", err)
+	}
+	if n := pgtest.QueryStrings(t, conn, `SELECT count(*) FROM pg_namespace WHERE nspname = 'new schema'`)[0][0]; n != "0" {
+		t.Errorf("check left the probe schema behind")
+	}
+}

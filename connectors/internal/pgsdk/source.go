@@ -159,3 +159,10 @@ func (s *sink) Schema(_ context.Context, fields []abi.Field) (source.Batch, erro
 func (s *sink) Emit(context.Context) error { return s.e.Emit(s.b.b) }
 
 func (s *sink) Checkpoint(_ context.Context, cp abi.Checkpoint) error { return s.e.Checkpoint(cp) }
+
+// Decoder implements source.FastBatch with the builder's fast paths.
+func (b *builderBatch) Decoder(i int, t *pgarrow.Type) func([]byte) error {
+	return fastDecoder(b.b.Column(i), t)
+}
+
+var _ source.FastBatch = (*builderBatch)(nil)

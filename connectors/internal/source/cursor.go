@@ -31,7 +31,8 @@ func cursorValue(t *pgarrow.Type, raw []byte, ctid bool) (*abi.CursorValue, erro
 		if len(raw) != 6 {
 			return nil, fmt.Errorf("ctid: want 6 bytes, got %d", len(raw))
 		}
-		s := fmt.Sprintf("(%d,%d)", binary.BigEndian.Uint32(raw), binary.BigEndian.Uint16(raw[4:]))
+		// Zero-padded so that string order is physical order.
+		s := fmt.Sprintf("(%010d,%05d)", binary.BigEndian.Uint32(raw), binary.BigEndian.Uint16(raw[4:]))
 		return &abi.CursorValue{String: &s}, nil
 	}
 	switch t.Kind {

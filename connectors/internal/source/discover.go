@@ -9,7 +9,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
-// Discover lists every base table of schema ('' = every non-system schema)
+// Discover lists every base table of schema (” = every non-system schema)
 // as a stream: columns in ordinal order with Arrow and source types,
 // primary key, sync modes and cursor candidates.
 func Discover(ctx context.Context, conn *pgconn.PgConn, schema string) (abi.Catalog, error) {

@@ -32,6 +32,13 @@ type Batch interface {
 	ByteSize() int
 }
 
+// FastBatch is an optional Batch extension: Decoder returns a function
+// decoding binary values of type t straight into column i, or nil to use
+// the generic decoder for that column.
+type FastBatch interface {
+	Decoder(i int, t *pgarrow.Type) func(src []byte) error
+}
+
 // Sink receives one stream.
 type Sink interface {
 	// Schema declares the stream's fields once and returns the batch to fill.
@@ -215,11 +222,22 @@ func run(ctx context.Context, conn *pgconn.PgConn, p *plan, req Request, sink Si
 	}
 
 	var dec pgarrow.Decoder
+	decode := make([]func([]byte) error, len(writers))
+	fb, _ := b.(FastBatch)
+	for i := range decode {
+		if fb != nil {
+			decode[i] = fb.Decoder(i, &types[i])
+		}
+		if decode[i] == nil {
+			t, w := &types[i], writers[i]
+			decode[i] = func(src []byte) error { return dec.Decode(t, w, src) }
+		}
+	}
 	rr := conn.ExecParams(ctx, p.sql, vals, oids, formats, resultFormats)
 	for rr.NextRow() {
 		row := rr.Values()
-		for i := range writers {
-			if err := dec.Decode(&types[i], writers[i], row[i]); err != nil {
+		for i, d := range decode {
+			if err := d(row[i]); err != nil {
 				_, _ = rr.Close()
 				return st, &DataError{Column: p.out[i].Name, Err: err}
 			}

@@ -12,6 +12,7 @@
 //	wait_cancel     sleep until the host cancels, then return ctx.Err()
 //	dial_forbidden  dial "addr" (off the allow-list); misclassify the error
 //	echo            dial "addr", write "ping", expect "ping" back
+//	tls_echo        like echo, over crypto/tls (server certificate not verified)
 //	block_read      dial "addr" and read until the host cancels
 //	garbage_ptr     emit_batch with out-of-range pointers
 //	garbage_offsets emit_batch with decreasing utf8 offsets
@@ -24,6 +25,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +59,9 @@ var sink [][]byte
 
 var spin uint64
 
+// trapOffset is a variable so the out-of-bounds address is computed at run time.
+var trapOffset = 0x7FFFFFF0
+
 func (f *faulty) Open(ctx context.Context, cfg sdk.Config) error {
 	if err := cfg.Decode(&f.cfg); err != nil {
 		return err
@@ -83,7 +88,7 @@ func (f *faulty) Close(context.Context) error { return nil }
 func (f *faulty) fault(ctx context.Context, e sdk.Emitter) error {
 	switch f.cfg.Mode {
 	case "trap":
-		p := (*uint64)(unsafe.Add(unsafe.Pointer(&spin), 0x7FFFFFF0))
+		p := (*uint64)(unsafe.Add(unsafe.Pointer(&spin), trapOffset))
 		*p = 1
 		return errors.New("unreachable: trap did not trap")
 	case "panic":
@@ -98,7 +103,7 @@ func (f *faulty) fault(ctx context.Context, e sdk.Emitter) error {
 		os.Exit(3)
 	case "oom":
 		for {
-			sink = append(sink, make([]byte, 16<<20))
+			sink = append(sink, make([]byte, 32<<20))
 			sink[len(sink)-1][0] = 1
 		}
 	case "hang":
@@ -120,8 +125,8 @@ func (f *faulty) fault(ctx context.Context, e sdk.Emitter) error {
 			return errors.New("dial of a forbidden address succeeded")
 		}
 		return sdk.TransientNetworkError(err) // deliberately misclassified
-	case "echo":
-		return echo(ctx, f.cfg.Addr)
+	case "echo", "tls_echo":
+		return echo(ctx, f.cfg.Addr, f.cfg.Mode == "tls_echo")
 	case "block_read":
 		c, err := hostnet.Dial(ctx, "tcp", f.cfg.Addr)
 		if err != nil {
@@ -172,10 +177,19 @@ func (f *faulty) fault(ctx context.Context, e sdk.Emitter) error {
 	return sdk.ConfigError(fmt.Errorf("config field \"mode\": unknown mode %q", f.cfg.Mode))
 }
 
-func echo(ctx context.Context, addr string) error {
-	c, err := hostnet.Dial(ctx, "tcp", addr)
+func echo(ctx context.Context, addr string, useTLS bool) error {
+	raw, err := hostnet.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return sdk.TransientNetworkError(err)
+	}
+	c := raw
+	if useTLS {
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // test connector
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return sdk.TransientNetworkError(fmt.Errorf("tls handshake: %w", err))
+		}
+		c = tc
 	}
 	defer c.Close()
 	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {

@@ -43,7 +43,7 @@ var columns = []column{
 				b.AppendNull()
 				return
 			}
-			b.Bytes().AppendString(nameOf(i))
+			b.Bytes().AppendBytes(appendName(nameBuf[:0], i))
 		},
 		check: func(c *batch.ColumnView, r int, i int64) error {
 			if nullAt(i, 7, 3) != c.IsNull(r) {
@@ -195,7 +195,22 @@ var columns = []column{
 	},
 }
 
-func nameOf(i int64) string { return fmt.Sprintf("name-%08d", i) }
+func nameOf(i int64) string { return string(appendName(nil, i)) }
+
+// nameBuf is the source's scratch buffer for names (one goroutine).
+var nameBuf = make([]byte, 0, 32)
+
+// appendName appends "name-%08d" of i without fmt (hot path in wasm).
+func appendName(dst []byte, i int64) []byte {
+	dst = append(dst, "name-"...)
+	var digits [20]byte
+	n := len(digits)
+	for v := uint64(i); v > 0 || n > len(digits)-8; v /= 10 {
+		n--
+		digits[n] = byte('0' + v%10)
+	}
+	return append(dst, digits[n:]...)
+}
 
 // selectColumns returns the named columns (all when names is empty); "id"
 // is always first.

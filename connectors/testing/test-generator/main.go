@@ -127,7 +127,7 @@ func (s *source) Read(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter) e
 		for c := range cols {
 			cols[c].append(b.Column(c), i)
 		}
-		if b.Rows() >= maxRows || b.Full() {
+		if n := b.Rows(); n >= maxRows || n%1024 == 0 && b.Full() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}

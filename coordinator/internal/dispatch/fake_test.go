@@ -83,7 +83,7 @@ func (f *fakeWorker) DoGet(tk *flightpb.Ticket, s flightpb.FlightService_DoGetSe
 	f.gets++
 	f.ticket = &rt
 	f.mu.Unlock()
-	defer func() { f.getDone <- s.Context().Err() }()
+	defer notify(s.Context(), f.getDone)
 	for i, m := range f.getMsgs {
 		if f.getErr != nil && i == f.getFailAfter {
 			return f.getErr
@@ -103,7 +103,7 @@ func (f *fakeWorker) DoGet(tk *flightpb.Ticket, s flightpb.FlightService_DoGetSe
 }
 
 func (f *fakeWorker) DoPut(s flightpb.FlightService_DoPutServer) error {
-	defer func() { f.putDone <- s.Context().Err() }()
+	defer notify(s.Context(), f.putDone)
 	if f.putGate != nil {
 		select {
 		case <-f.putGate:
@@ -148,6 +148,14 @@ func (f *fakeWorker) DoPut(s flightpb.FlightService_DoPutServer) error {
 		}
 	}
 	return sendAck(s, &rapidbytev1.WriteAck{RecordsWritten: written, Final: true})
+}
+
+// notify reports a handler's end without ever blocking it.
+func notify(ctx context.Context, ch chan error) {
+	select {
+	case ch <- ctx.Err():
+	default:
+	}
 }
 
 func sendAck(s flightpb.FlightService_DoPutServer, wa *rapidbytev1.WriteAck) error {

@@ -160,7 +160,9 @@ func TestRelayErrors(t *testing.T) {
 		wantCode  string
 	}{
 		{name: "connector error in details", fake: func() *fakeWorker { return &fakeWorker{getErr: authErr, getFailAfter: 2} }, wantCat: retry.CategoryAuth, wantCode: "AUTH_FAILED"},
-		{name: "plain unavailable", fake: func() *fakeWorker { return &fakeWorker{getErr: status.Error(codes.Unavailable, "draining"), getFailAfter: 1} }, wantCat: retry.CategoryTransientNetwork, wantRetry: true},
+		{name: "plain unavailable", fake: func() *fakeWorker {
+			return &fakeWorker{getErr: status.Error(codes.Unavailable, "draining"), getFailAfter: 1}
+		}, wantCat: retry.CategoryTransientNetwork, wantRetry: true},
 		{name: "invalid argument", fake: func() *fakeWorker { return &fakeWorker{getErr: status.Error(codes.InvalidArgument, "bad ticket")} }, wantCat: retry.CategoryConfig},
 		{name: "worker dies mid-stream", fake: func() *fakeWorker { return &fakeWorker{getHang: true} }, kill: true, wantCat: retry.CategoryTransientNetwork, wantRetry: true},
 	}

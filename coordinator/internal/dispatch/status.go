@@ -22,7 +22,8 @@ import (
 // 10.0.0.7:7071"); it prefixes the message. A ConnectorError in the status
 // details wins; otherwise the gRPC code decides:
 //
-//   - ctx done (our own cancellation): cancelled
+//   - ctx cancelled (our own cancellation): cancelled; ctx deadline
+//     (the job's timeout): transient_network, retryable
 //   - Unavailable, Aborted, Canceled (by the peer), DeadlineExceeded,
 //     ResourceExhausted, a broken stream (io.ErrUnexpectedEOF): transient_network,
 //     retryable, so the attempt moves to another worker
@@ -34,6 +35,11 @@ func fromStatus(ctx context.Context, what string, err error) *retry.ConnectorErr
 		return nil
 	}
 	if ce, ok := errors.AsType[*retry.ConnectorError](err); ok {
+		return ce
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		ce := retry.New(retry.CategoryTransientNetwork, "DEADLINE_EXCEEDED", "%s: deadline exceeded", what)
+		ce.BackoffClass = retry.ClassFast
 		return ce
 	}
 	if ctx.Err() != nil {

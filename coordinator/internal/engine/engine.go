@@ -135,11 +135,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.base = context.WithoutCancel(ctx)
 	e.mu.Unlock()
 
-	if err := e.recover(ctx); err != nil {
+	if err := e.recover(ctx, true); err != nil {
 		e.log.Error("recover unfinished runs", "error", err)
 	}
 	close(e.ready)
-	<-ctx.Done()
+	sweep := time.NewTicker(e.cfg.Heartbeat)
+	defer sweep.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-sweep.C:
+			// Fail runs whose coordinator died since (never RUNNING forever).
+			if err := e.recover(ctx, false); err != nil && ctx.Err() == nil {
+				e.log.Error("recover unfinished runs", "error", err)
+			}
+		}
+	}
 
 	e.mu.Lock()
 	e.stopped = true
@@ -155,16 +167,25 @@ func (e *Engine) Run(ctx context.Context) error {
 // submissions.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
-// recover fails the unfinished runs this instance or a dead one left behind.
-func (e *Engine) recover(ctx context.Context) error {
+// recover fails the unfinished runs that no live coordinator drives: at
+// startup those of this owner (a previous process) and of no owner; at any
+// time those not updated for StaleAfter. Runs executing here are skipped.
+func (e *Engine) recover(ctx context.Context, startup bool) error {
 	runs, err := e.store.ListUnfinished(ctx)
 	if err != nil {
 		return fmt.Errorf("list unfinished runs: %w", err)
 	}
-	now := e.cfg.Clock.Now()
+	now := time.Now() // compared with the store's UpdatedAt
 	for _, r := range runs {
-		if r.Owner != "" && r.Owner != e.cfg.Owner && now.Sub(r.UpdatedAt) < e.cfg.StaleAfter {
-			continue // another live coordinator drives it
+		e.mu.Lock()
+		_, local := e.active[r.ID]
+		e.mu.Unlock()
+		if local {
+			continue
+		}
+		mine := r.Owner == "" || r.Owner == e.cfg.Owner
+		if !(startup && mine) && now.Sub(r.UpdatedAt) < e.cfg.StaleAfter {
+			continue // a live coordinator may drive it
 		}
 		r.Error = restartedError(string(r.State))
 		r.State = store.StateFailed
@@ -204,7 +225,7 @@ func (e *Engine) Submit(ctx context.Context, sub Submission) (store.Run, bool, e
 	if err != nil {
 		return store.Run{}, false, err
 	}
-	stored, err := RedactYAML([]byte(sub.YAML))
+	stored, err := pipeline.RedactYAML([]byte(sub.YAML), nil)
 	if err != nil {
 		return store.Run{}, false, fmt.Errorf("redact pipeline: %w", err)
 	}
@@ -313,7 +334,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) (store.Run, bool, error)
 		e.log.Info("run cancel requested", "run_id", id)
 		return run, true, nil
 	}
-	if run.Owner != "" && run.Owner != e.cfg.Owner && e.cfg.Clock.Now().Sub(run.UpdatedAt) < e.cfg.StaleAfter {
+	if run.Owner != "" && run.Owner != e.cfg.Owner && time.Since(run.UpdatedAt) < e.cfg.StaleAfter {
 		return run, true, nil // its owner sees CancelRequested
 	}
 	now := e.cfg.Clock.Now()

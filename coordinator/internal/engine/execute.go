@@ -56,6 +56,7 @@ type execution struct {
 	attempt   int
 	lastEvent time.Time
 	retryWait time.Duration
+	stopBeat  func() // stops the heartbeat; nil before it starts
 }
 
 // execute drives the run to a final state.
@@ -81,8 +82,7 @@ func (x *execution) execute(ctx context.Context) {
 	x.publish(Event{Message: "run started"})
 	log.Info("run started", "streams", len(x.tasks))
 
-	stopBeat := x.heartbeat(ctx)
-	defer stopBeat()
+	x.stopBeat = x.heartbeat(ctx)
 
 	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
 	for {
@@ -341,6 +341,9 @@ func (x *execution) putResult(ctx context.Context, t *task, state store.RunState
 // failure is the deciding error of the last attempt (nil on success).
 func (x *execution) finish(ctx context.Context, failure *retry.ConnectorError) {
 	e := x.e
+	if x.stopBeat != nil {
+		x.stopBeat() // no heartbeat write may land after the final one
+	}
 	now := e.cfg.Clock.Now()
 	x.mu.Lock()
 	r := x.run

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,6 +17,7 @@ const maxAliasDepth = 64
 type checker struct {
 	ps     problems
 	lookup Lookup
+	merges int // merge keys expanded so far, bounded by maxConfigNodes
 }
 
 // field is one key/value pair of a mapping.
@@ -59,9 +61,7 @@ func kindName(n *yaml.Node) string {
 		return "list"
 	case yaml.ScalarNode:
 		switch n.ShortTag() {
-		case "!!int":
-			return "number"
-		case "!!float":
+		case "!!int", "!!float":
 			return "number"
 		case "!!bool":
 			return "boolean"
@@ -102,13 +102,17 @@ func (c *checker) fields(n *yaml.Node, path string, allowed []string) map[string
 			c.add(k, path, "duplicate key %q (first at line %d)", k.Value, prev.key.Line)
 			continue
 		}
-		if !contains(allowed, k.Value) {
+		if !slices.Contains(allowed, k.Value) {
 			c.add(k, path, "unknown key %q%s", k.Value, didYouMean(k.Value, allowed))
 			continue
 		}
 		out[k.Value] = field{key: k, val: v}
 	}
 	for _, m := range merged {
+		if c.merges++; c.merges > maxConfigNodes {
+			c.add(m, path, "too many merge (<<) expansions")
+			break
+		}
 		m = deref(m)
 		srcs := []*yaml.Node{m}
 		if m != nil && m.Kind == yaml.SequenceNode {
@@ -128,15 +132,6 @@ func (c *checker) fields(n *yaml.Node, path string, allowed []string) map[string
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // scalar returns the text of scalar n with ${VAR} references expanded.
@@ -214,7 +209,7 @@ func (c *checker) enum(fs map[string]field, name, path string, allowed []string,
 	if !valid {
 		return def
 	}
-	if !contains(allowed, s) {
+	if !slices.Contains(allowed, s) {
 		c.add(deref(f.val), p, "%q is not one of %s%s", s, strings.Join(allowed, ", "), didYouMean(s, allowed))
 		return def
 	}
@@ -340,4 +335,33 @@ func quoteShort(s string) string {
 		s = s[:40] + "..."
 	}
 	return strconv.Quote(s)
+}
+
+// recursiveAlias returns an alias node that refers to one of its own
+// ancestors (e.g. `a: &x [*x]`), or nil. Such documents are rejected:
+// walking them would never end.
+func recursiveAlias(root *yaml.Node) *yaml.Node {
+	onPath := map[*yaml.Node]bool{}
+	done := map[*yaml.Node]bool{}
+	var visit func(n *yaml.Node) *yaml.Node
+	visit = func(n *yaml.Node) *yaml.Node {
+		if n == nil || done[n] {
+			return nil
+		}
+		onPath[n] = true
+		defer func() { onPath[n], done[n] = false, true }()
+		if n.Kind == yaml.AliasNode {
+			if onPath[n.Alias] {
+				return n
+			}
+			return visit(n.Alias)
+		}
+		for _, c := range n.Content {
+			if bad := visit(c); bad != nil {
+				return bad
+			}
+		}
+		return nil
+	}
+	return visit(root)
 }

@@ -76,7 +76,11 @@ func (ps *problems) add(line, col int, path, format string, args ...any) {
 	*ps = append(*ps, Problem{Line: line, Column: col, Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
-// err returns nil when there are no problems, else a sorted *ValidationError.
+// maxProblems caps the problems reported for one pipeline.
+const maxProblems = 100
+
+// err returns nil when there are no problems, else a sorted *ValidationError
+// holding at most maxProblems of them.
 func (ps problems) err() error {
 	if len(ps) == 0 {
 		return nil
@@ -85,5 +89,10 @@ func (ps problems) err() error {
 	slices.SortStableFunc(out, func(a, b Problem) int {
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 	})
+	if len(out) > maxProblems {
+		last := out[maxProblems-1]
+		out = append(out[:maxProblems-1], Problem{Line: last.Line, Column: last.Column,
+			Message: fmt.Sprintf("%d more problems not shown", len(ps)-maxProblems+1)})
+	}
 	return &ValidationError{Problems: out}
 }

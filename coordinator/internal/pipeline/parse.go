@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,6 +104,10 @@ func (c *checker) document(src []byte) (root *yaml.Node) {
 	}
 	if len(doc.Content) == 0 {
 		c.ps.add(1, 1, "", "pipeline is empty")
+		return nil
+	}
+	if bad := recursiveAlias(&doc); bad != nil {
+		c.add(bad, "", "alias *%s refers to a node that contains it", bad.Value)
 		return nil
 	}
 	if protected {
@@ -223,14 +229,23 @@ func (c *checker) source(f field, res Resources) Source {
 		return s
 	}
 	names := map[string]int{}
+	tables := map[string]string{}
 	for i, item := range seq.Content {
 		sp := fmt.Sprintf("%s.streams[%d]", path, i)
 		st, nameNode := c.stream(item, sp, res)
-		if st.Name != "" {
-			if line, dup := names[st.Name]; dup {
-				c.add(nameNode, sp+".name", "duplicate stream name %q (first defined at line %d)", st.Name, line)
+		if st.Name == "" {
+			s.Streams = append(s.Streams, st)
+			continue
+		}
+		if line, dup := names[st.Name]; dup {
+			c.add(nameNode, sp+".name", "duplicate stream name %q (first defined at line %d)", st.Name, line)
+		} else {
+			names[st.Name] = nameNode.Line
+			table := cmp.Or(st.DestinationTable, st.Name)
+			if other, dup := tables[table]; dup {
+				c.add(nameNode, sp, "streams %q and %q both write destination table %q; set destination_table", other, st.Name, table)
 			} else {
-				names[st.Name] = nameNode.Line
+				tables[table] = st.Name
 			}
 		}
 		s.Streams = append(s.Streams, st)
@@ -289,8 +304,8 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 	if len(st.Columns) > 0 {
 		for _, k := range []string{"cursor_field", "tie_breaker_field", "partition_key"} {
 			f, ok := fs[k]
-			v := c.fieldValue(st, k)
-			if ok && v != "" && !contains(st.Columns, v) {
+			v := streamField(st, k)
+			if ok && v != "" && !slices.Contains(st.Columns, v) {
 				c.add(deref(f.val), joinPath(path, k), "%q is not among the stream's columns", v)
 			}
 		}
@@ -298,7 +313,8 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 	return st, nameNode
 }
 
-func (c *checker) fieldValue(st StreamConfig, key string) string {
+// streamField returns the value of a column-naming stream field.
+func streamField(st StreamConfig, key string) string {
 	switch key {
 	case "cursor_field":
 		return st.CursorField
@@ -344,7 +360,7 @@ func (c *checker) state(n *yaml.Node) State {
 	if f, ok := fs["connection"]; ok {
 		if cn := deref(f.val); cn != nil && cn.Kind == yaml.ScalarNode && !isNull(cn) {
 			c.checkRefs(cn, path+".connection", cn.Value)
-			st.Connection = cn.Value
+			st.Connection, st.connNode = cn.Value, cn
 		} else if !isNull(cn) {
 			c.add(cn, path+".connection", "must be a string, got a %s", kindName(cn))
 		}

@@ -49,7 +49,7 @@ func vars(kv ...string) Lookup {
 	return MapLookup(m, nil)
 }
 
-var cmpPipeline = []cmp.Option{cmpopts.IgnoreUnexported(Source{}, Destination{}), cmpopts.EquateEmpty()}
+var cmpPipeline = []cmp.Option{cmpopts.IgnoreUnexported(Source{}, Destination{}, State{}), cmpopts.EquateEmpty()}
 
 func TestParseDesignExample(t *testing.T) {
 	p, err := Parse([]byte(designExample), vars("PG_PASSWORD", "hunter2"))
@@ -69,8 +69,8 @@ func TestParseDesignExample(t *testing.T) {
 			},
 		},
 		Destination: Destination{
-			Use:    ConnectorRef{ID: "dest-postgres"},
-			Config: map[string]any{"host": "127.0.0.1", "port": int64(5432), "user": "app", "database": "dst", "schema": "raw"},
+			Use:       ConnectorRef{ID: "dest-postgres"},
+			Config:    map[string]any{"host": "127.0.0.1", "port": int64(5432), "user": "app", "database": "dst", "schema": "raw"},
 			WriteMode: WriteUpsert, PrimaryKey: []string{"id"}, OnDataError: OnDataErrorFail,
 			SchemaEvolution: SchemaEvolution{NewColumn: NewColumnAdd},
 		},

@@ -124,8 +124,14 @@ func redactURL(s string) string {
 	if _, has := u.User.Password(); !has {
 		return s
 	}
-	u.User = url.UserPassword(u.User.Username(), Redacted)
-	return u.String()
+	// Rebuild by hand: url.UserPassword would percent-encode the mask.
+	u.User = url.User(u.User.Username())
+	full := u.String()
+	prefix := u.Scheme + "://" + u.User.String()
+	if !strings.HasPrefix(full, prefix) {
+		return Redacted
+	}
+	return prefix + ":" + Redacted + full[len(prefix):]
 }
 
 func joinPath(path, key string) string {

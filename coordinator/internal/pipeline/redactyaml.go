@@ -20,6 +20,9 @@ func RedactYAML(src []byte, extra []string) ([]byte, error) {
 	if err := yaml.Unmarshal(text, &doc); err != nil {
 		return nil, fmt.Errorf("redact pipeline: %w", err)
 	}
+	if bad := recursiveAlias(&doc); bad != nil {
+		return nil, fmt.Errorf("redact pipeline: line %d: alias *%s refers to a node that contains it", bad.Line, bad.Value)
+	}
 	if protected {
 		restoreRefs(&doc, marker)
 	}
@@ -30,7 +33,7 @@ func RedactYAML(src []byte, extra []string) ([]byte, error) {
 	changed := false
 	for _, section := range []string{"source", "destination"} {
 		if cfg := child(child(root, section), "config"); cfg != nil {
-			changed = redactNode(cfg, extra, 0) || changed
+			changed = redactNode(cfg, extra, map[*yaml.Node]bool{}) || changed
 		}
 	}
 	if conn := child(child(root, "state"), "connection"); conn != nil && conn.Kind == yaml.ScalarNode {
@@ -68,11 +71,13 @@ func child(n *yaml.Node, key string) *yaml.Node {
 }
 
 // redactNode masks secrets under n in place and reports whether it did.
-func redactNode(n *yaml.Node, extra []string, depth int) bool {
+// Nodes shared through aliases are visited once.
+func redactNode(n *yaml.Node, extra []string, seen map[*yaml.Node]bool) bool {
 	n = deref(n)
-	if n == nil || depth > maxAliasDepth {
+	if n == nil || seen[n] {
 		return false
 	}
+	seen[n] = true
 	changed := false
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -86,11 +91,11 @@ func redactNode(n *yaml.Node, extra []string, depth int) bool {
 				changed = true
 				continue
 			}
-			changed = redactNode(v, extra, depth+1) || changed
+			changed = redactNode(v, extra, seen) || changed
 		}
 	case yaml.SequenceNode:
 		for _, it := range n.Content {
-			changed = redactNode(it, extra, depth+1) || changed
+			changed = redactNode(it, extra, seen) || changed
 		}
 	case yaml.ScalarNode:
 		if v := redactURL(n.Value); v != n.Value {

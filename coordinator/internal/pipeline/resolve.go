@@ -27,7 +27,7 @@ func (p *Pipeline) Resolve(lookup Lookup) (Resolved, error) {
 	var r Resolved
 	r.Source = c.resolveConfig(p.Source.configNode, p.Source.Config, "source.config")
 	r.Destination = c.resolveConfig(p.Destination.configNode, p.Destination.Config, "destination.config")
-	r.StateConnection, _ = c.expand(nil, "state.connection", p.State.Connection)
+	r.StateConnection, _ = c.expand(p.State.connNode, "state.connection", p.State.Connection)
 	if err := c.ps.err(); err != nil {
 		return Resolved{}, err
 	}

@@ -191,6 +191,8 @@ type State struct {
 	// Connection is a path (sqlite) or URL (postgres; required for it).
 	// It may hold ${VAR} references, resolved like connector configs.
 	Connection string
+
+	connNode *yaml.Node
 }
 
 // Resources bound a run. Zero checkpoint intervals mean "off".

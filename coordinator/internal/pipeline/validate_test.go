@@ -9,7 +9,9 @@ import (
 func TestParseProblems(t *testing.T) {
 	res := func(lines string) string { return minimal + "resources:\n" + lines }
 	dst := func(lines string) string { return minimal + lines }
-	stream := func(t *testing.T, lines string) string { return edit(t, "    - name: users\n", "    - name: users\n"+lines) }
+	stream := func(t *testing.T, lines string) string {
+		return edit(t, "    - name: users\n", "    - name: users\n"+lines)
+	}
 
 	tests := []struct {
 		name   string
@@ -95,6 +97,8 @@ func TestParseProblems(t *testing.T) {
 		}, nil, []string{`8:21: source.streams[0].cursor_field: "ts" is not among the stream's columns`}},
 		{"duplicate stream names", func(t *testing.T) string { return stream(t, "    - {name: orders}\n    - {name: users}\n") }, nil,
 			[]string{`8:14: source.streams[2].name: duplicate stream name "users" (first defined at line 6)`}},
+		{"two streams, one destination table", func(t *testing.T) string { return stream(t, "    - {name: users_v2, destination_table: users}\n") }, nil,
+			[]string{`7:14: source.streams[1]: streams "users" and "users_v2" both write destination table "users"; set destination_table`}},
 		{"duplicate columns", func(t *testing.T) string { return stream(t, "      columns: [id, id]\n") }, nil,
 			[]string{`7:21: source.streams[0].columns[1]: duplicate entry "id" (first at line 7)`}},
 		{"version must be 1.0", func(t *testing.T) string { return edit(t, `version: "1.0"`, `version: "2.0"`) }, nil,
@@ -146,14 +150,14 @@ func TestParseProblems(t *testing.T) {
 		{"unclosed flow on the first line", func(*testing.T) string { return "a: [\n" }, nil,
 			[]string{`2:1: invalid YAML: did not find expected node content`}},
 		{"bad indentation", func(*testing.T) string { return "version: \"1.0\"\n  pipeline: p\n" }, nil,
-			[]string{`2:11: invalid YAML: mapping values are not allowed in this context`}},
+			[]string{`2:3: invalid YAML: did not find expected key`}},
 		{"tab indentation", func(*testing.T) string { return "version: \"1.0\"\n\tpipeline: p\n" }, nil,
 			[]string{`2:1: invalid YAML: found character that cannot start any token`}},
 		{"empty", func(*testing.T) string { return "" }, nil, []string{`1:1: pipeline is empty`}},
 		{"only a comment", func(*testing.T) string { return "# nothing\n" }, nil, []string{`1:1: pipeline is empty`}},
 		{"list root", func(*testing.T) string { return "- a\n- b\n" }, nil, []string{`1:1: pipeline must be a mapping, got a list`}},
 		{"two documents", func(*testing.T) string { return minimal + "---\nversion: \"1.0\"\n" }, nil,
-			[]string{`10:1: a pipeline file holds one YAML document; found another`}},
+			[]string{`9:1: a pipeline file holds one YAML document; found another`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

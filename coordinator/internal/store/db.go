@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -25,7 +24,6 @@ type DB struct {
 	dialect   dialect
 	closeOnce sync.Once
 	closeErr  error
-	now       func() time.Time
 }
 
 var _ Store = (*DB)(nil)
@@ -70,34 +68,7 @@ func (s *DB) q(query string) string {
 	return b.String()
 }
 
-func (s *DB) clock() time.Time {
-	if s.now != nil {
-		return s.now()
-	}
-	return time.Now()
-}
-
-// withTx runs fn in a transaction, committing when it returns nil.
-func (s *DB) withTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		return errors.Join(err, ignoreDone(tx.Rollback()))
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-func ignoreDone(err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
-	}
-	return err
-}
+func (s *DB) clock() time.Time { return time.Now() }
 
 // constraint classifies a driver error as a unique or foreign key violation.
 type constraint int

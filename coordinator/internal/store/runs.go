@@ -169,6 +169,26 @@ WHERE id = ? AND state NOT IN (?, ?, ?)`),
 	return r, n == 1, nil
 }
 
+// ClaimRun hands an unfinished run from one owner to another.
+func (s *DB) ClaimRun(ctx context.Context, id, from, to string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET owner = ?, updated_at = ?
+WHERE id = ? AND owner = ? AND state IN (?, ?)`),
+		to, micros(s.clock()), id, from, string(StatePending), string(StateRunning))
+	if err != nil {
+		return false, fmt.Errorf("claim run %q: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claim run %q: %w", id, err)
+	}
+	if n == 0 {
+		if _, err := s.GetRun(ctx, id); err != nil {
+			return false, err
+		}
+	}
+	return n == 1, nil
+}
+
 // ListRuns returns one page of runs, newest first.
 func (s *DB) ListRuns(ctx context.Context, f ListFilter) ([]Run, string, error) {
 	size := f.PageSize

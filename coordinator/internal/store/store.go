@@ -26,6 +26,10 @@ type Store interface {
 	// RequestCancel sets CancelRequested on a run that is not final and
 	// returns the run; accepted is false when it had already finished.
 	RequestCancel(ctx context.Context, id string) (run Run, accepted bool, err error)
+	// ClaimRun moves an unfinished run from owner from to owner to, atomically:
+	// it reports false when the run is final or no longer owned by from, so
+	// of several coordinators recovering the same run only one wins.
+	ClaimRun(ctx context.Context, id, from, to string) (claimed bool, err error)
 	// ListRuns returns runs matching f, newest first, and a token for the
 	// next page ("" at the end).
 	ListRuns(ctx context.Context, f ListFilter) (runs []Run, nextToken string, err error)

@@ -9,20 +9,26 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// healthPrefix names the methods exempt from auth, so Kubernetes gRPC probes
-// work without a token.
-const healthPrefix = "/grpc.health.v1.Health/"
+// exemptPrefixes name the services reachable without a token: health, so
+// Kubernetes gRPC probes work, and server reflection, which only describes
+// the (public) API, so `grpcurl list` and health checks through grpcurl work.
+var exemptPrefixes = []string{"/grpc.health.v1.Health/", "/grpc.reflection."}
 
 // Auth checks "authorization: Bearer <token>" on every call except health
-// checks, comparing in constant time.
+// checks and reflection, comparing in constant time.
 type Auth struct{ token []byte }
 
 // NewAuth returns an Auth for token; an empty token disables the check.
 func NewAuth(token string) *Auth { return &Auth{token: []byte(token)} }
 
 func (a *Auth) check(ctx context.Context, method string) error {
-	if len(a.token) == 0 || strings.HasPrefix(method, healthPrefix) {
+	if len(a.token) == 0 {
 		return nil
+	}
+	for _, p := range exemptPrefixes {
+		if strings.HasPrefix(method, p) {
+			return nil
+		}
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {

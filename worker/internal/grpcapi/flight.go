@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -206,8 +207,9 @@ func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
 
 // flightSource reads DoPut batches and their checkpoints.
 type flightSource struct {
-	rdr    *flight.Reader
-	loadMs float64
+	rdr       *flight.Reader
+	loadMs    float64
+	delivered bool // a batch was handed out
 }
 
 // ModuleLoaded implements runner.ModuleLoadObserver.
@@ -220,8 +222,15 @@ func (f *flightSource) Next(context.Context) (arrow.RecordBatch, *abi.Checkpoint
 		if err := f.rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
 			return nil, nil, fmt.Errorf("receive batch: %w", err)
 		}
+		if !f.delivered {
+			// A stream with a schema and no rows still tells the
+			// destination its schema (for example to create an empty table).
+			f.delivered = true
+			return emptyRecord(f.rdr.Schema()), nil, nil
+		}
 		return nil, nil, io.EOF
 	}
+	f.delivered = true
 	var cp *abi.Checkpoint
 	if md := f.rdr.LatestAppMetadata(); len(md) > 0 {
 		var meta rbv1.BatchMeta
@@ -233,6 +242,18 @@ func (f *flightSource) Next(context.Context) (arrow.RecordBatch, *abi.Checkpoint
 	rec := f.rdr.RecordBatch()
 	rec.Retain()
 	return rec, cp, nil
+}
+
+func emptyRecord(s *arrow.Schema) arrow.RecordBatch {
+	cols := make([]arrow.Array, s.NumFields())
+	for i, fld := range s.Fields() {
+		cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, fld.Type, 0)
+	}
+	rec := array.NewRecordBatch(s, cols, 0)
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
 }
 
 // acker sends WriteAcks; the guest may call ack from its own goroutine.

@@ -2,8 +2,16 @@ package wasmhost
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -42,10 +50,45 @@ func echoServer(t *testing.T, silent bool) string {
 	return ln.Addr().String()
 }
 
+// tlsEchoServer is echoServer over TLS with a throwaway self-signed key.
+func tlsEchoServer(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 func TestFaults(t *testing.T) {
 	m := loadModule(t, "test-faulty")
 	echo := echoServer(t, false)
 	silent := echoServer(t, true)
+	tlsEcho := tlsEchoServer(t)
 	t.Setenv("RB_TEST_ALLOWED_ENV", "yes")
 	t.Setenv("RB_TEST_SECRET_ENV", "leak")
 	tests := []struct {
@@ -58,12 +101,13 @@ func TestFaults(t *testing.T) {
 	}{
 		{name: "trap", config: map[string]any{"mode": "trap"}, category: abi.CategoryInternal, code: "trap", inMsg: "out of bounds"},
 		{name: "panic recovered by sdk", config: map[string]any{"mode": "panic"}, category: abi.CategoryInternal, code: "panic", inMsg: "nil"},
-		{name: "panic in goroutine", config: map[string]any{"mode": "goroutine_panic"}, category: abi.CategoryInternal, code: "exit", inMsg: "boom in a goroutine"},
+		{name: "panic in goroutine", config: map[string]any{"mode": "goroutine_panic"}, category: abi.CategoryInternal, code: "crash", inMsg: "boom in a goroutine"},
 		{name: "exit", config: map[string]any{"mode": "exit"}, category: abi.CategoryInternal, code: "exit", inMsg: "code 3"},
-		{name: "oom", config: map[string]any{"mode": "oom"}, category: abi.CategoryInternal, code: "exit", inMsg: "out of memory"},
+		{name: "oom", config: map[string]any{"mode": "oom"}, category: abi.CategoryInternal, code: "crash", inMsg: "out of memory"},
 		{name: "panic during open", config: map[string]any{"mode": "panic", "phase": "open"}, category: abi.CategoryInternal, code: "panic"},
 		{name: "dial forbidden", config: map[string]any{"mode": "dial_forbidden", "addr": "10.255.255.1:5432"}, category: abi.CategoryPermission, code: "denied", inMsg: "10.255.255.1:5432"},
 		{name: "echo allowed by config host", config: map[string]any{"mode": "echo", "addr": echo, "host": "127.0.0.1"}},
+		{name: "tls echo through host sockets", config: map[string]any{"mode": "tls_echo", "addr": tlsEcho, "host": "127.0.0.1"}},
 		{name: "echo without host in config", config: map[string]any{"mode": "echo", "addr": echo}, category: abi.CategoryPermission, code: "denied"},
 		{name: "blocked read honours timeout", config: map[string]any{"mode": "block_read", "addr": silent, "host": "127.0.0.1"}, timeout: time.Second, category: abi.CategoryInternal, code: "timeout"},
 		{name: "cooperative wait honours timeout", config: map[string]any{"mode": "wait_cancel"}, timeout: 300 * time.Millisecond, category: abi.CategoryInternal, code: "timeout"},
@@ -166,15 +210,19 @@ func TestHangingGuest(t *testing.T) {
 		if testRT.Abandoned() != 1 {
 			t.Fatalf("abandoned %d", testRT.Abandoned())
 		}
-		return
+		// The spinning guest never returns: leave without closing.
+		fmt.Println("CHILD-OK")
+		os.Exit(0)
 	}
 	if testing.Short() {
 		t.Skip("spawns a child process that spins a core")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHangingGuest$", "-test.count=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHangingGuest$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "RB_WASMHOST_CHILD=hang")
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "PASS") {
+	if err != nil || !strings.Contains(string(out), "CHILD-OK") {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 }

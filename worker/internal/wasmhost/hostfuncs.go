@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -239,6 +240,7 @@ type logWriter struct {
 	line   []byte
 	tail   []byte
 	keep   int
+	fatal  string // first "fatal error:" or "panic:" line
 }
 
 func newLogWriter(logger hclog.Logger, level hclog.Level, keep int) *logWriter {
@@ -260,7 +262,11 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		w.logger.Log(w.level, "guest output", "line", string(w.line[:i]))
+		line := string(w.line[:i])
+		if w.fatal == "" && (strings.HasPrefix(line, "fatal error:") || strings.HasPrefix(line, "panic:")) {
+			w.fatal = line
+		}
+		w.logger.Log(w.level, "guest output", "line", line)
 		w.line = w.line[i+1:]
 	}
 	if len(w.line) > 8192 {
@@ -270,10 +276,17 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Fatal returns the first Go runtime "fatal error:" or "panic:" line
+// written, or "".
+func (w *logWriter) Fatal() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fatal
+}
+
 // Tail returns the last bytes written.
 func (w *logWriter) Tail() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(w.tail)
 }
-

@@ -194,12 +194,12 @@ func (in *instance) exportErr(ctx context.Context, export string, rc int32, call
 			return newError(in.connector, in.op, abi.CategoryInternal, "exit",
 				fmt.Errorf("guest exited with code %d during %s%s", exit.ExitCode(), export, in.stderrTail()))
 		}
-		msg := callErr.Error()
-		if len(msg) > 1024 {
-			msg = msg[:1024] + "..."
+		if reason := in.stderr.Fatal(); reason != "" {
+			return newError(in.connector, in.op, abi.CategoryInternal, "crash",
+				fmt.Errorf("guest crashed during %s: %s (%w)", export, reason, firstLines(callErr, 1)))
 		}
 		return newError(in.connector, in.op, abi.CategoryInternal, "trap",
-			fmt.Errorf("guest trapped during %s: %s%s", export, msg, in.stderrTail()))
+			fmt.Errorf("guest trapped during %s: %w", export, firstLines(callErr, 6)))
 	}
 	if rc >= 0 {
 		return nil
@@ -248,6 +248,15 @@ func (in *instance) ctxErr(ctx context.Context, export string, callErr error) *E
 		e.Envelope.CommitState = abi.CommitAfterUnknown
 	}
 	return e
+}
+
+// firstLines shortens a wazero error (message plus wasm stack trace).
+func firstLines(err error, n int) error {
+	lines := strings.SplitN(err.Error(), "\n", n+1)
+	if len(lines) > n {
+		lines = append(lines[:n], "...")
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 func (in *instance) stderrTail() string {

@@ -113,8 +113,24 @@ func (r *Runtime) Close(ctx context.Context) error {
 	return r.closeAll(ctx)
 }
 
+// closeAll closes the wazero runtime and cache. With abandoned instances
+// still running, wazero's Close can block on them, so it is bounded by ctx
+// (or 5 s without a deadline) and left to finish in the background.
 func (r *Runtime) closeAll(ctx context.Context) error {
-	return errors.Join(r.wrt.Close(ctx), r.cache.Close(ctx))
+	done := make(chan error, 1)
+	go func() { done <- errors.Join(r.wrt.Close(ctx), r.cache.Close(ctx)) }()
+	if r.abandoned.Load() == 0 {
+		return <-done
+	}
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return fmt.Errorf("close runtime: %d abandoned instances still running", r.abandoned.Load())
 }
 
 // Abandoned returns the number of instances whose guest did not return

@@ -1,0 +1,213 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+)
+
+// worker is a minimal fake worker: DoGet streams rows batches of 100
+// rows, DoPut acks each batch with a checkpoint.
+type worker struct {
+	flightpb.UnimplementedFlightServiceServer
+	rapidbytev1.UnimplementedWorkerServiceServer
+	batches int
+}
+
+func (w *worker) DoGet(tk *flightpb.Ticket, s flightpb.FlightService_DoGetServer) error {
+	var rt rapidbytev1.ReadTicket
+	if err := proto.Unmarshal(tk.GetTicket(), &rt); err != nil {
+		return err
+	}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	fw := flight.NewRecordWriter(s, ipc.WithSchema(schema))
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	for i := 0; i < w.batches; i++ {
+		for j := 0; j < 100; j++ {
+			b.Append(int64(i*100 + j))
+		}
+		col := b.NewArray()
+		rec := array.NewRecordBatch(schema, []arrow.Array{col}, 100)
+		meta, _ := proto.Marshal(&rapidbytev1.BatchMeta{Records: 100, Bytes: 800, ModuleLoadMs: 2,
+			Checkpoint: &rapidbytev1.Checkpoint{Id: uint64(i + 1), Stream: rt.GetStream().GetName(), Records: uint64(100 * (i + 1))}})
+		err := fw.WriteWithAppMetadata(rec, meta)
+		rec.Release()
+		col.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return fw.Close()
+}
+
+func (w *worker) DoPut(s flightpb.FlightService_DoPutServer) error {
+	var written uint64
+	var id uint64
+	stream := ""
+	for {
+		m, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if d := m.GetFlightDescriptor(); d != nil {
+			var wt rapidbytev1.WriteTicket
+			if err := proto.Unmarshal(d.GetCmd(), &wt); err != nil {
+				return err
+			}
+			stream = wt.GetStream().GetName()
+		}
+		if len(m.GetDataBody()) == 0 {
+			continue // schema
+		}
+		written += 100
+		id++
+		ack, _ := proto.Marshal(&rapidbytev1.WriteAck{RecordsWritten: written, BytesWritten: written * 8,
+			Checkpoint: &rapidbytev1.Checkpoint{Id: id, Stream: stream, Records: written}})
+		if err := s.Send(&flightpb.PutResult{AppMetadata: ack}); err != nil {
+			return err
+		}
+	}
+	ack, _ := proto.Marshal(&rapidbytev1.WriteAck{RecordsWritten: written, BytesWritten: written * 8, Final: true, ModuleLoadMs: 4})
+	return s.Send(&flightpb.PutResult{AppMetadata: ack})
+}
+
+func startWorker(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	w := &worker{batches: 3}
+	flightpb.RegisterFlightServiceServer(srv, w)
+	rapidbytev1.RegisterWorkerServiceServer(srv, w)
+	hs := health.NewServer()
+	hs.SetServingStatus("rapidbyte.v1.WorkerService", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{name: "ok", cfg: Config{Listen: "127.0.0.1:7070", Workers: "127.0.0.1:7071"}},
+		{name: "everything wrong", cfg: Config{Listen: "nope", TLSCert: "c", MetricsListen: "x", MaxConcurrentRuns: -1},
+			want: []string{"listen", "workers is required", "tls-cert and tls-key", "metrics-listen", "negative"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if (err != nil) != (len(tc.want) > 0) {
+				t.Fatalf("Validate = %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	if d := Default(); d.Listen != "127.0.0.1:7070" || !strings.HasSuffix(d.State, filepath.Join(".rapidbyte", "state.db")) {
+		t.Errorf("Default = %+v", d)
+	}
+}
+
+func TestServeRunsPipelineEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	workerAddr := startWorker(t)
+	srv, err := New(ctx, Config{Workers: workerAddr, State: "sqlite://" + filepath.Join(t.TempDir(), "state.db")}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, lis) }()
+
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := rapidbytev1.NewCoordinatorServiceClient(conn)
+	yaml := `version: "1.0"
+pipeline: e2e
+source:
+  use: source-x
+  config: {host: db}
+  streams:
+    - {name: users}
+    - {name: orders, partition_key: id, partitions: 2}
+destination:
+  use: dest-y
+  config: {host: db2}
+`
+	resp, err := client.SubmitRun(ctx, &rapidbytev1.SubmitRunRequest{PipelineYaml: yaml, Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := resp.GetRun()
+	if run.GetState() != rapidbytev1.RunState_RUN_STATE_SUCCEEDED {
+		t.Fatalf("run = %v", run)
+	}
+	if run.GetRecordsRead() != 900 || run.GetRecordsWritten() != 900 || len(run.GetStreams()) != 3 {
+		t.Errorf("records read/written = %d/%d over %d streams, want 900/900 over 3", run.GetRecordsRead(), run.GetRecordsWritten(), len(run.GetStreams()))
+	}
+	for _, s := range run.GetStreams() {
+		if s.GetSourceWorker() != workerAddr || s.GetCheckpoint().GetRecords() != 300 {
+			t.Errorf("stream %s: worker %s checkpoint %v", s.GetStream(), s.GetSourceWorker(), s.GetCheckpoint())
+		}
+	}
+	if run.GetTimings().GetSourceModuleLoadMs() != 2 || run.GetTimings().GetDestModuleLoadMs() != 4 {
+		t.Errorf("timings = %v", run.GetTimings())
+	}
+	stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}

@@ -1,0 +1,216 @@
+package sdk_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rapidbyte/rapidbyte/sdk"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/sdk/sdktest"
+)
+
+type cfg struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	Opts struct {
+		TLS bool `json:"tls"`
+	} `json:"opts"`
+}
+
+func TestConfigDecode(t *testing.T) {
+	tests := []struct {
+		name, in, code, inMsg string
+	}{
+		{name: "ok", in: `{"host":"db","port":5432,"opts":{"tls":true}}`},
+		{name: "empty", in: ``},
+		{name: "null", in: `null`},
+		{name: "unknown field", in: `{"host":"db","prot":1}`, code: "unknown_field", inMsg: `"prot"`},
+		{name: "nested unknown field", in: `{"opts":{"ssl":true}}`, code: "unknown_field", inMsg: `"ssl"`},
+		{name: "wrong type", in: `{"port":"5432"}`, code: "invalid_field", inMsg: `"port"`},
+		{name: "nested wrong type", in: `{"opts":{"tls":"yes"}}`, code: "invalid_field", inMsg: `opts.tls`},
+		{name: "trailing data", in: `{"host":"a"} {"host":"b"}`, code: "invalid_config"},
+		{name: "not json", in: `{`, code: "invalid_config"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var c cfg
+			err := sdk.NewConfig(json.RawMessage(tc.in)).Decode(&c)
+			if tc.code == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var e *sdk.Error
+			if !errors.As(err, &e) || e.Envelope.Category != abi.CategoryConfig || e.Envelope.Code != tc.code {
+				t.Fatalf("got %v, want config/%s", err, tc.code)
+			}
+			if !strings.Contains(err.Error(), tc.inMsg) {
+				t.Errorf("%q lacks %q", err, tc.inMsg)
+			}
+		})
+	}
+}
+
+func TestErrorConstructors(t *testing.T) {
+	cause := errors.New("boom")
+	e := sdk.TransientDBError(cause, sdk.WithCode("COMMIT_FAILED"), sdk.WithCommitState(abi.CommitAfterUnknown), sdk.WithHint("check the table"))
+	if !errors.Is(e, cause) || e.Envelope.SafeToRetry || !e.Envelope.Retryable || e.Envelope.Code != "COMMIT_FAILED" || e.Envelope.Hint != "check the table" {
+		t.Errorf("transient db after commit unknown: %+v", e.Envelope)
+	}
+	rl := sdk.RateLimitError(1500*time.Millisecond, cause)
+	if rl.Envelope.RetryAfterMs != 1500 || rl.Envelope.BackoffClass != abi.BackoffSlow || !rl.Envelope.SafeToRetry {
+		t.Errorf("rate limit: %+v", rl.Envelope)
+	}
+	wrapped := fmt.Errorf("open: %w", sdk.AuthError(cause))
+	if got := sdk.Classify(wrapped).Envelope.Category; got != abi.CategoryAuth {
+		t.Errorf("Classify(wrapped auth) = %s", got)
+	}
+	if got := sdk.Classify(cause).Envelope.Category; got != abi.CategoryInternal {
+		t.Errorf("Classify(plain) = %s", got)
+	}
+	if got := sdk.Classify(context.Canceled).Envelope.Category; got != abi.CategoryCancelled {
+		t.Errorf("Classify(ctx) = %s", got)
+	}
+	if sdk.Classify(nil) != nil {
+		t.Error("Classify(nil) != nil")
+	}
+}
+
+// fakeSource exercises the SDK's dispatch through the native harness.
+type fakeSource struct {
+	fail    string
+	rows    int
+	closed  int
+	stateOK bool
+}
+
+func (f *fakeSource) Open(ctx context.Context, c sdk.Config) error {
+	var v struct {
+		Fail string `json:"fail"`
+		Rows int    `json:"rows"`
+	}
+	if err := c.Decode(&v); err != nil {
+		return err
+	}
+	f.fail, f.rows = v.Fail, v.Rows
+	if f.fail == "open" {
+		return sdk.AuthError(errors.New("bad password"))
+	}
+	return nil
+}
+
+func (f *fakeSource) Discover(context.Context) (*abi.Catalog, error) {
+	return &abi.Catalog{Streams: []abi.Stream{{Name: "t", Columns: []abi.Column{{Name: "id", ArrowType: "int64"}}, SupportedSyncModes: []string{"full_refresh"}}}}, nil
+}
+
+func (f *fakeSource) Check(context.Context) error { return nil }
+
+func (f *fakeSource) Read(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter) error {
+	switch f.fail {
+	case "panic":
+		var p *int
+		_ = *p
+	case "plain":
+		return errors.New("plain failure")
+	}
+	if err := sdk.StatePut(ctx, "k", []byte("v")); err != nil {
+		return err
+	}
+	v, ok, err := sdk.StateGet(ctx, "k")
+	f.stateOK = err == nil && ok && string(v) == "v"
+	if _, missing, _ := sdk.StateGet(ctx, "absent"); missing {
+		return errors.New("absent key found")
+	}
+	sdk.Log(ctx, abi.LogInfo, "reading", "rows", f.rows)
+	b, err := e.Schema([]abi.Field{{Name: "id", Type: "int64"}})
+	if err != nil {
+		return err
+	}
+	if _, err := e.Schema([]abi.Field{{Name: "id", Type: "int64"}}); err == nil {
+		return errors.New("second Schema call accepted")
+	}
+	if b.MaxRows() != req.MaxBatchRows {
+		return fmt.Errorf("builder sized %d, limit %d", b.MaxRows(), req.MaxBatchRows)
+	}
+	for i := 0; i < f.rows; i++ {
+		b.Int64(0).Append(int64(i))
+		if b.Full() {
+			if err := e.Emit(b); err != nil {
+				return err
+			}
+		}
+	}
+	if err := e.Emit(b); err != nil {
+		return err
+	}
+	v2 := int64(f.rows)
+	return e.Checkpoint(abi.Checkpoint{CursorField: "id", CursorValue: &abi.CursorValue{Int: &v2}, Records: uint64(f.rows)})
+}
+
+func (f *fakeSource) Close(context.Context) error { f.closed++; return nil }
+
+func TestDispatchThroughNativeHarness(t *testing.T) {
+	src := &fakeSource{}
+	h := &sdktest.NativeHarness{Connector: sdk.Connector{Source: src}, Logf: t.Logf}
+	stream := abi.StreamSpec{Name: "t", Limits: abi.Limits{MaxBatchRows: 100}}
+	ctx := context.Background()
+	res, err := h.Read(ctx, sdktest.ReadRequest{Config: json.RawMessage(`{"rows": 250}`), Stream: stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdktest.CheckReadResult(t, res)
+	if res.Rows() != 250 || len(res.Checkpoints()) != 1 || !src.stateOK {
+		t.Fatalf("rows %d checkpoints %d state %v", res.Rows(), len(res.Checkpoints()), src.stateOK)
+	}
+	batches := 0
+	for _, e := range res.Events {
+		if e.Kind == sdktest.EventBatch {
+			batches++
+		}
+	}
+	if batches != 3 {
+		t.Errorf("%d batches, want 3 (100+100+50)", batches)
+	}
+	for _, tc := range []struct{ fail, category, code string }{
+		{"open", abi.CategoryAuth, "auth"},
+		{"panic", abi.CategoryInternal, "panic"},
+		{"plain", abi.CategoryInternal, "internal"},
+	} {
+		_, err := h.Read(ctx, sdktest.ReadRequest{Config: json.RawMessage(`{"fail":"` + tc.fail + `"}`), Stream: stream})
+		e := sdk.Classify(err)
+		if err == nil || e.Envelope.Category != tc.category || e.Envelope.Code != tc.code {
+			t.Errorf("fail=%s: %v", tc.fail, err)
+		}
+	}
+	// Discover on a destination-only connector is a config error.
+	dh := &sdktest.NativeHarness{Connector: sdk.Connector{Destination: nopDest{}}}
+	if _, err := dh.Discover(ctx, nil); sdk.Classify(err).Envelope.Category != abi.CategoryConfig {
+		t.Errorf("discover on a destination: %v", err)
+	}
+	sdktest.CheckLifecycle(t, h.Calls())
+	if src.closed != 4 {
+		t.Errorf("Close called %d times, want 4 (once per Open)", src.closed)
+	}
+}
+
+type nopDest struct{}
+
+func (nopDest) Open(context.Context, sdk.Config) error { return nil }
+func (nopDest) Check(context.Context) error            { return nil }
+func (nopDest) Write(ctx context.Context, _ sdk.WriteRequest, it sdk.BatchIterator) error {
+	for {
+		if _, err := it.Next(ctx); errors.Is(err, io.EOF) {
+			return it.Commit()
+		} else if err != nil {
+			return err
+		}
+	}
+}
+func (nopDest) Close(context.Context) error { return nil }

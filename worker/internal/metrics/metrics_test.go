@@ -1,0 +1,65 @@
+package metrics
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func TestHandler(t *testing.T) {
+	m := New()
+	m.Processed("source-postgres", "read", 100, 800)
+	m.Processed("source-postgres", "read", 50, 400)
+	m.GuestStarted()
+	m.GuestStarted()
+	m.GuestFinished()
+	m.CacheHit()
+	m.CacheMiss()
+	var serving atomic.Bool
+	serving.Store(true)
+	srv := httptest.NewServer(m.Handler(serving.Load))
+	defer srv.Close()
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		`rapidbyte_worker_rows_total{connector="source-postgres",op="read"} 150`,
+		`rapidbyte_worker_bytes_total{connector="source-postgres",op="read"} 1200`,
+		`rapidbyte_worker_guest_instances 1`,
+		`rapidbyte_worker_module_cache_hits_total 1`,
+		`rapidbyte_worker_module_cache_misses_total 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	tests := []struct {
+		name    string
+		serving bool
+		want    int
+	}{{"serving", true, http.StatusOK}, {"draining", false, http.StatusServiceUnavailable}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			serving.Store(tt.serving)
+			if code, _ := get("/healthz"); code != tt.want {
+				t.Errorf("/healthz = %d, want %d", code, tt.want)
+			}
+		})
+	}
+}
