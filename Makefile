@@ -9,7 +9,7 @@ DIST      := $(CURDIR)/dist
 # One wazero compilation cache for builds and tests, so each module compiles once.
 export RAPIDBYTE_CACHE_DIR ?= $(CURDIR)/build/wazero-cache
 export RAPIDBYTE_CONNECTORS_DIR ?= $(DIST)/connectors
-LDFLAGS   := -X github.com/rapidbyte/rapidbyte/worker/server.Version=$(VERSION)
+LDFLAGS   := -X github.com/rapidbyte/rapidbyte/worker/server.Version=$(VERSION) -X github.com/rapidbyte/rapidbyte/coordinator/server.Version=$(VERSION)
 
 # Connector modules: directory under connectors/ -> dist path.
 CONNECTORS      := source-postgres dest-postgres

@@ -82,12 +82,16 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	}
 	s.pool = pool
 	reg := registry.New(registry.SplitDirs(cfg.ConnectorsDir)...)
-	s.engine = engine.New(st, pool, engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen)}, log)
-
 	opts, err := s.serverOptions()
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
+	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen)}
+	if s.metrics != nil {
+		ecfg.Observer = newRunMetrics(s.metrics)
+	}
+	s.engine = engine.New(st, pool, ecfg, log)
+
 	s.grpc = grpc.NewServer(opts...)
 	ping := func(ctx context.Context) error {
 		_, _, err := st.ListRuns(ctx, store.ListFilter{PageSize: 1})

@@ -6,6 +6,7 @@ import (
 
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -146,7 +147,8 @@ func TestServeRunsPipelineEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	workerAddr := startWorker(t)
-	srv, err := New(ctx, Config{Workers: workerAddr, State: "sqlite://" + filepath.Join(t.TempDir(), "state.db")}, hclog.NewNullLogger())
+	metricsAddr := freeAddr(t)
+	srv, err := New(ctx, Config{Workers: workerAddr, State: "sqlite://" + filepath.Join(t.TempDir(), "state.db"), MetricsListen: metricsAddr}, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +197,13 @@ destination:
 	if run.GetTimings().GetSourceModuleLoadMs() != 2 || run.GetTimings().GetDestModuleLoadMs() != 4 {
 		t.Errorf("timings = %v", run.GetTimings())
 	}
+	metrics := get(t, "http://"+metricsAddr+"/metrics")
+	for _, want := range []string{`rapidbyte_coordinator_runs_total{state="SUCCEEDED"} 1`, `rapidbyte_coordinator_records_written_total 900`,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="SubmitRun"`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	stop()
 	select {
 	case err := <-served:
@@ -210,4 +219,32 @@ destination:
 	if err := srv.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

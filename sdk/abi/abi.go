@@ -1,5 +1,7 @@
 package abi
 
+import "strconv"
+
 // Version is the guest ABI version. The host refuses a module whose
 // rb_abi_version export or manifest reports another value.
 const Version = 1
@@ -130,5 +132,5 @@ func (l LogLevel) String() string {
 	case LogError:
 		return "error"
 	}
-	return "level(" + string(rune('0'+l%10)) + ")"
+	return "level(" + strconv.Itoa(int(l)) + ")"
 }

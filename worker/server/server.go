@@ -250,10 +250,17 @@ func (s *Server) drain(serveErr <-chan error) error {
 		err = ErrDrainTimeout
 	}
 	<-stopped
-	if serr := <-serveErr; serr != nil && err == nil {
+	if serr := <-serveErr; serr != nil && !errors.Is(serr, grpc.ErrServerStopped) && err == nil {
 		err = fmt.Errorf("serve grpc: %w", serr)
 	}
 	return err
+}
+
+// Warm compiles every module in ConnectorsDir into the compilation cache and
+// returns how many loaded. Serve does this in the background; image builds
+// call it alone (rapidbyte-worker --warm-only) to ship a warm cache.
+func (s *Server) Warm(ctx context.Context) (int, error) {
+	return s.resolver.Warm(ctx)
 }
 
 // warm compiles every module in ConnectorsDir.

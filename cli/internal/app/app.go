@@ -113,7 +113,7 @@ func (a *app) execute(ctx context.Context, args []string) int {
 	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown shorthand") {
 		err = &usageError{cmd: "rapidbyte", err: err}
 	}
-	if msg := a.describe(ctx, err); msg != "" {
+	if msg := a.describe(err); msg != "" {
 		fmt.Fprintln(a.env.Stderr, "error: "+msg)
 	}
 	return exitCode(err)
@@ -125,6 +125,7 @@ func (a *app) rootCommand() *cobra.Command {
 		Short: "Run, check and discover Rapidbyte data pipelines",
 		Long: "rapidbyte talks to a Rapidbyte coordinator (--coordinator or " + EnvCoordinator + ").\n" +
 			"Without one it starts a coordinator and a worker in-process (embedded mode).",
+		Version:           embedded.Version(),
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.resolve(cmd) },
@@ -138,7 +139,7 @@ func (a *app) rootCommand() *cobra.Command {
 	f.StringVar(&a.cfg.coordinator, "coordinator", "", "coordinator address host:port (env "+EnvCoordinator+"); empty runs embedded")
 	f.StringVar(&a.cfg.authToken, "auth-token", "", "bearer token for the coordinator (env "+EnvAuthToken+")")
 	f.StringVar(&a.cfg.connectorsDir, "connectors-dir", "", "connector modules for embedded mode (env "+EnvConnectorsDir+", default dist/connectors)")
-	f.StringVar(&a.cfg.state, "state", "", "state store for embedded mode (env "+EnvState+", default sqlite under ~/.rapidbyte/)")
+	f.StringVar(&a.cfg.state, "state", "", "state store URL for embedded mode (env "+EnvState+", default sqlite under ~/.rapidbyte/; on 'runs', --state filters by run state)")
 	f.StringVarP(&a.cfg.output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&a.cfg.logLevel, "log-level", "", "log level of the embedded coordinator and worker: trace, debug, info, warn, error (default warn)")
 	f.DurationVar(&a.cfg.dialTimeout, "dial-timeout", coord.DefaultDialTimeout, "how long to wait for the coordinator to answer")
@@ -160,7 +161,9 @@ func (a *app) rootCommand() *cobra.Command {
 
 // resolve fills the unset flags from the environment and defaults, and validates them.
 func (a *app) resolve(cmd *cobra.Command) error {
-	flags := cmd.Flags()
+	// The root's own flag set: a subcommand's local flag of the same name (runs --state,
+	// a run-state filter) must not count as the global one.
+	flags := cmd.Root().PersistentFlags()
 	fromEnv := func(dst *string, flag, env string) {
 		if !flags.Changed(flag) {
 			*dst = strings.TrimSpace(a.env.Getenv(env))

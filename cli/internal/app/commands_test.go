@@ -291,6 +291,17 @@ func TestEmbeddedMode(t *testing.T) {
 		t.Errorf("connectors JSON %q: %v", r.stdout, err)
 	}
 
+	t.Run("runs --state is a run-state filter, not the store", func(t *testing.T) {
+		env := map[string]string{EnvConnectorsDir: dir, EnvState: "sqlite://" + dir + "/env.db"}
+		r := invokeWith(t, env, false, start, "runs", "--state", "failed")
+		if r.code != 0 || got.State != env[EnvState] {
+			t.Errorf("exit %d (stderr %q), store %q, want %q", r.code, r.stderr, got.State, env[EnvState])
+		}
+		r = invokeWith(t, env, false, start, "connectors", "--state", "sqlite://"+dir+"/flag.db")
+		if r.code != 0 || got.State != "sqlite://"+dir+"/flag.db" {
+			t.Errorf("exit %d (stderr %q), store %q, want the --state flag", r.code, r.stderr, got.State)
+		}
+	})
 	t.Run("start failure", func(t *testing.T) {
 		fail := func(context.Context, embedded.Config) (cluster, error) {
 			return nil, errors.New("listen: address in use")

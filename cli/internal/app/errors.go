@@ -71,7 +71,7 @@ func exitCode(err error) int {
 }
 
 // describe renders err as the one-line message printed after "error: ".
-func (a *app) describe(_ context.Context, err error) string {
+func (a *app) describe(err error) string {
 	var (
 		ue *usageError
 		xe *exitError

@@ -44,9 +44,10 @@ type Cluster struct {
 	addr   string
 	token  string
 	cancel context.CancelFunc
-	wait   sync.WaitGroup
 	coord  *coordinator.Server
 	worker *worker.Server
+	// coordDone and workerDone close when the servers' Serve calls return.
+	coordDone, workerDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,22 +109,27 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cl := &Cluster{addr: clis.Addr().String(), token: token, cancel: cancel, coord: c, worker: w}
-	cl.serve(func() error { return w.Serve(runCtx, wlis) })
-	cl.serve(func() error { return c.Serve(runCtx, clis) })
+	cl.workerDone = cl.serve(func() error { return w.Serve(runCtx, wlis) })
+	cl.coordDone = cl.serve(func() error { return c.Serve(runCtx, clis) })
 	return cl, nil
 }
 
-func (c *Cluster) serve(fn func() error) {
-	c.wait.Add(1)
+// serve runs fn in a goroutine, records its error, and returns a channel closed when it returns.
+func (c *Cluster) serve(fn func() error) chan struct{} {
+	done := make(chan struct{})
 	go func() {
-		defer c.wait.Done()
+		defer close(done)
 		if err := fn(); err != nil && !errors.Is(err, worker.ErrDrainTimeout) {
 			c.mu.Lock()
 			c.serveErrs = append(c.serveErrs, err)
 			c.mu.Unlock()
 		}
 	}()
+	return done
 }
+
+// Version is the build's version, as set by make build (-X .../worker/server.Version).
+func Version() string { return worker.Version }
 
 // Addr is the coordinator's address.
 func (c *Cluster) Addr() string { return c.addr }
@@ -131,23 +137,41 @@ func (c *Cluster) Addr() string { return c.addr }
 // AuthToken is the token the coordinator expects.
 func (c *Cluster) AuthToken() string { return c.token }
 
-// Close stops the coordinator, then the worker, cancelling any run still going. It is idempotent.
+// Close stops both servers, cancelling any run still going, and waits up to a few
+// seconds for them. It is idempotent.
+//
+// A worker still compiling connector modules in the background cannot stop until that
+// compile ends, and closing it meanwhile is unsafe; Close then leaves it to finish on its
+// own (the CLI process exits right after).
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
-		done := make(chan struct{})
-		go func() { c.wait.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
+		// A closed channel, unlike time.After's, can be waited on twice.
+		expired := make(chan struct{})
+		timer := time.AfterFunc(stopTimeout, func() { close(expired) })
+		defer timer.Stop()
+		workerStopped := wait(c.workerDone, expired)
+		wait(c.coordDone, expired)
+		errs := []error{c.coord.Close()}
+		if workerStopped {
+			errs = append(errs, c.worker.Close())
 		}
-		errs := []error{c.coord.Close(), c.worker.Close()}
 		c.mu.Lock()
 		errs = append(errs, c.serveErrs...)
 		c.mu.Unlock()
 		c.closeErr = errors.Join(errs...)
 	})
 	return c.closeErr
+}
+
+// wait reports whether done closed before deadline fired.
+func wait(done, deadline <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	case <-deadline:
+		return false
+	}
 }
 
 func randomToken() (string, error) {

@@ -91,7 +91,7 @@ func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, 
 	}
 	sql := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; CREATE TABLE IF NOT EXISTS %s (%s)",
 		pgsql.Ident(schema), pgsql.Qualified(schema, name), strings.Join(defs, ", "))
-	if err := pgclient.Exec(ctx, conn, sql); err != nil {
+	if err := ddl(ctx, conn, schema, sql); err != nil {
 		return fmt.Errorf("create table %s.%s: %w", schema, name, err)
 	}
 	return nil
@@ -139,7 +139,7 @@ func evolve(ctx context.Context, conn *pgconn.PgConn, t pgcatalog.Table, fields 
 	for i := range defs {
 		defs[i] = "ADD COLUMN IF NOT EXISTS " + defs[i]
 	}
-	if err := pgclient.Exec(ctx, conn, fmt.Sprintf("ALTER TABLE %s %s", pgsql.Qualified(t.Schema, t.Name), strings.Join(defs, ", "))); err != nil {
+	if err := ddl(ctx, conn, t.Schema, fmt.Sprintf("ALTER TABLE %s %s", pgsql.Qualified(t.Schema, t.Name), strings.Join(defs, ", "))); err != nil {
 		return nil, t, fmt.Errorf("add columns to %s.%s: %w", t.Schema, t.Name, err)
 	}
 	nt, ok, err := pgcatalog.Lookup(ctx, conn, t.Schema, t.Name)
@@ -147,4 +147,16 @@ func evolve(ctx context.Context, conn *pgconn.PgConn, t pgcatalog.Table, fields 
 		return nil, t, fmt.Errorf("reload %s.%s after adding columns: %v", t.Schema, t.Name, err)
 	}
 	return keep, nt, nil
+}
+
+// ddl runs DDL statements in one transaction holding a per-schema advisory
+// lock, so that concurrent writers (partitions of one stream) do not race
+// on CREATE ... IF NOT EXISTS, which PostgreSQL does not make atomic.
+func ddl(ctx context.Context, conn *pgconn.PgConn, schema, sql string) error {
+	lock := fmt.Sprintf("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", pgsql.Literal("rapidbyte:"+schema))
+	if err := pgclient.Exec(ctx, conn, "BEGIN; "+lock+"; "+sql+"; COMMIT"); err != nil {
+		_ = pgclient.Exec(context.WithoutCancel(ctx), conn, "ROLLBACK")
+		return err
+	}
+	return nil
 }

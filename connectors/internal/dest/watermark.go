@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS %s (
   checkpoint        jsonb,
   updated_at        timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (pipeline, stream, "partition"))`, pgsql.Ident(schema), pgsql.Qualified(schema, WatermarkTable))
-	if err := pgclient.Exec(ctx, conn, sql); err != nil {
+	if err := ddl(ctx, conn, schema, sql); err != nil {
 		return fmt.Errorf("create watermark table: %w", err)
 	}
 	return nil

@@ -209,7 +209,7 @@ func (w *writer) prepareTable(ctx context.Context) error {
 			return err
 		} else if !ok && !w.completed {
 			if exists {
-				err = pgclient.Exec(ctx, w.conn, fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)",
+				err = ddl(ctx, w.conn, w.schema, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (LIKE %s INCLUDING ALL)",
 					pgsql.Qualified(w.schema, writeTo), pgsql.Qualified(w.schema, w.target)))
 			} else {
 				err = createTable(ctx, w.conn, w.schema, writeTo, fields, pk)

@@ -187,3 +187,40 @@ func TestWriteDataErrorRollsBack(t *testing.T) {
 		t.Errorf("%d rows left after failed write", n)
 	}
 }
+
+// TestWriteConcurrentPartitions writes four partitions of one stream at
+// once into a table that does not exist yet.
+func TestWriteConcurrentPartitions(t *testing.T) {
+	srcCfg, dstCfg := pgtest.NewDB(t), pgtest.NewDB(t)
+	src := pgtest.Connect(t, srcCfg)
+	pgtest.Exec(t, src, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 2000) i`)
+	const n = 4
+	recs := make([]*recorded, n)
+	for i := range recs {
+		recs[i] = readStream(t, src, abi.StreamSpec{Name: "t", Partition: &abi.Partition{Index: uint32(i), Count: n, Key: "id"}}, nil, 100)
+	}
+	conns := make([]*pgconn.PgConn, n)
+	for i := range conns {
+		conns[i] = pgtest.Connect(t, dstCfg)
+	}
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			spec := abi.StreamSpec{Name: "t", WriteMode: ModeAppend, Pipeline: "p", RunID: "r", Partition: &abi.Partition{Index: uint32(i), Count: n, Key: "id"}}
+			_, err := Write(context.Background(), conns[i], Request{Schema: "fresh", Stream: spec, Fields: recs[i].fields}, &input{r: recs[i]})
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("partition write: %v", err)
+		}
+	}
+	check := pgtest.Connect(t, dstCfg)
+	if got := pgtest.QueryStrings(t, check, "SELECT count(*), count(DISTINCT id) FROM fresh.t")[0]; fmt.Sprint(got) != "[2000 2000]" {
+		t.Errorf("rows = %v", got)
+	}
+	if n := pgtest.Count(t, check, `fresh."_rapidbyte_watermarks"`); n != 4 {
+		t.Errorf("watermark rows = %d, want 4", n)
+	}
+}

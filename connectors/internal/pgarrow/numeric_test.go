@@ -98,3 +98,20 @@ func TestFromPG(t *testing.T) {
 		t.Error("point is not cast to text")
 	}
 }
+
+func TestParseArrow(t *testing.T) {
+	for in, want := range map[string]string{
+		"int64": "int64", "timestamp[us, UTC]": "timestamp[us, UTC]", "timestamp[us,Europe/Paris]": "timestamp[us, UTC]",
+		"decimal128(12,2)": "decimal128(12, 2)", "list< list<utf8> >": "list<list<utf8>>", "string": "utf8",
+	} {
+		got, err := ParseArrow(in)
+		if err != nil || got.Arrow() != want {
+			t.Errorf("ParseArrow(%q) = %s, %v; want %s", in, got.Arrow(), err, want)
+		}
+	}
+	for _, in := range []string{"int8", "uint64", "timestamp[ns]", "time64[ns]", "decimal128(40, 2)", "bogus"} {
+		if _, err := ParseArrow(in); err == nil {
+			t.Errorf("ParseArrow(%q) succeeded", in)
+		}
+	}
+}

@@ -10,8 +10,8 @@ package pgarrow
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
 // Kind is the value representation of a column.
@@ -236,62 +236,61 @@ func (t Type) IsCursorCandidate() bool {
 
 // ParseArrow parses an Arrow type string of the sdk/abi grammar into a Type
 // without PostgreSQL details (used by destinations when no source type is
-// known). Text-like Arrow types all become KindText.
+// known). Text-like Arrow types all become KindText. Timestamps with a time
+// zone are instants (KindTimestampTZ) whatever the zone. Kinds whose values
+// this package cannot read (8-bit and unsigned integers, units other than
+// microseconds) are rejected.
 func ParseArrow(s string) (Type, error) {
-	s = strings.TrimSpace(s)
-	switch s {
-	case "bool":
-		return Type{Kind: KindBool}, nil
-	case "int8", "int16", "uint8":
-		return Type{Kind: KindInt16}, nil
-	case "int32", "uint16":
-		return Type{Kind: KindInt32}, nil
-	case "int64", "uint32":
-		return Type{Kind: KindInt64}, nil
-	case "float32":
-		return Type{Kind: KindFloat32}, nil
-	case "float64":
-		return Type{Kind: KindFloat64}, nil
-	case "utf8", "string", "large_utf8":
-		return Type{Kind: KindText}, nil
-	case "binary", "large_binary":
-		return Type{Kind: KindBytes}, nil
-	case "date32":
-		return Type{Kind: KindDate}, nil
-	case "time64[us]":
-		return Type{Kind: KindTime}, nil
-	case "timestamp[us]":
-		return Type{Kind: KindTimestamp}, nil
-	case "timestamp[us, UTC]", "timestamp[us,UTC]":
-		return Type{Kind: KindTimestampTZ}, nil
-	case "interval_mdn":
-		return Type{Kind: KindInterval}, nil
+	at, err := abi.ParseType(s)
+	if err != nil {
+		return Type{}, err
 	}
-	if inner, ok := strings.CutPrefix(s, "list<"); ok && strings.HasSuffix(inner, ">") {
-		elem, err := ParseArrow(strings.TrimSuffix(inner, ">"))
+	return fromABI(at, s)
+}
+
+func fromABI(at abi.Type, s string) (Type, error) {
+	switch at.Kind {
+	case abi.KindBool:
+		return Type{Kind: KindBool}, nil
+	case abi.KindInt16:
+		return Type{Kind: KindInt16}, nil
+	case abi.KindInt32:
+		return Type{Kind: KindInt32}, nil
+	case abi.KindInt64:
+		return Type{Kind: KindInt64}, nil
+	case abi.KindFloat32:
+		return Type{Kind: KindFloat32}, nil
+	case abi.KindFloat64:
+		return Type{Kind: KindFloat64}, nil
+	case abi.KindUtf8:
+		return Type{Kind: KindText}, nil
+	case abi.KindBinary:
+		return Type{Kind: KindBytes}, nil
+	case abi.KindDate32:
+		return Type{Kind: KindDate}, nil
+	case abi.KindIntervalMDN:
+		return Type{Kind: KindInterval}, nil
+	case abi.KindTime64:
+		if at.Unit == abi.UnitMicro {
+			return Type{Kind: KindTime}, nil
+		}
+	case abi.KindTimestamp:
+		if at.Unit == abi.UnitMicro && at.TZ == "" {
+			return Type{Kind: KindTimestamp}, nil
+		}
+		if at.Unit == abi.UnitMicro {
+			return Type{Kind: KindTimestampTZ}, nil
+		}
+	case abi.KindDecimal128:
+		return Type{Kind: KindDecimal128, Precision: int(at.Precision), Scale: int(at.Scale)}, nil
+	case abi.KindDecimal256:
+		return Type{Kind: KindDecimal256, Precision: int(at.Precision), Scale: int(at.Scale)}, nil
+	case abi.KindList:
+		elem, err := fromABI(*at.Elem, s)
 		if err != nil {
 			return Type{}, err
 		}
 		return Type{Kind: KindList, Elem: &elem}, nil
-	}
-	for _, d := range []struct {
-		prefix string
-		kind   Kind
-	}{{"decimal128(", KindDecimal128}, {"decimal256(", KindDecimal256}} {
-		args, ok := strings.CutPrefix(s, d.prefix)
-		if !ok || !strings.HasSuffix(args, ")") {
-			continue
-		}
-		ps, ss, ok := strings.Cut(strings.TrimSuffix(args, ")"), ",")
-		if !ok {
-			break
-		}
-		p, err1 := strconv.Atoi(strings.TrimSpace(ps))
-		sc, err2 := strconv.Atoi(strings.TrimSpace(ss))
-		if err1 != nil || err2 != nil || p < 1 || p > 76 || sc < 0 || sc > p {
-			break
-		}
-		return Type{Kind: d.kind, Precision: p, Scale: sc}, nil
 	}
 	return Type{}, fmt.Errorf("unsupported arrow type %q", s)
 }

@@ -1,13 +1,16 @@
 package pgclient
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // Dialer is how connections reach the server: the SDK's host-proxied
@@ -53,6 +56,7 @@ func PgconnConfig(c Config, d Dialer) (*pgconn.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	pc.BuildFrontend = bufferedFrontend
 	if d.Dial != nil {
 		pc.DialFunc = d.Dial
 	}
@@ -60,6 +64,16 @@ func PgconnConfig(c Config, d Dialer) (*pgconn.Config, error) {
 		pc.LookupFunc = d.Lookup
 	}
 	return pc, nil
+}
+
+// readBufferSize is the read buffer in front of the connection. pgproto3
+// reads 8 KiB at a time; every read is a system call natively and a host
+// call in wasm, so large results are read in bigger chunks.
+const readBufferSize = 256 << 10
+
+// bufferedFrontend is pgproto3.NewFrontend over a large read buffer.
+func bufferedFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
 }
 
 // tlsConfig maps sslmode and ca_cert to a TLS config (nil = no TLS).

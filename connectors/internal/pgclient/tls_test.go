@@ -166,3 +166,6 @@ func TestTLSModes(t *testing.T) {
 		t.Error("custom dialer never used")
 	}
 }
+
+// StartTLSCluster is tlsCluster for the external test package.
+var StartTLSCluster = tlsCluster

@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 package pgsdk
 
 import (
@@ -11,7 +13,9 @@ import (
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
+	"github.com/rapidbyte/rapidbyte/sdk"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/sdk/sdktest"
 )
 
 // benchDB returns the config of the database named by
@@ -58,6 +62,27 @@ func BenchmarkSource(b *testing.B) {
 			b.ReportMetric((cpuTime()-cpu).Seconds()*1e6/float64(rows), "client-cpu-s/1M-rows")
 		})
 	}
+}
+
+// BenchmarkSourceHarness reads bench_events through the SDK's native
+// harness: the real dispatch, host sockets polled through hostnet (as in
+// wasm) and frames copied out per batch.
+func BenchmarkSourceHarness(b *testing.B) {
+	cfg := benchDB(b)
+	h := &sdktest.NativeHarness{Connector: sdk.Connector{Source: NewSource()}}
+	raw := config(b, cfg, nil).Raw()
+	var rows int64
+	start, cpu := time.Now(), cpuTime()
+	for i := 0; i < b.N; i++ {
+		res, err := h.Read(context.Background(), sdktest.ReadRequest{Config: raw,
+			Stream: abi.StreamSpec{Name: "bench_events", Limits: abi.Limits{CheckpointIntervalBytes: 64 << 20}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows += res.Rows()
+	}
+	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
+	b.ReportMetric((cpuTime()-cpu).Seconds()*1e6/float64(rows), "client-cpu-s/1M-rows")
 }
 
 // BenchmarkDestination writes bench_events (read once up front) through

@@ -257,6 +257,16 @@ func TestReadErrors(t *testing.T) {
 	if _, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "t"}}, &memSink{maxRows: 10}); !errors.As(err, &de) || de.Column != "ts" {
 		t.Errorf("out-of-range timestamp: %v", err)
 	}
+	for _, tc := range []struct{ typ, value string }{
+		{"int[]", "'{{1,2},{3,4}}'"},
+		{"interval", "'2562048 hours'"},
+		{"numeric(10,2)", "'NaN'"},
+	} {
+		pgtest.Exec(t, conn, fmt.Sprintf("DROP TABLE IF EXISTS bad; CREATE TABLE bad (c %s); INSERT INTO bad VALUES (%s)", tc.typ, tc.value))
+		if _, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "bad"}}, &memSink{maxRows: 10}); !errors.As(err, &de) || de.Column != "c" {
+			t.Errorf("%s %s: err = %v, want a data error", tc.typ, tc.value, err)
+		}
+	}
 	if c := pgclient.Classify(pgclient.Exec(ctx, conn, "SELECT * FROM nope")); c.Category != pgclient.CatConfig {
 		t.Errorf("undefined table class = %+v", c)
 	}
@@ -289,5 +299,31 @@ func TestDiscover(t *testing.T) {
 	only, err := Discover(context.Background(), conn, "public")
 	if err != nil || len(only.Streams) != 1 {
 		t.Errorf("schema filter: %d streams, %v", len(only.Streams), err)
+	}
+}
+
+// cancelSink cancels the read's context when the first batch is emitted.
+type cancelSink struct {
+	memSink
+	cancel context.CancelFunc
+}
+
+func (s *cancelSink) Emit(ctx context.Context) error {
+	s.cancel()
+	return s.memSink.Emit(ctx)
+}
+
+func TestReadCancel(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, cfg)
+	seq(t, conn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 200000)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &cancelSink{memSink: memSink{maxRows: 1000}, cancel: cancel}
+	_, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "t"}}, s)
+	if err == nil || pgclient.Classify(err).Category != pgclient.CatCancelled {
+		t.Fatalf("err = %v (class %+v), want cancelled", err, pgclient.Classify(err))
+	}
+	if s.rows() >= 200000 {
+		t.Errorf("read everything (%d rows) despite the cancel", s.rows())
 	}
 }

@@ -49,7 +49,7 @@ var columns = []column{
 			if nullAt(i, 7, 3) != c.IsNull(r) {
 				return mismatch("name(null)", i, c.IsNull(r), nullAt(i, 7, 3))
 			}
-			if !c.IsNull(r) && c.String(r) != nameOf(i) {
+			if !c.IsNull(r) && string(c.Bytes(r)) != string(appendName(checkBuf[:0], i)) {
 				return mismatch("name", i, c.String(r), nameOf(i))
 			}
 			return nil
@@ -199,6 +199,9 @@ func nameOf(i int64) string { return string(appendName(nil, i)) }
 
 // nameBuf is the source's scratch buffer for names (one goroutine).
 var nameBuf = make([]byte, 0, 32)
+
+// checkBuf is the destination's scratch buffer for expected names.
+var checkBuf = make([]byte, 0, 32)
 
 // appendName appends "name-%08d" of i without fmt (hot path in wasm).
 func appendName(dst []byte, i int64) []byte {

@@ -43,7 +43,9 @@ type Progress struct {
 	MessagesRead, MessagesSent uint64
 	// RecordsWritten and BytesWritten count what the destination committed.
 	RecordsWritten, BytesWritten uint64
-	// Checkpoint is the latest checkpoint the destination acknowledged, or nil.
+	// Checkpoint is the latest checkpoint the destination acknowledged, or
+	// nil. Every acknowledgement carrying a checkpoint makes a new value, so
+	// callers can spot new ones by pointer (checkpoint ids may repeat).
 	Checkpoint *store.Checkpoint
 	// SourceWorker and DestWorker are the addresses of the workers that
 	// serve the read and the write.
@@ -78,6 +80,7 @@ type relay struct {
 	err       *retry.ConnectorError
 	final     bool
 	closeSent bool
+	skipped   bool // the source sent no message, so the write was abandoned
 	readDur   time.Duration
 	writeDur  time.Duration
 
@@ -140,11 +143,15 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode write ticket of %s: %v", what, err)
 	}
 
+	ticketMsg, err := proto.Marshal(&flightpb.Ticket{Ticket: ticket})
+	if err != nil {
+		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", what, err)
+	}
 	get, srcAddr, err := p.openStream(rctx, &doGetDesc, methodDoGet, avoid)
 	if err != nil {
 		return r.result(), fromStatus(ctx, "open read of "+what, err)
 	}
-	if err := get.SendMsg(&flightpb.Ticket{Ticket: ticket}); err != nil {
+	if err := get.SendMsg(&frame{b: ticketMsg}); err != nil {
 		return r.result(), fromStatus(ctx, "read "+what+" on "+srcAddr, recvErr(get, err))
 	}
 	if err := get.CloseSend(); err != nil {
@@ -156,7 +163,7 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 	}
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = srcAddr, dstAddr })
 
-	ch := make(chan *flightpb.FlightData, maxInflight)
+	ch := make(chan *frame, maxInflight)
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); r.read(rctx, get, srcAddr, ch) }()
@@ -185,10 +192,10 @@ func (r *relay) result() Result {
 
 // read receives the source's messages and queues them for the writer. It
 // closes ch when the source ends (successfully or not).
-func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch chan<- *flightpb.FlightData) {
+func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch chan<- *frame) {
 	defer close(ch)
 	for {
-		msg := new(flightpb.FlightData)
+		msg := new(frame)
 		err := get.RecvMsg(msg)
 		if errors.Is(err, io.EOF) {
 			r.mu.Lock()
@@ -200,16 +207,21 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 			r.fail(fromStatus(r.parent, "read "+r.what+" on "+addr, err))
 			return
 		}
+		header, appMeta, err := flightFields(msg.b)
+		if err != nil {
+			r.fail(retry.New(retry.CategoryInternal, "BAD_FLIGHT_DATA", "read %s on %s: %v", r.what, addr, err))
+			return
+		}
 		var meta rapidbytev1.BatchMeta
-		if len(msg.AppMetadata) > 0 {
-			if err := proto.Unmarshal(msg.AppMetadata, &meta); err != nil {
+		if len(appMeta) > 0 {
+			if err := proto.Unmarshal(appMeta, &meta); err != nil {
 				r.fail(retry.New(retry.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.what, addr, err))
 				return
 			}
 		}
 		// Only record batches count: a writer may repeat the first batch's
 		// metadata on the schema message.
-		isBatch := messageType(msg.DataHeader) == headerRecordBatch
+		isBatch := messageType(header) == headerRecordBatch
 		r.update(func(p *Progress) {
 			p.MessagesRead++
 			if isBatch {
@@ -230,13 +242,19 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 
 // write forwards queued messages to the destination; the first one carries
 // the WriteTicket as its descriptor cmd. When the source ends it half-closes
-// the DoPut so the destination finishes and sends its final ack.
-func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, cmd []byte, ch <-chan *flightpb.FlightData) {
+// the DoPut so the destination finishes and sends its final ack. A source
+// that sent no message at all (not even a schema) leaves nothing to write:
+// the DoPut is cancelled and the relay succeeds with zero records.
+func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, cmd []byte, ch <-chan *frame) {
 	first := true
-	send := func(msg *flightpb.FlightData) bool {
+	send := func(msg *frame) bool {
 		if first {
-			msg.FlightDescriptor = &flightpb.FlightDescriptor{Type: flightpb.FlightDescriptor_CMD, Cmd: cmd}
-			first = false
+			b, err := withDescriptor(msg.b, cmd)
+			if err != nil {
+				r.fail(retry.New(retry.CategoryInternal, "ENCODE_TICKET", "write %s: %v", r.what, err))
+				return false
+			}
+			msg, first = &frame{b: b}, false
 		}
 		if err := put.SendMsg(msg); err != nil {
 			if !errors.Is(err, io.EOF) { // io.EOF: the server ended the stream; ack reports why
@@ -255,7 +273,13 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 				if r.failed() || ctx.Err() != nil {
 					return
 				}
-				if first && !send(&flightpb.FlightData{}) { // an empty stream still opens the write
+				if first {
+					// The source sent nothing, not even a schema: there is
+					// nothing a destination could write. Abandon the write.
+					r.mu.Lock()
+					r.skipped = true
+					r.mu.Unlock()
+					r.cancel()
 					return
 				}
 				r.mu.Lock()
@@ -277,8 +301,8 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 // ack reads the destination's PutResults until the stream ends.
 func (r *relay) ack(put grpc.ClientStream, addr string) {
 	for {
-		res := new(flightpb.PutResult)
-		err := put.RecvMsg(res)
+		raw := new(frame)
+		err := put.RecvMsg(raw)
 		if errors.Is(err, io.EOF) {
 			r.mu.Lock()
 			early := !r.closeSent
@@ -291,7 +315,17 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 			return
 		}
 		if err != nil {
-			r.fail(fromStatus(r.parent, "write "+r.what+" on "+addr, err))
+			r.mu.Lock()
+			skipped := r.skipped
+			r.mu.Unlock()
+			if !skipped {
+				r.fail(fromStatus(r.parent, "write "+r.what+" on "+addr, err))
+			}
+			return
+		}
+		var res flightpb.PutResult
+		if err := proto.Unmarshal(raw.b, &res); err != nil {
+			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode put result: %v", r.what, addr, err))
 			return
 		}
 		if len(res.AppMetadata) == 0 {
@@ -335,7 +369,7 @@ func (p *Pool) openStream(ctx context.Context, desc *grpc.StreamDesc, method str
 	}
 	for i := 0; ; i++ {
 		sctx, scancel := context.WithCancel(ctx)
-		s, err := p.conn.NewStream(sctx, desc, method)
+		s, err := p.conn.NewStream(sctx, desc, method, grpc.ForceCodecV2(rawCodec{}))
 		if err != nil {
 			scancel()
 			return nil, "", err
@@ -359,7 +393,7 @@ func recvErr(s grpc.ClientStream, err error) error {
 	if !errors.Is(err, io.EOF) {
 		return err
 	}
-	if rerr := s.RecvMsg(new(flightpb.FlightData)); rerr != nil && !errors.Is(rerr, io.EOF) {
+	if rerr := s.RecvMsg(new(frame)); rerr != nil && !errors.Is(rerr, io.EOF) {
 		return rerr
 	}
 	return err

@@ -267,3 +267,16 @@ func TestRelayAvoidsFailedWorker(t *testing.T) {
 		t.Errorf("avoided worker served %d reads and %d writes", a.gets-warmGets, a.puts-warmPuts)
 	}
 }
+
+func TestRelayEmptySource(t *testing.T) {
+	w := startFake(t, &fakeWorker{})
+	p := newTestPool(t, w.addr)
+	read, write := testTickets()
+	res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
+	if err != nil {
+		t.Fatalf("relay of an empty stream: %v", err)
+	}
+	if res.RecordsRead != 0 || res.MessagesSent != 0 {
+		t.Errorf("result = %+v", res)
+	}
+}

@@ -53,15 +53,39 @@ type Config struct {
 	// Owner identifies this coordinator instance in the store (default the
 	// host name).
 	Owner string
-	// StaleAfter is how long an unfinished run of another owner may go
-	// without updates before a starting coordinator fails it (default 10 min).
+	// StaleAfter is how long an unfinished run may go without updates
+	// before a coordinator fails it as abandoned (default 2 min).
 	StaleAfter time.Duration
-	// Heartbeat is how often active runs are touched in the store
-	// (default 1 min).
+	// Heartbeat is how often active runs are saved to the store with their
+	// live counts, and how often abandoned runs are looked for (default 15 s).
 	Heartbeat time.Duration
 	// ProgressInterval rate-limits progress events per run (default 250 ms).
 	ProgressInterval time.Duration
+	// CancelPoll is how often an executing run checks the store for a
+	// cancel request made through another coordinator (default 2 s).
+	CancelPoll time.Duration
+	// Observer, when set, is told about run starts, retries and ends
+	// (metrics). Its methods must not block.
+	Observer Observer
 }
+
+// Observer receives run lifecycle notifications, e.g. to export metrics.
+type Observer interface {
+	// RunStarted is called when a run leaves PENDING.
+	RunStarted()
+	// RunRetried is called before each retry of a run's failed streams.
+	RunRetried()
+	// RunFinished is called once per run with its final state and totals;
+	// started says whether RunStarted was called for it.
+	RunFinished(state store.RunState, started bool, recordsWritten, bytesWritten uint64, duration time.Duration)
+}
+
+// nopObserver ignores every notification.
+type nopObserver struct{}
+
+func (nopObserver) RunStarted()                                                     {}
+func (nopObserver) RunRetried()                                                     {}
+func (nopObserver) RunFinished(store.RunState, bool, uint64, uint64, time.Duration) {}
 
 func (c Config) withDefaults() Config {
 	if c.MaxConcurrentRuns <= 0 {
@@ -77,10 +101,16 @@ func (c Config) withDefaults() Config {
 		c.Owner, _ = os.Hostname()
 	}
 	if c.StaleAfter <= 0 {
-		c.StaleAfter = 10 * time.Minute
+		c.StaleAfter = 2 * time.Minute
 	}
 	if c.Heartbeat <= 0 {
-		c.Heartbeat = time.Minute
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	if c.CancelPoll <= 0 {
+		c.CancelPoll = 2 * time.Second
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = 250 * time.Millisecond
@@ -274,7 +304,7 @@ func (e *Engine) start(run store.Run, p *pipeline.Pipeline, lookup pipeline.Look
 			cancel(nil)
 			e.hub.finish(run.ID)
 		}()
-		x := &execution{e: e, run: run, p: p, lookup: lookup, plan: plan}
+		x := &execution{e: e, run: run, p: p, lookup: lookup, plan: plan, cancel: cancel}
 		x.execute(ctx)
 	}()
 	return nil

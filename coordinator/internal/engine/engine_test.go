@@ -47,7 +47,7 @@ func newHarness(t *testing.T, fn func(ctx context.Context, job dispatch.Job, n i
 		}
 		return "", false
 	}
-	h.e = New(h.st, h.rl, Config{Clock: h.clock, Jitter: -1, Env: env, Owner: "me"}, hclog.NewNullLogger())
+	h.e = New(h.st, h.rl, Config{Clock: h.clock, Jitter: -1, Env: env, Owner: "me", CancelPoll: 20 * time.Millisecond}, hclog.NewNullLogger())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	h.ctx = ctx
 	done := make(chan struct{})
@@ -244,6 +244,26 @@ func TestCancel(t *testing.T) {
 			t.Error("cancelling a finished run was accepted")
 		}
 	})
+	t.Run("requested through another coordinator", func(t *testing.T) {
+		started := make(chan struct{})
+		h := newHarness(t, func(ctx context.Context, _ dispatch.Job, _ int, _ func(dispatch.Progress)) (dispatch.Result, error) {
+			close(started)
+			<-ctx.Done()
+			return dispatch.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+		})
+		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		if _, _, err := h.st.RequestCancel(h.ctx, run.ID); err != nil { // straight to the shared store
+			t.Fatal(err)
+		}
+		got, err := h.e.Wait(h.ctx, run.ID)
+		if err != nil || got.State != store.StateCancelled {
+			t.Fatalf("run = %s, %v; want CANCELLED", got.State, err)
+		}
+	})
 	t.Run("during backoff", func(t *testing.T) {
 		h := newHarness(t, func(context.Context, dispatch.Job, int, func(dispatch.Progress)) (dispatch.Result, error) {
 			return dispatch.Result{}, transient("gone")
@@ -365,5 +385,35 @@ func TestWatchPublishesEvents(t *testing.T) {
 	}
 	if n == 0 || last.State != store.StateSucceeded || len(last.Streams) != 1 || last.Streams[0].RecordsWritten != 7 {
 		t.Errorf("got %d events, last %+v", n, last)
+	}
+}
+
+func TestShutdownFailsActiveRuns(t *testing.T) {
+	st := newMemStore()
+	started := make(chan struct{})
+	rl := &fakeRelay{fn: func(ctx context.Context, _ dispatch.Job, _ int, _ func(dispatch.Progress)) (dispatch.Result, error) {
+		close(started)
+		<-ctx.Done()
+		return dispatch.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+	}}
+	env := func(string) (string, bool) { return "x", true }
+	e := New(st, rl, Config{Owner: "me", Env: env}, hclog.NewNullLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	<-e.Ready()
+	run, _, err := e.Submit(ctx, Submission{YAML: pipelineYAML(0, stream{name: "a"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel()
+	<-done
+	got, _ := st.GetRun(context.Background(), run.ID)
+	if got.State != store.StateFailed || got.Error == nil || got.Error.Code != "COORDINATOR_SHUTDOWN" {
+		t.Errorf("run = %s %v, want FAILED COORDINATOR_SHUTDOWN", got.State, got.Error)
+	}
+	if _, _, err := e.Submit(context.Background(), Submission{YAML: pipelineYAML(0, stream{name: "a"})}); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("submit after shutdown = %v, want ErrNotRunning", err)
 	}
 }

@@ -57,12 +57,15 @@ type execution struct {
 	lastEvent time.Time
 	retryWait time.Duration
 	stopBeat  func() // stops the heartbeat; nil before it starts
+	cancel    context.CancelCauseFunc
 }
 
 // execute drives the run to a final state.
 func (x *execution) execute(ctx context.Context) {
 	e := x.e
 	log := e.log.With("run_id", x.run.ID, "pipeline", x.run.Pipeline)
+
+	x.stopBeat = x.heartbeat(ctx)
 
 	// Wait for a run slot; the run stays PENDING meanwhile.
 	select {
@@ -73,20 +76,21 @@ func (x *execution) execute(ctx context.Context) {
 		return
 	}
 
+	x.mu.Lock()
 	x.tasks = planTasks(x.p)
 	x.run.State = store.StateRunning
 	x.run.StartedAt = e.cfg.Clock.Now()
-	if err := e.store.UpdateRun(ctx, x.run); err != nil {
-		log.Error("record run start", "error", err)
-	}
+	x.mu.Unlock()
+	x.saveRun(ctx)
+	e.cfg.Observer.RunStarted()
 	x.publish(Event{Message: "run started"})
 	log.Info("run started", "streams", len(x.tasks))
 
-	x.stopBeat = x.heartbeat(ctx)
-
 	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
 	for {
+		x.mu.Lock()
 		x.attempt++
+		x.mu.Unlock()
 		failure := x.runAttempt(ctx)
 		if failure == nil || ctx.Err() != nil {
 			x.finish(ctx, failure)
@@ -99,6 +103,7 @@ func (x *execution) execute(ctx context.Context) {
 			return
 		}
 		log.Info("retrying failed streams", "attempt", x.attempt, "error", failure, "delay", d.Delay)
+		e.cfg.Observer.RunRetried()
 		x.publish(Event{Message: d.Reason, Error: failure})
 		start := e.cfg.Clock.Now()
 		err := retry.Sleep(ctx, e.cfg.Clock, d.Delay)
@@ -246,11 +251,11 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 		Resume: t.resume, Avoid: t.avoid,
 		Timeout: time.Duration(x.p.Resources.TimeoutSeconds) * time.Second,
 	}
-	var lastCP uint64
+	var lastCP *store.Checkpoint // each acknowledgement brings a new checkpoint value
 	var cpErr error
 	res, err := e.relay.Relay(ctx, job, func(pr dispatch.Progress) {
-		if cp := pr.Checkpoint; cp != nil && cp.ID != lastCP {
-			lastCP = cp.ID
+		if cp := pr.Checkpoint; cp != nil && cp != lastCP {
+			lastCP = cp
 			// The destination acknowledged the commit covering cp: only now
 			// may it become the stream's cursor.
 			if incremental && cpErr == nil {
@@ -395,6 +400,7 @@ func (x *execution) finish(ctx context.Context, failure *retry.ConnectorError) {
 	if err := e.store.UpdateRun(wctx, r); err != nil {
 		e.log.Error("record run end", "run_id", r.ID, "error", err)
 	}
+	e.cfg.Observer.RunFinished(r.State, !r.StartedAt.IsZero(), r.RecordsWritten, r.BytesWritten, time.Duration(r.DurationSecs*float64(time.Second)))
 	msg := "run " + strings.ToLower(string(r.State))
 	x.publish(Event{Message: msg, Error: r.Error})
 	e.log.Info(msg, "run_id", r.ID, "pipeline", r.Pipeline, "attempts", r.Attempts,
@@ -411,21 +417,38 @@ func (x *execution) saveRun(ctx context.Context) {
 	}
 }
 
-// heartbeat touches the run in the store periodically so other
-// coordinators know it is alive. It returns a stop function.
+// heartbeat touches the run in the store periodically (with its live
+// record counts) so other coordinators know it is alive, and polls for a cancel request made
+// through another coordinator. It returns a stop function.
 func (x *execution) heartbeat(ctx context.Context) func() {
 	hctx, cancel := context.WithCancel(ctx)
+	id := x.run.ID
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		t := time.NewTicker(x.e.cfg.Heartbeat)
 		defer t.Stop()
+		poll := time.NewTicker(x.e.cfg.CancelPoll)
+		defer poll.Stop()
 		for {
 			select {
 			case <-hctx.Done():
 				return
 			case <-t.C:
+				x.mu.Lock()
+				x.run.RecordsRead, x.run.RecordsWritten, x.run.BytesRead = 0, 0, 0
+				for _, tk := range x.tasks {
+					x.run.RecordsRead += tk.live.RecordsRead
+					x.run.RecordsWritten += tk.live.RecordsWritten
+					x.run.BytesRead += tk.live.BytesRead
+				}
+				x.mu.Unlock()
 				x.saveRun(hctx)
+			case <-poll.C:
+				// CancelRun may have reached another coordinator sharing the store.
+				if r, err := x.e.store.GetRun(hctx, id); err == nil && r.CancelRequested && x.cancel != nil {
+					x.cancel(errUserCancel)
+				}
 			}
 		}
 	}()

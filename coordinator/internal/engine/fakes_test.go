@@ -225,7 +225,7 @@ func (f *fakeRelay) callsFor(stream string) []dispatch.Job {
 
 // okResult is a successful relay of records rows with one acked checkpoint.
 func okResult(job dispatch.Job, records uint64, progress func(dispatch.Progress)) dispatch.Result {
-	cp := &store.Checkpoint{ID: 1, Stream: job.Stream.Name, Partition: uint32(job.PartitionIndex), Records: records, Bytes: records * 10,
+	cp := &store.Checkpoint{Stream: job.Stream.Name, Partition: uint32(job.PartitionIndex), Records: records, Bytes: records * 10,
 		CursorField: "id", CursorValue: store.IntCursor(int64(records))}
 	p := dispatch.Progress{RecordsRead: records, BytesRead: records * 10, RecordsWritten: records, BytesWritten: records * 10,
 		Checkpoint: cp, SourceWorker: "w1:1", DestWorker: "w2:1", SourceModuleLoadMs: 5, DestModuleLoadMs: 6}

@@ -20,6 +20,7 @@ import (
 // requestError is a problem with a request's fields.
 type requestError struct{ msg string }
 
+// Error implements error.
 func (e *requestError) Error() string { return e.msg }
 
 // badRequest returns an error that toStatus maps to InvalidArgument.

@@ -51,6 +51,7 @@ func runMain(args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	version := fs.Bool("version", false, "print the version and exit")
+	warmOnly := fs.Bool("warm-only", false, "compile every module in --connectors-dir into --cache-dir, then exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +76,14 @@ func runMain(args []string) error {
 		return err
 	}
 	defer srv.Close()
+	if *warmOnly {
+		n, err := srv.Warm(context.Background())
+		if err != nil {
+			return fmt.Errorf("warm cache: %w", err)
+		}
+		log.Info("compilation cache warm", "modules", n, "cache_dir", cfg.CacheDir)
+		return nil
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %q: %w", cfg.Listen, err)

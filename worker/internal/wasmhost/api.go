@@ -14,9 +14,12 @@
 // runs on its own goroutine; if the guest does not return within
 // CancelGrace after ctx is done, the call returns a timeout or cancelled
 // *Error and the instance is abandoned (left running, never reused,
-// counted by Runtime.Abandoned). A guest spinning without host calls
-// cannot be stopped inside the process: WithCloseOnContextDone would cost
-// about 5x guest CPU, so it is not used.
+// counted by Runtime.Abandoned, reported to Config.OnAbandon). A guest
+// spinning without host calls cannot be stopped inside the process and,
+// worse, blocks the Go GC's stop-the-world (wazero's compiled code is not
+// preemptible), freezing the process at its next GC: treat an abandonment
+// as fatal for the process. Config.CloseOnContextDone compiles in wazero's
+// termination checks, which stop such a guest, at 3-5x guest CPU.
 package wasmhost
 
 import (
@@ -39,11 +42,24 @@ type Config struct {
 	// up front (wazero WithMemoryCapacityFromMax): about 10-15% less guest
 	// CPU, at the price of a large reservation per instance. Default off.
 	FixedMemory bool
+	// CloseOnContextDone compiles guests with wazero's termination checks
+	// (WithCloseOnContextDone), so a guest spinning in pure compute is
+	// stopped when its ctx is done instead of being abandoned. It costs
+	// guest CPU (about 5x measured on a PostgreSQL source): keep it off
+	// unless untrusted connectors run. Default off; see the package doc.
+	CloseOnContextDone bool
 	// CancelGrace is how long an export call may keep running after its
 	// ctx is done before the instance is abandoned. Default 2s.
 	CancelGrace time.Duration
 	// Logger receives runtime events and guest output. Default: hclog.NewNullLogger().
 	Logger hclog.Logger
+	// OnAbandon, when set, is called with the connector id each time an
+	// instance is abandoned, on the goroutine abandoning it. A guest
+	// spinning without host calls cannot be preempted: it keeps a core
+	// busy and blocks the Go runtime's stop-the-world, so the process
+	// freezes at its next GC. A worker should stop serving and exit (to be
+	// restarted) when this fires, unless CloseOnContextDone is set.
+	OnAbandon func(connector string)
 }
 
 // Invocation is one operation on a fresh guest instance.

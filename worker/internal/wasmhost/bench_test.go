@@ -2,7 +2,9 @@ package wasmhost
 
 import (
 	"context"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -51,9 +53,30 @@ func (s *countSink) Batch(rec arrow.RecordBatch, _ *abi.Checkpoint) error {
 // 6-column bench schema, 65536-row batches.
 func BenchmarkGeneratorRead(b *testing.B) {
 	m := loadModule(b, "test-generator")
+	benchRead(b, m)
+}
+
+// BenchmarkGeneratorReadCloseOnDone is BenchmarkGeneratorRead with
+// Config.CloseOnContextDone (termination checks compiled in).
+func BenchmarkGeneratorReadCloseOnDone(b *testing.B) {
+	ctx := context.Background()
+	rt, err := New(ctx, Config{CacheDir: cacheDir(), Logger: testLogger, CloseOnContextDone: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	m, err := rt.LoadFile(ctx, wasmPath("test-generator"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRead(b, m)
+}
+
+func benchRead(b *testing.B, m *Module) {
 	const rows = 500_000
 	cfg := map[string]any{"rows": rows, "columns": []string{"name", "qty", "score", "created_at", "active"}, "checkpoint_every": 4}
 	var bytes uint64
+	cpu0 := cpuTime()
 	for b.Loop() {
 		sink := &countSink{}
 		st, err := m.Read(context.Background(), readInvocation(b, cfg), sink)
@@ -68,4 +91,36 @@ func BenchmarkGeneratorRead(b *testing.B) {
 	sec := b.Elapsed().Seconds()
 	b.ReportMetric(float64(b.N)*rows/sec, "rows/s")
 	b.ReportMetric(float64(bytes)/sec/1e6, "MB/s")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/(float64(b.N)*rows/1e6), "cpu-s/Mrows")
+}
+
+// cpuTime returns the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkGeneratorWrite measures Write into the generator's verifying
+// destination (frame encode in the host, view parse and checks in the guest).
+func BenchmarkGeneratorWrite(b *testing.B) {
+	m := loadModule(b, "test-generator")
+	sink := &collectSink{}
+	defer sink.release()
+	const rows = 500_000
+	cfg := map[string]any{"rows": rows, "columns": []string{"name", "qty", "score", "created_at", "active"}}
+	if _, err := m.Read(context.Background(), readInvocation(b, cfg), sink); err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := cpuTime()
+	for b.Loop() {
+		st, err := m.Write(context.Background(), readInvocation(b, map[string]any{"expect_rows": rows}), &sliceSource{recs: sink.recs, cps: sink.cps}, nil)
+		if err != nil || st.Records != rows {
+			b.Fatalf("write: %v %+v", err, st)
+		}
+	}
+	b.ReportMetric(float64(b.N)*rows/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/(float64(b.N)*rows/1e6), "cpu-s/Mrows")
 }

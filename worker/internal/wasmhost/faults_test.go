@@ -15,6 +15,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -176,10 +178,10 @@ func TestSleepingGuestIsAbandoned(t *testing.T) {
 	m := loadModule(t, "test-faulty")
 	before := testRT.Abandoned()
 	inv := readInvocation(t, map[string]any{"mode": "sleep_forever"})
-	inv.Timeout = 300 * time.Millisecond
+	inv.Timeout = 2 * time.Second // long enough to reach rb_read even under -race
 	start := time.Now()
 	_, err := m.Read(context.Background(), inv, &collectSink{})
-	if time.Since(start) > 5*time.Second {
+	if time.Since(start) > 8*time.Second {
 		t.Fatalf("returned after %v", time.Since(start))
 	}
 	var e *Error
@@ -191,39 +193,67 @@ func TestSleepingGuestIsAbandoned(t *testing.T) {
 	}
 }
 
-// TestHangingGuest runs the busy-looping guest in a child process: the
-// abandoned instance spins on a core until its process exits.
+// TestHangingGuest runs the busy-looping guest in child processes: an
+// abandoned spinning instance keeps a core busy and blocks the Go GC's
+// stop-the-world until its process exits, so it must not run in this one.
 func TestHangingGuest(t *testing.T) {
-	if os.Getenv("RB_WASMHOST_CHILD") == "hang" {
-		m := loadModule(t, "test-faulty")
-		inv := readInvocation(t, map[string]any{"mode": "hang"})
-		inv.Timeout = 500 * time.Millisecond
-		start := time.Now()
-		_, err := m.Read(context.Background(), inv, &collectSink{})
-		if d := time.Since(start); d > 5*time.Second {
-			t.Fatalf("returned after %v", d)
+	switch os.Getenv("RB_WASMHOST_CHILD") {
+	case "hang":
+		debug.SetGCPercent(-1) // a GC would wait forever for the spinning guest
+		var abandoned []string
+		testRT.cfg.OnAbandon = func(connector string) { abandoned = append(abandoned, connector) }
+		hangChild(t, testRT, true)
+		if testRT.Abandoned() != 1 || len(abandoned) != 1 || abandoned[0] != "test-faulty" {
+			t.Fatalf("abandoned %d, OnAbandon calls %v", testRT.Abandoned(), abandoned)
 		}
-		var e *Error
-		if !errors.As(err, &e) || e.Envelope.Code != "timeout" || !errors.Is(err, ErrAbandoned) {
-			t.Fatalf("want an abandoned timeout, got %v", err)
+		fmt.Println("CHILD-OK")
+		os.Exit(0) // leave without closing: the guest never returns
+	case "hang-close":
+		ctx := context.Background()
+		rt, err := New(ctx, Config{CacheDir: cacheDir(), Logger: testLogger, MemoryLimitMiB: 256, CloseOnContextDone: true, CancelGrace: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if testRT.Abandoned() != 1 {
-			t.Fatalf("abandoned %d", testRT.Abandoned())
+		hangChild(t, rt, false)
+		if rt.Abandoned() != 0 {
+			t.Fatalf("abandoned %d with CloseOnContextDone", rt.Abandoned())
 		}
-		// The spinning guest never returns: leave without closing.
+		runtime.GC() // the guest was stopped, so the GC can run
 		fmt.Println("CHILD-OK")
 		os.Exit(0)
 	}
 	if testing.Short() {
-		t.Skip("spawns a child process that spins a core")
+		t.Skip("spawns child processes that spin a core")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHangingGuest$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "RB_WASMHOST_CHILD=hang")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "CHILD-OK") {
-		t.Fatalf("child: %v\n%s", err, out)
+	for _, mode := range []string{"hang", "hang-close"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHangingGuest$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "RB_WASMHOST_CHILD="+mode)
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "CHILD-OK") {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func hangChild(t *testing.T, rt *Runtime, wantAbandoned bool) {
+	m, err := rt.LoadFile(context.Background(), wasmPath("test-faulty"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := readInvocation(t, map[string]any{"mode": "hang"})
+	inv.Timeout = 2 * time.Second
+	start := time.Now()
+	_, err = m.Read(context.Background(), inv, &collectSink{})
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("returned after %v", d)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Envelope.Code != "timeout" || errors.Is(err, ErrAbandoned) != wantAbandoned {
+		t.Fatalf("want a timeout (abandoned=%v), got %v", wantAbandoned, err)
 	}
 }
 

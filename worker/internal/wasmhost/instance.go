@@ -132,6 +132,9 @@ func (in *instance) guard(ctx context.Context, fn func(context.Context) (int32, 
 	in.r.abandoned.Add(1)
 	in.logger.Error("guest did not return after cancellation; instance abandoned", "grace", in.r.cfg.CancelGrace)
 	in.socks.closeAll()
+	if f := in.r.cfg.OnAbandon; f != nil {
+		f(in.connector)
+	}
 	go func() {
 		<-ch
 		in.r.abandoned.Add(-1)

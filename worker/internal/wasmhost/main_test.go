@@ -44,7 +44,7 @@ func runMain(m *testing.M) int {
 		level = hclog.Info
 	}
 	testLogger = hclog.New(&hclog.LoggerOptions{Name: "test", Level: level, Output: os.Stderr})
-	rt, err := New(context.Background(), Config{CacheDir: cacheDir(), Logger: testLogger, MemoryLimitMiB: 256, CancelGrace: 500 * time.Millisecond})
+	rt, err := New(context.Background(), Config{CacheDir: cacheDir(), Logger: testLogger, MemoryLimitMiB: 128, CancelGrace: 500 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "new runtime:", err)
 		return 1

@@ -79,7 +79,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(pages).
-		WithMemoryCapacityFromMax(cfg.FixedMemory)
+		WithMemoryCapacityFromMax(cfg.FixedMemory).
+		WithCloseOnContextDone(cfg.CloseOnContextDone)
 	wrt := wazero.NewRuntimeWithConfig(ctx, rc)
 	r := &Runtime{
 		cfg:     cfg,
@@ -114,23 +115,13 @@ func (r *Runtime) Close(ctx context.Context) error {
 }
 
 // closeAll closes the wazero runtime and cache. With abandoned instances
-// still running, wazero's Close can block on them, so it is bounded by ctx
-// (or 5 s without a deadline) and left to finish in the background.
+// still running it closes nothing (closing modules under a running guest
+// races inside wazero) and reports them: the process should exit.
 func (r *Runtime) closeAll(ctx context.Context) error {
-	done := make(chan error, 1)
-	go func() { done <- errors.Join(r.wrt.Close(ctx), r.cache.Close(ctx)) }()
-	if r.abandoned.Load() == 0 {
-		return <-done
+	if n := r.abandoned.Load(); n > 0 {
+		return fmt.Errorf("close runtime: %d abandoned instances still running; not closed", n)
 	}
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	return fmt.Errorf("close runtime: %d abandoned instances still running", r.abandoned.Load())
+	return errors.Join(r.wrt.Close(ctx), r.cache.Close(ctx))
 }
 
 // Abandoned returns the number of instances whose guest did not return
