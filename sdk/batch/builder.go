@@ -16,8 +16,11 @@ import (
 // ...); check Full after each row; hand the builder to the SDK's Emit, which
 // reads Layout and then calls Reset.
 //
-// A Builder is not safe for concurrent use. The typed appender accessors
-// panic when the column's kind does not match, which is a programming error.
+// Appenders are small values bound to their column: get them once per
+// batch (or once per builder: they stay valid across Reset) and reuse them
+// in the row loop. A Builder is not safe for concurrent use. The typed
+// appender accessors panic when the column's kind does not match, which is
+// a programming error.
 type Builder struct {
 	schema   *Schema
 	maxRows  int

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 	"github.com/rapidbyte/rapidbyte/sdk/batch"
 	"github.com/tetratelabs/wazero/api"
@@ -202,7 +203,7 @@ func (rs *readState) checkpoint(in *instance, mod api.Module, s []uint64) int32 
 func emptyRecord(s *arrow.Schema) arrow.RecordBatch {
 	cols := make([]arrow.Array, s.NumFields())
 	for i, f := range s.Fields() {
-		cols[i] = array.MakeArrayOfNull(nil, f.Type, 0)
+		cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 0)
 	}
 	rec := array.NewRecordBatch(s, cols, 0)
 	for _, c := range cols {

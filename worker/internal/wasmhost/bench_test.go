@@ -56,11 +56,21 @@ func BenchmarkGeneratorRead(b *testing.B) {
 	benchRead(b, m)
 }
 
+// BenchmarkGeneratorReadFixedMemory is BenchmarkGeneratorRead with
+// Config.FixedMemory (memory capacity reserved up to the 1 GiB limit).
+func BenchmarkGeneratorReadFixedMemory(b *testing.B) {
+	benchReadWith(b, Config{CacheDir: cacheDir(), Logger: testLogger, FixedMemory: true})
+}
+
 // BenchmarkGeneratorReadCloseOnDone is BenchmarkGeneratorRead with
 // Config.CloseOnContextDone (termination checks compiled in).
 func BenchmarkGeneratorReadCloseOnDone(b *testing.B) {
+	benchReadWith(b, Config{CacheDir: cacheDir(), Logger: testLogger, CloseOnContextDone: true})
+}
+
+func benchReadWith(b *testing.B, cfg Config) {
 	ctx := context.Background()
-	rt, err := New(ctx, Config{CacheDir: cacheDir(), Logger: testLogger, CloseOnContextDone: true})
+	rt, err := New(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

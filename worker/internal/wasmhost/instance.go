@@ -14,6 +14,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -81,6 +82,9 @@ func (m *Module) newInstance(ctx context.Context, op string, inv Invocation) (*i
 		}
 	}
 	_, err := in.guard(ctx, func(gctx context.Context) (int32, error) {
+		if r.cfg.FixedMemory {
+			gctx = experimental.WithMemoryAllocator(gctx, newMemoryAllocator())
+		}
 		mod, err := r.wrt.InstantiateModule(gctx, m.compiled, cfg)
 		in.mod = mod
 		return 0, err

@@ -79,7 +79,6 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(pages).
-		WithMemoryCapacityFromMax(cfg.FixedMemory).
 		WithCloseOnContextDone(cfg.CloseOnContextDone)
 	wrt := wazero.NewRuntimeWithConfig(ctx, rc)
 	r := &Runtime{

@@ -1,0 +1,3 @@
+package wasmhost
+
+const mapNoReserve = 0
