@@ -41,7 +41,8 @@
 // node has no nulls), then offsets (int32; utf8, binary, list), then values
 // (fixed-width types, utf8 and binary data). A list's child field follows its
 // parent. The host checks every range, the buffer count against the schema,
-// and the offsets, then builds the Arrow IPC message natively.
+// and the offsets, then wraps the copied buffers as an Arrow record batch
+// (the worker sends it as a Flight IPC message).
 //
 // Field types use the grammar of ParseType; Type.Layout and Kind.Layout
 // give the buffers of each node, shared by the host and the SDK. A bool's
@@ -78,6 +79,15 @@
 // rb_open; it is nil when the input stream is empty. Every frame follows
 // that schema; the host fails the write with a schema error when a later
 // batch does not match it.
+//
+// # Manifest
+//
+// The module carries its Manifest in the custom section ManifestSection
+// (protojson of rapidbyte.v1.ConnectorManifest, written by sdk/cmd/rbpack);
+// ReadManifest reads it without compiling or instantiating the module. The
+// host refuses a module whose manifest is missing or invalid, whose
+// abi_version or rb_abi_version differs from Version, or that lacks the
+// exports its roles need.
 //
 // # Sockets
 //

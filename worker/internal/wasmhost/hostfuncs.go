@@ -18,6 +18,7 @@ const (
 	maxRequestBytes  = 64 << 20
 	maxEnvelopeBytes = 1 << 20
 	maxLogBytes      = 64 << 10
+	maxLogLines      = 10000 // per instance
 	maxSchemaBytes   = 4 << 20
 	maxStateBytes    = 16 << 20
 )
@@ -140,6 +141,12 @@ func hSetError(_ context.Context, in *instance, mod api.Module, s []uint64) int3
 }
 
 func hLog(_ context.Context, in *instance, mod api.Module, s []uint64) int32 {
+	if in.logLines++; in.logLines > maxLogLines {
+		if in.logLines == maxLogLines+1 {
+			in.logger.Warn("guest log limit reached; dropping further guest logs", "limit", maxLogLines)
+		}
+		return 0
+	}
 	level := api.DecodeI32(s[0])
 	ptr, n := api.DecodeU32(s[1]), api.DecodeU32(s[2])
 	if n > maxLogBytes {

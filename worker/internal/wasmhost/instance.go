@@ -32,15 +32,16 @@ type instance struct {
 	mod       api.Module
 	stderr    *logWriter
 
-	request []byte
-	result  []byte
-	errEnv  []byte
-	gotErr  bool
-	fault   *Error // a guest violation the host detected; wins over the guest's envelope
-	denied  []string
-	allow   allowList
-	state   StateStore
-	socks   sockTable
+	request  []byte
+	result   []byte
+	errEnv   []byte
+	gotErr   bool
+	logLines int
+	fault    *Error // a guest violation the host detected; wins over the guest's envelope
+	denied   []string
+	allow    allowList
+	state    StateStore
+	socks    sockTable
 
 	read  *readState
 	write *writeState

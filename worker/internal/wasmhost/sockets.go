@@ -38,13 +38,11 @@ func newAllowList(config json.RawMessage, lists ...[]string) allowList {
 		for _, key := range []string{"host", "hosts"} {
 			switch v := cfg[key].(type) {
 			case string:
-				for _, h := range strings.Split(v, ",") {
-					a.add(h)
-				}
+				a.addList(v)
 			case []any:
 				for _, h := range v {
 					if s, ok := h.(string); ok {
-						a.add(s)
+						a.addList(s)
 					}
 				}
 			}
@@ -56,6 +54,14 @@ func newAllowList(config json.RawMessage, lists ...[]string) allowList {
 		}
 	}
 	return a
+}
+
+// addList adds the comma-separated entries of a config value
+// ("h1:5432,h2:5432").
+func (a *allowList) addList(v string) {
+	for _, h := range strings.Split(v, ",") {
+		a.add(h)
+	}
 }
 
 func (a *allowList) add(p string) {
