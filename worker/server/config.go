@@ -54,7 +54,10 @@ type Config struct {
 	MaxConnectionAge time.Duration
 	// MaxAbandoned is the number of abandoned guest instances (guests that
 	// ignored cancellation and still run) beyond which health reports
-	// NOT_SERVING. Default 4.
+	// NOT_SERVING. Default 0: a guest spinning in pure compute cannot be
+	// preempted and stalls the next garbage collection of the whole process,
+	// so the first abandonment takes the worker out of rotation and fails its
+	// liveness probe, and Kubernetes restarts it (see docs/rationale.md).
 	MaxAbandoned int
 	// MaxRecvMsgBytes bounds one incoming gRPC message (a DoPut batch).
 	// Default 256 MiB.
@@ -75,7 +78,7 @@ func Default() Config {
 		RequestTimeout:   time.Hour,
 		DrainTimeout:     30 * time.Second,
 		MaxConnectionAge: 5 * time.Minute,
-		MaxAbandoned:     4,
+		MaxAbandoned:     0,
 		MaxRecvMsgBytes:  256 << 20,
 	}
 }

@@ -1,0 +1,3 @@
+module github.com/rapidbyte/rapidbyte/e2e
+
+go 1.26.0
