@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"golang.org/x/term"
@@ -20,6 +21,16 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	// RAPIDBYTE_CPUPROFILE (undocumented, for performance work) writes a CPU
+	// profile of the whole process, embedded coordinator and worker included.
+	if path := os.Getenv("RAPIDBYTE_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	home, _ := os.UserHomeDir()
 	exe, _ := os.Executable()
 	code := app.Main(ctx, os.Args[1:], app.Env{
@@ -31,5 +42,7 @@ func main() {
 		Executable:     exe,
 	})
 	stop()
-	os.Exit(code)
+	if code != 0 {
+		os.Exit(code)
+	}
 }
