@@ -14,7 +14,9 @@ import (
 	"github.com/rapidbyte/rapidbyte/cli/internal/app"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal, a second one ends the process at once.
@@ -42,7 +44,5 @@ func main() {
 		Executable:     exe,
 	})
 	stop()
-	if code != 0 {
-		os.Exit(code)
-	}
+	return code
 }
