@@ -123,6 +123,7 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 		grpc.ChainUnaryInterceptor(s.metrics.GRPC.UnaryServerInterceptor(), s.calls.unary(), auth.Unary()),
 		grpc.ChainStreamInterceptor(s.metrics.GRPC.StreamServerInterceptor(), s.calls.stream(), auth.Stream()),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
+		grpc.ForceServerCodecV2(grpcapi.Codec{}), // Flight bodies without extra copies
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if cfg.MaxConnectionAge > 0 {

@@ -207,14 +207,16 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 			r.fail(fromStatus(r.parent, "read "+r.what+" on "+addr, err))
 			return
 		}
-		header, appMeta, err := flightFields(msg.b)
+		header, appMeta, err := msg.fields()
 		if err != nil {
+			msg.release()
 			r.fail(retry.New(retry.CategoryInternal, "BAD_FLIGHT_DATA", "read %s on %s: %v", r.what, addr, err))
 			return
 		}
 		var meta rapidbytev1.BatchMeta
 		if len(appMeta) > 0 {
 			if err := proto.Unmarshal(appMeta, &meta); err != nil {
+				msg.release()
 				r.fail(retry.New(retry.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.what, addr, err))
 				return
 			}
@@ -235,6 +237,7 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 		select {
 		case ch <- msg:
 		case <-ctx.Done():
+			msg.release()
 			return
 		}
 	}
@@ -249,7 +252,8 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 	first := true
 	send := func(msg *frame) bool {
 		if first {
-			b, err := withDescriptor(msg.b, cmd)
+			b, err := withDescriptor(msg.bytes(), cmd)
+			msg.release()
 			if err != nil {
 				r.fail(retry.New(retry.CategoryInternal, "ENCODE_TICKET", "write %s: %v", r.what, err))
 				return false
@@ -324,7 +328,9 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 			return
 		}
 		var res flightpb.PutResult
-		if err := proto.Unmarshal(raw.b, &res); err != nil {
+		err = proto.Unmarshal(raw.bytes(), &res)
+		raw.release()
+		if err != nil {
 			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode put result: %v", r.what, addr, err))
 			return
 		}

@@ -1,7 +1,6 @@
 package grpcapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -97,7 +96,7 @@ type flightSink struct {
 	started bool
 }
 
-func newFlightSink(stream flight.DataStreamWriter) *flightSink {
+func newFlightSink(stream messageStream) *flightSink {
 	return &flightSink{pw: &payloadWriter{stream: stream}}
 }
 
@@ -130,11 +129,22 @@ func (f *flightSink) close() error {
 	return f.w.Close()
 }
 
-// payloadWriter implements ipc.PayloadWriter over a Flight stream.
+// messageStream sends FlightData messages; SendMsg also takes a
+// *bodyMessage, which the worker server's Codec marshals.
+type messageStream interface {
+	Send(*flight.FlightData) error
+	SendMsg(m any) error
+}
+
+// payloadWriter implements ipc.PayloadWriter over a Flight stream. A
+// record batch body is sent as the list of its Arrow buffers (see Codec),
+// so it is not concatenated in the host: the transport copies it once. The
+// buffers are Go memory that no one reuses, so gRPC may still hold them
+// after Send returns.
 type payloadWriter struct {
-	stream flight.DataStreamWriter
+	stream messageStream
 	meta   *rbv1.BatchMeta // attached to the next record batch message
-	body   bytes.Buffer
+	body   gather
 	fd     flight.FlightData
 }
 
@@ -144,20 +154,23 @@ func (p *payloadWriter) Close() error { return nil }
 func (p *payloadWriter) WritePayload(payload ipc.Payload) error {
 	m := payload.Meta()
 	defer m.Release()
-	p.body.Reset()
+	p.body.reset()
 	if err := payload.SerializeBody(&p.body); err != nil {
 		return fmt.Errorf("serialize batch body: %w", err)
 	}
-	p.fd = flight.FlightData{DataHeader: m.Bytes(), DataBody: p.body.Bytes()}
+	p.fd = flight.FlightData{DataHeader: m.Bytes()}
 	if p.meta != nil && isRecordBatch(m) {
-		p.meta.Bytes = uint64(p.body.Len())
+		p.meta.Bytes = uint64(p.body.n)
 		b, err := proto.Marshal(p.meta)
 		if err != nil {
 			return fmt.Errorf("encode batch metadata: %w", err)
 		}
 		p.fd.AppMetadata = b
 	}
-	return p.stream.Send(&p.fd)
+	if p.body.n == 0 {
+		return p.stream.Send(&p.fd)
+	}
+	return p.stream.SendMsg(&bodyMessage{header: p.fd.DataHeader, meta: p.fd.AppMetadata, body: p.body.bufs, bodyLen: p.body.n})
 }
 
 func isRecordBatch(meta *memory.Buffer) bool {

@@ -1,0 +1,60 @@
+package pipelines
+
+import (
+	"testing"
+
+	"github.com/rapidbyte/rapidbyte/e2e/internal/e2etest"
+)
+
+// TestNonRetryableFailures runs pipelines that cannot succeed: each must
+// fail at once (exit 1, state FAILED, no retry, one attempt) with a
+// classified error in the JSON and one "error: " line on stderr.
+func TestNonRetryableFailures(t *testing.T) {
+	p := newPair(t, "fail")
+	p.src.Exec(t, `CREATE TABLE present (id int PRIMARY KEY, v text); INSERT INTO present VALUES (1, 'a'), (2, 'b');`)
+	env := e2etest.NewEmbeddedEnv(t)
+
+	unknownRole := p.pipeline("e2e_fail_auth", "public", "append", e2etest.Stream{Name: "present"})
+	unknownRole.Source["user"] = "rb_e2a_no_such_role"
+	unknownTable := p.pipeline("e2e_fail_config", "public", "append", e2etest.Stream{Name: "absent_table"})
+	unknownDB := p.pipeline("e2e_fail_db", "public", "append", e2etest.Stream{Name: "present"})
+	unknownDB.Destination["database"] = "rb_e2a_no_such_db"
+
+	for _, tc := range []struct {
+		name     string
+		pipeline e2etest.Pipeline
+		category string
+	}{
+		{"unknown source role", unknownRole, "auth"},
+		{"unknown source table", unknownTable, "config"},
+		{"unknown destination database", unknownDB, "config"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := tc.pipeline.Write(t)
+			res := e2etest.RunCLI(t, env, "run", "-o", "json", file)
+			res.RequireExit(t, 1)
+			rr := res.MustRunJSON(t)
+			wantEqual(t, "state", rr.State, "FAILED")
+			wantEqual(t, "retry_count", rr.RetryCount, 0)
+			wantEqual(t, "attempts", rr.Attempts, 1)
+			if rr.Error == nil {
+				t.Fatalf("run JSON has no error\n%s", res)
+			}
+			wantEqual(t, "error category", rr.Error.Category, tc.category)
+			wantEqual(t, "error retryable", rr.Error.Retryable, false)
+			if rr.Error.Message == "" {
+				t.Errorf("error message is empty\n%s", res)
+			}
+			contains(t, "stderr", res.Stderr, "error: ")
+			contains(t, "stderr", res.Stderr, "("+tc.category+"/")
+
+			text := e2etest.RunCLI(t, env, "run", file)
+			text.RequireExit(t, 1)
+			contains(t, "text stderr", text.Stderr, "error: run ")
+			if text.Stdout != "" {
+				t.Errorf("failed run that moved no data printed a text summary:\n%s", text)
+			}
+		})
+	}
+	wantEqual(t, "destination tables created", p.dst.Int64(t, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), 0)
+}

@@ -1,0 +1,160 @@
+package grpcapi
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	protov2 "google.golang.org/protobuf/proto"
+)
+
+// FlightData field numbers (Flight.proto).
+const (
+	fdDescriptor  = 1
+	fdDataHeader  = 2
+	fdAppMetadata = 3
+	fdDataBody    = 1000
+)
+
+// Codec is the worker server's gRPC codec (install it with
+// grpc.ForceServerCodecV2). It is the standard protobuf codec, except that
+// Flight's FlightData, which carries whole Arrow record batch bodies, is
+// encoded and decoded without copying the body:
+//
+//   - Marshal gathers the small fields and the body as separate buffers,
+//     so the body is copied once, by the transport.
+//   - Unmarshal of a message received in one buffer keeps that buffer and
+//     points DataHeader, AppMetadata and DataBody into it. The buffer is not
+//     returned to gRPC's pool (Arrow arrays built on the body may live on);
+//     the garbage collector reclaims it.
+//
+// The wire format is the standard one, so any Flight client interoperates.
+type Codec struct{}
+
+var _ encoding.CodecV2 = Codec{}
+
+func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(proto.Name) }
+
+// Name implements encoding.CodecV2; it is "proto".
+func (Codec) Name() string { return proto.Name }
+
+// bodyMessage is a FlightData whose body is a list of buffers (an IPC
+// body gathered from the Arrow buffers, padding included), sent without
+// concatenating them. Only Codec can marshal it.
+type bodyMessage struct {
+	header, meta []byte
+	body         [][]byte
+	bodyLen      int
+}
+
+// gather is an io.Writer that records the slices written to it without
+// copying them; they must stay unchanged until the message is sent.
+type gather struct {
+	bufs [][]byte
+	n    int
+}
+
+func (g *gather) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		g.bufs = append(g.bufs, p)
+		g.n += len(p)
+	}
+	return len(p), nil
+}
+
+func (g *gather) reset() { g.bufs, g.n = g.bufs[:0], 0 }
+
+// Marshal implements encoding.CodecV2.
+func (Codec) Marshal(v any) (mem.BufferSlice, error) {
+	if bm, ok := v.(*bodyMessage); ok {
+		head := appendFlightHead(nil, nil, bm.header, bm.meta, bm.bodyLen)
+		out := make(mem.BufferSlice, 0, 1+len(bm.body))
+		out = append(out, mem.SliceBuffer(head))
+		for _, b := range bm.body {
+			out = append(out, mem.SliceBuffer(b))
+		}
+		return out, nil
+	}
+	fd, ok := v.(*flight.FlightData)
+	if !ok || len(fd.DataBody) == 0 {
+		return protoCodec().Marshal(v)
+	}
+	var desc []byte
+	if fd.FlightDescriptor != nil {
+		d, err := protov2.Marshal(fd.FlightDescriptor)
+		if err != nil {
+			return nil, fmt.Errorf("marshal flight descriptor: %w", err)
+		}
+		desc = d
+	}
+	head := appendFlightHead(nil, desc, fd.DataHeader, fd.AppMetadata, len(fd.DataBody))
+	return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(fd.DataBody)}, nil
+}
+
+// appendFlightHead appends the wire form of a FlightData up to and
+// including the data_body tag and length; the body bytes follow it.
+func appendFlightHead(head, desc, header, meta []byte, bodyLen int) []byte {
+	if desc != nil {
+		head = protowire.AppendTag(head, fdDescriptor, protowire.BytesType)
+		head = protowire.AppendBytes(head, desc)
+	}
+	if len(header) > 0 {
+		head = protowire.AppendTag(head, fdDataHeader, protowire.BytesType)
+		head = protowire.AppendBytes(head, header)
+	}
+	if len(meta) > 0 {
+		head = protowire.AppendTag(head, fdAppMetadata, protowire.BytesType)
+		head = protowire.AppendBytes(head, meta)
+	}
+	head = protowire.AppendTag(head, fdDataBody, protowire.BytesType)
+	return protowire.AppendVarint(head, uint64(bodyLen))
+}
+
+// Unmarshal implements encoding.CodecV2.
+func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	fd, ok := v.(*flight.FlightData)
+	if !ok || len(data) != 1 {
+		return protoCodec().Unmarshal(data, v)
+	}
+	b := data[0].ReadOnlyData()
+	var out flight.FlightData
+	for rest := b; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			return fmt.Errorf("unmarshal flight data: %w", protowire.ParseError(n))
+		}
+		rest = rest[n:]
+		if typ != protowire.BytesType || num != fdDescriptor && num != fdDataHeader && num != fdAppMetadata && num != fdDataBody {
+			// Anything else (unknown fields): let the protobuf codec decode it.
+			return protoCodec().Unmarshal(data, v)
+		}
+		val, m := protowire.ConsumeBytes(rest)
+		if m < 0 {
+			return fmt.Errorf("unmarshal flight data field %d: %w", num, protowire.ParseError(m))
+		}
+		rest = rest[m:]
+		switch num {
+		case fdDescriptor:
+			if out.FlightDescriptor == nil {
+				out.FlightDescriptor = &flight.FlightDescriptor{}
+			}
+			// Repeated occurrences of a message field merge, as in protobuf.
+			if err := (protov2.UnmarshalOptions{Merge: true}).Unmarshal(val, out.FlightDescriptor); err != nil {
+				return fmt.Errorf("unmarshal flight descriptor: %w", err)
+			}
+		case fdDataHeader:
+			out.DataHeader = val
+		case fdAppMetadata:
+			out.AppMetadata = val
+		case fdDataBody:
+			out.DataBody = val
+		}
+	}
+	data.Ref() // keep the buffer: out aliases it (never freed, see Codec)
+	fd.Reset()
+	fd.FlightDescriptor, fd.DataHeader, fd.AppMetadata, fd.DataBody = out.FlightDescriptor, out.DataHeader, out.AppMetadata, out.DataBody
+	return nil
+}
