@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-MODULES   := proto sdk worker coordinator cli connectors deploy bench
+MODULES   := proto sdk worker coordinator cli connectors deploy bench e2e
 BIN       := $(CURDIR)/bin
 DIST      := $(CURDIR)/dist
 # One wazero compilation cache for builds and tests, so each module compiles once.
@@ -15,7 +15,7 @@ LDFLAGS   := -X github.com/rapidbyte/rapidbyte/worker/server.Version=$(VERSION) 
 CONNECTORS      := source-postgres dest-postgres
 TEST_CONNECTORS := test-generator test-faulty test-badabi
 
-.PHONY: help build wasm proto test lint fmt check bench demo tools clean
+.PHONY: help build wasm proto test lint fmt check bench demo fuzz tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -30,13 +30,15 @@ wasm: $(CONNECTORS:%=$(DIST)/connectors/%.wasm) $(TEST_CONNECTORS:%=$(DIST)/test
 
 $(DIST)/connectors/%.wasm: $(shell find connectors sdk -name '*.go' -o -name '*.json' -o -name go.mod 2>/dev/null)
 	@mkdir -p $(@D)
-	cd connectors && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o $@ ./$*
-	go -C sdk run ./cmd/rbpack -manifest $(CURDIR)/connectors/$*/manifest.json -wasm $@
+	cd connectors && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o $@.tmp ./$*
+	go -C sdk run ./cmd/rbpack -manifest $(CURDIR)/connectors/$*/manifest.json -wasm $@.tmp
+	mv -f $@.tmp $@
 
 $(DIST)/testconnectors/%.wasm: $(shell find connectors sdk -name '*.go' -o -name '*.json' -o -name go.mod 2>/dev/null)
 	@mkdir -p $(@D)
-	cd connectors && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o $@ ./testing/$*
-	go -C sdk run ./cmd/rbpack -manifest $(CURDIR)/connectors/testing/$*/manifest.json -wasm $@
+	cd connectors && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o $@.tmp ./testing/$*
+	go -C sdk run ./cmd/rbpack -manifest $(CURDIR)/connectors/testing/$*/manifest.json -wasm $@.tmp
+	mv -f $@.tmp $@
 
 proto: ## regenerate proto/gen with buf (local plugins from tools/)
 	$(BIN)/buf lint
@@ -58,6 +60,10 @@ lint: ## gofmt check and go vet on every module
 test: build wasm ## run every test; starts a throwaway PostgreSQL when none answers
 	@eval "$$(scripts/pg-ensure.sh)"; \
 	for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || exit 1; done
+
+FUZZTIME ?= 10s
+fuzz: ## run every fuzz target briefly (FUZZTIME, default 10s each)
+	scripts/fuzz.sh $(FUZZTIME)
 
 demo: build wasm ## seed a demo database and run examples/pg_to_pg.yaml end to end
 	scripts/demo.sh

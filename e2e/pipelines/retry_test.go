@@ -7,7 +7,7 @@ import (
 )
 
 // retryRows is the size of the table whose load is interrupted.
-const retryRows = 400000
+const retryRows = 300000
 
 // seedRetry creates big(id bigint primary key, ...) with retryRows rows.
 func seedRetry(t *testing.T, db *e2etest.DB) {
@@ -25,7 +25,7 @@ func retryPipeline(p pair, name, writeMode string) e2etest.Pipeline {
 	if writeMode == "upsert" {
 		pl.PrimaryKey = []string{"id"}
 	}
-	pl.Resources = map[string]any{"max_retries": 3, "checkpoint_interval_rows": 20000, "max_batch_rows": 10000}
+	pl.Resources = map[string]any{"max_retries": 3, "checkpoint_interval_rows": 15000, "max_batch_rows": 10000}
 	return pl
 }
 
@@ -113,7 +113,7 @@ func TestRetryModesJSON(t *testing.T) {
 				wantEqual(t, "staging tables left", p.dst.Int64(t, "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_rb\\_stage\\_%'"), 0)
 			}
 			if tc.name == "incremental" {
-				p.src.Exec(t, `INSERT INTO big SELECT g, 'late ' || g, 0, timestamptz '2030-01-01 00:00:00+00' FROM generate_series(400001, 400100) g`)
+				p.src.Exec(t, `INSERT INTO big SELECT g, 'late ' || g, 0, timestamptz '2030-01-01 00:00:00+00' FROM generate_series(`+itoa(retryRows+1)+`, `+itoa(retryRows+100)+`) g`)
 				next, _ := runOK(t, env, file)
 				wantEqual(t, "next incremental run records_read", next.RecordsRead, 100)
 				wantEqual(t, "destination count after next run", p.dst.Count(t, "big"), retryRows+100)

@@ -24,6 +24,10 @@ var ErrSchema = errors.New("schema mismatch")
 // ErrConfig is wrapped by invalid write configurations.
 var ErrConfig = errors.New("invalid write configuration")
 
+// ErrData marks a value the destination table cannot hold (out of range,
+// not parseable as the column's type); it is a data error, never retried.
+var ErrData = errors.New("value not accepted by the destination column")
+
 // typeName matches source type texts safe to paste into DDL: a (possibly
 // schema-qualified, possibly quoted) name with optional modifiers and [].
 var typeName = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_ $]*|"[^"\x00]+")(?:\.(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"\x00]+"))?(?:\(\s*\d+\s*(?:,\s*-?\d+\s*)?\))?(?: with(?:out)? time zone)?(?:\[\])?$`)

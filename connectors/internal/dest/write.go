@@ -358,7 +358,7 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 		var err error
 		if w.cp.buf, err = w.enc.AppendRows(w.cp.buf, w.readers, lo, hi); err != nil {
 			w.cp.abort(err)
-			return fmt.Errorf("encode rows: %w", err)
+			return fmt.Errorf("encode rows: %w: %w", ErrData, err)
 		}
 		if err := w.cp.maybeFlush(); err != nil {
 			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)

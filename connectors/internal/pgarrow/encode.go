@@ -24,9 +24,12 @@ func AppendCopyTrailer(dst []byte) []byte { return append(dst, 0xff, 0xff) }
 type encodeFunc func(dst []byte, r Reader, i int) ([]byte, error)
 
 // Encoder turns rows of Arrow columns into binary COPY tuples for a target
-// table. Build it once per stream with NewEncoder.
+// table. Build it once per stream with NewEncoder. An Encoder is not safe
+// for concurrent use.
 type Encoder struct {
-	fns []encodeFunc
+	fns  []encodeFunc
+	fast []fastKind // inline conversion per column (see RawColumn)
+	raw  []rawCol   // AppendRows scratch
 }
 
 // NewEncoder returns an encoder writing columns of Arrow types src into
@@ -36,13 +39,14 @@ func NewEncoder(dst, src []Type) (*Encoder, error) {
 	if len(dst) != len(src) {
 		return nil, fmt.Errorf("encoder: %d target columns for %d source columns", len(dst), len(src))
 	}
-	e := &Encoder{fns: make([]encodeFunc, len(dst))}
+	e := &Encoder{fns: make([]encodeFunc, len(dst)), fast: make([]fastKind, len(dst))}
 	for i := range dst {
 		fn, err := encoderFor(&dst[i], &src[i])
 		if err != nil {
 			return nil, fmt.Errorf("column %d: %w", i, err)
 		}
 		e.fns[i] = fn
+		e.fast[i] = fastKindFor(&dst[i], &src[i])
 	}
 	return e, nil
 }
@@ -50,10 +54,16 @@ func NewEncoder(dst, src []Type) (*Encoder, error) {
 // AppendRows appends rows [from, to) of cols as COPY tuples to dst.
 func (e *Encoder) AppendRows(dst []byte, cols []Reader, from, to int) ([]byte, error) {
 	n := len(e.fns)
+	e.setRaw(cols)
 	for i := from; i < to; i++ {
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+		dst = appendBE16(dst, uint16(n))
 		for c, fn := range e.fns {
 			r := cols[c]
+			rc := &e.raw[c]
+			if rc.kind != fastNone && (!rc.nulls || !r.IsNull(i)) {
+				dst = appendFast(dst, rc, i)
+				continue
+			}
 			if r.IsNull(i) {
 				dst = append(dst, 0xff, 0xff, 0xff, 0xff)
 				continue
@@ -67,7 +77,7 @@ func (e *Encoder) AppendRows(dst []byte, cols []Reader, from, to int) ([]byte, e
 	return dst, nil
 }
 
-func appendLen(dst []byte, n int) []byte { return binary.BigEndian.AppendUint32(dst, uint32(n)) }
+func appendLen(dst []byte, n int) []byte { return appendBE32(dst, uint32(n)) }
 
 // withLen appends a length placeholder, runs body and patches the length.
 func withLen(dst []byte, body func([]byte) ([]byte, error)) ([]byte, error) {
@@ -127,11 +137,11 @@ func encoderFor(dst, src *Type) (encodeFunc, error) {
 			b = appendLen(b, width)
 			switch width {
 			case 2:
-				return binary.BigEndian.AppendUint16(b, uint16(v)), nil
+				return appendBE16(b, uint16(v)), nil
 			case 4:
-				return binary.BigEndian.AppendUint32(b, uint32(v)), nil
+				return appendBE32(b, uint32(v)), nil
 			}
-			return binary.BigEndian.AppendUint64(b, uint64(v)), nil
+			return appendBE64(b, uint64(v)), nil
 		}, nil
 	case KindFloat32, KindFloat64:
 		if sk != KindFloat32 && sk != KindFloat64 {
@@ -145,9 +155,9 @@ func encoderFor(dst, src *Type) (encodeFunc, error) {
 				v = r.Float64(i)
 			}
 			if dst.Kind == KindFloat32 {
-				return binary.BigEndian.AppendUint32(appendLen(b, 4), math.Float32bits(float32(v))), nil
+				return appendBE32(appendLen(b, 4), math.Float32bits(float32(v))), nil
 			}
-			return binary.BigEndian.AppendUint64(appendLen(b, 8), math.Float64bits(v)), nil
+			return appendBE64(appendLen(b, 8), math.Float64bits(v)), nil
 		}, nil
 	case KindDecimal128, KindDecimal256, KindNumericText:
 		return numericEncoder(src, bad)
@@ -215,21 +225,21 @@ func encoderFor(dst, src *Type) (encodeFunc, error) {
 			return nil, bad
 		}
 		return func(b []byte, r Reader, i int) ([]byte, error) {
-			return binary.BigEndian.AppendUint32(appendLen(b, 4), uint32(DateFromArrow(r.Int32(i)))), nil
+			return appendBE32(appendLen(b, 4), uint32(DateFromArrow(r.Int32(i)))), nil
 		}, nil
 	case KindTime:
 		if sk != KindTime {
 			return nil, bad
 		}
 		return func(b []byte, r Reader, i int) ([]byte, error) {
-			return binary.BigEndian.AppendUint64(appendLen(b, 8), uint64(r.Int64(i))), nil
+			return appendBE64(appendLen(b, 8), uint64(r.Int64(i))), nil
 		}, nil
 	case KindTimestamp, KindTimestampTZ:
 		if sk != KindTimestamp && sk != KindTimestampTZ {
 			return nil, bad
 		}
 		return func(b []byte, r Reader, i int) ([]byte, error) {
-			return binary.BigEndian.AppendUint64(appendLen(b, 8), uint64(TimestampFromArrow(r.Int64(i)))), nil
+			return appendBE64(appendLen(b, 8), uint64(TimestampFromArrow(r.Int64(i)))), nil
 		}, nil
 	case KindInterval:
 		if sk != KindInterval {
@@ -237,9 +247,9 @@ func encoderFor(dst, src *Type) (encodeFunc, error) {
 		}
 		return func(b []byte, r Reader, i int) ([]byte, error) {
 			months, days, nanos := r.MonthDayNano(i)
-			b = binary.BigEndian.AppendUint64(appendLen(b, 16), uint64(nanos/1000))
-			b = binary.BigEndian.AppendUint32(b, uint32(days))
-			return binary.BigEndian.AppendUint32(b, uint32(months)), nil
+			b = appendBE64(appendLen(b, 16), uint64(nanos/1000))
+			b = appendBE32(b, uint32(days))
+			return appendBE32(b, uint32(months)), nil
 		}, nil
 	case KindList:
 		if sk != KindList {
@@ -255,9 +265,9 @@ func encoderFor(dst, src *Type) (encodeFunc, error) {
 			er := r.ElemReader()
 			return withLen(b, func(b []byte) ([]byte, error) {
 				if start == end {
-					b = binary.BigEndian.AppendUint32(b, 0)
-					b = binary.BigEndian.AppendUint32(b, 0)
-					return binary.BigEndian.AppendUint32(b, elemOID), nil
+					b = appendBE32(b, 0)
+					b = appendBE32(b, 0)
+					return appendBE32(b, elemOID), nil
 				}
 				hasNull := uint32(0)
 				for j := start; j < end; j++ {
@@ -266,11 +276,11 @@ func encoderFor(dst, src *Type) (encodeFunc, error) {
 						break
 					}
 				}
-				b = binary.BigEndian.AppendUint32(b, 1)
-				b = binary.BigEndian.AppendUint32(b, hasNull)
-				b = binary.BigEndian.AppendUint32(b, elemOID)
-				b = binary.BigEndian.AppendUint32(b, uint32(end-start))
-				b = binary.BigEndian.AppendUint32(b, 1)
+				b = appendBE32(b, 1)
+				b = appendBE32(b, hasNull)
+				b = appendBE32(b, elemOID)
+				b = appendBE32(b, uint32(end-start))
+				b = appendBE32(b, 1)
 				for j := start; j < end; j++ {
 					if er.IsNull(j) {
 						b = append(b, 0xff, 0xff, 0xff, 0xff)
@@ -372,7 +382,7 @@ func appendNumericInt64(dst []byte, v int64, scale int) []byte {
 	}
 	dst = appendNumHeader(dst, last-first, weight, sign, scale)
 	for _, g := range groups[first:last] {
-		dst = binary.BigEndian.AppendUint16(dst, g)
+		dst = appendBE16(dst, g)
 	}
 	return dst
 }

@@ -378,14 +378,14 @@ func AppendNumericBinary(dst []byte, text []byte) ([]byte, error) {
 	}
 	dst = appendNumHeader(dst, len(groups), weight, sign, dscale)
 	for _, g := range groups {
-		dst = binary.BigEndian.AppendUint16(dst, g)
+		dst = appendBE16(dst, g)
 	}
 	return dst, nil
 }
 
 func appendNumHeader(dst []byte, n, weight int, sign uint16, dscale int) []byte {
-	dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(int16(weight)))
-	dst = binary.BigEndian.AppendUint16(dst, sign)
-	return binary.BigEndian.AppendUint16(dst, uint16(dscale))
+	dst = appendBE16(dst, uint16(n))
+	dst = appendBE16(dst, uint16(int16(weight)))
+	dst = appendBE16(dst, sign)
+	return appendBE16(dst, uint16(dscale))
 }

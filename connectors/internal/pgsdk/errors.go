@@ -48,7 +48,7 @@ func classify(err error, password string, writing bool) error {
 		return sdk.ConfigError(clean, append(opts, sdk.WithCode("invalid_stream"))...)
 	case errors.Is(err, dest.ErrSchema):
 		return sdk.SchemaError(clean, append(opts, sdk.WithCode("schema_mismatch"))...)
-	case errors.As(err, &de):
+	case errors.As(err, &de), errors.Is(err, dest.ErrData):
 		return sdk.DataError(clean, append(opts, sdk.WithCode("conversion"))...)
 	case errors.Is(err, context.Canceled):
 		return sdk.CancelledError(clean, opts...)

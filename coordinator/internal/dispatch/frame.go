@@ -20,6 +20,7 @@ import (
 type frame struct {
 	b  []byte          // the message, when contiguous (see bytes)
 	bs mem.BufferSlice // the received buffers, while the frame holds them
+	n  int             // the received message's size
 }
 
 // release drops the frame's reference to a received gRPC buffer, if any;
@@ -61,7 +62,7 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return fmt.Errorf("relay codec: cannot unmarshal into %T", v)
 	}
 	data.Ref()
-	f.bs, f.b = data, nil
+	f.bs, f.b, f.n = data, nil, data.Len()
 	if len(data) == 1 {
 		f.b = data[0].ReadOnlyData()
 	}

@@ -119,7 +119,7 @@ func (r *relay) update(f func(p *Progress)) {
 // relayTickets relays one stream: it opens DoGet(read) and DoPut(write) on
 // workers (avoiding the addresses in avoid when another worker is
 // available) and forwards every FlightData from the read to the write with
-// at most maxInflight messages queued between them.
+// at most maxInflight messages (and MaxInflightBytes) queued between them.
 func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
 	maxInflight int, avoid []string, onProgress func(Progress),
 ) (Result, error) {
@@ -164,10 +164,11 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = srcAddr, dstAddr })
 
 	ch := make(chan *frame, maxInflight)
+	gate := newByteGate(rctx, MaxInflightBytes)
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); r.read(rctx, get, srcAddr, ch) }()
-	go func() { defer wg.Done(); r.write(rctx, put, dstAddr, cmd, ch) }()
+	go func() { defer wg.Done(); r.read(rctx, get, srcAddr, ch, gate) }()
+	go func() { defer wg.Done(); r.write(rctx, put, dstAddr, cmd, ch, gate) }()
 	go func() { defer wg.Done(); r.ack(put, dstAddr) }()
 	wg.Wait()
 
@@ -190,9 +191,10 @@ func (r *relay) result() Result {
 	}
 }
 
-// read receives the source's messages and queues them for the writer. It
-// closes ch when the source ends (successfully or not).
-func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch chan<- *frame) {
+// read receives the source's messages and queues them for the writer,
+// within gate's byte bound. It closes ch when the source ends (successfully
+// or not).
+func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch chan<- *frame, gate *byteGate) {
 	defer close(ch)
 	for {
 		msg := new(frame)
@@ -234,9 +236,14 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 				p.SourceModuleLoadMs = meta.GetModuleLoadMs()
 			}
 		})
+		if !gate.acquire(msg.n) {
+			msg.release()
+			return
+		}
 		select {
 		case ch <- msg:
 		case <-ctx.Done():
+			gate.release(msg.n)
 			msg.release()
 			return
 		}
@@ -248,7 +255,7 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 // the DoPut so the destination finishes and sends its final ack. A source
 // that sent no message at all (not even a schema) leaves nothing to write:
 // the DoPut is cancelled and the relay succeeds with zero records.
-func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, cmd []byte, ch <-chan *frame) {
+func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, cmd []byte, ch <-chan *frame, gate *byteGate) {
 	first := true
 	send := func(msg *frame) bool {
 		if first {
@@ -294,7 +301,10 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 				}
 				return
 			}
-			if !send(msg) {
+			n := msg.n
+			ok = send(msg)
+			gate.release(n)
+			if !ok {
 				return
 			}
 			r.update(func(p *Progress) { p.MessagesSent++ })

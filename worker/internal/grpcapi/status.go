@@ -94,6 +94,8 @@ func toStatus(log hclog.Logger, err error) error {
 		return withDetail(codes.InvalidArgument, err.Error(), configError("INVALID_REQUEST", err))
 	case errors.Is(err, modules.ErrNotFound):
 		return withDetail(codes.NotFound, err.Error(), configError("CONNECTOR_NOT_FOUND", err))
+	case errors.Is(err, modules.ErrInvalidModule):
+		return withDetail(codes.FailedPrecondition, err.Error(), configError("INVALID_MODULE", err))
 	case errors.Is(err, modules.ErrDigestMismatch):
 		return withDetail(codes.FailedPrecondition, err.Error(), configError("DIGEST_MISMATCH", err))
 	case errors.Is(err, modules.ErrRegistryUnavailable):

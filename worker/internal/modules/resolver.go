@@ -265,7 +265,7 @@ func (r *Resolver) stat(path string) (fileEntry, error) {
 	}
 	man, err := abi.ReadManifest(b)
 	if err != nil {
-		return fileEntry{}, fmt.Errorf("read manifest of %s: %w", path, err)
+		return fileEntry{}, fmt.Errorf("%s: %w (%w); rebuild it with make wasm or remove it", path, ErrInvalidModule, err)
 	}
 	fe = fileEntry{size: fi.Size(), modTime: fi.ModTime(), digest: Digest(b), manifest: *man}
 	r.mu.Lock()
