@@ -11,5 +11,5 @@ import (
 
 // newHost creates the wazero runtime, with its compilation cache in cfg.CacheDir.
 func newHost(ctx context.Context, cfg Config, log hclog.Logger) (host, error) {
-	return wasmguest.New(ctx, wasmhost.Config{CacheDir: cfg.CacheDir, FixedMemory: true, Logger: log})
+	return wasmguest.New(ctx, wasmhost.Config{CacheDir: cfg.CacheDir, Logger: log})
 }
