@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -147,19 +148,36 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 	if err != nil {
 		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", what, err)
 	}
-	get, srcAddr, err := p.openStream(rctx, &doGetDesc, methodDoGet, avoid)
-	if err != nil {
-		return r.result(), fromStatus(ctx, "open read of "+what, err)
+	// round_robin hands out workers in turn, so always opening the read
+	// first would put every read on the same half of the workers and every
+	// write on the other. A coin flip per stream mixes the roles.
+	var (
+		get, put         grpc.ClientStream
+		srcAddr, dstAddr string
+	)
+	openGet := func() error {
+		get, srcAddr, err = p.openStream(rctx, &doGetDesc, methodDoGet, avoid)
+		return err
+	}
+	openPut := func() error {
+		put, dstAddr, err = p.openStream(rctx, &doPutDesc, methodDoPut, avoid)
+		return err
+	}
+	first, second := openGet, openPut
+	if rand.IntN(2) == 1 {
+		first, second = openPut, openGet
+	}
+	if err := first(); err != nil {
+		return r.result(), fromStatus(ctx, "open "+what, err)
+	}
+	if err := second(); err != nil {
+		return r.result(), fromStatus(ctx, "open "+what, err)
 	}
 	if err := get.SendMsg(&frame{b: ticketMsg}); err != nil {
 		return r.result(), fromStatus(ctx, "read "+what+" on "+srcAddr, recvErr(get, err))
 	}
 	if err := get.CloseSend(); err != nil {
 		return r.result(), fromStatus(ctx, "read "+what+" on "+srcAddr, err)
-	}
-	put, dstAddr, err := p.openStream(rctx, &doPutDesc, methodDoPut, avoid)
-	if err != nil {
-		return r.result(), fromStatus(ctx, "open write of "+what, err)
 	}
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = srcAddr, dstAddr })
 
