@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"time"
@@ -182,8 +183,16 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		return nil
 	}, func(error) { s.stopGRPC() })
 	if s.metrics != nil {
-		msrv := &http.Server{Addr: s.cfg.MetricsListen, ReadHeaderTimeout: 5 * time.Second,
-			Handler: promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})}
+		// Metrics on every path, as before, plus the Go profiler under
+		// /debug/pprof/ (the listener is an operator's opt-in).
+		mux := http.NewServeMux()
+		mux.Handle("/", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		msrv := &http.Server{Addr: s.cfg.MetricsListen, ReadHeaderTimeout: 5 * time.Second, Handler: mux}
 		g.Add(func() error {
 			if err := msrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve metrics: %w", err)

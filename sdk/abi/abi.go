@@ -79,7 +79,7 @@ const (
 
 // Defaults for Limits fields left at zero.
 const (
-	DefaultMaxBatchRows  = 65536
+	DefaultMaxBatchRows  = 16384
 	DefaultMaxBatchBytes = 64 << 20
 )
 

@@ -95,6 +95,16 @@ func BenchmarkEncodeRows(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
 	}
 	b.Run("all", func(b *testing.B) { run(b, types, cols) })
+	// The same shape over Arrow buffers (RawColumn), as in the destination.
+	rawCols := make([]Reader, len(types))
+	for i, t := range types {
+		if fastKindFor(&t, &t) == fastNone {
+			rawCols[i] = cols[i]
+		} else {
+			rawCols[i] = newRawReader(t.Kind, rows, 0)
+		}
+	}
+	b.Run("all-raw", func(b *testing.B) { run(b, types, rawCols) })
 	for i, name := range names {
 		b.Run(name, func(b *testing.B) { run(b, types[i:i+1], cols[i:i+1]) })
 	}

@@ -53,17 +53,15 @@ func NewEncoder(dst, src []Type) (*Encoder, error) {
 
 // AppendRows appends rows [from, to) of cols as COPY tuples to dst.
 func (e *Encoder) AppendRows(dst []byte, cols []Reader, from, to int) ([]byte, error) {
+	if littleEndian {
+		e.setRaw(cols)
+		return e.appendRowsInline(dst, cols, from, to)
+	}
 	n := len(e.fns)
-	e.setRaw(cols)
 	for i := from; i < to; i++ {
 		dst = appendBE16(dst, uint16(n))
 		for c, fn := range e.fns {
 			r := cols[c]
-			rc := &e.raw[c]
-			if rc.kind != fastNone && (!rc.nulls || !r.IsNull(i)) {
-				dst = appendFast(dst, rc, i)
-				continue
-			}
 			if r.IsNull(i) {
 				dst = append(dst, 0xff, 0xff, 0xff, 0xff)
 				continue

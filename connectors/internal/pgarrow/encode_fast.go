@@ -1,7 +1,9 @@
 package pgarrow
 
 import (
+	"fmt"
 	"math/bits"
+	"slices"
 	"unsafe"
 )
 
@@ -102,7 +104,7 @@ func (e *Encoder) setRaw(cols []Reader) {
 		if rc.kind != fastNone {
 			// Inline conversions read Arrow's little-endian buffers with
 			// native loads.
-			if r, ok := cols[c].(RawColumn); ok && littleEndian {
+			if r, ok := cols[c].(RawColumn); ok {
 				rc.values, rc.offsets, rc.nulls = r.Values(), r.Offsets(), r.NullCount() > 0
 			} else {
 				rc.kind = fastNone
@@ -112,38 +114,100 @@ func (e *Encoder) setRaw(cols []Reader) {
 	}
 }
 
-// appendFast appends value i of rc (known non-null) as a COPY field.
-// It panics, like the Reader accessors, when a buffer is too short.
-func appendFast(dst []byte, rc *rawCol, i int) []byte {
-	switch rc.kind {
+// fixedWidth is the encoded value size of an inline conversion (0 for
+// variable-length ones).
+func (k fastKind) fixedWidth() int {
+	switch k {
 	case fastW2:
-		v := rc.values[i*2 : i*2+2]
-		return appendBE16(appendBE32(dst, 2), *(*uint16)(unsafe.Pointer(&v[0])))
-	case fastW4:
-		v := rc.values[i*4 : i*4+4]
-		return appendBE32(appendBE32(dst, 4), *(*uint32)(unsafe.Pointer(&v[0])))
-	case fastW8:
-		v := rc.values[i*8 : i*8+8]
-		return appendLenBE64(dst, *(*uint64)(unsafe.Pointer(&v[0])))
-	case fastTS:
-		v := rc.values[i*8 : i*8+8]
-		return appendLenBE64(dst, uint64(TimestampFromArrow(*(*int64)(unsafe.Pointer(&v[0])))))
-	case fastDate:
-		v := rc.values[i*4 : i*4+4]
-		return appendBE32(appendBE32(dst, 4), uint32(DateFromArrow(*(*int32)(unsafe.Pointer(&v[0])))))
+		return 2
+	case fastW4, fastDate:
+		return 4
+	case fastW8, fastTS:
+		return 8
 	case fastBool:
-		if rc.values[i>>3]&(1<<(uint(i)&7)) != 0 {
-			return append(appendBE32(dst, 1), 1)
-		}
-		return append(appendBE32(dst, 1), 0)
-	case fastBytes:
-		o := rc.offsets[i*4 : i*4+8]
-		s := int(int32(*(*uint32)(unsafe.Pointer(&o[0]))))
-		e := int(int32(*(*uint32)(unsafe.Pointer(&o[4]))))
-		v := rc.values[s:e]
-		return append(appendBE32(dst, uint32(len(v))), v...)
+		return 1
 	}
-	panic("pgarrow: appendFast on a column without an inline conversion")
+	return 0
+}
+
+// appendRowsInline is AppendRows on a little-endian host. dst always has
+// room for the fixed-size part of a row (re-checked after every
+// variable-length value), so inline conversions store straight into it;
+// the others go through their encodeFunc.
+func (e *Encoder) appendRowsInline(dst []byte, cols []Reader, from, to int) ([]byte, error) {
+	n := len(e.fns)
+	room := 2
+	for c := range e.raw {
+		room += 4 + e.raw[c].kind.fixedWidth()
+	}
+	for i := from; i < to; i++ {
+		if cap(dst)-len(dst) < room {
+			dst = slices.Grow(dst, room+len(dst)/4)
+		}
+		p := len(dst)
+		dst = dst[:p+2]
+		*(*uint16)(unsafe.Pointer(&dst[p])) = bits.ReverseBytes16(uint16(n))
+		for c := range e.raw {
+			rc := &e.raw[c]
+			if rc.kind == fastNone || rc.nulls && cols[c].IsNull(i) {
+				if cols[c].IsNull(i) {
+					dst = append(dst, 0xff, 0xff, 0xff, 0xff)
+					continue
+				}
+				var err error
+				if dst, err = e.fns[c](dst, cols[c], i); err != nil {
+					return dst, fmt.Errorf("row %d column %d: %w", i, c, err)
+				}
+				if cap(dst)-len(dst) < room {
+					dst = slices.Grow(dst, room+len(dst)/4)
+				}
+				continue
+			}
+			p := len(dst)
+			switch rc.kind {
+			case fastW2:
+				_ = rc.values[i*2+1]
+				v := *(*uint16)(unsafe.Pointer(&rc.values[i*2]))
+				dst = dst[:p+6]
+				*(*uint32)(unsafe.Pointer(&dst[p])) = 0x02000000 // 2, big-endian
+				*(*uint16)(unsafe.Pointer(&dst[p+4])) = bits.ReverseBytes16(v)
+			case fastW4, fastDate:
+				_ = rc.values[i*4+3]
+				v := *(*uint32)(unsafe.Pointer(&rc.values[i*4]))
+				if rc.kind == fastDate {
+					v = uint32(DateFromArrow(int32(v)))
+				}
+				dst = dst[:p+8]
+				*(*uint32)(unsafe.Pointer(&dst[p])) = 0x04000000 // 4, big-endian
+				*(*uint32)(unsafe.Pointer(&dst[p+4])) = bits.ReverseBytes32(v)
+			case fastW8, fastTS:
+				_ = rc.values[i*8+7]
+				v := *(*uint64)(unsafe.Pointer(&rc.values[i*8]))
+				if rc.kind == fastTS {
+					v = uint64(TimestampFromArrow(int64(v)))
+				}
+				dst = dst[:p+12]
+				*(*uint32)(unsafe.Pointer(&dst[p])) = 0x08000000 // 8, big-endian
+				*(*uint64)(unsafe.Pointer(&dst[p+4])) = bits.ReverseBytes64(v)
+			case fastBool:
+				dst = dst[:p+5]
+				*(*uint32)(unsafe.Pointer(&dst[p])) = 0x01000000 // 1, big-endian
+				dst[p+4] = (rc.values[i>>3] >> (uint(i) & 7)) & 1
+			case fastBytes:
+				_ = rc.offsets[i*4+7]
+				s := int(*(*int32)(unsafe.Pointer(&rc.offsets[i*4])))
+				e := int(*(*int32)(unsafe.Pointer(&rc.offsets[i*4+4])))
+				v := rc.values[s:e]
+				dst = dst[:p+4]
+				*(*uint32)(unsafe.Pointer(&dst[p])) = bits.ReverseBytes32(uint32(len(v)))
+				dst = append(dst, v...)
+				if cap(dst)-len(dst) < room {
+					dst = slices.Grow(dst, room+len(dst)/4)
+				}
+			}
+		}
+	}
+	return dst, nil
 }
 
 // appendLenBE64 appends the field length 8 and v big-endian.

@@ -76,7 +76,7 @@ func TestParseDesignExample(t *testing.T) {
 		},
 		State: State{Backend: StateSQLite},
 		Resources: Resources{MaxRetries: 3, Parallelism: 4, MaxInflightBatches: 16, MaxBatchBytes: 64 << 20,
-			MaxBatchRows: 65536, CheckpointIntervalBytes: 64 << 20, Compression: CompressionLZ4},
+			MaxBatchRows: 16384, CheckpointIntervalBytes: 64 << 20, Compression: CompressionLZ4},
 	}
 	if diff := cmp.Diff(want, p, cmpPipeline...); diff != "" {
 		t.Errorf("Parse (-want +got):\n%s", diff)

@@ -15,7 +15,7 @@ const (
 	DefaultParallelism             = 4
 	DefaultMaxInflightBatches      = 16
 	DefaultMaxBatchBytes           = 64 << 20
-	DefaultMaxBatchRows            = 65536
+	DefaultMaxBatchRows            = 16384
 	DefaultCheckpointIntervalBytes = 64 << 20
 )
 
@@ -205,7 +205,7 @@ type Resources struct {
 	MaxInflightBatches int
 	// MaxBatchBytes caps one batch's Arrow bytes (default 64 MiB, > 0).
 	MaxBatchBytes uint64
-	// MaxBatchRows caps one batch's rows (default 65536, >= 1).
+	// MaxBatchRows caps one batch's rows (default 16384, >= 1).
 	MaxBatchRows int
 	// MaxMemory caps a connector's memory in bytes (default 0 = unlimited).
 	MaxMemory uint64

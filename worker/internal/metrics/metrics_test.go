@@ -63,3 +63,17 @@ func TestHandler(t *testing.T) {
 		})
 	}
 }
+
+func TestHandlerServesPprof(t *testing.T) {
+	m := New()
+	srv := httptest.NewServer(m.Handler(func() bool { return true }))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET /debug/pprof/cmdline: %s", res.Status)
+	}
+}

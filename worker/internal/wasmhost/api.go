@@ -36,7 +36,9 @@ type Config struct {
 	// CacheDir is the persistent wazero compilation cache directory.
 	// Default: os.UserCacheDir()/rapidbyte/wazero.
 	CacheDir string
-	// MemoryLimitMiB caps the linear memory of each instance. Default 1024.
+	// MemoryLimitMiB caps the linear memory of each instance. Default 512:
+	// a PostgreSQL source or destination peaks near 50 MiB with 16k-row
+	// batches, and a lower cap makes a runaway guest fail sooner.
 	MemoryLimitMiB uint32
 	// FixedMemory backs each instance's memory with one anonymous mapping
 	// of MemoryLimitMiB reserved up front (virtual, committed on first

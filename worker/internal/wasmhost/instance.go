@@ -85,6 +85,8 @@ func (m *Module) newInstance(ctx context.Context, op string, inv Invocation) (*i
 	_, err := in.guard(ctx, func(gctx context.Context) (int32, error) {
 		if r.cfg.FixedMemory {
 			gctx = experimental.WithMemoryAllocator(gctx, newMemoryAllocator())
+		} else {
+			gctx = experimental.WithMemoryAllocator(gctx, heapAllocator{})
 		}
 		mod, err := r.wrt.InstantiateModule(gctx, m.compiled, cfg)
 		in.mod = mod

@@ -1,0 +1,42 @@
+package wasmhost
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestHeapMemoryGrows(t *testing.T) {
+	m := heapAllocator{}.Allocate(0, 64<<20).(*heapMemory)
+	b := m.Reallocate(pageSize)
+	if len(b) != pageSize {
+		t.Fatalf("len %d", len(b))
+	}
+	copy(b, "guest data")
+	reallocs := 0
+	for size := uint64(2 * pageSize); size <= 40<<20; size += pageSize {
+		before := cap(m.buf)
+		nb := m.Reallocate(size)
+		if uint64(len(nb)) != size {
+			t.Fatalf("Reallocate(%d) returned %d bytes", size, len(nb))
+		}
+		if cap(nb) != before {
+			reallocs++
+		}
+		if !bytes.HasPrefix(nb, []byte("guest data")) {
+			t.Fatalf("Reallocate(%d) lost the contents", size)
+		}
+		if nb[size-1] != 0 || nb[size-pageSize] != 0 {
+			t.Fatalf("Reallocate(%d): new page is not zero", size)
+		}
+	}
+	if reallocs > 10 {
+		t.Errorf("%d reallocations growing to 40 MiB one page at a time; want capacity doubling", reallocs)
+	}
+	if m.Reallocate(64<<20+pageSize) != nil {
+		t.Error("Reallocate past the maximum succeeded")
+	}
+	if cap(m.Reallocate(64<<20)) > 64<<20 {
+		t.Error("capacity exceeds the maximum")
+	}
+	m.Free()
+}
