@@ -78,6 +78,10 @@ func (d *Destination) Check(ctx context.Context) error {
 
 // Write implements sdk.Destination.
 func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.BatchIterator) error {
+	if p := req.Stream.OnDataError; p != "" && p != "fail" {
+		return sdk.ConfigError(fmt.Errorf("write stream %q: on_data_error %q is not supported by dest-postgres yet", req.Stream.Name, p),
+			sdk.WithCode("unsupported_policy"), sdk.WithHint("use on_data_error: fail; a rejected value fails the stream as a data error"))
+	}
 	r := dest.Request{
 		Schema:         d.cfg.Schema,
 		Stream:         req.Stream,
