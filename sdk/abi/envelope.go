@@ -70,6 +70,9 @@ type Limits struct {
 	CheckpointIntervalRows    uint64 `json:"checkpoint_interval_rows,omitempty"`
 	CheckpointIntervalBytes   uint64 `json:"checkpoint_interval_bytes,omitempty"`
 	CheckpointIntervalSeconds uint32 `json:"checkpoint_interval_seconds,omitempty"`
+	// MaxMemoryBytes caps each connector instance's linear memory (0 = the
+	// worker's cap). The host enforces it; the guest sees a failed grow.
+	MaxMemoryBytes uint64 `json:"max_memory_bytes,omitempty"`
 }
 
 // Checkpoint mirrors rapidbyte.v1.Checkpoint.

@@ -115,6 +115,7 @@ func streamSpec(p *pipeline.Pipeline, job Job) *rapidbytev1.StreamSpec {
 			CheckpointIntervalRows:    r.CheckpointIntervalRows,
 			CheckpointIntervalBytes:   r.CheckpointIntervalBytes,
 			CheckpointIntervalSeconds: uint32(max(r.CheckpointIntervalSeconds, 0)),
+			MaxMemoryBytes:            r.MaxMemory,
 		},
 		OnDataError:      dataErrorPolicies[p.Destination.OnDataError],
 		NewColumn:        newColumnPolicies[p.Destination.SchemaEvolution.NewColumn],

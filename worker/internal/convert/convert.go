@@ -51,6 +51,7 @@ func StreamSpecFromProto(p *rbv1.StreamSpec) abi.StreamSpec {
 			CheckpointIntervalRows:    l.GetCheckpointIntervalRows(),
 			CheckpointIntervalBytes:   l.GetCheckpointIntervalBytes(),
 			CheckpointIntervalSeconds: l.GetCheckpointIntervalSeconds(),
+			MaxMemoryBytes:            l.GetMaxMemoryBytes(),
 		}
 	}
 	return s
@@ -83,6 +84,7 @@ func StreamSpecToProto(s abi.StreamSpec) *rbv1.StreamSpec {
 			CheckpointIntervalRows:    s.Limits.CheckpointIntervalRows,
 			CheckpointIntervalBytes:   s.Limits.CheckpointIntervalBytes,
 			CheckpointIntervalSeconds: s.Limits.CheckpointIntervalSeconds,
+			MaxMemoryBytes:            s.Limits.MaxMemoryBytes,
 		}
 	}
 	return p

@@ -13,15 +13,22 @@ import (
 // of a PostgreSQL copy; 0.4 with doubling). Being Go memory, a slice a
 // host function still holds stays valid after the instance is closed
 // (unlike an unmapped region, see Config.FixedMemory).
-type heapAllocator struct{}
+//
+// limit, when non-zero, lowers the instance's memory cap below the
+// runtime's (the pipeline's resources.max_memory): a memory.grow past it
+// fails, and a Go guest reports "out of memory".
+type heapAllocator struct{ limit uint64 }
 
 // pageSize is the wasm page size.
 const pageSize = 64 << 10
 
 // Allocate implements experimental.MemoryAllocator.
-func (heapAllocator) Allocate(capacity, maxBytes uint64) experimental.LinearMemory {
+func (a heapAllocator) Allocate(capacity, maxBytes uint64) experimental.LinearMemory {
 	if maxBytes == 0 || maxBytes > 4<<30 {
 		maxBytes = 4 << 30
+	}
+	if a.limit > 0 && a.limit < maxBytes {
+		maxBytes = a.limit
 	}
 	return &heapMemory{max: maxBytes, buf: make([]byte, 0, min(capacity, maxBytes))}
 }

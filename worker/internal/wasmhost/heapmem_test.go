@@ -40,3 +40,26 @@ func TestHeapMemoryGrows(t *testing.T) {
 	}
 	m.Free()
 }
+
+func TestHeapMemoryPipelineLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		limit, max   uint64
+		wantGrowTo   uint64
+		wantRefusing uint64
+	}{
+		{"limit below runtime cap", 8 << 20, 64 << 20, 8 << 20, 8<<20 + pageSize},
+		{"limit above runtime cap is ignored", 128 << 20, 64 << 20, 64 << 20, 64<<20 + pageSize},
+		{"no limit", 0, 64 << 20, 64 << 20, 64<<20 + pageSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := heapAllocator{limit: tc.limit}.Allocate(0, tc.max).(*heapMemory)
+			if b := m.Reallocate(tc.wantGrowTo); uint64(len(b)) != tc.wantGrowTo {
+				t.Fatalf("Reallocate(%d) = %d bytes", tc.wantGrowTo, len(b))
+			}
+			if m.Reallocate(tc.wantRefusing) != nil {
+				t.Errorf("Reallocate(%d) succeeded past the limit", tc.wantRefusing)
+			}
+		})
+	}
+}

@@ -86,7 +86,11 @@ func (m *Module) newInstance(ctx context.Context, op string, inv Invocation) (*i
 		if r.cfg.FixedMemory {
 			gctx = experimental.WithMemoryAllocator(gctx, newMemoryAllocator())
 		} else {
-			gctx = experimental.WithMemoryAllocator(gctx, heapAllocator{})
+			var limit uint64
+			if st := inv.Request.Stream; st != nil {
+				limit = st.Limits.MaxMemoryBytes
+			}
+			gctx = experimental.WithMemoryAllocator(gctx, heapAllocator{limit: limit})
 		}
 		mod, err := r.wrt.InstantiateModule(gctx, m.compiled, cfg)
 		in.mod = mod

@@ -1404,8 +1404,10 @@ type Limits struct {
 	CheckpointIntervalBytes uint64 `protobuf:"varint,4,opt,name=checkpoint_interval_bytes,json=checkpointIntervalBytes,proto3" json:"checkpoint_interval_bytes,omitempty"`
 	// checkpoint_interval_seconds emits a checkpoint after this many seconds (0 = off).
 	CheckpointIntervalSeconds uint32 `protobuf:"varint,5,opt,name=checkpoint_interval_seconds,json=checkpointIntervalSeconds,proto3" json:"checkpoint_interval_seconds,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// max_memory_bytes caps the linear memory of each connector instance (0 = the worker's cap).
+	MaxMemoryBytes uint64 `protobuf:"varint,6,opt,name=max_memory_bytes,json=maxMemoryBytes,proto3" json:"max_memory_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Limits) Reset() {
@@ -1469,6 +1471,13 @@ func (x *Limits) GetCheckpointIntervalBytes() uint64 {
 func (x *Limits) GetCheckpointIntervalSeconds() uint32 {
 	if x != nil {
 		return x.CheckpointIntervalSeconds
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxMemoryBytes() uint64 {
+	if x != nil {
+		return x.MaxMemoryBytes
 	}
 	return 0
 }
@@ -2433,13 +2442,14 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\tPartition\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x10\n" +
-	"\x03key\x18\x03 \x01(\tR\x03key\"\x8c\x02\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\"\xb6\x02\n" +
 	"\x06Limits\x12&\n" +
 	"\x0fmax_batch_bytes\x18\x01 \x01(\x04R\rmaxBatchBytes\x12$\n" +
 	"\x0emax_batch_rows\x18\x02 \x01(\rR\fmaxBatchRows\x128\n" +
 	"\x18checkpoint_interval_rows\x18\x03 \x01(\x04R\x16checkpointIntervalRows\x12:\n" +
 	"\x19checkpoint_interval_bytes\x18\x04 \x01(\x04R\x17checkpointIntervalBytes\x12>\n" +
-	"\x1bcheckpoint_interval_seconds\x18\x05 \x01(\rR\x19checkpointIntervalSeconds\"\xe4\x04\n" +
+	"\x1bcheckpoint_interval_seconds\x18\x05 \x01(\rR\x19checkpointIntervalSeconds\x12(\n" +
+	"\x10max_memory_bytes\x18\x06 \x01(\x04R\x0emaxMemoryBytes\"\xe4\x04\n" +
 	"\n" +
 	"StreamSpec\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
