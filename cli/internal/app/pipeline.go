@@ -30,6 +30,18 @@ func readPipeline(path string) (string, error) {
 	return string(b), nil
 }
 
+// loadPipeline parses cmd's --var flags and reads the pipeline file: the
+// text and variables every pipeline command sends to the coordinator.
+func loadPipeline(cmd *cobra.Command, file string, vars *varsFlag) (text string, variables map[string]string, err error) {
+	if variables, err = vars.parse(cmd); err != nil {
+		return "", nil, err
+	}
+	if text, err = readPipeline(file); err != nil {
+		return "", nil, err
+	}
+	return text, variables, nil
+}
+
 // varsFlag collects repeatable --var KEY=VALUE flags.
 type varsFlag struct{ raw []string }
 

@@ -20,11 +20,7 @@ func (a *app) checkCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			file := args[0]
-			variables, err := vars.parse(cmd)
-			if err != nil {
-				return err
-			}
-			text, err := readPipeline(file)
+			text, variables, err := loadPipeline(cmd, file, &vars)
 			if err != nil {
 				return err
 			}
@@ -82,11 +78,7 @@ func (a *app) discoverCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			file := args[0]
-			variables, err := vars.parse(cmd)
-			if err != nil {
-				return err
-			}
-			text, err := readPipeline(file)
+			text, variables, err := loadPipeline(cmd, file, &vars)
 			if err != nil {
 				return err
 			}

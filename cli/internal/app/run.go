@@ -43,14 +43,10 @@ func (a *app) runCommand() *cobra.Command {
 
 func (a *app) run(cmd *cobra.Command, file, key string, detach bool, vars *varsFlag) error {
 	ctx := cmd.Context()
-	variables, err := vars.parse(cmd)
-	if err != nil {
-		return err
-	}
 	if detach && a.cfg.coordinator == "" {
 		return &usageError{cmd: cmd.CommandPath(), err: errors.New("--detach needs a coordinator (--coordinator or " + EnvCoordinator + "): an embedded one stops when rapidbyte exits")}
 	}
-	text, err := readPipeline(file)
+	text, variables, err := loadPipeline(cmd, file, vars)
 	if err != nil {
 		return err
 	}
