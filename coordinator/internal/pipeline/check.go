@@ -197,20 +197,29 @@ func (c *checker) required(fs map[string]field, name, path string, parent *yaml.
 	return s, f.val
 }
 
+// optional returns the text, path and node of an optional scalar field; ok
+// is false when the field is absent or null, or not a scalar (reported).
+func (c *checker) optional(fs map[string]field, name, path string) (s, p string, n *yaml.Node, ok bool) {
+	f, found := fs[name]
+	if !found || isNull(deref(f.val)) {
+		return "", "", nil, false
+	}
+	p = joinPath(path, name)
+	if s, ok = c.scalar(f.val, p); !ok {
+		return "", "", nil, false
+	}
+	return s, p, deref(f.val), true
+}
+
 // enum returns an optional string field that must be one of allowed;
 // def is used when the field is absent or null.
 func (c *checker) enum(fs map[string]field, name, path string, allowed []string, def string) string {
-	f, ok := fs[name]
-	if !ok || isNull(deref(f.val)) {
-		return def
-	}
-	p := joinPath(path, name)
-	s, valid := c.scalar(f.val, p)
-	if !valid {
+	s, p, node, ok := c.optional(fs, name, path)
+	if !ok {
 		return def
 	}
 	if !slices.Contains(allowed, s) {
-		c.add(deref(f.val), p, "%q is not one of %s%s", s, strings.Join(allowed, ", "), didYouMean(s, allowed))
+		c.add(node, p, "%q is not one of %s%s", s, strings.Join(allowed, ", "), didYouMean(s, allowed))
 		return def
 	}
 	return s
@@ -219,25 +228,20 @@ func (c *checker) enum(fs map[string]field, name, path string, allowed []string,
 // integer returns an optional integer field that must be >= lo; def is
 // used when absent or null.
 func (c *checker) integer(fs map[string]field, name, path string, lo, def int) int {
-	f, ok := fs[name]
-	if !ok || isNull(deref(f.val)) {
-		return def
-	}
-	p := joinPath(path, name)
-	s, valid := c.scalar(f.val, p)
-	if !valid {
+	s, p, node, ok := c.optional(fs, name, path)
+	if !ok {
 		return def
 	}
 	n, err := parseInt(s)
 	switch {
 	case errors.Is(err, strconv.ErrRange):
-		c.add(deref(f.val), p, "%s is out of range", quoteShort(s))
+		c.add(node, p, "%s is out of range", quoteShort(s))
 	case err != nil && isNumber(s):
-		c.add(deref(f.val), p, "must be a whole number, got %s", quoteShort(s))
+		c.add(node, p, "must be a whole number, got %s", quoteShort(s))
 	case err != nil:
-		c.add(deref(f.val), p, "must be an integer, got %s", quoteShort(s))
+		c.add(node, p, "must be an integer, got %s", quoteShort(s))
 	case int(n) < lo:
-		c.add(deref(f.val), p, "must be >= %d, got %d", lo, n)
+		c.add(node, p, "must be >= %d, got %d", lo, n)
 	default:
 		return int(n)
 	}
@@ -246,21 +250,16 @@ func (c *checker) integer(fs map[string]field, name, path string, lo, def int) i
 
 // size returns an optional byte size field that must be >= lo.
 func (c *checker) size(fs map[string]field, name, path string, lo, def uint64) uint64 {
-	f, ok := fs[name]
-	if !ok || isNull(deref(f.val)) {
-		return def
-	}
-	p := joinPath(path, name)
-	s, valid := c.scalar(f.val, p)
-	if !valid {
+	s, p, node, ok := c.optional(fs, name, path)
+	if !ok {
 		return def
 	}
 	n, err := ParseByteSize(s)
 	switch {
 	case err != nil:
-		c.add(deref(f.val), p, "invalid size %s: %v", quoteShort(s), err)
+		c.add(node, p, "invalid size %s: %v", quoteShort(s), err)
 	case n < lo:
-		c.add(deref(f.val), p, "must be at least %d bytes, got %s", lo, quoteShort(s))
+		c.add(node, p, "must be at least %d bytes, got %s", lo, quoteShort(s))
 	default:
 		return n
 	}
