@@ -29,6 +29,14 @@ type Builder struct {
 	flat     []*col // every node, depth-first (IPC order)
 	nodes    []Node
 	bufs     [][]byte
+
+	// The size bound Full checks per row without walking every column
+	// (see estimate); sized is false when the schema has lists.
+	sized         bool
+	fixedRowBytes int    // per row: fixed widths plus 4 per offsets buffer
+	bitmaps       int    // validity and bit-packed buffers
+	constBytes    int    // the extra offset of each offsets buffer
+	varCols       []*col // utf8 and binary columns
 }
 
 // col is one node's buffers.
@@ -63,6 +71,21 @@ func NewBuilder(schema *Schema, maxRows, maxBytes int) (*Builder, error) {
 	}
 	b.nodes = make([]Node, 0, schema.NodeCount)
 	b.bufs = make([][]byte, 0, schema.BufferCount)
+	b.sized = len(b.flat) == len(b.cols)
+	for _, c := range b.cols {
+		b.bitmaps++
+		switch {
+		case c.layout.BitPacked:
+			b.bitmaps++
+		case c.layout.Width > 0:
+			b.fixedRowBytes += c.layout.Width
+		}
+		if c.layout.Offsets {
+			b.fixedRowBytes += 4
+			b.constBytes += 4
+			b.varCols = append(b.varCols, c)
+		}
+	}
 	return b, nil
 }
 
@@ -98,8 +121,27 @@ func (b *Builder) MaxRows() int { return b.maxRows }
 func (b *Builder) Rows() int { return b.cols[0].length }
 
 // Full reports whether the batch reached maxRows rows or maxBytes bytes.
+// It is called after every row, so it first compares a cheap upper bound
+// of ByteSize, and walks the columns only when that bound is reached.
 func (b *Builder) Full() bool {
-	return b.cols[0].length >= b.maxRows || b.ByteSize() >= b.maxBytes
+	rows := b.cols[0].length
+	if rows >= b.maxRows {
+		return true
+	}
+	if b.sized && b.estimate(rows) < b.maxBytes {
+		return false
+	}
+	return b.ByteSize() >= b.maxBytes
+}
+
+// estimate is an upper bound of ByteSize for a batch of rows rows with no
+// list columns: each bitmap is counted as if it had nulls.
+func (b *Builder) estimate(rows int) int {
+	n := rows*b.fixedRowBytes + (rows/8+1)*b.bitmaps + b.constBytes
+	for _, c := range b.varCols {
+		n += len(c.values)
+	}
+	return n
 }
 
 // ByteSize returns the number of buffer bytes the batch holds now.

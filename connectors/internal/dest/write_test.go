@@ -26,9 +26,9 @@ func columnDigest(t *testing.T, conn *pgconn.PgConn, table, col string) string {
 }
 
 func TestWriteAllTypesCreatesTable(t *testing.T) {
-	src := pgtest.Connect(t, pgtest.NewDB(t))
+	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
 	dst := pgtest.Connect(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src, pgtest.AllTypesSQL)
+	pgtest.Exec(t, src.PgConn, pgtest.AllTypesSQL)
 	pgtest.Exec(t, dst, "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
 	rec := readStream(t, src, abi.StreamSpec{Name: "all_types"}, nil, 4)
 	st, err := write(t, dst, Request{Schema: "raw", Stream: abi.StreamSpec{Name: "all_types", WriteMode: ModeAppend}}, &input{r: rec})
@@ -47,16 +47,16 @@ func TestWriteAllTypesCreatesTable(t *testing.T) {
 		}
 	}
 	for _, col := range append([]string{"id"}, pgtest.AllTypesColumns...) {
-		if a, b := columnDigest(t, src, "public.all_types", col), columnDigest(t, dst, "raw.all_types", col); a != b {
+		if a, b := columnDigest(t, src.PgConn, "public.all_types", col), columnDigest(t, dst, "raw.all_types", col); a != b {
 			t.Errorf("column %q differs", col)
 		}
 	}
 }
 
 func TestWriteEnumMissingBecomesText(t *testing.T) {
-	src := pgtest.Connect(t, pgtest.NewDB(t))
+	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
 	dst := pgtest.Connect(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src, pgtest.AllTypesSQL)
+	pgtest.Exec(t, src.PgConn, pgtest.AllTypesSQL)
 	rec := readStream(t, src, abi.StreamSpec{Name: "all_types", Columns: []string{"id", "c_mood"}}, nil, 100)
 	if _, err := write(t, dst, Request{Stream: abi.StreamSpec{Name: "all_types"}}, &input{r: rec}); err != nil {
 		t.Fatal(err)
@@ -64,7 +64,7 @@ func TestWriteEnumMissingBecomesText(t *testing.T) {
 	if got := pgtest.QueryStrings(t, dst, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'all_types'::regclass AND attname = 'c_mood'")[0][0]; got != "text" {
 		t.Errorf("enum column created as %q, want text", got)
 	}
-	if a, b := columnDigest(t, src, "all_types", "c_mood"), columnDigest(t, dst, "all_types", "c_mood"); a != b {
+	if a, b := columnDigest(t, src.PgConn, "all_types", "c_mood"), columnDigest(t, dst, "all_types", "c_mood"); a != b {
 		t.Error("enum values differ")
 	}
 }
@@ -73,8 +73,8 @@ func TestWriteEnumMissingBecomesText(t *testing.T) {
 // whose fourth commit succeeds but whose acknowledgement is lost, then a
 // second attempt that resumes from the last acknowledged checkpoint.
 func TestWriteRetryNoLossNoDup(t *testing.T) {
-	src := pgtest.Connect(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i`)
+	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src.PgConn, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i`)
 	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 200}}
 	for _, mode := range []string{ModeAppend, ModeReplace, ModeUpsert} {
 		t.Run(mode, func(t *testing.T) {
@@ -125,9 +125,9 @@ func TestWriteRetryNoLossNoDup(t *testing.T) {
 }
 
 func TestWriteUpsertDuplicatesInStream(t *testing.T) {
-	src := pgtest.Connect(t, pgtest.NewDB(t))
+	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
 	dst := pgtest.Connect(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src, `CREATE TABLE e (seq int PRIMARY KEY, id int, v text); INSERT INTO e SELECT i, i % 10, 'v' || i FROM generate_series(1, 100) i`)
+	pgtest.Exec(t, src.PgConn, `CREATE TABLE e (seq int PRIMARY KEY, id int, v text); INSERT INTO e SELECT i, i % 10, 'v' || i FROM generate_series(1, 100) i`)
 	rec := readStream(t, src, abi.StreamSpec{Name: "e", Columns: []string{"id", "v"}}, nil, 30)
 	ws := abi.StreamSpec{Name: "e", WriteMode: ModeUpsert, PrimaryKey: []string{"id"}}
 	if _, err := write(t, dst, Request{Stream: ws}, &input{r: rec}); err != nil {
@@ -140,8 +140,8 @@ func TestWriteUpsertDuplicatesInStream(t *testing.T) {
 }
 
 func TestWriteNewColumnPolicies(t *testing.T) {
-	src := pgtest.Connect(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src, `CREATE TABLE t (id int PRIMARY KEY, "New Col" numeric(5,1)); INSERT INTO t VALUES (1, 2.5)`)
+	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src.PgConn, `CREATE TABLE t (id int PRIMARY KEY, "New Col" numeric(5,1)); INSERT INTO t VALUES (1, 2.5)`)
 	rec := func() *input { return &input{r: readStream(t, src, abi.StreamSpec{Name: "t"}, nil, 10)} }
 	for _, policy := range []string{"add", "ignore", "fail"} {
 		t.Run(policy, func(t *testing.T) {
@@ -173,9 +173,9 @@ func TestWriteNewColumnPolicies(t *testing.T) {
 }
 
 func TestWriteDataErrorRollsBack(t *testing.T) {
-	src := pgtest.Connect(t, pgtest.NewDB(t))
+	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
 	dst := pgtest.Connect(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src, `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, CASE WHEN i = 50 THEN NULL ELSE 'x' END FROM generate_series(1, 100) i`)
+	pgtest.Exec(t, src.PgConn, `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, CASE WHEN i = 50 THEN NULL ELSE 'x' END FROM generate_series(1, 100) i`)
 	pgtest.Exec(t, dst, `CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)`)
 	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 1000}}
 	_, err := write(t, dst, Request{Stream: spec}, &input{r: readStream(t, src, spec, nil, 10)})
@@ -192,8 +192,8 @@ func TestWriteDataErrorRollsBack(t *testing.T) {
 // once into a table that does not exist yet.
 func TestWriteConcurrentPartitions(t *testing.T) {
 	srcCfg, dstCfg := pgtest.NewDB(t), pgtest.NewDB(t)
-	src := pgtest.Connect(t, srcCfg)
-	pgtest.Exec(t, src, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 2000) i`)
+	src := pgtest.ConnectClient(t, srcCfg)
+	pgtest.Exec(t, src.PgConn, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 2000) i`)
 	const n = 4
 	recs := make([]*recorded, n)
 	for i := range recs {

@@ -2,6 +2,7 @@ package pgarrow
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -212,6 +213,10 @@ func (d *Decoder) decodeArray(t *Type, w Writer, src []byte) error {
 	return nil
 }
 
+// ErrTimestampRange is returned for timestamps past Arrow's microsecond
+// range.
+var ErrTimestampRange = errors.New("timestamp beyond 294247-01-10 does not fit Arrow timestamp[us]")
+
 // TimestampToArrow converts PostgreSQL timestamp microseconds (since 2000)
 // to Arrow microseconds (since 1970), keeping the infinity sentinels.
 func TimestampToArrow(pg int64) (int64, error) {
@@ -219,7 +224,7 @@ func TimestampToArrow(pg int64) (int64, error) {
 	case pg == math.MaxInt64 || pg == math.MinInt64:
 		return pg, nil
 	case pg > math.MaxInt64-EpochMicros-1:
-		return 0, fmt.Errorf("timestamp beyond 294247-01-10 does not fit Arrow timestamp[us]")
+		return 0, ErrTimestampRange
 	}
 	return pg + EpochMicros, nil
 }

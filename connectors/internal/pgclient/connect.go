@@ -23,21 +23,32 @@ type Dialer struct {
 	Lookup pgconn.LookupFunc
 }
 
+// Conn is an open connection: pgconn's, plus the read buffer in front of
+// it, through which StreamRows reads query results itself.
+type Conn struct {
+	*pgconn.PgConn
+	rd *bufio.Reader
+}
+
 // Connect opens a connection described by c.
-func Connect(ctx context.Context, c Config, d Dialer) (*pgconn.PgConn, error) {
-	pc, err := PgconnConfig(c, d)
+func Connect(ctx context.Context, c Config, d Dialer) (*Conn, error) {
+	pc, err := pgconnConfig(c, d)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pgconn.ConnectConfig(ctx, pc)
-	if err != nil {
+	conn := &Conn{}
+	pc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		conn.rd = bufio.NewReaderSize(r, readBufferSize)
+		return pgproto3.NewFrontend(conn.rd, w)
+	}
+	if conn.PgConn, err = pgconn.ConnectConfig(ctx, pc); err != nil {
 		return nil, err
 	}
 	return conn, nil
 }
 
-// PgconnConfig builds the pgconn configuration for c.
-func PgconnConfig(c Config, d Dialer) (*pgconn.Config, error) {
+// pgconnConfig builds the pgconn configuration for c.
+func pgconnConfig(c Config, d Dialer) (*pgconn.Config, error) {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -56,7 +67,6 @@ func PgconnConfig(c Config, d Dialer) (*pgconn.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc.BuildFrontend = bufferedFrontend
 	if d.Dial != nil {
 		pc.DialFunc = d.Dial
 	}
@@ -70,11 +80,6 @@ func PgconnConfig(c Config, d Dialer) (*pgconn.Config, error) {
 // reads 8 KiB at a time; every read is a system call natively and a host
 // call in wasm, so large results are read in bigger chunks.
 const readBufferSize = 256 << 10
-
-// bufferedFrontend is pgproto3.NewFrontend over a large read buffer.
-func bufferedFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
-	return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
-}
 
 // tlsConfig maps sslmode and ca_cert to a TLS config (nil = no TLS).
 // require without ca_cert encrypts without verifying (libpq's require);

@@ -156,7 +156,7 @@ func TestTLSModes(t *testing.T) {
 				return
 			}
 			defer conn.Close(ctx)
-			rows, err := Query(ctx, conn, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+			rows, err := Query(ctx, conn.PgConn, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
 			if err != nil || string(rows[0][0]) != "true" {
 				t.Errorf("pg_stat_ssl.ssl = %v, %v", rows, err)
 			}

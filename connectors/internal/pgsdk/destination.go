@@ -51,7 +51,7 @@ func (d *Destination) Open(ctx context.Context, raw sdk.Config) error {
 	if err != nil {
 		return err
 	}
-	d.conn = conn
+	d.conn = conn.PgConn
 	return nil
 }
 

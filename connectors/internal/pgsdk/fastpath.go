@@ -8,6 +8,34 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/batch"
 )
 
+// wireColumn returns how AppendWireRow converts type t into column c:
+// inline for fixed-width integers and floats, booleans, text and bytea,
+// timestamps and dates (epoch shift keeping the infinity sentinels), else
+// through fastDecoder or the generic decoder writing to w.
+func wireColumn(c batch.Column, t *pgarrow.Type, w pgarrow.Writer) batch.WireColumn {
+	switch t.Kind {
+	case pgarrow.KindInt64, pgarrow.KindFloat64:
+		return batch.WireColumn{Kind: batch.WireBE64}
+	case pgarrow.KindInt32, pgarrow.KindFloat32:
+		return batch.WireColumn{Kind: batch.WireBE32}
+	case pgarrow.KindInt16:
+		return batch.WireColumn{Kind: batch.WireBE16}
+	case pgarrow.KindBool:
+		return batch.WireColumn{Kind: batch.WireBool}
+	case pgarrow.KindText, pgarrow.KindBytes:
+		return batch.WireColumn{Kind: batch.WireBytes}
+	case pgarrow.KindTimestamp, pgarrow.KindTimestampTZ:
+		return batch.WireColumn{Kind: batch.WireBE64Shift, Shift: pgarrow.EpochMicros}
+	case pgarrow.KindDate:
+		return batch.WireColumn{Kind: batch.WireBE32Shift, Shift: pgarrow.EpochDays}
+	}
+	if d := fastDecoder(c, t); d != nil {
+		return batch.WireColumn{Decode: d}
+	}
+	var dec pgarrow.Decoder
+	return batch.WireColumn{Decode: func(src []byte) error { return dec.Decode(t, w, src) }}
+}
+
 // fastDecoder returns a decoder of binary values of type t straight into
 // column c through the builder's big-endian fast paths, or nil when t has
 // no fast path (the generic pgarrow.Decoder is used then). A nil value

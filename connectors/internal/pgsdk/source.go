@@ -5,6 +5,7 @@ package pgsdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,7 +27,7 @@ type SourceConfig struct {
 // Source is the source-postgres connector.
 type Source struct {
 	cfg  pgclient.Config
-	conn *pgconn.PgConn
+	conn *pgclient.Conn
 }
 
 var _ sdk.Source = (*Source)(nil)
@@ -50,7 +51,7 @@ func decodeConfig(raw sdk.Config, v any, c *pgclient.Config) error {
 }
 
 // connect opens the connection of cfg.
-func connect(ctx context.Context, cfg pgclient.Config, writing bool) (*pgconn.PgConn, error) {
+func connect(ctx context.Context, cfg pgclient.Config, writing bool) (*pgclient.Conn, error) {
 	conn, err := pgclient.Connect(ctx, cfg, dialer)
 	if err != nil {
 		return nil, classify(fmt.Errorf("connect to %s:%d database %q: %w", cfg.Host, cfg.Port, cfg.Database, err), cfg.Password, writing)
@@ -75,7 +76,7 @@ func (s *Source) Open(ctx context.Context, raw sdk.Config) error {
 
 // Discover implements sdk.Source.
 func (s *Source) Discover(ctx context.Context) (*abi.Catalog, error) {
-	cat, err := source.Discover(ctx, s.conn, s.cfg.Schema)
+	cat, err := source.Discover(ctx, s.conn.PgConn, s.cfg.Schema)
 	if err != nil {
 		return nil, classify(fmt.Errorf("discover: %w", err), s.cfg.Password, false)
 	}
@@ -85,7 +86,7 @@ func (s *Source) Discover(ctx context.Context) (*abi.Catalog, error) {
 // Check implements sdk.Source: the schema (when configured) must exist and
 // be usable.
 func (s *Source) Check(ctx context.Context) error {
-	return check(ctx, s.conn, s.cfg, false)
+	return check(ctx, s.conn.PgConn, s.cfg, false)
 }
 
 func check(ctx context.Context, conn *pgconn.PgConn, cfg pgclient.Config, writing bool) error {
@@ -137,6 +138,7 @@ type sink struct {
 type builderBatch struct {
 	b       *batch.Builder
 	writers []*colWriter
+	wire    []batch.WireColumn
 }
 
 func (b *builderBatch) Writer(i int) pgarrow.Writer { return b.writers[i] }
@@ -160,9 +162,31 @@ func (s *sink) Emit(context.Context) error { return s.e.Emit(s.b.b) }
 
 func (s *sink) Checkpoint(_ context.Context, cp abi.Checkpoint) error { return s.e.Checkpoint(cp) }
 
-// Decoder implements source.FastBatch with the builder's fast paths.
-func (b *builderBatch) Decoder(i int, t *pgarrow.Type) func([]byte) error {
-	return fastDecoder(b.b.Column(i), t)
+// PrepareRows implements source.RowBatch: the builder converts the common
+// types inline, and the others through their fast decoder or the generic
+// one.
+func (b *builderBatch) PrepareRows(types []pgarrow.Type) error {
+	b.wire = make([]batch.WireColumn, len(types))
+	for i := range types {
+		b.wire[i] = wireColumn(b.b.Column(i), &types[i], b.writers[i])
+	}
+	return b.b.CheckWireColumns(b.wire)
 }
 
-var _ source.FastBatch = (*builderBatch)(nil)
+// AppendRow implements source.RowBatch.
+func (b *builderBatch) AppendRow(fields []byte) (int, error) {
+	err := b.b.AppendWireRow(fields, b.wire)
+	if err == nil {
+		return 0, nil
+	}
+	var ce *batch.ColumnError
+	if !errors.As(err, &ce) {
+		return 0, err
+	}
+	if errors.Is(ce.Err, batch.ErrOutOfRange) && b.wire[ce.Column].Kind == batch.WireBE64Shift {
+		return ce.Column, pgarrow.ErrTimestampRange
+	}
+	return ce.Column, ce.Err
+}
+
+var _ source.RowBatch = (*builderBatch)(nil)

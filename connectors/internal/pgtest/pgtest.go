@@ -54,7 +54,7 @@ func NewDB(t testing.TB) pgclient.Config {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	name := "rb_pg_" + hex.EncodeToString(rnd[:])
-	if err := pgclient.Exec(ctx, conn, "CREATE DATABASE "+pgsql.Ident(name)); err != nil {
+	if err := pgclient.Exec(ctx, conn.PgConn, "CREATE DATABASE "+pgsql.Ident(name)); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -66,7 +66,7 @@ func NewDB(t testing.TB) pgclient.Config {
 			return
 		}
 		defer c.Close(ctx)
-		if err := pgclient.Exec(ctx, c, "DROP DATABASE IF EXISTS "+pgsql.Ident(name)+" WITH (FORCE)"); err != nil {
+		if err := pgclient.Exec(ctx, c.PgConn, "DROP DATABASE IF EXISTS "+pgsql.Ident(name)+" WITH (FORCE)"); err != nil {
 			t.Logf("drop database %s: %v", name, err)
 		}
 	})
@@ -77,6 +77,13 @@ func NewDB(t testing.TB) pgclient.Config {
 
 // Connect opens a connection to cfg, closed when the test ends.
 func Connect(t testing.TB, cfg pgclient.Config) *pgconn.PgConn {
+	t.Helper()
+	return ConnectClient(t, cfg).PgConn
+}
+
+// ConnectClient is Connect returning the pgclient connection (for
+// pgclient.Conn.StreamRows and the readers built on it).
+func ConnectClient(t testing.TB, cfg pgclient.Config) *pgclient.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -62,10 +62,10 @@ func copyBatches(t *testing.T, conn *pgconn.PgConn, s *memSink, dst string) {
 
 func TestReadAllTypesRoundTrip(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.Connect(t, cfg)
-	pgtest.Exec(t, conn, pgtest.AllTypesSQL)
-	pgtest.Exec(t, conn, "CREATE TABLE public.copy_types (LIKE public.all_types)")
-	pgtest.Exec(t, conn, "ALTER TABLE public.copy_types ALTER COLUMN c_point TYPE text")
+	conn := pgtest.ConnectClient(t, cfg)
+	pgtest.Exec(t, conn.PgConn, pgtest.AllTypesSQL)
+	pgtest.Exec(t, conn.PgConn, "CREATE TABLE public.copy_types (LIKE public.all_types)")
+	pgtest.Exec(t, conn.PgConn, "ALTER TABLE public.copy_types ALTER COLUMN c_point TYPE text")
 
 	sink := &memSink{maxRows: 4}
 	st, err := Read(context.Background(), conn, Request{Stream: abi.StreamSpec{Name: "all_types"}}, sink)
@@ -82,23 +82,23 @@ func TestReadAllTypesRoundTrip(t *testing.T) {
 	if last.CursorField != "id" || last.CursorValue == nil || *last.CursorValue.Int != 6 || last.Records != 6 {
 		t.Errorf("last checkpoint = %+v, want cursor id=6 records=6", last)
 	}
-	copyBatches(t, conn, sink, "copy_types")
+	copyBatches(t, conn.PgConn, sink, "copy_types")
 	for _, col := range append([]string{"id"}, pgtest.AllTypesColumns...) {
 		q := func(table string) string {
-			return pgtest.QueryStrings(t, conn, fmt.Sprintf(
+			return pgtest.QueryStrings(t, conn.PgConn, fmt.Sprintf(
 				"SELECT md5(string_agg(coalesce(%s::text, '<NULL>'), '|' ORDER BY id)) FROM public.%s", pgsql.Ident(col), table))[0][0]
 		}
 		if a, b := q("all_types"), q("copy_types"); a != b {
 			t.Errorf("column %q differs after round trip", col)
-			t.Log(pgtest.QueryStrings(t, conn, fmt.Sprintf("SELECT a.id, a.%[1]s::text, b.%[1]s::text FROM all_types a JOIN copy_types b USING (id) WHERE a.%[1]s::text IS DISTINCT FROM b.%[1]s::text", pgsql.Ident(col))))
+			t.Log(pgtest.QueryStrings(t, conn.PgConn, fmt.Sprintf("SELECT a.id, a.%[1]s::text, b.%[1]s::text FROM all_types a JOIN copy_types b USING (id) WHERE a.%[1]s::text IS DISTINCT FROM b.%[1]s::text", pgsql.Ident(col))))
 		}
 	}
 }
 
 func TestReadFields(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.Connect(t, cfg)
-	pgtest.Exec(t, conn, pgtest.AllTypesSQL)
+	conn := pgtest.ConnectClient(t, cfg)
+	pgtest.Exec(t, conn.PgConn, pgtest.AllTypesSQL)
 	sink := &memSink{maxRows: 100}
 	if _, err := Read(context.Background(), conn, Request{Stream: abi.StreamSpec{Name: "all_types",
 		Columns: []string{"c_num", "c_num60", "c_numu", "c_tstz", "c_mood", "c_num_arr", "c_point", "c_jsonb", "select"}}}, sink); err != nil {
@@ -133,8 +133,8 @@ func seq(t *testing.T, conn *pgconn.PgConn, ddl string, n int) {
 
 func TestReadKeysetResume(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.Connect(t, cfg)
-	seq(t, conn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 1000)
+	conn := pgtest.ConnectClient(t, cfg)
+	seq(t, conn.PgConn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 1000)
 	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 200}}
 	first := &memSink{maxRows: 100, failAfter: 5}
 	if _, err := Read(context.Background(), conn, Request{Stream: spec}, first); !errors.Is(err, context.Canceled) {
@@ -162,8 +162,8 @@ func TestReadKeysetResume(t *testing.T) {
 
 func TestReadCtidKeysetAndPartitions(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.Connect(t, cfg)
-	seq(t, conn, "CREATE TABLE t (id bigint, v text, ts timestamptz)", 5000)
+	conn := pgtest.ConnectClient(t, cfg)
+	seq(t, conn.PgConn, "CREATE TABLE t (id bigint, v text, ts timestamptz)", 5000)
 	// Keyless: ctid keyset, resumable.
 	first := &memSink{maxRows: 1000, failAfter: 2}
 	_, _ = Read(context.Background(), conn, Request{Stream: abi.StreamSpec{Name: "t"}}, first)
@@ -208,9 +208,9 @@ func TestReadCtidKeysetAndPartitions(t *testing.T) {
 
 func TestReadIncremental(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.Connect(t, cfg)
-	seq(t, conn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 30)
-	pgtest.Exec(t, conn, "INSERT INTO t VALUES (100, 'null cursor', NULL)")
+	conn := pgtest.ConnectClient(t, cfg)
+	seq(t, conn.PgConn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 30)
+	pgtest.Exec(t, conn.PgConn, "INSERT INTO t VALUES (100, 'null cursor', NULL)")
 	spec := abi.StreamSpec{Name: "t", SyncMode: ModeIncremental, CursorField: "ts", TieBreakerField: "id", Columns: []string{"v"}}
 	s := &memSink{maxRows: 7}
 	if _, err := Read(context.Background(), conn, Request{Stream: spec}, s); err != nil {
@@ -240,9 +240,9 @@ func TestReadIncremental(t *testing.T) {
 
 func TestReadErrors(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.Connect(t, cfg)
-	pgtest.Exec(t, conn, "CREATE TABLE t (id int, ts timestamp)")
-	pgtest.Exec(t, conn, "INSERT INTO t VALUES (1, '294270-01-01')")
+	conn := pgtest.ConnectClient(t, cfg)
+	pgtest.Exec(t, conn.PgConn, "CREATE TABLE t (id int, ts timestamp)")
+	pgtest.Exec(t, conn.PgConn, "INSERT INTO t VALUES (1, '294270-01-01')")
 	ctx := context.Background()
 	if _, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "missing"}}, &memSink{maxRows: 10}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing table: %v", err)
@@ -262,22 +262,22 @@ func TestReadErrors(t *testing.T) {
 		{"interval", "'2562048 hours'"},
 		{"numeric(10,2)", "'NaN'"},
 	} {
-		pgtest.Exec(t, conn, fmt.Sprintf("DROP TABLE IF EXISTS bad; CREATE TABLE bad (c %s); INSERT INTO bad VALUES (%s)", tc.typ, tc.value))
+		pgtest.Exec(t, conn.PgConn, fmt.Sprintf("DROP TABLE IF EXISTS bad; CREATE TABLE bad (c %s); INSERT INTO bad VALUES (%s)", tc.typ, tc.value))
 		if _, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "bad"}}, &memSink{maxRows: 10}); !errors.As(err, &de) || de.Column != "c" {
 			t.Errorf("%s %s: err = %v, want a data error", tc.typ, tc.value, err)
 		}
 	}
-	if c := pgclient.Classify(pgclient.Exec(ctx, conn, "SELECT * FROM nope")); c.Category != pgclient.CatConfig {
+	if c := pgclient.Classify(pgclient.Exec(ctx, conn.PgConn, "SELECT * FROM nope")); c.Category != pgclient.CatConfig {
 		t.Errorf("undefined table class = %+v", c)
 	}
 }
 
 func TestDiscover(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.Connect(t, cfg)
-	pgtest.Exec(t, conn, pgtest.AllTypesSQL)
-	pgtest.Exec(t, conn, `CREATE SCHEMA "Other Schema"; CREATE TABLE "Other Schema"."Weird ""T""" (a text, b int, PRIMARY KEY (b, a)); CREATE VIEW v AS SELECT 1`)
-	cat, err := Discover(context.Background(), conn, "")
+	conn := pgtest.ConnectClient(t, cfg)
+	pgtest.Exec(t, conn.PgConn, pgtest.AllTypesSQL)
+	pgtest.Exec(t, conn.PgConn, `CREATE SCHEMA "Other Schema"; CREATE TABLE "Other Schema"."Weird ""T""" (a text, b int, PRIMARY KEY (b, a)); CREATE VIEW v AS SELECT 1`)
+	cat, err := Discover(context.Background(), conn.PgConn, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestDiscover(t *testing.T) {
 	if d := cmp.Diff(want, a.CursorCandidates); d != "" {
 		t.Errorf("cursor candidates (-want +got):\n%s", d)
 	}
-	only, err := Discover(context.Background(), conn, "public")
+	only, err := Discover(context.Background(), conn.PgConn, "public")
 	if err != nil || len(only.Streams) != 1 {
 		t.Errorf("schema filter: %d streams, %v", len(only.Streams), err)
 	}
@@ -315,8 +315,8 @@ func (s *cancelSink) Emit(ctx context.Context) error {
 
 func TestReadCancel(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.Connect(t, cfg)
-	seq(t, conn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 200000)
+	conn := pgtest.ConnectClient(t, cfg)
+	seq(t, conn.PgConn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 200000)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &cancelSink{memSink: memSink{maxRows: 1000}, cancel: cancel}
 	_, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "t"}}, s)

@@ -7,66 +7,105 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// callProfile counts guest function calls through a wazero function
-// listener. In a Go wasm guest every call that was not inlined is costly,
-// so per-function call counts point at per-row and per-value calls that a
-// tight loop should absorb. Set RAPIDBYTE_GUEST_CALLPROF=1 when running a
-// Postgres benchmark to print the top callers (compiled without the
-// compilation cache, and much slower than a normal run).
+// callProfile counts guest function calls and estimates each function's
+// self time through a wazero function listener: the time between two
+// listener events is charged to the function on top of the guest stack.
+// Listener overhead inflates every call, so self times of call-heavy
+// functions are overstated; read them together with the counts. In a Go
+// wasm guest every call that was not inlined is costly, so per-row and
+// per-value calls show up here. Set RAPIDBYTE_GUEST_CALLPROF=1 when running
+// a Postgres benchmark (compiled without the compilation cache, much slower
+// than a normal run). Guests are single-threaded; one guest at a time.
 type callProfile struct {
-	mu     sync.Mutex
-	counts map[string]*atomic.Int64
+	mu    sync.Mutex
+	funcs map[string]*funcStats
+	stack []*funcStats
+	last  time.Time
 }
 
-func newCallProfile() *callProfile { return &callProfile{counts: map[string]*atomic.Int64{}} }
+type funcStats struct {
+	name  string
+	calls int64
+	self  time.Duration
+}
+
+func newCallProfile() *callProfile { return &callProfile{funcs: map[string]*funcStats{}} }
 
 // NewFunctionListener implements experimental.FunctionListenerFactory.
 func (p *callProfile) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	name := def.DebugName()
-	c := p.counts[name]
-	if c == nil {
-		c = new(atomic.Int64)
-		p.counts[name] = c
+	f := p.funcs[name]
+	if f == nil {
+		f = &funcStats{name: name}
+		p.funcs[name] = f
 	}
-	return countListener{c}
+	return &timeListener{p: p, f: f}
 }
 
-type countListener struct{ n *atomic.Int64 }
-
-func (l countListener) Before(context.Context, api.Module, api.FunctionDefinition, []uint64, experimental.StackIterator) {
-	l.n.Add(1)
+type timeListener struct {
+	p *callProfile
+	f *funcStats
 }
-func (countListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
-func (countListener) Abort(context.Context, api.Module, api.FunctionDefinition, error)    {}
 
-// write prints the top n functions by call count.
+// charge gives the time since the last event to the function on top.
+func (p *callProfile) charge() {
+	now := time.Now()
+	if n := len(p.stack); n > 0 && !p.last.IsZero() {
+		p.stack[n-1].self += now.Sub(p.last)
+	}
+	p.last = now
+}
+
+func (l *timeListener) Before(context.Context, api.Module, api.FunctionDefinition, []uint64, experimental.StackIterator) {
+	p := l.p
+	p.mu.Lock()
+	p.charge()
+	l.f.calls++
+	p.stack = append(p.stack, l.f)
+	p.mu.Unlock()
+}
+
+func (l *timeListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {
+	p := l.p
+	p.mu.Lock()
+	p.charge()
+	if n := len(p.stack); n > 0 {
+		p.stack = p.stack[:n-1]
+	}
+	p.mu.Unlock()
+}
+
+func (l *timeListener) Abort(ctx context.Context, mod api.Module, def api.FunctionDefinition, _ error) {
+	l.After(ctx, mod, def, nil)
+}
+
+// write prints the top n functions by self time, with call counts.
 func (p *callProfile) write(w io.Writer, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	type row struct {
-		name  string
-		calls int64
-	}
-	var rows []row
-	for name, c := range p.counts {
-		if v := c.Load(); v > 0 {
-			rows = append(rows, row{name, v})
+	var rows []*funcStats
+	var total time.Duration
+	for _, f := range p.funcs {
+		if f.calls > 0 {
+			rows = append(rows, f)
+			total += f.self
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].calls > rows[j].calls })
-	for i, r := range rows {
+	sort.Slice(rows, func(i, j int) bool { return rows[i].self > rows[j].self })
+	fmt.Fprintf(w, "%8s %6s %12s  %s\n", "self", "%", "calls", "function")
+	for i, f := range rows {
 		if i == n {
 			break
 		}
-		fmt.Fprintf(w, "%12d  %s\n", r.calls, r.name)
+		fmt.Fprintf(w, "%8.3fs %5.1f%% %12d  %s\n", f.self.Seconds(), 100*f.self.Seconds()/total.Seconds(), f.calls, f.name)
 	}
 }
 

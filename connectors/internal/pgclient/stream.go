@@ -1,0 +1,158 @@
+package pgclient
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Statement is one statement for StreamRows: SQL with binary parameters and
+// the result column formats (1 = binary).
+type Statement struct {
+	// SQL is the statement text, with $n placeholders.
+	SQL string
+	// Params, ParamOIDs and ParamFormats describe the parameters.
+	Params       [][]byte
+	ParamOIDs    []uint32
+	ParamFormats []int16
+	// ResultFormats are the result column formats.
+	ResultFormats []int16
+}
+
+// errProtocol is wrapped when the server sends something StreamRows does
+// not expect; the connection is closed then.
+var errProtocol = errors.New("unexpected protocol message")
+
+// StreamRows runs q with the extended protocol and calls row for each
+// result row with the row's fields: consecutive (int32 big-endian length,
+// bytes) pairs, length -1 for NULL, as in a DataRow message after its field
+// count. The slice is valid only during the call. When row returns an
+// error, the rest of the result is read and dropped, and StreamRows returns
+// that error.
+//
+// It reads the server's messages straight from the connection's read
+// buffer instead of through pgconn, which decodes and dispatches every
+// message separately: in a wasm guest that per-row machinery cost about as
+// much as converting the values. The connection must be idle; it is idle
+// again afterwards, unless reading failed or ctx ended: then the
+// connection has been closed.
+func (c *Conn) StreamRows(ctx context.Context, q Statement, row func(fields []byte) error) (err error) {
+	if c.rd == nil || c.IsBusy() || c.IsClosed() || c.Frontend().ReadBufferLen() != 0 {
+		return fmt.Errorf("stream rows: connection is not idle")
+	}
+	conn := c.Conn()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	broken := true // until ReadyForQuery
+	defer func() {
+		if interrupted := !stop(); broken || interrupted {
+			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_ = c.Close(closeCtx)
+			cancel()
+			if ctx.Err() != nil {
+				err = errors.Join(ctx.Err(), err)
+			}
+		}
+	}()
+
+	fe := c.Frontend()
+	fe.SendParse(&pgproto3.Parse{Query: q.SQL, ParameterOIDs: q.ParamOIDs})
+	fe.SendBind(&pgproto3.Bind{Parameters: q.Params, ParameterFormatCodes: q.ParamFormats, ResultFormatCodes: q.ResultFormats})
+	fe.SendExecute(&pgproto3.Execute{})
+	fe.SendSync(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		return fmt.Errorf("send query: %w", err)
+	}
+
+	var serverErr, rowErr error
+	var big []byte // a message larger than the read buffer
+	for {
+		if _, err := c.rd.Peek(5); err != nil {
+			return fmt.Errorf("read result: %w", err)
+		}
+		window, _ := c.rd.Peek(c.rd.Buffered())
+		off := 0
+		for len(window)-off >= 5 {
+			typ := window[off]
+			n := int(binary.BigEndian.Uint32(window[off+1:])) - 4
+			if n < 0 {
+				return fmt.Errorf("%w: %q with length %d", errProtocol, typ, n+4)
+			}
+			if len(window)-off-5 < n {
+				break
+			}
+			body := window[off+5 : off+5+n]
+			off += 5 + n
+			done, err := c.handle(typ, body, row, &serverErr, &rowErr)
+			if err != nil || done {
+				_, _ = c.rd.Discard(off)
+				broken = err != nil
+				return errors.Join(err, rowErr, serverErr)
+			}
+		}
+		if _, err := c.rd.Discard(off); err != nil {
+			return fmt.Errorf("read result: %w", err)
+		}
+		if off > 0 {
+			continue
+		}
+		// One message larger than what is buffered: fill the buffer, or
+		// read a message larger than the buffer on its own.
+		head, _ := c.rd.Peek(5)
+		typ, n := head[0], int(binary.BigEndian.Uint32(head[1:]))-4
+		if 5+n <= c.rd.Size() {
+			if _, err := c.rd.Peek(5 + n); err != nil {
+				return fmt.Errorf("read result: %w", err)
+			}
+			continue
+		}
+		if _, err := c.rd.Discard(5); err != nil {
+			return fmt.Errorf("read result: %w", err)
+		}
+		if cap(big) < n {
+			big = make([]byte, n)
+		}
+		big = big[:n]
+		if _, err := io.ReadFull(c.rd, big); err != nil {
+			return fmt.Errorf("read result: %w", err)
+		}
+		done, err := c.handle(typ, big, row, &serverErr, &rowErr)
+		if err != nil || done {
+			broken = err != nil
+			return errors.Join(err, rowErr, serverErr)
+		}
+	}
+}
+
+// handle processes one backend message of StreamRows; done is true after
+// ReadyForQuery. A row error is kept in rowErr, and later rows are dropped.
+func (c *Conn) handle(typ byte, body []byte, row func([]byte) error, serverErr, rowErr *error) (done bool, err error) {
+	switch typ {
+	case 'D': // DataRow
+		if *serverErr != nil || *rowErr != nil {
+			return false, nil
+		}
+		if len(body) < 2 {
+			return false, fmt.Errorf("%w: short DataRow", errProtocol)
+		}
+		*rowErr = row(body[2:])
+		return false, nil
+	case 'Z': // ReadyForQuery
+		return true, nil
+	case 'E': // ErrorResponse: the server skips to Sync, then ReadyForQuery
+		var msg pgproto3.ErrorResponse
+		if err := msg.Decode(body); err != nil {
+			return false, fmt.Errorf("%w: ErrorResponse: %v", errProtocol, err)
+		}
+		*serverErr = pgconn.ErrorResponseToPgError(&msg)
+		return false, nil
+	case '1', '2', 'C', 'n', 'N', 'S', 'A', 'T': // ParseComplete, BindComplete, CommandComplete, NoData, notices, statuses
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: %q", errProtocol, typ)
+}
