@@ -88,6 +88,10 @@ func (c *Conn) StreamRows(ctx context.Context, q Statement, row func(fields []by
 			}
 			body := window[off+5 : off+5+n]
 			off += 5 + n
+			if typ == 'D' && len(body) >= 2 && serverErr == nil && rowErr == nil {
+				rowErr = row(body[2:]) // the hot path, without a call to handle
+				continue
+			}
 			done, err := c.handle(typ, body, row, &serverErr, &rowErr)
 			if err != nil || done {
 				_, _ = c.rd.Discard(off)

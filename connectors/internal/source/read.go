@@ -224,13 +224,13 @@ func run(ctx context.Context, conn *pgclient.Conn, p *plan, req Request, sink Si
 		return nil
 	}
 
-	appendRow, err := rowDecoder(b, types, writers)
+	rb, err := rowBatch(b, types, writers)
 	if err != nil {
 		return st, err
 	}
 	q := pgclient.Statement{SQL: p.sql, Params: vals, ParamOIDs: oids, ParamFormats: formats, ResultFormats: resultFormats}
 	err = conn.StreamRows(ctx, q, func(fields []byte) error {
-		if col, err := appendRow(fields); err != nil {
+		if col, err := rb.AppendRow(fields); err != nil {
 			return &DataError{Column: p.out[col].Name, Err: err}
 		}
 		for i, k := range p.keys {
@@ -261,30 +261,45 @@ func run(ctx context.Context, conn *pgclient.Conn, p *plan, req Request, sink Si
 	return st, nil
 }
 
-// rowDecoder returns the function decoding one row's fields into b: the
-// batch's own whole-row decoder when it has one, else the generic decoder
-// through the column writers.
-func rowDecoder(b Batch, types []pgarrow.Type, writers []pgarrow.Writer) (func(fields []byte) (int, error), error) {
-	if rb, ok := b.(RowBatch); ok {
-		if err := rb.PrepareRows(types); err != nil {
-			return nil, err
-		}
-		return rb.AppendRow, nil
+// rowBatch returns b's own whole-row decoder when it has one, else the
+// generic decoder writing through the column writers.
+func rowBatch(b Batch, types []pgarrow.Type, writers []pgarrow.Writer) (RowBatch, error) {
+	rb, ok := b.(RowBatch)
+	if !ok {
+		rb = &writerRows{writers: writers}
 	}
-	var dec pgarrow.Decoder
-	return func(fields []byte) (int, error) {
-		for i, w := range writers {
-			v, rest, err := nextField(fields)
-			if err != nil {
-				return i, err
-			}
-			fields = rest
-			if err := dec.Decode(&types[i], w, v); err != nil {
-				return i, err
-			}
+	if err := rb.PrepareRows(types); err != nil {
+		return nil, err
+	}
+	return rb, nil
+}
+
+// writerRows decodes rows value by value into pgarrow.Writers.
+type writerRows struct {
+	writers []pgarrow.Writer
+	types   []pgarrow.Type
+	dec     pgarrow.Decoder
+}
+
+// PrepareRows implements RowBatch.
+func (w *writerRows) PrepareRows(types []pgarrow.Type) error {
+	w.types = types
+	return nil
+}
+
+// AppendRow implements RowBatch.
+func (w *writerRows) AppendRow(fields []byte) (int, error) {
+	for i, wr := range w.writers {
+		v, rest, err := nextField(fields)
+		if err != nil {
+			return i, err
 		}
-		return 0, nil
-	}, nil
+		fields = rest
+		if err := w.dec.Decode(&w.types[i], wr, v); err != nil {
+			return i, err
+		}
+	}
+	return 0, nil
 }
 
 // errRowFraming is wrapped when a row's fields are malformed.
