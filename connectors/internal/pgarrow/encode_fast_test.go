@@ -19,7 +19,12 @@ type plainReader struct{ Reader }
 
 func (r *rawReader) Values() []byte  { return r.values }
 func (r *rawReader) Offsets() []byte { return r.offsets }
-func (r *rawReader) NullCount() int  { return r.nulls }
+func (r *rawReader) Validity() []byte {
+	if r.nulls == 0 {
+		return nil
+	}
+	return r.validity
+}
 func (r *rawReader) IsNull(i int) bool {
 	return r.nulls > 0 && r.validity[i>>3]&(1<<(uint(i)&7)) == 0
 }
@@ -37,7 +42,9 @@ func (r *rawReader) Bytes(i int) []byte {
 	s, e := binary.LittleEndian.Uint32(r.offsets[i*4:]), binary.LittleEndian.Uint32(r.offsets[i*4+4:])
 	return r.values[s:e]
 }
-func (r *rawReader) Decimal128(int) (uint64, uint64)        { return 0, 0 }
+func (r *rawReader) Decimal128(i int) (uint64, uint64) {
+	return binary.LittleEndian.Uint64(r.values[i*16:]), binary.LittleEndian.Uint64(r.values[i*16+8:])
+}
 func (r *rawReader) Decimal256(int) [4]uint64               { return [4]uint64{} }
 func (r *rawReader) MonthDayNano(int) (int32, int32, int64) { return 0, 0, 0 }
 func (r *rawReader) ElemReader() Reader                     { return nil }
@@ -72,6 +79,33 @@ func newRawReader(k Kind, n, nullEvery int) *rawReader {
 			}
 			r.offsets = binary.LittleEndian.AppendUint32(r.offsets, uint32(len(r.values)))
 		}
+	case KindDecimal128:
+		// Small and large magnitudes of both signs, zeros and values
+		// that need the 128-bit path.
+		for i := range n {
+			var lo, hi uint64
+			switch x := next(); i % 8 {
+			case 0:
+				lo = 0
+			case 1:
+				lo = x % 100_000
+			case 2:
+				lo = uint64(-int64(x % 1_000_000_000))
+			case 3:
+				lo = x >> 1
+			case 4:
+				lo = uint64(-int64(x >> 1))
+			case 5:
+				lo = 1 << 63 // MinInt64: 128-bit path
+				hi = ^uint64(0)
+			case 6:
+				lo, hi = x, 12345 // 128-bit path
+			case 7:
+				lo = pow10u64[i%19] * (x % 10)
+			}
+			r.values = binary.LittleEndian.AppendUint64(r.values, lo)
+			r.values = binary.LittleEndian.AppendUint64(r.values, hi)
+		}
 	default:
 		w := map[Kind]int{KindInt16: 2, KindInt32: 4, KindDate: 4, KindInt64: 8, KindFloat64: 8, KindTime: 8, KindTimestamp: 8, KindTimestampTZ: 8}[k]
 		for i := range n {
@@ -91,22 +125,28 @@ func newRawReader(k Kind, n, nullEvery int) *rawReader {
 func TestAppendRowsRawMatchesGeneric(t *testing.T) {
 	kinds := []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes}
 	const n = 100
+	decScales := []int{0, 1, 2, 4, 5, 9, 16}
 	for _, nullEvery := range []int{0, 3} {
-		types := make([]Type, len(kinds))
-		raw := make([]Reader, len(kinds))
-		plain := make([]Reader, len(kinds))
+		types := make([]Type, len(kinds), len(kinds)+len(decScales))
+		raw := make([]Reader, len(kinds), len(kinds)+len(decScales))
+		plain := make([]Reader, len(kinds), len(kinds)+len(decScales))
 		for i, k := range kinds {
 			types[i] = Type{Kind: k}
 			r := newRawReader(k, n, nullEvery)
 			raw[i], plain[i] = r, plainReader{r}
 		}
+		for _, scale := range decScales {
+			types = append(types, Type{Kind: KindDecimal128, Precision: 38, Scale: scale})
+			r := newRawReader(KindDecimal128, n, nullEvery)
+			raw, plain = append(raw, r), append(plain, plainReader{r})
+		}
 		enc, err := NewEncoder(types, types)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for c := range kinds {
+		for c := range types {
 			if enc.fast[c] == fastNone {
-				t.Errorf("kind %v has no inline conversion", kinds[c])
+				t.Errorf("type %+v has no inline conversion", types[c])
 			}
 		}
 		fast, err := enc.AppendRows(nil, raw, 10, n)
