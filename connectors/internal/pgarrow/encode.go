@@ -31,6 +31,8 @@ type Encoder struct {
 	fast  []fastKind // inline conversion per column (see RawColumn)
 	scale []int      // decimal scale of fastDec columns
 	raw   []rawCol   // AppendRows scratch
+	cur   []int      // appendColumns scratch: per-row cursor
+	dec   []byte     // appendColumns scratch: encoded decimals
 }
 
 // NewEncoder returns an encoder writing columns of Arrow types src into

@@ -110,10 +110,10 @@ func newRawReader(k Kind, n, nullEvery int) *rawReader {
 		w := map[Kind]int{KindInt16: 2, KindInt32: 4, KindDate: 4, KindInt64: 8, KindFloat64: 8, KindTime: 8, KindTimestamp: 8, KindTimestampTZ: 8}[k]
 		for i := range n {
 			x := next()
-			if i == 3 && (k == KindTimestamp || k == KindTimestampTZ) {
+			if i%50 == 13 && (k == KindTimestamp || k == KindTimestampTZ) {
 				x = math.MaxInt64 // infinity sentinel
 			}
-			if i == 5 && k == KindDate {
+			if i%50 == 15 && k == KindDate {
 				x = 0x80000000 // date -infinity (math.MinInt32)
 			}
 			r.values = binary.LittleEndian.AppendUint64(r.values, x)[:(i+1)*w]
@@ -126,7 +126,8 @@ func TestAppendRowsRawMatchesGeneric(t *testing.T) {
 	kinds := []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes}
 	const n = 100
 	decScales := []int{0, 1, 2, 4, 5, 9, 16}
-	for _, nullEvery := range []int{0, 3} {
+	for _, tc := range []struct{ nullEvery, wideEvery int }{{0, 0}, {3, 0}, {0, 1}, {3, 1}, {0, 64}} {
+		nullEvery := tc.nullEvery
 		types := make([]Type, len(kinds), len(kinds)+len(decScales))
 		raw := make([]Reader, len(kinds), len(kinds)+len(decScales))
 		plain := make([]Reader, len(kinds), len(kinds)+len(decScales))
@@ -138,6 +139,7 @@ func TestAppendRowsRawMatchesGeneric(t *testing.T) {
 		for _, scale := range decScales {
 			types = append(types, Type{Kind: KindDecimal128, Precision: 38, Scale: scale})
 			r := newRawReader(KindDecimal128, n, nullEvery)
+			narrowDecimals(r, tc.wideEvery)
 			raw, plain = append(raw, r), append(plain, plainReader{r})
 		}
 		enc, err := NewEncoder(types, types)
@@ -161,7 +163,23 @@ func TestAppendRowsRawMatchesGeneric(t *testing.T) {
 			t.Fatal("plainReader must not implement RawColumn")
 		}
 		if string(fast) != string(slow) {
-			t.Fatalf("nullEvery %d: inline encoding differs from the generic one (%d vs %d bytes)", nullEvery, len(fast), len(slow))
+			t.Fatalf("%+v: inline encoding differs from the generic one (%d vs %d bytes)", tc, len(fast), len(slow))
+		}
+	}
+}
+
+// narrowDecimals replaces the decimal128 values of r that do not fit 64
+// bits, except every keep-th row (0: all), by small ones: a batch whose
+// decimals all fit is encoded column by column (appendColumns), one with a
+// wide value row by row.
+func narrowDecimals(r *rawReader, keep int) {
+	for i := 0; i*16 < len(r.values); i++ {
+		lo, hi := r.Decimal128(i)
+		if hi != uint64(int64(lo)>>63) || int64(lo) == math.MinInt64 {
+			if keep == 0 || i%keep != 0 {
+				binary.LittleEndian.PutUint64(r.values[i*16:], uint64(i)*7919)
+				binary.LittleEndian.PutUint64(r.values[i*16+8:], 0)
+			}
 		}
 	}
 }
