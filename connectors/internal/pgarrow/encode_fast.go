@@ -161,10 +161,11 @@ func store64(b unsafe.Pointer, p int, v uint64) {
 	*(*uint64)(unsafe.Add(b, p)) = bits.ReverseBytes64(v)
 }
 
-// appendRowsInline is AppendRows on a little-endian host. encodeInline
-// does the work; this loop only grows the buffer and encodes the values
-// encodeInline stops at (columns without an inline conversion, decimals
-// beyond 64 bits).
+// appendRowsInline is AppendRows on a little-endian host. When every
+// column converts inline it encodes column by column (appendColumns);
+// otherwise, or for a decimal beyond 64 bits, encodeInline goes row by row
+// and this loop grows the buffer and encodes the values encodeInline stops
+// at.
 func (e *Encoder) appendRowsInline(dst []byte, cols []Reader, from, to int) ([]byte, error) {
 	raw := e.raw
 	room := 2
