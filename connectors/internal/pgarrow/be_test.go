@@ -98,13 +98,24 @@ func BenchmarkEncodeRows(b *testing.B) {
 	// The same shape over Arrow buffers (RawColumn), as in the destination.
 	rawCols := make([]Reader, len(types))
 	for i, t := range types {
-		if fastKindFor(&t, &t) == fastNone {
+		switch {
+		case fastKindFor(&t, &t) == fastNone:
 			rawCols[i] = cols[i]
-		} else {
+		case t.Kind == KindDecimal128:
+			d := &rawReader{}
+			for _, v := range r.d128 {
+				d.values = binary.LittleEndian.AppendUint64(d.values, v)
+				d.values = binary.LittleEndian.AppendUint64(d.values, 0)
+			}
+			rawCols[i] = d
+		default:
 			rawCols[i] = newRawReader(t.Kind, rows, 0)
 		}
 	}
 	b.Run("all-raw", func(b *testing.B) { run(b, types, rawCols) })
+	for i, name := range names {
+		b.Run("raw-"+name, func(b *testing.B) { run(b, types[i:i+1], rawCols[i:i+1]) })
+	}
 	for i, name := range names {
 		b.Run(name, func(b *testing.B) { run(b, types[i:i+1], cols[i:i+1]) })
 	}

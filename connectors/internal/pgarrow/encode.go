@@ -27,9 +27,12 @@ type encodeFunc func(dst []byte, r Reader, i int) ([]byte, error)
 // table. Build it once per stream with NewEncoder. An Encoder is not safe
 // for concurrent use.
 type Encoder struct {
-	fns  []encodeFunc
-	fast []fastKind // inline conversion per column (see RawColumn)
-	raw  []rawCol   // AppendRows scratch
+	fns   []encodeFunc
+	fast  []fastKind // inline conversion per column (see RawColumn)
+	scale []int      // decimal scale of fastDec columns
+	raw   []rawCol   // AppendRows scratch
+	cur   []int      // appendColumns scratch: per-row cursor
+	dec   []byte     // appendColumns scratch: encoded decimals
 }
 
 // NewEncoder returns an encoder writing columns of Arrow types src into
@@ -39,7 +42,7 @@ func NewEncoder(dst, src []Type) (*Encoder, error) {
 	if len(dst) != len(src) {
 		return nil, fmt.Errorf("encoder: %d target columns for %d source columns", len(dst), len(src))
 	}
-	e := &Encoder{fns: make([]encodeFunc, len(dst)), fast: make([]fastKind, len(dst))}
+	e := &Encoder{fns: make([]encodeFunc, len(dst)), fast: make([]fastKind, len(dst)), scale: make([]int, len(dst))}
 	for i := range dst {
 		fn, err := encoderFor(&dst[i], &src[i])
 		if err != nil {
@@ -47,6 +50,7 @@ func NewEncoder(dst, src []Type) (*Encoder, error) {
 		}
 		e.fns[i] = fn
 		e.fast[i] = fastKindFor(&dst[i], &src[i])
+		e.scale[i] = src[i].Scale
 	}
 	return e, nil
 }
