@@ -37,6 +37,8 @@ type Builder struct {
 	bitmaps       int    // validity and bit-packed buffers
 	constBytes    int    // the extra offset of each offsets buffer
 	varCols       []*col // utf8 and binary columns
+
+	wireOff, wireLen []int32 // AppendWireRows' field locations, reused
 }
 
 // col is one node's buffers.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"unsafe"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -102,100 +103,237 @@ func (b *Builder) CheckWireColumns(cols []WireColumn) error {
 	return nil
 }
 
-// AppendWireRow appends one row given as consecutive length-prefixed
+// AppendWireRows appends rows, each given as consecutive length-prefixed
 // fields: a 4-byte big-endian length (-1 for NULL) followed by that many
 // bytes, one field per top-level column in order (the PostgreSQL binary
 // tuple layout, after its field count). Fields after the last column are
 // ignored. cols must have passed CheckWireColumns.
 //
-// It is the fast path for row-oriented binary sources: one call per row,
-// with the per-field conversions inline rather than a function call per
-// value, which matters most in a wasm guest. On error the row may be
-// partly appended; the batch must then be discarded.
-func (b *Builder) AppendWireRow(row []byte, cols []WireColumn) error {
-	off := 0
+// It appends as many leading rows as fit the batch's row and byte bounds
+// (at least one into an empty batch) and returns how many; when that is
+// fewer than len(rows), the batch is full. On error the batch may be partly
+// appended and must be discarded.
+//
+// It is the fast path for row-oriented binary sources. In a wasm guest,
+// every call and every taken branch inside a loop is expensive, so it works
+// in two passes without calls: it first locates every field of every row,
+// then fills one column at a time with a loop specialised to that column's
+// conversion.
+func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) {
+	ncols := len(cols)
+	base := b.cols[0].length
+	n := min(len(rows), b.maxRows-base)
+	if n <= 0 {
+		return 0, nil
+	}
+	if cap(b.wireOff) < n*ncols {
+		b.wireOff = make([]int32, n*ncols)
+		b.wireLen = make([]int32, n*ncols)
+	}
+	offs, lens := b.wireOff[:n*ncols], b.wireLen[:n*ncols]
+
+	// Pass 1: locate the fields and stop at the byte bound.
+	budget := b.maxBytes - b.estimate(base)
+	for r := 0; r < n; r++ {
+		row := rows[r]
+		off, size := 0, b.fixedRowBytes+b.bitmaps
+		for ci := 0; ci < ncols; ci++ {
+			if len(row)-off < 4 {
+				return 0, &ColumnError{ci, fmt.Errorf("%w: row ends before the field", ErrWireRow)}
+			}
+			l := int32(bits.ReverseBytes32(*(*uint32)(unsafe.Pointer(&row[off]))))
+			off += 4
+			if l < -1 || int(l) > len(row)-off {
+				return 0, &ColumnError{ci, fmt.Errorf("%w: field length %d", ErrWireRow, l)}
+			}
+			offs[r*ncols+ci], lens[r*ncols+ci] = int32(off), l
+			if l > 0 {
+				off += int(l)
+				size += int(l)
+			}
+		}
+		if budget -= size; budget < 0 && (r > 0 || base > 0) {
+			n = r
+			break
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+
+	// Pass 2: one column at a time.
 	for ci := range cols {
-		wc := &cols[ci]
-		c := b.cols[ci]
-		if len(row)-off < 4 {
-			return &ColumnError{ci, fmt.Errorf("%w: row ends before the field", ErrWireRow)}
+		if err := b.cols[ci].appendWire(&cols[ci], rows[:n], offs[ci:], lens[ci:], ncols); err != nil {
+			return 0, &ColumnError{ci, err}
 		}
-		n := int32(bits.ReverseBytes32(*(*uint32)(unsafe.Pointer(&row[off]))))
-		off += 4
-		i := c.length
-		if n < 0 {
-			if n != -1 {
-				return &ColumnError{ci, fmt.Errorf("%w: field length %d", ErrWireRow, n)}
+	}
+	return n, nil
+}
+
+// appendWire appends field ci of each row; offs[r*stride] and
+// lens[r*stride] locate row r's field.
+func (c *col) appendWire(wc *WireColumn, rows [][]byte, offs, lens []int32, stride int) error {
+	n := len(rows)
+	if wc.Kind == WireCustom {
+		for r := 0; r < n; r++ {
+			l := lens[r*stride]
+			if l < 0 {
+				c.appendNull()
+				continue
 			}
-			c.appendNull()
-			continue
-		}
-		if int(n) > len(row)-off {
-			return &ColumnError{ci, fmt.Errorf("%w: field of %d bytes overruns the row", ErrWireRow, n)}
-		}
-		v := row[off : off+int(n)]
-		off += int(n)
-		switch wc.Kind {
-		case WireBE64, WireBE64Shift:
-			if n != 8 {
-				return &ColumnError{ci, ErrValueLength}
+			o := offs[r*stride]
+			if err := wc.Decode(rows[r][o : o+l]); err != nil {
+				return err
 			}
-			x := bits.ReverseBytes64(*(*uint64)(unsafe.Pointer(&v[0])))
-			if wc.Kind == WireBE64Shift && x != math.MaxInt64 && x != 1<<63 {
-				s := int64(x) + wc.Shift
-				if (s > int64(x)) != (wc.Shift > 0) || s == math.MaxInt64 || s == math.MinInt64 {
-					return &ColumnError{ci, fmt.Errorf("%w: %d shifted by %d", ErrOutOfRange, int64(x), wc.Shift)}
+		}
+		return nil
+	}
+	c.reserve(n)
+	i0, nulls := c.length, 0
+	switch wc.Kind {
+	case WireBE64, WireBE64Shift:
+		vals := c.values[i0*8 : (i0+n)*8]
+		shift := wc.Shift
+		if wc.Kind == WireBE64 {
+			shift = 0
+		}
+		for r := 0; r < n; r++ {
+			l := lens[r*stride]
+			if l != 8 {
+				if l == -1 {
+					nulls++
+					continue
+				}
+				return ErrValueLength
+			}
+			x := bits.ReverseBytes64(*(*uint64)(unsafe.Pointer(&rows[r][offs[r*stride]])))
+			if shift != 0 && x != math.MaxInt64 && x != 1<<63 {
+				s := int64(x) + shift
+				if (s > int64(x)) != (shift > 0) || s == math.MaxInt64 || s == math.MinInt64 {
+					return fmt.Errorf("%w: %d shifted by %d", ErrOutOfRange, int64(x), shift)
 				}
 				x = uint64(s)
 			}
-			if (i+1)*8 > len(c.values) || i>>3 >= len(c.validity) {
-				c.grow()
+			*(*uint64)(unsafe.Pointer(&vals[r*8])) = x
+		}
+	case WireBE32, WireBE32Shift:
+		vals := c.values[i0*4 : (i0+n)*4]
+		shift := int32(wc.Shift)
+		if wc.Kind == WireBE32 {
+			shift = 0
+		}
+		for r := 0; r < n; r++ {
+			l := lens[r*stride]
+			if l != 4 {
+				if l == -1 {
+					nulls++
+					continue
+				}
+				return ErrValueLength
 			}
-			*(*uint64)(unsafe.Pointer(&c.values[i*8])) = x
-		case WireBE32, WireBE32Shift:
-			if n != 4 {
-				return &ColumnError{ci, ErrValueLength}
+			x := bits.ReverseBytes32(*(*uint32)(unsafe.Pointer(&rows[r][offs[r*stride]])))
+			if shift != 0 && x != math.MaxInt32 && x != 1<<31 {
+				x = uint32(int32(x) + shift)
 			}
-			x := bits.ReverseBytes32(*(*uint32)(unsafe.Pointer(&v[0])))
-			if wc.Kind == WireBE32Shift && x != math.MaxInt32 && x != 1<<31 {
-				x = uint32(int32(x) + int32(wc.Shift))
+			*(*uint32)(unsafe.Pointer(&vals[r*4])) = x
+		}
+	case WireBE16:
+		vals := c.values[i0*2 : (i0+n)*2]
+		for r := 0; r < n; r++ {
+			l := lens[r*stride]
+			if l != 2 {
+				if l == -1 {
+					nulls++
+					continue
+				}
+				return ErrValueLength
 			}
-			if (i+1)*4 > len(c.values) || i>>3 >= len(c.validity) {
-				c.grow()
+			*(*uint16)(unsafe.Pointer(&vals[r*2])) = bits.ReverseBytes16(*(*uint16)(unsafe.Pointer(&rows[r][offs[r*stride]])))
+		}
+	case WireBool:
+		for r := 0; r < n; r++ {
+			l := lens[r*stride]
+			if l != 1 {
+				if l == -1 {
+					nulls++
+					continue
+				}
+				return ErrValueLength
 			}
-			*(*uint32)(unsafe.Pointer(&c.values[i*4])) = x
-		case WireBE16:
-			if n != 2 {
-				return &ColumnError{ci, ErrValueLength}
-			}
-			if (i+1)*2 > len(c.values) || i>>3 >= len(c.validity) {
-				c.grow()
-			}
-			*(*uint16)(unsafe.Pointer(&c.values[i*2])) = bits.ReverseBytes16(*(*uint16)(unsafe.Pointer(&v[0])))
-		case WireBool:
-			if n != 1 {
-				return &ColumnError{ci, ErrValueLength}
-			}
-			if i>>3 >= len(c.values) || i>>3 >= len(c.validity) {
-				c.grow()
-			}
-			if v[0] != 0 {
+			if rows[r][offs[r*stride]] != 0 {
+				i := i0 + r
 				c.values[i>>3] |= 1 << (uint(i) & 7)
 			}
-		case WireBytes:
-			if (i+2)*4 > len(c.offsets) || i>>3 >= len(c.validity) {
-				c.grow()
-			}
-			c.values = append(c.values, v...)
-			putU32(c.offsets, (i+1)*4, uint32(len(c.values)))
-		default:
-			if err := wc.Decode(v); err != nil {
-				return &ColumnError{ci, err}
-			}
-			continue // the appender set validity and length
 		}
-		c.validity[i>>3] |= 1 << (uint(i) & 7)
-		c.length = i + 1
+	case WireBytes:
+		size := 0
+		for r := 0; r < n; r++ {
+			size += max(int(lens[r*stride]), 0)
+		}
+		start := len(c.values)
+		c.values = slices.Grow(c.values, size)[:start+size]
+		pos := start
+		offsets := c.offsets[(i0+1)*4 : (i0+n+1)*4]
+		for r := 0; r < n; r++ {
+			l := lens[r*stride]
+			if l > 0 {
+				o := offs[r*stride]
+				pos += copy(c.values[pos:], rows[r][o:o+l])
+			} else if l < 0 {
+				nulls++
+			}
+			*(*uint32)(unsafe.Pointer(&offsets[r*4])) = uint32(pos)
+		}
 	}
+	// Validity: set every row's bit, then clear the nulls'.
+	setBits(c.validity, i0, n)
+	if nulls > 0 {
+		for r := 0; r < n; r++ {
+			if lens[r*stride] < 0 {
+				i := i0 + r
+				c.validity[i>>3] &^= 1 << (uint(i) & 7)
+			}
+		}
+		c.nulls += nulls
+	}
+	c.length = i0 + n
 	return nil
+}
+
+// reserve makes room for n more values in a fixed-width, bool or
+// utf8/binary column (the values of the latter grow as they are copied).
+func (c *col) reserve(n int) {
+	end := c.length + n
+	if need := end/8 + 1; need > len(c.validity) {
+		c.validity = append(c.validity, make([]byte, need-len(c.validity))...)
+	}
+	if c.layout.Offsets {
+		if need := (end + 1) * 4; need > len(c.offsets) {
+			c.offsets = append(c.offsets, make([]byte, need-len(c.offsets))...)
+		}
+	}
+	switch {
+	case c.layout.BitPacked:
+		if need := end/8 + 1; need > len(c.values) {
+			c.values = append(c.values, make([]byte, need-len(c.values))...)
+		}
+	case c.layout.Width > 0:
+		if need := end * c.layout.Width; need > len(c.values) {
+			c.values = append(c.values, make([]byte, need-len(c.values))...)
+		}
+	}
+}
+
+// setBits sets bits [from, from+n) of bm.
+func setBits(bm []byte, from, n int) {
+	i, end := from, from+n
+	for ; i < end && i&7 != 0; i++ {
+		bm[i>>3] |= 1 << (uint(i) & 7)
+	}
+	for ; i+8 <= end; i += 8 {
+		bm[i>>3] = 0xff
+	}
+	for ; i < end; i++ {
+		bm[i>>3] |= 1 << (uint(i) & 7)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 
@@ -41,14 +42,31 @@ var wireCols = []WireColumn{
 	{Kind: WireBool}, {Kind: WireBE32Shift, Shift: 10}, {Kind: WireBE16}, {Kind: WireCustom},
 }
 
-// TestAppendWireRowMatchesAppenders builds the same rows through
-// AppendWireRow and through the typed appenders and compares the buffers.
-func TestAppendWireRowMatchesAppenders(t *testing.T) {
+// appendRow appends one row through AppendWireRows.
+func appendRow(b *Builder, row []byte, cols []WireColumn) error {
+	n, err := b.AppendWireRows([][]byte{row}, cols)
+	if err == nil && n != 1 {
+		err = fmt.Errorf("appended %d rows", n)
+	}
+	return err
+}
+
+// TestAppendWireRowsMatchesAppenders builds the same rows through
+// AppendWireRows (one at a time, and in chunks) and through the typed
+// appenders and compares the buffers.
+func TestAppendWireRowsMatchesAppenders(t *testing.T) {
+	for _, chunk := range []int{1, 3, 64} {
+		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) { testWireRows(t, chunk) })
+	}
+}
+
+func testWireRows(t *testing.T, chunk int) {
 	s, err := NewSchema(wireFields)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wired, _ := NewBuilder(s, 4, 0) // small: forces growth
+	wired.maxRows = 1000
 	typed, _ := NewBuilder(s, 4, 0)
 	cols := append([]WireColumn(nil), wireCols...)
 	x := wired.Int64(8)
@@ -56,12 +74,19 @@ func TestAppendWireRowMatchesAppenders(t *testing.T) {
 	if err := wired.CheckWireColumns(cols); err != nil {
 		t.Fatal(err)
 	}
+	var pending [][]byte
+	flush := func() {
+		for len(pending) > 0 {
+			n, err := wired.AppendWireRows(pending, cols)
+			if err != nil || n == 0 {
+				t.Fatalf("append: %d, %v", n, err)
+			}
+			pending = pending[n:]
+		}
+	}
 	for r := range 50 {
 		if r%7 == 3 {
-			row := wireRow(be64(int64(r)), nil, nil, nil, nil, nil, nil, nil, nil, []byte("extra"))
-			if err := wired.AppendWireRow(row, cols); err != nil {
-				t.Fatal(err)
-			}
+			pending = append(pending, wireRow(be64(int64(r)), nil, nil, nil, nil, nil, nil, nil, nil, []byte("extra")))
 			typed.Int64(0).Append(int64(r))
 			for c := 1; c < 9; c++ {
 				typed.Column(c).AppendNull()
@@ -77,10 +102,10 @@ func TestAppendWireRowMatchesAppenders(t *testing.T) {
 			d = math.MinInt32
 		}
 		str := bytes.Repeat([]byte{'a' + byte(r%26)}, r)
-		row := wireRow(be64(int64(r)), str, be32(int32(-r)), be64(int64(math.Float64bits(float64(r)/3))), be64(ts),
-			[]byte{byte(r & 1)}, be32(d), be16(int16(r)), be64(int64(r)*3))
-		if err := wired.AppendWireRow(row, cols); err != nil {
-			t.Fatal(err)
+		pending = append(pending, wireRow(be64(int64(r)), str, be32(int32(-r)), be64(int64(math.Float64bits(float64(r)/3))), be64(ts),
+			[]byte{byte(r & 1)}, be32(d), be16(int16(r)), be64(int64(r)*3)))
+		if len(pending) >= chunk {
+			flush()
 		}
 		typed.Int64(0).Append(int64(r))
 		typed.Utf8(1).AppendBytes(str)
@@ -98,6 +123,7 @@ func TestAppendWireRowMatchesAppenders(t *testing.T) {
 		typed.Int16(7).Append(int16(r))
 		typed.Int64(8).Append(int64(r)*3 + 1)
 	}
+	flush()
 	var want [][]byte
 	_ = typed.Layout(func(rows int, _ []Node, bufs [][]byte) {
 		for _, b := range bufs {
@@ -141,7 +167,7 @@ func TestAppendWireRowErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		b.Reset()
-		err := b.AppendWireRow(c.row, cols)
+		err := appendRow(b, c.row, cols)
 		var ce *ColumnError
 		if !errors.As(err, &ce) || ce.Column != c.col || !errors.Is(err, c.want) {
 			t.Errorf("%s: got %v, want column %d %v", c.name, err, c.col, c.want)
@@ -149,8 +175,36 @@ func TestAppendWireRowErrors(t *testing.T) {
 	}
 }
 
-// BenchmarkAppendWireRow decodes the 6-column bench schema from wire rows.
-func BenchmarkAppendWireRow(b *testing.B) {
+// TestAppendWireRowsBounds checks that a chunk stops at the row bound and
+// near the byte bound, and that an empty batch always takes a row.
+func TestAppendWireRowsBounds(t *testing.T) {
+	s, _ := NewSchema([]abi.Field{{Name: "s", Type: "utf8"}})
+	cols := []WireColumn{{Kind: WireBytes}}
+	rows := make([][]byte, 100)
+	for i := range rows {
+		rows[i] = wireRow(bytes.Repeat([]byte("x"), 100))
+	}
+	b, _ := NewBuilder(s, 10, 0)
+	if n, err := b.AppendWireRows(rows, cols); n != 10 || err != nil || !b.Full() {
+		t.Fatalf("row bound: %d, %v, full %v", n, err, b.Full())
+	}
+	b, _ = NewBuilder(s, 1000, 1000)
+	n, err := b.AppendWireRows(rows, cols)
+	if err != nil || n == 0 || n >= 10 || b.ByteSize() > 1000 {
+		t.Fatalf("byte bound: %d rows, %d bytes, %v", n, b.ByteSize(), err)
+	}
+	big := [][]byte{wireRow(bytes.Repeat([]byte("y"), 5000))}
+	if n, err := b.AppendWireRows(big, cols); n != 0 || err != nil {
+		t.Fatalf("a non-empty batch took an oversized row: %d, %v", n, err)
+	}
+	b.Reset()
+	if n, err := b.AppendWireRows(big, cols); n != 1 || err != nil || !b.Full() {
+		t.Fatalf("an empty batch refused an oversized row: %d, %v", n, err)
+	}
+}
+
+// BenchmarkAppendWireRows decodes the 6-column bench schema from wire rows.
+func BenchmarkAppendWireRows(b *testing.B) {
 	s, _ := NewSchema(benchFields)
 	bl, _ := NewBuilder(s, benchRows, 0)
 	cols := []WireColumn{{Kind: WireBE64}, {Kind: WireBytes}, {Kind: WireBE32}, {Kind: WireBE64}, {Kind: WireBE64Shift, Shift: 7}, {Kind: WireBool}}
@@ -164,8 +218,8 @@ func BenchmarkAppendWireRow(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		for r := range benchRows {
-			if err := bl.AppendWireRow(rows[r&1023], cols); err != nil {
+		for r := 0; r < benchRows; r += len(rows) {
+			if _, err := bl.AppendWireRows(rows, cols); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -189,7 +243,7 @@ func TestFullEstimateBoundsByteSize(t *testing.T) {
 		} else {
 			row = wireRow(be64(1), bytes.Repeat([]byte("x"), r%13), be32(1), be64(1), be64(1), []byte{1}, be32(1), be16(1), be64(1))
 		}
-		if err := b.AppendWireRow(row, cols); err != nil {
+		if err := appendRow(b, row, cols); err != nil {
 			t.Fatal(err)
 		}
 		if est, exact := b.estimate(b.Rows()), b.ByteSize(); est < exact {

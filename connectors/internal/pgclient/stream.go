@@ -29,12 +29,13 @@ type Statement struct {
 // not expect; the connection is closed then.
 var errProtocol = errors.New("unexpected protocol message")
 
-// StreamRows runs q with the extended protocol and calls row for each
-// result row with the row's fields: consecutive (int32 big-endian length,
-// bytes) pairs, length -1 for NULL, as in a DataRow message after its field
-// count. The slice is valid only during the call. When row returns an
-// error, the rest of the result is read and dropped, and StreamRows returns
-// that error.
+// StreamRows runs q with the extended protocol and calls rows with the
+// result rows in order, several at a time (those that arrived together).
+// Each row is its fields: consecutive (int32 big-endian length, bytes)
+// pairs, length -1 for NULL, as in a DataRow message after its field count.
+// The slices are valid only during the call. When rows returns an error,
+// the rest of the result is read and dropped, and StreamRows returns that
+// error.
 //
 // It reads the server's messages straight from the connection's read
 // buffer instead of through pgconn, which decodes and dispatches every
@@ -42,7 +43,7 @@ var errProtocol = errors.New("unexpected protocol message")
 // much as converting the values. The connection must be idle; it is idle
 // again afterwards, unless reading failed or ctx ended: then the
 // connection has been closed.
-func (c *Conn) StreamRows(ctx context.Context, q Statement, row func(fields []byte) error) (err error) {
+func (c *Conn) StreamRows(ctx context.Context, q Statement, rows func(rows [][]byte) error) (err error) {
 	if c.rd == nil || c.IsBusy() || c.IsClosed() || c.Frontend().ReadBufferLen() != 0 {
 		return fmt.Errorf("stream rows: connection is not idle")
 	}
@@ -71,6 +72,14 @@ func (c *Conn) StreamRows(ctx context.Context, q Statement, row func(fields []by
 
 	var serverErr, rowErr error
 	var big []byte // a message larger than the read buffer
+	var pending [][]byte
+	deliver := func() {
+		if len(pending) > 0 && serverErr == nil && rowErr == nil {
+			rowErr = rows(pending)
+		}
+		clear(pending)
+		pending = pending[:0]
+	}
 	for {
 		if _, err := c.rd.Peek(5); err != nil {
 			return fmt.Errorf("read result: %w", err)
@@ -88,17 +97,19 @@ func (c *Conn) StreamRows(ctx context.Context, q Statement, row func(fields []by
 			}
 			body := window[off+5 : off+5+n]
 			off += 5 + n
-			if typ == 'D' && len(body) >= 2 && serverErr == nil && rowErr == nil {
-				rowErr = row(body[2:]) // the hot path, without a call to handle
+			if typ == 'D' && len(body) >= 2 {
+				pending = append(pending, body[2:])
 				continue
 			}
-			done, err := c.handle(typ, body, row, &serverErr, &rowErr)
+			deliver()
+			done, err := c.handle(typ, body, &serverErr)
 			if err != nil || done {
 				_, _ = c.rd.Discard(off)
 				broken = err != nil
 				return errors.Join(err, rowErr, serverErr)
 			}
 		}
+		deliver()
 		if _, err := c.rd.Discard(off); err != nil {
 			return fmt.Errorf("read result: %w", err)
 		}
@@ -125,7 +136,12 @@ func (c *Conn) StreamRows(ctx context.Context, q Statement, row func(fields []by
 		if _, err := io.ReadFull(c.rd, big); err != nil {
 			return fmt.Errorf("read result: %w", err)
 		}
-		done, err := c.handle(typ, big, row, &serverErr, &rowErr)
+		if typ == 'D' && len(big) >= 2 {
+			pending = append(pending, big[2:])
+			deliver()
+			continue
+		}
+		done, err := c.handle(typ, big, &serverErr)
 		if err != nil || done {
 			broken = err != nil
 			return errors.Join(err, rowErr, serverErr)
@@ -133,19 +149,12 @@ func (c *Conn) StreamRows(ctx context.Context, q Statement, row func(fields []by
 	}
 }
 
-// handle processes one backend message of StreamRows; done is true after
-// ReadyForQuery. A row error is kept in rowErr, and later rows are dropped.
-func (c *Conn) handle(typ byte, body []byte, row func([]byte) error, serverErr, rowErr *error) (done bool, err error) {
+// handle processes one backend message of StreamRows other than a
+// DataRow; done is true after ReadyForQuery.
+func (c *Conn) handle(typ byte, body []byte, serverErr *error) (done bool, err error) {
 	switch typ {
-	case 'D': // DataRow
-		if *serverErr != nil || *rowErr != nil {
-			return false, nil
-		}
-		if len(body) < 2 {
-			return false, fmt.Errorf("%w: short DataRow", errProtocol)
-		}
-		*rowErr = row(body[2:])
-		return false, nil
+	case 'D':
+		return false, fmt.Errorf("%w: short DataRow", errProtocol)
 	case 'Z': // ReadyForQuery
 		return true, nil
 	case 'E': // ErrorResponse: the server skips to Sync, then ReadyForQuery

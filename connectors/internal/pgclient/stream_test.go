@@ -55,7 +55,12 @@ func TestStreamRows(t *testing.T) {
 		var got [][][]byte
 		big := strings.Repeat("x", 600<<10)
 		err := conn.StreamRows(ctx, text("SELECT i::text, CASE WHEN i = 2 THEN NULL WHEN i = 3 THEN $1 ELSE '' END FROM generate_series(1, 4) i", big),
-			func(row []byte) error { got = append(got, fields(t, row)); return nil })
+			func(rows [][]byte) error {
+				for _, row := range rows {
+					got = append(got, fields(t, row))
+				}
+				return nil
+			})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +73,7 @@ func TestStreamRows(t *testing.T) {
 
 	t.Run("a server error after some rows", func(t *testing.T) {
 		rows := 0
-		err := conn.StreamRows(ctx, text("SELECT 10 / (5 - i) FROM generate_series(1, 10) i"), func([]byte) error { rows++; return nil })
+		err := conn.StreamRows(ctx, text("SELECT 10 / (5 - i) FROM generate_series(1, 10) i"), func(r [][]byte) error { rows += len(r); return nil })
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "22012" {
 			t.Fatalf("got %v, want division_by_zero", err)
@@ -79,13 +84,15 @@ func TestStreamRows(t *testing.T) {
 	t.Run("a row error drains the result", func(t *testing.T) {
 		stop := errors.New("stop")
 		rows := 0
-		err := conn.StreamRows(ctx, text("SELECT i FROM generate_series(1, 100000) i"), func([]byte) error {
-			if rows++; rows == 3 {
+		calls := 0
+		err := conn.StreamRows(ctx, text("SELECT i FROM generate_series(1, 100000) i"), func(r [][]byte) error {
+			rows += len(r)
+			if calls++; calls == 3 {
 				return stop
 			}
 			return nil
 		})
-		if !errors.Is(err, stop) || rows != 3 {
+		if !errors.Is(err, stop) || calls != 3 || rows >= 100000 {
 			t.Fatalf("got %v after %d rows", err, rows)
 		}
 		stillUsable(t, conn)
@@ -95,7 +102,7 @@ func TestStreamRows(t *testing.T) {
 		c := pgtest.ConnectClient(t, pgtest.AdminConfig(t))
 		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		err := c.StreamRows(cctx, text("SELECT pg_sleep(5)"), func([]byte) error { return nil })
+		err := c.StreamRows(cctx, text("SELECT pg_sleep(5)"), func([][]byte) error { return nil })
 		if !errors.Is(err, context.DeadlineExceeded) || !c.IsClosed() {
 			t.Fatalf("got %v, closed %v", err, c.IsClosed())
 		}

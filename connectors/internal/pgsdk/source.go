@@ -173,20 +173,20 @@ func (b *builderBatch) PrepareRows(types []pgarrow.Type) error {
 	return b.b.CheckWireColumns(b.wire)
 }
 
-// AppendRow implements source.RowBatch.
-func (b *builderBatch) AppendRow(fields []byte) (int, error) {
-	err := b.b.AppendWireRow(fields, b.wire)
+// AppendRows implements source.RowBatch.
+func (b *builderBatch) AppendRows(rows [][]byte) (int, int, error) {
+	n, err := b.b.AppendWireRows(rows, b.wire)
 	if err == nil {
-		return 0, nil
+		return n, 0, nil
 	}
 	var ce *batch.ColumnError
 	if !errors.As(err, &ce) {
-		return 0, err
+		return 0, 0, err
 	}
 	if errors.Is(ce.Err, batch.ErrOutOfRange) && b.wire[ce.Column].Kind == batch.WireBE64Shift {
-		return ce.Column, pgarrow.ErrTimestampRange
+		return 0, ce.Column, pgarrow.ErrTimestampRange
 	}
-	return ce.Column, ce.Err
+	return 0, ce.Column, ce.Err
 }
 
 var _ source.RowBatch = (*builderBatch)(nil)

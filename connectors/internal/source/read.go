@@ -31,15 +31,17 @@ type Batch interface {
 	ByteSize() int
 }
 
-// RowBatch is an optional Batch extension that decodes a whole row in one
-// call, which a wasm guest runs several times faster than a call per value.
+// RowBatch is an optional Batch extension that decodes many rows per call,
+// which a wasm guest runs several times faster than a call per value.
 type RowBatch interface {
 	// PrepareRows is called once with the emitted columns' types, before
-	// the first AppendRow.
+	// the first AppendRows.
 	PrepareRows(types []pgarrow.Type) error
-	// AppendRow decodes a row's fields (see pgclient.StreamRows) into the
-	// emitted columns; on error it reports the failing column.
-	AppendRow(fields []byte) (col int, err error)
+	// AppendRows decodes the leading rows (each its fields, see
+	// pgclient.StreamRows) that fit the batch and returns how many; fewer
+	// than len(rows) means the batch is full, and an empty batch takes at
+	// least one. On error it reports the failing column.
+	AppendRows(rows [][]byte) (n, col int, err error)
 }
 
 // Sink receives one stream.
@@ -229,21 +231,32 @@ func run(ctx context.Context, conn *pgclient.Conn, p *plan, req Request, sink Si
 		return st, err
 	}
 	q := pgclient.Statement{SQL: p.sql, Params: vals, ParamOIDs: oids, ParamFormats: formats, ResultFormats: resultFormats}
-	err = conn.StreamRows(ctx, q, func(fields []byte) error {
-		if col, err := rb.AppendRow(fields); err != nil {
-			return &DataError{Column: p.out[col].Name, Err: err}
-		}
-		for i, k := range p.keys {
-			v, err := field(fields, k.selIdx)
-			if err != nil {
-				return &DataError{Column: k.name, Err: err}
+	err = conn.StreamRows(ctx, q, func(rows [][]byte) error {
+		for len(rows) > 0 {
+			n, col, err := rb.AppendRows(rows)
+			switch {
+			case err != nil:
+				return &DataError{Column: p.out[col].Name, Err: err}
+			case n == 0 && b.Rows() == 0:
+				return fmt.Errorf("a row does not fit an empty batch")
 			}
-			if v != nil {
-				lastKey[i] = append(lastKey[i][:0], v...)
+			if n > 0 {
+				last := rows[n-1]
+				for i, k := range p.keys {
+					v, err := field(last, k.selIdx)
+					if err != nil {
+						return &DataError{Column: k.name, Err: err}
+					}
+					if v != nil {
+						lastKey[i] = append(lastKey[i][:0], v...)
+					}
+				}
 			}
-		}
-		if b.Full() {
-			return flush()
+			if rows = rows[n:]; len(rows) > 0 || b.Full() {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -261,12 +274,12 @@ func run(ctx context.Context, conn *pgclient.Conn, p *plan, req Request, sink Si
 	return st, nil
 }
 
-// rowBatch returns b's own whole-row decoder when it has one, else the
-// generic decoder writing through the column writers.
+// rowBatch returns b's own row decoder when it has one, else the generic
+// decoder writing through the column writers.
 func rowBatch(b Batch, types []pgarrow.Type, writers []pgarrow.Writer) (RowBatch, error) {
 	rb, ok := b.(RowBatch)
 	if !ok {
-		rb = &writerRows{writers: writers}
+		rb = &writerRows{b: b, writers: writers}
 	}
 	if err := rb.PrepareRows(types); err != nil {
 		return nil, err
@@ -276,6 +289,7 @@ func rowBatch(b Batch, types []pgarrow.Type, writers []pgarrow.Writer) (RowBatch
 
 // writerRows decodes rows value by value into pgarrow.Writers.
 type writerRows struct {
+	b       Batch
 	writers []pgarrow.Writer
 	types   []pgarrow.Type
 	dec     pgarrow.Decoder
@@ -287,19 +301,24 @@ func (w *writerRows) PrepareRows(types []pgarrow.Type) error {
 	return nil
 }
 
-// AppendRow implements RowBatch.
-func (w *writerRows) AppendRow(fields []byte) (int, error) {
-	for i, wr := range w.writers {
-		v, rest, err := nextField(fields)
-		if err != nil {
-			return i, err
+// AppendRows implements RowBatch.
+func (w *writerRows) AppendRows(rows [][]byte) (int, int, error) {
+	for r, fields := range rows {
+		if r > 0 && w.b.Full() {
+			return r, 0, nil
 		}
-		fields = rest
-		if err := w.dec.Decode(&w.types[i], wr, v); err != nil {
-			return i, err
+		for i, wr := range w.writers {
+			v, rest, err := nextField(fields)
+			if err != nil {
+				return r, i, err
+			}
+			fields = rest
+			if err := w.dec.Decode(&w.types[i], wr, v); err != nil {
+				return r, i, err
+			}
 		}
 	}
-	return 0, nil
+	return len(rows), 0, nil
 }
 
 // errRowFraming is wrapped when a row's fields are malformed.
