@@ -34,12 +34,23 @@ type Job struct {
 	SourceDigest, DestDigest string
 	// Resume is the checkpoint to continue after, or nil to start over.
 	Resume *store.Checkpoint
-	// Timeout bounds the relay; 0 means none.
+	// Timeout is the deadline the workers enforce on the read and the
+	// write; the relay itself waits VerdictGrace longer for their verdict.
+	// 0 means none.
 	Timeout time.Duration
 	// Avoid lists worker addresses not to use when another worker is
 	// available (the workers of a failed previous attempt).
 	Avoid []string
 }
+
+// VerdictGrace is how long past Job.Timeout the relay waits for the
+// workers to report how their calls ended. A worker stops a guest at the
+// deadline and reports within its cancel grace (2s by default) whether the
+// guest returned (retryable) or had to be abandoned (a runaway guest, not
+// retried). If the relay gave up at the deadline itself, every timeout
+// would look the same: a retryable DEADLINE_EXCEEDED, and a runaway guest
+// would be retried onto, and hang, worker after worker.
+const VerdictGrace = 10 * time.Second
 
 // Relay runs one job: it builds the read and write tickets and relays the
 // stream between workers (see Result for what it reports). onProgress, if
@@ -51,7 +62,7 @@ func (p *Pool) Relay(ctx context.Context, job Job, onProgress func(Progress)) (R
 	}
 	if job.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, job.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, job.Timeout+VerdictGrace)
 		defer cancel()
 	}
 	return p.relayTickets(ctx, read, write, job.Pipeline.Resources.MaxInflightBatches, job.Avoid, onProgress)

@@ -23,7 +23,8 @@ import (
 // details wins; otherwise the gRPC code decides:
 //
 //   - ctx cancelled (our own cancellation): cancelled; ctx deadline
-//     (the job's timeout): transient_network, retryable
+//     (the job's timeout plus VerdictGrace, so no worker reported in
+//     time): transient_network, retryable
 //   - Unavailable, Aborted, Canceled (by the peer), DeadlineExceeded,
 //     ResourceExhausted, a broken stream (io.ErrUnexpectedEOF): transient_network,
 //     retryable, so the attempt moves to another worker

@@ -24,7 +24,7 @@ import (
 //   - ctx cancelled: cancelled, code "cancelled".
 //   - ctx deadline or Invocation.Timeout passed and the guest returned
 //     when told to (typically a connector blocked on the network):
-//     transient_network, code CodeTimeout, retryable; safe_to_retry except
+//     transient_network, code CodeDeadline, retryable; safe_to_retry except
 //     for Write, where the commit state is unknown. A retry runs on a
 //     fresh instance, possibly on another worker.
 //   - ctx deadline passed and the guest did not return within CancelGrace
@@ -53,8 +53,10 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Codes of the errors of calls whose deadline passed.
 const (
-	// CodeTimeout: the guest returned after its deadline, as asked.
-	CodeTimeout = "timeout"
+	// CodeDeadline: the guest returned after its deadline, as asked. (Not
+	// "timeout", which connectors use for their own network timeouts: the
+	// coordinator tells the two apart.)
+	CodeDeadline = "deadline_exceeded"
 	// CodeUnresponsive: the guest ignored its deadline and was abandoned.
 	CodeUnresponsive = "unresponsive"
 )
@@ -72,7 +74,7 @@ func deadlineError(connector, op, export string, grace time.Duration, cause, cal
 			"or raise resources.timeout_seconds if the work is legitimately that long"
 		return e
 	}
-	e := newError(connector, op, abi.CategoryTransientNetwork, CodeTimeout,
+	e := newError(connector, op, abi.CategoryTransientNetwork, CodeDeadline,
 		fmt.Errorf("%s timed out: %w", export, errors.Join(cause, callErr)))
 	e.Envelope.Retryable = true
 	e.Envelope.SafeToRetry = op != string(abi.OpWrite)

@@ -111,8 +111,8 @@ func TestFaults(t *testing.T) {
 		{name: "echo allowed by config host", config: map[string]any{"mode": "echo", "addr": echo, "host": "127.0.0.1"}},
 		{name: "tls echo through host sockets", config: map[string]any{"mode": "tls_echo", "addr": tlsEcho, "host": "127.0.0.1"}},
 		{name: "echo without host in config", config: map[string]any{"mode": "echo", "addr": echo}, category: abi.CategoryPermission, code: "denied"},
-		{name: "blocked read honours timeout", config: map[string]any{"mode": "block_read", "addr": silent, "host": "127.0.0.1"}, timeout: time.Second, category: abi.CategoryTransientNetwork, code: CodeTimeout},
-		{name: "cooperative wait honours timeout", config: map[string]any{"mode": "wait_cancel"}, timeout: 300 * time.Millisecond, category: abi.CategoryTransientNetwork, code: CodeTimeout},
+		{name: "blocked read honours timeout", config: map[string]any{"mode": "block_read", "addr": silent, "host": "127.0.0.1"}, timeout: time.Second, category: abi.CategoryTransientNetwork, code: CodeDeadline},
+		{name: "cooperative wait honours timeout", config: map[string]any{"mode": "wait_cancel"}, timeout: 300 * time.Millisecond, category: abi.CategoryTransientNetwork, code: CodeDeadline},
 		{name: "garbage pointers", config: map[string]any{"mode": "garbage_ptr"}, category: abi.CategoryInternal, code: "bad_batch", inMsg: "outside guest memory"},
 		{name: "garbage offsets", config: map[string]any{"mode": "garbage_offsets"}, category: abi.CategoryInternal, code: "bad_batch", inMsg: "offset"},
 		{name: "garbage buffer count", config: map[string]any{"mode": "garbage_count"}, category: abi.CategoryInternal, code: "bad_batch", inMsg: "buffers"},
@@ -158,7 +158,7 @@ func TestFaults(t *testing.T) {
 			}
 			// A guest that returned when its deadline passed (here: blocked
 			// on a silent peer) is retryable; see TestSleepingGuestIsAbandoned.
-			if tc.code == CodeTimeout && (!e.Envelope.Retryable || !e.Envelope.SafeToRetry || errors.Is(err, ErrAbandoned)) {
+			if tc.code == CodeDeadline && (!e.Envelope.Retryable || !e.Envelope.SafeToRetry || errors.Is(err, ErrAbandoned)) {
 				t.Errorf("cooperative timeout not retryable: %+v", e.Envelope)
 			}
 		})
@@ -262,7 +262,7 @@ func hangChild(t *testing.T, rt *Runtime, wantAbandoned bool) {
 	var e *Error
 	// Abandoned: a runaway guest, not retried. Stopped by
 	// CloseOnContextDone: nothing was abandoned, so a retry harms no worker.
-	want := CodeTimeout
+	want := CodeDeadline
 	if wantAbandoned {
 		want = CodeUnresponsive
 	}

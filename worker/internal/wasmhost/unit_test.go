@@ -95,9 +95,9 @@ func TestDeadlineClassification(t *testing.T) {
 		retryable bool
 		safe      bool
 	}{
-		{"returned after the deadline", "read", nil, abi.CategoryTransientNetwork, CodeTimeout, true, true},
-		{"trapped after the deadline", "read", errors.New("module closed with exit_code(4026531839)"), abi.CategoryTransientNetwork, CodeTimeout, true, true},
-		{"write returned after the deadline", "write", nil, abi.CategoryTransientNetwork, CodeTimeout, true, false},
+		{"returned after the deadline", "read", nil, abi.CategoryTransientNetwork, CodeDeadline, true, true},
+		{"trapped after the deadline", "read", errors.New("module closed with exit_code(4026531839)"), abi.CategoryTransientNetwork, CodeDeadline, true, true},
+		{"write returned after the deadline", "write", nil, abi.CategoryTransientNetwork, CodeDeadline, true, false},
 		{"abandoned read", "read", ErrAbandoned, abi.CategoryInternal, CodeUnresponsive, false, false},
 		{"abandoned write", "write", fmt.Errorf("call: %w", ErrAbandoned), abi.CategoryInternal, CodeUnresponsive, false, false},
 	}
