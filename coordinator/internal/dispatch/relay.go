@@ -100,7 +100,7 @@ type relay struct {
 // ("unresponsive") comes up to the worker's cancel grace later. Any other
 // error replaces a deadline verdict; between two, the source's wins (its
 // stall starves the destination, and a destination's timeout would claim
-// an unknown commit state). The relay's ctx, VerdictGrace past the
+// an unknown commit state). The relay's ctx, PoolConfig.VerdictGrace past the
 // deadline, bounds the wait.
 func (r *relay) fail(err *retry.ConnectorError) { r.record(err, false) }
 

@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 )
 
@@ -339,5 +341,39 @@ func TestRelayDeadlineVerdicts(t *testing.T) {
 				t.Errorf("relay took %s, want <= %s", took, tc.maxTime)
 			}
 		})
+	}
+}
+
+// TestRelaySilentWorkerPastDeadline: a worker that says nothing until
+// VerdictGrace past the job's timeout (frozen by a guest spinning without
+// host calls) fails the job as internal/unresponsive, not retried.
+func TestRelaySilentWorkerPastDeadline(t *testing.T) {
+	w := startFake(t, &fakeWorker{getHang: true})
+	p, err := NewPool(PoolConfig{Workers: w.addr, VerdictGrace: 300 * time.Millisecond}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	start := time.Now()
+	_, err = p.Relay(testCtx(t), Job{RunID: "r1", Attempt: 1, Pipeline: &pipeline.Pipeline{},
+		Stream: pipeline.StreamConfig{Name: "users"}, Timeout: time.Second}, nil)
+	took := time.Since(start)
+	ce, ok := err.(*retry.ConnectorError)
+	if !ok {
+		t.Fatalf("error = %#v, want *retry.ConnectorError", err)
+	}
+	if ce.Category != retry.CategoryInternal || ce.Code != retry.CodeUnresponsive || ce.Retryable || ce.Hint == "" {
+		t.Errorf("error = %+v, want internal/%s, not retryable, with a hint", ce, retry.CodeUnresponsive)
+	}
+	if (retry.Policy{MaxRetries: 3}).Decision(1, *ce).Retry {
+		t.Error("a silent worker's job is retried")
+	}
+	if took < time.Second+300*time.Millisecond || took > 5*time.Second {
+		t.Errorf("relay took %s, want the timeout plus the verdict grace", took)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if got := w.ticket.GetTimeoutSeconds(); got != 1 {
+		t.Errorf("ticket timeout %ds, want the job's 1s (the grace is the relay's only)", got)
 	}
 }
