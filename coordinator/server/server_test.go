@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +21,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
@@ -247,4 +252,77 @@ func get(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestAuthExemptsHealthAndReflection checks the coordinator's side of the
+// auth rule it shares with the workers (see worker/server TestAuth): with
+// a token set, health and reflection answer without it, every other RPC
+// needs "Bearer <token>" (scheme case-insensitive).
+func TestAuthExemptsHealthAndReflection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := New(ctx, Config{Workers: startWorker(t), State: "sqlite://" + filepath.Join(t.TempDir(), "state.db"), AuthToken: "s3cret"}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, lis) }()
+	defer func() {
+		stop()
+		<-served
+		_ = srv.Close()
+	}()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	refl, err := reflectpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err == nil {
+		err = refl.Send(&reflectpb.ServerReflectionRequest{MessageRequest: &reflectpb.ServerReflectionRequest_ListServices{}})
+	}
+	var resp *reflectpb.ServerReflectionResponse
+	if err == nil {
+		resp, err = refl.Recv()
+	}
+	if err != nil {
+		t.Fatalf("reflection without token: %v", err)
+	}
+	var services []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		services = append(services, s.GetName())
+	}
+	if !slices.Contains(services, "rapidbyte.v1.CoordinatorService") {
+		t.Errorf("reflection lists %v", services)
+	}
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("health without token: %v", err)
+	}
+
+	client := rapidbytev1.NewCoordinatorServiceClient(conn)
+	for _, tc := range []struct {
+		header string
+		want   codes.Code
+	}{
+		{"", codes.Unauthenticated},
+		{"Bearer nope", codes.Unauthenticated},
+		{"Basic s3cret", codes.Unauthenticated},
+		{"Bearer s3cret", codes.OK},
+		{"bearer s3cret", codes.OK},
+	} {
+		cctx := ctx
+		if tc.header != "" {
+			cctx = metadata.AppendToOutgoingContext(ctx, "authorization", tc.header)
+		}
+		_, err := client.ListRuns(cctx, &rapidbytev1.ListRunsRequest{})
+		if got := status.Code(err); got != tc.want {
+			t.Errorf("ListRuns with %q: %v (%v), want %v", tc.header, got, err, tc.want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/rapidbyte/rapidbyte/e2e/internal/e2etest"
@@ -41,10 +43,9 @@ var (
 		{"/rapidbyte.v1.CoordinatorService/CancelRun", false}, {"/rapidbyte.v1.CoordinatorService/Discover", false},
 		{"/rapidbyte.v1.CoordinatorService/Check", false}, {"/rapidbyte.v1.CoordinatorService/ListConnectors", false},
 		{"/rapidbyte.v1.ConnectorRegistryService/FetchModule", true},
-		{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", true},
 	}
-	// The worker exempts server reflection from the token on purpose (see
-	// worker/internal/grpcapi/auth.go); the coordinator does not.
+	// Health and server reflection are exempt from the token on both (see
+	// README, Authentication); every other method needs it.
 	workerMethods = []rpcMethod{
 		{"/rapidbyte.v1.WorkerService/Spec", false}, {"/rapidbyte.v1.WorkerService/Check", false},
 		{"/rapidbyte.v1.WorkerService/Discover", false},
@@ -87,7 +88,8 @@ func call(t *testing.T, addr string, m rpcMethod, token string) (codes.Code, str
 
 // TestAuth starts a coordinator and a worker with --auth-token and calls
 // every method of both without a token, with a wrong token and with the
-// right one; the health service must answer without a token.
+// right one; health and server reflection must answer without a token, on
+// both alike.
 func TestAuth(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, clusterOpts{workers: 1})
@@ -125,6 +127,25 @@ func TestAuth(t *testing.T) {
 			resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 				t.Errorf("health without a token: %v %v, want SERVING", resp.GetStatus(), err)
+			}
+			// So does reflection (grpcurl list), listing the service.
+			refl, err := reflectpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+			if err == nil {
+				err = refl.Send(&reflectpb.ServerReflectionRequest{MessageRequest: &reflectpb.ServerReflectionRequest_ListServices{}})
+			}
+			var rresp *reflectpb.ServerReflectionResponse
+			if err == nil {
+				rresp, err = refl.Recv()
+			}
+			if err != nil {
+				t.Fatalf("reflection without a token: %v", err)
+			}
+			var services []string
+			for _, svc := range rresp.GetListServicesResponse().GetService() {
+				services = append(services, svc.GetName())
+			}
+			if want := strings.Split(strings.TrimPrefix(srv.methods[0].name, "/"), "/")[0]; !slices.Contains(services, want) {
+				t.Errorf("reflection without a token lists %v, missing %s", services, want)
 			}
 		})
 	}

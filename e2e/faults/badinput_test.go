@@ -250,7 +250,10 @@ func closedAddr(t *testing.T) string {
 // allocate until memory runs out ("oom"), each on its own single-worker
 // cluster (a spinning guest can freeze its worker's Go GC, so the worker is
 // killed afterwards). The run must end FAILED with a typed error within a
-// bounded time, and the coordinator must keep answering.
+// bounded time, and the coordinator must keep answering. The spinning
+// guest is abandoned by its worker: it must fail as internal/unresponsive
+// without a retry although max_retries allows some, since every retry would
+// take another worker out of rotation.
 func TestRunawayGuests(t *testing.T) {
 	e2etest.RequireBinaries(t)
 	dst := e2etest.NewDatabase(t, "rb_e2b_runaway_dst")
@@ -261,7 +264,7 @@ func TestRunawayGuests(t *testing.T) {
 		bound     time.Duration
 	}{
 		{"oom", map[string]any{"max_retries": 0, "timeout_seconds": 25, "max_memory": "64mb"}, 40 * time.Second},
-		{"hang", map[string]any{"max_retries": 0, "timeout_seconds": 3}, 30 * time.Second},
+		{"hang", map[string]any{"max_retries": 2, "timeout_seconds": 3}, 30 * time.Second},
 	}
 	for _, tc := range cases {
 		// Not parallel: the hang case's spinning guest holds a core until
@@ -299,7 +302,13 @@ func TestRunawayGuests(t *testing.T) {
 				t.Errorf("status after the runaway guest: %s in %s", st.State, time.Since(q))
 			}
 			t.Logf("%s: failed after %s with %s/%s: %s", tc.mode, took.Round(time.Millisecond), rr.Error.Category, rr.Error.Code, rr.Error.Message)
-			if tc.mode != "oom" {
+			if tc.mode == "hang" {
+				if rr.RetryCount != 0 || rr.Attempts != 1 {
+					t.Errorf("hang: retry_count %d attempts %d, want 0 and 1 (a runaway guest must not be retried)", rr.RetryCount, rr.Attempts)
+				}
+				if rr.Error.Category != "internal" || rr.Error.Code != "unresponsive" || rr.Error.Retryable || rr.Error.Hint == "" {
+					t.Fatalf("hang: error %+v, want internal/unresponsive, not retryable, with a hint", rr.Error)
+				}
 				return
 			}
 			if rr.Error.Category != "internal" || !strings.Contains(strings.ToLower(rr.Error.Message), "out of memory") {

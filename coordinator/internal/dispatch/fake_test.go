@@ -39,6 +39,10 @@ type fakeWorker struct {
 	getMsgs      []*flightpb.FlightData
 	getErr       error
 	getFailAfter int
+	// getErrDelay delays returning getErr.
+	getErrDelay time.Duration
+	// putErr, when set, is returned by DoPut after its first message.
+	putErr error
 	// getHang makes DoGet block after sending its messages until ctx ends.
 	getHang bool
 	// putGate, when set, is waited on before DoPut reads anything.
@@ -86,6 +90,7 @@ func (f *fakeWorker) DoGet(tk *flightpb.Ticket, s flightpb.FlightService_DoGetSe
 	defer notify(s.Context(), f.getDone)
 	for i, m := range f.getMsgs {
 		if f.getErr != nil && i == f.getFailAfter {
+			time.Sleep(f.getErrDelay)
 			return f.getErr
 		}
 		if err := s.Send(m); err != nil {
@@ -93,6 +98,7 @@ func (f *fakeWorker) DoGet(tk *flightpb.Ticket, s flightpb.FlightService_DoGetSe
 		}
 	}
 	if f.getErr != nil {
+		time.Sleep(f.getErrDelay)
 		return f.getErr
 	}
 	if f.getHang {
@@ -133,6 +139,9 @@ func (f *fakeWorker) DoPut(s flightpb.FlightService_DoPutServer) error {
 		f.mu.Lock()
 		f.received = append(f.received, proto.Clone(m).(*flightpb.FlightData))
 		f.mu.Unlock()
+		if f.putErr != nil {
+			return f.putErr
+		}
 		if messageType(m.GetDataHeader()) != headerRecordBatch {
 			continue
 		}

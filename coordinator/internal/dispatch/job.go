@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -34,12 +35,24 @@ type Job struct {
 	SourceDigest, DestDigest string
 	// Resume is the checkpoint to continue after, or nil to start over.
 	Resume *store.Checkpoint
-	// Timeout bounds the relay; 0 means none.
+	// Timeout is the deadline the workers enforce on the read and the
+	// write; the relay itself waits PoolConfig.VerdictGrace longer for
+	// their verdict.
+	// 0 means none.
 	Timeout time.Duration
 	// Avoid lists worker addresses not to use when another worker is
 	// available (the workers of a failed previous attempt).
 	Avoid []string
 }
+
+// DefaultVerdictGrace is how long past Job.Timeout the relay waits for the
+// workers to report how their calls ended. A worker stops a guest at the
+// deadline and reports within its cancel grace (2s by default) whether the
+// guest returned (retryable) or had to be abandoned (a runaway guest, not
+// retried). If the relay gave up at the deadline itself, every timeout
+// would look the same: a retryable DEADLINE_EXCEEDED, and a runaway guest
+// would be retried onto, and hang, worker after worker.
+const DefaultVerdictGrace = 10 * time.Second
 
 // Relay runs one job: it builds the read and write tickets and relays the
 // stream between workers (see Result for what it reports). onProgress, if
@@ -49,13 +62,35 @@ func (p *Pool) Relay(ctx context.Context, job Job, onProgress func(Progress)) (R
 	if err != nil {
 		return Result{}, err
 	}
+	parent, until := ctx, time.Now().Add(job.Timeout+p.grace)
 	if job.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, job.Timeout)
+		ctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
-	return p.relayTickets(ctx, read, write, job.Pipeline.Resources.MaxInflightBatches, job.Avoid, onProgress)
+	res, err := p.relayTickets(ctx, read, write, job.Pipeline.Resources.MaxInflightBatches, job.Avoid, onProgress)
+	// The stream may end with the worker's view of the deadline (it is
+	// propagated) a moment before ctx reports it: go by the clock.
+	if err != nil && job.Timeout > 0 && parent.Err() == nil && !time.Now().Before(until) {
+		// A worker that enforces the deadline answers within its cancel
+		// grace. One that stays silent p.grace past it is frozen: a
+		// guest spinning without host calls blocks the Go runtime's
+		// stop-the-world, so its worker stops answering at its next GC.
+		// Retrying would freeze the next worker the same way.
+		err = &retry.ConnectorError{
+			Category: retry.CategoryInternal, Code: retry.CodeUnresponsive,
+			Message: fmt.Sprintf("stream %q: no worker reported within %s of the %s deadline (%v); a connector stuck in a loop freezes its worker",
+				job.Stream.Name, p.grace, job.Timeout, err),
+			Hint: unresponsiveHint,
+		}
+	}
+	return res, err
 }
+
+// unresponsiveHint is the hint of a runaway guest's error.
+const unresponsiveHint = "the connector ran past resources.timeout_seconds without returning (a loop that ignores cancellation); " +
+	"it is not retried, since every retry would hang another worker: fix the connector, or raise resources.timeout_seconds " +
+	"if the work is legitimately that long; restart the worker it ran on if it does not recover"
 
 // Tickets builds the ReadTicket and WriteTicket of a job.
 func Tickets(job Job) (*rapidbytev1.ReadTicket, *rapidbytev1.WriteTicket, error) {

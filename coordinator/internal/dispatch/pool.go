@@ -1,12 +1,14 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/hashicorp/go-hclog"
@@ -41,6 +43,9 @@ type PoolConfig struct {
 	Token string
 	// TLS, when set, secures the connections; nil means plaintext.
 	TLS *tls.Config
+	// VerdictGrace is how long past a job's timeout a relay waits for the
+	// workers' verdict; 0 means DefaultVerdictGrace.
+	VerdictGrace time.Duration
 }
 
 // Pool holds one client connection to the set of workers. It is safe for
@@ -50,6 +55,7 @@ type Pool struct {
 	flight    flightpb.FlightServiceClient
 	worker    rapidbytev1.WorkerServiceClient
 	addrCount int
+	grace     time.Duration // VerdictGrace
 	log       hclog.Logger
 	closed    atomic.Bool
 }
@@ -84,6 +90,7 @@ func NewPool(cfg PoolConfig, log hclog.Logger) (*Pool, error) {
 		flight:    flightpb.NewFlightServiceClient(conn),
 		worker:    rapidbytev1.NewWorkerServiceClient(conn),
 		addrCount: count,
+		grace:     cmp.Or(cfg.VerdictGrace, DefaultVerdictGrace),
 		log:       log.Named("dispatch"),
 	}, nil
 }

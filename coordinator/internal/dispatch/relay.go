@@ -79,6 +79,8 @@ type relay struct {
 	mu        sync.Mutex
 	prog      Progress
 	err       *retry.ConnectorError
+	deadline  *retry.ConnectorError // a worker's deadline verdict (see fail)
+	srcDL     bool                  // deadline came from the source
 	final     bool
 	closeSent bool
 	skipped   bool // the source sent no message, so the write was abandoned
@@ -88,9 +90,31 @@ type relay struct {
 	cbMu sync.Mutex // serialises onProgress calls
 }
 
-// fail records the first error and cancels both streams.
-func (r *relay) fail(err *retry.ConnectorError) {
+// fail records the destination's (or the relay's own) first error and
+// cancels both streams; failSource does so for the source's.
+//
+// A deadline verdict (retry.ConnectorError.DeadlineVerdict) is kept
+// without cancelling: both workers have the same deadline, and when one
+// side stalled (a source spinning in a loop), the other times out waiting
+// for it at about the same moment, while the stalled side's verdict
+// ("unresponsive") comes up to the worker's cancel grace later. Any other
+// error replaces a deadline verdict; between two, the source's wins (its
+// stall starves the destination, and a destination's timeout would claim
+// an unknown commit state). The relay's ctx, PoolConfig.VerdictGrace past the
+// deadline, bounds the wait.
+func (r *relay) fail(err *retry.ConnectorError) { r.record(err, false) }
+
+func (r *relay) failSource(err *retry.ConnectorError) { r.record(err, true) }
+
+func (r *relay) record(err *retry.ConnectorError, source bool) {
 	r.mu.Lock()
+	if err.DeadlineVerdict() {
+		if r.deadline == nil || source && !r.srcDL {
+			r.deadline, r.srcDL = err, source
+		}
+		r.mu.Unlock()
+		return
+	}
 	if r.err == nil {
 		r.err = err
 	}
@@ -98,10 +122,21 @@ func (r *relay) fail(err *retry.ConnectorError) {
 	r.cancel()
 }
 
+// failed reports whether an error (a deadline verdict included) was recorded.
 func (r *relay) failed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err != nil
+	return r.err != nil || r.deadline != nil
+}
+
+// firstErr returns the error the relay ended with, if any.
+func (r *relay) firstErr() *retry.ConnectorError {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	return r.deadline
 }
 
 // update applies f to the progress under the lock and reports a snapshot.
@@ -191,8 +226,8 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 	wg.Wait()
 
 	res := r.result()
-	if r.err != nil {
-		return res, r.err
+	if err := r.firstErr(); err != nil {
+		return res, err
 	}
 	if err := ctx.Err(); err != nil {
 		return res, fromStatus(ctx, what, err)
@@ -224,7 +259,7 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 			return
 		}
 		if err != nil {
-			r.fail(fromStatus(r.parent, "read "+r.what+" on "+addr, err))
+			r.failSource(fromStatus(r.parent, "read "+r.what+" on "+addr, err))
 			return
 		}
 		header, appMeta, err := msg.fields()
@@ -275,6 +310,14 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 // the DoPut is cancelled and the relay succeeds with zero records.
 func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, cmd []byte, ch <-chan *frame, gate *byteGate) {
 	first := true
+	// Once this returns, drop whatever the source still sends, so the
+	// reader keeps receiving and sees how the source ends.
+	defer func() {
+		for msg := range ch {
+			gate.release(msg.n)
+			msg.release()
+		}
+	}()
 	send := func(msg *frame) bool {
 		if first {
 			b, err := withDescriptor(msg.bytes(), cmd)
@@ -300,6 +343,14 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 		case msg, ok := <-ch:
 			if !ok {
 				if r.failed() || ctx.Err() != nil {
+					if first {
+						// The destination never got its ticket: it has no
+						// verdict to wait for. Abandon the write.
+						r.mu.Lock()
+						r.skipped = true
+						r.mu.Unlock()
+						r.cancel()
+					}
 					return
 				}
 				if first {

@@ -3,15 +3,18 @@ package dispatch
 import (
 	"bytes"
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 )
 
@@ -278,5 +281,99 @@ func TestRelayEmptySource(t *testing.T) {
 	}
 	if res.RecordsRead != 0 || res.MessagesSent != 0 {
 		t.Errorf("result = %+v", res)
+	}
+}
+
+// verdict returns a worker status carrying a ConnectorError.
+func verdict(code codes.Code, ce *rapidbytev1.ConnectorError) error {
+	st, _ := status.New(code, ce.GetMessage()).WithDetails(ce)
+	return st.Err()
+}
+
+// TestRelayDeadlineVerdicts checks which error a relay ends with when the
+// workers' deadline passes: a worker's definitive verdict (a runaway guest,
+// abandoned) beats the other side's "my deadline passed", which arrives
+// first; between two deadline verdicts the source's wins.
+func TestRelayDeadlineVerdicts(t *testing.T) {
+	runaway := verdict(codes.Internal, &rapidbytev1.ConnectorError{
+		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_INTERNAL, Code: retry.CodeUnresponsive,
+		Message: "rb_read ran past its deadline and did not return", Hint: "fix the connector"})
+	readDeadline := verdict(codes.Unavailable, &rapidbytev1.ConnectorError{
+		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, Code: retry.CodeDeadline,
+		Message: "rb_read timed out", Retryable: true, SafeToRetry: true})
+	writeDeadline := verdict(codes.Unavailable, &rapidbytev1.ConnectorError{
+		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, Code: retry.CodeDeadline,
+		Message: "rb_write timed out", Retryable: true, CommitState: rapidbytev1.CommitState_COMMIT_STATE_AFTER_COMMIT_UNKNOWN})
+	tests := []struct {
+		name      string
+		fake      *fakeWorker
+		wantCode  string
+		wantRead  bool // the error is the source's
+		wantRetry bool
+		maxTime   time.Duration
+	}{
+		{name: "runaway source outlives a starved destination", wantCode: retry.CodeUnresponsive, wantRead: true, maxTime: 5 * time.Second,
+			fake: &fakeWorker{getMsgs: cannedMessages(t, 2, 10, 0), getErr: runaway, getFailAfter: 2, getErrDelay: 500 * time.Millisecond, putErr: writeDeadline}},
+		{name: "two deadline verdicts: the source's wins", wantCode: retry.CodeDeadline, wantRead: true, wantRetry: true, maxTime: 5 * time.Second,
+			fake: &fakeWorker{getMsgs: cannedMessages(t, 2, 10, 0), getErr: readDeadline, getFailAfter: 2, getErrDelay: 500 * time.Millisecond, putErr: writeDeadline}},
+		{name: "source deadline before the destination got its ticket", wantCode: retry.CodeDeadline, wantRead: true, wantRetry: true, maxTime: 3 * time.Second,
+			fake: &fakeWorker{getErr: readDeadline, getHang: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := startFake(t, tc.fake)
+			p := newTestPool(t, w.addr)
+			read, write := testTickets()
+			start := time.Now()
+			_, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
+			took := time.Since(start)
+			ce, ok := err.(*retry.ConnectorError)
+			if !ok {
+				t.Fatalf("error = %#v, want *retry.ConnectorError", err)
+			}
+			if ce.Code != tc.wantCode || strings.HasPrefix(ce.Message, "read ") != tc.wantRead {
+				t.Errorf("error = %+v, want code %s from the %s", ce, tc.wantCode, map[bool]string{true: "source", false: "destination"}[tc.wantRead])
+			}
+			if got := (retry.Policy{MaxRetries: 3}).Decision(1, *ce).Retry; got != tc.wantRetry {
+				t.Errorf("retried = %v, want %v (%+v)", got, tc.wantRetry, ce)
+			}
+			if took > tc.maxTime {
+				t.Errorf("relay took %s, want <= %s", took, tc.maxTime)
+			}
+		})
+	}
+}
+
+// TestRelaySilentWorkerPastDeadline: a worker that says nothing until
+// VerdictGrace past the job's timeout (frozen by a guest spinning without
+// host calls) fails the job as internal/unresponsive, not retried.
+func TestRelaySilentWorkerPastDeadline(t *testing.T) {
+	w := startFake(t, &fakeWorker{getHang: true})
+	p, err := NewPool(PoolConfig{Workers: w.addr, VerdictGrace: 300 * time.Millisecond}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	start := time.Now()
+	_, err = p.Relay(testCtx(t), Job{RunID: "r1", Attempt: 1, Pipeline: &pipeline.Pipeline{},
+		Stream: pipeline.StreamConfig{Name: "users"}, Timeout: time.Second}, nil)
+	took := time.Since(start)
+	ce, ok := err.(*retry.ConnectorError)
+	if !ok {
+		t.Fatalf("error = %#v, want *retry.ConnectorError", err)
+	}
+	if ce.Category != retry.CategoryInternal || ce.Code != retry.CodeUnresponsive || ce.Retryable || ce.Hint == "" {
+		t.Errorf("error = %+v, want internal/%s, not retryable, with a hint", ce, retry.CodeUnresponsive)
+	}
+	if (retry.Policy{MaxRetries: 3}).Decision(1, *ce).Retry {
+		t.Error("a silent worker's job is retried")
+	}
+	if took < time.Second+300*time.Millisecond || took > 5*time.Second {
+		t.Errorf("relay took %s, want the timeout plus the verdict grace", took)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if got := w.ticket.GetTimeoutSeconds(); got != 1 {
+		t.Errorf("ticket timeout %ds, want the job's 1s (the grace is the relay's only)", got)
 	}
 }

@@ -22,8 +22,9 @@ import (
 // 10.0.0.7:7071"); it prefixes the message. A ConnectorError in the status
 // details wins; otherwise the gRPC code decides:
 //
-//   - ctx cancelled (our own cancellation): cancelled; ctx deadline
-//     (the job's timeout): transient_network, retryable
+//   - ctx cancelled (our own cancellation): cancelled; ctx deadline:
+//     transient_network, retryable (Relay turns its own deadline, the
+//     job's timeout plus PoolConfig.VerdictGrace, into internal/unresponsive)
 //   - Unavailable, Aborted, Canceled (by the peer), DeadlineExceeded,
 //     ResourceExhausted, a broken stream (io.ErrUnexpectedEOF): transient_network,
 //     retryable, so the attempt moves to another worker

@@ -10,12 +10,15 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// healthPrefix is the method prefix of the gRPC health service, which
-// probes call without credentials.
-const healthPrefix = "/grpc.health.v1.Health/"
+// exemptPrefixes name the services reachable without a token, the same on
+// the coordinator and the workers: health, so Kubernetes gRPC probes work,
+// and server reflection, which only describes the (public) API, so
+// `grpcurl list` and `grpcurl describe` work without credentials.
+var exemptPrefixes = []string{"/grpc.health.v1.Health/", "/grpc.reflection."}
 
-// Auth checks the "authorization: Bearer <token>" metadata of every call
-// except health checks.
+// Auth checks the "authorization: Bearer <token>" metadata (scheme
+// case-insensitive, token compared in constant time) of every call except
+// health checks and reflection.
 type Auth struct {
 	token []byte
 	log   hclog.Logger
@@ -27,13 +30,19 @@ func NewAuth(token string, log hclog.Logger) *Auth {
 }
 
 func (a *Auth) check(ctx context.Context, method string) error {
-	if len(a.token) == 0 || strings.HasPrefix(method, healthPrefix) {
+	if len(a.token) == 0 {
 		return nil
+	}
+	for _, p := range exemptPrefixes {
+		if strings.HasPrefix(method, p) {
+			return nil
+		}
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {
-		tok, ok := strings.CutPrefix(v, "Bearer ")
-		if ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), a.token) == 1 {
+		scheme, tok, ok := strings.Cut(v, " ")
+		if ok && strings.EqualFold(scheme, "bearer") &&
+			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), a.token) == 1 {
 			return nil
 		}
 	}

@@ -123,6 +123,26 @@ func New(cat Category, code, format string, args ...any) *ConnectorError {
 	return e
 }
 
+// Codes a worker gives a guest call that ran past its deadline.
+const (
+	// CodeDeadline: the guest returned when its deadline passed (it was
+	// blocked on the network, say, or starved by the other side of the
+	// relay): transient_network, retryable.
+	CodeDeadline = "deadline_exceeded"
+	// CodeUnresponsive: the guest ignored its deadline and the worker
+	// abandoned it (a busy loop): internal, never retried, since each
+	// retry would take another worker out of rotation.
+	CodeUnresponsive = "unresponsive"
+)
+
+// DeadlineVerdict reports whether e only says that a worker's deadline
+// passed (code CodeDeadline from the worker, DEADLINE_EXCEEDED from its
+// transport), which says nothing of why: in a relay, the other side's
+// error, arriving within the worker's cancel grace, may be the cause.
+func (e *ConnectorError) DeadlineVerdict() bool {
+	return e.Code == CodeDeadline || e.Code == "DEADLINE_EXCEEDED"
+}
+
 // LostWorker returns the error recorded when a worker disappears mid-attempt
 // (UNAVAILABLE, broken stream): transient_network, retryable, safe to retry,
 // so the attempt is retried on another worker.

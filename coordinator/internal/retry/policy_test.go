@@ -214,3 +214,25 @@ func TestClassify(t *testing.T) {
 		}
 	})
 }
+
+// TestGuestDeadlineVerdicts: a worker's "the guest returned after its
+// deadline" is retried and is a deadline verdict; "the guest ignored its
+// deadline and was abandoned" is never retried and is not.
+func TestGuestDeadlineVerdicts(t *testing.T) {
+	p := retry.Policy{MaxRetries: 3}
+	returned := retry.ConnectorError{Category: retry.CategoryTransientNetwork, Code: retry.CodeDeadline, Retryable: true, SafeToRetry: true}
+	runaway := retry.ConnectorError{Category: retry.CategoryInternal, Code: retry.CodeUnresponsive, Hint: "fix the connector"}
+	connectorTimeout := retry.ConnectorError{Category: retry.CategoryTransientNetwork, Code: "timeout", Retryable: true, SafeToRetry: true}
+	if d := p.Decision(1, returned); !d.Retry || !returned.DeadlineVerdict() {
+		t.Errorf("returned after the deadline: %+v, verdict %v", d, returned.DeadlineVerdict())
+	}
+	if d := p.Decision(1, runaway); d.Retry || runaway.DeadlineVerdict() {
+		t.Errorf("runaway guest: %+v, verdict %v", d, runaway.DeadlineVerdict())
+	}
+	if d := p.Decision(1, connectorTimeout); !d.Retry || connectorTimeout.DeadlineVerdict() {
+		t.Errorf("a connector's own network timeout: %+v, verdict %v", d, connectorTimeout.DeadlineVerdict())
+	}
+	if !retry.Classify(context.DeadlineExceeded).DeadlineVerdict() {
+		t.Error("DEADLINE_EXCEEDED is not a deadline verdict")
+	}
+}

@@ -40,6 +40,12 @@ func TestToStatus(t *testing.T) {
 		{"connector error wins over its cause", &guest.Error{Connector: "c", Op: "read", Err: context.DeadlineExceeded,
 			Envelope: abi.ErrorEnvelope{Category: "internal", Code: "timeout", Message: "timed out", Retryable: true}},
 			codes.Internal, rbv1.ErrorCategory_ERROR_CATEGORY_INTERNAL, "timeout", true},
+		{"guest timed out cooperatively", &guest.Error{Connector: "c", Op: "read", Err: context.DeadlineExceeded,
+			Envelope: abi.ErrorEnvelope{Category: abi.CategoryTransientNetwork, Code: "deadline_exceeded", Message: "rb_read timed out", Retryable: true, SafeToRetry: true}},
+			codes.Unavailable, rbv1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, "deadline_exceeded", true},
+		{"runaway guest is not a retryable deadline", &guest.Error{Connector: "c", Op: "read", Err: errors.Join(context.DeadlineExceeded, errors.New("abandoned")),
+			Envelope: abi.ErrorEnvelope{Category: abi.CategoryInternal, Code: "unresponsive", Message: "rb_read ran past its deadline", Hint: "fix the connector"}},
+			codes.Internal, rbv1.ErrorCategory_ERROR_CATEGORY_INTERNAL, "unresponsive", false},
 		{"unknown category", &guest.Error{Connector: "c", Op: "read", Envelope: abi.ErrorEnvelope{Category: "weird", Code: "x", Message: "m"}},
 			codes.Internal, rbv1.ErrorCategory_ERROR_CATEGORY_UNSPECIFIED, "x", false},
 		{"internal", errors.New("boom"), codes.Internal, rbv1.ErrorCategory_ERROR_CATEGORY_INTERNAL, "INTERNAL", false},
@@ -56,6 +62,10 @@ func TestToStatus(t *testing.T) {
 			ce := ConnectorError(err)
 			if ce.GetCategory() != tt.wantCategory || ce.GetCode() != tt.wantErrCode || ce.GetRetryable() != tt.wantRetry {
 				t.Errorf("detail = %v, want category %v code %q retryable %v", ce, tt.wantCategory, tt.wantErrCode, tt.wantRetry)
+			}
+			var ge *guest.Error
+			if errors.As(tt.err, &ge) && ce.GetHint() != ge.Envelope.Hint {
+				t.Errorf("hint = %q, want %q", ce.GetHint(), ge.Envelope.Hint)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
@@ -21,11 +22,16 @@ import (
 //     "bad_envelope", ...; not retryable.
 //   - a dial off the allow-list: permission, code "denied".
 //   - ctx cancelled: cancelled, code "cancelled".
-//   - ctx deadline or Invocation.Timeout passed (including a guest that
-//     never returns, whose instance is abandoned): internal, code
-//     "timeout", retryable; safe_to_retry except for Write, where the
-//     commit state is unknown. A retry runs on a fresh instance, possibly
-//     on another worker.
+//   - ctx deadline or Invocation.Timeout passed and the guest returned
+//     when told to (typically a connector blocked on the network):
+//     transient_network, code CodeDeadline, retryable; safe_to_retry except
+//     for Write, where the commit state is unknown. A retry runs on a
+//     fresh instance, possibly on another worker.
+//   - ctx deadline passed and the guest did not return within CancelGrace
+//     (a busy loop or a blocking call that ignores cancellation), so its
+//     instance was abandoned: internal, code CodeUnresponsive, not
+//     retryable, with a hint. Every retry of such a guest would spin on
+//     another worker and take that worker out of rotation too.
 type Error struct {
 	// Connector is the connector id.
 	Connector string
@@ -44,6 +50,39 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Codes of the errors of calls whose deadline passed.
+const (
+	// CodeDeadline: the guest returned after its deadline, as asked. (Not
+	// "timeout", which connectors use for their own network timeouts: the
+	// coordinator tells the two apart.)
+	CodeDeadline = "deadline_exceeded"
+	// CodeUnresponsive: the guest ignored its deadline and was abandoned.
+	CodeUnresponsive = "unresponsive"
+)
+
+// deadlineError classifies a call of export that ended because its
+// deadline passed; callErr wraps ErrAbandoned when the guest did not
+// return within grace.
+func deadlineError(connector, op, export string, grace time.Duration, cause, callErr error) *Error {
+	if errors.Is(callErr, ErrAbandoned) {
+		e := newError(connector, op, abi.CategoryInternal, CodeUnresponsive,
+			fmt.Errorf("%s ran past its deadline and did not return within %s of being told to stop (%s): %w",
+				export, grace, ErrAbandoned.Error(), errors.Join(cause, callErr)))
+		e.Envelope.Hint = "the connector is stuck in a loop or a call that ignores cancellation; it is not retried, " +
+			"since every retry would hang another worker: fix the connector (check is_cancelled / ctx in long loops), " +
+			"or raise resources.timeout_seconds if the work is legitimately that long"
+		return e
+	}
+	e := newError(connector, op, abi.CategoryTransientNetwork, CodeDeadline,
+		fmt.Errorf("%s timed out: %w", export, errors.Join(cause, callErr)))
+	e.Envelope.Retryable = true
+	e.Envelope.SafeToRetry = op != string(abi.OpWrite)
+	if op == string(abi.OpWrite) {
+		e.Envelope.CommitState = abi.CommitAfterUnknown
+	}
+	return e
+}
 
 // ErrAbandoned is wrapped by errors of calls whose guest did not return
 // in time; its instance was abandoned.

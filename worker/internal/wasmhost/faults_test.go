@@ -111,8 +111,8 @@ func TestFaults(t *testing.T) {
 		{name: "echo allowed by config host", config: map[string]any{"mode": "echo", "addr": echo, "host": "127.0.0.1"}},
 		{name: "tls echo through host sockets", config: map[string]any{"mode": "tls_echo", "addr": tlsEcho, "host": "127.0.0.1"}},
 		{name: "echo without host in config", config: map[string]any{"mode": "echo", "addr": echo}, category: abi.CategoryPermission, code: "denied"},
-		{name: "blocked read honours timeout", config: map[string]any{"mode": "block_read", "addr": silent, "host": "127.0.0.1"}, timeout: time.Second, category: abi.CategoryInternal, code: "timeout"},
-		{name: "cooperative wait honours timeout", config: map[string]any{"mode": "wait_cancel"}, timeout: 300 * time.Millisecond, category: abi.CategoryInternal, code: "timeout"},
+		{name: "blocked read honours timeout", config: map[string]any{"mode": "block_read", "addr": silent, "host": "127.0.0.1"}, timeout: time.Second, category: abi.CategoryTransientNetwork, code: CodeDeadline},
+		{name: "cooperative wait honours timeout", config: map[string]any{"mode": "wait_cancel"}, timeout: 300 * time.Millisecond, category: abi.CategoryTransientNetwork, code: CodeDeadline},
 		{name: "garbage pointers", config: map[string]any{"mode": "garbage_ptr"}, category: abi.CategoryInternal, code: "bad_batch", inMsg: "outside guest memory"},
 		{name: "garbage offsets", config: map[string]any{"mode": "garbage_offsets"}, category: abi.CategoryInternal, code: "bad_batch", inMsg: "offset"},
 		{name: "garbage buffer count", config: map[string]any{"mode": "garbage_count"}, category: abi.CategoryInternal, code: "bad_batch", inMsg: "buffers"},
@@ -156,6 +156,11 @@ func TestFaults(t *testing.T) {
 			if tc.timeout > 0 && elapsed > tc.timeout+3*time.Second {
 				t.Errorf("returned after %v, timeout %v", elapsed, tc.timeout)
 			}
+			// A guest that returned when its deadline passed (here: blocked
+			// on a silent peer) is retryable; see TestSleepingGuestIsAbandoned.
+			if tc.code == CodeDeadline && (!e.Envelope.Retryable || !e.Envelope.SafeToRetry || errors.Is(err, ErrAbandoned)) {
+				t.Errorf("cooperative timeout not retryable: %+v", e.Envelope)
+			}
 		})
 	}
 	if n := testRT.Abandoned(); n != 0 {
@@ -185,8 +190,11 @@ func TestSleepingGuestIsAbandoned(t *testing.T) {
 		t.Fatalf("returned after %v", time.Since(start))
 	}
 	var e *Error
-	if !errors.As(err, &e) || e.Envelope.Code != "timeout" || !errors.Is(err, ErrAbandoned) || !e.Envelope.Retryable {
-		t.Fatalf("want an abandoned timeout, got %v", err)
+	if !errors.As(err, &e) || !errors.Is(err, ErrAbandoned) {
+		t.Fatalf("want an abandoned guest, got %v", err)
+	}
+	if env := e.Envelope; env.Category != abi.CategoryInternal || env.Code != CodeUnresponsive || env.Retryable || env.SafeToRetry || env.Hint == "" {
+		t.Fatalf("abandoned guest classified %+v, want internal/%s, not retryable, with a hint", env, CodeUnresponsive)
 	}
 	if got := testRT.Abandoned(); got != before+1 {
 		t.Errorf("abandoned count %d, want %d", got, before+1)
@@ -252,8 +260,14 @@ func hangChild(t *testing.T, rt *Runtime, wantAbandoned bool) {
 		t.Fatalf("returned after %v", d)
 	}
 	var e *Error
-	if !errors.As(err, &e) || e.Envelope.Code != "timeout" || errors.Is(err, ErrAbandoned) != wantAbandoned {
-		t.Fatalf("want a timeout (abandoned=%v), got %v", wantAbandoned, err)
+	// Abandoned: a runaway guest, not retried. Stopped by
+	// CloseOnContextDone: nothing was abandoned, so a retry harms no worker.
+	want := CodeDeadline
+	if wantAbandoned {
+		want = CodeUnresponsive
+	}
+	if !errors.As(err, &e) || e.Envelope.Code != want || e.Envelope.Retryable == wantAbandoned || errors.Is(err, ErrAbandoned) != wantAbandoned {
+		t.Fatalf("want %s (abandoned=%v), got %+v: %v", want, wantAbandoned, e, err)
 	}
 }
 

@@ -255,13 +255,7 @@ func (in *instance) ctxErr(ctx context.Context, export string, callErr error) *E
 		e := newError(in.connector, in.op, abi.CategoryCancelled, "cancelled", fmt.Errorf("%s cancelled%s: %w", export, suffix, errors.Join(cause, callErr)))
 		return e
 	}
-	e := newError(in.connector, in.op, abi.CategoryInternal, "timeout", fmt.Errorf("%s timed out%s: %w", export, suffix, errors.Join(cause, callErr)))
-	e.Envelope.Retryable = true
-	e.Envelope.SafeToRetry = in.op != string(abi.OpWrite)
-	if in.op == string(abi.OpWrite) {
-		e.Envelope.CommitState = abi.CommitAfterUnknown
-	}
-	return e
+	return deadlineError(in.connector, in.op, export, in.r.cfg.CancelGrace, cause, callErr)
 }
 
 // firstLines shortens a wazero error (message plus wasm stack trace).

@@ -3,7 +3,11 @@ package wasmhost
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -75,5 +79,52 @@ func TestExportErrClassification(t *testing.T) {
 	}
 	if e := in.exportErr(ctx, "rb_read", 0, nil); e != nil {
 		t.Errorf("success classified as %v", e)
+	}
+}
+
+func TestDeadlineClassification(t *testing.T) {
+	rt := &Runtime{cfg: Config{CancelGrace: 2 * time.Second}}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	tests := []struct {
+		name      string
+		op        string
+		callErr   error
+		category  string
+		code      string
+		retryable bool
+		safe      bool
+	}{
+		{"returned after the deadline", "read", nil, abi.CategoryTransientNetwork, CodeDeadline, true, true},
+		{"trapped after the deadline", "read", errors.New("module closed with exit_code(4026531839)"), abi.CategoryTransientNetwork, CodeDeadline, true, true},
+		{"write returned after the deadline", "write", nil, abi.CategoryTransientNetwork, CodeDeadline, true, false},
+		{"abandoned read", "read", ErrAbandoned, abi.CategoryInternal, CodeUnresponsive, false, false},
+		{"abandoned write", "write", fmt.Errorf("call: %w", ErrAbandoned), abi.CategoryInternal, CodeUnresponsive, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &instance{r: rt, connector: "c", op: tc.op, logger: hclog.NewNullLogger(), stderr: newLogWriter(hclog.NewNullLogger(), hclog.Warn, 64)}
+			e := in.exportErr(ctx, "rb_"+tc.op, 0, tc.callErr)
+			if e == nil {
+				t.Fatal("no error")
+			}
+			env := e.Envelope
+			if env.Category != tc.category || env.Code != tc.code || env.Retryable != tc.retryable || env.SafeToRetry != tc.safe {
+				t.Fatalf("got %+v", env)
+			}
+			if tc.code == CodeUnresponsive && (env.Hint == "" || !errors.Is(e, ErrAbandoned) || !strings.Contains(env.Message, "2s")) {
+				t.Errorf("unresponsive error lacks hint, cause or grace: %+v", env)
+			}
+			if tc.op == "write" && tc.retryable && env.CommitState != abi.CommitAfterUnknown {
+				t.Errorf("write timeout commit state %q", env.CommitState)
+			}
+		})
+	}
+	// Cancellation stays cancellation, abandoned or not.
+	cctx, ccancel := context.WithCancel(context.Background())
+	ccancel()
+	in := &instance{r: rt, connector: "c", op: "read", logger: hclog.NewNullLogger(), stderr: newLogWriter(hclog.NewNullLogger(), hclog.Warn, 64)}
+	if e := in.exportErr(cctx, "rb_read", 0, ErrAbandoned); e == nil || e.Envelope.Category != abi.CategoryCancelled {
+		t.Errorf("abandoned after cancel: %+v", e)
 	}
 }
