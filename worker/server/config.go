@@ -18,8 +18,15 @@ type Config struct {
 	// it. Default "127.0.0.1:7071".
 	Listen string
 	// ConnectorsDir holds connector modules as <id>.wasm. Every module in it
-	// is compiled at startup, in the background (see Serve). Default "" (none).
+	// is compiled at startup, in the background (see Serve), unless NoWarm.
+	// Default "" (none).
 	ConnectorsDir string
+	// NoWarm skips that startup compile: each module compiles on its first
+	// use. For a worker that lives for one command (the CLI's embedded
+	// worker), which needs only the pipeline's connectors, and would
+	// otherwise spend CPU compiling others and wait for them at exit.
+	// Default false.
+	NoWarm bool
 	// CacheDir is the on-disk cache: the wazero compilation cache lives
 	// directly in it and modules fetched from the coordinator in
 	// CacheDir/modules (<hex>.wasm). Default os.UserCacheDir()/rapidbyte.

@@ -169,8 +169,9 @@ func (s *Server) setServing(ok bool) {
 // DrainTimeout to finish and are then cancelled. It returns nil after a
 // clean drain, ErrDrainTimeout when streams had to be cancelled, or the
 // error that stopped serving. Modules in ConnectorsDir are compiled in the
-// background, one at a time: health is SERVING at once, and a request for a
-// module still compiling waits for that compile instead of starting another.
+// background, one at a time (unless NoWarm): health is SERVING at once, and a
+// request for a module still compiling waits for that compile instead of
+// starting another.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	if s.served.Swap(true) {
 		return errors.New("worker: Serve called twice")
@@ -264,9 +265,9 @@ func (s *Server) Warm(ctx context.Context) (int, error) {
 	return s.resolver.Warm(ctx)
 }
 
-// warm compiles every module in ConnectorsDir.
+// warm compiles every module in ConnectorsDir, unless NoWarm.
 func (s *Server) warm(ctx context.Context, start time.Time) {
-	if s.cfg.ConnectorsDir == "" {
+	if s.cfg.ConnectorsDir == "" || s.cfg.NoWarm {
 		return
 	}
 	n, err := s.resolver.Warm(ctx)

@@ -90,8 +90,8 @@ func (a *app) openEmbedded(ctx context.Context) (*session, error) {
 }
 
 // shutdownNoise drops warnings that only say work was cancelled: the embedded servers
-// stop as soon as the command is done, which cancels background work such as
-// compiling connector modules ahead of use. Errors are always kept.
+// stop as soon as the command is done, which cancels work still in flight.
+// Errors are always kept.
 func shutdownNoise(level hclog.Level, _ string, args ...any) bool {
 	if level >= hclog.Error {
 		return false

@@ -23,7 +23,8 @@ import (
 const drainTimeout = 2 * time.Second
 
 // stopTimeout bounds how long Close waits for both servers to stop before closing
-// them at once (a worker still compiling modules in the background can take longer).
+// them at once (a worker still compiling a module a cancelled call asked for can
+// take longer).
 const stopTimeout = 3 * time.Second
 
 // Config says how to run the embedded coordinator and worker.
@@ -80,6 +81,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	wcfg := worker.Default()
 	wcfg.Listen = wlis.Addr().String()
 	wcfg.ConnectorsDir = cfg.ConnectorsDir
+	// One command needs only its pipeline's connectors: compile those on use.
+	wcfg.NoWarm = true
 	if cfg.CacheDir != "" {
 		wcfg.CacheDir = cfg.CacheDir
 	}
@@ -140,9 +143,9 @@ func (c *Cluster) AuthToken() string { return c.token }
 // Close stops both servers, cancelling any run still going, and waits up to a few
 // seconds for them. It is idempotent.
 //
-// A worker still compiling connector modules in the background cannot stop until that
-// compile ends, and closing it meanwhile is unsafe; Close then leaves it to finish on its
-// own (the CLI process exits right after).
+// A worker still compiling a connector module (for a call since cancelled) cannot stop
+// until that compile ends, and closing it meanwhile is unsafe; Close then leaves it to
+// finish on its own (the CLI process exits right after).
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
