@@ -179,8 +179,9 @@ func (r *Resolver) cached(digest string) (guest.Module, bool) {
 }
 
 // load compiles the module with the given digest once; read supplies its
-// bytes, which load verifies against digest.
-func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte, error)) (guest.Module, error) {
+// bytes and their digest (each read hashes the bytes once, then neither load
+// nor the loader hashes them again), which load checks against digest.
+func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte, string, error)) (guest.Module, error) {
 	if m, ok := r.cached(digest); ok {
 		return m, nil
 	}
@@ -194,11 +195,11 @@ func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte,
 		if r.cfg.Observer != nil {
 			r.cfg.Observer.CacheMiss()
 		}
-		b, err := read()
+		b, got, err := read()
 		if err != nil {
 			return nil, err
 		}
-		if got := Digest(b); got != digest {
+		if got != digest {
 			return nil, fmt.Errorf("module bytes hash to %s, want %s: %w", got, digest, ErrDigestMismatch)
 		}
 		start := time.Now()
@@ -227,7 +228,7 @@ func (r *Resolver) fromDir(ctx context.Context, ref Ref) (guest.Module, error) {
 		return nil, fmt.Errorf("%w: id %q", ErrInvalidRef, ref.ID)
 	}
 	path := filepath.Join(r.cfg.Dir, ref.ID+".wasm")
-	fe, err := r.stat(path)
+	fe, b, err := r.stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("connector %s: no %s: %w", ref, path, ErrNotFound)
 	}
@@ -243,35 +244,50 @@ func (r *Resolver) fromDir(ctx context.Context, ref Ref) (guest.Module, error) {
 	if ref.Digest != "" && fe.digest != ref.Digest {
 		return nil, fmt.Errorf("connector %s: %s has digest %s: %w", ref, path, fe.digest, ErrDigestMismatch)
 	}
-	return r.load(ctx, fe.digest, func() ([]byte, error) { return os.ReadFile(path) })
+	return r.load(ctx, fe.digest, func() ([]byte, string, error) {
+		if b != nil {
+			return b, fe.digest, nil
+		}
+		return readFile(path)
+	})
+}
+
+// readFile reads a module file and hashes it.
+func readFile(path string) ([]byte, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, Digest(b), nil
 }
 
 // stat returns the digest and manifest of a module file, hashing it only
-// when its size or mtime changed.
-func (r *Resolver) stat(path string) (fileEntry, error) {
+// when its size or mtime changed; then it also returns the bytes it read,
+// so that loading them does not read and hash the file a second time.
+func (r *Resolver) stat(path string) (fileEntry, []byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fileEntry{}, err
+		return fileEntry{}, nil, err
 	}
 	r.mu.Lock()
 	fe, ok := r.files[path]
 	r.mu.Unlock()
 	if ok && fe.size == fi.Size() && fe.modTime.Equal(fi.ModTime()) {
-		return fe, nil
+		return fe, nil, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fileEntry{}, err
+		return fileEntry{}, nil, err
 	}
 	man, err := abi.ReadManifest(b)
 	if err != nil {
-		return fileEntry{}, fmt.Errorf("%s: %w (%w); rebuild it with make wasm or remove it", path, ErrInvalidModule, err)
+		return fileEntry{}, nil, fmt.Errorf("%s: %w (%w); rebuild it with make wasm or remove it", path, ErrInvalidModule, err)
 	}
 	fe = fileEntry{size: fi.Size(), modTime: fi.ModTime(), digest: Digest(b), manifest: *man}
 	r.mu.Lock()
 	r.files[path] = fe
 	r.mu.Unlock()
-	return fe, nil
+	return fe, b, nil
 }
 
 func (r *Resolver) cachePath(digest string) string {
@@ -284,7 +300,7 @@ func (r *Resolver) fromCache(ctx context.Context, digest string) (guest.Module, 
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	m, err := r.load(ctx, digest, func() ([]byte, error) { return os.ReadFile(path) })
+	m, err := r.load(ctx, digest, func() ([]byte, string, error) { return readFile(path) })
 	if errors.Is(err, ErrDigestMismatch) {
 		// A corrupt cache entry is discarded so the next resolve refetches.
 		_ = os.Remove(path)

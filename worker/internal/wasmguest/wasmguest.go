@@ -27,7 +27,7 @@ func New(ctx context.Context, cfg wasmhost.Config) (*Runtime, error) {
 
 // LoadBytes compiles module bytes whose digest the caller verified.
 func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (guest.Module, error) {
-	m, err := r.rt.LoadBytes(ctx, wasm, digest)
+	m, err := r.rt.LoadVerified(ctx, wasm, digest)
 	if err != nil {
 		return nil, convertErr(err)
 	}

@@ -154,6 +154,12 @@ func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (*M
 	if got := Digest(wasm); got != digest {
 		return nil, loadErr("", "digest", fmt.Errorf("module digest is %s, want %s", got, digest))
 	}
+	return r.LoadVerified(ctx, wasm, digest)
+}
+
+// LoadVerified is LoadBytes for bytes the caller has just hashed to digest
+// (the worker's module resolver): it skips hashing them a second time.
+func (r *Runtime) LoadVerified(ctx context.Context, wasm []byte, digest string) (*Module, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
