@@ -338,9 +338,17 @@ func (r *Resolver) writeCache(digest string, b []byte) error {
 	return nil
 }
 
+// verifier is a module that can check itself on an instance of its own
+// (the wasm host checks a module's ABI version on its first instance).
+type verifier interface {
+	Verify(ctx context.Context) error
+}
+
 // Warm compiles every <id>.wasm in Dir, one at a time (a cold compile costs
-// several CPU-seconds and hundreds of MiB). It returns the modules warmed
-// and the errors of those that failed.
+// several CPU-seconds and hundreds of MiB), and verifies each on an instance
+// when the module supports it, so a module built for another ABI is reported
+// now rather than at its first use. It returns the modules warmed and the
+// errors of those that failed.
 func (r *Resolver) Warm(ctx context.Context) (int, error) {
 	if r.cfg.Dir == "" {
 		return 0, nil
@@ -358,7 +366,13 @@ func (r *Resolver) Warm(ctx context.Context) (int, error) {
 			break
 		}
 		id := strings.TrimSuffix(filepath.Base(p), ".wasm")
-		if _, err := r.Resolve(ctx, Ref{ID: id}); err != nil {
+		m, err := r.Resolve(ctx, Ref{ID: id})
+		if err == nil {
+			if v, ok := m.(verifier); ok {
+				err = v.Verify(ctx)
+			}
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("warm %s: %w", id, err))
 			continue
 		}

@@ -48,6 +48,9 @@ var _ guest.Module = module{}
 func (m module) Manifest() abi.Manifest { return m.m.Manifest() }
 func (m module) Digest() string         { return m.m.Digest() }
 
+// Verify checks the module's ABI version on an instance (see wasmhost.Module.Verify).
+func (m module) Verify(ctx context.Context) error { return convertErr(m.m.Verify(ctx)) }
+
 func (m module) Discover(ctx context.Context, inv guest.Invocation) (*abi.Catalog, error) {
 	c, err := m.m.Discover(ctx, invocation(inv))
 	return c, convertErr(err)

@@ -259,10 +259,23 @@ func hangChild(t *testing.T, rt *Runtime, wantAbandoned bool) {
 
 func TestLoadFailures(t *testing.T) {
 	ctx := context.Background()
-	_, err := testRT.LoadFile(ctx, wasmPath("test-badabi"))
+	// A wrong rb_abi_version is found on the module's first instance:
+	// by Verify, or by any invocation before it calls another export.
+	m, err := testRT.LoadFile(ctx, wasmPath("test-badabi"))
+	if err != nil {
+		t.Fatalf("load test-badabi: %v", err)
+	}
+	_, err = m.Discover(ctx, Invocation{Logger: testLogger})
 	var e *Error
 	if !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" || !strings.Contains(err.Error(), "999") || e.Connector != "test-badabi" {
-		t.Fatalf("bad abi: %v", err)
+		t.Fatalf("bad abi, discover: %v", err)
+	}
+	err = m.Verify(ctx)
+	if !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" || !strings.Contains(err.Error(), "999") {
+		t.Fatalf("bad abi, verify: %v", err)
+	}
+	if err := loadModule(t, "test-generator").Verify(ctx); err != nil {
+		t.Fatalf("verify test-generator: %v", err)
 	}
 	bare := []byte("\x00asm\x01\x00\x00\x00")
 	_, err = testRT.LoadBytes(ctx, bare, Digest(bare))

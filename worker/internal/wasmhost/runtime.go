@@ -147,9 +147,14 @@ func Digest(wasm []byte) string {
 
 // LoadBytes verifies that wasm has the given digest ("sha256:<hex>"),
 // reads and validates its manifest, compiles it (once per digest, even
-// under concurrent calls; the compiled code is cached on disk), checks its
-// exports against the manifest roles and its rb_abi_version export. A
-// module already loaded is returned as is. Failures are *Error.
+// under concurrent calls; the compiled code is cached on disk) and checks
+// its exports against the manifest roles. A module already loaded is
+// returned as is. Failures are *Error.
+//
+// The rb_abi_version export is checked on the module's first instance,
+// before any other export (see Module.Verify): instantiating a Go module
+// costs tens of milliseconds, which a check on an instance of its own
+// would add to every load.
 func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (*Module, error) {
 	if got := Digest(wasm); got != digest {
 		return nil, loadErr("", "digest", fmt.Errorf("module digest is %s, want %s", got, digest))
@@ -220,10 +225,6 @@ func (r *Runtime) load(ctx context.Context, wasm []byte, digest string) (*Module
 		_ = compiled.Close(ctx)
 		return nil, err
 	}
-	if err := m.checkABIVersion(ctx); err != nil {
-		_ = compiled.Close(ctx)
-		return nil, err
-	}
 	r.logger.Debug("module loaded", "connector", id, "version", man.Version, "digest", digest, "compile", m.compileTime)
 	return m, nil
 }
@@ -236,6 +237,8 @@ type Module struct {
 	manifest    abi.Manifest
 	digest      string
 	compileTime time.Duration
+	// abiOK is set once an instance's rb_abi_version returned abi.Version.
+	abiOK atomic.Bool
 }
 
 // Manifest returns the module's manifest (Digest and SizeBytes filled).
@@ -266,21 +269,37 @@ func (m *Module) checkExports() error {
 	return nil
 }
 
-// checkABIVersion instantiates the module once and calls rb_abi_version.
-func (m *Module) checkABIVersion(ctx context.Context) error {
+// Verify checks the module's rb_abi_version export on an instance of its
+// own, unless an earlier instance checked it. Every invocation checks it
+// anyway before its first export call; Verify is for callers that want a
+// wrong ABI reported without running an operation (a worker warming its
+// modules). A mismatch is an *Error with code "abi_mismatch".
+func (m *Module) Verify(ctx context.Context) error {
+	if m.abiOK.Load() {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	in, err := m.newInstance(ctx, "load", Invocation{Logger: m.r.logger})
 	if err != nil {
 		return err
 	}
-	defer in.close(ctx)
+	in.close(ctx)
+	return nil
+}
+
+// checkABIVersion calls rb_abi_version on a new instance, once per module.
+func (in *instance) checkABIVersion(ctx context.Context) *Error {
+	if in.m.abiOK.Load() {
+		return nil
+	}
 	rc, err := in.call(ctx, abi.ExportABIVersion)
 	if err != nil {
-		return err
+		return in.exportErr(ctx, abi.ExportABIVersion, rc, err)
 	}
 	if rc != abi.Version {
-		return loadErr(m.manifest.ID, "abi_mismatch", fmt.Errorf("rb_abi_version returned %d, this worker supports %d", rc, abi.Version))
+		return loadErr(in.connector, "abi_mismatch", fmt.Errorf("rb_abi_version returned %d, this worker supports %d", rc, abi.Version))
 	}
+	in.m.abiOK.Store(true)
 	return nil
 }
