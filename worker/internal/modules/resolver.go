@@ -46,7 +46,11 @@ func (r Ref) String() string {
 
 // Loader compiles module bytes whose digest the resolver has verified.
 type Loader interface {
+	// LoadBytes compiles a module and keeps it loaded.
 	LoadBytes(ctx context.Context, wasm []byte, digest string) (guest.Module, error)
+	// Precompile compiles and checks a module into the compilation cache
+	// without keeping it loaded (unless a LoadBytes asks for it meanwhile).
+	Precompile(ctx context.Context, wasm []byte, digest string) error
 }
 
 // Observer counts in-memory cache hits and misses (for metrics); nil-safe.
@@ -224,25 +228,9 @@ func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte,
 
 // fromDir resolves <Dir>/<id>.wasm.
 func (r *Resolver) fromDir(ctx context.Context, ref Ref) (guest.Module, error) {
-	if strings.ContainsAny(ref.ID, `/\`) || ref.ID == "." || ref.ID == ".." {
-		return nil, fmt.Errorf("%w: id %q", ErrInvalidRef, ref.ID)
-	}
-	path := filepath.Join(r.cfg.Dir, ref.ID+".wasm")
-	fe, b, err := r.stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("connector %s: no %s: %w", ref, path, ErrNotFound)
-	}
+	path, fe, b, err := r.dirEntry(ref)
 	if err != nil {
 		return nil, err
-	}
-	if fe.manifest.ID != ref.ID {
-		return nil, fmt.Errorf("connector %s: %s declares id %q: %w", ref, path, fe.manifest.ID, ErrNotFound)
-	}
-	if ref.Version != "" && fe.manifest.Version != ref.Version {
-		return nil, fmt.Errorf("connector %s: %s has version %q: %w", ref, path, fe.manifest.Version, ErrNotFound)
-	}
-	if ref.Digest != "" && fe.digest != ref.Digest {
-		return nil, fmt.Errorf("connector %s: %s has digest %s: %w", ref, path, fe.digest, ErrDigestMismatch)
 	}
 	return r.load(ctx, fe.digest, func() ([]byte, string, error) {
 		if b != nil {
@@ -250,6 +238,31 @@ func (r *Resolver) fromDir(ctx context.Context, ref Ref) (guest.Module, error) {
 		}
 		return readFile(path)
 	})
+}
+
+// dirEntry finds <Dir>/<id>.wasm and checks it against ref; see stat for
+// the bytes it may return.
+func (r *Resolver) dirEntry(ref Ref) (string, fileEntry, []byte, error) {
+	if strings.ContainsAny(ref.ID, `/\`) || ref.ID == "." || ref.ID == ".." {
+		return "", fileEntry{}, nil, fmt.Errorf("%w: id %q", ErrInvalidRef, ref.ID)
+	}
+	path := filepath.Join(r.cfg.Dir, ref.ID+".wasm")
+	fe, b, err := r.stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		err = fmt.Errorf("connector %s: no %s: %w", ref, path, ErrNotFound)
+	case err != nil:
+	case fe.manifest.ID != ref.ID:
+		err = fmt.Errorf("connector %s: %s declares id %q: %w", ref, path, fe.manifest.ID, ErrNotFound)
+	case ref.Version != "" && fe.manifest.Version != ref.Version:
+		err = fmt.Errorf("connector %s: %s has version %q: %w", ref, path, fe.manifest.Version, ErrNotFound)
+	case ref.Digest != "" && fe.digest != ref.Digest:
+		err = fmt.Errorf("connector %s: %s has digest %s: %w", ref, path, fe.digest, ErrDigestMismatch)
+	}
+	if err != nil {
+		return "", fileEntry{}, nil, err
+	}
+	return path, fe, b, nil
 }
 
 // readFile reads a module file and hashes it.
@@ -338,17 +351,12 @@ func (r *Resolver) writeCache(digest string, b []byte) error {
 	return nil
 }
 
-// verifier is a module that can check itself on an instance of its own
-// (the wasm host checks a module's ABI version on its first instance).
-type verifier interface {
-	Verify(ctx context.Context) error
-}
-
-// Warm compiles every <id>.wasm in Dir, one at a time (a cold compile costs
-// several CPU-seconds and hundreds of MiB), and verifies each on an instance
-// when the module supports it, so a module built for another ABI is reported
-// now rather than at its first use. It returns the modules warmed and the
-// errors of those that failed.
+// Warm compiles every <id>.wasm in Dir into the compilation cache, one at a
+// time (a cold compile costs several CPU-seconds and hundreds of MiB), and
+// checks each (manifest, exports, ABI version on an instance), without
+// keeping them loaded: each loads from the cache on its first use, so a
+// worker holds only the modules it runs. It returns the modules warmed and
+// the errors of those that failed.
 func (r *Resolver) Warm(ctx context.Context) (int, error) {
 	if r.cfg.Dir == "" {
 		return 0, nil
@@ -366,17 +374,42 @@ func (r *Resolver) Warm(ctx context.Context) (int, error) {
 			break
 		}
 		id := strings.TrimSuffix(filepath.Base(p), ".wasm")
-		m, err := r.Resolve(ctx, Ref{ID: id})
-		if err == nil {
-			if v, ok := m.(verifier); ok {
-				err = v.Verify(ctx)
-			}
-		}
-		if err != nil {
+		if err := r.precompile(ctx, Ref{ID: id}); err != nil {
 			errs = append(errs, fmt.Errorf("warm %s: %w", id, err))
 			continue
 		}
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// precompile compiles a module of Dir into the compilation cache, unless it
+// is loaded already.
+func (r *Resolver) precompile(ctx context.Context, ref Ref) error {
+	path, fe, b, err := r.dirEntry(ref)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	_, loaded := r.loaded[fe.digest]
+	r.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	if b == nil {
+		var digest string
+		if b, digest, err = readFile(path); err != nil {
+			return err
+		}
+		if digest != fe.digest {
+			return fmt.Errorf("%s changed while warming (%s, then %s): %w", path, fe.digest, digest, ErrDigestMismatch)
+		}
+	}
+	start := time.Now()
+	if err := r.loader.Precompile(ctx, b, fe.digest); err != nil {
+		return fmt.Errorf("load module %s: %w", fe.digest, err)
+	}
+	r.log.Info("module compiled", "connector", fe.manifest.ID, "version", fe.manifest.Version,
+		"digest", fe.digest, "duration", time.Since(start))
+	return nil
 }

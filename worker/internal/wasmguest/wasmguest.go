@@ -34,6 +34,12 @@ func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (gu
 	return module{m}, nil
 }
 
+// Precompile compiles and checks module bytes whose digest the caller
+// verified into the compilation cache, without keeping them loaded.
+func (r *Runtime) Precompile(ctx context.Context, wasm []byte, digest string) error {
+	return convertErr(r.rt.Precompile(ctx, wasm, digest))
+}
+
 // Abandoned returns the number of guest instances that did not return
 // after cancellation and still run.
 func (r *Runtime) Abandoned() int64 { return r.rt.Abandoned() }
@@ -47,9 +53,6 @@ var _ guest.Module = module{}
 
 func (m module) Manifest() abi.Manifest { return m.m.Manifest() }
 func (m module) Digest() string         { return m.m.Digest() }
-
-// Verify checks the module's ABI version on an instance (see wasmhost.Module.Verify).
-func (m module) Verify(ctx context.Context) error { return convertErr(m.m.Verify(ctx)) }
 
 func (m module) Discover(ctx context.Context, inv guest.Invocation) (*abi.Catalog, error) {
 	c, err := m.m.Discover(ctx, invocation(inv))

@@ -330,3 +330,58 @@ func TestConcurrentLoadCompilesOnce(t *testing.T) {
 		t.Errorf("manifest %+v", first.Manifest())
 	}
 }
+
+func TestPrecompile(t *testing.T) {
+	ctx := context.Background()
+	wasm, err := os.ReadFile(wasmPath("test-generator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err = abi.EmbedManifest(wasm, []byte(`{"id":"test-generator","version":"9.9.8","roles":["ROLE_SOURCE"],"sync_modes":["SYNC_MODE_FULL_REFRESH"],"abi_version":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := Digest(wasm)
+	loaded := func() *Module {
+		testRT.mu.Lock()
+		defer testRT.mu.Unlock()
+		return testRT.modules[digest]
+	}
+	if err := testRT.Precompile(ctx, wasm, digest); err != nil {
+		t.Fatal(err)
+	}
+	if loaded() != nil {
+		t.Fatal("Precompile kept the module loaded")
+	}
+	// A load during a Precompile (or after it) gets a module that stays loaded.
+	errc := make(chan error, 1)
+	go func() { errc <- testRT.Precompile(ctx, wasm, digest) }()
+	m, err := testRT.LoadBytes(ctx, wasm, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if loaded() != m {
+		t.Fatal("the loaded module is not kept")
+	}
+	sink := &collectSink{}
+	if st, err := m.Read(ctx, readInvocation(t, map[string]any{"rows": 100, "batch_rows": 50}), sink); err != nil || st.Records != 100 {
+		t.Fatalf("read after precompile: %+v, %v", st, err)
+	}
+
+	bad, err := os.ReadFile(wasmPath("test-badabi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not loaded by another test: a module already loaded is not checked again.
+	bad, err = abi.EmbedManifest(bad, []byte(`{"id":"test-badabi","version":"9.9.8","roles":["ROLE_SOURCE"],"sync_modes":["SYNC_MODE_FULL_REFRESH"],"abi_version":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *Error
+	if err := testRT.Precompile(ctx, bad, Digest(bad)); !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" {
+		t.Fatalf("precompile test-badabi: %v", err)
+	}
+}

@@ -38,8 +38,11 @@ type Runtime struct {
 
 type loadingCall struct {
 	done chan struct{}
-	mod  *Module
-	err  error
+	// retain keeps the module loaded once compiled: set by LoadVerified,
+	// left unset by Precompile unless a LoadVerified joins it meanwhile.
+	retain bool
+	mod    *Module
+	err    error
 }
 
 // New creates a runtime: the compiler engine with the persistent
@@ -165,6 +168,25 @@ func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (*M
 // LoadVerified is LoadBytes for bytes the caller has just hashed to digest
 // (the worker's module resolver): it skips hashing them a second time.
 func (r *Runtime) LoadVerified(ctx context.Context, wasm []byte, digest string) (*Module, error) {
+	return r.loadShared(ctx, wasm, digest, true)
+}
+
+// Precompile compiles a module whose bytes the caller hashed to digest into
+// the compilation cache and checks it as LoadVerified and Module.Verify do,
+// but does not keep it loaded: a loaded module holds its compiled code and
+// decoded form (some 80 MiB for a PostgreSQL connector) for as long as the
+// runtime lives, while loading it again from the cache takes well under a
+// second. A worker warms its cache this way, so the modules it never runs
+// cost it nothing. A module already loaded stays loaded, and so does one
+// that a LoadVerified asked for while Precompile compiled it.
+func (r *Runtime) Precompile(ctx context.Context, wasm []byte, digest string) error {
+	_, err := r.loadShared(ctx, wasm, digest, false)
+	return err
+}
+
+// loadShared loads a module once per digest, even under concurrent calls,
+// and keeps it loaded when any caller asked to retain it.
+func (r *Runtime) loadShared(ctx context.Context, wasm []byte, digest string, retain bool) (*Module, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -175,6 +197,7 @@ func (r *Runtime) LoadVerified(ctx context.Context, wasm []byte, digest string) 
 		return m, nil
 	}
 	if c, ok := r.loading[digest]; ok {
+		c.retain = c.retain || retain
 		r.mu.Unlock()
 		select {
 		case <-c.done:
@@ -183,19 +206,31 @@ func (r *Runtime) LoadVerified(ctx context.Context, wasm []byte, digest string) 
 			return nil, loadErr("", "cancelled", ctx.Err())
 		}
 	}
-	c := &loadingCall{done: make(chan struct{})}
+	c := &loadingCall{done: make(chan struct{}), retain: retain}
 	r.loading[digest] = c
 	r.mu.Unlock()
 
-	c.mod, c.err = r.load(ctx, wasm, digest)
+	mod, err := r.load(ctx, wasm, digest)
+	if err == nil && !retain {
+		if err = mod.Verify(ctx); err != nil {
+			_ = mod.compiled.Close(ctx)
+		}
+	}
 	r.mu.Lock()
 	delete(r.loading, digest)
-	if c.err == nil {
-		r.modules[digest] = c.mod
+	keep := c.retain
+	if err == nil && keep {
+		r.modules[digest] = mod
 	}
 	r.mu.Unlock()
+	if err == nil && !keep {
+		// The engine frees the compiled code once no module refers to it.
+		_ = mod.compiled.Close(ctx)
+		mod = nil
+	}
+	c.mod, c.err = mod, err
 	close(c.done)
-	return c.mod, c.err
+	return mod, err
 }
 
 func loadErr(connector, code string, err error) *Error {
