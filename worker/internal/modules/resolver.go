@@ -409,7 +409,7 @@ func (r *Resolver) precompile(ctx context.Context, ref Ref) error {
 	if err := r.loader.Precompile(ctx, b, fe.digest); err != nil {
 		return fmt.Errorf("load module %s: %w", fe.digest, err)
 	}
-	r.log.Info("module compiled", "connector", fe.manifest.ID, "version", fe.manifest.Version,
+	r.log.Info("module in compilation cache", "connector", fe.manifest.ID, "version", fe.manifest.Version,
 		"digest", fe.digest, "duration", time.Since(start))
 	return nil
 }

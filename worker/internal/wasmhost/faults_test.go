@@ -353,6 +353,9 @@ func TestPrecompile(t *testing.T) {
 	if loaded() != nil {
 		t.Fatal("Precompile kept the module loaded")
 	}
+	if _, err := os.Stat(testRT.precompiledMarker(digest)); err != nil {
+		t.Fatalf("no marker after Precompile: %v", err)
+	}
 	// A load during a Precompile (or after it) gets a module that stays loaded.
 	errc := make(chan error, 1)
 	go func() { errc <- testRT.Precompile(ctx, wasm, digest) }()
