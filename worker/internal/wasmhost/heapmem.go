@@ -5,19 +5,14 @@ import (
 )
 
 // heapAllocator backs each guest memory with a Go slice whose capacity
-// grows by at least half when memory.grow needs more. wazero's default
-// backing appends exactly the pages asked for and lets append grow the
-// slice by about 1.25x, and a Go guest grew its memory in small steps, so a
-// guest reaching 40-50 MiB had its memory reallocated and copied over and
-// over (runtime.memmove under MemoryInstance.Grow: about 1.5 CPU-s per 1M
-// rows of a PostgreSQL copy; 0.4 with doubling). Half rather than double:
-// the whole capacity counts as live heap, which scales the garbage
-// collector's goal (see worker/server.DefaultGCPercent), and doubling left
-// a PostgreSQL source whose memory ended at 26 MiB with 51 MiB of it; a
-// geometric growth still bounds the copying (measured: 3 to 5 copies per
-// guest, as with doubling). Being Go
-// memory, a slice a host function still holds stays valid after the
-// instance is closed (unlike an unmapped region, see Config.FixedMemory).
+// doubles when memory.grow needs more. wazero's default backing appends
+// exactly the pages asked for and lets append grow the slice by about 1.25x,
+// and a Go guest grows its memory in small steps, so a guest reaching
+// 40-50 MiB had its memory reallocated and copied over and over
+// (runtime.memmove under MemoryInstance.Grow: about 1.5 CPU-s per 1M rows
+// of a PostgreSQL copy; 0.4 with doubling). Being Go memory, a slice a
+// host function still holds stays valid after the instance is closed
+// (unlike an unmapped region, see Config.FixedMemory).
 //
 // limit, when non-zero, lowers the instance's memory cap below the
 // runtime's (the pipeline's resources.max_memory): a memory.grow past it
@@ -55,7 +50,7 @@ func (m *heapMemory) Reallocate(size uint64) []byte {
 		m.buf = m.buf[:size]
 		return m.buf
 	}
-	newCap := max(size, uint64(cap(m.buf))*3/2)
+	newCap := max(size, 2*uint64(cap(m.buf)))
 	newCap = min((newCap+pageSize-1)/pageSize*pageSize, m.max)
 	nb := make([]byte, size, newCap)
 	copy(nb, m.buf)
