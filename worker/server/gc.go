@@ -15,8 +15,8 @@ import (
 const DefaultGCPercent = 50
 
 // SetDefaultGC sets the garbage collector to DefaultGCPercent unless the
-// GOGC environment variable sets it. The worker binary and the CLI (whose
-// embedded mode runs a worker) call it first thing in main.
+// GOGC environment variable sets it. The worker binary calls it first thing
+// in main, and the CLI before it runs a pipeline in its embedded worker.
 func SetDefaultGC() {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(DefaultGCPercent)

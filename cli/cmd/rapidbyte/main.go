@@ -12,13 +12,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rapidbyte/rapidbyte/cli/internal/app"
-	worker "github.com/rapidbyte/rapidbyte/worker/server"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
-	worker.SetDefaultGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal, a second one ends the process at once.
