@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"golang.org/x/sys/cpu"
 )
 
 // Runtime owns one wazero runtime, its compilation cache and the modules
@@ -184,8 +186,9 @@ func (r *Runtime) LoadVerified(ctx context.Context, wasm []byte, digest string) 
 //
 // A module this cache directory compiled before is skipped without being
 // decoded (about half a second of CPU for a PostgreSQL connector): each
-// successful Precompile leaves a marker file, keyed by digest, wazero version
-// and compile options, next to wazero's cache.
+// successful Precompile leaves a marker file, keyed by digest, wazero
+// version, compile options and CPU features (wazero's cache keys all of
+// them), next to wazero's cache.
 func (r *Runtime) Precompile(ctx context.Context, wasm []byte, digest string) error {
 	marker := r.precompiledMarker(digest)
 	if _, err := os.Stat(marker); err == nil {
@@ -207,8 +210,16 @@ func (r *Runtime) precompiledMarker(digest string) string {
 	if r.cfg.CloseOnContextDone {
 		name += "-terminable"
 	}
-	return filepath.Join(r.cfg.CacheDir, "rapidbyte-precompiled-"+wazeroVersion(), name)
+	return filepath.Join(r.cfg.CacheDir, "rapidbyte-precompiled-"+wazeroVersion()+"-"+cpuFingerprint, name)
 }
+
+// cpuFingerprint identifies this machine's CPU features: a cache dir built
+// on another machine (a container image) holds code for that machine's CPU,
+// which wazero does not use here.
+var cpuFingerprint = func() string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%+v/%+v", runtime.GOARCH, cpu.X86, cpu.ARM64))
+	return hex.EncodeToString(sum[:6])
+}()
 
 // wazeroVersion is the version of wazero built in (its compiled code is
 // cached per version), or "unknown".
