@@ -168,10 +168,11 @@ func (s *Server) setServing(ok bool) {
 // NOT_SERVING, no new connection or call is accepted, running streams get
 // DrainTimeout to finish and are then cancelled. It returns nil after a
 // clean drain, ErrDrainTimeout when streams had to be cancelled, or the
-// error that stopped serving. Modules in ConnectorsDir are compiled in the
-// background, one at a time (unless NoWarm): health is SERVING at once, and a
-// request for a module still compiling waits for that compile instead of
-// starting another.
+// error that stopped serving. Modules in ConnectorsDir are compiled into the
+// compilation cache in the background, one at a time (unless NoWarm), and
+// each is loaded from it on its first use, so the worker holds only the
+// modules it runs: health is SERVING at once, and a request for a module
+// still compiling waits for that compile instead of starting another.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	if s.served.Swap(true) {
 		return errors.New("worker: Serve called twice")
@@ -258,8 +259,9 @@ func (s *Server) drain(serveErr <-chan error) error {
 	return err
 }
 
-// Warm compiles every module in ConnectorsDir into the compilation cache and
-// returns how many loaded. Serve does this in the background; image builds
+// Warm compiles every module in ConnectorsDir into the compilation cache
+// (without keeping them loaded) and returns how many it compiled or found
+// compiled. Serve does this in the background; image builds
 // call it alone (rapidbyte-worker --warm-only) to ship a warm cache.
 func (s *Server) Warm(ctx context.Context) (int, error) {
 	return s.resolver.Warm(ctx)
