@@ -27,6 +27,13 @@ type Config struct {
 	// otherwise spend CPU compiling others and wait for them at exit.
 	// Default false.
 	NoWarm bool
+	// Preload lists connector ids that Serve loads at once, in parallel, and
+	// keeps loaded, so that the first requests for them need not wait for a
+	// load: a worker that knows its pipeline (the CLI's embedded worker,
+	// whose coordinator checks the source and then the destination) loads
+	// both while it starts. A failure is left for the request to report.
+	// Default none.
+	Preload []string
 	// CacheDir is the on-disk cache: the wazero compilation cache lives
 	// directly in it and modules fetched from the coordinator in
 	// CacheDir/modules (<hex>.wasm). Default os.UserCacheDir()/rapidbyte.

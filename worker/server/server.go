@@ -203,6 +203,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		s.log.Info("metrics listening", "addr", mlis.Addr().String())
 	}
 
+	for _, id := range s.cfg.Preload {
+		bg.Add(1)
+		go func() { defer bg.Done(); s.preload(bgCtx, id) }()
+	}
 	bg.Add(2)
 	go func() { defer bg.Done(); s.warm(bgCtx, start) }()
 	go func() { defer bg.Done(); s.watchAbandoned(bgCtx) }()
@@ -277,6 +281,13 @@ func (s *Server) warm(ctx context.Context, start time.Time) {
 		s.log.Warn("some connector modules failed to load", "loaded", n, "error", err)
 	}
 	s.log.Info("module cache warm", "modules", n, "since_start", time.Since(start))
+}
+
+// preload loads one connector of Preload.
+func (s *Server) preload(ctx context.Context, id string) {
+	if _, err := s.resolver.Resolve(ctx, modules.Ref{ID: id}); err != nil {
+		s.log.Debug("preload failed", "connector", id, "error", err)
+	}
 }
 
 // watchAbandoned turns health NOT_SERVING while more than MaxAbandoned guest

@@ -51,7 +51,7 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach bool, vars *varsF
 	if err != nil {
 		return err
 	}
-	sess, err := a.open(ctx)
+	sess, err := a.open(ctx, pipelineConnectors(text, true)...)
 	if err != nil {
 		return err
 	}

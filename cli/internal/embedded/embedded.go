@@ -37,6 +37,9 @@ type Config struct {
 	State string
 	// Logger receives both servers' logs (nothing when nil).
 	Logger hclog.Logger
+	// Preload lists the connector ids the command will use: the worker loads
+	// them in parallel while the cluster starts (see worker.Config.Preload).
+	Preload []string
 }
 
 // Cluster is a running coordinator and worker. Its servers require a random
@@ -83,6 +86,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	wcfg.ConnectorsDir = cfg.ConnectorsDir
 	// One command needs only its pipeline's connectors: compile those on use.
 	wcfg.NoWarm = true
+	wcfg.Preload = cfg.Preload
 	if cfg.CacheDir != "" {
 		wcfg.CacheDir = cfg.CacheDir
 	}
