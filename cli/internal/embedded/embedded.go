@@ -23,8 +23,8 @@ import (
 const drainTimeout = 2 * time.Second
 
 // stopTimeout bounds how long Close waits for both servers to stop before closing
-// them at once (a worker still compiling a module a cancelled call asked for can
-// take longer).
+// them at once (a worker still compiling a module, preloaded or asked for by a
+// cancelled call, can take longer).
 const stopTimeout = 3 * time.Second
 
 // Config says how to run the embedded coordinator and worker.
@@ -153,9 +153,9 @@ func (c *Cluster) AuthToken() string { return c.token }
 // Close stops both servers, cancelling any run still going, and waits up to a few
 // seconds for them. It is idempotent.
 //
-// A worker still compiling a connector module (for a call since cancelled) cannot stop
-// until that compile ends, and closing it meanwhile is unsafe; Close then leaves it to
-// finish on its own (the CLI process exits right after).
+// A worker still compiling a connector module (preloaded, or for a call since cancelled)
+// cannot stop until that compile ends, and closing it meanwhile is unsafe; Close then
+// leaves it to finish on its own (the CLI process exits right after).
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
