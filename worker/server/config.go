@@ -18,8 +18,22 @@ type Config struct {
 	// it. Default "127.0.0.1:7071".
 	Listen string
 	// ConnectorsDir holds connector modules as <id>.wasm. Every module in it
-	// is compiled at startup, in the background (see Serve). Default "" (none).
+	// is compiled at startup, in the background (see Serve), unless NoWarm.
+	// Default "" (none).
 	ConnectorsDir string
+	// NoWarm skips that startup compile: each module compiles on its first
+	// use. For a worker that lives for one command (the CLI's embedded
+	// worker), which needs only the pipeline's connectors, and would
+	// otherwise spend CPU compiling others and wait for them at exit.
+	// Default false.
+	NoWarm bool
+	// Preload lists connector ids that Serve loads at once, in parallel, and
+	// keeps loaded, so that the first requests for them need not wait for a
+	// load: a worker that knows its pipeline (the CLI's embedded worker,
+	// whose coordinator checks the source and then the destination) loads
+	// both while it starts. A failure is left for the request to report.
+	// Default none.
+	Preload []string
 	// CacheDir is the on-disk cache: the wazero compilation cache lives
 	// directly in it and modules fetched from the coordinator in
 	// CacheDir/modules (<hex>.wasm). Default os.UserCacheDir()/rapidbyte.

@@ -168,9 +168,11 @@ func (s *Server) setServing(ok bool) {
 // NOT_SERVING, no new connection or call is accepted, running streams get
 // DrainTimeout to finish and are then cancelled. It returns nil after a
 // clean drain, ErrDrainTimeout when streams had to be cancelled, or the
-// error that stopped serving. Modules in ConnectorsDir are compiled in the
-// background, one at a time: health is SERVING at once, and a request for a
-// module still compiling waits for that compile instead of starting another.
+// error that stopped serving. Modules in ConnectorsDir are compiled into the
+// compilation cache in the background, one at a time (unless NoWarm), and
+// each is loaded from it on its first use, so the worker holds only the
+// modules it runs: health is SERVING at once, and a request for a module
+// still compiling waits for that compile instead of starting another.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	if s.served.Swap(true) {
 		return errors.New("worker: Serve called twice")
@@ -201,6 +203,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		s.log.Info("metrics listening", "addr", mlis.Addr().String())
 	}
 
+	for _, id := range s.cfg.Preload {
+		bg.Add(1)
+		go func() { defer bg.Done(); s.preload(bgCtx, id) }()
+	}
 	bg.Add(2)
 	go func() { defer bg.Done(); s.warm(bgCtx, start) }()
 	go func() { defer bg.Done(); s.watchAbandoned(bgCtx) }()
@@ -257,16 +263,17 @@ func (s *Server) drain(serveErr <-chan error) error {
 	return err
 }
 
-// Warm compiles every module in ConnectorsDir into the compilation cache and
-// returns how many loaded. Serve does this in the background; image builds
+// Warm compiles every module in ConnectorsDir into the compilation cache
+// (without keeping them loaded) and returns how many it compiled or found
+// compiled. Serve does this in the background; image builds
 // call it alone (rapidbyte-worker --warm-only) to ship a warm cache.
 func (s *Server) Warm(ctx context.Context) (int, error) {
 	return s.resolver.Warm(ctx)
 }
 
-// warm compiles every module in ConnectorsDir.
+// warm compiles every module in ConnectorsDir, unless NoWarm.
 func (s *Server) warm(ctx context.Context, start time.Time) {
-	if s.cfg.ConnectorsDir == "" {
+	if s.cfg.ConnectorsDir == "" || s.cfg.NoWarm {
 		return
 	}
 	n, err := s.resolver.Warm(ctx)
@@ -274,6 +281,13 @@ func (s *Server) warm(ctx context.Context, start time.Time) {
 		s.log.Warn("some connector modules failed to load", "loaded", n, "error", err)
 	}
 	s.log.Info("module cache warm", "modules", n, "since_start", time.Since(start))
+}
+
+// preload loads one connector of Preload.
+func (s *Server) preload(ctx context.Context, id string) {
+	if _, err := s.resolver.Resolve(ctx, modules.Ref{ID: id}); err != nil {
+		s.log.Debug("preload failed", "connector", id, "error", err)
+	}
 }
 
 // watchAbandoned turns health NOT_SERVING while more than MaxAbandoned guest

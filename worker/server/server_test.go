@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +31,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/worker/internal/grpcapi"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest/guesttest"
+	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
 )
 
 func okDiscover(context.Context, guest.Invocation) (*abi.Catalog, error) {
@@ -628,5 +631,45 @@ func TestDoPutEmptyStreamDeliversSchema(t *testing.T) {
 	}
 	if !cmp.Equal(batches, []int64{0}) || !cmp.Equal(fields, []string{"id"}) || !final.GetFinal() {
 		t.Errorf("batches %v fields %v final %v; want one empty batch with the schema", batches, fields, final)
+	}
+}
+
+func TestSetDefaultGC(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	t.Setenv("GOGC", "80") // the runtime read it at start; SetDefaultGC must leave the setting alone
+	SetDefaultGC()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC set, GC percent changed to %d", got)
+	}
+	if err := os.Unsetenv("GOGC"); err != nil {
+		t.Fatal(err)
+	}
+	SetDefaultGC()
+	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
+		t.Errorf("without GOGC, GC percent %d, want %d", got, DefaultGCPercent)
+	}
+}
+
+// TestPreloadWithoutWarm: with NoWarm, Serve loads the Preload connectors
+// (and keeps them: a later request loads nothing) and compiles nothing else.
+func TestPreloadWithoutWarm(t *testing.T) {
+	w := startWorker(t, func(c *Config) {
+		c.NoWarm = true
+		c.Preload = []string{"source-a", "dest-a"}
+	}, map[string]*guesttest.Module{"source-a": {}, "dest-a": {}, "other": {}})
+	deadline := time.Now().Add(5 * time.Second)
+	for w.host.Loads() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // a warm-up, were there one, would load "other" too
+	if n := w.host.Loads(); n != 2 {
+		t.Fatalf("%d modules loaded after start, want the 2 preloaded", n)
+	}
+	if _, err := w.srv.resolver.Resolve(testCtx(t), modules.Ref{ID: "source-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.host.Loads(); n != 2 {
+		t.Errorf("resolving a preloaded module loaded it again (%d loads)", n)
 	}
 }

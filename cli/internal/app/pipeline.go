@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 )
 
 // readPipeline reads a pipeline file, with one clear message for the usual mistakes.
@@ -40,6 +42,33 @@ func loadPipeline(cmd *cobra.Command, file string, vars *varsFlag) (text string,
 		return "", nil, err
 	}
 	return text, variables, nil
+}
+
+// pipelineConnectors returns the connector ids of the pipeline's source and,
+// with destination, of its destination, for the embedded worker to load while
+// it starts. It reads only the two "use" keys; anything unexpected (invalid
+// YAML, a ${VAR} reference) yields fewer ids, and the coordinator reports the
+// problem as usual.
+func pipelineConnectors(text string, destination bool) []string {
+	var p struct {
+		Source      struct{ Use string } `yaml:"source"`
+		Destination struct{ Use string } `yaml:"destination"`
+	}
+	if yaml.Unmarshal([]byte(text), &p) != nil {
+		return nil
+	}
+	uses := []string{p.Source.Use}
+	if destination {
+		uses = append(uses, p.Destination.Use)
+	}
+	var ids []string
+	for _, use := range uses {
+		id, _, _ := strings.Cut(strings.TrimSpace(use), "@")
+		if id != "" && !strings.Contains(id, "$") && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // varsFlag collects repeatable --var KEY=VALUE flags.

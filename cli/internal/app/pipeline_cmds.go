@@ -24,7 +24,7 @@ func (a *app) checkCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sess, err := a.open(ctx)
+			sess, err := a.open(ctx, pipelineConnectors(text, true)...)
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ func (a *app) discoverCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sess, err := a.open(ctx)
+			sess, err := a.open(ctx, pipelineConnectors(text, false)...)
 			if err != nil {
 				return err
 			}

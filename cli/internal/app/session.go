@@ -34,8 +34,9 @@ func (s *session) Close() error {
 	return errors.Join(errs...)
 }
 
-// open connects to the configured coordinator, or starts an embedded one.
-func (a *app) open(ctx context.Context) (*session, error) {
+// open connects to the configured coordinator, or starts an embedded one
+// whose worker preloads the given connectors (see pipelineConnectors).
+func (a *app) open(ctx context.Context, preload ...string) (*session, error) {
 	if a.cfg.coordinator != "" {
 		tlsCfg, err := a.tlsConfig()
 		if err != nil {
@@ -53,10 +54,10 @@ func (a *app) open(ctx context.Context) (*session, error) {
 		}
 		return &session{api: conn.Coordinator, closers: []func() error{conn.Close}}, nil
 	}
-	return a.openEmbedded(ctx)
+	return a.openEmbedded(ctx, preload)
 }
 
-func (a *app) openEmbedded(ctx context.Context) (*session, error) {
+func (a *app) openEmbedded(ctx context.Context, preload []string) (*session, error) {
 	if a.cfg.connectorsDir == "" {
 		return nil, fmt.Errorf("no connectors directory: build the connectors with 'make wasm', or set --connectors-dir or %s (or use --coordinator)", EnvConnectorsDir)
 	}
@@ -76,6 +77,7 @@ func (a *app) openEmbedded(ctx context.Context) (*session, error) {
 		CacheDir:      a.cfg.cacheDir,
 		State:         a.cfg.state,
 		Logger:        logger,
+		Preload:       preload,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start embedded coordinator: %w", err)
@@ -90,8 +92,8 @@ func (a *app) openEmbedded(ctx context.Context) (*session, error) {
 }
 
 // shutdownNoise drops warnings that only say work was cancelled: the embedded servers
-// stop as soon as the command is done, which cancels background work such as
-// compiling connector modules ahead of use. Errors are always kept.
+// stop as soon as the command is done, which cancels work still in flight.
+// Errors are always kept.
 func shutdownNoise(level hclog.Level, _ string, args ...any) bool {
 	if level >= hclog.Error {
 		return false

@@ -23,7 +23,8 @@ import (
 const drainTimeout = 2 * time.Second
 
 // stopTimeout bounds how long Close waits for both servers to stop before closing
-// them at once (a worker still compiling modules in the background can take longer).
+// them at once (a worker still compiling a module, preloaded or asked for by a
+// cancelled call, can take longer).
 const stopTimeout = 3 * time.Second
 
 // Config says how to run the embedded coordinator and worker.
@@ -36,6 +37,9 @@ type Config struct {
 	State string
 	// Logger receives both servers' logs (nothing when nil).
 	Logger hclog.Logger
+	// Preload lists the connector ids the command will use: the worker loads
+	// them in parallel while the cluster starts (see worker.Config.Preload).
+	Preload []string
 }
 
 // Cluster is a running coordinator and worker. Its servers require a random
@@ -80,6 +84,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	wcfg := worker.Default()
 	wcfg.Listen = wlis.Addr().String()
 	wcfg.ConnectorsDir = cfg.ConnectorsDir
+	// One command needs only its pipeline's connectors: compile those on use.
+	wcfg.NoWarm = true
+	wcfg.Preload = cfg.Preload
 	if cfg.CacheDir != "" {
 		wcfg.CacheDir = cfg.CacheDir
 	}
@@ -128,6 +135,12 @@ func (c *Cluster) serve(fn func() error) chan struct{} {
 	return done
 }
 
+// SetRunGC tunes the process's garbage collector for moving a pipeline's
+// data through the embedded worker (see worker.SetDefaultGC). Short commands
+// such as discover and check keep Go's default, under which the connector
+// modules they load decode faster (fewer collections while the heap grows).
+func SetRunGC() { worker.SetDefaultGC() }
+
 // Version is the build's version, as set by make build (-X .../worker/server.Version).
 func Version() string { return worker.Version }
 
@@ -140,9 +153,9 @@ func (c *Cluster) AuthToken() string { return c.token }
 // Close stops both servers, cancelling any run still going, and waits up to a few
 // seconds for them. It is idempotent.
 //
-// A worker still compiling connector modules in the background cannot stop until that
-// compile ends, and closing it meanwhile is unsafe; Close then leaves it to finish on its
-// own (the CLI process exits right after).
+// A worker still compiling a connector module (preloaded, or for a call since cancelled)
+// cannot stop until that compile ends, and closing it meanwhile is unsafe; Close then
+// leaves it to finish on its own (the CLI process exits right after).
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()

@@ -26,10 +26,13 @@ const (
 //
 //   - Marshal gathers the small fields and the body as separate buffers,
 //     so the body is copied once, by the transport.
-//   - Unmarshal of a message received in one buffer keeps that buffer and
-//     points DataHeader, AppMetadata and DataBody into it. The buffer is not
-//     returned to gRPC's pool (Arrow arrays built on the body may live on);
-//     the garbage collector reclaims it.
+//   - Unmarshal points DataHeader, AppMetadata and DataBody into the
+//     received message: gRPC hands it over in pieces of one HTTP/2 frame
+//     (16 KiB) each, which Unmarshal joins into one new buffer (a message
+//     received in one buffer is kept as is). That buffer is not returned to
+//     gRPC's pool (Arrow arrays built on the body may live on); the garbage
+//     collector reclaims it. The protobuf codec would join the pieces too,
+//     and then copy the body out again.
 //
 // The wire format is the standard one, so any Flight client interoperates.
 type Codec struct{}
@@ -116,10 +119,15 @@ func appendFlightHead(head, desc, header, meta []byte, bodyLen int) []byte {
 // Unmarshal implements encoding.CodecV2.
 func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	fd, ok := v.(*flight.FlightData)
-	if !ok || len(data) != 1 {
+	if !ok {
 		return protoCodec().Unmarshal(data, v)
 	}
-	b := data[0].ReadOnlyData()
+	var b []byte
+	if len(data) == 1 {
+		b = data[0].ReadOnlyData()
+	} else {
+		b = data.Materialize()
+	}
 	var out flight.FlightData
 	for rest := b; len(rest) > 0; {
 		num, typ, n := protowire.ConsumeTag(rest)
@@ -153,7 +161,9 @@ func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 			out.DataBody = val
 		}
 	}
-	data.Ref() // keep the buffer: out aliases it (never freed, see Codec)
+	if len(data) == 1 {
+		data.Ref() // keep the buffer: out aliases it (never freed, see Codec)
+	}
 	fd.Reset()
 	fd.FlightDescriptor, fd.DataHeader, fd.AppMetadata, fd.DataBody = out.FlightDescriptor, out.DataHeader, out.AppMetadata, out.DataBody
 	return nil

@@ -28,16 +28,16 @@ type Registry interface {
 func (r *Resolver) fromRegistry(ctx context.Context, ref Ref) (guest.Module, error) {
 	if ref.Digest != "" {
 		var fetched []byte
-		m, err := r.load(ctx, ref.Digest, func() ([]byte, error) {
+		m, err := r.load(ctx, ref.Digest, func() ([]byte, string, error) {
 			b, digest, err := r.fetch(ctx, ref)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			if digest != ref.Digest {
-				return nil, fmt.Errorf("connector %s: registry sent %s: %w", ref, digest, ErrDigestMismatch)
+				return nil, "", fmt.Errorf("connector %s: registry sent %s: %w", ref, digest, ErrDigestMismatch)
 			}
 			fetched = b
-			return b, nil
+			return b, digest, nil
 		})
 		if err == nil && fetched != nil {
 			if err := r.writeCache(ref.Digest, fetched); err != nil {
@@ -58,7 +58,7 @@ func (r *Resolver) fromRegistry(ctx context.Context, ref Ref) (guest.Module, err
 				r.log.Warn("module not cached", "digest", digest, "error", err)
 			}
 		}
-		return r.load(ctx, digest, func() ([]byte, error) { return b, nil })
+		return r.load(ctx, digest, func() ([]byte, string, error) { return b, digest, nil })
 	})
 	if err != nil {
 		return nil, err

@@ -46,7 +46,11 @@ func (r Ref) String() string {
 
 // Loader compiles module bytes whose digest the resolver has verified.
 type Loader interface {
+	// LoadBytes compiles a module and keeps it loaded.
 	LoadBytes(ctx context.Context, wasm []byte, digest string) (guest.Module, error)
+	// Precompile compiles and checks a module into the compilation cache
+	// without keeping it loaded (unless a LoadBytes asks for it meanwhile).
+	Precompile(ctx context.Context, wasm []byte, digest string) error
 }
 
 // Observer counts in-memory cache hits and misses (for metrics); nil-safe.
@@ -179,8 +183,9 @@ func (r *Resolver) cached(digest string) (guest.Module, bool) {
 }
 
 // load compiles the module with the given digest once; read supplies its
-// bytes, which load verifies against digest.
-func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte, error)) (guest.Module, error) {
+// bytes and their digest (each read hashes the bytes once, then neither load
+// nor the loader hashes them again), which load checks against digest.
+func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte, string, error)) (guest.Module, error) {
 	if m, ok := r.cached(digest); ok {
 		return m, nil
 	}
@@ -194,11 +199,11 @@ func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte,
 		if r.cfg.Observer != nil {
 			r.cfg.Observer.CacheMiss()
 		}
-		b, err := read()
+		b, got, err := read()
 		if err != nil {
 			return nil, err
 		}
-		if got := Digest(b); got != digest {
+		if got != digest {
 			return nil, fmt.Errorf("module bytes hash to %s, want %s: %w", got, digest, ErrDigestMismatch)
 		}
 		start := time.Now()
@@ -223,55 +228,79 @@ func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte,
 
 // fromDir resolves <Dir>/<id>.wasm.
 func (r *Resolver) fromDir(ctx context.Context, ref Ref) (guest.Module, error) {
-	if strings.ContainsAny(ref.ID, `/\`) || ref.ID == "." || ref.ID == ".." {
-		return nil, fmt.Errorf("%w: id %q", ErrInvalidRef, ref.ID)
-	}
-	path := filepath.Join(r.cfg.Dir, ref.ID+".wasm")
-	fe, err := r.stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("connector %s: no %s: %w", ref, path, ErrNotFound)
-	}
+	path, fe, b, err := r.dirEntry(ref)
 	if err != nil {
 		return nil, err
 	}
-	if fe.manifest.ID != ref.ID {
-		return nil, fmt.Errorf("connector %s: %s declares id %q: %w", ref, path, fe.manifest.ID, ErrNotFound)
+	return r.load(ctx, fe.digest, func() ([]byte, string, error) {
+		if b != nil {
+			return b, fe.digest, nil
+		}
+		return readFile(path)
+	})
+}
+
+// dirEntry finds <Dir>/<id>.wasm and checks it against ref; see stat for
+// the bytes it may return.
+func (r *Resolver) dirEntry(ref Ref) (string, fileEntry, []byte, error) {
+	if strings.ContainsAny(ref.ID, `/\`) || ref.ID == "." || ref.ID == ".." {
+		return "", fileEntry{}, nil, fmt.Errorf("%w: id %q", ErrInvalidRef, ref.ID)
 	}
-	if ref.Version != "" && fe.manifest.Version != ref.Version {
-		return nil, fmt.Errorf("connector %s: %s has version %q: %w", ref, path, fe.manifest.Version, ErrNotFound)
+	path := filepath.Join(r.cfg.Dir, ref.ID+".wasm")
+	fe, b, err := r.stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		err = fmt.Errorf("connector %s: no %s: %w", ref, path, ErrNotFound)
+	case err != nil:
+	case fe.manifest.ID != ref.ID:
+		err = fmt.Errorf("connector %s: %s declares id %q: %w", ref, path, fe.manifest.ID, ErrNotFound)
+	case ref.Version != "" && fe.manifest.Version != ref.Version:
+		err = fmt.Errorf("connector %s: %s has version %q: %w", ref, path, fe.manifest.Version, ErrNotFound)
+	case ref.Digest != "" && fe.digest != ref.Digest:
+		err = fmt.Errorf("connector %s: %s has digest %s: %w", ref, path, fe.digest, ErrDigestMismatch)
 	}
-	if ref.Digest != "" && fe.digest != ref.Digest {
-		return nil, fmt.Errorf("connector %s: %s has digest %s: %w", ref, path, fe.digest, ErrDigestMismatch)
+	if err != nil {
+		return "", fileEntry{}, nil, err
 	}
-	return r.load(ctx, fe.digest, func() ([]byte, error) { return os.ReadFile(path) })
+	return path, fe, b, nil
+}
+
+// readFile reads a module file and hashes it.
+func readFile(path string) ([]byte, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, Digest(b), nil
 }
 
 // stat returns the digest and manifest of a module file, hashing it only
-// when its size or mtime changed.
-func (r *Resolver) stat(path string) (fileEntry, error) {
+// when its size or mtime changed; then it also returns the bytes it read,
+// so that loading them does not read and hash the file a second time.
+func (r *Resolver) stat(path string) (fileEntry, []byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fileEntry{}, err
+		return fileEntry{}, nil, err
 	}
 	r.mu.Lock()
 	fe, ok := r.files[path]
 	r.mu.Unlock()
 	if ok && fe.size == fi.Size() && fe.modTime.Equal(fi.ModTime()) {
-		return fe, nil
+		return fe, nil, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fileEntry{}, err
+		return fileEntry{}, nil, err
 	}
 	man, err := abi.ReadManifest(b)
 	if err != nil {
-		return fileEntry{}, fmt.Errorf("%s: %w (%w); rebuild it with make wasm or remove it", path, ErrInvalidModule, err)
+		return fileEntry{}, nil, fmt.Errorf("%s: %w (%w); rebuild it with make wasm or remove it", path, ErrInvalidModule, err)
 	}
 	fe = fileEntry{size: fi.Size(), modTime: fi.ModTime(), digest: Digest(b), manifest: *man}
 	r.mu.Lock()
 	r.files[path] = fe
 	r.mu.Unlock()
-	return fe, nil
+	return fe, b, nil
 }
 
 func (r *Resolver) cachePath(digest string) string {
@@ -284,7 +313,7 @@ func (r *Resolver) fromCache(ctx context.Context, digest string) (guest.Module, 
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	m, err := r.load(ctx, digest, func() ([]byte, error) { return os.ReadFile(path) })
+	m, err := r.load(ctx, digest, func() ([]byte, string, error) { return readFile(path) })
 	if errors.Is(err, ErrDigestMismatch) {
 		// A corrupt cache entry is discarded so the next resolve refetches.
 		_ = os.Remove(path)
@@ -322,9 +351,12 @@ func (r *Resolver) writeCache(digest string, b []byte) error {
 	return nil
 }
 
-// Warm compiles every <id>.wasm in Dir, one at a time (a cold compile costs
-// several CPU-seconds and hundreds of MiB). It returns the modules warmed
-// and the errors of those that failed.
+// Warm compiles every <id>.wasm in Dir into the compilation cache, one at a
+// time (a cold compile costs several CPU-seconds and hundreds of MiB), and
+// checks each (manifest, exports, ABI version on an instance), without
+// keeping them loaded: each loads from the cache on its first use, so a
+// worker holds only the modules it runs. It returns the modules warmed and
+// the errors of those that failed.
 func (r *Resolver) Warm(ctx context.Context) (int, error) {
 	if r.cfg.Dir == "" {
 		return 0, nil
@@ -342,11 +374,42 @@ func (r *Resolver) Warm(ctx context.Context) (int, error) {
 			break
 		}
 		id := strings.TrimSuffix(filepath.Base(p), ".wasm")
-		if _, err := r.Resolve(ctx, Ref{ID: id}); err != nil {
+		if err := r.precompile(ctx, Ref{ID: id}); err != nil {
 			errs = append(errs, fmt.Errorf("warm %s: %w", id, err))
 			continue
 		}
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// precompile compiles a module of Dir into the compilation cache, unless it
+// is loaded already.
+func (r *Resolver) precompile(ctx context.Context, ref Ref) error {
+	path, fe, b, err := r.dirEntry(ref)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	_, loaded := r.loaded[fe.digest]
+	r.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	if b == nil {
+		var digest string
+		if b, digest, err = readFile(path); err != nil {
+			return err
+		}
+		if digest != fe.digest {
+			return fmt.Errorf("%s changed while warming (%s, then %s): %w", path, fe.digest, digest, ErrDigestMismatch)
+		}
+	}
+	start := time.Now()
+	if err := r.loader.Precompile(ctx, b, fe.digest); err != nil {
+		return fmt.Errorf("load module %s: %w", fe.digest, err)
+	}
+	r.log.Info("module in compilation cache", "connector", fe.manifest.ID, "version", fe.manifest.Version,
+		"digest", fe.digest, "duration", time.Since(start))
+	return nil
 }

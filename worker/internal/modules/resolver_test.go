@@ -134,9 +134,23 @@ func TestWarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	loader := &guesttest.Loader{}
-	n, err := New(loader, Config{Dir: dir}).Warm(context.Background())
+	r := New(loader, Config{Dir: dir})
+	n, err := r.Warm(context.Background())
 	if n != 2 || err == nil || loader.Loads() != 2 {
 		t.Errorf("warmed %d (loads %d), err %v; want 2 and an error for broken.wasm", n, loader.Loads(), err)
+	}
+	// Warm keeps nothing loaded: a module loads on its first use, once.
+	for range 2 {
+		if _, err := r.Resolve(context.Background(), Ref{ID: "source-a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if loader.Loads() != 3 {
+		t.Errorf("%d loads after warming 2 modules and resolving one twice, want 3", loader.Loads())
+	}
+	// A module already loaded is not compiled again by Warm.
+	if _, err := r.Warm(context.Background()); err == nil || loader.Loads() != 4 {
+		t.Errorf("%d loads after warming again, want 4 (dest-a only); err %v", loader.Loads(), err)
 	}
 }
 

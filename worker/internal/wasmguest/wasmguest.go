@@ -27,11 +27,17 @@ func New(ctx context.Context, cfg wasmhost.Config) (*Runtime, error) {
 
 // LoadBytes compiles module bytes whose digest the caller verified.
 func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (guest.Module, error) {
-	m, err := r.rt.LoadBytes(ctx, wasm, digest)
+	m, err := r.rt.LoadVerified(ctx, wasm, digest)
 	if err != nil {
 		return nil, convertErr(err)
 	}
 	return module{m}, nil
+}
+
+// Precompile compiles and checks module bytes whose digest the caller
+// verified into the compilation cache, without keeping them loaded.
+func (r *Runtime) Precompile(ctx context.Context, wasm []byte, digest string) error {
+	return convertErr(r.rt.Precompile(ctx, wasm, digest))
 }
 
 // Abandoned returns the number of guest instances that did not return

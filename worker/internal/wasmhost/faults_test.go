@@ -273,10 +273,23 @@ func hangChild(t *testing.T, rt *Runtime, wantAbandoned bool) {
 
 func TestLoadFailures(t *testing.T) {
 	ctx := context.Background()
-	_, err := testRT.LoadFile(ctx, wasmPath("test-badabi"))
+	// A wrong rb_abi_version is found on the module's first instance:
+	// by Verify, or by any invocation before it calls another export.
+	m, err := testRT.LoadFile(ctx, wasmPath("test-badabi"))
+	if err != nil {
+		t.Fatalf("load test-badabi: %v", err)
+	}
+	_, err = m.Discover(ctx, Invocation{Logger: testLogger})
 	var e *Error
 	if !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" || !strings.Contains(err.Error(), "999") || e.Connector != "test-badabi" {
-		t.Fatalf("bad abi: %v", err)
+		t.Fatalf("bad abi, discover: %v", err)
+	}
+	err = m.Verify(ctx)
+	if !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" || !strings.Contains(err.Error(), "999") {
+		t.Fatalf("bad abi, verify: %v", err)
+	}
+	if err := loadModule(t, "test-generator").Verify(ctx); err != nil {
+		t.Fatalf("verify test-generator: %v", err)
 	}
 	bare := []byte("\x00asm\x01\x00\x00\x00")
 	_, err = testRT.LoadBytes(ctx, bare, Digest(bare))
@@ -329,5 +342,63 @@ func TestConcurrentLoadCompilesOnce(t *testing.T) {
 	}
 	if first.Manifest().Version != "9.9.9" || first.Digest() != Digest(wasm) {
 		t.Errorf("manifest %+v", first.Manifest())
+	}
+}
+
+func TestPrecompile(t *testing.T) {
+	ctx := context.Background()
+	wasm, err := os.ReadFile(wasmPath("test-generator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err = abi.EmbedManifest(wasm, []byte(`{"id":"test-generator","version":"9.9.8","roles":["ROLE_SOURCE"],"sync_modes":["SYNC_MODE_FULL_REFRESH"],"abi_version":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := Digest(wasm)
+	loaded := func() *Module {
+		testRT.mu.Lock()
+		defer testRT.mu.Unlock()
+		return testRT.modules[digest]
+	}
+	if err := testRT.Precompile(ctx, wasm, digest); err != nil {
+		t.Fatal(err)
+	}
+	if loaded() != nil {
+		t.Fatal("Precompile kept the module loaded")
+	}
+	if _, err := os.Stat(testRT.precompiledMarker(digest)); err != nil {
+		t.Fatalf("no marker after Precompile: %v", err)
+	}
+	// A load during a Precompile (or after it) gets a module that stays loaded.
+	errc := make(chan error, 1)
+	go func() { errc <- testRT.Precompile(ctx, wasm, digest) }()
+	m, err := testRT.LoadBytes(ctx, wasm, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if loaded() != m {
+		t.Fatal("the loaded module is not kept")
+	}
+	sink := &collectSink{}
+	if st, err := m.Read(ctx, readInvocation(t, map[string]any{"rows": 100, "batch_rows": 50}), sink); err != nil || st.Records != 100 {
+		t.Fatalf("read after precompile: %+v, %v", st, err)
+	}
+
+	bad, err := os.ReadFile(wasmPath("test-badabi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not loaded by another test: a module already loaded is not checked again.
+	bad, err = abi.EmbedManifest(bad, []byte(`{"id":"test-badabi","version":"9.9.8","roles":["ROLE_SOURCE"],"sync_modes":["SYNC_MODE_FULL_REFRESH"],"abi_version":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *Error
+	if err := testRT.Precompile(ctx, bad, Digest(bad)); !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" {
+		t.Fatalf("precompile test-badabi: %v", err)
 	}
 }

@@ -56,7 +56,8 @@ func instanceFrom(ctx context.Context) *instance {
 	return in
 }
 
-// newInstance instantiates the module and runs _initialize.
+// newInstance instantiates the module, runs _initialize and, on the
+// module's first instance, checks rb_abi_version.
 func (m *Module) newInstance(ctx context.Context, op string, inv Invocation) (*instance, error) {
 	r := m.r
 	logger := inv.Logger
@@ -101,6 +102,10 @@ func (m *Module) newInstance(ctx context.Context, op string, inv Invocation) (*i
 			return nil, e
 		}
 		return nil, newError(in.connector, op, abi.CategoryInternal, "instantiate", err)
+	}
+	if e := in.checkABIVersion(ctx); e != nil {
+		in.close(ctx)
+		return nil, e
 	}
 	return in, nil
 }

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"golang.org/x/sys/cpu"
 )
 
 // Runtime owns one wazero runtime, its compilation cache and the modules
@@ -38,8 +42,11 @@ type Runtime struct {
 
 type loadingCall struct {
 	done chan struct{}
-	mod  *Module
-	err  error
+	// retain keeps the module loaded once compiled: set by LoadVerified,
+	// left unset by Precompile unless a LoadVerified joins it meanwhile.
+	retain bool
+	mod    *Module
+	err    error
 }
 
 // New creates a runtime: the compiler engine with the persistent
@@ -147,13 +154,92 @@ func Digest(wasm []byte) string {
 
 // LoadBytes verifies that wasm has the given digest ("sha256:<hex>"),
 // reads and validates its manifest, compiles it (once per digest, even
-// under concurrent calls; the compiled code is cached on disk), checks its
-// exports against the manifest roles and its rb_abi_version export. A
-// module already loaded is returned as is. Failures are *Error.
+// under concurrent calls; the compiled code is cached on disk) and checks
+// its exports against the manifest roles. A module already loaded is
+// returned as is. Failures are *Error.
+//
+// The rb_abi_version export is checked on the module's first instance,
+// before any other export (see Module.Verify): instantiating a Go module
+// costs tens of milliseconds, which a check on an instance of its own
+// would add to every load.
 func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (*Module, error) {
 	if got := Digest(wasm); got != digest {
 		return nil, loadErr("", "digest", fmt.Errorf("module digest is %s, want %s", got, digest))
 	}
+	return r.LoadVerified(ctx, wasm, digest)
+}
+
+// LoadVerified is LoadBytes for bytes the caller has just hashed to digest
+// (the worker's module resolver): it skips hashing them a second time.
+func (r *Runtime) LoadVerified(ctx context.Context, wasm []byte, digest string) (*Module, error) {
+	return r.loadShared(ctx, wasm, digest, true)
+}
+
+// Precompile compiles a module whose bytes the caller hashed to digest into
+// the compilation cache and checks it as LoadVerified and Module.Verify do,
+// but does not keep it loaded: a loaded module holds its compiled code and
+// decoded form (some 80 MiB for a PostgreSQL connector) for as long as the
+// runtime lives, while loading it again from the cache takes well under a
+// second. A worker warms its cache this way, so the modules it never runs
+// cost it nothing. A module already loaded stays loaded, and so does one
+// that a LoadVerified asked for while Precompile compiled it.
+//
+// A module this cache directory compiled before is skipped without being
+// decoded (about half a second of CPU for a PostgreSQL connector): each
+// successful Precompile leaves a marker file, keyed by digest, wazero
+// version, compile options and CPU features (wazero's cache keys all of
+// them), next to wazero's cache.
+func (r *Runtime) Precompile(ctx context.Context, wasm []byte, digest string) error {
+	marker := r.precompiledMarker(digest)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	if _, err := r.loadShared(ctx, wasm, digest, false); err != nil {
+		return err
+	}
+	// Without its marker, the module is compiled again next time: no error.
+	if os.MkdirAll(filepath.Dir(marker), 0o755) == nil {
+		_ = os.WriteFile(marker, nil, 0o644)
+	}
+	return nil
+}
+
+// precompiledMarker is the marker file of a module Precompile compiled.
+func (r *Runtime) precompiledMarker(digest string) string {
+	name := strings.TrimPrefix(digest, "sha256:")
+	if r.cfg.CloseOnContextDone {
+		name += "-terminable"
+	}
+	return filepath.Join(r.cfg.CacheDir, "rapidbyte-precompiled-"+wazeroVersion()+"-"+cpuFingerprint, name)
+}
+
+// cpuFingerprint identifies this machine's CPU features: a cache dir built
+// on another machine (a container image) holds code for that machine's CPU,
+// which wazero does not use here.
+var cpuFingerprint = func() string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%+v/%+v", runtime.GOARCH, cpu.X86, cpu.ARM64))
+	return hex.EncodeToString(sum[:6])
+}()
+
+// wazeroVersion is the version of wazero built in (its compiled code is
+// cached per version), or "unknown".
+func wazeroVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/tetratelabs/wazero" {
+				if d.Replace != nil {
+					return "replaced"
+				}
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+// loadShared loads a module once per digest, even under concurrent calls,
+// and keeps it loaded when any caller asked to retain it.
+func (r *Runtime) loadShared(ctx context.Context, wasm []byte, digest string, retain bool) (*Module, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -164,6 +250,7 @@ func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (*M
 		return m, nil
 	}
 	if c, ok := r.loading[digest]; ok {
+		c.retain = c.retain || retain
 		r.mu.Unlock()
 		select {
 		case <-c.done:
@@ -172,19 +259,31 @@ func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (*M
 			return nil, loadErr("", "cancelled", ctx.Err())
 		}
 	}
-	c := &loadingCall{done: make(chan struct{})}
+	c := &loadingCall{done: make(chan struct{}), retain: retain}
 	r.loading[digest] = c
 	r.mu.Unlock()
 
-	c.mod, c.err = r.load(ctx, wasm, digest)
+	mod, err := r.load(ctx, wasm, digest)
+	if err == nil && !retain {
+		if err = mod.Verify(ctx); err != nil {
+			_ = mod.compiled.Close(ctx)
+		}
+	}
 	r.mu.Lock()
 	delete(r.loading, digest)
-	if c.err == nil {
-		r.modules[digest] = c.mod
+	keep := c.retain
+	if err == nil && keep {
+		r.modules[digest] = mod
 	}
 	r.mu.Unlock()
+	if err == nil && !keep {
+		// The engine frees the compiled code once no module refers to it.
+		_ = mod.compiled.Close(ctx)
+		mod = nil
+	}
+	c.mod, c.err = mod, err
 	close(c.done)
-	return c.mod, c.err
+	return mod, err
 }
 
 func loadErr(connector, code string, err error) *Error {
@@ -214,10 +313,6 @@ func (r *Runtime) load(ctx context.Context, wasm []byte, digest string) (*Module
 		_ = compiled.Close(ctx)
 		return nil, err
 	}
-	if err := m.checkABIVersion(ctx); err != nil {
-		_ = compiled.Close(ctx)
-		return nil, err
-	}
 	r.logger.Debug("module loaded", "connector", id, "version", man.Version, "digest", digest, "compile", m.compileTime)
 	return m, nil
 }
@@ -230,6 +325,8 @@ type Module struct {
 	manifest    abi.Manifest
 	digest      string
 	compileTime time.Duration
+	// abiOK is set once an instance's rb_abi_version returned abi.Version.
+	abiOK atomic.Bool
 }
 
 // Manifest returns the module's manifest (Digest and SizeBytes filled).
@@ -260,21 +357,37 @@ func (m *Module) checkExports() error {
 	return nil
 }
 
-// checkABIVersion instantiates the module once and calls rb_abi_version.
-func (m *Module) checkABIVersion(ctx context.Context) error {
+// Verify checks the module's rb_abi_version export on an instance of its
+// own, unless an earlier instance checked it. Every invocation checks it
+// anyway before its first export call; Verify is for callers that want a
+// wrong ABI reported without running an operation (a worker warming its
+// modules). A mismatch is an *Error with code "abi_mismatch".
+func (m *Module) Verify(ctx context.Context) error {
+	if m.abiOK.Load() {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	in, err := m.newInstance(ctx, "load", Invocation{Logger: m.r.logger})
 	if err != nil {
 		return err
 	}
-	defer in.close(ctx)
+	in.close(ctx)
+	return nil
+}
+
+// checkABIVersion calls rb_abi_version on a new instance, once per module.
+func (in *instance) checkABIVersion(ctx context.Context) *Error {
+	if in.m.abiOK.Load() {
+		return nil
+	}
 	rc, err := in.call(ctx, abi.ExportABIVersion)
 	if err != nil {
-		return err
+		return in.exportErr(ctx, abi.ExportABIVersion, rc, err)
 	}
 	if rc != abi.Version {
-		return loadErr(m.manifest.ID, "abi_mismatch", fmt.Errorf("rb_abi_version returned %d, this worker supports %d", rc, abi.Version))
+		return loadErr(in.connector, "abi_mismatch", fmt.Errorf("rb_abi_version returned %d, this worker supports %d", rc, abi.Version))
 	}
+	in.m.abiOK.Store(true)
 	return nil
 }

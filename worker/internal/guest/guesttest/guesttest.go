@@ -119,6 +119,13 @@ func (l *Loader) LoadBytes(ctx context.Context, wasm []byte, digest string) (gue
 	return m, nil
 }
 
+// Precompile implements modules.Loader: it loads as LoadBytes does and
+// drops the module.
+func (l *Loader) Precompile(ctx context.Context, wasm []byte, digest string) error {
+	_, err := l.LoadBytes(ctx, wasm, digest)
+	return err
+}
+
 // Wasm returns a minimal wasm binary (header only) carrying man in its
 // manifest custom section.
 func Wasm(man abi.Manifest) []byte {
