@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
@@ -93,10 +95,38 @@ func openSQLite(ctx context.Context, url string) (*DB, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	s := &DB{db: db, dialect: sqliteDialect}
-	if err := s.init(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("open sqlite state store %q: %w", path, err), db.Close())
+	// Switching a new file to WAL takes an exclusive lock for which SQLite
+	// does not wait on its busy timeout, so processes opening the same new
+	// file at once (a coordinator restarting while its predecessor exits)
+	// retry that briefly.
+	deadline := time.Now().Add(sqliteBusyWait)
+	for {
+		err := s.init(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if !isSQLiteBusy(err) || time.Now().After(deadline) {
+			return nil, errors.Join(fmt.Errorf("open sqlite state store %q: %w", path, err), db.Close())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(fmt.Errorf("open sqlite state store %q: %w", path, ctx.Err()), db.Close())
+		case <-time.After(time.Duration(10+rand.IntN(40)) * time.Millisecond):
+		}
 	}
-	return s, nil
+}
+
+// sqliteBusyWait bounds how long openSQLite retries a locked database.
+const sqliteBusyWait = 10 * time.Second
+
+// isSQLiteBusy reports whether err is SQLITE_BUSY (5) or SQLITE_LOCKED (6).
+func isSQLiteBusy(err error) bool {
+	var coded interface{ Code() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	c := coded.Code() & 0xff // extended codes keep the primary in the low byte
+	return c == 5 || c == 6
 }
 
 func openPostgres(ctx context.Context, url string) (*DB, error) {
