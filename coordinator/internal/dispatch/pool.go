@@ -13,6 +13,7 @@ import (
 	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // registers the client-side health checking function
@@ -150,8 +151,35 @@ func (p *Pool) Connect() { p.conn.Connect() }
 // State reports the connection's connectivity state as text (READY, CONNECTING, ...).
 func (p *Pool) State() string { return p.conn.GetState().String() }
 
+// ReadyWait bounds how long a call waits for some worker to be ready
+// (workers still starting, or all of them reconnecting after a failure)
+// before it is sent and fails fast.
+const ReadyWait = 10 * time.Second
+
+// awaitReady waits, up to ReadyWait and ctx, until the connection has a
+// ready worker. Without it a coordinator that started before its workers
+// failed its first runs with "connection refused": gRPC keeps a refused
+// address in TRANSIENT_FAILURE for its reconnect backoff, and calls fail
+// fast meanwhile.
+func (p *Pool) awaitReady(ctx context.Context) {
+	s := p.conn.GetState()
+	if s == connectivity.Ready {
+		return
+	}
+	p.conn.Connect()
+	wctx, cancel := context.WithTimeout(ctx, ReadyWait)
+	defer cancel()
+	for s != connectivity.Ready && s != connectivity.Shutdown {
+		if !p.conn.WaitForStateChange(wctx, s) {
+			return
+		}
+		s = p.conn.GetState()
+	}
+}
+
 // Spec forwards a Spec call to any worker.
 func (p *Pool) Spec(ctx context.Context, req *rapidbytev1.SpecRequest) (*rapidbytev1.SpecResponse, error) {
+	p.awaitReady(ctx)
 	resp, err := p.worker.Spec(ctx, req)
 	if err != nil {
 		return nil, fromStatus(ctx, "spec", err)
@@ -161,6 +189,7 @@ func (p *Pool) Spec(ctx context.Context, req *rapidbytev1.SpecRequest) (*rapidby
 
 // Check forwards a Check call to any worker.
 func (p *Pool) Check(ctx context.Context, req *rapidbytev1.CheckRequest) (*rapidbytev1.CheckResponse, error) {
+	p.awaitReady(ctx)
 	resp, err := p.worker.Check(ctx, req)
 	if err != nil {
 		return nil, fromStatus(ctx, "check", err)
@@ -170,6 +199,7 @@ func (p *Pool) Check(ctx context.Context, req *rapidbytev1.CheckRequest) (*rapid
 
 // Discover forwards a Discover call to any worker.
 func (p *Pool) Discover(ctx context.Context, req *rapidbytev1.DiscoverRequest) (*rapidbytev1.DiscoverResponse, error) {
+	p.awaitReady(ctx)
 	resp, err := p.worker.Discover(ctx, req)
 	if err != nil {
 		return nil, fromStatus(ctx, "discover", err)

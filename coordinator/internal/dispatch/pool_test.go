@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
@@ -87,5 +88,43 @@ func TestUnaryForwardingCarriesToken(t *testing.T) {
 	}
 	if err := p.Close(); err != nil || p.Close() != nil {
 		t.Error("Close is not idempotent")
+	}
+}
+
+// TestCallWaitsForLateWorker starts the worker after the pool has already
+// been refused once: the call waits for it instead of failing fast.
+func TestCallWaitsForLateWorker(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close() // refused until the worker starts below
+
+	p, err := NewPool(PoolConfig{Workers: addr}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	p.Connect()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.State() != "TRANSIENT_FAILURE" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	w := &tokenWorker{got: make(chan string, 1)}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen again on %s: %v", addr, err)
+			return
+		}
+		srv := grpc.NewServer()
+		rapidbytev1.RegisterWorkerServiceServer(srv, w)
+		t.Cleanup(srv.Stop)
+		_ = srv.Serve(lis)
+	}()
+	if _, err := p.Discover(testCtx(t), &rapidbytev1.DiscoverRequest{}); err != nil {
+		t.Fatalf("Discover with a late worker: %v", err)
 	}
 }

@@ -452,6 +452,7 @@ func (p *Pool) openStream(ctx context.Context, desc *grpc.StreamDesc, method str
 	if len(avoid) == 0 {
 		tries = 1
 	}
+	p.awaitReady(ctx)
 	for i := 0; ; i++ {
 		sctx, scancel := context.WithCancel(ctx)
 		s, err := p.conn.NewStream(sctx, desc, method, grpc.ForceCodecV2(rawCodec{}))
