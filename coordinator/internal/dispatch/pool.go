@@ -151,12 +151,12 @@ func (p *Pool) Connect() { p.conn.Connect() }
 // State reports the connection's connectivity state as text (READY, CONNECTING, ...).
 func (p *Pool) State() string { return p.conn.GetState().String() }
 
-// ReadyWait bounds how long a call waits for some worker to be ready
+// readyWait bounds how long a call waits for some worker to be ready
 // (workers still starting, or all of them reconnecting after a failure)
 // before it is sent and fails fast.
-const ReadyWait = 10 * time.Second
+const readyWait = 10 * time.Second
 
-// awaitReady waits, up to ReadyWait and ctx, until the connection has a
+// awaitReady waits, up to readyWait and ctx, until the connection has a
 // ready worker. Without it a coordinator that started before its workers
 // failed its first runs with "connection refused": gRPC keeps a refused
 // address in TRANSIENT_FAILURE for its reconnect backoff, and calls fail
@@ -167,7 +167,7 @@ func (p *Pool) awaitReady(ctx context.Context) {
 		return
 	}
 	p.conn.Connect()
-	wctx, cancel := context.WithTimeout(ctx, ReadyWait)
+	wctx, cancel := context.WithTimeout(ctx, readyWait)
 	defer cancel()
 	for s != connectivity.Ready && s != connectivity.Shutdown {
 		if !p.conn.WaitForStateChange(wctx, s) {
