@@ -288,61 +288,8 @@ func encodeInline(raw []rawCol, buf []byte, p, i, c, to, room int) (int, int, in
 				if hi != uint64(int64(lo)>>63) || int64(lo) == math.MinInt64 {
 					return p, i, c, 0 // beyond 64 bits: the encodeFunc
 				}
-				// The binary numeric of lo / 10^scale, as appendNumericInt64
-				// writes it.
 				scale := rc.scale
-				sign := uint64(numPos)
-				u := lo
-				if int64(lo) < 0 {
-					sign, u = numNeg, -lo
-				}
-				if u == 0 {
-					store32(base, p, 8)
-					store64(base, p+4, uint64(scale)) // no digits, weight 0, positive
-					p += 12
-					continue
-				}
-				// Base-10000 digits, least significant first, into g[k:]:
-				// the fraction padded to whole digits, then the integer
-				// part.
-				var g [9]uint16
-				k := len(g)
-				ip := u
-				if scale > 0 {
-					d := pow10u64[scale]
-					ip = u / d
-					fp := (u - ip*d) * pow10u64[(scale+3)&^3-scale]
-					for fg := (scale + 3) >> 2; fg > 0; fg-- {
-						k--
-						q := fp / 10000
-						g[k] = uint16(fp - q*10000)
-						fp = q
-					}
-				}
-				weight := -1
-				for ip > 0 {
-					k--
-					q := ip / 10000
-					g[k] = uint16(ip - q*10000)
-					ip = q
-					weight++
-				}
-				for g[k] == 0 { // u != 0, so some digit is not
-					k++
-					weight--
-				}
-				last := len(g)
-				for g[last-1] == 0 {
-					last--
-				}
-				nd := last - k
-				store32(base, p, uint32(8+2*nd))
-				store64(base, p+4, uint64(nd)<<48|uint64(uint16(weight))<<32|sign<<16|uint64(scale))
-				p += 12
-				for ; k < last; k++ {
-					store16(base, p, g[k])
-					p += 2
-				}
+				p = putNumericDigits(base, p, lo, scale, pow10u64[scale], pow10u64[(scale+3)&^3-scale], (scale+3)>>2)
 			case fastBool:
 				*(*uint32)(unsafe.Add(base, p)) = 0x01000000 // 1, big-endian
 				*(*byte)(unsafe.Add(base, p+4)) = (rc.values[i>>3] >> (uint(i) & 7)) & 1
