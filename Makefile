@@ -15,7 +15,7 @@ LDFLAGS   := -X github.com/rapidbyte/rapidbyte/worker/server.Version=$(VERSION) 
 CONNECTORS      := source-postgres dest-postgres
 TEST_CONNECTORS := test-generator test-faulty test-badabi
 
-.PHONY: help build wasm proto test lint fmt check bench demo fuzz tools clean
+.PHONY: help build wasm warm proto test lint fmt check bench demo fuzz tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ $(DIST)/testconnectors/%.wasm: $(shell find connectors sdk -name '*.go' -o -name
 	cd connectors && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o $@.tmp ./testing/$*
 	go -C sdk run ./cmd/rbpack -manifest $(CURDIR)/connectors/testing/$*/manifest.json -wasm $@.tmp
 	mv -f $@.tmp $@
+
+warm: build wasm ## compile the connector modules into the wazero cache, so no run compiles them
+	$(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/connectors --cache-dir $(RAPIDBYTE_CACHE_DIR) --log-level warn
 
 proto: ## regenerate proto/gen with buf (local plugins from tools/)
 	$(BIN)/buf lint
@@ -65,7 +68,7 @@ FUZZTIME ?= 30000x
 fuzz: ## run every fuzz target briefly (FUZZTIME: executions like 30000x, or a duration)
 	scripts/fuzz.sh $(FUZZTIME)
 
-demo: build wasm ## seed a demo database and run examples/pg_to_pg.yaml end to end
+demo: warm ## seed a demo database and run examples/pg_to_pg.yaml end to end
 	scripts/demo.sh
 
 bench: build wasm ## PG -> PG benchmark against the raw COPY pipe (see bench/README.md)
