@@ -273,6 +273,13 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 	st.Name, nameNode = c.required(fs, "name", path, deref(n))
 	nameNode = deref(nameNode)
 	st.Namespace = c.str(fs, "namespace", path)
+	// "schema.table", as discover prints it, means that table of that schema
+	// (with an explicit namespace the name is taken as it is).
+	if _, set := fs["namespace"]; !set {
+		if ns, name, ok := strings.Cut(st.Name, "."); ok && ns != "" && name != "" {
+			st.Namespace, st.Name = ns, name
+		}
+	}
 	st.SyncMode = SyncMode(c.enum(fs, "sync_mode", path, syncModes, string(SyncFullRefresh)))
 	st.CursorField = c.str(fs, "cursor_field", path)
 	st.TieBreakerField = c.str(fs, "tie_breaker_field", path)

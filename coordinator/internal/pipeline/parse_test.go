@@ -222,3 +222,24 @@ func edit(t *testing.T, old, new string) string {
 	}
 	return strings.Replace(minimal, old, new, 1)
 }
+
+// TestParseQualifiedStreamName: "schema.table", as discover prints a stream,
+// names that table of that schema; an explicit namespace keeps the name whole.
+func TestParseQualifiedStreamName(t *testing.T) {
+	for _, tc := range []struct{ stream, wantNS, wantName string }{
+		{"name: public.users", "public", "users"},
+		{"name: users", "", "users"},
+		{"{name: odd.name, namespace: app}", "app", "odd.name"},
+		{"name: .users", "", ".users"},
+	} {
+		y := strings.Replace(minimal, "name: users", tc.stream, 1)
+		p, err := Parse([]byte(y), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.stream, err)
+		}
+		got := p.Source.Streams[0]
+		if got.Namespace != tc.wantNS || got.Name != tc.wantName {
+			t.Errorf("%s: namespace %q name %q, want %q %q", tc.stream, got.Namespace, got.Name, tc.wantNS, tc.wantName)
+		}
+	}
+}

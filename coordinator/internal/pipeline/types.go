@@ -136,6 +136,8 @@ type Source struct {
 // StreamConfig is one stream to read.
 type StreamConfig struct {
 	// Name is the stream (table) name; required, unique within the pipeline.
+	// A name written "schema.table" without a namespace key is split into
+	// Namespace and Name.
 	Name string
 	// Namespace is the source schema; empty means the connector's default.
 	Namespace string
