@@ -40,8 +40,10 @@ $(DIST)/testconnectors/%.wasm: $(shell find connectors sdk -name '*.go' -o -name
 	go -C sdk run ./cmd/rbpack -manifest $(CURDIR)/connectors/testing/$*/manifest.json -wasm $@.tmp
 	mv -f $@.tmp $@
 
-warm: build wasm ## compile the connector modules into the wazero cache, so no run compiles them
-	$(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/connectors --cache-dir $(RAPIDBYTE_CACHE_DIR) --log-level warn
+# warm and demo use the cache a plain `bin/rapidbyte run` uses (the user cache
+# directory), not the tests' build/wazero-cache, so runs after them start warm.
+warm: build wasm ## compile the connector modules into the user's wazero cache, so no run compiles them
+	env -u RAPIDBYTE_CACHE_DIR $(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/connectors --log-level warn
 
 proto: ## regenerate proto/gen with buf (local plugins from tools/)
 	$(BIN)/buf lint
@@ -69,7 +71,7 @@ fuzz: ## run every fuzz target briefly (FUZZTIME: executions like 30000x, or a d
 	scripts/fuzz.sh $(FUZZTIME)
 
 demo: warm ## seed a demo database and run examples/pg_to_pg.yaml end to end
-	scripts/demo.sh
+	env -u RAPIDBYTE_CACHE_DIR scripts/demo.sh
 
 bench: build wasm ## PG -> PG benchmark against the raw COPY pipe (see bench/README.md)
 	bench/run.sh
