@@ -34,6 +34,11 @@ type Config struct {
 	// both while it starts. A failure is left for the request to report.
 	// Default none.
 	Preload []string
+	// OnCompile, when set, is called with a connector's id before its module
+	// is compiled because the compilation cache lacks it (seconds of CPU;
+	// later loads take a fraction of a second). The CLI's embedded worker
+	// uses it to tell the user why a first run waits. Default nil.
+	OnCompile func(connector string)
 	// CacheDir is the on-disk cache: the wazero compilation cache lives
 	// directly in it and modules fetched from the coordinator in
 	// CacheDir/modules (<hex>.wasm). Default os.UserCacheDir()/rapidbyte.

@@ -111,7 +111,7 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 	}
 	s.resolver = modules.New(h, modules.Config{
 		Dir: cfg.ConnectorsDir, CacheDir: filepath.Join(cfg.CacheDir, "modules"), Registry: registry,
-		Observer: s.metrics, Logger: log.Named("modules"),
+		Observer: s.metrics, Logger: log.Named("modules"), OnCompile: cfg.OnCompile,
 	})
 	s.runner = runner.New(s.resolver, runner.Config{
 		MaxStreams: cfg.MaxStreams, QueueTimeout: cfg.QueueTimeout, RequestTimeout: cfg.RequestTimeout,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -78,6 +79,7 @@ func (a *app) openEmbedded(ctx context.Context, preload []string) (*session, err
 		State:         a.cfg.state,
 		Logger:        logger,
 		Preload:       preload,
+		OnCompile:     a.compileNotice(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start embedded coordinator: %w", err)
@@ -89,6 +91,17 @@ func (a *app) openEmbedded(ctx context.Context, preload []string) (*session, err
 		return nil, err
 	}
 	return &session{api: conn.Coordinator, embedded: true, closers: []func() error{cl.Close, conn.Close}}, nil
+}
+
+// compileNotice returns the embedded worker's OnCompile: one stderr line per
+// connector it compiles, since a first run otherwise waits seconds in silence.
+func (a *app) compileNotice() func(string) {
+	var mu sync.Mutex
+	return func(connector string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(a.env.Stderr, "Compiling connector %s for its first use; later runs load it from the compilation cache ('make warm' compiles ahead of time).\n", connector)
+	}
 }
 
 // shutdownNoise drops warnings that only say work was cancelled: the embedded servers

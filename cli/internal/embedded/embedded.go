@@ -40,6 +40,9 @@ type Config struct {
 	// Preload lists the connector ids the command will use: the worker loads
 	// them in parallel while the cluster starts (see worker.Config.Preload).
 	Preload []string
+	// OnCompile is called with a connector id before the worker compiles a
+	// module its compilation cache lacks (see worker.Config.OnCompile).
+	OnCompile func(connector string)
 }
 
 // Cluster is a running coordinator and worker. Its servers require a random
@@ -87,6 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	// One command needs only its pipeline's connectors: compile those on use.
 	wcfg.NoWarm = true
 	wcfg.Preload = cfg.Preload
+	wcfg.OnCompile = cfg.OnCompile
 	if cfg.CacheDir != "" {
 		wcfg.CacheDir = cfg.CacheDir
 	}

@@ -28,7 +28,7 @@ type Registry interface {
 func (r *Resolver) fromRegistry(ctx context.Context, ref Ref) (guest.Module, error) {
 	if ref.Digest != "" {
 		var fetched []byte
-		m, err := r.load(ctx, ref.Digest, func() ([]byte, string, error) {
+		m, err := r.load(ctx, ref.ID, ref.Digest, func() ([]byte, string, error) {
 			b, digest, err := r.fetch(ctx, ref)
 			if err != nil {
 				return nil, "", err
@@ -58,7 +58,7 @@ func (r *Resolver) fromRegistry(ctx context.Context, ref Ref) (guest.Module, err
 				r.log.Warn("module not cached", "digest", digest, "error", err)
 			}
 		}
-		return r.load(ctx, digest, func() ([]byte, string, error) { return b, digest, nil })
+		return r.load(ctx, ref.ID, digest, func() ([]byte, string, error) { return b, digest, nil })
 	})
 	if err != nil {
 		return nil, err

@@ -51,6 +51,9 @@ type Loader interface {
 	// Precompile compiles and checks a module into the compilation cache
 	// without keeping it loaded (unless a LoadBytes asks for it meanwhile).
 	Precompile(ctx context.Context, wasm []byte, digest string) error
+	// Compiled reports whether the compilation cache holds the module, so
+	// LoadBytes will not compile it.
+	Compiled(digest string) bool
 }
 
 // Observer counts in-memory cache hits and misses (for metrics); nil-safe.
@@ -71,6 +74,10 @@ type Config struct {
 	Observer Observer
 	// Logger receives resolution events; nil discards them.
 	Logger hclog.Logger
+	// OnCompile, when set, is called with the connector id before a module
+	// the compilation cache lacks is compiled (seconds of CPU), so a user
+	// waiting on a first run can be told why.
+	OnCompile func(connector string)
 }
 
 // Resolver finds, verifies, caches and compiles connector modules. It is
@@ -143,7 +150,7 @@ func (r *Resolver) resolve(ctx context.Context, ref Ref) (guest.Module, error) {
 		dirErr = err
 	}
 	if ref.Digest != "" && r.cfg.CacheDir != "" {
-		m, err := r.fromCache(ctx, ref.Digest)
+		m, err := r.fromCache(ctx, ref.ID, ref.Digest)
 		if err == nil {
 			return m, nil
 		}
@@ -185,7 +192,7 @@ func (r *Resolver) cached(digest string) (guest.Module, bool) {
 // load compiles the module with the given digest once; read supplies its
 // bytes and their digest (each read hashes the bytes once, then neither load
 // nor the loader hashes them again), which load checks against digest.
-func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte, string, error)) (guest.Module, error) {
+func (r *Resolver) load(ctx context.Context, id, digest string, read func() ([]byte, string, error)) (guest.Module, error) {
 	if m, ok := r.cached(digest); ok {
 		return m, nil
 	}
@@ -205,6 +212,9 @@ func (r *Resolver) load(ctx context.Context, digest string, read func() ([]byte,
 		}
 		if got != digest {
 			return nil, fmt.Errorf("module bytes hash to %s, want %s: %w", got, digest, ErrDigestMismatch)
+		}
+		if r.cfg.OnCompile != nil && !r.loader.Compiled(digest) {
+			r.cfg.OnCompile(id)
 		}
 		start := time.Now()
 		// The compile is shared by every waiter: do not let the first caller's
@@ -232,7 +242,7 @@ func (r *Resolver) fromDir(ctx context.Context, ref Ref) (guest.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.load(ctx, fe.digest, func() ([]byte, string, error) {
+	return r.load(ctx, ref.ID, fe.digest, func() ([]byte, string, error) {
 		if b != nil {
 			return b, fe.digest, nil
 		}
@@ -308,12 +318,12 @@ func (r *Resolver) cachePath(digest string) string {
 }
 
 // fromCache loads a module fetched earlier.
-func (r *Resolver) fromCache(ctx context.Context, digest string) (guest.Module, error) {
+func (r *Resolver) fromCache(ctx context.Context, id, digest string) (guest.Module, error) {
 	path := r.cachePath(digest)
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	m, err := r.load(ctx, digest, func() ([]byte, string, error) { return readFile(path) })
+	m, err := r.load(ctx, id, digest, func() ([]byte, string, error) { return readFile(path) })
 	if errors.Is(err, ErrDigestMismatch) {
 		// A corrupt cache entry is discarded so the next resolve refetches.
 		_ = os.Remove(path)

@@ -81,6 +81,24 @@ func TestResolveFromDir(t *testing.T) {
 	}
 }
 
+// TestOnCompile: the hook hears of a module's first compile only, by id.
+func TestOnCompile(t *testing.T) {
+	dir := t.TempDir()
+	writeModule(t, dir, "source-a.wasm", guesttest.Manifest("source-a", "1.2.0", abi.RoleSource))
+	loader := &guesttest.Loader{}
+	var compiled []string
+	cfg := Config{Dir: dir, OnCompile: func(id string) { compiled = append(compiled, id) }}
+	for range 2 {
+		// A new resolver loads again; the loader's cache already holds the module.
+		if _, err := New(loader, cfg).Resolve(context.Background(), Ref{ID: "source-a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(compiled) != 1 || compiled[0] != "source-a" {
+		t.Errorf("OnCompile calls %q, want one for source-a", compiled)
+	}
+}
+
 func TestResolveReloadsChangedFile(t *testing.T) {
 	dir := t.TempDir()
 	d1, _ := writeModule(t, dir, "dest-a.wasm", guesttest.Manifest("dest-a", "1.0.0", abi.RoleDestination))

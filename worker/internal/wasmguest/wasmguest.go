@@ -40,6 +40,10 @@ func (r *Runtime) Precompile(ctx context.Context, wasm []byte, digest string) er
 	return convertErr(r.rt.Precompile(ctx, wasm, digest))
 }
 
+// Compiled reports whether the compilation cache holds the module with
+// digest, so loading it will not compile it.
+func (r *Runtime) Compiled(digest string) bool { return r.rt.Compiled(digest) }
+
 // Abandoned returns the number of guest instances that did not return
 // after cancellation and still run.
 func (r *Runtime) Abandoned() int64 { return r.rt.Abandoned() }

@@ -356,6 +356,9 @@ func TestPrecompile(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := Digest(wasm)
+	if testRT.Compiled(digest) {
+		t.Fatal("Compiled before any load")
+	}
 	loaded := func() *Module {
 		testRT.mu.Lock()
 		defer testRT.mu.Unlock()
@@ -367,8 +370,8 @@ func TestPrecompile(t *testing.T) {
 	if loaded() != nil {
 		t.Fatal("Precompile kept the module loaded")
 	}
-	if _, err := os.Stat(testRT.precompiledMarker(digest)); err != nil {
-		t.Fatalf("no marker after Precompile: %v", err)
+	if !testRT.Compiled(digest) {
+		t.Fatal("not Compiled after Precompile")
 	}
 	// A load during a Precompile (or after it) gets a module that stays loaded.
 	errc := make(chan error, 1)

@@ -186,22 +186,40 @@ func (r *Runtime) LoadVerified(ctx context.Context, wasm []byte, digest string) 
 //
 // A module this cache directory compiled before is skipped without being
 // decoded (about half a second of CPU for a PostgreSQL connector): each
-// successful Precompile leaves a marker file, keyed by digest, wazero
-// version, compile options and CPU features (wazero's cache keys all of
-// them), next to wazero's cache.
+// successful load or Precompile leaves a marker file, keyed by digest,
+// wazero version, compile options and CPU features (wazero's cache keys all
+// of them), next to wazero's cache.
 func (r *Runtime) Precompile(ctx context.Context, wasm []byte, digest string) error {
-	marker := r.precompiledMarker(digest)
-	if _, err := os.Stat(marker); err == nil {
+	if r.Compiled(digest) {
 		return nil
 	}
-	if _, err := r.loadShared(ctx, wasm, digest, false); err != nil {
-		return err
+	_, err := r.loadShared(ctx, wasm, digest, false)
+	return err
+}
+
+// Compiled reports whether the compilation cache holds the module with
+// digest, compiled by an earlier load or Precompile with this cache
+// directory and options: loading it then takes a fraction of a second
+// instead of seconds. Without a cache directory it is always false.
+func (r *Runtime) Compiled(digest string) bool {
+	if r.cfg.CacheDir == "" {
+		return false
 	}
-	// Without its marker, the module is compiled again next time: no error.
+	_, err := os.Stat(r.precompiledMarker(digest))
+	return err == nil
+}
+
+// markCompiled records that the compilation cache holds the module with
+// digest (see Compiled). Without the marker the module is merely treated as
+// not compiled: no error.
+func (r *Runtime) markCompiled(digest string) {
+	if r.cfg.CacheDir == "" {
+		return
+	}
+	marker := r.precompiledMarker(digest)
 	if os.MkdirAll(filepath.Dir(marker), 0o755) == nil {
 		_ = os.WriteFile(marker, nil, 0o644)
 	}
-	return nil
 }
 
 // precompiledMarker is the marker file of a module Precompile compiled.
@@ -268,6 +286,9 @@ func (r *Runtime) loadShared(ctx context.Context, wasm []byte, digest string, re
 		if err = mod.Verify(ctx); err != nil {
 			_ = mod.compiled.Close(ctx)
 		}
+	}
+	if err == nil {
+		r.markCompiled(digest)
 	}
 	r.mu.Lock()
 	delete(r.loading, digest)

@@ -126,6 +126,10 @@ func (l *Loader) Precompile(ctx context.Context, wasm []byte, digest string) err
 	return err
 }
 
+// Compiled implements modules.Loader: a module counts as compiled once it
+// has been loaded.
+func (l *Loader) Compiled(digest string) bool { return l.LoadsOf(digest) > 0 }
+
 // Wasm returns a minimal wasm binary (header only) carrying man in its
 // manifest custom section.
 func Wasm(man abi.Manifest) []byte {
