@@ -135,12 +135,6 @@ func (c *Cluster) serve(fn func() error) chan struct{} {
 	return done
 }
 
-// SetRunGC tunes the process's garbage collector for moving a pipeline's
-// data through the embedded worker (see worker.SetDefaultGC). Short commands
-// such as discover and check keep Go's default, under which the connector
-// modules they load decode faster (fewer collections while the heap grows).
-func SetRunGC() { worker.SetDefaultGC() }
-
 // Version is the build's version, as set by make build (-X .../worker/server.Version).
 func Version() string { return worker.Version }
 
