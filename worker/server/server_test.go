@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -631,23 +629,6 @@ func TestDoPutEmptyStreamDeliversSchema(t *testing.T) {
 	}
 	if !cmp.Equal(batches, []int64{0}) || !cmp.Equal(fields, []string{"id"}) || !final.GetFinal() {
 		t.Errorf("batches %v fields %v final %v; want one empty batch with the schema", batches, fields, final)
-	}
-}
-
-func TestSetDefaultGC(t *testing.T) {
-	prev := debug.SetGCPercent(100)
-	defer debug.SetGCPercent(prev)
-	t.Setenv("GOGC", "80") // the runtime read it at start; SetDefaultGC must leave the setting alone
-	SetDefaultGC()
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("with GOGC set, GC percent changed to %d", got)
-	}
-	if err := os.Unsetenv("GOGC"); err != nil {
-		t.Fatal(err)
-	}
-	SetDefaultGC()
-	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
-		t.Errorf("without GOGC, GC percent %d, want %d", got, DefaultGCPercent)
 	}
 }
 

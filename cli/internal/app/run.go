@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/rapidbyte/rapidbyte/cli/internal/coord"
-	"github.com/rapidbyte/rapidbyte/cli/internal/embedded"
 	"github.com/rapidbyte/rapidbyte/cli/internal/progress"
 	"github.com/rapidbyte/rapidbyte/cli/internal/report"
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
@@ -56,9 +55,6 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach bool, vars *varsF
 		return err
 	}
 	defer sess.Close()
-	if sess.embedded {
-		embedded.SetRunGC()
-	}
 
 	live := a.env.StderrTerminal && !a.json()
 	resp, err := sess.api.SubmitRun(ctx, &rapidbytev1.SubmitRunRequest{

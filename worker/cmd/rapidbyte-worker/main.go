@@ -20,7 +20,6 @@ import (
 )
 
 func main() {
-	server.SetDefaultGC()
 	if err := runMain(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "rapidbyte-worker:", err)
 		os.Exit(1)

@@ -46,10 +46,12 @@ func (Codec) Name() string { return proto.Name }
 
 // bodyMessage is a FlightData whose body is a list of buffers (an IPC
 // body gathered from the Arrow buffers, padding included), sent without
-// concatenating them. Only Codec can marshal it.
+// concatenating them, or one gRPC buffer holding the whole body (whole,
+// when non-nil; gRPC frees it once written). Only Codec can marshal it.
 type bodyMessage struct {
 	header, meta []byte
 	body         [][]byte
+	whole        mem.Buffer
 	bodyLen      int
 }
 
@@ -74,6 +76,9 @@ func (g *gather) reset() { g.bufs, g.n = g.bufs[:0], 0 }
 func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	if bm, ok := v.(*bodyMessage); ok {
 		head := appendFlightHead(nil, nil, bm.header, bm.meta, bm.bodyLen)
+		if bm.whole != nil {
+			return mem.BufferSlice{mem.SliceBuffer(head), bm.whole}, nil
+		}
 		out := make(mem.BufferSlice, 0, 1+len(bm.body))
 		out = append(out, mem.SliceBuffer(head))
 		for _, b := range bm.body {
@@ -117,7 +122,10 @@ func appendFlightHead(head, desc, header, meta []byte, bodyLen int) []byte {
 }
 
 // Unmarshal implements encoding.CodecV2.
-func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
+func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if pm, ok := v.(*putMessage); ok {
+		return c.unmarshalPut(data, pm)
+	}
 	fd, ok := v.(*flight.FlightData)
 	if !ok {
 		return protoCodec().Unmarshal(data, v)

@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
@@ -115,7 +117,8 @@ func (f *flightSink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
 		f.started = true
 	}
 	f.pw.meta = meta
-	defer func() { f.pw.meta = nil }()
+	f.pw.src, f.pw.sliced = bodyOf(rec)
+	defer func() { f.pw.meta, f.pw.src, f.pw.sliced = nil, nil, false }()
 	if err := f.w.Write(rec); err != nil {
 		return fmt.Errorf("send batch: %w", err)
 	}
@@ -141,9 +144,18 @@ type messageStream interface {
 // so it is not concatenated in the host: the transport copies it once. The
 // buffers are Go memory that no one reuses, so gRPC may still hold them
 // after Send returns.
+//
+// When every buffer of the batch is a slice of one body (src, see bodyOf;
+// the pooled copy wasmhost makes of an emitted batch) laid out exactly as
+// the IPC body, the body goes out as one gRPC buffer holding a reference
+// to src instead: src goes back to the pool once gRPC has written it.
+// Other sliced buffers may be pooled too, and reused once the batch is
+// released, before gRPC has sent them: their body is sent as a copy.
 type payloadWriter struct {
 	stream messageStream
 	meta   *rbv1.BatchMeta // attached to the next record batch message
+	src    *memory.Buffer  // the body of the batch being written, or nil
+	sliced bool            // some buffer of the batch is a slice of another
 	body   gather
 	fd     flight.FlightData
 }
@@ -170,8 +182,84 @@ func (p *payloadWriter) WritePayload(payload ipc.Payload) error {
 	if p.body.n == 0 {
 		return p.stream.Send(&p.fd)
 	}
-	return p.stream.SendMsg(&bodyMessage{header: p.fd.DataHeader, meta: p.fd.AppMetadata, body: p.body.bufs, bodyLen: p.body.n})
+	msg := &bodyMessage{header: p.fd.DataHeader, meta: p.fd.AppMetadata, body: p.body.bufs, bodyLen: p.body.n}
+	switch {
+	case p.src != nil && p.body.n >= minWholeBody && isBody(p.body.bufs, p.src.Bytes()):
+		b := p.src.Bytes()
+		p.src.Retain()
+		msg.whole = mem.NewBuffer(&b, bodyRelease{p.src})
+	case p.sliced:
+		msg.body = [][]byte{bytes.Join(p.body.bufs, nil)}
+	}
+	return p.stream.SendMsg(msg)
 }
+
+// minWholeBody is the smallest body sent as one pooled buffer: gRPC
+// reference-counts (and so frees) only buffers above its pooling threshold.
+const minWholeBody = 64 << 10
+
+// bodyOf returns the buffer that all of rec's non-empty buffers are slices
+// of (see memory.SliceBuffer), or nil when there is no such single buffer.
+// sliced reports whether any buffer is a slice of another: such memory may
+// be pooled, and so be reused as soon as rec is released.
+func bodyOf(rec arrow.RecordBatch) (body *memory.Buffer, sliced bool) {
+	single := true
+	var walk func(d arrow.ArrayData)
+	walk = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b == nil || b.Len() == 0 {
+				continue
+			}
+			switch p := b.Parent(); {
+			case p == nil:
+				single = false
+			case body == nil:
+				body, sliced = p, true
+			case p != body:
+				single = false
+			}
+		}
+		for _, c := range d.Children() {
+			walk(c)
+		}
+	}
+	for _, c := range rec.Columns() {
+		walk(c.Data())
+	}
+	if !single {
+		return nil, sliced
+	}
+	return body, sliced
+}
+
+// isBody reports whether the gathered pieces of an IPC body are exactly
+// body: each piece either is the next part of body's memory or has the
+// same (padding) bytes.
+func isBody(pieces [][]byte, body []byte) bool {
+	off := 0
+	for _, p := range pieces {
+		if len(p) > len(body)-off {
+			return false
+		}
+		next := body[off : off+len(p)]
+		if &p[0] != &next[0] && (len(p) >= 8 || !bytes.Equal(p, next)) {
+			return false
+		}
+		off += len(p)
+	}
+	return off == len(body)
+}
+
+// bodyRelease is the gRPC buffer pool of a whole body: gRPC puts the
+// buffer back once it is written (or the send failed), which releases the
+// reference the body message held.
+type bodyRelease struct{ buf *memory.Buffer }
+
+// Get implements mem.BufferPool; gRPC never calls it on this pool.
+func (bodyRelease) Get(int) *[]byte { return nil }
+
+// Put implements mem.BufferPool.
+func (r bodyRelease) Put(*[]byte) { r.buf.Release() }
 
 func isRecordBatch(meta *memory.Buffer) bool {
 	msg := ipc.NewMessage(meta, memory.NewBufferBytes(nil))
@@ -181,7 +269,7 @@ func isRecordBatch(meta *memory.Buffer) bool {
 
 // DoPut writes one stream.
 func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
-	rdr, err := flight.NewRecordReader(stream)
+	rdr, pr, err := newPutReader(stream)
 	if errors.Is(err, io.EOF) {
 		return toStatus(s.log, invalidf("DoPut stream is empty"))
 	}
@@ -189,7 +277,7 @@ func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
 		return toStatus(s.log, invalidf("DoPut stream: %v", err))
 	}
 	defer rdr.Release()
-	desc := rdr.LatestFlightDescriptor()
+	desc := pr.desc
 	if desc == nil || len(desc.GetCmd()) == 0 {
 		return toStatus(s.log, invalidf("first DoPut message has no descriptor cmd (a rapidbyte.v1.WriteTicket)"))
 	}
@@ -209,7 +297,7 @@ func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
 		Resume: convert.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
 		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
 	}
-	src := &flightSource{rdr: rdr}
+	src := &flightSource{rdr: rdr, pr: pr}
 	acks := &acker{stream: stream, src: src}
 	res, err := s.svc.Write(stream.Context(), req, src, acks.ack)
 	if err != nil {
@@ -220,7 +308,8 @@ func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
 
 // flightSource reads DoPut batches and their checkpoints.
 type flightSource struct {
-	rdr       *flight.Reader
+	rdr       *ipc.Reader
+	pr        *putReader
 	loadMs    float64
 	delivered bool // a batch was handed out
 }
@@ -245,7 +334,7 @@ func (f *flightSource) Next(context.Context) (arrow.RecordBatch, *abi.Checkpoint
 	}
 	f.delivered = true
 	var cp *abi.Checkpoint
-	if md := f.rdr.LatestAppMetadata(); len(md) > 0 {
+	if md := f.pr.lastMeta; len(md) > 0 {
 		var meta rbv1.BatchMeta
 		if err := proto.Unmarshal(md, &meta); err != nil {
 			return nil, nil, invalidf("batch app_metadata is not a rapidbyte.v1.BatchMeta: %v", err)

@@ -49,7 +49,8 @@ type Invocation struct {
 // the guest (a slow sink applies backpressure). cp, when non-nil, covers
 // every row up to and including rec; rec may have 0 rows when the guest
 // checkpointed without a pending batch. The sink owns rec and must Release
-// it. An error fails the read.
+// it; rec's buffers may be pooled memory, reused once rec is released. An
+// error fails the read.
 type ReadSink interface {
 	Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error
 }

@@ -98,7 +98,8 @@ type StateStore interface {
 // goroutine running the guest; a slow sink applies backpressure. cp, when
 // not nil, covers every row up to and including rec (rec may have 0 rows
 // when the guest checkpointed without a pending batch). The sink owns rec
-// and must Release it. An error from Batch fails the read.
+// and must Release it; rec's buffers are pooled memory, reused once rec is
+// released. An error from Batch fails the read.
 type ReadSink interface {
 	Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error
 }

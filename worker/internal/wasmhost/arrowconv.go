@@ -171,17 +171,22 @@ func ABIFields(s *arrow.Schema) ([]abi.Field, error) {
 }
 
 // buildRecord wraps validated buffers (see batch.Validate) as an Arrow
-// record without copying. Any panic in array construction becomes an error.
-func buildRecord(as *arrow.Schema, bs *batch.Schema, rows int, nodes []batch.Node, bufs [][]byte) (rec arrow.RecordBatch, err error) {
+// record without copying. When body is non-nil, every non-empty bufs[i] is
+// body.Bytes()[offs[i]:][:len(bufs[i])] and the record's buffers are slices
+// of body (memory.SliceBuffer), so body is freed when the last array
+// referring to it is released. Any panic in array construction becomes an
+// error.
+func buildRecord(as *arrow.Schema, bs *batch.Schema, rows int, nodes []batch.Node, bufs [][]byte, body *memory.Buffer, offs []int) (rec arrow.RecordBatch, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			rec, err = nil, fmt.Errorf("build arrow record: %v", p)
 		}
 	}()
+	src := bodyBufs{bufs: bufs, body: body, offs: offs}
 	cols := make([]arrow.Array, len(bs.Types))
-	ni, bi := 0, 0
+	ni := 0
 	for i, t := range bs.Types {
-		data := buildData(as.Field(i).Type, t, nodes, bufs, &ni, &bi)
+		data := src.data(as.Field(i).Type, t, nodes, &ni)
 		cols[i] = array.MakeFromData(data)
 		data.Release()
 	}
@@ -192,42 +197,65 @@ func buildRecord(as *arrow.Schema, bs *batch.Schema, rows int, nodes []batch.Nod
 	return rec, nil
 }
 
-func bufOrNil(b []byte) *memory.Buffer {
-	if len(b) == 0 {
+// bodyBufs hands out a batch's buffers in IPC order as Arrow buffers.
+type bodyBufs struct {
+	bufs [][]byte
+	body *memory.Buffer
+	offs []int
+	next int
+}
+
+// buf returns the next buffer, nil when it is empty and nilIfEmpty.
+func (s *bodyBufs) buf(nilIfEmpty bool) *memory.Buffer {
+	i := s.next
+	s.next++
+	b := s.bufs[i]
+	switch {
+	case len(b) == 0 && nilIfEmpty:
 		return nil
+	case len(b) == 0:
+		return memory.NewBufferBytes(b)
+	case s.body != nil:
+		return memory.SliceBuffer(s.body, s.offs[i], len(b))
 	}
 	return memory.NewBufferBytes(b)
 }
 
-func buildData(dt arrow.DataType, t abi.Type, nodes []batch.Node, bufs [][]byte, ni, bi *int) arrow.ArrayData {
+func (s *bodyBufs) data(dt arrow.DataType, t abi.Type, nodes []batch.Node, ni *int) arrow.ArrayData {
 	n := nodes[*ni]
 	*ni++
 	lay := t.Kind.Layout()
 	var validity *memory.Buffer
 	if n.NullCount > 0 {
-		validity = memory.NewBufferBytes(bufs[*bi])
+		validity = s.buf(false)
+	} else {
+		s.next++
 	}
-	*bi++
 	buffers := []*memory.Buffer{validity}
 	if lay.Offsets {
-		off := bufs[*bi]
-		if len(off) == 0 {
-			off = make([]byte, 4)
+		if len(s.bufs[s.next]) == 0 {
+			s.next++
+			buffers = append(buffers, memory.NewBufferBytes(make([]byte, 4)))
+		} else {
+			buffers = append(buffers, s.buf(false))
 		}
-		buffers = append(buffers, memory.NewBufferBytes(off))
-		*bi++
 	}
 	if lay.Values {
-		buffers = append(buffers, bufOrNil(bufs[*bi]))
-		*bi++
+		buffers = append(buffers, s.buf(true))
 	}
 	var children []arrow.ArrayData
 	if lay.Child {
-		child := buildData(dt.(*arrow.ListType).Elem(), *t.Elem, nodes, bufs, ni, bi)
+		child := s.data(dt.(*arrow.ListType).Elem(), *t.Elem, nodes, ni)
 		children = append(children, child)
 		defer child.Release()
 	}
-	return array.NewData(dt, n.Length, buffers, children, n.NullCount, 0)
+	data := array.NewData(dt, n.Length, buffers, children, n.NullCount, 0)
+	for _, b := range buffers {
+		if b != nil {
+			b.Release() // data holds its own reference
+		}
+	}
+	return data
 }
 
 // recordLayout returns the nodes and buffers of rec in IPC body order,

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 	"github.com/rapidbyte/rapidbyte/sdk/batch"
+	"github.com/rapidbyte/rapidbyte/worker/internal/bufpool"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -27,6 +28,7 @@ type readState struct {
 	nodes   []batch.Node
 	refs    []batch.BufRef
 	bufs    [][]byte
+	offs    []int
 	sinkErr error
 
 	records, bytes, batches uint64
@@ -116,7 +118,9 @@ func hEmitBatch(_ context.Context, in *instance, mod api.Module, s []uint64) int
 		return -abi.EINVAL
 	}
 	rs.nodes, rs.refs = nodes, refs
-	// One host allocation for the whole body, 8-byte aligned per buffer.
+	// One host buffer for the whole body, 8-byte aligned per buffer, from
+	// the batch body pool: the record's arrays are slices of it, and it
+	// returns to the pool when the last of them is released.
 	total := 0
 	for _, r := range refs {
 		total += (int(r.Len) + 7) &^ 7
@@ -126,10 +130,14 @@ func hEmitBatch(_ context.Context, in *instance, mod api.Module, s []uint64) int
 		in.setFault(abi.CategoryInternal, "bad_batch", fmt.Errorf("emit_batch buffers total %d bytes, more than guest memory", total))
 		return -abi.EINVAL
 	}
-	body := make([]byte, total)
-	bufs := rs.bufs[:0]
+	bodyBuf := memory.NewResizableBuffer(bufpool.Default)
+	defer bodyBuf.Release()
+	bodyBuf.Resize(total)
+	body := bodyBuf.Bytes()
+	bufs, offs := rs.bufs[:0], rs.offs[:0]
 	off := 0
 	for i, r := range refs {
+		offs = append(offs, off)
 		if r.Len == 0 {
 			bufs = append(bufs, nil)
 			continue
@@ -140,15 +148,17 @@ func hEmitBatch(_ context.Context, in *instance, mod api.Module, s []uint64) int
 			return -abi.EFAULT
 		}
 		n := copy(body[off:], src)
+		p := (n + 7) &^ 7
+		clear(body[off+n : off+p]) // pooled memory is not zeroed
 		bufs = append(bufs, body[off:off+n:off+n])
-		off += (n + 7) &^ 7
+		off += p
 	}
-	rs.bufs = bufs
+	rs.bufs, rs.offs = bufs, offs
 	if err := batch.Validate(rs.bschema, rows, nodes, bufs); err != nil {
 		in.setFault(abi.CategoryInternal, "bad_batch", fmt.Errorf("emit_batch: %w", err))
 		return -abi.EINVAL
 	}
-	rec, err := buildRecord(rs.aschema, rs.bschema, rows, nodes, bufs)
+	rec, err := buildRecord(rs.aschema, rs.bschema, rows, nodes, bufs, bodyBuf, offs)
 	if err != nil {
 		in.setFault(abi.CategoryInternal, "bad_batch", fmt.Errorf("emit_batch: %w", err))
 		return -abi.EINVAL

@@ -107,7 +107,7 @@ func (s *frameSource) Next(context.Context) (arrow.RecordBatch, *abi.Checkpoint,
 	if err := batch.Validate(s.bs, rows, nodes, bufs); err != nil {
 		return nil, nil, err
 	}
-	rec, err := buildRecord(s.as, s.bs, rows, nodes, bufs)
+	rec, err := buildRecord(s.as, s.bs, rows, nodes, bufs, nil, nil)
 	return rec, b.Checkpoint, err
 }
 

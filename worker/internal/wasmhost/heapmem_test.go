@@ -63,3 +63,16 @@ func TestHeapMemoryPipelineLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestHeapMemoryReserve(t *testing.T) {
+	m := heapAllocator{reserve: 32 << 20}.Allocate(6<<20, 512<<20).(*heapMemory)
+	first := m.Reallocate(6 << 20)
+	for size := uint64(7 << 20); size <= 32<<20; size += 1 << 20 {
+		if b := m.Reallocate(size); &b[0] != &first[0] {
+			t.Fatalf("Reallocate(%d) moved the memory within the reserve", size)
+		}
+	}
+	if m := (heapAllocator{limit: 8 << 20, reserve: 32 << 20}).Allocate(0, 512<<20).(*heapMemory); cap(m.buf) != 8<<20 {
+		t.Errorf("reserve above the limit: capacity %d, want the limit", cap(m.buf))
+	}
+}

@@ -87,11 +87,11 @@ func (m *Module) newInstance(ctx context.Context, op string, inv Invocation) (*i
 		if r.cfg.FixedMemory {
 			gctx = experimental.WithMemoryAllocator(gctx, newMemoryAllocator())
 		} else {
-			var limit uint64
+			var alloc heapAllocator
 			if st := inv.Request.Stream; st != nil {
-				limit = st.Limits.MaxMemoryBytes
+				alloc = heapAllocator{limit: st.Limits.MaxMemoryBytes, reserve: streamMemoryReserve}
 			}
-			gctx = experimental.WithMemoryAllocator(gctx, heapAllocator{limit: limit})
+			gctx = experimental.WithMemoryAllocator(gctx, alloc)
 		}
 		mod, err := r.wrt.InstantiateModule(gctx, m.compiled, cfg)
 		in.mod = mod
