@@ -37,6 +37,11 @@ const (
 	WireBool
 	// WireBytes stores the field's bytes in a utf8 or binary column.
 	WireBytes
+	// WireFixed hands the column's fields in all the rows of one
+	// AppendWireRows call to the column's Fixed function, which writes
+	// their values straight into a fixed-width column: one call per column
+	// and batch instead of one per value.
+	WireFixed
 )
 
 // WireColumn is the conversion of one top-level column in AppendWireRow.
@@ -48,6 +53,35 @@ type WireColumn struct {
 	// Decode appends one non-null field of a WireCustom column (through the
 	// column's typed appender); the slice is valid only during the call.
 	Decode func(field []byte) error
+	// Fixed converts the fields of a WireFixed column: for each non-NULL
+	// field r of fields it writes the value's w bytes (w the column's byte
+	// width) at dst[r*w:], and it leaves the slots of NULL fields as they
+	// are (the builder keeps the validity bitmap). dst is exactly
+	// fields.Len()*w bytes. On error the batch is discarded.
+	Fixed func(dst []byte, fields WireFields) error
+}
+
+// WireFields are one column's fields in the rows of an AppendWireRows
+// call, as given to a WireFixed column's Fixed function. They alias the
+// rows and are valid only during the call.
+type WireFields struct {
+	rows       [][]byte
+	offs, lens []int32 // row r's field: offs[r*stride], lens[r*stride]
+	stride     int
+}
+
+// Len returns the number of rows.
+func (f WireFields) Len() int { return len(f.rows) }
+
+// Field returns row r's field, nil when it is NULL.
+func (f WireFields) Field(r int) []byte {
+	i := r * f.stride
+	l := f.lens[i]
+	if l < 0 {
+		return nil
+	}
+	o := f.offs[i]
+	return f.rows[r][o : o+l : o+l]
 }
 
 // ErrOutOfRange is wrapped when a shifted value does not fit its column.
@@ -71,8 +105,9 @@ func (e *ColumnError) Error() string { return fmt.Sprintf("column %d: %v", e.Col
 func (e *ColumnError) Unwrap() error { return e.Err }
 
 // CheckWireColumns reports whether cols fit the builder's top-level
-// columns: one per column, each kind matching the column's layout, and a
-// Decode function for every WireCustom column.
+// columns: one per column, each kind matching the column's layout, a
+// Decode function for every WireCustom column and a Fixed function for
+// every WireFixed column.
 func (b *Builder) CheckWireColumns(cols []WireColumn) error {
 	if len(cols) != len(b.cols) {
 		return fmt.Errorf("%w: %d wire columns for %d columns", ErrInvalid, len(cols), len(b.cols))
@@ -93,6 +128,8 @@ func (b *Builder) CheckWireColumns(cols []WireColumn) error {
 			ok = c.typ.Kind == abi.KindBool
 		case WireBytes:
 			ok = c.typ.Kind == abi.KindUtf8 || c.typ.Kind == abi.KindBinary
+		case WireFixed:
+			ok = wc.Fixed != nil && c.layout.Width > 0
 		default:
 			ok = false
 		}
@@ -191,6 +228,14 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, offs, lens []int32, stri
 	c.reserve(n)
 	i0, nulls := c.length, 0
 	switch wc.Kind {
+	case WireFixed:
+		w := c.layout.Width
+		if err := wc.Fixed(c.values[i0*w:(i0+n)*w], WireFields{rows, offs, lens, stride}); err != nil {
+			return err
+		}
+		for r := 0; r < n; r++ {
+			nulls += int(uint32(lens[r*stride]) >> 31)
+		}
 	case WireBE64, WireBE64Shift:
 		vals := c.values[i0*8 : (i0+n)*8]
 		shift := wc.Shift

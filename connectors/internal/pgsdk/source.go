@@ -168,7 +168,7 @@ func (s *sink) Checkpoint(_ context.Context, cp abi.Checkpoint) error { return s
 func (b *builderBatch) PrepareRows(types []pgarrow.Type) error {
 	b.wire = make([]batch.WireColumn, len(types))
 	for i := range types {
-		b.wire[i] = wireColumn(b.b.Column(i), &types[i], b.writers[i])
+		b.wire[i] = wireColumn(&types[i], b.writers[i])
 	}
 	return b.b.CheckWireColumns(b.wire)
 }
