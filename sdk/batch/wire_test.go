@@ -277,6 +277,53 @@ func TestAppendWireRowsFixed(t *testing.T) {
 	}
 }
 
+// TestAppendWireRowsVersionedBytes checks that a WireVersionedBytes
+// column drops each field's version byte and rejects another version or an
+// empty field.
+func TestAppendWireRowsVersionedBytes(t *testing.T) {
+	s, _ := NewSchema([]abi.Field{{Name: "j", Type: "utf8", Nullable: true}})
+	cols := []WireColumn{{Kind: WireVersionedBytes, Version: 1}}
+	wired, _ := NewBuilder(s, 100, 0)
+	typed, _ := NewBuilder(s, 100, 0)
+	if err := wired.CheckWireColumns(cols); err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]byte
+	for r := range 30 {
+		if r%4 == 2 {
+			rows = append(rows, wireRow(nil))
+			typed.Utf8(0).AppendNull()
+			continue
+		}
+		v := bytes.Repeat([]byte{'{'}, r%6)
+		rows = append(rows, wireRow(append([]byte{1}, v...)))
+		typed.Utf8(0).AppendBytes(v)
+	}
+	if n, err := wired.AppendWireRows(rows, cols); n != len(rows) || err != nil {
+		t.Fatalf("append: %d, %v", n, err)
+	}
+	var want [][]byte
+	_ = typed.Layout(func(_ int, _ []Node, bufs [][]byte) {
+		for _, b := range bufs {
+			want = append(want, bytes.Clone(b))
+		}
+	})
+	_ = wired.Layout(func(rows int, _ []Node, bufs [][]byte) {
+		for i := range bufs {
+			if rows != 30 || !bytes.Equal(bufs[i], want[i]) {
+				t.Errorf("%d rows, buffer %d differs:\n got %x\nwant %x", rows, i, bufs[i], want[i])
+			}
+		}
+	})
+	for _, bad := range [][]byte{{}, {2, '{', '}'}} {
+		wired.Reset()
+		_, err := wired.AppendWireRows([][]byte{rows[0], wireRow(bad)}, cols)
+		if ce := (*ColumnError)(nil); !errors.As(err, &ce) || ce.Column != 0 || !errors.Is(err, ErrWireVersion) {
+			t.Errorf("field %x: %v", bad, err)
+		}
+	}
+}
+
 // BenchmarkAppendWireRows decodes the 6-column bench schema from wire rows.
 func BenchmarkAppendWireRows(b *testing.B) {
 	s, _ := NewSchema(benchFields)

@@ -6,8 +6,8 @@ import (
 )
 
 // wireColumn returns how AppendWireRows converts type t:
-// inline for fixed-width integers and floats, booleans, text and bytea,
-// timestamps and dates (epoch shift keeping the infinity sentinels), a
+// inline for fixed-width integers and floats, booleans, text, bytea and
+// jsonb, timestamps and dates (epoch shift keeping the infinity sentinels), a
 // batch at a time for numerics as decimal128, else through the generic
 // decoder writing to w.
 func wireColumn(t *pgarrow.Type, w pgarrow.Writer) batch.WireColumn {
@@ -26,6 +26,8 @@ func wireColumn(t *pgarrow.Type, w pgarrow.Writer) batch.WireColumn {
 		return batch.WireColumn{Kind: batch.WireBE64Shift, Shift: pgarrow.EpochMicros}
 	case pgarrow.KindDate:
 		return batch.WireColumn{Kind: batch.WireBE32Shift, Shift: pgarrow.EpochDays}
+	case pgarrow.KindJSONB:
+		return batch.WireColumn{Kind: batch.WireVersionedBytes, Version: pgarrow.JSONBVersion}
 	case pgarrow.KindDecimal128:
 		return batch.WireColumn{Kind: batch.WireFixed, Fixed: pgarrow.NumericsToDecimal128(t.Scale)}
 	}

@@ -183,8 +183,11 @@ func (b *builderBatch) AppendRows(rows [][]byte) (int, int, error) {
 	if !errors.As(err, &ce) {
 		return 0, 0, err
 	}
-	if errors.Is(ce.Err, batch.ErrOutOfRange) && b.wire[ce.Column].Kind == batch.WireBE64Shift {
+	switch kind := b.wire[ce.Column].Kind; {
+	case errors.Is(ce.Err, batch.ErrOutOfRange) && kind == batch.WireBE64Shift:
 		return 0, ce.Column, pgarrow.ErrTimestampRange
+	case errors.Is(ce.Err, batch.ErrWireVersion) && kind == batch.WireVersionedBytes:
+		return 0, ce.Column, pgarrow.ErrJSONBVersion
 	}
 	return 0, ce.Column, ce.Err
 }
