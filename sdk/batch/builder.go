@@ -38,7 +38,7 @@ type Builder struct {
 	constBytes    int    // the extra offset of each offsets buffer
 	varCols       []*col // utf8 and binary columns
 
-	wireOff, wireLen []int32 // AppendWireRows' field locations, reused
+	wireLocs []uint64 // AppendWireRows' field locations (see wireLoc), reused
 }
 
 // col is one node's buffers.

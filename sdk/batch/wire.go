@@ -37,6 +37,16 @@ const (
 	WireBool
 	// WireBytes stores the field's bytes in a utf8 or binary column.
 	WireBytes
+	// WireVersionedBytes stores the field's bytes after its first byte,
+	// which must be the column's Version (a format version such as
+	// PostgreSQL's binary jsonb has), in a utf8 or binary column; another
+	// first byte, or an empty field, is ErrWireVersion.
+	WireVersionedBytes
+	// WireFixed hands the column's fields in all the rows of one
+	// AppendWireRows call to the column's Fixed function, which writes
+	// their values straight into a fixed-width column: one call per column
+	// and batch instead of one per value.
+	WireFixed
 )
 
 // WireColumn is the conversion of one top-level column in AppendWireRow.
@@ -45,13 +55,46 @@ type WireColumn struct {
 	Kind WireKind
 	// Shift is added by the Shift kinds.
 	Shift int64
+	// Version is the first byte of every WireVersionedBytes field.
+	Version byte
 	// Decode appends one non-null field of a WireCustom column (through the
 	// column's typed appender); the slice is valid only during the call.
 	Decode func(field []byte) error
+	// Fixed converts the fields of a WireFixed column: for each non-NULL
+	// field r of fields it writes the value's w bytes (w the column's byte
+	// width) at dst[r*w:], and it leaves the slots of NULL fields as they
+	// are (the builder keeps the validity bitmap). dst is exactly
+	// fields.Len()*w bytes. On error the batch is discarded.
+	Fixed func(dst []byte, fields WireFields) error
+}
+
+// WireFields are one column's fields in the rows of an AppendWireRows
+// call, as given to a WireFixed column's Fixed function. They alias the
+// rows and are valid only during the call.
+type WireFields struct {
+	rows   [][]byte
+	locs   []uint64 // row r's field: locs[r*stride], see wireLoc
+	stride int
+}
+
+// Len returns the number of rows.
+func (f WireFields) Len() int { return len(f.rows) }
+
+// Field returns row r's field, nil when it is NULL.
+func (f WireFields) Field(r int) []byte {
+	o, l := wireLoc(f.locs[r*f.stride])
+	if l < 0 {
+		return nil
+	}
+	return f.rows[r][o : o+int(l) : o+int(l)]
 }
 
 // ErrOutOfRange is wrapped when a shifted value does not fit its column.
 var ErrOutOfRange = errors.New("batch: value out of range")
+
+// ErrWireVersion is returned for a WireVersionedBytes field that does not
+// start with the column's version byte.
+var ErrWireVersion = errors.New("batch: field does not start with the column's version byte")
 
 // ErrWireRow is wrapped by AppendWireRow's errors about the row's framing.
 var ErrWireRow = errors.New("batch: malformed wire row")
@@ -71,8 +114,9 @@ func (e *ColumnError) Error() string { return fmt.Sprintf("column %d: %v", e.Col
 func (e *ColumnError) Unwrap() error { return e.Err }
 
 // CheckWireColumns reports whether cols fit the builder's top-level
-// columns: one per column, each kind matching the column's layout, and a
-// Decode function for every WireCustom column.
+// columns: one per column, each kind matching the column's layout, a
+// Decode function for every WireCustom column and a Fixed function for
+// every WireFixed column.
 func (b *Builder) CheckWireColumns(cols []WireColumn) error {
 	if len(cols) != len(b.cols) {
 		return fmt.Errorf("%w: %d wire columns for %d columns", ErrInvalid, len(cols), len(b.cols))
@@ -91,8 +135,10 @@ func (b *Builder) CheckWireColumns(cols []WireColumn) error {
 			ok = c.layout.Width == 8
 		case WireBool:
 			ok = c.typ.Kind == abi.KindBool
-		case WireBytes:
+		case WireBytes, WireVersionedBytes:
 			ok = c.typ.Kind == abi.KindUtf8 || c.typ.Kind == abi.KindBinary
+		case WireFixed:
+			ok = wc.Fixed != nil && c.layout.Width > 0
 		default:
 			ok = false
 		}
@@ -126,33 +172,38 @@ func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) 
 	if n <= 0 {
 		return 0, nil
 	}
-	if cap(b.wireOff) < n*ncols {
-		b.wireOff = make([]int32, n*ncols)
-		b.wireLen = make([]int32, n*ncols)
+	if cap(b.wireLocs) < n*ncols {
+		b.wireLocs = make([]uint64, n*ncols)
 	}
-	offs, lens := b.wireOff[:n*ncols], b.wireLen[:n*ncols]
+	locs := b.wireLocs[:n*ncols]
 
-	// Pass 1: locate the fields and stop at the byte bound.
+	// Pass 1: locate the fields and stop at the byte bound. Every field is
+	// checked to lie inside its row, so pass 2 reads them unchecked. A
+	// row's size is its fixed part plus its field bytes, which are the
+	// row's length up to its last field less the length words.
 	budget := b.maxBytes - b.estimate(base)
+	rowSize := b.fixedRowBytes + b.bitmaps - 4*ncols
+	lp := unsafe.Pointer(unsafe.SliceData(locs))
+	k := 0 // locs index, r*ncols + ci
 	for r := 0; r < n; r++ {
 		row := rows[r]
-		off, size := 0, b.fixedRowBytes+b.bitmaps
+		p := unsafe.Pointer(unsafe.SliceData(row))
+		end, off := len(row), 0
 		for ci := 0; ci < ncols; ci++ {
-			if len(row)-off < 4 {
+			if end-off < 4 {
 				return 0, &ColumnError{ci, fmt.Errorf("%w: row ends before the field", ErrWireRow)}
 			}
-			l := int32(bits.ReverseBytes32(*(*uint32)(unsafe.Pointer(&row[off]))))
+			l := int32(bits.ReverseBytes32(*(*uint32)(unsafe.Add(p, off))))
 			off += 4
-			if l < -1 || int(l) > len(row)-off {
+			// -1 <= l <= end-off, as one unsigned comparison.
+			if uint64(int64(l)+1) > uint64(end-off+1) {
 				return 0, &ColumnError{ci, fmt.Errorf("%w: field length %d", ErrWireRow, l)}
 			}
-			offs[r*ncols+ci], lens[r*ncols+ci] = int32(off), l
-			if l > 0 {
-				off += int(l)
-				size += int(l)
-			}
+			*(*uint64)(unsafe.Add(lp, k*8)) = uint64(uint32(off)) | uint64(uint32(l))<<32
+			k++
+			off += int(l) &^ int(l>>31) // NULL (-1) adds 0
 		}
-		if budget -= size; budget < 0 && (r > 0 || base > 0) {
+		if budget -= rowSize + off; budget < 0 && (r > 0 || base > 0) {
 			n = r
 			break
 		}
@@ -163,26 +214,32 @@ func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) 
 
 	// Pass 2: one column at a time.
 	for ci := range cols {
-		if err := b.cols[ci].appendWire(&cols[ci], rows[:n], offs[ci:], lens[ci:], ncols); err != nil {
+		if err := b.cols[ci].appendWire(&cols[ci], rows[:n], locs[ci:], ncols); err != nil {
 			return 0, &ColumnError{ci, err}
 		}
 	}
 	return n, nil
 }
 
-// appendWire appends field ci of each row; offs[r*stride] and
-// lens[r*stride] locate row r's field.
-func (c *col) appendWire(wc *WireColumn, rows [][]byte, offs, lens []int32, stride int) error {
+// A wire location packs a field's offset in its row (low 32 bits) and its
+// length, -1 for NULL (high 32 bits).
+func wireLoc(loc uint64) (off int, l int32) { return int(uint32(loc)), int32(loc >> 32) }
+
+// appendWire appends field ci of each row; locs[r*stride] locates row r's
+// field, inside the row (checked by AppendWireRows).
+func (c *col) appendWire(wc *WireColumn, rows [][]byte, locs []uint64, stride int) error {
 	n := len(rows)
+	_ = locs[(n-1)*stride] // the last location: the loops below read locs unchecked
+	lp := unsafe.Pointer(unsafe.SliceData(locs))
+	step := stride * 8
 	if wc.Kind == WireCustom {
-		for r := 0; r < n; r++ {
-			l := lens[r*stride]
+		for r, row := range rows {
+			o, l := wireLoc(*(*uint64)(unsafe.Add(lp, r*step)))
 			if l < 0 {
 				c.appendNull()
 				continue
 			}
-			o := offs[r*stride]
-			if err := wc.Decode(rows[r][o : o+l]); err != nil {
+			if err := wc.Decode(row[o : o+int(l) : o+int(l)]); err != nil {
 				return err
 			}
 		}
@@ -191,14 +248,22 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, offs, lens []int32, stri
 	c.reserve(n)
 	i0, nulls := c.length, 0
 	switch wc.Kind {
+	case WireFixed:
+		w := c.layout.Width
+		if err := wc.Fixed(c.values[i0*w:(i0+n)*w], WireFields{rows, locs, stride}); err != nil {
+			return err
+		}
+		for r := 0; r < n; r++ {
+			nulls += int(*(*uint64)(unsafe.Add(lp, r*step)) >> 63)
+		}
 	case WireBE64, WireBE64Shift:
-		vals := c.values[i0*8 : (i0+n)*8]
+		vp := unsafe.Pointer(unsafe.SliceData(c.values[i0*8 : (i0+n)*8]))
 		shift := wc.Shift
 		if wc.Kind == WireBE64 {
 			shift = 0
 		}
-		for r := 0; r < n; r++ {
-			l := lens[r*stride]
+		for r, row := range rows {
+			o, l := wireLoc(*(*uint64)(unsafe.Add(lp, r*step)))
 			if l != 8 {
 				if l == -1 {
 					nulls++
@@ -206,7 +271,7 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, offs, lens []int32, stri
 				}
 				return ErrValueLength
 			}
-			x := bits.ReverseBytes64(*(*uint64)(unsafe.Pointer(&rows[r][offs[r*stride]])))
+			x := bits.ReverseBytes64(*(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(row)), o)))
 			if shift != 0 && x != math.MaxInt64 && x != 1<<63 {
 				s := int64(x) + shift
 				if (s > int64(x)) != (shift > 0) || s == math.MaxInt64 || s == math.MinInt64 {
@@ -214,16 +279,16 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, offs, lens []int32, stri
 				}
 				x = uint64(s)
 			}
-			*(*uint64)(unsafe.Pointer(&vals[r*8])) = x
+			*(*uint64)(unsafe.Add(vp, r*8)) = x
 		}
 	case WireBE32, WireBE32Shift:
-		vals := c.values[i0*4 : (i0+n)*4]
+		vp := unsafe.Pointer(unsafe.SliceData(c.values[i0*4 : (i0+n)*4]))
 		shift := int32(wc.Shift)
 		if wc.Kind == WireBE32 {
 			shift = 0
 		}
-		for r := 0; r < n; r++ {
-			l := lens[r*stride]
+		for r, row := range rows {
+			o, l := wireLoc(*(*uint64)(unsafe.Add(lp, r*step)))
 			if l != 4 {
 				if l == -1 {
 					nulls++
@@ -231,16 +296,16 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, offs, lens []int32, stri
 				}
 				return ErrValueLength
 			}
-			x := bits.ReverseBytes32(*(*uint32)(unsafe.Pointer(&rows[r][offs[r*stride]])))
+			x := bits.ReverseBytes32(*(*uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(row)), o)))
 			if shift != 0 && x != math.MaxInt32 && x != 1<<31 {
 				x = uint32(int32(x) + shift)
 			}
-			*(*uint32)(unsafe.Pointer(&vals[r*4])) = x
+			*(*uint32)(unsafe.Add(vp, r*4)) = x
 		}
 	case WireBE16:
-		vals := c.values[i0*2 : (i0+n)*2]
-		for r := 0; r < n; r++ {
-			l := lens[r*stride]
+		vp := unsafe.Pointer(unsafe.SliceData(c.values[i0*2 : (i0+n)*2]))
+		for r, row := range rows {
+			o, l := wireLoc(*(*uint64)(unsafe.Add(lp, r*step)))
 			if l != 2 {
 				if l == -1 {
 					nulls++
@@ -248,11 +313,11 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, offs, lens []int32, stri
 				}
 				return ErrValueLength
 			}
-			*(*uint16)(unsafe.Pointer(&vals[r*2])) = bits.ReverseBytes16(*(*uint16)(unsafe.Pointer(&rows[r][offs[r*stride]])))
+			*(*uint16)(unsafe.Add(vp, r*2)) = bits.ReverseBytes16(*(*uint16)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(row)), o)))
 		}
 	case WireBool:
-		for r := 0; r < n; r++ {
-			l := lens[r*stride]
+		for r, row := range rows {
+			o, l := wireLoc(*(*uint64)(unsafe.Add(lp, r*step)))
 			if l != 1 {
 				if l == -1 {
 					nulls++
@@ -260,36 +325,47 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, offs, lens []int32, stri
 				}
 				return ErrValueLength
 			}
-			if rows[r][offs[r*stride]] != 0 {
+			if *(*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(row)), o)) != 0 {
 				i := i0 + r
 				c.values[i>>3] |= 1 << (uint(i) & 7)
 			}
 		}
-	case WireBytes:
+	case WireBytes, WireVersionedBytes:
+		skip := 0 // the version byte
+		if wc.Kind == WireVersionedBytes {
+			skip = 1
+		}
 		size := 0
 		for r := 0; r < n; r++ {
-			size += max(int(lens[r*stride]), 0)
+			_, l := wireLoc(*(*uint64)(unsafe.Add(lp, r*step)))
+			size += int(l) &^ int(l>>31)
 		}
 		start := len(c.values)
 		c.values = slices.Grow(c.values, size)[:start+size]
 		pos := start
 		offsets := c.offsets[(i0+1)*4 : (i0+n+1)*4]
-		for r := 0; r < n; r++ {
-			l := lens[r*stride]
+		for r, row := range rows {
+			o, l := wireLoc(*(*uint64)(unsafe.Add(lp, r*step)))
+			if skip != 0 && l >= 0 {
+				if l == 0 || row[o] != wc.Version {
+					return ErrWireVersion
+				}
+				o, l = o+1, l-1
+			}
 			if l > 0 {
-				o := offs[r*stride]
-				pos += copy(c.values[pos:], rows[r][o:o+l])
+				pos += copy(c.values[pos:], row[o:o+int(l)])
 			} else if l < 0 {
 				nulls++
 			}
 			*(*uint32)(unsafe.Pointer(&offsets[r*4])) = uint32(pos)
 		}
+		c.values = c.values[:pos]
 	}
 	// Validity: set every row's bit, then clear the nulls'.
 	setBits(c.validity, i0, n)
 	if nulls > 0 {
 		for r := 0; r < n; r++ {
-			if lens[r*stride] < 0 {
+			if _, l := wireLoc(*(*uint64)(unsafe.Add(lp, r*step))); l < 0 {
 				i := i0 + r
 				c.validity[i>>3] &^= 1 << (uint(i) & 7)
 			}

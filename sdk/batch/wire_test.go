@@ -203,6 +203,127 @@ func TestAppendWireRowsBounds(t *testing.T) {
 	}
 }
 
+// TestAppendWireRowsFixed checks a WireFixed column against the typed
+// appenders: values, NULLs, several calls into one batch, the fields it is
+// given, and its errors.
+func TestAppendWireRowsFixed(t *testing.T) {
+	s, _ := NewSchema([]abi.Field{{Name: "s", Type: "utf8", Nullable: true}, {Name: "x", Type: "int64", Nullable: true}})
+	errOdd := errors.New("odd")
+	fixed := func(dst []byte, f WireFields) error {
+		if len(dst) != f.Len()*8 {
+			return fmt.Errorf("%d bytes for %d rows", len(dst), f.Len())
+		}
+		for r := 0; r < f.Len(); r++ {
+			v := f.Field(r)
+			switch {
+			case v == nil:
+				continue
+			case len(v) == 1:
+				return errOdd
+			}
+			binary.LittleEndian.PutUint64(dst[r*8:], binary.BigEndian.Uint64(v)+1)
+		}
+		return nil
+	}
+	cols := []WireColumn{{Kind: WireBytes}, {Kind: WireFixed, Fixed: fixed}}
+	wired, _ := NewBuilder(s, 100, 0)
+	typed, _ := NewBuilder(s, 100, 0)
+	if err := wired.CheckWireColumns(cols); err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]byte
+	for r := range 40 {
+		str := bytes.Repeat([]byte("z"), r%5)
+		if r%3 == 1 {
+			rows = append(rows, wireRow(str, nil))
+			typed.Utf8(0).AppendBytes(str)
+			typed.Int64(1).AppendNull()
+			continue
+		}
+		rows = append(rows, wireRow(str, be64(int64(r)*1000-7)))
+		typed.Utf8(0).AppendBytes(str)
+		typed.Int64(1).Append(int64(r)*1000 - 6)
+	}
+	for _, chunk := range [][][]byte{rows[:1], rows[1:17], rows[17:]} {
+		if n, err := wired.AppendWireRows(chunk, cols); n != len(chunk) || err != nil {
+			t.Fatalf("append: %d, %v", n, err)
+		}
+	}
+	var want [][]byte
+	_ = typed.Layout(func(_ int, _ []Node, bufs [][]byte) {
+		for _, b := range bufs {
+			want = append(want, bytes.Clone(b))
+		}
+	})
+	_ = wired.Layout(func(rows int, _ []Node, bufs [][]byte) {
+		for i := range bufs {
+			if rows != 40 || !bytes.Equal(bufs[i], want[i]) {
+				t.Errorf("%d rows, buffer %d differs:\n got %x\nwant %x", rows, i, bufs[i], want[i])
+			}
+		}
+	})
+	wired.Reset()
+	_, err := wired.AppendWireRows([][]byte{rows[0], wireRow(nil, []byte{1})}, cols)
+	if ce := (*ColumnError)(nil); !errors.As(err, &ce) || ce.Column != 1 || !errors.Is(err, errOdd) {
+		t.Errorf("Fixed error: %v", err)
+	}
+	for _, bad := range [][]WireColumn{
+		{{Kind: WireBytes}, {Kind: WireFixed}},
+		{{Kind: WireFixed, Fixed: fixed}, {Kind: WireFixed, Fixed: fixed}},
+	} {
+		if err := wired.CheckWireColumns(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("CheckWireColumns(%v) = %v", bad, err)
+		}
+	}
+}
+
+// TestAppendWireRowsVersionedBytes checks that a WireVersionedBytes
+// column drops each field's version byte and rejects another version or an
+// empty field.
+func TestAppendWireRowsVersionedBytes(t *testing.T) {
+	s, _ := NewSchema([]abi.Field{{Name: "j", Type: "utf8", Nullable: true}})
+	cols := []WireColumn{{Kind: WireVersionedBytes, Version: 1}}
+	wired, _ := NewBuilder(s, 100, 0)
+	typed, _ := NewBuilder(s, 100, 0)
+	if err := wired.CheckWireColumns(cols); err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]byte
+	for r := range 30 {
+		if r%4 == 2 {
+			rows = append(rows, wireRow(nil))
+			typed.Utf8(0).AppendNull()
+			continue
+		}
+		v := bytes.Repeat([]byte{'{'}, r%6)
+		rows = append(rows, wireRow(append([]byte{1}, v...)))
+		typed.Utf8(0).AppendBytes(v)
+	}
+	if n, err := wired.AppendWireRows(rows, cols); n != len(rows) || err != nil {
+		t.Fatalf("append: %d, %v", n, err)
+	}
+	var want [][]byte
+	_ = typed.Layout(func(_ int, _ []Node, bufs [][]byte) {
+		for _, b := range bufs {
+			want = append(want, bytes.Clone(b))
+		}
+	})
+	_ = wired.Layout(func(rows int, _ []Node, bufs [][]byte) {
+		for i := range bufs {
+			if rows != 30 || !bytes.Equal(bufs[i], want[i]) {
+				t.Errorf("%d rows, buffer %d differs:\n got %x\nwant %x", rows, i, bufs[i], want[i])
+			}
+		}
+	})
+	for _, bad := range [][]byte{{}, {2, '{', '}'}} {
+		wired.Reset()
+		_, err := wired.AppendWireRows([][]byte{rows[0], wireRow(bad)}, cols)
+		if ce := (*ColumnError)(nil); !errors.As(err, &ce) || ce.Column != 0 || !errors.Is(err, ErrWireVersion) {
+			t.Errorf("field %x: %v", bad, err)
+		}
+	}
+}
+
 // BenchmarkAppendWireRows decodes the 6-column bench schema from wire rows.
 func BenchmarkAppendWireRows(b *testing.B) {
 	s, _ := NewSchema(benchFields)

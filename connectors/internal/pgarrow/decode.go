@@ -40,6 +40,12 @@ func be64(b []byte) uint64 {
 	return bits.ReverseBytes64(*(*uint64)(unsafe.Pointer(unsafe.SliceData(b))))
 }
 
+// JSONBVersion is the first byte of a binary jsonb value.
+const JSONBVersion = 1
+
+// ErrJSONBVersion is returned for a binary jsonb value of another version.
+var ErrJSONBVersion = errors.New("jsonb: unsupported binary version")
+
 // Decoder decodes PostgreSQL binary values into column writers. It keeps a
 // scratch buffer, so it is not safe for concurrent use.
 type Decoder struct {
@@ -86,8 +92,8 @@ func (d *Decoder) Decode(t *Type, w Writer, src []byte) error {
 	case KindText, KindBytes:
 		w.AppendBytes(src)
 	case KindJSONB:
-		if len(src) < 1 || src[0] != 1 {
-			return fmt.Errorf("jsonb: unsupported binary version")
+		if len(src) < 1 || src[0] != JSONBVersion {
+			return ErrJSONBVersion
 		}
 		w.AppendBytes(src[1:])
 	case KindTimestamp, KindTimestampTZ:

@@ -168,7 +168,7 @@ func (s *sink) Checkpoint(_ context.Context, cp abi.Checkpoint) error { return s
 func (b *builderBatch) PrepareRows(types []pgarrow.Type) error {
 	b.wire = make([]batch.WireColumn, len(types))
 	for i := range types {
-		b.wire[i] = wireColumn(b.b.Column(i), &types[i], b.writers[i])
+		b.wire[i] = wireColumn(&types[i], b.writers[i])
 	}
 	return b.b.CheckWireColumns(b.wire)
 }
@@ -183,8 +183,11 @@ func (b *builderBatch) AppendRows(rows [][]byte) (int, int, error) {
 	if !errors.As(err, &ce) {
 		return 0, 0, err
 	}
-	if errors.Is(ce.Err, batch.ErrOutOfRange) && b.wire[ce.Column].Kind == batch.WireBE64Shift {
+	switch kind := b.wire[ce.Column].Kind; {
+	case errors.Is(ce.Err, batch.ErrOutOfRange) && kind == batch.WireBE64Shift:
 		return 0, ce.Column, pgarrow.ErrTimestampRange
+	case errors.Is(ce.Err, batch.ErrWireVersion) && kind == batch.WireVersionedBytes:
+		return 0, ce.Column, pgarrow.ErrJSONBVersion
 	}
 	return 0, ce.Column, ce.Err
 }
