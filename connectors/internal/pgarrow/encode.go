@@ -33,6 +33,7 @@ type Encoder struct {
 	raw   []rawCol   // AppendRows scratch
 	cur   []int      // appendColumns scratch: per-row cursor
 	dec   []byte     // appendColumns scratch: encoded decimals
+	ones  []byte     // appendColumns scratch: an all-valid bitmap
 }
 
 // NewEncoder returns an encoder writing columns of Arrow types src into
