@@ -36,6 +36,7 @@ const (
 	fastBool           // bool -> bool
 	fastBytes          // utf8/binary -> text/bytea
 	fastDec            // decimal128 with scale 0..16 -> numeric
+	fastJSONB          // utf8 -> jsonb (version byte, then the text)
 )
 
 // maxFastDecScale is the largest decimal128 scale fastDec handles: the
@@ -90,6 +91,10 @@ func fastKindFor(dst, src *Type) fastKind {
 		if isText(sk) || sk == KindBytes {
 			return fastBytes
 		}
+	case KindJSONB:
+		if isText(sk) {
+			return fastJSONB
+		}
 	case KindDecimal128, KindDecimal256, KindNumericText:
 		if sk == KindDecimal128 && src.Scale >= 0 && src.Scale <= maxFastDecScale {
 			return fastDec
@@ -135,7 +140,8 @@ func (e *Encoder) setRaw(cols []Reader) {
 }
 
 // room returns the most bytes an inline conversion stores for one value
-// (for fastBytes, not counting the value's bytes; at least the 4 of a NULL).
+// (for fastBytes, not counting the value's bytes; at least the 4 of a NULL;
+// encodeInline leaves fastJSONB to the encodeFunc).
 func (k fastKind) room() int {
 	switch k {
 	case fastW2:
@@ -347,23 +353,22 @@ func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 		if rc.validity != nil && len(rc.validity)*8 < to {
 			return dst, false
 		}
-		if k := rc.kind; k != fastBytes && k != fastDec {
+		if k := rc.kind; k != fastBytes && k != fastJSONB && k != fastDec {
 			fixed += k.room()
 		}
 	}
-	for j := range cur {
-		cur[j] = fixed
-	}
-	// Pass 1: row sizes; decimals are encoded into slots of e.dec. bound
-	// is at least the size of all rows.
+	// Pass 1: row sizes less fixed (a NULL's makes it negative); decimals
+	// are encoded into slots of e.dec. bound is at least the size of all
+	// rows.
+	clear(cur) // memory.fill, not a loop
 	bound := fixed * m
 	nd := 0
 	for c := range e.raw {
 		rc := &e.raw[c]
 		vp := e.validity(rc)
 		switch rc.kind {
-		case fastBytes:
-			span, ok := sizeBytes(cur, rc.offsets[from*4:(to+1)*4], len(rc.values), vp, from)
+		case fastBytes, fastJSONB:
+			span, ok := sizeBytes(cur, rc.offsets[from*4:(to+1)*4], len(rc.values), vp, from, rc.kind.prefix())
 			if !ok {
 				return dst, false
 			}
@@ -397,7 +402,7 @@ func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 	for j, n := range cur {
 		store16(base, p, fc)
 		cur[j] = p + 2
-		p += n
+		p += fixed + n
 	}
 	// Pass 2: each column.
 	nd = 0
@@ -418,13 +423,28 @@ func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 		case fastBool:
 			putBool(base, cur, rc.values[:(to+7)>>3], vp, from, scratch)
 		case fastBytes:
-			putBytes(base, cur, rc.offsets[from*4:(to+1)*4], rc.values, vp, from)
+			putBytes(base, cur, rc.offsets[from*4:(to+1)*4], rc.values, vp, from, 0)
+		case fastJSONB:
+			// The version bytes go in after the values, which may
+			// store over them; at their fields' starts.
+			e.starts = append(e.starts[:0], cur...)
+			putBytes(base, cur, rc.offsets[from*4:(to+1)*4], rc.values, vp, from, 1)
+			putVersions(base, e.starts, vp, from, scratch)
 		case fastDec:
 			putSlots(base, cur, e.dec[nd*m*decSlot:(nd+1)*m*decSlot], scratch)
 			nd++
 		}
 	}
 	return dst[:p], true
+}
+
+// prefix returns how many bytes the binary form of a fastBytes or
+// fastJSONB value has before the text: jsonb's version byte.
+func (k fastKind) prefix() int {
+	if k == fastJSONB {
+		return 1
+	}
+	return 0
 }
 
 // validity returns the base of rc's validity bitmap, or of e.ones when
@@ -457,12 +477,13 @@ func sizeNulls(cur []int, vp unsafe.Pointer, from, w int) {
 	}
 }
 
-// sizeBytes adds each row's utf8 / binary field size to cur; offs holds
-// the offsets of the rows and the one after, into a data buffer of n
-// bytes. It returns the span of the offsets plus 4 per row, at least the
-// sum of the sizes, and false when the offsets do not ascend within the
-// data buffer (putBytes copies without bounds checks).
-func sizeBytes(cur []int, offs []byte, n int, vp unsafe.Pointer, from int) (int, bool) {
+// sizeBytes adds each row's utf8 / binary field size, with pre bytes
+// before the value, to cur; offs holds the offsets of the rows and the one
+// after, into a data buffer of n bytes. It returns the span of the offsets
+// plus 4+pre per row, at least the sum of the sizes, and false when the
+// offsets do not ascend within the data buffer (putBytes copies without
+// bounds checks).
+func sizeBytes(cur []int, offs []byte, n int, vp unsafe.Pointer, from, pre int) (int, bool) {
 	_ = offs[len(cur)*4+3]
 	o := unsafe.Pointer(unsafe.SliceData(offs))
 	first := int64(*(*int32)(o))
@@ -471,9 +492,9 @@ func sizeBytes(cur []int, offs []byte, n int, vp unsafe.Pointer, from int) (int,
 	for j := range cur {
 		d := int64(*(*int32)(unsafe.Add(o, j*4+4))) - int64(*(*int32)(unsafe.Add(o, j*4)))
 		bad |= d
-		cur[j] += 4 + int(d)&-bit(vp, from+j)
+		cur[j] += 4 + (int(d)+pre)&-bit(vp, from+j)
 	}
-	return int(last-first) + 4*len(cur), bad >= 0 && first >= 0 && last <= int64(n)
+	return int(last-first) + (4+pre)*len(cur), bad >= 0 && first >= 0 && last <= int64(n)
 }
 
 // encodeDecimals encodes each row's decimal128 (values, 16 bytes each) of
@@ -699,13 +720,14 @@ func putBool(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, f
 	}
 }
 
-// putBytes stores each row's utf8 / binary field (or NULL); offs holds
-// the offsets of the rows and the one after (checked by sizeBytes), data
-// is the whole data buffer. Values up to 32 bytes are copied by at most
-// four overlapping words, longer ones by copy (runtime.memmove: in a wasm
-// guest a call costs about as much as four words, a loop iteration about
-// as much as one).
-func putBytes(base unsafe.Pointer, cur []int, offs, data []byte, vp unsafe.Pointer, from int) {
+// putBytes stores each row's utf8 / binary field (or NULL), leaving pre
+// (0 or 1) bytes for a version before the value; offs holds the offsets of the
+// rows and the one after (checked by sizeBytes), data is the whole data
+// buffer. Values up to 32 bytes are copied by at most four overlapping
+// words, longer ones by copy (runtime.memmove: in a wasm guest a call
+// costs about as much as four words, a loop iteration about as much as
+// one).
+func putBytes(base unsafe.Pointer, cur []int, offs, data []byte, vp unsafe.Pointer, from, pre int) {
 	_ = offs[len(cur)*4+3]
 	o := unsafe.Pointer(unsafe.SliceData(offs))
 	d := unsafe.Pointer(unsafe.SliceData(data))
@@ -715,11 +737,12 @@ func putBytes(base unsafe.Pointer, cur []int, offs, data []byte, vp unsafe.Point
 		e := int(*(*int32)(unsafe.Add(o, j*4+4)))
 		n := (e - s) & -b
 		src := unsafe.Add(d, s)
-		dst := unsafe.Add(base, q+4)
+		dst := unsafe.Add(base, q+4+pre)
 		switch {
 		case uint(n-4) <= 4 && e >= 8:
 			// One word ending with the value; it starts at most 4
-			// bytes early, over the length stored below.
+			// bytes early, over the length stored below (and the
+			// version, stored after putBytes).
 			*(*uint64)(unsafe.Add(dst, n-8)) = *(*uint64)(unsafe.Add(src, n-8))
 		case uint(n-8) <= 8:
 			*(*uint64)(dst) = *(*uint64)(src)
@@ -730,14 +753,25 @@ func putBytes(base unsafe.Pointer, cur []int, offs, data []byte, vp unsafe.Point
 			*(*uint64)(unsafe.Add(dst, n-16)) = *(*uint64)(unsafe.Add(src, n-16))
 			*(*uint64)(unsafe.Add(dst, n-8)) = *(*uint64)(unsafe.Add(src, n-8))
 		case n > 32:
-			copy(unsafe.Slice((*byte)(dst), n), unsafe.Slice((*byte)(src), n))
+			// Slices of array pointers: unsafe.Slice would call
+			// runtime.unsafeslice.
+			copy((*[math.MaxInt32]byte)(dst)[:n:n], (*[math.MaxInt32]byte)(src)[:n:n])
 		default:
 			for k := range n {
 				*(*byte)(unsafe.Add(dst, k)) = *(*byte)(unsafe.Add(src, k))
 			}
 		}
-		*(*uint32)(unsafe.Add(base, q)) = bits.ReverseBytes32(uint32(n)) | uint32(b-1)
-		cur[j] = q + 4 + n
+		*(*uint32)(unsafe.Add(base, q)) = bits.ReverseBytes32(uint32(n+pre)) | uint32(b-1)
+		cur[j] = q + 4 + (n+pre)&-b
+	}
+}
+
+// putVersions stores the jsonb version byte 1 after the length of each
+// row's field starting at starts (or, for a NULL, at the scratch
+// position).
+func putVersions(base unsafe.Pointer, starts []int, vp unsafe.Pointer, from, scratch int) {
+	for j, q := range starts {
+		*(*byte)(unsafe.Add(base, q+4+(scratch-q-4)&(bit(vp, from+j)-1))) = 1
 	}
 }
 

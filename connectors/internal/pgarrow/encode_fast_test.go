@@ -72,7 +72,7 @@ func newRawReader(k Kind, n, nullEvery int) *rawReader {
 				r.values[i>>3] |= 1 << (uint(i) & 7)
 			}
 		}
-	case KindText, KindBytes:
+	case KindText, KindBytes, KindJSONB:
 		r.offsets = binary.LittleEndian.AppendUint32(nil, 0)
 		for i := range n {
 			for range i % 13 {
@@ -124,7 +124,7 @@ func newRawReader(k Kind, n, nullEvery int) *rawReader {
 }
 
 func TestAppendRowsRawMatchesGeneric(t *testing.T) {
-	kinds := []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes}
+	kinds := []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes, KindJSONB}
 	const n = 100
 	decScales := []int{0, 1, 2, 4, 5, 9, 16}
 	for _, tc := range []struct{ nullEvery, wideEvery int }{{0, 0}, {3, 0}, {0, 1}, {3, 1}, {0, 64}} {
@@ -206,7 +206,7 @@ func (s *fuzzSource) uint64() uint64 {
 }
 
 // fuzzKinds are the column kinds with an inline conversion.
-var fuzzKinds = []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes, KindDecimal128}
+var fuzzKinds = []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes, KindJSONB, KindDecimal128}
 
 // fuzzColumns builds up to 6 columns of rows values from s: kinds, NULLs
 // (with data behind them), string lengths and the decimal magnitudes are
@@ -233,7 +233,7 @@ func fuzzColumns(s *fuzzSource, rows int) ([]Type, []Reader) {
 			for i := range r.values {
 				r.values[i] = s.byte()
 			}
-		case KindText, KindBytes:
+		case KindText, KindBytes, KindJSONB:
 			r.offsets = binary.LittleEndian.AppendUint32(nil, 0)
 			for range rows {
 				n := int(s.byte())
@@ -375,6 +375,9 @@ func TestAppendRowsRawEdgeCases(t *testing.T) {
 		{"text no nulls", []Type{{Kind: KindText}}, []Reader{&noNulls}, n},
 		{"text last", []Type{{Kind: KindInt64}, {Kind: KindText}}, []Reader{newRawReader(KindInt64, n, 4), text}, n},
 		{"text first", []Type{{Kind: KindBytes}, {Kind: KindBool}}, []Reader{text, newRawReader(KindBool, n, 3)}, n},
+		{"jsonb", []Type{{Kind: KindJSONB}}, []Reader{text}, n},
+		{"jsonb no nulls", []Type{{Kind: KindJSONB}, {Kind: KindText}}, []Reader{&noNulls, &noNulls}, n},
+		{"jsonb last", []Type{{Kind: KindInt32}, {Kind: KindJSONB}}, []Reader{newRawReader(KindInt32, n, 0), text}, n},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for from := range 3 {
