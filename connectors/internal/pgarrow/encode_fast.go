@@ -340,6 +340,9 @@ func (e *Encoder) allInline() bool {
 // 64 bits or a column's buffers are inconsistent.
 func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 	m := to - from
+	if m <= 0 {
+		return dst, true
+	}
 	if cap(e.cur) < m {
 		e.cur = make([]int, m)
 	}

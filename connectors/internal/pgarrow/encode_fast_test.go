@@ -365,6 +365,9 @@ func TestAppendRowsRawEdgeCases(t *testing.T) {
 		dec.validity[i>>3] |= 1 << (uint(i) & 7)
 	}
 	n := len(lengths)
+	// No rows.
+	checkRawMatchesGeneric(t, []Type{{Kind: KindInt64}, {Kind: KindText}, {Kind: KindDecimal128, Scale: 2}, {Kind: KindBool}},
+		[]Reader{newRawReader(KindInt64, n, 0), text, dec, newRawReader(KindBool, n, 0)}, 5, 5)
 	for _, tc := range []struct {
 		name  string
 		types []Type
