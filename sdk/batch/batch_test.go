@@ -325,3 +325,27 @@ func TestAppenderKindMismatchPanics(t *testing.T) {
 	}()
 	b.Int64(0)
 }
+
+func TestDescent(t *testing.T) {
+	for _, tc := range []struct {
+		offs []int32
+		want int
+	}{
+		{nil, 0},
+		{[]int32{5}, 0},
+		{[]int32{0, 0, 3, 3, 9}, 0},
+		{[]int32{0, 4, 3, 9}, 2},
+		{[]int32{0, 4, 9, 8}, 3},
+		{[]int32{7, 6, 5}, 1},
+		{[]int32{0, math.MaxInt32, math.MinInt32}, 2},
+		{[]int32{math.MinInt32, math.MaxInt32}, 0},
+	} {
+		var b []byte
+		for _, o := range tc.offs {
+			b = binary.LittleEndian.AppendUint32(b, uint32(o))
+		}
+		if got := descent(b); got != tc.want {
+			t.Errorf("descent(%v) = %d, want %d", tc.offs, got, tc.want)
+		}
+	}
+}

@@ -108,6 +108,13 @@ func BenchmarkEncodeRows(b *testing.B) {
 				d.values = binary.LittleEndian.AppendUint64(d.values, 0)
 			}
 			rawCols[i] = d
+		case t.Kind == KindText:
+			d := &rawReader{offsets: binary.LittleEndian.AppendUint32(nil, 0)}
+			for _, v := range cols[i].(*benchReader).text {
+				d.values = append(d.values, v...)
+				d.offsets = binary.LittleEndian.AppendUint32(d.offsets, uint32(len(d.values)))
+			}
+			rawCols[i] = d
 		default:
 			rawCols[i] = newRawReader(t.Kind, rows, 0)
 		}

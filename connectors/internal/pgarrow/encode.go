@@ -27,12 +27,14 @@ type encodeFunc func(dst []byte, r Reader, i int) ([]byte, error)
 // table. Build it once per stream with NewEncoder. An Encoder is not safe
 // for concurrent use.
 type Encoder struct {
-	fns   []encodeFunc
-	fast  []fastKind // inline conversion per column (see RawColumn)
-	scale []int      // decimal scale of fastDec columns
-	raw   []rawCol   // AppendRows scratch
-	cur   []int      // appendColumns scratch: per-row cursor
-	dec   []byte     // appendColumns scratch: encoded decimals
+	fns    []encodeFunc
+	fast   []fastKind // inline conversion per column (see RawColumn)
+	scale  []int      // decimal scale of fastDec columns
+	raw    []rawCol   // AppendRows scratch
+	cur    []int      // appendColumns scratch: per-row cursor
+	dec    []byte     // appendColumns scratch: encoded decimals
+	ones   []byte     // appendColumns scratch: an all-valid bitmap
+	starts []int      // appendColumns scratch: field starts of a jsonb column
 }
 
 // NewEncoder returns an encoder writing columns of Arrow types src into

@@ -36,6 +36,7 @@ const (
 	fastBool           // bool -> bool
 	fastBytes          // utf8/binary -> text/bytea
 	fastDec            // decimal128 with scale 0..16 -> numeric
+	fastJSONB          // utf8 -> jsonb (version byte, then the text)
 )
 
 // maxFastDecScale is the largest decimal128 scale fastDec handles: the
@@ -90,6 +91,10 @@ func fastKindFor(dst, src *Type) fastKind {
 		if isText(sk) || sk == KindBytes {
 			return fastBytes
 		}
+	case KindJSONB:
+		if isText(sk) {
+			return fastJSONB
+		}
 	case KindDecimal128, KindDecimal256, KindNumericText:
 		if sk == KindDecimal128 && src.Scale >= 0 && src.Scale <= maxFastDecScale {
 			return fastDec
@@ -101,7 +106,8 @@ func fastKindFor(dst, src *Type) fastKind {
 // rawCol is one column's state during AppendRows.
 type rawCol struct {
 	kind     fastKind
-	scale    int // fastDec: decimal scale
+	scale    int    // fastDec: decimal scale
+	pad, lim uint64 // fastDec: see putNumericDigits
 	validity []byte
 	values   []byte
 	offsets  []byte
@@ -116,6 +122,10 @@ func (e *Encoder) setRaw(cols []Reader) {
 	e.raw = e.raw[:len(e.fns)]
 	for c := range e.fns {
 		rc := rawCol{kind: e.fast[c], scale: e.scale[c]}
+		if rc.kind == fastDec {
+			rc.pad = pow10u64[(rc.scale+3)&^3-rc.scale]
+			rc.lim = math.MaxUint64 / rc.pad
+		}
 		if rc.kind != fastNone {
 			// Inline conversions read Arrow's little-endian buffers with
 			// native loads.
@@ -130,7 +140,8 @@ func (e *Encoder) setRaw(cols []Reader) {
 }
 
 // room returns the most bytes an inline conversion stores for one value
-// (for fastBytes, not counting the value's bytes; at least the 4 of a NULL).
+// (for fastBytes, not counting the value's bytes; at least the 4 of a NULL;
+// encodeInline leaves fastJSONB to the encodeFunc).
 func (k fastKind) room() int {
 	switch k {
 	case fastW2:
@@ -288,8 +299,7 @@ func encodeInline(raw []rawCol, buf []byte, p, i, c, to, room int) (int, int, in
 				if hi != uint64(int64(lo)>>63) || int64(lo) == math.MinInt64 {
 					return p, i, c, 0 // beyond 64 bits: the encodeFunc
 				}
-				scale := rc.scale
-				p = putNumericDigits(base, p, lo, scale, pow10u64[scale], pow10u64[(scale+3)&^3-scale], (scale+3)>>2)
+				p = putNumericDigits(base, p, lo, rc.scale, rc.pad, rc.lim, (rc.scale+3)>>2)
 			case fastBool:
 				*(*uint32)(unsafe.Add(base, p)) = 0x01000000 // 1, big-endian
 				*(*byte)(unsafe.Add(base, p+4)) = (rc.values[i>>3] >> (uint(i) & 7)) & 1
@@ -323,149 +333,214 @@ func (e *Encoder) allInline() bool {
 // per-row cursor. Each column is a tight loop of a single conversion, so
 // the per-value switch and its branches disappear, which in a wasm guest
 // (where every taken branch is an indirect jump) halves the cost again.
+// The loops handle NULLs without branches too: a column without nulls
+// reads an all-valid bitmap (e.ones), and the value a NULL would have is
+// stored past the tuples (at a scratch position) instead of being skipped.
 // It returns false, having appended nothing, when a decimal does not fit
-// 64 bits.
+// 64 bits or a column's buffers are inconsistent.
 func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 	m := to - from
+	if m <= 0 {
+		return dst, true
+	}
 	if cap(e.cur) < m {
 		e.cur = make([]int, m)
 	}
 	cur := e.cur[:m]
+	if n := (to + 7) >> 3; len(e.ones) < n {
+		e.ones = slices.Repeat([]byte{0xff}, n+n/2)
+	}
 	fixed := 2
 	for c := range e.raw {
-		if k := e.raw[c].kind; k != fastBytes && k != fastDec {
+		rc := &e.raw[c]
+		if rc.validity != nil && len(rc.validity)*8 < to {
+			return dst, false
+		}
+		if k := rc.kind; k != fastBytes && k != fastJSONB && k != fastDec {
 			fixed += k.room()
 		}
 	}
-	for j := range cur {
-		cur[j] = fixed
-	}
-	// Pass 1: row sizes; decimals are encoded into slots of e.dec.
+	// Pass 1: row sizes less fixed (a NULL's makes it negative); decimals
+	// are encoded into slots of e.dec. bound is at least the size of all
+	// rows.
+	clear(cur) // memory.fill, not a loop
+	bound := fixed * m
 	nd := 0
 	for c := range e.raw {
 		rc := &e.raw[c]
+		vp := e.validity(rc)
 		switch rc.kind {
-		case fastBytes:
-			sizeBytes(cur, rc.offsets[from*4:(to+1)*4], rc.validity, from)
+		case fastBytes, fastJSONB:
+			span, ok := sizeBytes(cur, rc.offsets[from*4:(to+1)*4], len(rc.values), vp, from, rc.kind.prefix())
+			if !ok {
+				return dst, false
+			}
+			bound += span
 		case fastDec:
 			if need := (nd + 1) * m * decSlot; len(e.dec) < need {
 				e.dec = append(e.dec, make([]byte, need-len(e.dec))...)
 			}
-			if !encodeDecimals(cur, e.dec[nd*m*decSlot:(nd+1)*m*decSlot], rc.values[from*16:to*16], rc.validity, from, rc.scale) {
+			n, ok := encodeDecimals(cur, e.dec[nd*m*decSlot:(nd+1)*m*decSlot], rc.values[from*16:to*16], vp, from, rc)
+			if !ok {
 				return dst, false
 			}
+			bound += n
 			nd++
 		default:
 			if rc.validity != nil {
-				sizeNulls(cur, rc.validity, from, rc.kind.room()-4)
+				sizeNulls(cur, vp, from, rc.kind.room()-4)
 			}
 		}
 	}
-	// Row sizes to row offsets.
+	// Row sizes to row positions, storing each row's field count. The
+	// scratch position takes the values of NULLs; it and the slack after
+	// it lie past the tuples.
 	p := len(dst)
+	scratch := p + bound + 8
+	if need := scratch + scratchRoom; cap(dst) < need {
+		dst = slices.Grow(dst, need-len(dst))
+	}
+	base := unsafe.Pointer(unsafe.SliceData(dst[:cap(dst)]))
+	fc := uint16(len(e.raw))
 	for j, n := range cur {
-		cur[j] = p
-		p += n
+		store16(base, p, fc)
+		cur[j] = p + 2
+		p += fixed + n
 	}
-	if cap(dst) < p {
-		dst = slices.Grow(dst, p-len(dst))
-	}
-	buf := dst[:p]
-	base := unsafe.Pointer(unsafe.SliceData(buf))
-	// Pass 2: field counts, then each column.
-	n := uint16(len(e.raw))
-	for j, q := range cur {
-		store16(base, q, n)
-		cur[j] = q + 2
-	}
+	// Pass 2: each column.
 	nd = 0
 	for c := range e.raw {
 		rc := &e.raw[c]
+		vp := e.validity(rc)
 		switch rc.kind {
-		case fastW8, fastTS:
-			putW8(base, cur, rc.values[from*8:to*8], rc.validity, from, rc.kind == fastTS)
-		case fastW4, fastDate:
-			putW4(base, cur, rc.values[from*4:to*4], rc.validity, from, rc.kind == fastDate)
+		case fastW8:
+			putW8(base, cur, rc.values[from*8:to*8], vp, from, scratch, 0)
+		case fastTS:
+			putW8(base, cur, rc.values[from*8:to*8], vp, from, scratch, uint64(EpochMicros))
+		case fastW4:
+			putW4(base, cur, rc.values[from*4:to*4], vp, from, scratch, 0)
+		case fastDate:
+			putW4(base, cur, rc.values[from*4:to*4], vp, from, scratch, uint32(EpochDays))
 		case fastW2:
-			putW2(base, cur, rc.values[from*2:to*2], rc.validity, from)
+			putW2(base, cur, rc.values[from*2:to*2], vp, from, scratch)
 		case fastBool:
-			putBool(base, cur, rc.values, rc.validity, from)
+			putBool(base, cur, rc.values[:(to+7)>>3], vp, from, scratch)
 		case fastBytes:
-			putBytes(base, cur, rc.offsets[from*4:(to+1)*4], rc.values, rc.validity, from)
+			putBytes(base, cur, rc.offsets[from*4:(to+1)*4], rc.values, vp, from, 0)
+		case fastJSONB:
+			// The version bytes go in after the values, which may
+			// store over them; at their fields' starts.
+			e.starts = append(e.starts[:0], cur...)
+			putBytes(base, cur, rc.offsets[from*4:(to+1)*4], rc.values, vp, from, 1)
+			putVersions(base, e.starts, vp, from, scratch)
 		case fastDec:
-			putSlots(base, cur, e.dec[nd*m*decSlot:(nd+1)*m*decSlot])
+			putSlots(base, cur, e.dec[nd*m*decSlot:(nd+1)*m*decSlot], scratch)
 			nd++
 		}
 	}
-	return buf, true
+	return dst[:p], true
+}
+
+// prefix returns how many bytes the binary form of a fastBytes or
+// fastJSONB value has before the text: jsonb's version byte.
+func (k fastKind) prefix() int {
+	if k == fastJSONB {
+		return 1
+	}
+	return 0
+}
+
+// validity returns the base of rc's validity bitmap, or of e.ones when
+// rc has no nulls.
+func (e *Encoder) validity(rc *rawCol) unsafe.Pointer {
+	if rc.validity != nil {
+		return unsafe.Pointer(unsafe.SliceData(rc.validity))
+	}
+	return unsafe.Pointer(unsafe.SliceData(e.ones))
 }
 
 // decSlot is the size of one encoded decimal in Encoder.dec (at least
 // fastDecRoom).
 const decSlot = 32
 
-// isNull reports whether bit i of validity (non-nil) is clear.
-func isNull(validity []byte, i int) bool { return validity[i>>3]&(1<<(uint(i)&7)) == 0 }
+// scratchRoom is how many bytes appendColumns keeps from its scratch
+// position on (putSlots stores 12 there).
+const scratchRoom = 16
+
+// bit returns bit i of the bitmap at vp, 0 or 1.
+func bit(vp unsafe.Pointer, i int) int {
+	return int(*(*byte)(unsafe.Add(vp, i>>3))>>(uint(i)&7)) & 1
+}
 
 // sizeNulls takes w from the size of every row whose value is null (a
 // NULL field is its 4-byte length only).
-func sizeNulls(cur []int, validity []byte, from, w int) {
+func sizeNulls(cur []int, vp unsafe.Pointer, from, w int) {
 	for j := range cur {
-		if isNull(validity, from+j) {
-			cur[j] -= w
-		}
+		cur[j] -= w &^ -bit(vp, from+j)
 	}
 }
 
-// sizeBytes adds each row's utf8 / binary field size; offs holds the
-// offsets of the rows and the one after.
-func sizeBytes(cur []int, offs []byte, validity []byte, from int) {
+// sizeBytes adds each row's utf8 / binary field size, with pre bytes
+// before the value, to cur; offs holds the offsets of the rows and the one
+// after, into a data buffer of n bytes. It returns the span of the offsets
+// plus 4+pre per row, at least the sum of the sizes, and false when the
+// offsets do not ascend within the data buffer (putBytes copies without
+// bounds checks).
+func sizeBytes(cur []int, offs []byte, n int, vp unsafe.Pointer, from, pre int) (int, bool) {
 	_ = offs[len(cur)*4+3]
 	o := unsafe.Pointer(unsafe.SliceData(offs))
+	first := int64(*(*int32)(o))
+	last := int64(*(*int32)(unsafe.Add(o, len(cur)*4)))
+	var bad int64
 	for j := range cur {
-		n := int(*(*int32)(unsafe.Add(o, j*4+4)) - *(*int32)(unsafe.Add(o, j*4)))
-		if validity != nil && isNull(validity, from+j) {
-			n = 0
-		}
-		cur[j] += 4 + n
+		d := int64(*(*int32)(unsafe.Add(o, j*4+4))) - int64(*(*int32)(unsafe.Add(o, j*4)))
+		bad |= d
+		cur[j] += 4 + (int(d)+pre)&-bit(vp, from+j)
 	}
+	return int(last-first) + (4+pre)*len(cur), bad >= 0 && first >= 0 && last <= int64(n)
 }
 
-// encodeDecimals encodes each row's decimal128 (values, 16 bytes each) at
-// scale as a length-prefixed binary numeric (or NULL) into its decSlot
-// slot of slots and adds the field size to the row's. It returns false
-// when a value does not fit 64 bits.
-func encodeDecimals(cur []int, slots, values []byte, validity []byte, from, scale int) bool {
+// encodeDecimals encodes each row's decimal128 (values, 16 bytes each) of
+// the fastDec column rc as a length-prefixed binary numeric (or NULL) into its decSlot
+// slot of slots and adds the field size to the row's. It returns the sum
+// of the field sizes, and false when a non-null value does not fit 64
+// bits.
+func encodeDecimals(cur []int, slots, values []byte, vp unsafe.Pointer, from int, rc *rawCol) (int, bool) {
 	_ = slots[len(cur)*decSlot-1]
 	_ = values[len(cur)*16-1]
 	s := unsafe.Pointer(unsafe.SliceData(slots))
 	v := unsafe.Pointer(unsafe.SliceData(values))
-	d := pow10u64[scale]
-	pad := pow10u64[(scale+3)&^3-scale]
+	scale, pad, lim := rc.scale, rc.pad, rc.lim
 	fg := (scale + 3) >> 2
+	var wide uint64
+	sum := 0
 	for j := range cur {
 		q := j * decSlot
-		if validity != nil && isNull(validity, from+j) {
-			*(*uint32)(unsafe.Add(s, q)) = 0xffffffff
-			cur[j] += 4
-			continue
-		}
+		b := bit(vp, from+j)
 		lo := *(*uint64)(unsafe.Add(v, j*16))
 		hi := *(*uint64)(unsafe.Add(v, j*16+8))
-		if hi != uint64(int64(lo)>>63) || int64(lo) == math.MinInt64 {
-			return false
+		w := hi ^ uint64(int64(lo)>>63)
+		if lo == 1<<63 {
+			w = 1 // MinInt64 has no int64 negation
 		}
-		n := putNumericDigits(s, q, lo, scale, d, pad, fg)
-		cur[j] += n - q
+		wide |= w & -uint64(b)
+		// A NULL slot holds the encoded (garbage) value behind an
+		// all-ones length.
+		n := putNumericDigits(s, q, lo, scale, pad, lim, fg) - q
+		*(*uint32)(unsafe.Add(s, q)) |= uint32(b - 1)
+		n = 4 + (n-4)&-b
+		cur[j] += n
+		sum += n
 	}
-	return true
+	return sum, wide == 0
 }
 
 // putNumericDigits stores the length-prefixed binary numeric of the int64
-// lo / 10^scale (d = 10^scale, pad = 10^(4*fg-scale), fg fraction digits
-// in base 10000) at base+p, which has fastDecRoom bytes, and returns the
-// position after it. It writes what appendNumericInt64 appends.
-func putNumericDigits(base unsafe.Pointer, p int, lo uint64, scale int, d, pad uint64, fg int) int {
+// lo / 10^scale (pad = 10^(4*fg-scale), lim = MaxUint64/pad, fg fraction
+// digits in base 10000) at base+p, which has fastDecRoom bytes, and
+// returns the position after it. It writes what appendNumericInt64
+// appends, and may store garbage in the rest of the room.
+func putNumericDigits(base unsafe.Pointer, p int, lo uint64, scale int, pad, lim uint64, fg int) int {
 	sign := uint64(numPos)
 	u := lo
 	if int64(lo) < 0 {
@@ -476,12 +551,79 @@ func putNumericDigits(base unsafe.Pointer, p int, lo uint64, scale int, d, pad u
 		store64(base, p+4, uint64(scale)) // no digits, weight 0, positive
 		return p + 12
 	}
+	if u > lim {
+		return putNumericWide(base, p, u, sign, scale, fg)
+	}
+	// The base-10000 digits of u*pad are those of the numeric, the last
+	// fg of them the fraction: at most five, d4 (most significant) to d0.
+	// Straight-line code: in a wasm guest a loop iteration costs more than
+	// the division by a constant.
+	x := u * pad
+	var d4, d3, d2 uint64
+	if x >= 1e8 {
+		h := x / 1e8
+		x -= h * 1e8
+		if h >= 1e8 {
+			d4 = h / 1e8
+			h -= d4 * 1e8
+		}
+		h32 := uint32(h)
+		d3 = uint64(h32 / 10000)
+		d2 = uint64(h32 - uint32(d3)*10000)
+	}
+	x32 := uint32(x)
+	d1 := uint64(x32 / 10000)
+	d0 := uint64(x32 - uint32(d1)*10000)
+	// The first (top) and last (bot) non-zero digit.
+	top, bot := 0, 4
+	if d1 != 0 {
+		top = 1
+	}
+	if d2 != 0 {
+		top = 2
+	}
+	if d3 != 0 {
+		top = 3
+	}
+	if d4 != 0 {
+		top = 4
+	}
+	if d3 != 0 {
+		bot = 3
+	}
+	if d2 != 0 {
+		bot = 2
+	}
+	if d1 != 0 {
+		bot = 1
+	}
+	if d0 != 0 {
+		bot = 0
+	}
+	nd := top - bot + 1
+	// All five digits, digit top at p+12: the zeros before it land in the
+	// header, stored next, and those after bot past the field.
+	q := p + 4 + 2*top
+	store16(base, q, uint16(d4))
+	store16(base, q+2, uint16(d3))
+	store16(base, q+4, uint16(d2))
+	store16(base, q+6, uint16(d1))
+	store16(base, q+8, uint16(d0))
+	store32(base, p, uint32(8+2*nd))
+	store64(base, p+4, uint64(nd)<<48|uint64(uint16(top-fg))<<32|sign<<16|uint64(scale))
+	return p + 12 + 2*nd
+}
+
+// putNumericWide is putNumericDigits for a magnitude u (non-zero) whose
+// padded value does not fit 64 bits.
+func putNumericWide(base unsafe.Pointer, p int, u, sign uint64, scale, fg int) int {
 	// Base-10000 digits, least significant first, into g[k:]: the
 	// fraction padded to whole digits, then the integer part.
 	var g [9]uint16
 	k := len(g)
+	d := pow10u64[scale]
 	ip := u / d
-	fp := (u - ip*d) * pad
+	fp := (u - ip*d) * pow10u64[4*fg-scale]
 	for f := fg; f > 0; f-- {
 		k--
 		q := fp / 10000
@@ -515,133 +657,153 @@ func putNumericDigits(base unsafe.Pointer, p int, lo uint64, scale int, d, pad u
 	return p
 }
 
-// putW8 stores each row's 8-byte field (or NULL) at its cursor; ts
-// converts Arrow timestamps to PostgreSQL's epoch.
-func putW8(base unsafe.Pointer, cur []int, values, validity []byte, from int, ts bool) {
+// infinity reports whether x is MaxInt64 or MinInt64, the timestamp
+// infinities, which keep their value across epochs.
+func infinity(x uint64) bool { return (x+1)>>1 == 1<<62 }
+
+// putW8 stores each row's 8-byte field (or NULL) at its cursor,
+// subtracting adj (an epoch shift) from every value but the infinities.
+func putW8(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, from, scratch int, adj uint64) {
 	_ = values[len(cur)*8-1]
 	v := unsafe.Pointer(unsafe.SliceData(values))
 	for j, q := range cur {
-		if validity != nil && isNull(validity, from+j) {
-			*(*uint32)(unsafe.Add(base, q)) = 0xffffffff
-			cur[j] = q + 4
-			continue
-		}
+		b := bit(vp, from+j)
 		x := *(*uint64)(unsafe.Add(v, j*8))
-		if ts && int64(x) != math.MaxInt64 && int64(x) != math.MinInt64 {
-			x -= uint64(EpochMicros)
+		a := adj
+		if infinity(x) {
+			a = 0
 		}
-		*(*uint32)(unsafe.Add(base, q)) = 0x08000000 // 8, big-endian
-		store64(base, q+4, x)
-		cur[j] = q + 12
+		*(*uint32)(unsafe.Add(base, q)) = 0x08000000 | uint32(b-1) // 8 big-endian, or NULL
+		store64(base, q+4+(scratch-q-4)&(b-1), x-a)
+		cur[j] = q + 4 + 8&-b
 	}
 }
 
-// putW4 stores each row's 4-byte field (or NULL); date converts Arrow
-// dates to PostgreSQL's epoch.
-func putW4(base unsafe.Pointer, cur []int, values, validity []byte, from int, date bool) {
+// putW4 stores each row's 4-byte field (or NULL), subtracting adj from
+// every value but MaxInt32 and MinInt32 (the date infinities).
+func putW4(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, from, scratch int, adj uint32) {
 	_ = values[len(cur)*4-1]
 	v := unsafe.Pointer(unsafe.SliceData(values))
 	for j, q := range cur {
-		if validity != nil && isNull(validity, from+j) {
-			*(*uint32)(unsafe.Add(base, q)) = 0xffffffff
-			cur[j] = q + 4
-			continue
-		}
+		b := bit(vp, from+j)
 		x := *(*uint32)(unsafe.Add(v, j*4))
-		if date && int32(x) != math.MaxInt32 && int32(x) != math.MinInt32 {
-			x -= uint32(EpochDays)
+		a := adj
+		if (x+1)>>1 == 1<<30 {
+			a = 0
 		}
-		*(*uint32)(unsafe.Add(base, q)) = 0x04000000 // 4, big-endian
-		store32(base, q+4, x)
-		cur[j] = q + 8
+		*(*uint32)(unsafe.Add(base, q)) = 0x04000000 | uint32(b-1) // 4 big-endian, or NULL
+		store32(base, q+4+(scratch-q-4)&(b-1), x-a)
+		cur[j] = q + 4 + 4&-b
 	}
 }
 
 // putW2 stores each row's 2-byte field (or NULL).
-func putW2(base unsafe.Pointer, cur []int, values, validity []byte, from int) {
+func putW2(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, from, scratch int) {
 	_ = values[len(cur)*2-1]
 	v := unsafe.Pointer(unsafe.SliceData(values))
 	for j, q := range cur {
-		if validity != nil && isNull(validity, from+j) {
-			*(*uint32)(unsafe.Add(base, q)) = 0xffffffff
-			cur[j] = q + 4
-			continue
-		}
-		*(*uint32)(unsafe.Add(base, q)) = 0x02000000 // 2, big-endian
-		store16(base, q+4, *(*uint16)(unsafe.Add(v, j*2)))
-		cur[j] = q + 6
+		b := bit(vp, from+j)
+		*(*uint32)(unsafe.Add(base, q)) = 0x02000000 | uint32(b-1) // 2 big-endian, or NULL
+		store16(base, q+4+(scratch-q-4)&(b-1), *(*uint16)(unsafe.Add(v, j*2)))
+		cur[j] = q + 4 + 2&-b
 	}
 }
 
-// putBool stores each row's bool field (or NULL); values is the whole
-// bit-packed buffer.
-func putBool(base unsafe.Pointer, cur []int, values, validity []byte, from int) {
+// putBool stores each row's bool field (or NULL); values is the
+// bit-packed buffer up to the last row.
+func putBool(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, from, scratch int) {
+	_ = values[(from+len(cur)-1)>>3]
+	v := unsafe.Pointer(unsafe.SliceData(values))
 	for j, q := range cur {
 		i := from + j
-		if validity != nil && isNull(validity, i) {
-			*(*uint32)(unsafe.Add(base, q)) = 0xffffffff
-			cur[j] = q + 4
-			continue
-		}
-		*(*uint32)(unsafe.Add(base, q)) = 0x01000000 // 1, big-endian
-		*(*byte)(unsafe.Add(base, q+4)) = (values[i>>3] >> (uint(i) & 7)) & 1
-		cur[j] = q + 5
+		b := bit(vp, i)
+		*(*uint32)(unsafe.Add(base, q)) = 0x01000000 | uint32(b-1) // 1 big-endian, or NULL
+		*(*byte)(unsafe.Add(base, q+4+(scratch-q-4)&(b-1))) = byte(bit(v, i))
+		cur[j] = q + 4 + b
 	}
 }
 
-// putBytes stores each row's utf8 / binary field (or NULL); offs holds
-// the offsets of the rows and the one after, data is the whole data
-// buffer. Values are copied by words (runtime.memmove would be a call per
-// value); the last word overlaps the previous one, and values under 8
-// bytes go byte by byte.
-func putBytes(base unsafe.Pointer, cur []int, offs, data, validity []byte, from int) {
+// putBytes stores each row's utf8 / binary field (or NULL), leaving pre
+// (0 or 1) bytes for a version before the value; offs holds the offsets of the
+// rows and the one after (checked by sizeBytes), data is the whole data
+// buffer. Values up to 32 bytes are copied by at most four overlapping
+// words, longer ones by copy (runtime.memmove: in a wasm guest a call
+// costs about as much as four words, a loop iteration about as much as
+// one).
+func putBytes(base unsafe.Pointer, cur []int, offs, data []byte, vp unsafe.Pointer, from, pre int) {
 	_ = offs[len(cur)*4+3]
 	o := unsafe.Pointer(unsafe.SliceData(offs))
+	d := unsafe.Pointer(unsafe.SliceData(data))
 	for j, q := range cur {
-		if validity != nil && isNull(validity, from+j) {
-			*(*uint32)(unsafe.Add(base, q)) = 0xffffffff
-			cur[j] = q + 4
-			continue
-		}
+		b := bit(vp, from+j)
 		s := int(*(*int32)(unsafe.Add(o, j*4)))
 		e := int(*(*int32)(unsafe.Add(o, j*4+4)))
-		v := data[s:e]
-		n := len(v)
-		store32(base, q, uint32(n))
-		q += 4
-		if n >= 8 {
-			src := unsafe.Pointer(unsafe.SliceData(v))
-			for k := 0; k < n-8; k += 8 {
-				*(*uint64)(unsafe.Add(base, q+k)) = *(*uint64)(unsafe.Add(src, k))
-			}
-			*(*uint64)(unsafe.Add(base, q+n-8)) = *(*uint64)(unsafe.Add(src, n-8))
-		} else {
-			for k, b := range v {
-				*(*byte)(unsafe.Add(base, q+k)) = b
+		n := (e - s) & -b
+		src := unsafe.Add(d, s)
+		dst := unsafe.Add(base, q+4+pre)
+		switch {
+		case uint(n-4) <= 4 && e >= 8:
+			// One word ending with the value; it starts at most 4
+			// bytes early, over the length stored below (and the
+			// version, stored after putBytes).
+			*(*uint64)(unsafe.Add(dst, n-8)) = *(*uint64)(unsafe.Add(src, n-8))
+		case uint(n-8) <= 8:
+			*(*uint64)(dst) = *(*uint64)(src)
+			*(*uint64)(unsafe.Add(dst, n-8)) = *(*uint64)(unsafe.Add(src, n-8))
+		case uint(n-16) <= 16:
+			*(*uint64)(dst) = *(*uint64)(src)
+			*(*uint64)(unsafe.Add(dst, 8)) = *(*uint64)(unsafe.Add(src, 8))
+			*(*uint64)(unsafe.Add(dst, n-16)) = *(*uint64)(unsafe.Add(src, n-16))
+			*(*uint64)(unsafe.Add(dst, n-8)) = *(*uint64)(unsafe.Add(src, n-8))
+		case n > 32:
+			// Slices of array pointers: unsafe.Slice would call
+			// runtime.unsafeslice.
+			copy((*[math.MaxInt32]byte)(dst)[:n:n], (*[math.MaxInt32]byte)(src)[:n:n])
+		default:
+			for k := range n {
+				*(*byte)(unsafe.Add(dst, k)) = *(*byte)(unsafe.Add(src, k))
 			}
 		}
-		cur[j] = q + n
+		*(*uint32)(unsafe.Add(base, q)) = bits.ReverseBytes32(uint32(n+pre)) | uint32(b-1)
+		cur[j] = q + 4 + (n+pre)&-b
+	}
+}
+
+// putVersions stores the jsonb version byte 1 after the length of each
+// row's field starting at starts (or, for a NULL, at the scratch
+// position).
+func putVersions(base unsafe.Pointer, starts []int, vp unsafe.Pointer, from, scratch int) {
+	for j, q := range starts {
+		*(*byte)(unsafe.Add(base, q+4+(scratch-q-4)&(bit(vp, from+j)-1))) = 1
 	}
 }
 
 // putSlots copies each row's field from its decSlot slot of slots (a
-// length-prefixed value of at least 8 bytes, or a NULL) by words.
-func putSlots(base unsafe.Pointer, cur []int, slots []byte) {
+// length-prefixed value of 12 to 30 bytes, or a NULL) by four overlapping
+// words, which for a NULL go to the scratch position.
+func putSlots(base unsafe.Pointer, cur []int, slots []byte, scratch int) {
 	_ = slots[len(cur)*decSlot-1]
 	s := unsafe.Pointer(unsafe.SliceData(slots))
 	for j, q := range cur {
 		src := unsafe.Add(s, j*decSlot)
 		l := *(*uint32)(src)
-		if l == 0xffffffff {
-			*(*uint32)(unsafe.Add(base, q)) = l
-			cur[j] = q + 4
-			continue
-		}
 		n := 4 + int(bits.ReverseBytes32(l))
-		for k := 0; k < n-8; k += 8 {
-			*(*uint64)(unsafe.Add(base, q+k)) = *(*uint64)(unsafe.Add(src, k))
+		dq, adv := q, n
+		if l == 0xffffffff {
+			// Copied as 12 bytes to the scratch position.
+			n, dq, adv = 12, scratch, 4
 		}
-		*(*uint64)(unsafe.Add(base, q+n-8)) = *(*uint64)(unsafe.Add(src, n-8))
-		cur[j] = q + n
+		// Words at 0, a, c and n-8 cover the n bytes.
+		a, c := 8, n-16
+		if n < 16 {
+			a, c = n-8, 0
+		}
+		dst := unsafe.Add(base, dq)
+		*(*uint64)(dst) = *(*uint64)(src)
+		*(*uint64)(unsafe.Add(dst, a)) = *(*uint64)(unsafe.Add(src, a))
+		*(*uint64)(unsafe.Add(dst, c)) = *(*uint64)(unsafe.Add(src, c))
+		*(*uint64)(unsafe.Add(dst, n-8)) = *(*uint64)(unsafe.Add(src, n-8))
+		*(*uint32)(unsafe.Add(base, q)) = l
+		cur[j] = q + adv
 	}
 }

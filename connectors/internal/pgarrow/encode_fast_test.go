@@ -1,6 +1,7 @@
 package pgarrow
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"testing"
@@ -71,7 +72,7 @@ func newRawReader(k Kind, n, nullEvery int) *rawReader {
 				r.values[i>>3] |= 1 << (uint(i) & 7)
 			}
 		}
-	case KindText, KindBytes:
+	case KindText, KindBytes, KindJSONB:
 		r.offsets = binary.LittleEndian.AppendUint32(nil, 0)
 		for i := range n {
 			for range i % 13 {
@@ -123,7 +124,7 @@ func newRawReader(k Kind, n, nullEvery int) *rawReader {
 }
 
 func TestAppendRowsRawMatchesGeneric(t *testing.T) {
-	kinds := []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes}
+	kinds := []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes, KindJSONB}
 	const n = 100
 	decScales := []int{0, 1, 2, 4, 5, 9, 16}
 	for _, tc := range []struct{ nullEvery, wideEvery int }{{0, 0}, {3, 0}, {0, 1}, {3, 1}, {0, 64}} {
@@ -182,4 +183,234 @@ func narrowDecimals(r *rawReader, keep int) {
 			}
 		}
 	}
+}
+
+// fuzzSource hands out the bytes of a fuzz input, then zeros.
+type fuzzSource struct{ b []byte }
+
+func (s *fuzzSource) byte() byte {
+	if len(s.b) == 0 {
+		return 0
+	}
+	c := s.b[0]
+	s.b = s.b[1:]
+	return c
+}
+
+func (s *fuzzSource) uint64() uint64 {
+	var v uint64
+	for range 8 {
+		v = v<<8 | uint64(s.byte())
+	}
+	return v
+}
+
+// fuzzKinds are the column kinds with an inline conversion.
+var fuzzKinds = []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes, KindJSONB, KindDecimal128}
+
+// fuzzColumns builds up to 6 columns of rows values from s: kinds, NULLs
+// (with data behind them), string lengths and the decimal magnitudes are
+// all drawn from s.
+func fuzzColumns(s *fuzzSource, rows int) ([]Type, []Reader) {
+	ncol := 1 + int(s.byte())%6
+	types := make([]Type, ncol)
+	cols := make([]Reader, ncol)
+	for c := range cols {
+		k := fuzzKinds[int(s.byte())%len(fuzzKinds)]
+		types[c] = Type{Kind: k}
+		r := &rawReader{validity: make([]byte, rows/8+1)}
+		nullEvery := int(s.byte()) % 5 // 0: no nulls
+		for i := range rows {
+			if nullEvery > 0 && (i*7+c)%(nullEvery+1) == 0 {
+				r.nulls++
+			} else {
+				r.validity[i>>3] |= 1 << (uint(i) & 7)
+			}
+		}
+		switch k {
+		case KindBool:
+			r.values = make([]byte, rows/8+1)
+			for i := range r.values {
+				r.values[i] = s.byte()
+			}
+		case KindText, KindBytes, KindJSONB:
+			r.offsets = binary.LittleEndian.AppendUint32(nil, 0)
+			for range rows {
+				n := int(s.byte())
+				if n >= 160 {
+					n = (n - 160) * 7 // up to 665 bytes
+				} else {
+					n %= 40
+				}
+				for range n {
+					r.values = append(r.values, 'a'+byte(len(r.values)%26))
+				}
+				r.offsets = binary.LittleEndian.AppendUint32(r.offsets, uint32(len(r.values)))
+			}
+		case KindDecimal128:
+			types[c] = Type{Kind: k, Precision: 38, Scale: int(s.byte()) % 17}
+			for range rows {
+				v := s.uint64()
+				var lo, hi uint64
+				switch v >> 61 {
+				case 0:
+					lo = v & 0xffff
+				case 1:
+					lo = v & 0xffffffffff
+				case 2:
+					lo = pow10u64[v%20] * (v >> 32 % 10000)
+				case 3:
+					lo = v << 3
+				case 4:
+					lo = []uint64{0, 1 << 63, 1<<63 - 1, 1, ^uint64(0)}[v%5]
+				default:
+					lo = v << 3 >> (v % 64)
+				}
+				if v&(1<<60) != 0 {
+					lo = -lo
+				}
+				hi = uint64(int64(lo) >> 63)
+				if v%97 == 0 {
+					hi ^= 1 // beyond 64 bits: the row path
+				}
+				r.values = binary.LittleEndian.AppendUint64(r.values, lo)
+				r.values = binary.LittleEndian.AppendUint64(r.values, hi)
+			}
+		default:
+			w := map[Kind]int{KindInt16: 2, KindInt32: 4, KindDate: 4, KindInt64: 8, KindFloat64: 8, KindTime: 8, KindTimestamp: 8, KindTimestampTZ: 8}[k]
+			for range rows {
+				v := s.uint64()
+				switch v % 11 {
+				case 0:
+					v = math.MaxInt64
+				case 1:
+					v = 1 << 63
+				case 2:
+					v = math.MaxInt32
+				case 3:
+					v = 1 << 31
+				}
+				r.values = binary.LittleEndian.AppendUint64(r.values, v)[:len(r.values)+w]
+			}
+		}
+		cols[c] = r
+	}
+	return types, cols
+}
+
+// checkRawMatchesGeneric encodes rows [from, to) of cols through the
+// inline conversions and through the generic ones and compares, appending
+// to a non-empty buffer.
+func checkRawMatchesGeneric(t *testing.T, types []Type, cols []Reader, from, to int) {
+	t.Helper()
+	enc, err := NewEncoder(types, types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := make([]Reader, len(cols))
+	for c, r := range cols {
+		plain[c] = plainReader{r}
+	}
+	prefix := []byte("prefix")
+	fast, err := enc.AppendRows(append([]byte(nil), prefix...), cols, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := enc.AppendRows(append([]byte(nil), prefix...), plain, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(fast) != string(slow) {
+		i := 0
+		for i < min(len(fast), len(slow)) && fast[i] == slow[i] {
+			i++
+		}
+		t.Fatalf("%v rows [%d, %d): inline encoding differs from the generic one at byte %d (%d vs %d bytes)", types, from, to, i, len(fast), len(slow))
+	}
+}
+
+func TestAppendRowsRawEdgeCases(t *testing.T) {
+	// Strings of every length class, the short ones at the very start
+	// of the data buffer too, and NULLs with data behind them.
+	lengths := []int{5, 0, 7, 3, 4, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 63, 64, 65, 96, 100, 300, 1, 2, 6}
+	text := &rawReader{validity: make([]byte, 8), offsets: binary.LittleEndian.AppendUint32(nil, 0)}
+	for i, n := range lengths {
+		for k := range n {
+			text.values = append(text.values, byte(i*7+k))
+		}
+		text.offsets = binary.LittleEndian.AppendUint32(text.offsets, uint32(len(text.values)))
+		if i%5 == 3 {
+			text.nulls++
+		} else {
+			text.validity[i>>3] |= 1 << (uint(i) & 7)
+		}
+	}
+	noNulls := *text
+	noNulls.nulls = 0
+	// Decimals of every digit count, with trailing and leading zero
+	// digits, both signs, and magnitudes past the padded 64-bit range.
+	var decs []uint64
+	for e := range 19 {
+		for _, m := range []uint64{1, 3, 9, 7919} {
+			if v := pow10u64[e] * m; v/m == pow10u64[e] && v < 1<<63 {
+				decs = append(decs, v, -v, v-1, v+1)
+			}
+		}
+	}
+	decs = append(decs, 0, 1<<63-1, 1<<63+1, 1844674407370955161, 1844674407370955162, 184467440737095516, 18446744073709552)
+	dec := &rawReader{validity: make([]byte, len(decs)/8+1)}
+	for i, v := range decs {
+		dec.values = binary.LittleEndian.AppendUint64(dec.values, v)
+		dec.values = binary.LittleEndian.AppendUint64(dec.values, uint64(int64(v)>>63))
+		dec.validity[i>>3] |= 1 << (uint(i) & 7)
+	}
+	n := len(lengths)
+	// No rows.
+	checkRawMatchesGeneric(t, []Type{{Kind: KindInt64}, {Kind: KindText}, {Kind: KindDecimal128, Scale: 2}, {Kind: KindBool}},
+		[]Reader{newRawReader(KindInt64, n, 0), text, dec, newRawReader(KindBool, n, 0)}, 5, 5)
+	for _, tc := range []struct {
+		name  string
+		types []Type
+		cols  []Reader
+		rows  int
+	}{
+		{"text", []Type{{Kind: KindText}}, []Reader{text}, n},
+		{"text no nulls", []Type{{Kind: KindText}}, []Reader{&noNulls}, n},
+		{"text last", []Type{{Kind: KindInt64}, {Kind: KindText}}, []Reader{newRawReader(KindInt64, n, 4), text}, n},
+		{"text first", []Type{{Kind: KindBytes}, {Kind: KindBool}}, []Reader{text, newRawReader(KindBool, n, 3)}, n},
+		{"jsonb", []Type{{Kind: KindJSONB}}, []Reader{text}, n},
+		{"jsonb no nulls", []Type{{Kind: KindJSONB}, {Kind: KindText}}, []Reader{&noNulls, &noNulls}, n},
+		{"jsonb last", []Type{{Kind: KindInt32}, {Kind: KindJSONB}}, []Reader{newRawReader(KindInt32, n, 0), text}, n},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for from := range 3 {
+				checkRawMatchesGeneric(t, tc.types, tc.cols, from, tc.rows)
+			}
+		})
+	}
+	for scale := range 17 {
+		types := []Type{{Kind: KindDecimal128, Precision: 38, Scale: scale}, {Kind: KindInt32}}
+		checkRawMatchesGeneric(t, types, []Reader{dec, newRawReader(KindInt32, len(decs), 0)}, 0, len(decs))
+		// A NULL decimal beyond 64 bits stays on the column path.
+		wide := *dec
+		wide.values = append([]byte(nil), dec.values...)
+		wide.validity = append([]byte(nil), dec.validity...)
+		binary.LittleEndian.PutUint64(wide.values[8:], 77)
+		wide.validity[0] &^= 1
+		wide.nulls = 1
+		checkRawMatchesGeneric(t, types[:1], []Reader{&wide}, 0, len(decs))
+	}
+}
+
+func FuzzAppendRowsRaw(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("\x05\x03\x09\x01\x0b\x02\x0c\x00\x07\x04\xa0\xff\x10\x20\x30\x40"))
+	f.Add(bytes.Repeat([]byte{0xb7, 0x11, 0x03, 0xfe, 0x42}, 200))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := &fuzzSource{b: data}
+		rows := 1 + int(s.byte())%200
+		from := int(s.byte()) % rows
+		types, cols := fuzzColumns(s, rows)
+		checkRawMatchesGeneric(t, types, cols, from, rows)
+	})
 }
