@@ -23,11 +23,12 @@ var midRows = func() int {
 }()
 
 // midResources keep the source in step with the destination (few batches in
-// flight) and commit every 200k rows, so a fault lands mid-stream after some
-// commits and the retry must resume exactly.
+// flight) and commit every 100k rows, so a fault lands mid-stream after the
+// first commit, with most of the table still to come, and the retry must
+// resume exactly.
 var midResources = map[string]any{
 	"max_retries":              3,
-	"checkpoint_interval_rows": 200_000,
+	"checkpoint_interval_rows": 100_000,
 	"max_batch_rows":           16_384,
 	"max_inflight_batches":     4,
 }
@@ -85,6 +86,31 @@ func waitMidStream(t *testing.T, dst *e2etest.DB, run <-chan e2etest.Result) {
 		time.Sleep(30 * time.Millisecond)
 	}
 	t.Fatal("destination committed nothing within 90s")
+}
+
+// connectionOwner returns the worker holding a connection to the first of
+// dbs that any worker is connected to. It looks again for a moment when none
+// is (a connection between two statements, a loaded machine), and fails the
+// test if the run ends first.
+func connectionOwner(t *testing.T, dbs []*e2etest.DB, workers []*e2etest.Process, run <-chan e2etest.Result) *e2etest.Process {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, db := range dbs {
+			for _, port := range backendPorts(t, db.Name) {
+				if p := ownerOfPort(t, port, workers); p != nil {
+					return p
+				}
+			}
+		}
+		select {
+		case res := <-run:
+			t.Fatalf("run finished before a worker serving it could be killed; make the stream longer\n%s", res)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatal("no worker holds a connection to the source or destination database mid-stream")
+	return nil
 }
 
 // finishRun waits for the background run and requires SUCCEEDED with at
@@ -149,20 +175,7 @@ func TestMidStreamFaults(t *testing.T) {
 			if mode == "append" {
 				order = []*e2etest.DB{src, dst}
 			}
-			var victim *e2etest.Process
-			for _, db := range order {
-				for _, port := range backendPorts(t, db.Name) {
-					if victim = ownerOfPort(t, port, c.Workers); victim != nil {
-						break
-					}
-				}
-				if victim != nil {
-					break
-				}
-			}
-			if victim == nil {
-				t.Fatal("no worker holds a connection to the source or destination database mid-stream")
-			}
+			victim := connectionOwner(t, order, c.Workers, run)
 			if err := victim.Kill(); err != nil {
 				t.Fatal(err)
 			}
