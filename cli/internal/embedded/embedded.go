@@ -1,6 +1,7 @@
-// Package embedded runs a coordinator and one worker inside the CLI process, on
-// loopback listeners, so the CLI talks to them over the same gRPC APIs it uses
-// for a remote coordinator.
+// Package embedded runs a coordinator and one worker inside the CLI process,
+// on local listeners (the coordinator on loopback TCP, the worker on a private
+// Unix socket), so the CLI talks to them over the same gRPC APIs it uses for a
+// remote coordinator.
 package embedded
 
 import (
