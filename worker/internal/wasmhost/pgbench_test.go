@@ -26,7 +26,9 @@ func pgBenchConfig(b *testing.B, extra map[string]any) map[string]any {
 	return cfg
 }
 
-// loadConnector loads dist/connectors/<id>.wasm into a runtime with cfg.
+// loadConnector loads <id>.wasm from RAPIDBYTE_CONNECTORS_DIR (default
+// dist/connectors, so an A/B run can point at another build) into a runtime
+// with cfg.
 func loadConnector(b *testing.B, id string, cfg Config) *Module {
 	b.Helper()
 	ctx := context.Background()
@@ -40,7 +42,11 @@ func loadConnector(b *testing.B, id string, cfg Config) *Module {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = rt.Close(ctx) })
-	m, err := rt.LoadFile(pctx, filepath.Join(repoRoot, "dist", "connectors", id+".wasm"))
+	dir := os.Getenv("RAPIDBYTE_CONNECTORS_DIR")
+	if dir == "" {
+		dir = filepath.Join(repoRoot, "dist", "connectors")
+	}
+	m, err := rt.LoadFile(pctx, filepath.Join(dir, id+".wasm"))
 	if err != nil {
 		b.Fatal(err)
 	}
