@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+	"github.com/rapidbyte/rapidbyte/worker/internal/bufpool"
 )
 
 // wireStream stands in for a gRPC stream: SendMsg marshals with Codec and
@@ -206,5 +207,62 @@ func TestPutMessageTruncated(t *testing.T) {
 	}
 	if err := (Codec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x80})}, &m); err == nil {
 		t.Fatal("no error for a truncated tag")
+	}
+}
+
+// TestPutBodyBounded: a record batch message whose buffers reach past the
+// end of its body is an error. The body is a pooled buffer with capacity
+// past its length; reading there would hand the destination bytes of an
+// earlier batch (possibly another stream's) as data.
+func TestPutBodyBounded(t *testing.T) {
+	const rows = 8000 // a 64000-byte body
+	bld := array.NewInt64Builder(memory.DefaultAllocator)
+	for i := range rows {
+		bld.Append(int64(i))
+	}
+	col := bld.NewArray()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rec := array.NewRecordBatch(schema, []arrow.Array{col}, rows)
+	col.Release()
+	stream := &wireStream{}
+	sink := newFlightSink(stream)
+	if err := sink.Batch(rec, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(stream.wire) != 2 {
+		t.Fatalf("%d messages, want schema and batch", len(stream.wire))
+	}
+	// Cut the batch's body to 40000 bytes, leaving its header as it was.
+	var fd flight.FlightData
+	if err := proto.Unmarshal(stream.wire[1], &fd); err != nil {
+		t.Fatal(err)
+	}
+	fd.DataBody = fd.DataBody[:40000]
+	cut, err := proto.Marshal(&fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.wire[1] = cut
+	// An earlier body in the same size class left its bytes behind.
+	for range 8 {
+		b := bufpool.Default.Allocate(40000)
+		b = b[:cap(b)]
+		for i := range b {
+			b[i] = 0xAB
+		}
+		bufpool.Default.Free(b)
+	}
+
+	rdr, _, err := newPutReader(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	if rdr.Next() {
+		got := rdr.RecordBatch().Column(0).(*array.Int64)
+		t.Fatalf("read a batch of %d rows from a short body (row %d = %#x)", got.Len(), rows-1, got.Value(rows-1))
+	}
+	if rdr.Err() == nil {
+		t.Fatal("no error for a body shorter than its buffers")
 	}
 }
