@@ -77,8 +77,7 @@ func parsePut(data mem.BufferSlice, m *putMessage) error {
 			if m.body != nil {
 				m.body.Release()
 			}
-			m.body = memory.NewResizableBuffer(bufpool.Default)
-			m.body.Resize(int(n))
+			m.body = newBody(int(n))
 			if _, err := io.ReadFull(r, m.body.Bytes()); err != nil {
 				return fmt.Errorf("unmarshal flight data body: %w", err)
 			}
@@ -105,6 +104,29 @@ func parsePut(data mem.BufferSlice, m *putMessage) error {
 	}
 	return nil
 }
+
+// newBody returns a buffer of n bytes from the batch body pool with no
+// capacity past n. The arrays of a batch are slices of its body at offsets
+// the peer sent, and Go slicing reaches up to a slice's capacity: past n,
+// a pooled buffer holds an earlier batch's bytes (possibly another
+// stream's). With the capacity cut, such an offset fails the read.
+func newBody(n int) *memory.Buffer {
+	full := bufpool.Default.Allocate(n)
+	return memory.NewBufferWithAllocator(full[:n:n], pooledBody{full})
+}
+
+// pooledBody is the memory.Allocator of one body from newBody: Free
+// returns the whole pooled buffer.
+type pooledBody struct{ full []byte }
+
+// Allocate implements memory.Allocator; a body never grows.
+func (pooledBody) Allocate(int) []byte { panic("grpcapi: a received body never grows") }
+
+// Reallocate implements memory.Allocator; a body never grows.
+func (pooledBody) Reallocate(int, []byte) []byte { panic("grpcapi: a received body never grows") }
+
+// Free implements memory.Allocator.
+func (p pooledBody) Free([]byte) { bufpool.Default.Free(p.full) }
 
 var errVarint = errors.New("malformed varint")
 
