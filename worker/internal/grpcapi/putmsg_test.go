@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -264,5 +265,50 @@ func TestPutBodyBounded(t *testing.T) {
 	}
 	if rdr.Err() == nil {
 		t.Fatal("no error for a body shorter than its buffers")
+	}
+}
+
+// TestPutDecodeBounded: a compressed buffer whose stated uncompressed size
+// is huge is an error. The IPC reader allocates the stated size before
+// decompressing; an allocation the runtime cannot satisfy is fatal to the
+// process, not a panic.
+func TestPutDecodeBounded(t *testing.T) {
+	bld := array.NewInt64Builder(memory.DefaultAllocator)
+	for i := range 1000 {
+		bld.Append(int64(i))
+	}
+	col := bld.NewArray()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rec := array.NewRecordBatch(schema, []arrow.Array{col}, 1000)
+	col.Release()
+	defer rec.Release()
+	stream := &wireStream{}
+	w := ipc.NewWriterWithPayloadWriter(&payloadWriter{stream: stream}, ipc.WithSchema(schema), ipc.WithLZ4())
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	var fd flight.FlightData
+	if err := proto.Unmarshal(stream.wire[1], &fd); err != nil {
+		t.Fatal(err)
+	}
+	// The body's first buffer (the values) starts with its uncompressed
+	// length: state a terabyte.
+	binary.LittleEndian.PutUint64(fd.DataBody, 1<<40)
+	b, err := proto.Marshal(&fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.wire[1] = b
+
+	rdr, _, err := newPutReader(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	if rdr.Next() {
+		t.Fatal("read a batch stating a terabyte buffer")
+	}
+	if rdr.Err() == nil {
+		t.Fatal("no error")
 	}
 }
