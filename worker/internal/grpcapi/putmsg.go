@@ -160,7 +160,43 @@ type putReader struct {
 	desc     *flight.FlightDescriptor // the latest descriptor received
 	lastMeta []byte                   // app_metadata of the latest message
 	refs     atomic.Int64
+	decode   decodeBudget // the ipc.Reader's allocator
 }
+
+// maxDecodedBytes bounds what the IPC reader allocates while decoding one
+// message, beyond its body: decompressed buffers, whose sizes the peer
+// states. Go cannot recover from an allocation the runtime cannot
+// satisfy, so one message stating a terabyte would stop the worker.
+const maxDecodedBytes = 1 << 30
+
+// decodeBudget is a putReader's ipc.Reader allocator: Go memory, at most
+// maxDecodedBytes of it per message (putReader.Message resets it). Past
+// that, Allocate panics, which the ipc.Reader turns into its error.
+type decodeBudget struct{ left int }
+
+func (d *decodeBudget) take(n int) {
+	if n > d.left {
+		panic(fmt.Errorf("a message decodes to more than %d bytes", maxDecodedBytes))
+	}
+	d.left -= n
+}
+
+// Allocate implements memory.Allocator.
+func (d *decodeBudget) Allocate(n int) []byte {
+	d.take(n)
+	return memory.DefaultAllocator.Allocate(n)
+}
+
+// Reallocate implements memory.Allocator.
+func (d *decodeBudget) Reallocate(n int, b []byte) []byte {
+	if n > len(b) {
+		d.take(n - len(b))
+	}
+	return memory.DefaultAllocator.Reallocate(n, b)
+}
+
+// Free implements memory.Allocator.
+func (d *decodeBudget) Free(b []byte) { memory.DefaultAllocator.Free(b) }
 
 // newPutReader reads the stream's first message (for its descriptor) and
 // returns an ipc.Reader over the stream, which reads the schema.
@@ -176,7 +212,7 @@ func newPutReader(stream interface{ RecvMsg(m any) error }) (*ipc.Reader, *putRe
 	} else if first.body != nil {
 		first.body.Release()
 	}
-	rdr, err := ipc.NewReaderFromMessageReader(pr)
+	rdr, err := ipc.NewReaderFromMessageReader(pr, ipc.WithAllocator(&pr.decode))
 	if err != nil { // the ipc.Reader released pr
 		return nil, nil, fmt.Errorf("read schema: %w", err)
 	}
@@ -189,6 +225,7 @@ func (p *putReader) Message() (*ipc.Message, error) {
 		p.msg.Release()
 		p.msg = nil
 	}
+	p.decode.left = maxDecodedBytes
 	m := p.peeked
 	p.peeked = nil
 	if m == nil {
