@@ -734,12 +734,17 @@ func putBytes(base unsafe.Pointer, cur []int, offs, data []byte, vp unsafe.Point
 	_ = offs[len(cur)*4+3]
 	o := unsafe.Pointer(unsafe.SliceData(offs))
 	d := unsafe.Pointer(unsafe.SliceData(data))
+	// An empty or NULL value may start at the end of data, where Go
+	// forbids a pointer (it may point into the next allocation); only a
+	// value of n > 0 bytes, which starts before that, reads src.
+	lastByte := max(len(data)-1, 0)
 	for j, q := range cur {
 		b := bit(vp, from+j)
 		s := int(*(*int32)(unsafe.Add(o, j*4)))
 		e := int(*(*int32)(unsafe.Add(o, j*4+4)))
 		n := (e - s) & -b
-		src := unsafe.Add(d, s)
+		over := lastByte - s                    // -1 when s is the end
+		src := unsafe.Add(d, s+over&(over>>63)) // min(s, lastByte), no branch
 		dst := unsafe.Add(base, q+4+pre)
 		switch {
 		case uint(n-4) <= 4 && e >= 8:

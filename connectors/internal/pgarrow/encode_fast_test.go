@@ -414,3 +414,18 @@ func FuzzAppendRowsRaw(f *testing.F) {
 		checkRawMatchesGeneric(t, types, cols, from, rows)
 	})
 }
+
+// TestAppendRowsRawEmptyAtDataEnd encodes empty and NULL strings whose
+// offset is the end of the data buffer: the column path must not form a
+// pointer past the buffer (go test -race or -gcflags=all=-d=checkptr
+// reports one).
+func TestAppendRowsRawEmptyAtDataEnd(t *testing.T) {
+	for _, k := range []Kind{KindText, KindJSONB} {
+		r := &rawReader{validity: []byte{0b1011}, nulls: 1, values: []byte("abcdefghij")}
+		for _, o := range []uint32{0, 10, 10, 10, 10} {
+			r.offsets = binary.LittleEndian.AppendUint32(r.offsets, o)
+		}
+		checkRawMatchesGeneric(t, []Type{{Kind: k}}, []Reader{r}, 0, 4)
+		checkRawMatchesGeneric(t, []Type{{Kind: k}}, []Reader{r}, 1, 4)
+	}
+}
