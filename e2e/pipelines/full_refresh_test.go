@@ -57,4 +57,7 @@ func TestFullRefreshMultiTable(t *testing.T) {
 	wantEqual(t, "records_written", int64(rr.RecordsWritten), total)
 	wantEqual(t, "retry_count", rr.RetryCount, 0)
 	wantEqual(t, "attempts", rr.Attempts, 1)
+	for _, ae := range rr.AttemptErrors {
+		t.Errorf("attempt %d failed: %+v", ae.Attempt, ae.Error)
+	}
 }
