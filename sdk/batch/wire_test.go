@@ -124,19 +124,26 @@ func testWireRows(t *testing.T, chunk int) {
 		typed.Int64(8).Append(int64(r)*3 + 1)
 	}
 	flush()
-	var want [][]byte
-	_ = typed.Layout(func(rows int, _ []Node, bufs [][]byte) {
+	requireSameBuffers(t, wired, typed, 50)
+}
+
+// requireSameBuffers fails unless got holds rows rows in exactly want's
+// Arrow buffers.
+func requireSameBuffers(t *testing.T, got, want *Builder, rows int) {
+	t.Helper()
+	var wantBufs [][]byte
+	_ = want.Layout(func(_ int, _ []Node, bufs [][]byte) {
 		for _, b := range bufs {
-			want = append(want, bytes.Clone(b))
+			wantBufs = append(wantBufs, bytes.Clone(b))
 		}
 	})
-	_ = wired.Layout(func(rows int, _ []Node, bufs [][]byte) {
-		if rows != 50 || len(bufs) != len(want) {
-			t.Fatalf("rows %d, %d buffers; want 50, %d", rows, len(bufs), len(want))
+	_ = got.Layout(func(n int, _ []Node, bufs [][]byte) {
+		if n != rows || len(bufs) != len(wantBufs) {
+			t.Fatalf("rows %d, %d buffers; want %d, %d", n, len(bufs), rows, len(wantBufs))
 		}
 		for i := range bufs {
-			if !bytes.Equal(bufs[i], want[i]) {
-				t.Errorf("buffer %d differs:\n got %x\nwant %x", i, bufs[i], want[i])
+			if !bytes.Equal(bufs[i], wantBufs[i]) {
+				t.Errorf("buffer %d differs:\n got %x\nwant %x", i, bufs[i], wantBufs[i])
 			}
 		}
 	})
@@ -249,19 +256,7 @@ func TestAppendWireRowsFixed(t *testing.T) {
 			t.Fatalf("append: %d, %v", n, err)
 		}
 	}
-	var want [][]byte
-	_ = typed.Layout(func(_ int, _ []Node, bufs [][]byte) {
-		for _, b := range bufs {
-			want = append(want, bytes.Clone(b))
-		}
-	})
-	_ = wired.Layout(func(rows int, _ []Node, bufs [][]byte) {
-		for i := range bufs {
-			if rows != 40 || !bytes.Equal(bufs[i], want[i]) {
-				t.Errorf("%d rows, buffer %d differs:\n got %x\nwant %x", rows, i, bufs[i], want[i])
-			}
-		}
-	})
+	requireSameBuffers(t, wired, typed, 40)
 	wired.Reset()
 	_, err := wired.AppendWireRows([][]byte{rows[0], wireRow(nil, []byte{1})}, cols)
 	if ce := (*ColumnError)(nil); !errors.As(err, &ce) || ce.Column != 1 || !errors.Is(err, errOdd) {
@@ -302,19 +297,7 @@ func TestAppendWireRowsVersionedBytes(t *testing.T) {
 	if n, err := wired.AppendWireRows(rows, cols); n != len(rows) || err != nil {
 		t.Fatalf("append: %d, %v", n, err)
 	}
-	var want [][]byte
-	_ = typed.Layout(func(_ int, _ []Node, bufs [][]byte) {
-		for _, b := range bufs {
-			want = append(want, bytes.Clone(b))
-		}
-	})
-	_ = wired.Layout(func(rows int, _ []Node, bufs [][]byte) {
-		for i := range bufs {
-			if rows != 30 || !bytes.Equal(bufs[i], want[i]) {
-				t.Errorf("%d rows, buffer %d differs:\n got %x\nwant %x", rows, i, bufs[i], want[i])
-			}
-		}
-	})
+	requireSameBuffers(t, wired, typed, 30)
 	for _, bad := range [][]byte{{}, {2, '{', '}'}} {
 		wired.Reset()
 		_, err := wired.AppendWireRows([][]byte{rows[0], wireRow(bad)}, cols)
