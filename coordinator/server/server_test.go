@@ -153,24 +153,8 @@ func TestServeRunsPipelineEndToEnd(t *testing.T) {
 	defer cancel()
 	workerAddr := startWorker(t)
 	metricsAddr := freeAddr(t)
-	srv, err := New(ctx, Config{Workers: workerAddr, State: "sqlite://" + filepath.Join(t.TempDir(), "state.db"), MetricsListen: metricsAddr}, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, lis) }()
-
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := rapidbytev1.NewCoordinatorServiceClient(conn)
+	s := serve(ctx, t, Config{Workers: workerAddr, State: "sqlite://" + filepath.Join(t.TempDir(), "state.db"), MetricsListen: metricsAddr})
+	client := rapidbytev1.NewCoordinatorServiceClient(s.conn)
 	yaml := `version: "1.0"
 pipeline: e2e
 source:
@@ -209,21 +193,53 @@ destination:
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	stop()
+	s.stop()
 	select {
-	case err := <-served:
+	case err := <-s.served:
 		if err != nil {
 			t.Errorf("Serve = %v", err)
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("Serve did not return after cancel")
 	}
-	if err := srv.Close(); err != nil {
+	if err := s.srv.Close(); err != nil {
 		t.Errorf("Close = %v", err)
 	}
-	if err := srv.Close(); err != nil {
+	if err := s.srv.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
+}
+
+// serving is a coordinator serving on a loopback port, and a client
+// connection to it.
+type serving struct {
+	srv    *Server
+	conn   *grpc.ClientConn
+	stop   context.CancelFunc // ends Serve, which then sends its result on served
+	served chan error
+}
+
+// serve creates a coordinator with cfg and serves it until ctx ends or
+// stop is called; the client connection closes with the test.
+func serve(ctx context.Context, t *testing.T, cfg Config) *serving {
+	t.Helper()
+	srv, err := New(ctx, cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	s := &serving{srv: srv, stop: stop, served: make(chan error, 1)}
+	go func() { s.served <- srv.Serve(sctx, lis) }()
+	s.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.conn.Close() })
+	return s
 }
 
 func freeAddr(t *testing.T) string {
@@ -261,27 +277,13 @@ func get(t *testing.T, url string) string {
 func TestAuthExemptsHealthAndReflection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := New(ctx, Config{Workers: startWorker(t), State: "sqlite://" + filepath.Join(t.TempDir(), "state.db"), AuthToken: "s3cret"}, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, lis) }()
+	s := serve(ctx, t, Config{Workers: startWorker(t), State: "sqlite://" + filepath.Join(t.TempDir(), "state.db"), AuthToken: "s3cret"})
 	defer func() {
-		stop()
-		<-served
-		_ = srv.Close()
+		s.stop()
+		<-s.served
+		_ = s.srv.Close()
 	}()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := s.conn
 
 	refl, err := reflectpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
 	if err == nil {
