@@ -154,12 +154,8 @@ func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 		rest = rest[m:]
 		switch num {
 		case fdDescriptor:
-			if out.FlightDescriptor == nil {
-				out.FlightDescriptor = &flight.FlightDescriptor{}
-			}
-			// Repeated occurrences of a message field merge, as in protobuf.
-			if err := (protov2.UnmarshalOptions{Merge: true}).Unmarshal(val, out.FlightDescriptor); err != nil {
-				return fmt.Errorf("unmarshal flight descriptor: %w", err)
+			if err := mergeDescriptor(&out.FlightDescriptor, val); err != nil {
+				return err
 			}
 		case fdDataHeader:
 			out.DataHeader = val
@@ -174,5 +170,18 @@ func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	fd.Reset()
 	fd.FlightDescriptor, fd.DataHeader, fd.AppMetadata, fd.DataBody = out.FlightDescriptor, out.DataHeader, out.AppMetadata, out.DataBody
+	return nil
+}
+
+// mergeDescriptor decodes a FlightData descriptor field into *dst,
+// allocating it on the first occurrence: repeated occurrences of a message
+// field merge, as in protobuf.
+func mergeDescriptor(dst **flight.FlightDescriptor, val []byte) error {
+	if *dst == nil {
+		*dst = &flight.FlightDescriptor{}
+	}
+	if err := (protov2.UnmarshalOptions{Merge: true}).Unmarshal(val, *dst); err != nil {
+		return fmt.Errorf("unmarshal flight descriptor: %w", err)
+	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
-	protov2 "google.golang.org/protobuf/proto"
 
 	"github.com/rapidbyte/rapidbyte/worker/internal/bufpool"
 )
@@ -89,12 +88,8 @@ func parsePut(data mem.BufferSlice, m *putMessage) error {
 		}
 		switch num {
 		case fdDescriptor:
-			if m.desc == nil {
-				m.desc = &flight.FlightDescriptor{}
-			}
-			// Repeated occurrences of a message field merge, as in protobuf.
-			if err := (protov2.UnmarshalOptions{Merge: true}).Unmarshal(val, m.desc); err != nil {
-				return fmt.Errorf("unmarshal flight descriptor: %w", err)
+			if err := mergeDescriptor(&m.desc, val); err != nil {
+				return err
 			}
 		case fdDataHeader:
 			m.header = val
