@@ -165,7 +165,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.base = context.WithoutCancel(ctx)
 	e.mu.Unlock()
 
-	if err := e.recover(ctx, true); err != nil {
+	// A ctx done during recovery is a shutdown, not a failure: the error it
+	// causes is no news, and the next coordinator recovers the same runs.
+	if err := e.recover(ctx, true); err != nil && ctx.Err() == nil {
 		e.log.Error("recover unfinished runs", "error", err)
 	}
 	close(e.ready)

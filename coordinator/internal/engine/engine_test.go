@@ -364,6 +364,27 @@ func TestRecoverFailsOrphanedRuns(t *testing.T) {
 	}
 }
 
+// TestEarlyShutdownLogsNoError stops the engine before its startup recovery
+// could read the store: a normal early exit (the CLI rejecting a pipeline
+// right after starting the embedded coordinator) must log no ERROR.
+func TestEarlyShutdownLogsNoError(t *testing.T) {
+	st := newMemStore()
+	if _, _, err := st.CreateRun(context.Background(), store.Run{Pipeline: "p1", State: store.StateRunning, Owner: "me"}); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})
+	e := New(st, &fakeRelay{}, Config{Owner: "me"}, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.Run(ctx); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if strings.Contains(logs.String(), "[ERROR]") {
+		t.Errorf("early shutdown logged an error:\n%s", logs.String())
+	}
+}
+
 func TestWatchPublishesEvents(t *testing.T) {
 	release := make(chan struct{})
 	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {

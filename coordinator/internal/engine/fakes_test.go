@@ -100,7 +100,10 @@ func (m *memStore) ListRuns(_ context.Context, f store.ListFilter) ([]store.Run,
 	return out, "", nil
 }
 
-func (m *memStore) ListUnfinished(_ context.Context) ([]store.Run, error) {
+func (m *memStore) ListUnfinished(ctx context.Context) ([]store.Run, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // as the SQL stores do
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []store.Run
