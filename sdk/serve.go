@@ -14,6 +14,8 @@ import (
 )
 
 // served is the connector registered by Serve.
+//
+//lint:ignore U1000 read by the wasip1 exports (exports_wasip1.go)
 var served *Connector
 
 // Serve registers the connector run by this module's rb_* exports. Call it

@@ -60,7 +60,6 @@ type nativeHost struct {
 	inputs  []Batch
 	next    int
 	commits []Commit
-	records uint64
 	lastCP  *abi.Checkpoint
 
 	sockMu sync.Mutex

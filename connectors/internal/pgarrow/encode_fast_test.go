@@ -10,7 +10,6 @@ import (
 // rawReader is a Reader over Arrow-layout buffers that also implements
 // RawColumn; plainReader hides RawColumn, forcing the generic path.
 type rawReader struct {
-	width            int
 	validity, values []byte
 	offsets          []byte
 	nulls            int

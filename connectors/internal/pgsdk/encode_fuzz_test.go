@@ -117,7 +117,8 @@ func FuzzEncodeValidatedView(f *testing.F) {
 			nodes = append(nodes, batch.Node{Length: length, NullCount: nulls})
 			vb := make([]byte, max((length+7)/8+delta(), 0))
 			for i := range vb {
-				vb[i] = s.byte() | s.byte() // mostly valid bits
+				lo := s.byte()
+				vb[i] = lo | s.byte() // mostly valid bits
 			}
 			bufs = append(bufs, guarded(t, vb, len(vb)))
 			if lay.Offsets {

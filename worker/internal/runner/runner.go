@@ -251,11 +251,13 @@ func (r *Runner) deadline(ctx context.Context, d time.Duration) (context.Context
 
 // acquire takes a guest slot, waiting up to QueueTimeout.
 func (r *Runner) acquire(ctx context.Context) (func(), error) {
+	// The gauge counts down before the slot is freed (and up after it is
+	// taken), so it never shows more guests than MaxStreams.
 	release := func() {
-		<-r.slots
 		if r.cfg.Metrics != nil {
 			r.cfg.Metrics.GuestFinished()
 		}
+		<-r.slots
 	}
 	took := func() (func(), error) {
 		if r.cfg.Metrics != nil {

@@ -32,15 +32,26 @@ type fakeMetrics struct {
 	active, peak  int
 	rows, bytes   uint64
 	lastConnector string
+	// slotsTaken, when set, is checked on every gauge change: the gauge
+	// must never count more guests than hold a slot (overflows counts it).
+	slotsTaken func() int
+	overflows  int
 }
 
 func (f *fakeMetrics) GuestStarted() {
 	f.mu.Lock()
 	f.active++
 	f.peak = max(f.peak, f.active)
+	f.checkSlots()
 	f.mu.Unlock()
 }
-func (f *fakeMetrics) GuestFinished() { f.mu.Lock(); f.active--; f.mu.Unlock() }
+func (f *fakeMetrics) GuestFinished() { f.mu.Lock(); f.checkSlots(); f.active--; f.mu.Unlock() }
+
+func (f *fakeMetrics) checkSlots() {
+	if f.slotsTaken != nil && f.active > f.slotsTaken() {
+		f.overflows++
+	}
+}
 func (f *fakeMetrics) Processed(c, _ string, rows, bytes uint64) {
 	f.mu.Lock()
 	f.rows += rows
@@ -178,7 +189,44 @@ func TestAdmission(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("queued request: %v", err)
 	}
+	met.mu.Lock()
+	defer met.mu.Unlock()
 	if met.peak != 2 || met.active != 0 {
 		t.Errorf("guest gauge peak %d active %d", met.peak, met.active)
+	}
+}
+
+// TestGuestGaugeWithinSlots hammers acquire and release: the guest gauge
+// never counts a guest that holds no slot, so it never exceeds MaxStreams
+// (a release that freed the slot first let the next guest in while the
+// gauge still counted the old one: "peak 3" with MaxStreams 2).
+func TestGuestGaugeWithinSlots(t *testing.T) {
+	met := &fakeMetrics{}
+	r := New(staticResolver{}, Config{MaxStreams: 2, QueueTimeout: time.Minute, Metrics: met})
+	met.slotsTaken = r.InUse
+	const goroutines, rounds = 16, 500
+	var wg sync.WaitGroup
+	begin := make(chan struct{})
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-begin
+			for range rounds {
+				release, err := r.acquire(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				release()
+			}
+		}()
+	}
+	close(begin)
+	wg.Wait()
+	met.mu.Lock()
+	defer met.mu.Unlock()
+	if met.overflows > 0 || met.peak > 2 || met.active != 0 {
+		t.Errorf("guest gauge above the slots taken %d times, peak %d, active %d; want 0, at most 2, 0", met.overflows, met.peak, met.active)
 	}
 }

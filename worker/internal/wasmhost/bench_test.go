@@ -40,7 +40,7 @@ func BenchmarkInstanceStart(b *testing.B) {
 	}
 }
 
-type countSink struct{ rows, bytes int64 }
+type countSink struct{ rows int64 }
 
 func (s *countSink) Batch(rec arrow.RecordBatch, _ *abi.Checkpoint) error {
 	s.rows += rec.NumRows()

@@ -49,7 +49,6 @@ func (h wasmHarness) Check(ctx context.Context, config json.RawMessage) error {
 type frameSink struct {
 	res    sdktest.ReadResult
 	schema *batch.Schema
-	err    error
 }
 
 func (s *frameSink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
