@@ -108,22 +108,15 @@ func TestBadInput(t *testing.T) {
 	closed := closedAddr(t)
 	closedHost, closedPort, _ := net.SplitHostPort(closed)
 	failing := []struct {
-		name       string
-		yaml       string
-		category   string
-		code       string // "" = any
-		retries    uint32
-		want       []string
-		knownBugIf func(msg string) string // non-empty: skip with this KNOWN BUG text
+		name     string
+		yaml     string
+		category string
+		code     string // "" = any
+		retries  uint32
+		want     []string
 	}{
 		{name: "unknown_connector", category: "config", code: "CONNECTOR_NOT_FOUND", want: []string{"source-nope"}},
-		{name: "non_wasm_module", category: "", want: []string{"test-notwasm"},
-			knownBugIf: func(msg string) string {
-				if !strings.Contains(msg, "test-notwasm") && !strings.Contains(strings.ToLower(msg), "wasm") {
-					return "KNOWN BUG: a non-wasm file <id>.wasm fails the run with a bare \"internal error (internal/INTERNAL)\" naming neither the connector nor the cause (worker logs \"not a wasm binary\")"
-				}
-				return ""
-			}},
+		{name: "non_wasm_module", category: "", want: []string{"test-notwasm"}},
 		{name: "wrong_abi", category: "internal", code: "abi_mismatch", want: []string{"test-badabi", "rb_abi_version"}},
 		{name: "unknown_role", category: "auth", want: []string{"rb_e2b_no_such_role"}},
 		{name: "unreachable_host", category: "transient_network", retries: 2, want: []string{"source-postgres", closedPort}},
@@ -178,12 +171,6 @@ func TestBadInput(t *testing.T) {
 				if rr.State != "FAILED" || rr.Error == nil {
 					t.Fatalf("state %s error %+v, want FAILED with an error\n%s", rr.State, rr.Error, res)
 				}
-				if f.knownBugIf != nil {
-					if msg := f.knownBugIf(res.Stderr); msg != "" {
-						requireNoData(t)
-						t.Skip(msg + "; got: " + strings.TrimSpace(res.Stderr))
-					}
-				}
 				for _, w := range f.want {
 					if !strings.Contains(res.Stderr, w) {
 						t.Errorf("error line does not mention %q: %s", w, res.Stderr)
@@ -232,10 +219,6 @@ func requireWorkersAlive(t *testing.T, c *e2etest.Cluster, name string, res e2et
 	}
 	if len(dead) == 0 {
 		return
-	}
-	if (name == "guest_exit" || name == "guest_goroutine_panic") && crashed {
-		t.Skipf("KNOWN BUG: a guest exiting (os.Exit, or the Go runtime's exit after an unrecovered panic: proc_exit) crashes the worker process with SIGSEGV (\"unexpected fault address\", FixedMemory runtime); %s died; CLI: %s",
-			strings.Join(dead, ", "), strings.TrimSpace(res.Stderr))
 	}
 	t.Fatalf("%s: worker(s) %s died (crashed: %v)\n%s", name, strings.Join(dead, ", "), crashed, res)
 }

@@ -50,10 +50,6 @@ CREATE TABLE notuuid (id int PRIMARY KEY, v text); INSERT INTO notuuid VALUES (1
 			if rr.Error == nil {
 				t.Fatalf("run JSON has no error\n%s", res)
 			}
-			if tc.category == "data" && rr.Error.Category == "internal" {
-				t.Skipf("KNOWN BUG: dest-postgres classifies a value it cannot encode for the target column as internal/internal, "+
-					"not data (README: unconvertible values are data errors): %s", rr.Error.Message)
-			}
 			wantEqual(t, "error category", rr.Error.Category, tc.category)
 			wantEqual(t, "error retryable", rr.Error.Retryable, false)
 			if rr.Error.Message == "" {

@@ -262,26 +262,13 @@ func TestScaleOut(t *testing.T) {
 }
 
 // requireOpSpread requires that reads and writes each ran on at least two
-// workers. The one failure seen so far is skipped as a known bug: every
-// worker served only DoGet or only DoPut streams. The coordinator opens a
-// stream's DoGet and then its DoPut through one round_robin channel, so
-// with an even number of workers the picks alternate in lockstep and all
-// reads land on half of the workers, all writes on the other half.
+// workers (consecutive round_robin picks for a stream's DoGet and DoPut once
+// put every read on half of an even number of workers, every write on the
+// other half).
 func requireOpSpread(t *testing.T, per []workerRun, readers, writers int) {
 	t.Helper()
 	if readers >= 2 && writers >= 2 {
 		return
-	}
-	split := len(per)%2 == 0
-	for _, w := range per {
-		if (w.DoGet > 0) == (w.DoPut > 0) {
-			split = false
-		}
-	}
-	if split {
-		t.Skipf("KNOWN BUG: round_robin parity — with %d workers every worker served only reads or only writes "+
-			"(%d read, %d wrote): %+v; coordinator/internal/dispatch picks a stream's DoGet and DoPut workers "+
-			"with consecutive round_robin picks", len(per), readers, writers, per)
 	}
 	t.Errorf("%d workers read and %d wrote, want >= 2 each: %+v", readers, writers, per)
 }
