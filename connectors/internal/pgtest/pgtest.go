@@ -1,6 +1,6 @@
 // Package pgtest creates throwaway PostgreSQL databases for tests. It reads
 // RAPIDBYTE_TEST_PG_DSN (default postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)
-// and skips the test when the server is unreachable.
+// and skips the test when the server is unreachable (fails it under CI=true).
 package pgtest
 
 import (
@@ -48,7 +48,7 @@ func NewDB(t testing.TB) pgclient.Config {
 	defer cancel()
 	conn, err := pgclient.Connect(ctx, admin, pgclient.Dialer{})
 	if err != nil {
-		t.Skipf("PostgreSQL unreachable: %v", err)
+		Missing(t, "PostgreSQL unreachable: %v", err)
 	}
 	defer conn.Close(ctx)
 	var rnd [6]byte
@@ -131,4 +131,14 @@ func Count(t testing.TB, conn *pgconn.PgConn, qualified string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Missing skips t for a prerequisite that is not there, or fails it under
+// CI=true (as .ci/run runs), where every prerequisite must be present.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true: "+format, args...)
+	}
+	t.Skipf(format, args...)
 }

@@ -26,8 +26,8 @@ func AdminDSN() string {
 	return DefaultDSN
 }
 
-// RequirePostgres skips the test when the admin DSN is unreachable and
-// returns its parsed connection config otherwise.
+// RequirePostgres skips the test when the admin DSN is unreachable (fails it
+// under CI=true: see Missing) and returns its parsed connection config otherwise.
 func RequirePostgres(t testing.TB) *pgx.ConnConfig {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(AdminDSN())
@@ -38,7 +38,7 @@ func RequirePostgres(t testing.TB) *pgx.ConnConfig {
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		t.Skipf("PostgreSQL unreachable at RAPIDBYTE_TEST_PG_DSN: %v", err)
+		Missing(t, "PostgreSQL unreachable at RAPIDBYTE_TEST_PG_DSN: %v", err)
 	}
 	_ = conn.Close(ctx)
 	return cfg
@@ -248,3 +248,13 @@ func abbrev(s string) string {
 
 // String describes the database for messages.
 func (d *DB) String() string { return fmt.Sprintf("database %s", d.Name) }
+
+// Missing skips t for a prerequisite that is not there, or fails it under
+// CI=true (as .ci/run runs), where every prerequisite must be present.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
