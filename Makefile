@@ -15,7 +15,22 @@ LDFLAGS   := -X github.com/rapidbyte/rapidbyte/worker/server.Version=$(VERSION) 
 CONNECTORS      := source-postgres dest-postgres
 TEST_CONNECTORS := test-generator test-faulty test-badabi
 
-.PHONY: help build wasm warm proto test lint fmt check bench demo fuzz tools clean
+# Concurrency-heavy packages: `make test` runs them a second time under the
+# race detector (a whole-suite -race run would not fit CI's time on 2 cores).
+RACE_COORDINATOR := ./internal/dispatch/... ./internal/engine/... ./internal/grpcapi/...
+RACE_WORKER      := ./internal/bufpool/... ./internal/grpcapi/... ./internal/runner/...
+
+# Pinned tools, each installed into bin/ by the first target that needs it
+# (tools/*/go.mod pins the versions; `make tools` installs them all).
+TOOL_INSTALL = @mkdir -p $(BIN) && GOWORK=off GOBIN=$(BIN) go -C $(1) install $(2) && touch $@
+# The vulnerability database govulncheck reads: built from the OSV files of
+# the golang.org/x/vulndb module pinned in tools/vulndb (vuln.go.dev is not
+# reachable everywhere CI runs). VULNDB=https://vuln.go.dev checks against the
+# live database instead.
+VULNDB_DIR := $(CURDIR)/build/vulndb
+VULNDB     ?= file://$(VULNDB_DIR)
+
+.PHONY: help build wasm warm proto gencheck test lint staticcheck vulncheck fmt check bench demo fuzz tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -45,26 +60,56 @@ $(DIST)/testconnectors/%.wasm: $(shell find connectors sdk -name '*.go' -o -name
 warm: build wasm ## compile the connector modules into the user's wazero cache, so no run compiles them
 	env -u RAPIDBYTE_CACHE_DIR $(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/connectors --log-level warn
 
-proto: ## regenerate proto/gen with buf (local plugins from tools/)
+proto: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## regenerate proto/gen with buf (local plugins from tools/)
 	$(BIN)/buf lint
 	$(BIN)/buf generate
 
-tools: ## install pinned buf, protoc plugins and grpcurl into bin/
-	GOWORK=off GOBIN=$(BIN) go -C tools/protoc install tool
-	GOWORK=off GOBIN=$(BIN) go -C tools/buf install tool
+gencheck: proto ## regenerate proto/gen and fail if it differs from the committed code
+	@git diff --exit-code --stat -- proto/gen && test -z "$$(git ls-files --others --exclude-standard -- proto/gen)" \
+		|| { echo "proto/gen is stale: run make proto and commit"; exit 1; }
+
+tools: $(BIN)/buf $(BIN)/grpcurl $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/staticcheck $(BIN)/govulncheck ## install every pinned tool into bin/
+
+$(BIN)/buf: tools/buf/go.mod tools/buf/go.sum
+	$(call TOOL_INSTALL,tools/buf,github.com/bufbuild/buf/cmd/buf)
+$(BIN)/grpcurl: tools/buf/go.mod tools/buf/go.sum
+	$(call TOOL_INSTALL,tools/buf,github.com/fullstorydev/grpcurl/cmd/grpcurl)
+$(BIN)/protoc-gen-go: tools/protoc/go.mod tools/protoc/go.sum
+	$(call TOOL_INSTALL,tools/protoc,google.golang.org/protobuf/cmd/protoc-gen-go)
+$(BIN)/protoc-gen-go-grpc: tools/protoc/go.mod tools/protoc/go.sum
+	$(call TOOL_INSTALL,tools/protoc,google.golang.org/grpc/cmd/protoc-gen-go-grpc)
+$(BIN)/staticcheck: tools/lint/go.mod tools/lint/go.sum
+	$(call TOOL_INSTALL,tools/lint,honnef.co/go/tools/cmd/staticcheck)
+$(BIN)/govulncheck: tools/lint/go.mod tools/lint/go.sum
+	$(call TOOL_INSTALL,tools/lint,golang.org/x/vuln/cmd/govulncheck)
+$(BIN)/indexdb: tools/vulndb/go.mod tools/vulndb/go.sum
+	$(call TOOL_INSTALL,tools/vulndb,golang.org/x/vulndb/cmd/indexdb)
+$(VULNDB_DIR)/index/db.json: $(BIN)/indexdb
+	rm -rf $(VULNDB_DIR)
+	$(BIN)/indexdb -vulns "$$(GOWORK=off go -C tools/vulndb list -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv" -out $(VULNDB_DIR)
 
 fmt: ## gofmt every module
 	gofmt -w $(MODULES)
 
-lint: ## gofmt check and go vet on every module
+lint: staticcheck ## gofmt check, go vet and staticcheck on every module
 	@out=$$(gofmt -l $(MODULES) | grep -v '/gen/' || true); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@for m in $(MODULES); do echo "vet $$m"; go -C $$m vet ./... || exit 1; done
 	@cd sdk && GOOS=wasip1 GOARCH=wasm go vet ./...
 	@cd connectors && GOOS=wasip1 GOARCH=wasm go vet ./...
 
-test: build wasm ## run every test; starts a throwaway PostgreSQL when none answers
+# staticcheck runs on the native build only: the wasip1 files' //go:wasmexport
+# functions look unused to it.
+staticcheck: $(BIN)/staticcheck ## staticcheck (pinned in tools/lint) on every module
+	@for m in $(MODULES); do echo "staticcheck $$m"; (cd $$m && $(BIN)/staticcheck ./...) || exit 1; done
+
+vulncheck: $(BIN)/govulncheck $(if $(filter file://$(VULNDB_DIR),$(VULNDB)),$(VULNDB_DIR)/index/db.json) ## govulncheck every module (see scripts/vulncheck.sh)
+	scripts/vulncheck.sh $(BIN)/govulncheck $(VULNDB) $(MODULES)
+
+test: build wasm $(BIN)/grpcurl ## run every test (and the concurrency-heavy packages again under -race); starts a throwaway PostgreSQL when none answers
 	@eval "$$(scripts/pg-ensure.sh)"; \
-	for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || exit 1; done
+	for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || exit 1; done; \
+	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 15m $(RACE_COORDINATOR) || exit 1; \
+	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 15m $(RACE_WORKER) || exit 1
 
 FUZZTIME ?= 30000x
 fuzz: ## run every fuzz target briefly (FUZZTIME: executions like 30000x, or a duration)
@@ -76,9 +121,7 @@ demo: warm ## seed a demo database and run examples/pg_to_pg.yaml end to end
 bench: build wasm ## PG -> PG benchmark against the raw COPY pipe (see bench/README.md)
 	bench/run.sh
 
-check: tools ## regenerate, lint, breaking check, test, and fail on a dirty tree
-	$(MAKE) proto
-	@git diff --exit-code -- proto/gen || (echo "proto/gen is stale: run make proto and commit"; exit 1)
+check: gencheck ## regenerate, lint, breaking check, test, and fail on a dirty tree
 	@if git rev-parse -q --verify main >/dev/null && git cat-file -e main:proto 2>/dev/null; then $(BIN)/buf breaking --against '.git#branch=main'; fi
 	@for m in $(MODULES); do (cd $$m && GOWORK=off go build ./...) || exit 1; done
 	$(MAKE) lint test
