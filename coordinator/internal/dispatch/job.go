@@ -9,7 +9,7 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/pbconv"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
@@ -106,7 +106,7 @@ func Tickets(job Job) (*rapidbytev1.ReadTicket, *rapidbytev1.WriteTicket, error)
 	if err != nil {
 		return nil, nil, retry.New(retry.CategoryConfig, "BAD_CONFIG", "destination config: %v", err)
 	}
-	resume := pbconv.CheckpointToProto(job.Resume)
+	resume := protoconv.CheckpointToProto(job.Resume)
 	spec := streamSpec(p, job)
 	timeout := uint32(job.Timeout / time.Second)
 	read := &rapidbytev1.ReadTicket{

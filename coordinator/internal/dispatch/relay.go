@@ -16,7 +16,7 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/pbconv"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
@@ -73,19 +73,19 @@ type relay struct {
 	parent     context.Context // the caller's ctx: its end means "cancelled"
 	cancel     context.CancelFunc
 	start      time.Time
-	what       string
+	stream     string // names the stream in errors: stream "users" [partition i/n]
 	onProgress func(Progress)
 
-	mu        sync.Mutex
-	prog      Progress
-	err       *retry.ConnectorError
-	deadline  *retry.ConnectorError // a worker's deadline verdict (see fail)
-	srcDL     bool                  // deadline came from the source
-	final     bool
-	closeSent bool
-	skipped   bool // the source sent no message, so the write was abandoned
-	readDur   time.Duration
-	writeDur  time.Duration
+	mu                 sync.Mutex
+	prog               Progress
+	err                *retry.ConnectorError
+	deadline           *retry.ConnectorError // a worker's deadline verdict (see fail)
+	deadlineFromSource bool                  // deadline came from the source
+	final              bool
+	closeSent          bool
+	skipped            bool // the source sent no message, so the write was abandoned
+	readDur            time.Duration
+	writeDur           time.Duration
 
 	cbMu sync.Mutex // serialises onProgress calls
 }
@@ -109,8 +109,8 @@ func (r *relay) failSource(err *retry.ConnectorError) { r.record(err, true) }
 func (r *relay) record(err *retry.ConnectorError, source bool) {
 	r.mu.Lock()
 	if err.DeadlineVerdict() {
-		if r.deadline == nil || source && !r.srcDL {
-			r.deadline, r.srcDL = err, source
+		if r.deadline == nil || source && !r.deadlineFromSource {
+			r.deadline, r.deadlineFromSource = err, source
 		}
 		r.mu.Unlock()
 		return
@@ -162,26 +162,26 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 	if maxInflight <= 0 {
 		maxInflight = DefaultMaxInflight
 	}
-	what := fmt.Sprintf("stream %q", read.GetStream().GetName())
+	stream := fmt.Sprintf("stream %q", read.GetStream().GetName())
 	if pt := read.GetStream().GetPartition(); pt.GetCount() > 1 {
-		what = fmt.Sprintf("stream %q partition %d/%d", read.GetStream().GetName(), pt.GetIndex(), pt.GetCount())
+		stream = fmt.Sprintf("stream %q partition %d/%d", read.GetStream().GetName(), pt.GetIndex(), pt.GetCount())
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &relay{parent: ctx, cancel: cancel, start: time.Now(), what: what, onProgress: onProgress}
+	r := &relay{parent: ctx, cancel: cancel, start: time.Now(), stream: stream, onProgress: onProgress}
 
 	ticket, err := proto.Marshal(read)
 	if err != nil {
-		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", what, err)
+		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
 	}
 	cmd, err := proto.Marshal(write)
 	if err != nil {
-		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode write ticket of %s: %v", what, err)
+		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode write ticket of %s: %v", stream, err)
 	}
 
 	ticketMsg, err := proto.Marshal(&flightpb.Ticket{Ticket: ticket})
 	if err != nil {
-		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", what, err)
+		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
 	}
 	// round_robin hands out workers in turn, so always opening the read
 	// first would put every read on the same half of the workers and every
@@ -203,16 +203,16 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 		first, second = openPut, openGet
 	}
 	if err := first(); err != nil {
-		return r.result(), fromStatus(ctx, "open "+what, err)
+		return r.result(), fromStatus(ctx, "open "+stream, err)
 	}
 	if err := second(); err != nil {
-		return r.result(), fromStatus(ctx, "open "+what, err)
+		return r.result(), fromStatus(ctx, "open "+stream, err)
 	}
 	if err := get.SendMsg(&frame{b: ticketMsg}); err != nil {
-		return r.result(), fromStatus(ctx, "read "+what+" on "+srcAddr, recvErr(get, err))
+		return r.result(), fromStatus(ctx, "read "+stream+" on "+srcAddr, recvErr(get, err))
 	}
 	if err := get.CloseSend(); err != nil {
-		return r.result(), fromStatus(ctx, "read "+what+" on "+srcAddr, err)
+		return r.result(), fromStatus(ctx, "read "+stream+" on "+srcAddr, err)
 	}
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = srcAddr, dstAddr })
 
@@ -230,7 +230,7 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 		return res, err
 	}
 	if err := ctx.Err(); err != nil {
-		return res, fromStatus(ctx, what, err)
+		return res, fromStatus(ctx, stream, err)
 	}
 	return res, nil
 }
@@ -259,20 +259,20 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 			return
 		}
 		if err != nil {
-			r.failSource(fromStatus(r.parent, "read "+r.what+" on "+addr, err))
+			r.failSource(fromStatus(r.parent, "read "+r.stream+" on "+addr, err))
 			return
 		}
 		header, appMeta, err := msg.fields()
 		if err != nil {
 			msg.release()
-			r.fail(retry.New(retry.CategoryInternal, "BAD_FLIGHT_DATA", "read %s on %s: %v", r.what, addr, err))
+			r.fail(retry.New(retry.CategoryInternal, "BAD_FLIGHT_DATA", "read %s on %s: %v", r.stream, addr, err))
 			return
 		}
 		var meta rapidbytev1.BatchMeta
 		if len(appMeta) > 0 {
 			if err := proto.Unmarshal(appMeta, &meta); err != nil {
 				msg.release()
-				r.fail(retry.New(retry.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.what, addr, err))
+				r.fail(retry.New(retry.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.stream, addr, err))
 				return
 			}
 		}
@@ -323,14 +323,14 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 			b, err := withDescriptor(msg.bytes(), cmd)
 			msg.release()
 			if err != nil {
-				r.fail(retry.New(retry.CategoryInternal, "ENCODE_TICKET", "write %s: %v", r.what, err))
+				r.fail(retry.New(retry.CategoryInternal, "ENCODE_TICKET", "write %s: %v", r.stream, err))
 				return false
 			}
 			msg, first = &frame{b: b}, false
 		}
 		if err := put.SendMsg(msg); err != nil {
 			if !errors.Is(err, io.EOF) { // io.EOF: the server ended the stream; ack reports why
-				r.fail(fromStatus(r.parent, "write "+r.what+" on "+addr, err))
+				r.fail(fromStatus(r.parent, "write "+r.stream+" on "+addr, err))
 			}
 			return false
 		}
@@ -366,7 +366,7 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 				r.closeSent = true
 				r.mu.Unlock()
 				if err := put.CloseSend(); err != nil {
-					r.fail(fromStatus(r.parent, "write "+r.what+" on "+addr, err))
+					r.fail(fromStatus(r.parent, "write "+r.stream+" on "+addr, err))
 				}
 				return
 			}
@@ -393,7 +393,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 			r.mu.Unlock()
 			if early && !r.failed() {
 				r.fail(retry.New(retry.CategoryInternal, "WRITE_ENDED_EARLY",
-					"write %s on %s: the destination ended the stream before the source finished", r.what, addr))
+					"write %s on %s: the destination ended the stream before the source finished", r.stream, addr))
 			}
 			return
 		}
@@ -402,7 +402,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 			skipped := r.skipped
 			r.mu.Unlock()
 			if !skipped {
-				r.fail(fromStatus(r.parent, "write "+r.what+" on "+addr, err))
+				r.fail(fromStatus(r.parent, "write "+r.stream+" on "+addr, err))
 			}
 			return
 		}
@@ -410,7 +410,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 		err = proto.Unmarshal(raw.bytes(), &res)
 		raw.release()
 		if err != nil {
-			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode put result: %v", r.what, addr, err))
+			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode put result: %v", r.stream, addr, err))
 			return
 		}
 		if len(res.AppMetadata) == 0 {
@@ -418,10 +418,10 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 		}
 		var wa rapidbytev1.WriteAck
 		if err := proto.Unmarshal(res.AppMetadata, &wa); err != nil {
-			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode ack: %v", r.what, addr, err))
+			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode ack: %v", r.stream, addr, err))
 			return
 		}
-		cp := pbconv.CheckpointFromProto(wa.GetCheckpoint())
+		cp := protoconv.CheckpointFromProto(wa.GetCheckpoint())
 		r.update(func(p *Progress) {
 			p.RecordsWritten = max(p.RecordsWritten, wa.GetRecordsWritten())
 			p.BytesWritten = max(p.BytesWritten, wa.GetBytesWritten())

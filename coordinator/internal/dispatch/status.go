@@ -13,7 +13,7 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/pbconv"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 )
 
@@ -55,7 +55,7 @@ func fromStatus(ctx context.Context, what string, err error) *retry.ConnectorErr
 	}
 	for _, d := range st.Details() {
 		if pe, ok := d.(*rapidbytev1.ConnectorError); ok {
-			ce := pbconv.ErrorFromProto(pe)
+			ce := protoconv.ErrorFromProto(pe)
 			if ce.Message == "" {
 				ce.Message = st.Message()
 			}

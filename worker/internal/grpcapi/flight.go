@@ -20,7 +20,7 @@ import (
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
-	"github.com/rapidbyte/rapidbyte/worker/internal/convert"
+	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
 )
@@ -68,7 +68,7 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 	if err := proto.Unmarshal(tkt.GetTicket(), &t); err != nil {
 		return toStatus(s.log, invalidf("ticket is not a rapidbyte.v1.ReadTicket: %v", err))
 	}
-	cfg, err := convert.ConfigJSON(t.GetConfig())
+	cfg, err := protoconv.ConfigJSON(t.GetConfig())
 	if err != nil {
 		return toStatus(s.log, invalidf("config: %v", err))
 	}
@@ -76,8 +76,8 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 		return toStatus(s.log, invalidf("ticket has no stream name"))
 	}
 	req := runner.StreamRequest{
-		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: convert.StreamSpecFromProto(t.GetStream()),
-		Resume: convert.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
+		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: protoconv.StreamSpecFromProto(t.GetStream()),
+		Resume: protoconv.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
 		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
 	}
 	sink := newFlightSink(stream)
@@ -111,7 +111,7 @@ func (f *flightSink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
 	if f.w == nil {
 		f.w = ipc.NewWriterWithPayloadWriter(f.pw, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	}
-	meta := &rbv1.BatchMeta{Records: uint64(rec.NumRows()), Checkpoint: convert.CheckpointToProto(cp)}
+	meta := &rbv1.BatchMeta{Records: uint64(rec.NumRows()), Checkpoint: protoconv.CheckpointToProto(cp)}
 	if !f.started {
 		meta.ModuleLoadMs = f.loadMs
 		f.started = true
@@ -285,7 +285,7 @@ func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
 	if err := proto.Unmarshal(desc.GetCmd(), &t); err != nil {
 		return toStatus(s.log, invalidf("descriptor cmd is not a rapidbyte.v1.WriteTicket: %v", err))
 	}
-	cfg, err := convert.ConfigJSON(t.GetConfig())
+	cfg, err := protoconv.ConfigJSON(t.GetConfig())
 	if err != nil {
 		return toStatus(s.log, invalidf("config: %v", err))
 	}
@@ -293,8 +293,8 @@ func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
 		return toStatus(s.log, invalidf("ticket has no stream name"))
 	}
 	req := runner.StreamRequest{
-		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: convert.StreamSpecFromProto(t.GetStream()),
-		Resume: convert.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
+		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: protoconv.StreamSpecFromProto(t.GetStream()),
+		Resume: protoconv.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
 		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
 	}
 	src := &flightSource{rdr: rdr, pr: pr}
@@ -339,7 +339,7 @@ func (f *flightSource) Next(context.Context) (arrow.RecordBatch, *abi.Checkpoint
 		if err := proto.Unmarshal(md, &meta); err != nil {
 			return nil, nil, invalidf("batch app_metadata is not a rapidbyte.v1.BatchMeta: %v", err)
 		}
-		cp = convert.CheckpointFromProto(meta.GetCheckpoint())
+		cp = protoconv.CheckpointFromProto(meta.GetCheckpoint())
 	}
 	rec := f.rdr.RecordBatch()
 	rec.Retain()
@@ -374,7 +374,7 @@ func (a *acker) ack(committed *abi.Checkpoint, records, bytes uint64) error {
 		a.committed = committed
 	}
 	return a.send(&rbv1.WriteAck{
-		Checkpoint: convert.CheckpointToProto(committed), RecordsWritten: records, BytesWritten: bytes,
+		Checkpoint: protoconv.CheckpointToProto(committed), RecordsWritten: records, BytesWritten: bytes,
 		ModuleLoadMs: a.src.loadMs,
 	})
 }
@@ -383,7 +383,7 @@ func (a *acker) final(res runner.Result) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.send(&rbv1.WriteAck{
-		Checkpoint: convert.CheckpointToProto(a.committed), RecordsWritten: res.Records, BytesWritten: res.Bytes,
+		Checkpoint: protoconv.CheckpointToProto(a.committed), RecordsWritten: res.Records, BytesWritten: res.Bytes,
 		Final: true, ModuleLoadMs: a.src.loadMs,
 	})
 }

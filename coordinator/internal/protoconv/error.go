@@ -1,4 +1,4 @@
-package pbconv
+package protoconv
 
 import (
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"

@@ -1,4 +1,4 @@
-// Package pbconv converts between the coordinator's domain types and the
+// Package protoconv converts between the coordinator's domain types and the
 // rapidbyte.v1 proto messages. Only transport packages (dispatch, grpcapi)
 // import it: proto types stop there.
-package pbconv
+package protoconv

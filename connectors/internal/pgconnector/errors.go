@@ -1,4 +1,4 @@
-package pgsdk
+package pgconnector
 
 import (
 	"context"

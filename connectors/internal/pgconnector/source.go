@@ -1,7 +1,7 @@
-// Package pgsdk plugs the PostgreSQL source and destination into the guest
+// Package pgconnector plugs the PostgreSQL source and destination into the guest
 // SDK: config decoding, connections over the host's sockets, batch
 // adapters and error classification.
-package pgsdk
+package pgconnector
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package pbconv
+package protoconv
 
 import (
 	"testing"

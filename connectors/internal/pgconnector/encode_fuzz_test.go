@@ -1,6 +1,6 @@
 //go:build linux
 
-package pgsdk
+package pgconnector
 
 import (
 	"bytes"

@@ -1,6 +1,6 @@
 //go:build !wasip1
 
-package pgsdk
+package pgconnector
 
 import (
 	"context"

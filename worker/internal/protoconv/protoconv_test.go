@@ -1,4 +1,4 @@
-package convert
+package protoconv
 
 import (
 	"encoding/json"

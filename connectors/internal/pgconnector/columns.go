@@ -1,4 +1,4 @@
-package pgsdk
+package pgconnector
 
 import (
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
