@@ -10,8 +10,8 @@ import (
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -25,7 +25,7 @@ type runService interface {
 	Wait(ctx context.Context, id string) (store.Run, error)
 }
 
-// workerClient forwards unary calls to some worker (dispatch.Pool).
+// workerClient forwards unary calls to some worker (workerpool.Pool).
 type workerClient interface {
 	Spec(ctx context.Context, req *rapidbytev1.SpecRequest) (*rapidbytev1.SpecResponse, error)
 	Check(ctx context.Context, req *rapidbytev1.CheckRequest) (*rapidbytev1.CheckResponse, error)

@@ -20,8 +20,8 @@ import (
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
-	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
+	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
 )
 

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
-	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
+	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
 )
 

@@ -1,4 +1,4 @@
-package dispatch
+package workerpool
 
 import (
 	"context"
@@ -127,4 +127,11 @@ func TestCallWaitsForLateWorker(t *testing.T) {
 	if _, err := p.Discover(testCtx(t), &rapidbytev1.DiscoverRequest{}); err != nil {
 		t.Fatalf("Discover with a late worker: %v", err)
 	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }

@@ -1,4 +1,4 @@
-package dispatch
+package relay
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
 
 func TestMessageType(t *testing.T) {
@@ -37,7 +38,7 @@ func TestMessageType(t *testing.T) {
 func TestRelayPassesBodiesThroughAndTracksAcks(t *testing.T) {
 	msgs := cannedMessages(t, 5, 100, 0)
 	w := startFake(t, &fakeWorker{getMsgs: msgs})
-	p := newTestPool(t, w.addr)
+	p := newTestRelayer(t, w.addr)
 	read, write := testTickets()
 
 	var mu sync.Mutex
@@ -98,7 +99,7 @@ func TestRelayBoundsInflight(t *testing.T) {
 	msgs := cannedMessages(t, n, 10, 256<<10)
 	gate := make(chan struct{})
 	w := startFake(t, &fakeWorker{getMsgs: msgs, putGate: gate})
-	p := newTestPool(t, w.addr)
+	p := newTestRelayer(t, w.addr)
 	read, write := testTickets()
 
 	var mu sync.Mutex
@@ -174,7 +175,7 @@ func TestRelayErrors(t *testing.T) {
 			f := tc.fake()
 			f.getMsgs = cannedMessages(t, 3, 10, 0)
 			w := startFake(t, f)
-			p := newTestPool(t, w.addr)
+			p := newTestRelayer(t, w.addr)
 			read, write := testTickets()
 			var once sync.Once
 			_, err := p.relayTickets(testCtx(t), read, write, 4, nil, func(pr Progress) {
@@ -205,7 +206,7 @@ func TestRelayErrors(t *testing.T) {
 
 func TestRelayCancel(t *testing.T) {
 	w := startFake(t, &fakeWorker{getMsgs: cannedMessages(t, 2, 10, 0), getHang: true})
-	p := newTestPool(t, w.addr)
+	p := newTestRelayer(t, w.addr)
 	read, write := testTickets()
 	ctx, cancel := context.WithCancel(testCtx(t))
 	var once sync.Once
@@ -237,7 +238,7 @@ func TestRelayCancel(t *testing.T) {
 func TestRelayAvoidsFailedWorker(t *testing.T) {
 	a := startFake(t, &fakeWorker{getMsgs: cannedMessages(t, 1, 10, 0)})
 	b := startFake(t, &fakeWorker{getMsgs: cannedMessages(t, 1, 10, 0)})
-	p := newTestPool(t, a.addr, b.addr)
+	p := newTestRelayer(t, a.addr, b.addr)
 	read, write := testTickets()
 	// Warm up until round_robin has both workers ready.
 	seen := map[string]bool{}
@@ -273,7 +274,7 @@ func TestRelayAvoidsFailedWorker(t *testing.T) {
 
 func TestRelayEmptySource(t *testing.T) {
 	w := startFake(t, &fakeWorker{})
-	p := newTestPool(t, w.addr)
+	p := newTestRelayer(t, w.addr)
 	read, write := testTickets()
 	res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
 	if err != nil {
@@ -322,7 +323,7 @@ func TestRelayDeadlineVerdicts(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := startFake(t, tc.fake)
-			p := newTestPool(t, w.addr)
+			p := newTestRelayer(t, w.addr)
 			read, write := testTickets()
 			start := time.Now()
 			_, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
@@ -349,13 +350,13 @@ func TestRelayDeadlineVerdicts(t *testing.T) {
 // host calls) fails the job as internal/unresponsive, not retried.
 func TestRelaySilentWorkerPastDeadline(t *testing.T) {
 	w := startFake(t, &fakeWorker{getHang: true})
-	p, err := NewPool(PoolConfig{Workers: w.addr, VerdictGrace: 300 * time.Millisecond}, hclog.NewNullLogger())
+	p, err := workerpool.NewPool(workerpool.PoolConfig{Workers: w.addr, VerdictGrace: 300 * time.Millisecond}, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	start := time.Now()
-	_, err = p.Relay(testCtx(t), Job{RunID: "r1", Attempt: 1, Pipeline: &pipeline.Pipeline{},
+	_, err = New(p).Relay(testCtx(t), Job{RunID: "r1", Attempt: 1, Pipeline: &pipeline.Pipeline{},
 		Stream: pipeline.StreamConfig{Name: "users"}, Timeout: time.Second}, nil)
 	took := time.Since(start)
 	ce, ok := err.(*retry.ConnectorError)

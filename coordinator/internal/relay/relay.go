@@ -1,4 +1,4 @@
-package dispatch
+package relay
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 
 	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/proto"
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
@@ -19,6 +18,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
 
 // Flight methods the relay calls.
@@ -100,7 +100,7 @@ type relay struct {
 // ("unresponsive") comes up to the worker's cancel grace later. Any other
 // error replaces a deadline verdict; between two, the source's wins (its
 // stall starves the destination, and a destination's timeout would claim
-// an unknown commit state). The relay's ctx, PoolConfig.VerdictGrace past the
+// an unknown commit state). The relay's ctx, workerpool.PoolConfig.VerdictGrace past the
 // deadline, bounds the wait.
 func (r *relay) fail(err *retry.ConnectorError) { r.record(err, false) }
 
@@ -156,7 +156,7 @@ func (r *relay) update(f func(p *Progress)) {
 // workers (avoiding the addresses in avoid when another worker is
 // available) and forwards every FlightData from the read to the write with
 // at most maxInflight messages (and MaxInflightBytes) queued between them.
-func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
+func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
 	maxInflight int, avoid []string, onProgress func(Progress),
 ) (Result, error) {
 	if maxInflight <= 0 {
@@ -191,11 +191,11 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 		srcAddr, dstAddr string
 	)
 	openGet := func() error {
-		get, srcAddr, err = p.openStream(rctx, &doGetDesc, methodDoGet, avoid)
+		get, srcAddr, err = rl.pool.OpenStream(rctx, &doGetDesc, methodDoGet, avoid, grpc.ForceCodecV2(rawCodec{}))
 		return err
 	}
 	openPut := func() error {
-		put, dstAddr, err = p.openStream(rctx, &doPutDesc, methodDoPut, avoid)
+		put, dstAddr, err = rl.pool.OpenStream(rctx, &doPutDesc, methodDoPut, avoid, grpc.ForceCodecV2(rawCodec{}))
 		return err
 	}
 	first, second := openGet, openPut
@@ -203,16 +203,16 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 		first, second = openPut, openGet
 	}
 	if err := first(); err != nil {
-		return r.result(), fromStatus(ctx, "open "+stream, err)
+		return r.result(), workerpool.FromStatus(ctx, "open "+stream, err)
 	}
 	if err := second(); err != nil {
-		return r.result(), fromStatus(ctx, "open "+stream, err)
+		return r.result(), workerpool.FromStatus(ctx, "open "+stream, err)
 	}
 	if err := get.SendMsg(&frame{b: ticketMsg}); err != nil {
-		return r.result(), fromStatus(ctx, "read "+stream+" on "+srcAddr, recvErr(get, err))
+		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, recvErr(get, err))
 	}
 	if err := get.CloseSend(); err != nil {
-		return r.result(), fromStatus(ctx, "read "+stream+" on "+srcAddr, err)
+		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, err)
 	}
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = srcAddr, dstAddr })
 
@@ -230,7 +230,7 @@ func (p *Pool) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, w
 		return res, err
 	}
 	if err := ctx.Err(); err != nil {
-		return res, fromStatus(ctx, stream, err)
+		return res, workerpool.FromStatus(ctx, stream, err)
 	}
 	return res, nil
 }
@@ -259,7 +259,7 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 			return
 		}
 		if err != nil {
-			r.failSource(fromStatus(r.parent, "read "+r.stream+" on "+addr, err))
+			r.failSource(workerpool.FromStatus(r.parent, "read "+r.stream+" on "+addr, err))
 			return
 		}
 		header, appMeta, err := msg.fields()
@@ -330,7 +330,7 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 		}
 		if err := put.SendMsg(msg); err != nil {
 			if !errors.Is(err, io.EOF) { // io.EOF: the server ended the stream; ack reports why
-				r.fail(fromStatus(r.parent, "write "+r.stream+" on "+addr, err))
+				r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
 			}
 			return false
 		}
@@ -366,7 +366,7 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 				r.closeSent = true
 				r.mu.Unlock()
 				if err := put.CloseSend(); err != nil {
-					r.fail(fromStatus(r.parent, "write "+r.stream+" on "+addr, err))
+					r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
 				}
 				return
 			}
@@ -402,7 +402,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 			skipped := r.skipped
 			r.mu.Unlock()
 			if !skipped {
-				r.fail(fromStatus(r.parent, "write "+r.stream+" on "+addr, err))
+				r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
 			}
 			return
 		}
@@ -440,40 +440,6 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 	}
 }
 
-// openStream opens a stream on some worker, preferring one whose address is
-// not in avoid: a stream that landed on an avoided address is dropped before
-// anything was sent and round_robin picks the next worker, up to one try per
-// known worker. It returns the stream and the worker's address.
-func (p *Pool) openStream(ctx context.Context, desc *grpc.StreamDesc, method string, avoid []string) (grpc.ClientStream, string, error) {
-	tries := p.addrCount
-	if tries == 0 {
-		tries = 3
-	}
-	if len(avoid) == 0 {
-		tries = 1
-	}
-	p.awaitReady(ctx)
-	for i := 0; ; i++ {
-		sctx, scancel := context.WithCancel(ctx)
-		s, err := p.conn.NewStream(sctx, desc, method, grpc.ForceCodecV2(rawCodec{}))
-		if err != nil {
-			scancel()
-			return nil, "", err
-		}
-		addr := "unknown"
-		if pr, ok := peer.FromContext(s.Context()); ok && pr.Addr != nil {
-			addr = pr.Addr.String()
-		}
-		if i+1 < tries && contains(avoid, addr) {
-			scancel()
-			continue
-		}
-		// The stream lives as long as ctx: the relay cancels ctx when it ends.
-		context.AfterFunc(ctx, scancel)
-		return s, addr, nil
-	}
-}
-
 // recvErr returns the stream's status error when a send failed with io.EOF.
 func recvErr(s grpc.ClientStream, err error) error {
 	if !errors.Is(err, io.EOF) {
@@ -483,13 +449,4 @@ func recvErr(s grpc.ClientStream, err error) error {
 		return rerr
 	}
 	return err
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -1,4 +1,4 @@
-package dispatch
+package relay
 
 import (
 	"context"
@@ -9,10 +9,11 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
 
 // Job is one stream (or one partition of it) of one run attempt.
@@ -36,7 +37,7 @@ type Job struct {
 	// Resume is the checkpoint to continue after, or nil to start over.
 	Resume *store.Checkpoint
 	// Timeout is the deadline the workers enforce on the read and the
-	// write; the relay itself waits PoolConfig.VerdictGrace longer for
+	// write; the relay itself waits workerpool.PoolConfig.VerdictGrace longer for
 	// their verdict.
 	// 0 means none.
 	Timeout time.Duration
@@ -45,42 +46,39 @@ type Job struct {
 	Avoid []string
 }
 
-// DefaultVerdictGrace is how long past Job.Timeout the relay waits for the
-// workers to report how their calls ended. A worker stops a guest at the
-// deadline and reports within its cancel grace (2s by default) whether the
-// guest returned (retryable) or had to be abandoned (a runaway guest, not
-// retried). If the relay gave up at the deadline itself, every timeout
-// would look the same: a retryable DEADLINE_EXCEEDED, and a runaway guest
-// would be retried onto, and hang, worker after worker.
-const DefaultVerdictGrace = 10 * time.Second
+// Relayer relays jobs' streams between the workers of a pool.
+type Relayer struct{ pool *workerpool.Pool }
+
+// New returns a Relayer that opens its streams on pool.
+func New(pool *workerpool.Pool) *Relayer { return &Relayer{pool: pool} }
 
 // Relay runs one job: it builds the read and write tickets and relays the
 // stream between workers (see Result for what it reports). onProgress, if
 // set, is called after every message and acknowledgement, never concurrently.
-func (p *Pool) Relay(ctx context.Context, job Job, onProgress func(Progress)) (Result, error) {
+func (rl *Relayer) Relay(ctx context.Context, job Job, onProgress func(Progress)) (Result, error) {
 	read, write, err := Tickets(job)
 	if err != nil {
 		return Result{}, err
 	}
-	parent, until := ctx, time.Now().Add(job.Timeout+p.grace)
+	parent, until := ctx, time.Now().Add(job.Timeout+rl.pool.VerdictGrace())
 	if job.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
-	res, err := p.relayTickets(ctx, read, write, job.Pipeline.Resources.MaxInflightBatches, job.Avoid, onProgress)
+	res, err := rl.relayTickets(ctx, read, write, job.Pipeline.Resources.MaxInflightBatches, job.Avoid, onProgress)
 	// The stream may end with the worker's view of the deadline (it is
 	// propagated) a moment before ctx reports it: go by the clock.
 	if err != nil && job.Timeout > 0 && parent.Err() == nil && !time.Now().Before(until) {
 		// A worker that enforces the deadline answers within its cancel
-		// grace. One that stays silent p.grace past it is frozen: a
+		// grace. One that stays silent the verdict grace past it is frozen: a
 		// guest spinning without host calls blocks the Go runtime's
 		// stop-the-world, so its worker stops answering at its next GC.
 		// Retrying would freeze the next worker the same way.
 		err = &retry.ConnectorError{
 			Category: retry.CategoryInternal, Code: retry.CodeUnresponsive,
 			Message: fmt.Sprintf("stream %q: no worker reported within %s of the %s deadline (%v); a connector stuck in a loop freezes its worker",
-				job.Stream.Name, p.grace, job.Timeout, err),
+				job.Stream.Name, rl.pool.VerdictGrace(), job.Timeout, err),
 			Hint: unresponsiveHint,
 		}
 	}

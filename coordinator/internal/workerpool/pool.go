@@ -1,4 +1,4 @@
-package dispatch
+package workerpool
 
 import (
 	"cmp"
@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // registers the client-side health checking function
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
@@ -182,7 +183,7 @@ func (p *Pool) Spec(ctx context.Context, req *rapidbytev1.SpecRequest) (*rapidby
 	p.awaitReady(ctx)
 	resp, err := p.worker.Spec(ctx, req)
 	if err != nil {
-		return nil, fromStatus(ctx, "spec", err)
+		return nil, FromStatus(ctx, "spec", err)
 	}
 	return resp, nil
 }
@@ -192,7 +193,7 @@ func (p *Pool) Check(ctx context.Context, req *rapidbytev1.CheckRequest) (*rapid
 	p.awaitReady(ctx)
 	resp, err := p.worker.Check(ctx, req)
 	if err != nil {
-		return nil, fromStatus(ctx, "check", err)
+		return nil, FromStatus(ctx, "check", err)
 	}
 	return resp, nil
 }
@@ -202,7 +203,7 @@ func (p *Pool) Discover(ctx context.Context, req *rapidbytev1.DiscoverRequest) (
 	p.awaitReady(ctx)
 	resp, err := p.worker.Discover(ctx, req)
 	if err != nil {
-		return nil, fromStatus(ctx, "discover", err)
+		return nil, FromStatus(ctx, "discover", err)
 	}
 	return resp, nil
 }
@@ -222,3 +223,60 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // token is also sent over plaintext connections (loopback and trusted
 // networks); configure TLS to protect it elsewhere.
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// DefaultVerdictGrace is how long past a job's timeout the relay waits for the
+// workers to report how their calls ended. A worker stops a guest at the
+// deadline and reports within its cancel grace (2s by default) whether the
+// guest returned (retryable) or had to be abandoned (a runaway guest, not
+// retried). If the relay gave up at the deadline itself, every timeout
+// would look the same: a retryable DEADLINE_EXCEEDED, and a runaway guest
+// would be retried onto, and hang, worker after worker.
+const DefaultVerdictGrace = 10 * time.Second
+
+// VerdictGrace is how long past a job's timeout a relay waits for the
+// workers' verdict (PoolConfig.VerdictGrace or DefaultVerdictGrace).
+func (p *Pool) VerdictGrace() time.Duration { return p.grace }
+
+// OpenStream opens a stream on some worker, preferring one whose address is
+// not in avoid: a stream that landed on an avoided address is dropped before
+// anything was sent and round_robin picks the next worker, up to one try per
+// known worker. It returns the stream and the worker's address; opts apply
+// to the call (the relay passes its raw codec).
+func (p *Pool) OpenStream(ctx context.Context, desc *grpc.StreamDesc, method string, avoid []string, opts ...grpc.CallOption) (grpc.ClientStream, string, error) {
+	tries := p.addrCount
+	if tries == 0 {
+		tries = 3
+	}
+	if len(avoid) == 0 {
+		tries = 1
+	}
+	p.awaitReady(ctx)
+	for i := 0; ; i++ {
+		sctx, scancel := context.WithCancel(ctx)
+		s, err := p.conn.NewStream(sctx, desc, method, opts...)
+		if err != nil {
+			scancel()
+			return nil, "", err
+		}
+		addr := "unknown"
+		if pr, ok := peer.FromContext(s.Context()); ok && pr.Addr != nil {
+			addr = pr.Addr.String()
+		}
+		if i+1 < tries && contains(avoid, addr) {
+			scancel()
+			continue
+		}
+		// The stream lives as long as ctx: the caller cancels ctx when it ends.
+		context.AfterFunc(ctx, scancel)
+		return s, addr, nil
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,4 +1,4 @@
-package dispatch
+package relay
 
 import (
 	"bytes"
@@ -23,6 +23,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
 
 // fakeWorker is an in-process Flight server: DoGet streams canned messages,
@@ -71,7 +73,7 @@ func startFake(t *testing.T, f *fakeWorker) *fakeWorker {
 	flightpb.RegisterFlightServiceServer(f.srv, f)
 	rapidbytev1.RegisterWorkerServiceServer(f.srv, f)
 	hs := health.NewServer()
-	hs.SetServingStatus(WorkerHealthService, healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(workerpool.WorkerHealthService, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(f.srv, hs)
 	go func() { _ = f.srv.Serve(lis) }()
 	t.Cleanup(f.srv.Stop)
@@ -226,7 +228,7 @@ func cannedMessages(t *testing.T, n, rows, padBody int) []*flightpb.FlightData {
 	return c.msgs
 }
 
-func newTestPool(t *testing.T, addrs ...string) *Pool {
+func newTestRelayer(t *testing.T, addrs ...string) *Relayer {
 	t.Helper()
 	list := ""
 	for i, a := range addrs {
@@ -235,12 +237,12 @@ func newTestPool(t *testing.T, addrs ...string) *Pool {
 		}
 		list += a
 	}
-	p, err := NewPool(PoolConfig{Workers: list}, hclog.NewNullLogger())
+	p, err := workerpool.NewPool(workerpool.PoolConfig{Workers: list}, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
-	return p
+	return New(p)
 }
 
 func testTickets() (*rapidbytev1.ReadTicket, *rapidbytev1.WriteTicket) {

@@ -1,4 +1,4 @@
-package dispatch
+package workerpool
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 )
 
-// fromStatus is the one place that maps an error from a worker call back to
+// FromStatus is the one place that maps an error from a worker call back to
 // the domain error. what says what was being done ("read stream users on
 // 10.0.0.7:7071"); it prefixes the message. A ConnectorError in the status
 // details wins; otherwise the gRPC code decides:
@@ -31,7 +31,7 @@ import (
 //   - Unauthenticated: auth; PermissionDenied: permission
 //   - InvalidArgument, FailedPrecondition, NotFound, OutOfRange: config
 //   - anything else: internal
-func fromStatus(ctx context.Context, what string, err error) *retry.ConnectorError {
+func FromStatus(ctx context.Context, what string, err error) *retry.ConnectorError {
 	if err == nil {
 		return nil
 	}
