@@ -342,24 +342,18 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 			return
 		case msg, ok := <-ch:
 			if !ok {
-				if r.failed() || ctx.Err() != nil {
-					if first {
-						// The destination never got its ticket: it has no
-						// verdict to wait for. Abandon the write.
-						r.mu.Lock()
-						r.skipped = true
-						r.mu.Unlock()
-						r.cancel()
-					}
-					return
-				}
 				if first {
-					// The source sent nothing, not even a schema: there is
-					// nothing a destination could write. Abandon the write.
+					// The destination never got its ticket: the relay
+					// failed first (it has no verdict to wait for), or the
+					// source sent nothing, not even a schema (there is
+					// nothing a destination could write). Abandon the write.
 					r.mu.Lock()
 					r.skipped = true
 					r.mu.Unlock()
 					r.cancel()
+					return
+				}
+				if r.failed() || ctx.Err() != nil {
 					return
 				}
 				r.mu.Lock()
