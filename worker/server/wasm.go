@@ -5,11 +5,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/rapidbyte/rapidbyte/worker/internal/wasmguest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
 )
 
 // newHost creates the wazero runtime, with its compilation cache in cfg.CacheDir.
 func newHost(ctx context.Context, cfg Config, log hclog.Logger) (host, error) {
-	return wasmguest.New(ctx, wasmhost.Config{CacheDir: cfg.CacheDir, Logger: log})
+	return wasmhost.New(ctx, wasmhost.Config{CacheDir: cfg.CacheDir, Logger: log})
 }

@@ -21,7 +21,7 @@ import (
 // lookahead (so a checkpoint emitted right after a batch is attached to
 // it) and counters.
 type readState struct {
-	sink    ReadSink
+	sink    guest.ReadSink
 	bschema *batch.Schema
 	aschema *arrow.Schema
 	pending arrow.RecordBatch
@@ -37,7 +37,7 @@ type readState struct {
 func (rs *readState) deliver(in *instance, rec arrow.RecordBatch, cp *abi.Checkpoint) int32 {
 	if err := rs.sink.Batch(rec, cp); err != nil {
 		rs.sinkErr = err
-		in.fault = &Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("read sink: %w", err)}
+		in.fault = &guest.Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("read sink: %w", err)}
 		return -abi.EPIPE
 	}
 	return 0
@@ -212,8 +212,8 @@ func (rs *readState) checkpoint(in *instance, mod api.Module, s []uint64) int32 
 
 // writeState is the host side of rb_write.
 type writeState struct {
-	src     WriteSource
-	ack     AckFunc
+	src     guest.WriteSource
+	ack     guest.AckFunc
 	aschema *arrow.Schema
 	bschema *batch.Schema
 
@@ -269,7 +269,7 @@ func (ws *writeState) prepare(ctx context.Context, in *instance) error {
 			return nil
 		}
 		if err != nil {
-			return &Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("write source: %w", err)}
+			return &guest.Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("write source: %w", err)}
 		}
 		ws.cur, ws.curCP = rec, cp
 		if !rec.Schema().Equal(ws.aschema) {
@@ -343,7 +343,7 @@ func (ws *writeState) commit(_ context.Context, in *instance) int32 {
 		return 0
 	}
 	if err := ws.ack(ws.lastCP, ws.records, ws.bytes); err != nil {
-		in.fault = &Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("ack: %w", err)}
+		in.fault = &guest.Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("ack: %w", err)}
 		return -abi.EPIPE
 	}
 	return 0
