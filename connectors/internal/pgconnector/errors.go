@@ -57,21 +57,21 @@ func classify(err error, password string, writing bool) error {
 	opts = append(opts, sdk.WithCode(c.Code))
 	var e *sdk.Error
 	switch c.Category {
-	case pgclient.CatAuth:
+	case abi.CategoryAuth:
 		e = sdk.AuthError(clean, opts...)
-	case pgclient.CatPermission:
+	case abi.CategoryPermission:
 		e = sdk.PermissionError(clean, opts...)
-	case pgclient.CatConfig:
+	case abi.CategoryConfig:
 		e = sdk.ConfigError(clean, opts...)
-	case pgclient.CatTransientNetwork:
+	case abi.CategoryTransientNetwork:
 		e = sdk.TransientNetworkError(clean, opts...)
-	case pgclient.CatTransientDB:
+	case abi.CategoryTransientDB:
 		e = sdk.TransientDBError(clean, opts...)
-	case pgclient.CatData:
+	case abi.CategoryData:
 		e = sdk.DataError(clean, opts...)
-	case pgclient.CatSchema:
+	case abi.CategorySchema:
 		e = sdk.SchemaError(clean, opts...)
-	case pgclient.CatCancelled:
+	case abi.CategoryCancelled:
 		e = sdk.CancelledError(clean, opts...)
 	default:
 		e = sdk.InternalError(clean, opts...)

@@ -267,7 +267,7 @@ func TestReadErrors(t *testing.T) {
 			t.Errorf("%s %s: err = %v, want a data error", tc.typ, tc.value, err)
 		}
 	}
-	if c := pgclient.Classify(pgclient.Exec(ctx, conn.PgConn, "SELECT * FROM nope")); c.Category != pgclient.CatConfig {
+	if c := pgclient.Classify(pgclient.Exec(ctx, conn.PgConn, "SELECT * FROM nope")); c.Category != abi.CategoryConfig {
 		t.Errorf("undefined table class = %+v", c)
 	}
 }
@@ -320,7 +320,7 @@ func TestReadCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &cancelSink{memSink: memSink{maxRows: 1000}, cancel: cancel}
 	_, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "t"}}, s)
-	if err == nil || pgclient.Classify(err).Category != pgclient.CatCancelled {
+	if err == nil || pgclient.Classify(err).Category != abi.CategoryCancelled {
 		t.Fatalf("err = %v (class %+v), want cancelled", err, pgclient.Classify(err))
 	}
 	if s.rows() >= 200000 {

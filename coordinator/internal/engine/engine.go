@@ -13,6 +13,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -25,7 +26,7 @@ type runStore interface {
 	ListRuns(ctx context.Context, f store.ListFilter) ([]store.Run, string, error)
 	ListUnfinished(ctx context.Context) ([]store.Run, error)
 	AddAttempt(ctx context.Context, a store.Attempt) error
-	FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *retry.ConnectorError) error
+	FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *runerr.ConnectorError) error
 	ListAttempts(ctx context.Context, runID string) ([]store.Attempt, error)
 	PutStreamResult(ctx context.Context, r store.StreamResult) error
 	ListStreamResults(ctx context.Context, runID string) ([]store.StreamResult, error)

@@ -12,8 +12,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry/retrytest"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -94,7 +94,7 @@ func (h *harness) advanceWhileSleeping(stop <-chan struct{}) {
 }
 
 func transient(msg string) error {
-	return retry.New(retry.CategoryTransientNetwork, "WORKER_LOST", "%s", msg)
+	return runerr.New(runerr.CategoryTransientNetwork, "WORKER_LOST", "%s", msg)
 }
 
 func TestRunSucceeds(t *testing.T) {
@@ -190,8 +190,8 @@ func TestRunFails(t *testing.T) {
 		wantAttempts int
 		wantCode     string
 	}{
-		{name: "config error is not retried", maxRetries: 3, err: retry.New(retry.CategoryConfig, "BAD", "bad config"), wantAttempts: 1, wantCode: "BAD"},
-		{name: "unsafe commit is not retried", maxRetries: 3, err: &retry.ConnectorError{Category: retry.CategoryTransientDB, Code: "COMMIT_FAILED", Retryable: true, SafeToRetry: true, CommitState: retry.CommitAfterUnknown}, wantAttempts: 1, wantCode: "COMMIT_FAILED"},
+		{name: "config error is not retried", maxRetries: 3, err: runerr.New(runerr.CategoryConfig, "BAD", "bad config"), wantAttempts: 1, wantCode: "BAD"},
+		{name: "unsafe commit is not retried", maxRetries: 3, err: &runerr.ConnectorError{Category: runerr.CategoryTransientDB, Code: "COMMIT_FAILED", Retryable: true, SafeToRetry: true, CommitState: runerr.CommitAfterUnknown}, wantAttempts: 1, wantCode: "COMMIT_FAILED"},
 		{name: "retries exhausted", maxRetries: 2, err: transient("gone"), wantAttempts: 3, wantCode: "WORKER_LOST"},
 		{name: "plain error is internal", maxRetries: 2, err: errors.New("boom"), wantAttempts: 1, wantCode: "INTERNAL"},
 	}
@@ -226,7 +226,7 @@ func TestCancel(t *testing.T) {
 		h := newHarness(t, func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 			close(started)
 			<-ctx.Done()
-			return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+			return relay.Result{}, &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED"}
 		})
 		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
 		if err != nil {
@@ -249,7 +249,7 @@ func TestCancel(t *testing.T) {
 		h := newHarness(t, func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 			close(started)
 			<-ctx.Done()
-			return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+			return relay.Result{}, &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED"}
 		})
 		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
 		if err != nil {
@@ -394,7 +394,7 @@ func TestShutdownFailsActiveRuns(t *testing.T) {
 	rl := &fakeRelay{fn: func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 		close(started)
 		<-ctx.Done()
-		return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+		return relay.Result{}, &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED"}
 	}}
 	env := func(string) (string, bool) { return "x", true }
 	e := New(st, rl, Config{Owner: "me", Env: env}, hclog.NewNullLogger())

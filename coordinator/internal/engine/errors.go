@@ -3,7 +3,7 @@ package engine
 import (
 	"errors"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 var (
@@ -17,14 +17,14 @@ var (
 )
 
 // cancelledError is the run error of a cancelled run.
-func cancelledError() *retry.ConnectorError {
-	return &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED", Message: "run cancelled by user"}
+func cancelledError() *runerr.ConnectorError {
+	return &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED", Message: "run cancelled by user"}
 }
 
 // shutdownError is the run error of a run interrupted by coordinator shutdown.
-func shutdownError() *retry.ConnectorError {
-	return &retry.ConnectorError{
-		Category: retry.CategoryInternal, Code: "COORDINATOR_SHUTDOWN",
+func shutdownError() *runerr.ConnectorError {
+	return &runerr.ConnectorError{
+		Category: runerr.CategoryInternal, Code: "COORDINATOR_SHUTDOWN",
 		Message: "the coordinator shut down while the run was in progress",
 		Hint:    "submit the run again; incremental streams resume from their last acknowledged cursor",
 	}
@@ -32,9 +32,9 @@ func shutdownError() *retry.ConnectorError {
 
 // restartedError is the run error of a run a previous coordinator process
 // left unfinished.
-func restartedError(state string) *retry.ConnectorError {
-	return &retry.ConnectorError{
-		Category: retry.CategoryInternal, Code: "COORDINATOR_RESTARTED",
+func restartedError(state string) *runerr.ConnectorError {
+	return &runerr.ConnectorError{
+		Category: runerr.CategoryInternal, Code: "COORDINATOR_RESTARTED",
 		Message: "the coordinator stopped while the run was " + state + "; it was not resumed",
 		Hint:    "submit the run again; incremental streams resume from their last acknowledged cursor",
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -29,7 +30,7 @@ type task struct {
 	baseRead       uint64            // records committed by earlier attempts up to resume
 	baseBytes      uint64
 	result         store.StreamResult
-	lastErr        *retry.ConnectorError
+	lastErr        *runerr.ConnectorError
 	live           StreamProgress
 	srcLoad, dstLd float64
 	readDur        time.Duration
@@ -133,7 +134,7 @@ func planTasks(p *pipeline.Pipeline) []*task {
 
 // runAttempt runs every unfinished task once, up to parallelism at a time,
 // and returns the error that decides the attempt (nil when all succeeded).
-func (x *execution) runAttempt(ctx context.Context) *retry.ConnectorError {
+func (x *execution) runAttempt(ctx context.Context) *runerr.ConnectorError {
 	e := x.e
 	var pending []*task
 	var names []string
@@ -165,13 +166,13 @@ func (x *execution) runAttempt(ctx context.Context) *retry.ConnectorError {
 
 // runTasks relays the tasks concurrently. A failure that can never be
 // retried cancels the attempt's other tasks at once.
-func (x *execution) runTasks(ctx context.Context, tasks []*task) *retry.ConnectorError {
+func (x *execution) runTasks(ctx context.Context, tasks []*task) *runerr.ConnectorError {
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, max(x.p.Resources.Parallelism, 1))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var failures []*retry.ConnectorError
+	var failures []*runerr.ConnectorError
 	for _, t := range tasks {
 		select {
 		case sem <- struct{}{}:
@@ -204,10 +205,10 @@ func (x *execution) runTasks(ctx context.Context, tasks []*task) *retry.Connecto
 // decisive picks the error that decides an attempt: the first one that can
 // never be retried (retrying the others would not save the run), else the
 // first failure. Cancellations caused by a sibling's failure never decide.
-func decisive(failures []*retry.ConnectorError) *retry.ConnectorError {
-	var first *retry.ConnectorError
+func decisive(failures []*runerr.ConnectorError) *runerr.ConnectorError {
+	var first *runerr.ConnectorError
 	for _, f := range failures {
-		if f.Category == retry.CategoryCancelled {
+		if f.Category == runerr.CategoryCancelled {
 			continue
 		}
 		if !(retry.Policy{MaxRetries: 1}).Decision(1, *f).Retry {
@@ -224,7 +225,7 @@ func decisive(failures []*retry.ConnectorError) *retry.ConnectorError {
 }
 
 // runTask relays one task once and records its result.
-func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError {
+func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError {
 	e := x.e
 	t.attempts++
 	incremental := t.stream.SyncMode == pipeline.SyncIncremental
@@ -234,12 +235,12 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 		case err == nil:
 			t.resume = cp
 		case !errors.Is(err, store.ErrNotFound):
-			return x.taskFailed(ctx, t, retry.New(retry.CategoryInternal, "STATE_STORE", "read cursor of %s: %v", t.name(), err), relay.Result{})
+			return x.taskFailed(ctx, t, runerr.New(runerr.CategoryInternal, "STATE_STORE", "read cursor of %s: %v", t.name(), err), relay.Result{})
 		}
 	}
 	resolved, err := x.p.Resolve(x.lookup)
 	if err != nil {
-		return x.taskFailed(ctx, t, retry.New(retry.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err), relay.Result{})
+		return x.taskFailed(ctx, t, runerr.New(runerr.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err), relay.Result{})
 	}
 	x.setLive(t, func(sp *StreamProgress) { sp.State = store.StateRunning })
 	x.putResult(ctx, t, store.StateRunning, nil, relay.Result{})
@@ -272,10 +273,10 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 	t.srcLoad, t.dstLd = res.SourceModuleLoadMs, res.DestModuleLoadMs
 	t.readDur, t.writeDur = res.ReadDuration, res.WriteDuration
 	if err == nil && cpErr != nil {
-		err = retry.New(retry.CategoryInternal, "STATE_STORE", "save cursor of %s: %v", t.name(), cpErr)
+		err = runerr.New(runerr.CategoryInternal, "STATE_STORE", "save cursor of %s: %v", t.name(), cpErr)
 	}
 	if err != nil {
-		return x.taskFailed(ctx, t, retry.Classify(err), res)
+		return x.taskFailed(ctx, t, runerr.Classify(err), res)
 	}
 	t.done = true
 	t.lastErr = nil
@@ -287,7 +288,7 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 // taskFailed records a failed task and prepares its retry: it resumes from
 // the last acknowledged checkpoint and avoids the workers it used when the
 // failure was a lost worker.
-func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.ConnectorError, res relay.Result) *retry.ConnectorError {
+func (x *execution) taskFailed(ctx context.Context, t *task, ce *runerr.ConnectorError, res relay.Result) *runerr.ConnectorError {
 	t.lastErr = ce
 	if cp := res.Checkpoint; cp != nil {
 		t.baseRead += cp.Records
@@ -295,7 +296,7 @@ func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.Connector
 		t.resume = cp
 	}
 	t.avoid = nil
-	if ce.Category == retry.CategoryTransientNetwork {
+	if ce.Category == runerr.CategoryTransientNetwork {
 		for _, a := range []string{res.SourceWorker, res.DestWorker} {
 			if a != "" {
 				t.avoid = append(t.avoid, a)
@@ -303,7 +304,7 @@ func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.Connector
 		}
 	}
 	state := store.StateFailed
-	if ce.Category == retry.CategoryCancelled {
+	if ce.Category == runerr.CategoryCancelled {
 		state = store.StateCancelled
 	}
 	x.setLive(t, func(sp *StreamProgress) { sp.State = state })
@@ -312,7 +313,7 @@ func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.Connector
 }
 
 // putResult stores the task's current result.
-func (x *execution) putResult(ctx context.Context, t *task, state store.RunState, ce *retry.ConnectorError, res relay.Result) {
+func (x *execution) putResult(ctx context.Context, t *task, state store.RunState, ce *runerr.ConnectorError, res relay.Result) {
 	sr := store.StreamResult{
 		RunID: x.run.ID, Stream: t.stream.Name, Partition: uint32(t.index), State: state,
 		RecordsRead:    t.baseRead + res.RecordsRead,
@@ -344,7 +345,7 @@ func (x *execution) putResult(ctx context.Context, t *task, state store.RunState
 
 // finish computes the run result, records the final state and publishes it.
 // failure is the deciding error of the last attempt (nil on success).
-func (x *execution) finish(ctx context.Context, failure *retry.ConnectorError) {
+func (x *execution) finish(ctx context.Context, failure *runerr.ConnectorError) {
 	e := x.e
 	if x.stopBeat != nil {
 		x.stopBeat() // no heartbeat write may land after the final one

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -124,7 +124,7 @@ func (m *memStore) AddAttempt(_ context.Context, a store.Attempt) error {
 	return nil
 }
 
-func (m *memStore) FinishAttempt(_ context.Context, runID string, n int, at time.Time, e *retry.ConnectorError) error {
+func (m *memStore) FinishAttempt(_ context.Context, runID string, n int, at time.Time, e *runerr.ConnectorError) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, x := range m.attempts[runID] {

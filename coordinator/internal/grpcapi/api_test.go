@@ -28,7 +28,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -55,7 +55,7 @@ func (f relayFunc) Relay(ctx context.Context, job relay.Job, p func(relay.Progre
 // blockingRelay blocks until its context ends, so runs stay RUNNING.
 var blockingRelay = relayFunc(func(ctx context.Context, _ relay.Job, _ func(relay.Progress)) (relay.Result, error) {
 	<-ctx.Done()
-	return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+	return relay.Result{}, &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED"}
 })
 
 var okRelay = relayFunc(func(_ context.Context, job relay.Job, p func(relay.Progress)) (relay.Result, error) {
@@ -67,7 +67,7 @@ var okRelay = relayFunc(func(_ context.Context, job relay.Job, p func(relay.Prog
 type fakeWorkers struct{}
 
 func (fakeWorkers) Spec(context.Context, *rapidbytev1.SpecRequest) (*rapidbytev1.SpecResponse, error) {
-	return nil, retry.New(retry.CategoryConfig, "CONNECTOR_NOT_FOUND", "no such connector")
+	return nil, runerr.New(runerr.CategoryConfig, "CONNECTOR_NOT_FOUND", "no such connector")
 }
 
 func (fakeWorkers) Check(_ context.Context, r *rapidbytev1.CheckRequest) (*rapidbytev1.CheckResponse, error) {

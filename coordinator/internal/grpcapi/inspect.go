@@ -13,7 +13,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // Check item names.
@@ -84,7 +84,7 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 			return nil, toStatus(s.log, "Check", err)
 		}
 		items = append(items, failed(itemStructure, "pipeline is invalid",
-			retry.New(retry.CategoryConfig, "INVALID_PIPELINE", "%s", ve.Error())))
+			runerr.New(runerr.CategoryConfig, "INVALID_PIPELINE", "%s", ve.Error())))
 	} else {
 		items = append(items, &rapidbytev1.CheckItem{Name: itemStructure, Ok: true,
 			Message: fmt.Sprintf("pipeline %q: %d stream(s)", p.Name, len(p.Source.Streams))})
@@ -93,7 +93,7 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 		items = append(items, s.checkConnector(ctx, itemDestination, p.Destination.Use, res.Destination, rapidbytev1.Role_ROLE_DESTINATION))
 	}
 	if err := s.ping(ctx); err != nil {
-		items = append(items, failed(itemState, "state store unreachable", retry.Classify(err)))
+		items = append(items, failed(itemState, "state store unreachable", runerr.Classify(err)))
 	} else {
 		items = append(items, &rapidbytev1.CheckItem{Name: itemState, Ok: true, Message: "state store reachable"})
 	}
@@ -122,7 +122,7 @@ func (s *CoordinatorServer) checkConnectors(ctx context.Context, p *pipeline.Pip
 	}
 	if len(missing) > 0 {
 		return failed(itemConnectors, "connector not found",
-			retry.New(retry.CategoryConfig, "CONNECTOR_NOT_FOUND", "%s", strings.Join(missing, "; ")))
+			runerr.New(runerr.CategoryConfig, "CONNECTOR_NOT_FOUND", "%s", strings.Join(missing, "; ")))
 	}
 	return &rapidbytev1.CheckItem{Name: itemConnectors, Ok: true, Message: strings.Join(found, ", ")}
 }
@@ -133,11 +133,11 @@ func (s *CoordinatorServer) checkConnector(ctx context.Context, name string, ref
 ) *rapidbytev1.CheckItem {
 	cfg, err := structpb.NewStruct(config)
 	if err != nil {
-		return failed(name, "config cannot be sent", retry.New(retry.CategoryConfig, "BAD_CONFIG", "%v", err))
+		return failed(name, "config cannot be sent", runerr.New(runerr.CategoryConfig, "BAD_CONFIG", "%v", err))
 	}
 	resp, err := s.workers.Check(ctx, &rapidbytev1.CheckRequest{Connector: connectorRef(ref), Config: cfg, Role: role})
 	if err != nil {
-		return failed(name, ref.String()+" check failed", retry.Classify(err))
+		return failed(name, ref.String()+" check failed", runerr.Classify(err))
 	}
 	msg := resp.GetMessage()
 	if msg == "" {
@@ -146,7 +146,7 @@ func (s *CoordinatorServer) checkConnector(ctx context.Context, name string, ref
 	return &rapidbytev1.CheckItem{Name: name, Ok: resp.GetOk(), Message: msg, Error: resp.GetError()}
 }
 
-func failed(name, msg string, ce *retry.ConnectorError) *rapidbytev1.CheckItem {
+func failed(name, msg string, ce *runerr.ConnectorError) *rapidbytev1.CheckItem {
 	return &rapidbytev1.CheckItem{Name: name, Ok: false, Message: msg + ": " + ce.Message, Error: protoconv.ErrorToProto(ce)}
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
@@ -75,8 +75,8 @@ func (rl *Relayer) Relay(ctx context.Context, job Job, onProgress func(Progress)
 		// guest spinning without host calls blocks the Go runtime's
 		// stop-the-world, so its worker stops answering at its next GC.
 		// Retrying would freeze the next worker the same way.
-		err = &retry.ConnectorError{
-			Category: retry.CategoryInternal, Code: retry.CodeUnresponsive,
+		err = &runerr.ConnectorError{
+			Category: runerr.CategoryInternal, Code: runerr.CodeUnresponsive,
 			Message: fmt.Sprintf("stream %q: no worker reported within %s of the %s deadline (%v); a connector stuck in a loop freezes its worker",
 				job.Stream.Name, rl.pool.VerdictGrace(), job.Timeout, err),
 			Hint: unresponsiveHint,
@@ -94,15 +94,15 @@ const unresponsiveHint = "the connector ran past resources.timeout_seconds witho
 func Tickets(job Job) (*rapidbytev1.ReadTicket, *rapidbytev1.WriteTicket, error) {
 	p := job.Pipeline
 	if p == nil {
-		return nil, nil, retry.New(retry.CategoryInternal, "NO_PIPELINE", "job for stream %q has no pipeline", job.Stream.Name)
+		return nil, nil, runerr.New(runerr.CategoryInternal, "NO_PIPELINE", "job for stream %q has no pipeline", job.Stream.Name)
 	}
 	srcCfg, err := structpb.NewStruct(job.SourceConfig)
 	if err != nil {
-		return nil, nil, retry.New(retry.CategoryConfig, "BAD_CONFIG", "source config: %v", err)
+		return nil, nil, runerr.New(runerr.CategoryConfig, "BAD_CONFIG", "source config: %v", err)
 	}
 	dstCfg, err := structpb.NewStruct(job.DestConfig)
 	if err != nil {
-		return nil, nil, retry.New(retry.CategoryConfig, "BAD_CONFIG", "destination config: %v", err)
+		return nil, nil, runerr.New(runerr.CategoryConfig, "BAD_CONFIG", "destination config: %v", err)
 	}
 	resume := protoconv.CheckpointToProto(job.Resume)
 	spec := streamSpec(p, job)

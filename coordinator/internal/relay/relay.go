@@ -16,7 +16,7 @@ import (
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
@@ -78,9 +78,9 @@ type relay struct {
 
 	mu                 sync.Mutex
 	prog               Progress
-	err                *retry.ConnectorError
-	deadline           *retry.ConnectorError // a worker's deadline verdict (see fail)
-	deadlineFromSource bool                  // deadline came from the source
+	err                *runerr.ConnectorError
+	deadline           *runerr.ConnectorError // a worker's deadline verdict (see fail)
+	deadlineFromSource bool                   // deadline came from the source
 	final              bool
 	closeSent          bool
 	skipped            bool // the source sent no message, so the write was abandoned
@@ -93,7 +93,7 @@ type relay struct {
 // fail records the destination's (or the relay's own) first error and
 // cancels both streams; failSource does so for the source's.
 //
-// A deadline verdict (retry.ConnectorError.DeadlineVerdict) is kept
+// A deadline verdict (runerr.ConnectorError.DeadlineVerdict) is kept
 // without cancelling: both workers have the same deadline, and when one
 // side stalled (a source spinning in a loop), the other times out waiting
 // for it at about the same moment, while the stalled side's verdict
@@ -102,11 +102,11 @@ type relay struct {
 // stall starves the destination, and a destination's timeout would claim
 // an unknown commit state). The relay's ctx, workerpool.PoolConfig.VerdictGrace past the
 // deadline, bounds the wait.
-func (r *relay) fail(err *retry.ConnectorError) { r.record(err, false) }
+func (r *relay) fail(err *runerr.ConnectorError) { r.record(err, false) }
 
-func (r *relay) failSource(err *retry.ConnectorError) { r.record(err, true) }
+func (r *relay) failSource(err *runerr.ConnectorError) { r.record(err, true) }
 
-func (r *relay) record(err *retry.ConnectorError, source bool) {
+func (r *relay) record(err *runerr.ConnectorError, source bool) {
 	r.mu.Lock()
 	if err.DeadlineVerdict() {
 		if r.deadline == nil || source && !r.deadlineFromSource {
@@ -130,7 +130,7 @@ func (r *relay) failed() bool {
 }
 
 // firstErr returns the error the relay ended with, if any.
-func (r *relay) firstErr() *retry.ConnectorError {
+func (r *relay) firstErr() *runerr.ConnectorError {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
@@ -172,16 +172,16 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 
 	ticket, err := proto.Marshal(read)
 	if err != nil {
-		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
+		return r.result(), runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
 	}
 	cmd, err := proto.Marshal(write)
 	if err != nil {
-		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode write ticket of %s: %v", stream, err)
+		return r.result(), runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "encode write ticket of %s: %v", stream, err)
 	}
 
 	ticketMsg, err := proto.Marshal(&flightpb.Ticket{Ticket: ticket})
 	if err != nil {
-		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
+		return r.result(), runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
 	}
 	// round_robin hands out workers in turn, so always opening the read
 	// first would put every read on the same half of the workers and every
@@ -265,14 +265,14 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 		header, appMeta, err := msg.fields()
 		if err != nil {
 			msg.release()
-			r.fail(retry.New(retry.CategoryInternal, "BAD_FLIGHT_DATA", "read %s on %s: %v", r.stream, addr, err))
+			r.fail(runerr.New(runerr.CategoryInternal, "BAD_FLIGHT_DATA", "read %s on %s: %v", r.stream, addr, err))
 			return
 		}
 		var meta rapidbytev1.BatchMeta
 		if len(appMeta) > 0 {
 			if err := proto.Unmarshal(appMeta, &meta); err != nil {
 				msg.release()
-				r.fail(retry.New(retry.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.stream, addr, err))
+				r.fail(runerr.New(runerr.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.stream, addr, err))
 				return
 			}
 		}
@@ -323,7 +323,7 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 			b, err := withDescriptor(msg.bytes(), cmd)
 			msg.release()
 			if err != nil {
-				r.fail(retry.New(retry.CategoryInternal, "ENCODE_TICKET", "write %s: %v", r.stream, err))
+				r.fail(runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "write %s: %v", r.stream, err))
 				return false
 			}
 			msg, first = &frame{b: b}, false
@@ -386,7 +386,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 			r.writeDur = time.Since(r.start)
 			r.mu.Unlock()
 			if early && !r.failed() {
-				r.fail(retry.New(retry.CategoryInternal, "WRITE_ENDED_EARLY",
+				r.fail(runerr.New(runerr.CategoryInternal, "WRITE_ENDED_EARLY",
 					"write %s on %s: the destination ended the stream before the source finished", r.stream, addr))
 			}
 			return
@@ -404,7 +404,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 		err = proto.Unmarshal(raw.bytes(), &res)
 		raw.release()
 		if err != nil {
-			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode put result: %v", r.stream, addr, err))
+			r.fail(runerr.New(runerr.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode put result: %v", r.stream, addr, err))
 			return
 		}
 		if len(res.AppMetadata) == 0 {
@@ -412,7 +412,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 		}
 		var wa rapidbytev1.WriteAck
 		if err := proto.Unmarshal(res.AppMetadata, &wa); err != nil {
-			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode ack: %v", r.stream, addr, err))
+			r.fail(runerr.New(runerr.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode ack: %v", r.stream, addr, err))
 			return
 		}
 		cp := protoconv.CheckpointFromProto(wa.GetCheckpoint())

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // Store is the coordinator's state. Implementations are safe for concurrent
@@ -42,7 +42,7 @@ type Store interface {
 	AddAttempt(ctx context.Context, a Attempt) error
 	// FinishAttempt records the end of an attempt and its error (nil on
 	// success). A missing attempt wraps ErrNotFound.
-	FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *retry.ConnectorError) error
+	FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *runerr.ConnectorError) error
 	// ListAttempts returns a run's attempts in order.
 	ListAttempts(ctx context.Context, runID string) ([]Attempt, error)
 

@@ -3,7 +3,7 @@ package store
 import (
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // RunState is the state of a run or stream.
@@ -64,7 +64,7 @@ type Run struct {
 	// Timings are the per-phase timings.
 	Timings Timings
 	// Error is why the run failed, if it did.
-	Error *retry.ConnectorError
+	Error *runerr.ConnectorError
 }
 
 // RetryCount returns Attempts-1, or 0 before the first attempt.
@@ -91,7 +91,7 @@ type Attempt struct {
 	// FinishedAt is when it ended; zero while it runs.
 	FinishedAt time.Time
 	// Error is why the attempt failed, if it did.
-	Error *retry.ConnectorError
+	Error *runerr.ConnectorError
 	// Streams lists the streams the attempt ran.
 	Streams []string
 }
@@ -119,7 +119,7 @@ type StreamResult struct {
 	// DurationSecs is the stream's wall time in its last attempt.
 	DurationSecs float64
 	// Error is the stream's last error, if any.
-	Error *retry.ConnectorError
+	Error *runerr.ConnectorError
 	// Checkpoint is the last checkpoint the destination acknowledged.
 	Checkpoint *Checkpoint
 	// SourceWorker is the address of the worker that read the stream.

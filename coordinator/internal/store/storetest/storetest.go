@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -86,10 +86,10 @@ func fullRun() store.Run {
 		RecordsRead: 1_000_000, RecordsWritten: 999_999, BytesRead: 174 << 20, BytesWritten: 170 << 20,
 		DurationSecs: 1.25, Attempts: 2,
 		Timings: store.Timings{SourceModuleLoadMs: 300.5, PlanSecs: 0.01, RetryWaitSecs: 1},
-		Error: &retry.ConnectorError{
-			Category: retry.CategoryTransientDB, Code: "COMMIT_FAILED", Message: "server closed the connection",
-			Retryable: true, SafeToRetry: false, CommitState: retry.CommitAfterUnknown, RetryAfterMs: 5,
-			Scope: retry.ScopeStream, BackoffClass: retry.ClassSlow, Connector: "dest-postgres", Hint: "check the server",
+		Error: &runerr.ConnectorError{
+			Category: runerr.CategoryTransientDB, Code: "COMMIT_FAILED", Message: "server closed the connection",
+			Retryable: true, SafeToRetry: false, CommitState: runerr.CommitAfterUnknown, RetryAfterMs: 5,
+			Scope: runerr.ScopeStream, BackoffClass: runerr.ClassSlow, Connector: "dest-postgres", Hint: "check the server",
 		},
 	}
 }
@@ -227,7 +227,7 @@ func testUpdateRun(t *testing.T, s store.Store) {
 	upd.RecordsRead, upd.RecordsWritten, upd.BytesRead, upd.BytesWritten = 10, 9, math.MaxInt64, 7
 	upd.DurationSecs, upd.Attempts = 59, 4
 	upd.Timings = store.Timings{DestDurationSecs: 3}
-	upd.Error = retry.New(retry.CategoryAuth, "AUTH_FAILED", "password authentication failed for user %q", "app")
+	upd.Error = runerr.New(runerr.CategoryAuth, "AUTH_FAILED", "password authentication failed for user %q", "app")
 	// Immutable fields are ignored by UpdateRun.
 	tampered := upd
 	tampered.Pipeline, tampered.PipelineYAML, tampered.IdempotencyKey = "other", "other", "other"

@@ -1,14 +1,14 @@
-package retry
+package runerr
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // Category classifies a failure; it drives the retry policy. The values are
-// the lower-case names used by sdk/abi.ErrorEnvelope.
+// the lower-case names sdk/abi defines (abi.Category*), which the
+// coordinator's protoconv maps from the proto enum in one place.
 type Category string
 
 // Categories, mirroring rapidbyte.v1.ErrorCategory.
@@ -36,6 +36,16 @@ func (c Category) Retriable() bool {
 		return false
 	}
 }
+
+// Class picks the base delay between retries (see retry.Backoff).
+type Class string
+
+// Backoff classes, mirroring rapidbyte.v1.BackoffClass; empty means normal.
+const (
+	ClassFast   Class = "fast"
+	ClassNormal Class = "normal"
+	ClassSlow   Class = "slow"
+)
 
 // CommitState says whether data may have been committed when an error happened.
 type CommitState string
@@ -180,9 +190,4 @@ func Classify(err error) *ConnectorError {
 	default:
 		return &ConnectorError{Category: CategoryInternal, Code: "INTERNAL", Message: err.Error()}
 	}
-}
-
-// RetryAfter returns RetryAfterMs as a duration, capped at MaxRetryAfter.
-func (e *ConnectorError) RetryAfter() time.Duration {
-	return time.Duration(min(e.RetryAfterMs, uint64(MaxRetryAfter/time.Millisecond))) * time.Millisecond
 }
