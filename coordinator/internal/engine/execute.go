@@ -548,6 +548,7 @@ func (x *execution) saveRun(ctx context.Context) {
 func (x *execution) heartbeat(ctx context.Context) func() {
 	hctx, cancel := context.WithCancel(ctx)
 	id := x.run.ID
+	leased := store.Run{ID: id, Pipeline: x.run.Pipeline} // what the lease names
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -564,7 +565,7 @@ func (x *execution) heartbeat(ctx context.Context) func() {
 				return
 			case <-renew.C:
 				now := time.Now()
-				held, err := x.e.store.RenewLease(hctx, x.e.lease(x.run, now))
+				held, err := x.e.store.RenewLease(hctx, x.e.lease(leased, now))
 				switch {
 				case err == nil && held:
 					renewed = now
