@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
@@ -45,9 +45,9 @@ type sealer interface {
 	Open(sealed []byte, context string) ([]byte, error)
 }
 
-// relayer relays one stream between workers (dispatch.Pool).
+// relayer relays one stream between workers (relay.Relayer).
 type relayer interface {
-	Relay(ctx context.Context, job dispatch.Job, onProgress func(dispatch.Progress)) (dispatch.Result, error)
+	Relay(ctx context.Context, job relay.Job, onProgress func(relay.Progress)) (relay.Result, error)
 }
 
 // Config tunes an Engine. Zero values mean the defaults.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
@@ -55,7 +55,7 @@ func waitFinal(t *testing.T, e *Engine, id string) RunView {
 
 func TestSecondSubmitRejectedWhileActive(t *testing.T) {
 	release := make(chan struct{})
-	rl := &fakeRelay{fn: func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
 		<-release
 		return okResult(job, 1, p), nil
 	}}
@@ -110,8 +110,8 @@ func seedOrphan(t *testing.T, st *memStore, expires time.Time, blocker string) s
 
 func TestTakeOverResumesAfterLeaseExpiry(t *testing.T) {
 	var mu sync.Mutex
-	var jobs []dispatch.Job
-	rl := &fakeRelay{fn: func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+	var jobs []relay.Job
+	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
 		mu.Lock()
 		jobs = append(jobs, job)
 		mu.Unlock()
@@ -167,7 +167,7 @@ func TestTakeOverFailsRunThatCannotResume(t *testing.T) {
 func TestSubmitSupersedesExpiredRun(t *testing.T) {
 	st := newMemStore()
 	orphan := seedOrphan(t, st, time.Now().Add(-time.Second), "")
-	rl := &fakeRelay{fn: func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
 		return okResult(job, 1, p), nil
 	}}
 	e := startEngine(t, st, rl, Config{Owner: "me"}) // embedded: no failover
@@ -185,11 +185,11 @@ func TestSubmitSupersedesExpiredRun(t *testing.T) {
 func TestLeaseLostStopsRunQuietly(t *testing.T) {
 	started := make(chan struct{})
 	stopped := make(chan struct{})
-	rl := &fakeRelay{fn: func(ctx context.Context, _ dispatch.Job, _ int, _ func(dispatch.Progress)) (dispatch.Result, error) {
+	rl := &fakeRelay{fn: func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 		close(started)
 		<-ctx.Done()
 		close(stopped)
-		return dispatch.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+		return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
 	}}
 	st := newMemStore()
 	e := startEngine(t, st, rl, Config{Owner: "me", LeaseTTL: 300 * time.Millisecond})
@@ -220,10 +220,10 @@ func TestLeaseLostStopsRunQuietly(t *testing.T) {
 
 func TestFailoverShutdownHandsRunOff(t *testing.T) {
 	started := make(chan struct{})
-	rl := &fakeRelay{fn: func(ctx context.Context, _ dispatch.Job, _ int, _ func(dispatch.Progress)) (dispatch.Result, error) {
+	rl := &fakeRelay{fn: func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 		close(started)
 		<-ctx.Done()
-		return dispatch.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+		return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
 	}}
 	st := newMemStore()
 	e := New(st, rl, Config{Owner: "me", Env: envPW, Failover: true}, hclog.NewNullLogger())
