@@ -508,7 +508,7 @@ func (x *execution) finish(ctx context.Context, failure *retry.ConnectorError) {
 
 // handOff leaves an interrupted run unfinished for another coordinator
 // process (failover shutdown): it finishes the open attempt, saves the run
-// as it is and releases the lease, so the run is taken over at once.
+// as it is and expires its lease, so the next takeover scan resumes it.
 func (x *execution) handOff(ctx context.Context) {
 	e := x.e
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
@@ -525,7 +525,11 @@ func (x *execution) handOff(ctx context.Context) {
 	if err := e.store.UpdateRun(wctx, r); err != nil {
 		e.log.Error("record run", "run_id", r.ID, "error", err)
 	}
-	if err := e.store.ReleaseLease(wctx, r.Pipeline, r.ID, e.cfg.Owner); err != nil {
+	// Expire the lease rather than delete it: a run whose lease expired is
+	// taken over at the next scan, one with no lease only after a TTL.
+	expired := e.lease(r, time.Now())
+	expired.ExpiresAt = time.Now().Add(-time.Millisecond)
+	if _, err := e.store.RenewLease(wctx, expired); err != nil {
 		e.log.Error("release lease", "run_id", r.ID, "error", err)
 	}
 	x.publish(Event{Message: "coordinator shutting down: run released for another coordinator to resume"})

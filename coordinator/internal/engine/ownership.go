@@ -201,6 +201,20 @@ func (e *Engine) takeOver(ctx context.Context) {
 // the reason it cannot be resumed.
 func (e *Engine) adopt(ctx context.Context, r store.Run, from string) {
 	log := e.log.With("run_id", r.ID, "pipeline", r.Pipeline, "from", from)
+	if r.CancelRequested {
+		now := time.Now()
+		if r.Attempts > 0 {
+			_ = e.store.FinishAttempt(ctx, r.ID, r.Attempts, now, cancelledError()) // already finished is fine
+		}
+		r.State, r.Error, r.FinishedAt = store.StateCancelled, cancelledError(), now
+		if err := e.store.UpdateRun(ctx, r); err != nil {
+			log.Error("record run end", "error", err)
+		}
+		if err := e.store.ReleaseLease(ctx, r.Pipeline, r.ID, e.cfg.Owner); err != nil {
+			log.Error("release lease", "error", err)
+		}
+		return
+	}
 	p, lookup, err := e.resumePipeline(r)
 	if err == nil {
 		r.Owner = e.cfg.Owner

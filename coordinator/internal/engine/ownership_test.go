@@ -12,6 +12,7 @@ import (
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/seal"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -244,10 +245,75 @@ func TestFailoverShutdownHandsRunOff(t *testing.T) {
 	if got.State != store.StateRunning || got.Error != nil {
 		t.Errorf("run = %s %+v, want RUNNING for another coordinator", got.State, got.Error)
 	}
-	if _, err := st.GetLease(bg, "p1"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("lease = %v, want released", err)
+	if l, err := st.GetLease(bg, "p1"); err != nil || !l.Expired(time.Now()) {
+		t.Errorf("lease = %+v, %v; want expired, for the next takeover scan", l, err)
 	}
 	if a, _ := st.ListAttempts(bg, run.ID); len(a) != 1 || a[0].Error == nil || a[0].Error.Code != "COORDINATOR_SHUTDOWN" {
 		t.Errorf("attempts = %+v, want attempt 1 ended COORDINATOR_SHUTDOWN", a)
+	}
+}
+
+func TestTakeOverResolvesSealedVariables(t *testing.T) {
+	box, err := seal.New("engine-test-state-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	submitter := New(newMemStore(), &fakeRelay{}, Config{Owner: "dead", Sealer: box}, hclog.NewNullLogger())
+	st := newMemStore()
+	orphan := seedOrphan(t, st, time.Now().Add(-time.Second), "")
+	st.mu.Lock()
+	r := st.runs[orphan.ID]
+	if err := submitter.attachResumeData(&r, Submission{YAML: resumableYAML, Variables: map[string]string{"PW": "from-var"}}, false); err != nil {
+		st.mu.Unlock()
+		t.Fatal(err)
+	}
+	st.runs[orphan.ID] = r
+	st.mu.Unlock()
+	if r.ResumeBlocker != "" || len(r.ResumeData) == 0 || strings.Contains(string(r.ResumeData), "from-var") {
+		t.Fatalf("resume data %q blocker %q: want sealed values", r.ResumeData, r.ResumeBlocker)
+	}
+
+	var mu sync.Mutex
+	var password any
+	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
+		mu.Lock()
+		password = job.SourceConfig["password"]
+		mu.Unlock()
+		return okResult(job, 1, p), nil
+	}}
+	// Without the key the run cannot resume, and says why.
+	noKey := startEngine(t, st, &fakeRelay{}, Config{Owner: "nokey", Failover: true, LeaseTTL: 300 * time.Millisecond})
+	v := waitFinal(t, noKey, orphan.ID)
+	if v.Run.Error == nil || v.Run.Error.Code != "RESUME_FAILED" || !strings.Contains(v.Run.Error.Message, "no state key") {
+		t.Fatalf("without the key: %s %+v, want RESUME_FAILED about the state key", v.Run.State, v.Run.Error)
+	}
+	// With it, the --var value (not the environment's) resolves the pipeline again.
+	st2 := newMemStore()
+	orphan2 := seedOrphan(t, st2, time.Now().Add(-time.Second), "")
+	r2 := st2.runs[orphan2.ID]
+	if err := submitter.attachResumeData(&r2, Submission{YAML: resumableYAML, Variables: map[string]string{"PW": "from-var"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	st2.runs[orphan2.ID] = r2
+	withKey := startEngine(t, st2, rl, Config{Owner: "me", Failover: true, LeaseTTL: 300 * time.Millisecond, Sealer: box})
+	if v := waitFinal(t, withKey, orphan2.ID); v.Run.State != store.StateSucceeded {
+		t.Fatalf("with the key: %s %+v", v.Run.State, v.Run.Error)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if password != "from-var" {
+		t.Errorf("resumed source password %v, want the sealed --var value", password)
+	}
+}
+
+func TestTakeOverFinishesCancelRequestedRun(t *testing.T) {
+	st := newMemStore()
+	orphan := seedOrphan(t, st, time.Now().Add(-time.Second), "")
+	if _, _, err := st.RequestCancel(context.Background(), orphan.ID); err != nil {
+		t.Fatal(err)
+	}
+	e := startEngine(t, st, &fakeRelay{}, Config{Owner: "me", Failover: true, LeaseTTL: 300 * time.Millisecond})
+	if v := waitFinal(t, e, orphan.ID); v.Run.State != store.StateCancelled {
+		t.Fatalf("run = %s %+v, want CANCELLED", v.Run.State, v.Run.Error)
 	}
 }
