@@ -1,6 +1,8 @@
 package faults
 
 import (
+	"encoding/json"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -199,4 +201,60 @@ func TestConcurrentRunsOnePipeline(t *testing.T) {
 	}
 	t.Logf("second run: exit %d: %s", second.ExitCode, strings.TrimSpace(second.Stderr))
 	e2etest.RequireSameTable(t, src, dst, "public.big", "public.big", "r.id")
+}
+
+// TestEmbeddedKilledRunIsSuperseded SIGKILLs a `rapidbyte run` (embedded
+// coordinator, SQLite state) in the middle of a replace-mode copy, then runs
+// the pipeline again with --wait: the new run waits until the dead run's
+// lease expires, supersedes it (the dead run ends FAILED with
+// RUN_SUPERSEDED naming the new one) and leaves an exact copy.
+func TestEmbeddedKilledRunIsSuperseded(t *testing.T) {
+	t.Parallel()
+	e2etest.RequireBinaries(t)
+	src := e2etest.NewDatabase(t, "rb_e2b_own_kill_src")
+	seedBig(t, src)
+	dst := e2etest.NewDatabase(t, "rb_e2b_own_kill_dst")
+	env := e2etest.NewEmbeddedEnv(t)
+	p := e2etest.Pipeline{Name: "rb_e2b_own_killed_cli", Source: e2etest.PGConfig(src, "public"),
+		Destination: e2etest.PGConfig(dst, "public"), Streams: []e2etest.Stream{{Name: "big"}},
+		WriteMode: "replace", Resources: midResources}
+	file := p.Write(t)
+
+	first := &e2etest.Process{Name: "cli-1", Path: e2etest.BinPath(t, "rapidbyte"), Args: []string{"run", "-o", "json", file},
+		Env: env, LogPath: filepath.Join(t.TempDir(), "cli-1.log")}
+	first.Start(t)
+	t.Cleanup(func() { _ = first.Kill() })
+	waitCommitted(t, dst)
+	if err := first.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+
+	res := e2etest.RunCLI(t, env, "run", "--wait", "-o", "json", file)
+	requireNoPanic(t, res)
+	res.RequireExit(t, 0)
+	rr := res.MustRunJSON(t)
+	if rr.State != "SUCCEEDED" || !strings.Contains(res.Stderr, "waiting: ") || !strings.Contains(res.Stderr, "already has an active run") {
+		t.Fatalf("second run: state %s, want SUCCEEDED after waiting for the dead run's lease\n%s", rr.State, res)
+	}
+	t.Logf("second run finished %.1fs after the kill; %s", time.Since(killed).Seconds(), strings.TrimSpace(res.Stderr))
+	e2etest.RequireSameTable(t, src, dst, "public.big", "public.big", "r.id")
+
+	list := e2etest.RunCLI(t, env, "runs", "-o", "json")
+	list.RequireExit(t, 0)
+	var runs []e2etest.RunResult
+	if err := json.Unmarshal([]byte(list.Stdout), &runs); err != nil {
+		t.Fatalf("decode runs: %v\n%s", err, list)
+	}
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2\n%s", len(runs), list)
+	}
+	for _, r := range runs {
+		if r.RunID == rr.RunID {
+			continue
+		}
+		if r.State != "FAILED" || r.Error == nil || r.Error.Code != "RUN_SUPERSEDED" || !strings.Contains(r.Error.Message, rr.RunID) {
+			t.Errorf("killed run %s: %s %+v, want FAILED RUN_SUPERSEDED naming %s", r.RunID, r.State, r.Error, rr.RunID)
+		}
+	}
 }
