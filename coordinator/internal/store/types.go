@@ -46,8 +46,8 @@ type Run struct {
 	UpdatedAt time.Time
 	// CancelRequested is set by RequestCancel; UpdateRun never clears it.
 	CancelRequested bool
-	// Owner identifies the coordinator instance driving the run, for
-	// recovery after a restart; empty when unowned.
+	// Owner identifies the coordinator instance that last drove the run;
+	// the pipeline's Lease says who drives it now. Empty when unowned.
 	Owner string
 	// RecordsRead is the sum over streams.
 	RecordsRead uint64
