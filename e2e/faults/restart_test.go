@@ -29,9 +29,10 @@ func waitCommitted(t *testing.T, dst *e2etest.DB) {
 }
 
 // requireTakenOver checks a run finished SUCCEEDED after a takeover: its
-// first attempt ended COORDINATOR_TAKEOVER naming the stopped coordinator,
-// and attempts and retry_count continued.
-func requireTakenOver(t *testing.T, rr *e2etest.RunResult, from string) {
+// first attempt ended with code (COORDINATOR_TAKEOVER, or
+// COORDINATOR_SHUTDOWN for a hand-off) naming the stopped coordinator, and
+// attempts and retry_count continued.
+func requireTakenOver(t *testing.T, rr *e2etest.RunResult, from, code string) {
 	t.Helper()
 	if rr.State != "SUCCEEDED" {
 		t.Fatalf("run %s: state %s error %+v, want SUCCEEDED", rr.RunID, rr.State, rr.Error)
@@ -41,8 +42,8 @@ func requireTakenOver(t *testing.T, rr *e2etest.RunResult, from string) {
 			rr.Attempts, rr.RetryCount, len(rr.AttemptErrors))
 	}
 	first := rr.AttemptErrors[0]
-	if first.Attempt != 1 || first.Error == nil || first.Error.Code != "COORDINATOR_TAKEOVER" || !strings.Contains(first.Error.Message, from) {
-		t.Errorf("attempt 1 error %+v, want COORDINATOR_TAKEOVER naming %s", first.Error, from)
+	if first.Attempt != 1 || first.Error == nil || first.Error.Code != code || !strings.Contains(first.Error.Message, from) {
+		t.Errorf("attempt 1 error %+v, want %s naming %s", first.Error, code, from)
 	}
 }
 
@@ -85,7 +86,7 @@ func TestCoordinatorRestartResumes(t *testing.T) {
 		return final.State != "RUNNING" && final.State != "PENDING", final.State
 	})
 	t.Logf("run %s finished %.1fs after the restart: %s, attempts %d", first.RunID, time.Since(restarted).Seconds(), final.State, final.Attempts)
-	requireTakenOver(t, final, c.Coordinator.Addr)
+	requireTakenOver(t, final, c.Coordinator.Addr, "COORDINATOR_TAKEOVER")
 	e2etest.RequireSameTable(t, src, dst, "public.big", "public.big", "r.id")
 
 	again := submit(t, c, file, "--idempotency-key", key)
@@ -104,61 +105,73 @@ func TestCoordinatorRestartResumes(t *testing.T) {
 }
 
 // TestCoordinatorFailover runs two coordinators on one PostgreSQL state
-// store and two workers, SIGKILLs the coordinator driving a 600k-row
-// append mid-stream, and requires the other to take the run over once its
-// lease expires and finish it with an exact copy. The pipeline's password
-// travels as a --var value, which the coordinators keep only encrypted
-// (--state-key) for the takeover.
+// store and two workers and stops the coordinator driving a 600k-row append
+// mid-stream: with SIGKILL the other takes the run over once its lease
+// expires; with SIGTERM (a rollout) the stopping coordinator hands the run
+// off and the other takes it at its next scan. Either way the run finishes
+// with an exact copy. The pipeline's destination user travels as a --var
+// value, which the coordinators keep only encrypted (--state-key) for the
+// takeover.
 func TestCoordinatorFailover(t *testing.T) {
 	t.Parallel()
 	e2etest.RequireBinaries(t)
 	src := e2etest.NewDatabase(t, "rb_e2b_own_fo_src")
 	seedBig(t, src)
-	dst := e2etest.NewDatabase(t, "rb_e2b_own_fo_dst")
-	state := e2etest.NewDatabase(t, "rb_e2b_own_fo_state")
-	stateKey := "e2e-state-key-0123456789"
-	c := startCluster(t, clusterOpts{workers: 2, coordArgs: []string{"--state", state.DSN, "--lease-ttl", leaseTTL.String(), "--state-key", stateKey}})
-	b := c.AddCoordinator(t, "coordinator-b")
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		name := map[syscall.Signal]string{syscall.SIGKILL: "sigkill", syscall.SIGTERM: "sigterm"}[sig]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dst := e2etest.NewDatabase(t, "rb_e2b_own_fo_dst_"+name)
+			state := e2etest.NewDatabase(t, "rb_e2b_own_fo_state_"+name)
+			stateKey := "e2e-state-key-0123456789"
+			c := startCluster(t, clusterOpts{workers: 2, coordArgs: []string{"--state", state.DSN, "--lease-ttl", leaseTTL.String(), "--state-key", stateKey}})
+			b := c.AddCoordinator(t, "coordinator-b")
 
-	dstCfg := e2etest.PGConfig(dst, "public")
-	dstCfg["user"] = "${RB_E2E_DST_USER}"
-	p := e2etest.Pipeline{Name: "rb_e2b_own_failover", Source: e2etest.PGConfig(src, "public"),
-		Destination: dstCfg, Streams: []e2etest.Stream{{Name: "big"}}, Resources: midResources}
-	file := p.Write(t)
-	first := submit(t, c, file, "--var", "RB_E2E_DST_USER="+dst.User)
-	waitCommitted(t, dst)
+			dstCfg := e2etest.PGConfig(dst, "public")
+			dstCfg["user"] = "${RB_E2E_DST_USER}"
+			p := e2etest.Pipeline{Name: "rb_e2b_own_failover", Source: e2etest.PGConfig(src, "public"),
+				Destination: dstCfg, Streams: []e2etest.Stream{{Name: "big"}}, Resources: midResources}
+			file := p.Write(t)
+			first := submit(t, c, file, "--var", "RB_E2E_DST_USER="+dst.User)
+			waitCommitted(t, dst)
 
-	if err := c.Coordinator.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	t.Logf("killed coordinator %s after %d rows committed", c.Coordinator.Addr, committed(t, dst))
+			if err := c.Coordinator.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			stopped := time.Now()
+			t.Logf("sent %s to coordinator %s after %d rows committed", name, c.Coordinator.Addr, committed(t, dst))
 
-	viaB := e2etest.Env{"RAPIDBYTE_COORDINATOR": b.Addr, "RAPIDBYTE_AUTH_TOKEN": c.Token}
-	status := func() *e2etest.RunResult {
-		res := e2etest.RunCLI(t, viaB, "status", "-o", "json", first.RunID)
-		if res.ExitCode != 0 && res.ExitCode != 1 {
-			t.Fatalf("status through %s\n%s", b.Name, res)
-		}
-		return res.MustRunJSON(t)
-	}
-	var takeover time.Duration
-	var final *e2etest.RunResult
-	waitUntil(t, 120*time.Second, 100*time.Millisecond, "the other coordinator finishes the run", func() (bool, string) {
-		final = status()
-		if takeover == 0 && final.Attempts >= 2 {
-			takeover = time.Since(killed)
-		}
-		return final.State != "RUNNING" && final.State != "PENDING", final.State
-	})
-	t.Logf("takeover %.1fs after the kill (lease ttl %s); run finished %.1fs after it", takeover.Seconds(), leaseTTL, time.Since(killed).Seconds())
-	requireTakenOver(t, final, c.Coordinator.Addr)
-	if takeover > leaseTTL+leaseTTL/3+5*time.Second {
-		t.Errorf("takeover took %s, want about lease ttl + scan interval (%s)", takeover, leaseTTL+leaseTTL/3)
-	}
-	e2etest.RequireSameTable(t, src, dst, "public.big", "public.big", "r.id")
-	if stored := state.Strings(t, `SELECT coalesce(encode(resume_data, 'escape'), '') FROM runs WHERE id = $1`, first.RunID); len(stored) != 1 || stored[0] == "" || strings.Contains(stored[0], "RB_E2E_DST_USER") {
-		t.Errorf("resume data %q: want it stored, encrypted", stored)
+			viaB := e2etest.Env{"RAPIDBYTE_COORDINATOR": b.Addr, "RAPIDBYTE_AUTH_TOKEN": c.Token}
+			status := func() *e2etest.RunResult {
+				res := e2etest.RunCLI(t, viaB, "status", "-o", "json", first.RunID)
+				if res.ExitCode != 0 && res.ExitCode != 1 {
+					t.Fatalf("status through %s\n%s", b.Name, res)
+				}
+				return res.MustRunJSON(t)
+			}
+			var takeover time.Duration
+			var final *e2etest.RunResult
+			waitUntil(t, 120*time.Second, 100*time.Millisecond, "the other coordinator finishes the run", func() (bool, string) {
+				final = status()
+				if takeover == 0 && final.Attempts >= 2 {
+					takeover = time.Since(stopped)
+				}
+				return final.State != "RUNNING" && final.State != "PENDING", final.State
+			})
+			t.Logf("takeover %.1fs after %s (lease ttl %s); run finished %.1fs after it", takeover.Seconds(), name, leaseTTL, time.Since(stopped).Seconds())
+			want := "COORDINATOR_TAKEOVER"
+			if sig == syscall.SIGTERM {
+				want = "COORDINATOR_SHUTDOWN"
+			}
+			requireTakenOver(t, final, c.Coordinator.Addr, want)
+			if limit := leaseTTL + leaseTTL/3 + 5*time.Second; takeover > limit {
+				t.Errorf("takeover took %s, want under %s (lease ttl + scan interval + slack)", takeover, limit)
+			}
+			e2etest.RequireSameTable(t, src, dst, "public.big", "public.big", "r.id")
+			if stored := state.Strings(t, `SELECT coalesce(encode(resume_data, 'escape'), '') FROM runs WHERE id = $1`, first.RunID); len(stored) != 1 || stored[0] == "" || strings.Contains(stored[0], "RB_E2E_DST_USER") {
+				t.Errorf("resume data %q: want it stored, encrypted", stored)
+			}
+		})
 	}
 }
 

@@ -135,7 +135,7 @@ func (x *execution) execute(ctx context.Context) {
 }
 
 // restore continues a taken-over run: the attempt its previous coordinator
-// left open is finished as interrupted (attempt numbers and retry_count
+// left open (not handed off) is finished as interrupted (attempt numbers and retry_count
 // continue from it), finished streams stay done, and the others resume
 // from the last checkpoint their destination acknowledged, as a retry
 // within one process would.
@@ -168,9 +168,14 @@ func (x *execution) restore(ctx context.Context, tasks []*task) error {
 		t.baseRead, t.baseBytes = r.RecordsWritten, r.BytesWritten
 	}
 	x.attempt = x.run.Attempts
-	if x.attempt > 0 {
+	atts, err := e.store.ListAttempts(ctx, x.run.ID)
+	if err != nil {
+		return err
+	}
+	// An attempt the previous coordinator handed off is finished already.
+	if n := len(atts); n > 0 && atts[n-1].Number == x.attempt && atts[n-1].FinishedAt.IsZero() {
 		ce := takeoverError(x.resumedFrom, e.cfg.Owner)
-		if err := e.store.FinishAttempt(ctx, x.run.ID, x.attempt, e.cfg.Clock.Now(), ce); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := e.store.FinishAttempt(ctx, x.run.ID, x.attempt, e.cfg.Clock.Now(), ce); err != nil {
 			return err
 		}
 	}

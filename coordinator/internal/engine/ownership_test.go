@@ -317,3 +317,17 @@ func TestTakeOverFinishesCancelRequestedRun(t *testing.T) {
 		t.Fatalf("run = %s %+v, want CANCELLED", v.Run.State, v.Run.Error)
 	}
 }
+
+func TestTakeOverKeepsHandOffAttemptError(t *testing.T) {
+	st := newMemStore()
+	orphan := seedOrphan(t, st, time.Now().Add(-time.Second), "")
+	_ = st.FinishAttempt(context.Background(), orphan.ID, 1, time.Now(), handOffError("dead"))
+	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
+		return okResult(job, 1, p), nil
+	}}
+	e := startEngine(t, st, rl, Config{Owner: "me", Failover: true, LeaseTTL: 300 * time.Millisecond})
+	v := waitFinal(t, e, orphan.ID)
+	if v.Run.State != store.StateSucceeded || len(v.Attempts) != 2 || v.Attempts[0].Error == nil || v.Attempts[0].Error.Code != "COORDINATOR_SHUTDOWN" {
+		t.Fatalf("run %s, attempts %+v; want SUCCEEDED with attempt 1 still ended COORDINATOR_SHUTDOWN", v.Run.State, v.Attempts)
+	}
+}
