@@ -35,7 +35,6 @@ type runStore interface {
 	AcquireLease(ctx context.Context, l store.Lease, now time.Time) (store.Lease, bool, error)
 	RenewLease(ctx context.Context, l store.Lease) (bool, error)
 	ReleaseLease(ctx context.Context, pipeline, runID, owner string) error
-	GetLease(ctx context.Context, pipeline string) (store.Lease, error)
 	ListLeases(ctx context.Context) ([]store.Lease, error)
 }
 
@@ -191,20 +190,20 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.base = context.WithoutCancel(ctx)
 	e.mu.Unlock()
 
+	var scan <-chan time.Time // nil without Failover: never fires
 	if e.cfg.Failover {
 		e.takeOver(ctx)
+		t := time.NewTicker(e.cfg.LeaseTTL / 3)
+		defer t.Stop()
+		scan = t.C
 	}
 	close(e.ready)
-	scan := time.NewTicker(e.cfg.LeaseTTL / 3)
-	defer scan.Stop()
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
-		case <-scan.C:
-			if e.cfg.Failover {
-				e.takeOver(ctx)
-			}
+		case <-scan:
+			e.takeOver(ctx)
 		}
 	}
 
