@@ -16,10 +16,11 @@ import (
 const leaseTTL = 3 * time.Second
 
 // waitCommitted waits until dst committed at least one checkpoint, and not
-// the whole table.
+// the whole table (up to 3 minutes: a first compile of the connector modules
+// on a loaded 2-core machine can take most of that).
 func waitCommitted(t *testing.T, dst *e2etest.DB) {
 	t.Helper()
-	waitUntil(t, 90*time.Second, 30*time.Millisecond, "a first commit mid-stream", func() (bool, string) {
+	waitUntil(t, 180*time.Second, 30*time.Millisecond, "a first commit mid-stream", func() (bool, string) {
 		n := committed(t, dst)
 		if n >= int64(midRows) {
 			t.Fatalf("destination committed all %d rows before the fault was injected", n)
@@ -193,7 +194,7 @@ func TestConcurrentRunsOnePipeline(t *testing.T) {
 
 	firstDone := make(chan e2etest.Result, 1)
 	go func() { firstDone <- e2etest.RunCLI(t, env, "run", "-o", "json", file) }()
-	waitUntil(t, 90*time.Second, 30*time.Millisecond, "the first run commits", func() (bool, string) {
+	waitUntil(t, 180*time.Second, 30*time.Millisecond, "the first run commits", func() (bool, string) {
 		select {
 		case res := <-firstDone:
 			t.Fatalf("the first run ended before the second started\n%s", res)
