@@ -127,6 +127,22 @@ func TestOverlaysRender(t *testing.T) {
 				if len(o.pvcs) != 0 {
 					t.Errorf("postgres overlay keeps %d PVCs", len(o.pvcs))
 				}
+				// Two replicas share the store (run leases, takeover).
+				d := o.deployments["rapidbyte-coordinator"]
+				if got := *d.Spec.Replicas; got != 2 {
+					t.Errorf("postgres overlay: coordinator replicas = %d, want 2", got)
+				}
+				if s := d.Spec.Strategy; s.Type != appsv1.RollingUpdateDeploymentStrategyType || s.RollingUpdate == nil ||
+					s.RollingUpdate.MaxUnavailable == nil || s.RollingUpdate.MaxUnavailable.IntValue() != 0 {
+					t.Errorf("postgres overlay: strategy %+v, want RollingUpdate with maxUnavailable 0 (one coordinator always up)", s)
+				}
+				key := envByName(c.Env)["RAPIDBYTE_STATE_KEY"]
+				if key.ValueFrom == nil || key.ValueFrom.SecretKeyRef == nil || key.Value != "" {
+					t.Errorf("postgres overlay: RAPIDBYTE_STATE_KEY must come only from a Secret, got %+v", key)
+				}
+				if pdb := o.pdbs["rapidbyte-coordinator"]; pdb == nil || pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 {
+					t.Errorf("postgres overlay: coordinator PodDisruptionBudget with minAvailable 1 missing, got %+v", pdb)
+				}
 			}
 		})
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/grpcapi"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/seal"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
@@ -88,7 +89,14 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen)}
+	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen), LeaseTTL: cfg.LeaseTTL, Failover: !cfg.NoFailover}
+	if cfg.StateKey != "" {
+		box, err := seal.New(cfg.StateKey)
+		if err != nil {
+			return nil, errors.Join(err, s.Close())
+		}
+		ecfg.Sealer = box
+	}
 	if s.metrics != nil {
 		ecfg.Observer = newRunMetrics(s.metrics)
 	}
@@ -159,7 +167,10 @@ func clientTLS(caFile string) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
-// owner identifies this coordinator instance in the state store.
+// owner identifies this coordinator instance in the state store: the host
+// name and listen address, unique among live coordinators and kept by a
+// restarted one, which so takes its runs back without waiting for their
+// leases to expire.
 func owner(listen string) string {
 	host, _ := os.Hostname()
 	return host + "/" + listen

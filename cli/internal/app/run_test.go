@@ -127,6 +127,33 @@ func TestRunTextSummary(t *testing.T) {
 	}
 }
 
+func TestRunWhilePipelineActive(t *testing.T) {
+	t.Run("rejected", func(t *testing.T) {
+		f := &fakeCoordinator{run: succeededRun(), busy: 1}
+		addr := serve(t, f, "")
+		r := invoke(t, map[string]string{EnvCoordinator: addr}, "run", writePipeline(t, pipelineYAML))
+		if r.code != 1 || !strings.Contains(r.stderr, "already has an active run run-0") || r.stdout != "" {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 1 and the active run named", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("wait", func(t *testing.T) {
+		f := &fakeCoordinator{run: succeededRun(), busy: 2}
+		addr := serve(t, f, "")
+		r := invoke(t, map[string]string{EnvCoordinator: addr}, "run", "--wait", "-o", "json", writePipeline(t, pipelineYAML))
+		if r.code != 0 || strings.Count(r.stderr, "waiting: ") != 1 || !strings.Contains(r.stderr, "run-0") {
+			t.Fatalf("exit %d, stderr %q; want 0 after one waiting line", r.code, r.stderr)
+		}
+		if m := decodeObject(t, r.stdout); m["run_id"] != "run-1" {
+			t.Errorf("run %v, want run-1", m["run_id"])
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.submitted) != 3 {
+			t.Errorf("%d submissions, want 3 (two while busy)", len(f.submitted))
+		}
+	})
+}
+
 func TestRunJSONOnly(t *testing.T) {
 	addr := serve(t, &fakeCoordinator{run: succeededRun()}, "")
 	file := writePipeline(t, pipelineYAML)

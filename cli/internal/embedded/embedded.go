@@ -122,6 +122,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	ccfg.AuthToken = token
 	ccfg.WorkerAuthToken = token
 	ccfg.MetricsListen = ""
+	// The embedded coordinator lives for one command: it neither resumes
+	// other runs nor leaves its own behind (see cli/README.md, "One run per pipeline").
+	ccfg.NoFailover = true
 	c, err := coordinator.New(ctx, ccfg, log.Named("coordinator"))
 	if err != nil {
 		_ = w.Close()

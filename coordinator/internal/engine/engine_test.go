@@ -340,30 +340,6 @@ func TestPartitions(t *testing.T) {
 	}
 }
 
-func TestRecoverFailsOrphanedRuns(t *testing.T) {
-	st := newMemStore()
-	orphan, _, _ := st.CreateRun(context.Background(), store.Run{Pipeline: "p1", State: store.StateRunning, Owner: "me", Attempts: 1})
-	_ = st.AddAttempt(context.Background(), store.Attempt{RunID: orphan.ID, Number: 1})
-	other, _, _ := st.CreateRun(context.Background(), store.Run{Pipeline: "p1", State: store.StateRunning, Owner: "other"})
-	e := New(st, &fakeRelay{}, Config{Owner: "me"}, hclog.NewNullLogger())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
-	<-e.Ready()
-	cancel()
-	<-done
-	got, _ := st.GetRun(context.Background(), orphan.ID)
-	if got.State != store.StateFailed || got.Error == nil || got.Error.Code != "COORDINATOR_RESTARTED" {
-		t.Errorf("orphan = %s %v, want FAILED COORDINATOR_RESTARTED", got.State, got.Error)
-	}
-	if a, _ := st.ListAttempts(context.Background(), orphan.ID); a[0].FinishedAt.IsZero() {
-		t.Error("orphan's open attempt was not finished")
-	}
-	if got, _ := st.GetRun(context.Background(), other.ID); got.State != store.StateRunning {
-		t.Errorf("a live coordinator's run became %s", got.State)
-	}
-}
-
 func TestWatchPublishesEvents(t *testing.T) {
 	release := make(chan struct{})
 	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {

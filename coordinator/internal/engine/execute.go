@@ -59,6 +59,9 @@ type execution struct {
 	retryWait time.Duration
 	stopBeat  func() // stops the heartbeat; nil before it starts
 	cancel    context.CancelCauseFunc
+	// resumedFrom, when set, is the coordinator this run was taken over
+	// from: tasks and attempts continue from what the store holds.
+	resumedFrom string
 }
 
 // execute drives the run to a final state.
@@ -77,15 +80,29 @@ func (x *execution) execute(ctx context.Context) {
 		return
 	}
 
+	tasks := planTasks(x.p)
+	if x.resumedFrom != "" {
+		if err := x.restore(ctx, tasks); err != nil {
+			log.Error("restore run state", "error", err)
+			x.finish(ctx, runerr.New(runerr.CategoryInternal, "STATE_STORE", "restore the state of run %s: %v", x.run.ID, err))
+			return
+		}
+	}
 	x.mu.Lock()
-	x.tasks = planTasks(x.p)
+	x.tasks = tasks
 	x.run.State = store.StateRunning
-	x.run.StartedAt = e.cfg.Clock.Now()
+	if x.run.StartedAt.IsZero() {
+		x.run.StartedAt = e.cfg.Clock.Now()
+	}
 	x.mu.Unlock()
 	x.saveRun(ctx)
 	e.cfg.Observer.RunStarted()
-	x.publish(Event{Message: "run started"})
-	log.Info("run started", "streams", len(x.tasks))
+	if x.resumedFrom != "" {
+		x.publish(Event{Message: fmt.Sprintf("run resumed by coordinator %s after coordinator %s stopped", e.cfg.Owner, x.resumedFrom)})
+	} else {
+		x.publish(Event{Message: "run started"})
+	}
+	log.Info("run started", "streams", len(x.tasks), "resumed_from", x.resumedFrom)
 
 	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
 	for {
@@ -116,6 +133,54 @@ func (x *execution) execute(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// restore continues a taken-over run: the attempt its previous coordinator
+// left open (not handed off) is finished as interrupted (attempt numbers and retry_count
+// continue from it), finished streams stay done, and the others resume
+// from the last checkpoint their destination acknowledged, as a retry
+// within one process would.
+func (x *execution) restore(ctx context.Context, tasks []*task) error {
+	e := x.e
+	results, err := e.store.ListStreamResults(ctx, x.run.ID)
+	if err != nil {
+		return err
+	}
+	byKey := make(map[string]store.StreamResult, len(results))
+	for _, r := range results {
+		byKey[fmt.Sprintf("%s\x00%d", r.Stream, r.Partition)] = r
+	}
+	for _, t := range tasks {
+		r, ok := byKey[fmt.Sprintf("%s\x00%d", t.stream.Name, t.index)]
+		if !ok {
+			continue
+		}
+		t.attempts = r.Attempts
+		t.result = r
+		t.live.RecordsRead, t.live.RecordsWritten, t.live.BytesRead = r.RecordsWritten, r.RecordsWritten, r.BytesWritten
+		if r.State == store.StateSucceeded {
+			t.done = true
+			t.live.RecordsRead, t.live.BytesRead = r.RecordsRead, r.BytesRead
+			t.live.State = store.StateSucceeded
+			continue
+		}
+		// What the stream committed up to its checkpoint counts as done.
+		t.resume = r.Checkpoint
+		t.baseRead, t.baseBytes = r.RecordsWritten, r.BytesWritten
+	}
+	x.attempt = x.run.Attempts
+	atts, err := e.store.ListAttempts(ctx, x.run.ID)
+	if err != nil {
+		return err
+	}
+	// An attempt the previous coordinator handed off is finished already.
+	if n := len(atts); n > 0 && atts[n-1].Number == x.attempt && atts[n-1].FinishedAt.IsZero() {
+		ce := takeoverError(x.resumedFrom, e.cfg.Owner)
+		if err := e.store.FinishAttempt(ctx, x.run.ID, x.attempt, e.cfg.Clock.Now(), ce); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // planTasks splits the pipeline's streams into partitions.
@@ -156,6 +221,9 @@ func (x *execution) runAttempt(ctx context.Context) *runerr.ConnectorError {
 
 	failure := x.runTasks(ctx, pending)
 
+	if errors.Is(context.Cause(ctx), errLeaseLost) {
+		return failure // the run's new owner records the attempt
+	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	if err := e.store.FinishAttempt(fctx, x.run.ID, x.attempt, e.cfg.Clock.Now(), failure); err != nil {
@@ -255,13 +323,16 @@ func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError
 	var lastCP *store.Checkpoint // each acknowledgement brings a new checkpoint value
 	var cpErr error
 	res, err := e.relay.Relay(ctx, job, func(pr relay.Progress) {
-		if cp := pr.Checkpoint; cp != nil && cp != lastCP {
+		if cp := pr.Checkpoint; cp != nil && cp != lastCP && ctx.Err() == nil {
 			lastCP = cp
 			// The destination acknowledged the commit covering cp: only now
 			// may it become the stream's cursor.
 			if incremental && cpErr == nil {
 				cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
 			}
+			// The stream result keeps it too, so that a coordinator taking
+			// the run over resumes the stream from it.
+			x.putAck(ctx, t, cp, pr)
 		}
 		x.setLive(t, func(sp *StreamProgress) {
 			sp.RecordsRead = t.baseRead + pr.RecordsRead
@@ -312,6 +383,23 @@ func (x *execution) taskFailed(ctx context.Context, t *task, ce *runerr.Connecto
 	return ce
 }
 
+// putAck stores the result of a running task whose destination just
+// acknowledged checkpoint cp: what it committed up to cp counts as written.
+func (x *execution) putAck(ctx context.Context, t *task, cp *store.Checkpoint, pr relay.Progress) {
+	sr := store.StreamResult{
+		RunID: x.run.ID, Stream: t.stream.Name, Partition: uint32(t.index), State: store.StateRunning,
+		RecordsRead:    t.baseRead + pr.RecordsRead,
+		RecordsWritten: t.baseRead + cp.Records,
+		BytesRead:      t.baseBytes + pr.BytesRead,
+		BytesWritten:   t.baseBytes + cp.Bytes,
+		Attempts:       t.attempts,
+		Checkpoint:     cp,
+	}
+	if err := x.e.store.PutStreamResult(ctx, sr); err != nil && ctx.Err() == nil {
+		x.e.log.Error("record stream checkpoint", "run_id", x.run.ID, "stream", t.name(), "error", err)
+	}
+}
+
 // putResult stores the task's current result.
 func (x *execution) putResult(ctx context.Context, t *task, state store.RunState, ce *runerr.ConnectorError, res relay.Result) {
 	sr := store.StreamResult{
@@ -336,6 +424,9 @@ func (x *execution) putResult(ctx context.Context, t *task, state store.RunState
 		sr.Checkpoint = res.Checkpoint
 	}
 	t.result = sr
+	if errors.Is(context.Cause(ctx), errLeaseLost) {
+		return // the run's new owner records its streams
+	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	if err := x.e.store.PutStreamResult(wctx, sr); err != nil {
@@ -350,10 +441,20 @@ func (x *execution) finish(ctx context.Context, failure *runerr.ConnectorError) 
 	if x.stopBeat != nil {
 		x.stopBeat() // no heartbeat write may land after the final one
 	}
+	cause := context.Cause(ctx)
+	if ctx.Err() != nil && errors.Is(cause, errLeaseLost) {
+		// Another coordinator owns the run now: it records what happens next.
+		x.publish(Event{Message: "run lease lost: another coordinator continues the run"})
+		return
+	}
+	if ctx.Err() != nil && errors.Is(cause, errHandOff) {
+		x.handOff(ctx)
+		return
+	}
 	now := e.cfg.Clock.Now()
 	x.mu.Lock()
 	r := x.run
-	switch cause := context.Cause(ctx); {
+	switch {
 	case ctx.Err() != nil && errors.Is(cause, errShutdown):
 		r.State, r.Error = store.StateFailed, shutdownError()
 	case ctx.Err() != nil:
@@ -401,11 +502,44 @@ func (x *execution) finish(ctx context.Context, failure *runerr.ConnectorError) 
 	if err := e.store.UpdateRun(wctx, r); err != nil {
 		e.log.Error("record run end", "run_id", r.ID, "error", err)
 	}
+	if err := e.store.ReleaseLease(wctx, r.Pipeline, r.ID, e.cfg.Owner); err != nil {
+		e.log.Error("release lease", "run_id", r.ID, "error", err)
+	}
 	e.cfg.Observer.RunFinished(r.State, !r.StartedAt.IsZero(), r.RecordsWritten, r.BytesWritten, time.Duration(r.DurationSecs*float64(time.Second)))
 	msg := "run " + strings.ToLower(string(r.State))
 	x.publish(Event{Message: msg, Error: r.Error})
 	e.log.Info(msg, "run_id", r.ID, "pipeline", r.Pipeline, "attempts", r.Attempts,
 		"records_written", r.RecordsWritten, "duration_secs", r.DurationSecs)
+}
+
+// handOff leaves an interrupted run unfinished for another coordinator
+// process (failover shutdown): it finishes the open attempt, saves the run
+// as it is and expires its lease, so the next takeover scan resumes it.
+func (x *execution) handOff(ctx context.Context) {
+	e := x.e
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	x.mu.Lock()
+	r := x.run
+	attempt := x.attempt
+	x.mu.Unlock()
+	if attempt > 0 {
+		if err := e.store.FinishAttempt(wctx, r.ID, attempt, e.cfg.Clock.Now(), handOffError(e.cfg.Owner)); err != nil {
+			e.log.Error("record attempt end", "run_id", r.ID, "error", err)
+		}
+	}
+	if err := e.store.UpdateRun(wctx, r); err != nil {
+		e.log.Error("record run", "run_id", r.ID, "error", err)
+	}
+	// Expire the lease rather than delete it: a run whose lease expired is
+	// taken over at the next scan, one with no lease only after a TTL.
+	expired := e.lease(r, time.Now())
+	expired.ExpiresAt = time.Now().Add(-time.Millisecond)
+	if _, err := e.store.RenewLease(wctx, expired); err != nil {
+		e.log.Error("release lease", "run_id", r.ID, "error", err)
+	}
+	x.publish(Event{Message: "coordinator shutting down: run released for another coordinator to resume"})
+	e.log.Info("run handed off", "run_id", r.ID, "pipeline", r.Pipeline, "attempts", r.Attempts)
 }
 
 // saveRun writes the run's current fields.
@@ -424,6 +558,7 @@ func (x *execution) saveRun(ctx context.Context) {
 func (x *execution) heartbeat(ctx context.Context) func() {
 	hctx, cancel := context.WithCancel(ctx)
 	id := x.run.ID
+	leased := store.Run{ID: id, Pipeline: x.run.Pipeline} // what the lease names
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -431,10 +566,30 @@ func (x *execution) heartbeat(ctx context.Context) func() {
 		defer t.Stop()
 		poll := time.NewTicker(x.e.cfg.CancelPoll)
 		defer poll.Stop()
+		renew := time.NewTicker(x.e.cfg.LeaseTTL / 3)
+		defer renew.Stop()
+		renewed := time.Now()
 		for {
 			select {
 			case <-hctx.Done():
 				return
+			case <-renew.C:
+				now := time.Now()
+				held, err := x.e.store.RenewLease(hctx, x.e.lease(leased, now))
+				switch {
+				case err == nil && held:
+					renewed = now
+				case err == nil:
+					x.e.log.Warn("run lease taken over by another coordinator; stopping the run here", "run_id", id)
+					x.cancel(errLeaseLost)
+				case hctx.Err() != nil:
+				case now.Sub(renewed) >= x.e.cfg.LeaseTTL:
+					// Another coordinator may take the run now: stop first.
+					x.e.log.Error("run lease expired: cannot renew it; stopping the run here", "run_id", id, "error", err)
+					x.cancel(errLeaseLost)
+				default:
+					x.e.log.Warn("renew run lease", "run_id", id, "error", err)
+				}
 			case <-t.C:
 				x.mu.Lock()
 				x.run.RecordsRead, x.run.RecordsWritten, x.run.BytesRead = 0, 0, 0

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,6 +170,30 @@ func TestSubmitIsIdempotentAndWaits(t *testing.T) {
 		if bytes.Contains(b, []byte("literal-secret")) || bytes.Contains(b, []byte("pw-from-vars")) {
 			t.Errorf("response leaks a secret: %s", b)
 		}
+	}
+}
+
+func TestSubmitWhileActiveIsFailedPrecondition(t *testing.T) {
+	e := startAPI(t, blockingRelay, "")
+	req := &rapidbytev1.SubmitRunRequest{PipelineYaml: fmt.Sprintf(testYAML, "p1"), Variables: vars}
+	first, err := e.client.SubmitRun(e.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.SubmitRun(e.ctx, req)
+	st := status.Convert(err)
+	if st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "already has an active run "+first.GetRunId()) {
+		t.Fatalf("second submit = %v, want FailedPrecondition naming run %s", err, first.GetRunId())
+	}
+	if len(st.Details()) != 1 {
+		t.Fatalf("details %v, want the ConnectorError", st.Details())
+	}
+	if ce, ok := st.Details()[0].(*rapidbytev1.ConnectorError); !ok || ce.GetCode() != "RUN_ACTIVE" {
+		t.Errorf("detail %v, want code RUN_ACTIVE", st.Details()[0])
+	}
+	// Another pipeline is not affected.
+	if _, err := e.client.SubmitRun(e.ctx, &rapidbytev1.SubmitRunRequest{PipelineYaml: fmt.Sprintf(testYAML, "p2"), Variables: vars}); err != nil {
+		t.Errorf("submit of another pipeline: %v", err)
 	}
 }
 

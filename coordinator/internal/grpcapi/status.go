@@ -46,6 +46,7 @@ func toStatus(log hclog.Logger, method string, err error) error {
 		reqErr *requestError
 		valErr *pipeline.ValidationError
 		ce     *runerr.ConnectorError
+		active *engine.ActiveRunError
 	)
 	switch {
 	case errors.As(err, &reqErr):
@@ -59,6 +60,13 @@ func toStatus(log hclog.Logger, method string, err error) error {
 		return st.Err()
 	case errors.Is(err, errUnauthenticated):
 		return status.Error(codes.Unauthenticated, err.Error())
+	case errors.As(err, &active):
+		st := status.New(codes.FailedPrecondition, active.Error())
+		detail := protoconv.ErrorToProto(&runerr.ConnectorError{Category: runerr.CategoryConfig, Code: "RUN_ACTIVE", Message: active.Error()})
+		if d, derr := st.WithDetails(detail); derr == nil {
+			st = d
+		}
+		return st.Err()
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, registry.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, store.ErrConflict):

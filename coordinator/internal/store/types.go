@@ -46,8 +46,8 @@ type Run struct {
 	UpdatedAt time.Time
 	// CancelRequested is set by RequestCancel; UpdateRun never clears it.
 	CancelRequested bool
-	// Owner identifies the coordinator instance driving the run, for
-	// recovery after a restart; empty when unowned.
+	// Owner identifies the coordinator instance that last drove the run;
+	// the pipeline's Lease says who drives it now. Empty when unowned.
 	Owner string
 	// RecordsRead is the sum over streams.
 	RecordsRead uint64
@@ -65,7 +65,32 @@ type Run struct {
 	Timings Timings
 	// Error is why the run failed, if it did.
 	Error *runerr.ConnectorError
+	// ResumeData is what another coordinator process needs to resume the
+	// run besides PipelineYAML (sealed by the caller, opaque to the store);
+	// nil when nothing is needed. Written by CreateRun only.
+	ResumeData []byte
+	// ResumeBlocker, when set, says why no other coordinator process can
+	// resume the run (e.g. its --var values are not stored). Written by
+	// CreateRun only.
+	ResumeBlocker string
 }
+
+// Lease is a pipeline's run lease: while it has not expired, Owner alone
+// drives run RunID and no other run of Pipeline starts. The owner renews it;
+// another coordinator may take it once it has expired.
+type Lease struct {
+	// Pipeline is the pipeline name; it has at most one lease.
+	Pipeline string
+	// RunID is the run the lease is for.
+	RunID string
+	// Owner identifies the coordinator instance holding it.
+	Owner string
+	// ExpiresAt is when the lease ends unless renewed.
+	ExpiresAt time.Time
+}
+
+// Expired reports whether the lease has expired at now.
+func (l Lease) Expired(now time.Time) bool { return l.ExpiresAt.Before(now) }
 
 // RetryCount returns Attempts-1, or 0 before the first attempt.
 func (r Run) RetryCount() int { return max(r.Attempts-1, 0) }

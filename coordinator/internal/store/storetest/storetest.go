@@ -38,7 +38,9 @@ func Run(t *testing.T, open Opener) {
 		{"ListRunsPaging", testListPaging},
 		{"ListRunsFilters", testListFilters},
 		{"ListUnfinished", testListUnfinished},
-		{"ClaimRun", testClaimRun},
+		{"Lease", testLease},
+		{"LeaseRace", testLeaseRace},
+		{"LeaseList", testLeaseList},
 		{"Attempts", testAttempts},
 		{"StreamResults", testStreamResults},
 		{"CursorRoundTrip", testCursorRoundTrip},
@@ -91,6 +93,8 @@ func fullRun() store.Run {
 			Retryable: true, SafeToRetry: false, CommitState: runerr.CommitAfterUnknown, RetryAfterMs: 5,
 			Scope: runerr.ScopeStream, BackoffClass: runerr.ClassSlow, Connector: "dest-postgres", Hint: "check the server",
 		},
+		ResumeData:    []byte{0, 1, 2, 0xff, 'x'},
+		ResumeBlocker: "submitted with --var values and no state key",
 	}
 }
 
@@ -462,45 +466,4 @@ func pick(runs []store.Run, keep []string) []store.Run {
 		}
 	}
 	return out
-}
-
-func testClaimRun(t *testing.T, s store.Store) {
-	ctx := ctxT(t)
-	mustCreate(t, s, store.Run{ID: "r", Pipeline: "p", PipelineYAML: "y", State: store.StateRunning, Owner: "dead"})
-	mustCreate(t, s, store.Run{ID: "done", Pipeline: "p", PipelineYAML: "y", State: store.StateFailed, Owner: "dead"})
-
-	// Several coordinators race to adopt the orphan: exactly one wins.
-	const n = 6
-	wins := make([]bool, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, err := s.ClaimRun(ctx, "r", "dead", fmt.Sprintf("c%d", i))
-			if err != nil {
-				t.Error(err)
-			}
-			wins[i] = ok
-		}()
-	}
-	wg.Wait()
-	winner := ""
-	for i, ok := range wins {
-		if ok {
-			if winner != "" {
-				t.Fatalf("both %s and c%d claimed the run", winner, i)
-			}
-			winner = fmt.Sprintf("c%d", i)
-		}
-	}
-	if r, err := s.GetRun(ctx, "r"); err != nil || winner == "" || r.Owner != winner {
-		t.Errorf("owner = %q (err %v), winner %q", r.Owner, err, winner)
-	}
-	if ok, err := s.ClaimRun(ctx, "done", "dead", "me"); ok || err != nil {
-		t.Errorf("ClaimRun(final run) = %v, %v; want false, nil", ok, err)
-	}
-	if _, err := s.ClaimRun(ctx, "missing", "", "me"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("ClaimRun(missing) = %v, want ErrNotFound", err)
-	}
 }
