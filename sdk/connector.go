@@ -105,6 +105,10 @@ type WriteRequest struct {
 	// Schema is the schema of every batch; nil when the input stream is
 	// empty.
 	Schema *batch.Schema
+	// Resume is the checkpoint the source resumes after in this attempt
+	// (nil on a fresh start): the first row of the input is the first row
+	// after it.
+	Resume *abi.Checkpoint
 }
 
 // Emitter hands a Source's output to the host. It is not safe for
@@ -137,4 +141,10 @@ type BatchIterator interface {
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint
+	// ReportCommitted tells the host, before the first Next, that the
+	// destination already holds every row up to cp (a position later than
+	// WriteRequest.Resume): the host acknowledges cp, so the coordinator
+	// resumes the source after it. The write should then fail with a
+	// ResumeAheadError instead of reading.
+	ReportCommitted(cp abi.Checkpoint) error
 }

@@ -85,20 +85,13 @@ func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.Ba
 	r := dest.Request{
 		Schema:         d.cfg.Schema,
 		Stream:         req.Stream,
-		Resume:         resumeOf(req),
+		Resume:         req.Resume,
 		CopyFlushBytes: d.cfg.CopyFlushBytes,
 	}
 	if req.Schema != nil {
 		r.Fields = req.Schema.Fields
 	}
-	var in dest.Input = &input{it: it}
-	if r.Resume == nil && req.Schema != nil {
-		var err error
-		if r.Resume, in, err = deriveResume(ctx, d.conn, d.cfg.Schema, req, it); err != nil {
-			return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
-		}
-	}
-	st, err := dest.Write(ctx, d.conn, r, in)
+	st, err := dest.Write(ctx, d.conn, r, &input{it: it})
 	d.stats = st
 	if err != nil {
 		return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
@@ -150,3 +143,5 @@ func (in *input) Rows() int                   { return in.view.Rows() }
 func (in *input) Column(i int) pgarrow.Reader { return &in.readers[i] }
 func (in *input) Checkpoint() *abi.Checkpoint { return in.it.Checkpoint() }
 func (in *input) Commit() error               { return in.it.Commit() }
+
+func (in *input) ReportCommitted(cp abi.Checkpoint) error { return in.it.ReportCommitted(cp) }

@@ -18,6 +18,10 @@ import (
 // even after the run's context was cancelled.
 const storeTimeout = 10 * time.Second
 
+// maxResumeRedirects bounds the immediate re-dispatches of one task after a
+// destination reported that it holds rows past the resume point.
+const maxResumeRedirects = 3
+
 // task is one stream partition of a run and what earlier attempts left.
 type task struct {
 	stream         pipeline.StreamConfig
@@ -253,22 +257,39 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 	}
 	var lastCP *store.Checkpoint // each acknowledgement brings a new checkpoint value
 	var cpErr error
-	res, err := e.relay.Relay(ctx, job, func(pr dispatch.Progress) {
-		if cp := pr.Checkpoint; cp != nil && cp != lastCP {
-			lastCP = cp
-			// The destination acknowledged the commit covering cp: only now
-			// may it become the stream's cursor.
-			if incremental && cpErr == nil {
-				cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
+	relay := func() (dispatch.Result, error) {
+		return e.relay.Relay(ctx, job, func(pr dispatch.Progress) {
+			if cp := pr.Checkpoint; cp != nil && cp != lastCP {
+				lastCP = cp
+				// The destination acknowledged the commit covering cp: only now
+				// may it become the stream's cursor.
+				if incremental && cpErr == nil {
+					cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
+				}
 			}
-		}
-		x.setLive(t, func(sp *StreamProgress) {
-			sp.RecordsRead = t.baseRead + pr.RecordsRead
-			sp.BytesRead = t.baseBytes + pr.BytesRead
-			sp.RecordsWritten = t.baseRead + pr.RecordsWritten
+			x.setLive(t, func(sp *StreamProgress) {
+				sp.RecordsRead = t.baseRead + pr.RecordsRead
+				sp.BytesRead = t.baseBytes + pr.BytesRead
+				sp.RecordsWritten = t.baseRead + pr.RecordsWritten
+			})
+			x.maybePublishProgress()
 		})
-		x.maybePublishProgress()
-	})
+	}
+	res, err := relay()
+	// A destination holding rows after the resume point (a lost
+	// acknowledgement, or an earlier run that failed after committing)
+	// acknowledges that position and refuses the write: resume the source
+	// after it at once. This is no failed attempt; the bound only stops a
+	// destination that keeps moving the position.
+	for redirects := 0; err != nil && cpErr == nil && redirects < maxResumeRedirects; redirects++ {
+		ce := retry.Classify(err)
+		if ce.Code != retry.CodeResumeAhead || res.Checkpoint == nil || res.RecordsWritten > 0 {
+			break
+		}
+		t.resume, job.Resume = res.Checkpoint, res.Checkpoint
+		x.publish(Event{Message: fmt.Sprintf("%s: %s", t.name(), ce.Message)})
+		res, err = relay()
+	}
 	t.srcLoad, t.dstLd = res.SourceModuleLoadMs, res.DestModuleLoadMs
 	t.readDur, t.writeDur = res.ReadDuration, res.WriteDuration
 	if err == nil && cpErr != nil {
