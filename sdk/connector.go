@@ -86,6 +86,14 @@ type Destination interface {
 	Close(ctx context.Context) error
 }
 
+// CheckNoter is implemented by a connector whose successful Check has
+// something the user should see (leftovers to clean up, a degraded
+// setting). After Check returned nil, a non-empty CheckNote replaces "ok"
+// as the check's message.
+type CheckNoter interface {
+	CheckNote() string
+}
+
 // ReadRequest describes the stream a Source.Read reads.
 type ReadRequest struct {
 	// Stream is the stream, with its sync mode, cursor and partition.

@@ -82,6 +82,9 @@ type Stats struct {
 	Records, Skipped uint64
 	// Commits counts committed transactions.
 	Commits int
+	// DroppedStaging lists the staging tables of earlier, failed runs of
+	// the pipeline's stream that this write dropped.
+	DroppedStaging []string
 }
 
 // CommitUnknownError reports a COMMIT whose outcome is unknown (the
@@ -199,6 +202,10 @@ func (w *writer) setup(ctx context.Context, in Input) error {
 			k.partition = p.Index
 		}
 		w.wm = &k
+		var err error
+		if w.stats.DroppedStaging, err = dropStaleStaging(ctx, w.conn, w.schema, k.pipeline, w.target, w.req.Stream.RunID); err != nil {
+			return err
+		}
 		wm, err := readWatermark(ctx, w.conn, k)
 		if err != nil {
 			return err
@@ -277,11 +284,15 @@ func (w *writer) prepareTable(ctx context.Context) error {
 		if _, ok, err := pgcatalog.Lookup(ctx, w.conn, w.schema, writeTo); err != nil {
 			return err
 		} else if !ok && !w.completed {
+			// The comment names the owner, so the pipeline's next run can
+			// drop the table if this run fails for good.
+			comment := fmt.Sprintf("COMMENT ON TABLE %s IS %s", pgsql.Qualified(w.schema, writeTo),
+				pgsql.Literal(ownerComment(w.req.Stream.Pipeline, w.target, w.req.Stream.RunID)))
 			if exists {
-				err = ddl(ctx, w.conn, w.schema, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (LIKE %s INCLUDING ALL)",
-					pgsql.Qualified(w.schema, writeTo), pgsql.Qualified(w.schema, w.target)))
+				err = ddl(ctx, w.conn, w.schema, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (LIKE %s INCLUDING ALL); %s",
+					pgsql.Qualified(w.schema, writeTo), pgsql.Qualified(w.schema, w.target), comment))
 			} else {
-				err = createTable(ctx, w.conn, w.schema, writeTo, fields, pk)
+				err = createTable(ctx, w.conn, w.schema, writeTo, fields, pk, comment)
 			}
 			if err != nil {
 				return fmt.Errorf("create staging table: %w", err)

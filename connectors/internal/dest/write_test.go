@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -317,5 +318,45 @@ func TestWriteConcurrentPartitions(t *testing.T) {
 	}
 	if n := pgtest.Count(t, check, `fresh."_rapidbyte_watermarks"`); n != 4 {
 		t.Errorf("watermark rows = %d, want 4", n)
+	}
+}
+
+// TestStaleStagingDroppedByNextRun: a replace run that fails for good
+// leaves its staging table, listed with its owner; the pipeline's next run
+// drops it, and leaves another pipeline's staging table alone.
+func TestStaleStagingDroppedByNextRun(t *testing.T) {
+	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src.PgConn, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 500) i`)
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 200}}
+	replace := func(pipeline, run string, failCommit int) (Stats, error) {
+		ws := spec
+		ws.WriteMode, ws.Pipeline, ws.RunID = ModeReplace, pipeline, run
+		return write(t, dst, Request{Stream: ws}, &input{r: readStream(t, src, spec, nil, 100), failCommit: failCommit})
+	}
+	if _, err := replace("p1", "run-1", 1); !errors.Is(err, errAckLost) {
+		t.Fatalf("failing run: %v", err)
+	}
+	if _, err := replace("p2", "run-9", 1); !errors.Is(err, errAckLost) {
+		t.Fatalf("other pipeline's failing run: %v", err)
+	}
+	ctx := context.Background()
+	left, err := StagingTables(ctx, dst, "public")
+	if err != nil || len(left) != 2 {
+		t.Fatalf("staging tables = %v, %v; want the two failed runs'", left, err)
+	}
+	if left[0].RunID == "" || left[1].RunID == "" || !strings.Contains(left[0].String()+left[1].String(), "pipeline p1, stream t, run run-1") {
+		t.Errorf("owners = %v", left)
+	}
+	st, err := replace("p1", "run-2", 0)
+	if err != nil || len(st.DroppedStaging) != 1 {
+		t.Fatalf("next run: dropped %v, err %v; want run-1's staging table", st.DroppedStaging, err)
+	}
+	left, err = StagingTables(ctx, dst, "public")
+	if err != nil || len(left) != 1 || left[0].Pipeline != "p2" {
+		t.Errorf("staging tables after the next run = %v, %v; want only p2's", left, err)
+	}
+	if n := pgtest.Count(t, dst, "t"); n != 500 {
+		t.Errorf("target rows = %d, want 500", n)
 	}
 }

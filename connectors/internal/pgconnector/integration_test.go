@@ -189,4 +189,18 @@ func TestCheckAndDiscover(t *testing.T) {
 	if n := pgtest.QueryStrings(t, conn, `SELECT count(*) FROM pg_namespace WHERE nspname = 'new schema'`)[0][0]; n != "0" {
 		t.Errorf("check left the probe schema behind")
 	}
+	if d.CheckNote() != "" {
+		t.Errorf("check note without staging tables = %q", d.CheckNote())
+	}
+
+	// Staging tables left by failed replace runs are listed with their owner.
+	pgtest.Exec(t, conn, `CREATE TABLE "Sales"._rb_stage_0123 (x int); COMMENT ON TABLE "Sales"._rb_stage_0123 IS '{"pipeline":"p","stream":"Orders","run_id":"r-1"}'`)
+	ds := NewDestination()
+	if err := ds.Open(ctx, config(t, cfg, map[string]any{"schema": "Sales"})); err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close(ctx)
+	if err := ds.Check(ctx); err != nil || !strings.Contains(ds.CheckNote(), "_rb_stage_0123 (pipeline p, stream Orders, run r-1)") {
+		t.Errorf("destination check = %v, note %q; want the staging table listed", err, ds.CheckNote())
+	}
 }
