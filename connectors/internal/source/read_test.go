@@ -374,3 +374,15 @@ CREATE TABLE n (k int, v text); INSERT INTO n SELECT CASE WHEN i % 10 = 0 THEN N
 		t.Errorf("nullable key partitions: %d rows, %d NULL keys; want 100, 10", total, nulls)
 	}
 }
+
+// TestPartitionSnapshotGoneFallsBack: a partition whose snapshot holder is
+// gone (a retried partition) reads a snapshot of its own.
+func TestPartitionSnapshotGoneFallsBack(t *testing.T) {
+	conn := pgtest.ConnectClient(t, pgtest.NewDB(t))
+	pgtest.Exec(t, conn.PgConn, `CREATE TABLE t (id bigint PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100)`)
+	s := &memSink{maxRows: 1000}
+	spec := abi.StreamSpec{Name: "t", Partition: &abi.Partition{Index: 1, Count: 2, Snapshot: "00000004-0000000A-1"}}
+	if _, err := Read(context.Background(), conn, Request{Stream: spec}, s); err != nil || s.rows() != 50 {
+		t.Fatalf("read with a gone snapshot: %d rows, %v; want 50", s.rows(), err)
+	}
+}

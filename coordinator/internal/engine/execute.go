@@ -30,6 +30,7 @@ type task struct {
 	done           bool
 	resume         *store.Checkpoint // last acknowledged checkpoint
 	avoid          []string          // workers of a failed attempt
+	snapshot       string            // the stream's snapshot in this attempt ("" for its own)
 	baseRead       uint64            // records committed by earlier attempts up to resume
 	baseBytes      uint64
 	result         store.StreamResult
@@ -172,6 +173,8 @@ func (x *execution) runAttempt(ctx context.Context) *retry.ConnectorError {
 func (x *execution) runTasks(ctx context.Context, tasks []*task) *retry.ConnectorError {
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	release := x.holdSnapshots(actx, tasks)
+	defer release()
 	sem := make(chan struct{}, max(x.p.Resources.Parallelism, 1))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -203,6 +206,56 @@ func (x *execution) runTasks(ctx context.Context, tasks []*task) *retry.Connecto
 		return nil // the caller reports the cancellation
 	}
 	return decisive(failures)
+}
+
+// holdSnapshots has a source worker export and hold, for each partitioned
+// full-refresh stream among tasks, one snapshot that all its partitions of
+// this attempt read in (as pgcopydb and PeerDB do), and sets each task's
+// snapshot. It returns the function that releases the snapshots. A stream
+// whose source cannot hold one reads a snapshot per partition; an event
+// says so.
+func (x *execution) holdSnapshots(ctx context.Context, tasks []*task) func() {
+	var releases []func()
+	held := map[string]string{}
+	for _, t := range tasks {
+		t.snapshot = ""
+		if t.count <= 1 || t.stream.SyncMode != pipeline.SyncFullRefresh {
+			continue
+		}
+		id, ok := held[t.stream.Name]
+		if !ok {
+			id = x.holdSnapshot(ctx, t, &releases)
+			held[t.stream.Name] = id
+		}
+		t.snapshot = id
+	}
+	return func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+}
+
+// holdSnapshot holds the snapshot of t's stream and returns its id ("" when
+// none could be held).
+func (x *execution) holdSnapshot(ctx context.Context, t *task, releases *[]func()) string {
+	resolved, err := x.p.Resolve(x.lookup)
+	if err != nil {
+		return "" // the partitions fail with the reason
+	}
+	job := relay.Job{
+		RunID: x.run.ID, Attempt: x.attempt, Pipeline: x.p, Stream: t.stream, PartitionCount: t.count,
+		SourceConfig: resolved.Source, DestConfig: resolved.Destination, Avoid: t.avoid,
+		Timeout: time.Duration(x.p.Resources.TimeoutSeconds) * time.Second,
+	}
+	id, release, err := x.e.relay.HoldSnapshot(ctx, job)
+	if err != nil {
+		x.publish(Event{Message: fmt.Sprintf("stream %s: its %d partitions read separate snapshots: %v", t.stream.Name, t.count, err)})
+		return ""
+	}
+	*releases = append(*releases, release)
+	x.publish(Event{Message: fmt.Sprintf("stream %s: its %d partitions read snapshot %s", t.stream.Name, t.count, id)})
+	return id
 }
 
 // decisive picks the error that decides an attempt: the first one that can
@@ -252,7 +305,7 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 		RunID: x.run.ID, Attempt: x.attempt, Pipeline: x.p, Stream: t.stream,
 		PartitionIndex: t.index, PartitionCount: t.count,
 		SourceConfig: resolved.Source, DestConfig: resolved.Destination,
-		Resume: t.resume, Avoid: t.avoid,
+		Resume: t.resume, Avoid: t.avoid, Snapshot: t.snapshot,
 		Timeout: time.Duration(x.p.Resources.TimeoutSeconds) * time.Second,
 	}
 	var lastCP *store.Checkpoint // each acknowledgement brings a new checkpoint value
