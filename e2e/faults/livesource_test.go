@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,18 +107,7 @@ func (w *liveWriters) stop(t *testing.T) int64 {
 // destination exactly once, and no version is there twice.
 func TestLiveSourceIncrementalExactlyOnce(t *testing.T) {
 	e2etest.RequireBinaries(t)
-	src := e2etest.NewDatabase(t, "rb_e2b_live_src")
-	dst := e2etest.NewDatabase(t, "rb_e2b_live_dst")
-	src.Exec(t, `CREATE TABLE live (id bigint PRIMARY KEY, ver int NOT NULL, payload text, updated_at timestamptz NOT NULL);
-		INSERT INTO live SELECT g, 0, 'row-' || g, '2024-01-01'::timestamptz + g * interval '1 millisecond'
-		FROM generate_series(1, `+itoa(liveRows)+`) g;
-		CREATE INDEX live_cursor ON live (updated_at, id);
-		ANALYZE live`)
-	p := e2etest.Pipeline{Name: "rb_e2b_live", Source: e2etest.PGConfig(src, "public"),
-		Destination: e2etest.PGConfig(dst, "public"),
-		Streams:     []e2etest.Stream{{Name: "live", SyncMode: "incremental", CursorField: "updated_at", TieBreakerField: "id"}},
-		WriteMode:   "append", Resources: midResources}
-	file := p.Write(t)
+	src, dst, file := liveSetup(t, "rb_e2b_live")
 
 	writers := startLiveWriters(t, src, 3)
 	defer writers.cancel()
@@ -146,19 +136,86 @@ func TestLiveSourceIncrementalExactlyOnce(t *testing.T) {
 	changes := writers.stop(t)
 	t.Logf("run 2 (fresh state): %d records written; writers made %d changes", second.RecordsWritten, changes)
 
-	for i := 3; ; i++ {
-		if i > 6 {
-			t.Fatal("rows still pending after 6 runs")
+	runUntilNothingPending(t, b, file)
+	requireVersionsExactlyOnce(t, src, dst)
+}
+
+// TestLiveSourceCoordinatorSIGKILL: as TestLiveSourceIncrementalExactlyOnce,
+// but the coordinator is killed with SIGKILL mid-run and restarted on the
+// same state store. The killed run ends (FAILED with COORDINATOR_RESTARTED
+// while restarted coordinators fail the runs they find unfinished;
+// SUCCEEDED once they resume them); the pipeline then runs until nothing is
+// pending, and every version is in the destination exactly once: the next
+// run continues from what the destination committed, not from the older
+// acknowledged cursor.
+func TestLiveSourceCoordinatorSIGKILL(t *testing.T) {
+	e2etest.RequireBinaries(t)
+	src, dst, file := liveSetup(t, "rb_e2b_livec")
+	writers := startLiveWriters(t, src, 3)
+	defer writers.cancel()
+
+	c := startCluster(t, clusterOpts{workers: 2})
+	run := submit(t, c, file)
+	waitUntil(t, 120*time.Second, 30*time.Millisecond, "a commit mid-stream", func() (bool, string) {
+		n := committed(t, dst)
+		return n > 0, strconv.FormatInt(n, 10) + " rows committed"
+	})
+	if err := c.Coordinator.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed the coordinator after %d rows committed", committed(t, dst))
+	waitUntil(t, 10*time.Second, 50*time.Millisecond, "coordinator exited", func() (bool, string) {
+		return !c.Coordinator.Running(), "running"
+	})
+	c.Coordinator.Start(t)
+	if err := c.Coordinator.WaitHealthy(e2etest.HealthTimeout); err != nil {
+		t.Fatalf("restarted coordinator: %v\n%s", err, c.Coordinator.LogTail(40))
+	}
+	var final *e2etest.RunResult
+	waitUntil(t, 5*time.Minute, 200*time.Millisecond, "the killed run ends", func() (bool, string) {
+		final = runStatus(t, c, run.RunID)
+		return final.State == "FAILED" || final.State == "SUCCEEDED" || final.State == "CANCELLED", final.State
+	})
+	t.Logf("killed run: %s %+v", final.State, final.Error)
+	changes := writers.stop(t)
+	t.Logf("writers made %d changes", changes)
+	runUntilNothingPending(t, c, file)
+	requireVersionsExactlyOnce(t, src, dst)
+}
+
+// liveSetup creates the live source table of liveRows rows, an empty
+// destination and an incremental-append pipeline file between them.
+func liveSetup(t *testing.T, name string) (src, dst *e2etest.DB, file string) {
+	t.Helper()
+	src = e2etest.NewDatabase(t, name+"_src")
+	dst = e2etest.NewDatabase(t, name+"_dst")
+	src.Exec(t, `CREATE TABLE live (id bigint PRIMARY KEY, ver int NOT NULL, payload text, updated_at timestamptz NOT NULL);
+		INSERT INTO live SELECT g, 0, 'row-' || g, '2024-01-01'::timestamptz + g * interval '1 millisecond'
+		FROM generate_series(1, `+itoa(liveRows)+`) g;
+		CREATE INDEX live_cursor ON live (updated_at, id);
+		ANALYZE live`)
+	p := e2etest.Pipeline{Name: name, Source: e2etest.PGConfig(src, "public"),
+		Destination: e2etest.PGConfig(dst, "public"),
+		Streams:     []e2etest.Stream{{Name: "live", SyncMode: "incremental", CursorField: "updated_at", TieBreakerField: "id"}},
+		WriteMode:   "append", Resources: midResources}
+	return src, dst, p.Write(t)
+}
+
+// runUntilNothingPending runs the pipeline until a run writes no record.
+func runUntilNothingPending(t *testing.T, c *e2etest.Cluster, file string) {
+	t.Helper()
+	for i := 1; ; i++ {
+		if i > 5 {
+			t.Fatal("rows still pending after 5 runs")
 		}
-		rr := cli(t, b, "run", "-o", "json", file)
+		rr := cli(t, c, "run", "-o", "json", file)
 		rr.RequireExit(t, 0)
 		n := rr.MustRunJSON(t).RecordsWritten
-		t.Logf("run %d: %d records written", i, n)
+		t.Logf("follow-up run %d: %d records written", i, n)
 		if n == 0 {
-			break
+			return
 		}
 	}
-	requireVersionsExactlyOnce(t, src, dst)
 }
 
 // requireVersionsExactlyOnce checks that no (id, updated_at) version is in
