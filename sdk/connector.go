@@ -86,6 +86,14 @@ type Destination interface {
 	Close(ctx context.Context) error
 }
 
+// CheckNoter is implemented by a connector whose successful Check has
+// something the user should see (leftovers to clean up, a degraded
+// setting). After Check returned nil, a non-empty CheckNote replaces "ok"
+// as the check's message.
+type CheckNoter interface {
+	CheckNote() string
+}
+
 // ReadRequest describes the stream a Source.Read reads.
 type ReadRequest struct {
 	// Stream is the stream, with its sync mode, cursor and partition.
@@ -105,6 +113,10 @@ type WriteRequest struct {
 	// Schema is the schema of every batch; nil when the input stream is
 	// empty.
 	Schema *batch.Schema
+	// Resume is the checkpoint the source resumes after in this attempt
+	// (nil on a fresh start): the first row of the input is the first row
+	// after it.
+	Resume *abi.Checkpoint
 }
 
 // Emitter hands a Source's output to the host. It is not safe for
@@ -137,4 +149,10 @@ type BatchIterator interface {
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint
+	// ReportCommitted tells the host, before the first Next, that the
+	// destination already holds every row up to cp (a position later than
+	// WriteRequest.Resume): the host acknowledges cp, so the coordinator
+	// resumes the source after it. The write should then fail with a
+	// ResumeAheadError instead of reading.
+	ReportCommitted(cp abi.Checkpoint) error
 }

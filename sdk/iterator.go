@@ -26,7 +26,7 @@ const initialFrameBuf = 1 << 20
 
 func newIterator(s *session) (*iterator, WriteRequest, error) {
 	it := &iterator{s: s}
-	req := WriteRequest{Stream: *s.req.Stream}
+	req := WriteRequest{Stream: *s.req.Stream, Resume: s.req.Resume}
 	if s.req.Schema != nil {
 		schema, err := batch.NewSchema(s.req.Schema.Fields)
 		if err != nil {
@@ -86,6 +86,17 @@ func (it *iterator) Next(ctx context.Context) (*batch.View, error) {
 
 func (it *iterator) Commit() error {
 	if rc := it.s.h.Checkpoint(nil); rc < 0 {
+		return hostError("checkpoint", rc)
+	}
+	return nil
+}
+
+func (it *iterator) ReportCommitted(cp abi.Checkpoint) error {
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return InternalError(fmt.Errorf("encode committed checkpoint: %w", err), WithCode("bad_checkpoint"))
+	}
+	if rc := it.s.h.Checkpoint(b); rc < 0 {
 		return hostError("checkpoint", rc)
 	}
 	return nil

@@ -89,15 +89,20 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		return setResult(h, cat)
 	case abi.ExportCheck:
 		var err error
+		var conn any = s.dst
 		if s.src != nil {
-			err = s.src.Check(ctx)
+			conn, err = s.src, s.src.Check(ctx)
 		} else {
 			err = s.dst.Check(ctx)
 		}
 		if err != nil {
 			return failCtx(ctx, h, err)
 		}
-		return setResult(h, abi.CheckResult{OK: true, Message: "ok"})
+		msg := "ok"
+		if n, ok := conn.(CheckNoter); ok && n.CheckNote() != "" {
+			msg = n.CheckNote()
+		}
+		return setResult(h, abi.CheckResult{OK: true, Message: msg})
 	case abi.ExportRead:
 		if s.src == nil || s.req.Stream == nil {
 			return fail(h, errorf(abi.CategoryConfig, "unsupported", "read needs a source connector and a stream"))

@@ -58,9 +58,11 @@ type StreamSpec struct {
 
 // Partition mirrors rapidbyte.v1.Partition.
 type Partition struct {
-	Index uint32 `json:"index"`
-	Count uint32 `json:"count"`
-	Key   string `json:"key,omitempty"`
+	Index          uint32 `json:"index"`
+	Count          uint32 `json:"count"`
+	Key            string `json:"key,omitempty"`
+	Snapshot       string `json:"snapshot,omitempty"`
+	ExportSnapshot bool   `json:"export_snapshot,omitempty"`
 }
 
 // Limits mirrors rapidbyte.v1.Limits. Zero values mean the defaults.

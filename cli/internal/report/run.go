@@ -54,7 +54,15 @@ type Stream struct {
 	DurationSecs   float64        `json:"duration_secs"`
 	Attempts       uint32         `json:"attempts"`
 	Error          *coord.Failure `json:"error,omitempty"`
+	// Guarantee, when set, says that the stream's delivery guarantee is
+	// weaker than exactly-once, and when.
+	Guarantee string `json:"guarantee,omitempty"`
 }
+
+// keylessGuarantee is the Guarantee of a stream read in physical order
+// (no key, no cursor): its checkpoints name a ctid.
+const keylessGuarantee = "no key or cursor: a retry resumes at a physical position (ctid), so rows updated or deleted " +
+	"during the run may be copied twice or missed; exactly once only when the table does not change during the run"
 
 // AttemptError is the error that ended one failed attempt.
 type AttemptError struct {
@@ -74,6 +82,15 @@ func Final(s rapidbytev1.RunState) bool {
 		return true
 	}
 	return false
+}
+
+// guarantee returns the Guarantee of a stream whose last acknowledged
+// checkpoint is cp.
+func guarantee(cp *rapidbytev1.Checkpoint) string {
+	if cp.GetCursorField() == "ctid" {
+		return keylessGuarantee
+	}
+	return ""
 }
 
 // FromProto converts a run result.
@@ -114,6 +131,7 @@ func FromProto(r *rapidbytev1.RunResult) Run {
 			DurationSecs:   s.GetDurationSecs(),
 			Attempts:       s.GetAttempts(),
 			Error:          coord.FailureFromProto(s.GetError()),
+			Guarantee:      guarantee(s.GetCheckpoint()),
 		})
 	}
 	for _, a := range r.GetAttemptHistory() {
@@ -201,6 +219,9 @@ func WriteText(w io.Writer, r Run) error {
 				line += ": " + FailureLine(s.Error)
 			}
 			p.line(line)
+			if s.Guarantee != "" {
+				p.line(fmt.Sprintf("    %-*s  note: %s", width, "", s.Guarantee))
+			}
 		}
 	}
 	if r.RetryCount > 0 {

@@ -85,7 +85,7 @@ func columnDefs(ctx context.Context, conn *pgconn.PgConn, fields []abi.Field) ([
 
 // createTable creates schema.name from fields (with a primary key when pk
 // is not empty) unless it exists.
-func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, fields []abi.Field, pk []string) error {
+func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, fields []abi.Field, pk []string, extra ...string) error {
 	defs, err := columnDefs(ctx, conn, fields)
 	if err != nil {
 		return err
@@ -95,6 +95,9 @@ func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, 
 	}
 	sql := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; CREATE TABLE IF NOT EXISTS %s (%s)",
 		pgsql.Ident(schema), pgsql.Qualified(schema, name), strings.Join(defs, ", "))
+	for _, x := range extra {
+		sql += "; " + x
+	}
 	if err := ddl(ctx, conn, schema, sql); err != nil {
 		return fmt.Errorf("create table %s.%s: %w", schema, name, err)
 	}

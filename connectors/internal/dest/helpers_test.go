@@ -82,6 +82,7 @@ type input struct {
 	latest     *abi.Checkpoint
 	acked      []*abi.Checkpoint
 	failCommit int
+	reported   *abi.Checkpoint
 }
 
 var errAckLost = errors.New("ack lost")
@@ -105,5 +106,10 @@ func (in *input) Commit() error {
 		return errAckLost
 	}
 	in.acked = append(in.acked, in.latest)
+	return nil
+}
+
+func (in *input) ReportCommitted(cp abi.Checkpoint) error {
+	in.reported = &cp
 	return nil
 }

@@ -1,13 +1,14 @@
 // Package dest writes Arrow batches into PostgreSQL tables with binary
 // COPY: table creation and schema evolution, append / replace / upsert
 // write modes, commits at checkpoints and a watermark table that makes
-// retried attempts neither lose nor duplicate rows.
+// retried attempts and later runs neither lose nor duplicate rows.
 package dest
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,9 @@ type Input interface {
 	Checkpoint() *abi.Checkpoint
 	// Commit acknowledges that every row returned so far is durable.
 	Commit() error
+	// ReportCommitted acknowledges, before the first Next, that the
+	// destination already holds every row up to cp.
+	ReportCommitted(cp abi.Checkpoint) error
 }
 
 // Request is one write.
@@ -62,8 +66,7 @@ type Request struct {
 	// policy, pipeline and run id.
 	Stream abi.StreamSpec
 	// Resume is the checkpoint the source resumes after (nil on a fresh
-	// start); its Records is the number of rows of the run's stream before
-	// this attempt's first row.
+	// start): the input's first row is the first row after it.
 	Resume *abi.Checkpoint
 	// Fields is the schema of every batch; nil for an empty stream.
 	Fields []abi.Field
@@ -73,11 +76,15 @@ type Request struct {
 
 // Stats summarises a write.
 type Stats struct {
-	// Records counts rows written by this attempt; Skipped counts leading
-	// rows skipped because an earlier attempt committed them.
+	// Records counts rows written by this attempt; Skipped counts rows
+	// dropped because an earlier attempt of the run already completed the
+	// stream.
 	Records, Skipped uint64
 	// Commits counts committed transactions.
 	Commits int
+	// DroppedStaging lists the staging tables of earlier, failed runs of
+	// the pipeline's stream that this write dropped.
+	DroppedStaging []string
 }
 
 // CommitUnknownError reports a COMMIT whose outcome is unknown (the
@@ -89,6 +96,42 @@ func (e *CommitUnknownError) Error() string { return "commit outcome unknown: " 
 
 // Unwrap returns the cause.
 func (e *CommitUnknownError) Unwrap() error { return e.Err }
+
+// ResumeAheadError reports that the destination already holds rows after
+// the position the source resumes from (an acknowledgement was lost, or an
+// earlier run failed after committing). The write reported Committed to the
+// host before failing, so the next attempt resumes the source after it.
+type ResumeAheadError struct {
+	// Committed is the position up to which the destination holds rows.
+	Committed abi.Checkpoint
+	// RunID is the run that committed it.
+	RunID string
+}
+
+// Error implements error.
+func (e *ResumeAheadError) Error() string {
+	return fmt.Sprintf("destination already holds rows up to %s (committed by run %s): resume the source after it", describe(&e.Committed), e.RunID)
+}
+
+// describe renders a checkpoint's position for messages.
+func describe(cp *abi.Checkpoint) string {
+	if cp.CursorField == "" {
+		return fmt.Sprintf("record %d", cp.Records)
+	}
+	s := cp.CursorField + " " + cursorText(cp.CursorValue)
+	if cp.TieBreakerField != "" {
+		s += ", " + cp.TieBreakerField + " " + cursorText(cp.TieBreakerValue)
+	}
+	return s
+}
+
+func cursorText(v *abi.CursorValue) string {
+	if v == nil {
+		return "null"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
 
 // writer is the state of one Write.
 type writer struct {
@@ -105,8 +148,7 @@ type writer struct {
 	mergeSQL  string
 	wm        *wmKey
 	position  uint64 // rows of the run's stream before the current batch
-	skip      uint64
-	completed bool
+	completed bool   // an earlier attempt of this run completed the stream
 	inTx      bool
 	cp        *copier
 	buf       []byte
@@ -131,7 +173,7 @@ func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Sta
 	if req.CopyFlushBytes <= 0 {
 		w.req.CopyFlushBytes = DefaultCopyFlushBytes
 	}
-	if err := w.setup(ctx); err != nil {
+	if err := w.setup(ctx, in); err != nil {
 		return w.stats, err
 	}
 	err := w.run(ctx, in)
@@ -141,7 +183,7 @@ func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Sta
 	return w.stats, err
 }
 
-func (w *writer) setup(ctx context.Context) error {
+func (w *writer) setup(ctx context.Context, in Input) error {
 	switch w.mode {
 	case ModeAppend, ModeUpsert:
 	case ModeReplace:
@@ -160,6 +202,10 @@ func (w *writer) setup(ctx context.Context) error {
 			k.partition = p.Index
 		}
 		w.wm = &k
+		var err error
+		if w.stats.DroppedStaging, err = dropStaleStaging(ctx, w.conn, w.schema, k.pipeline, w.target, w.req.Stream.RunID); err != nil {
+			return err
+		}
 		wm, err := readWatermark(ctx, w.conn, k)
 		if err != nil {
 			return err
@@ -167,17 +213,47 @@ func (w *writer) setup(ctx context.Context) error {
 		if w.req.Resume != nil {
 			w.position = w.req.Resume.Records
 		}
-		if wm.found && wm.runID == w.req.Stream.RunID {
-			w.completed = wm.completed
-			if wm.records > w.position {
-				w.skip = wm.records - w.position
+		w.completed = wm.found && wm.runID == w.req.Stream.RunID && wm.completed
+		ahead, err := w.aheadOfResume(ctx, wm)
+		if err != nil {
+			return err
+		}
+		if ahead {
+			if err := in.ReportCommitted(*wm.cp); err != nil {
+				return err
 			}
+			return &ResumeAheadError{Committed: *wm.cp, RunID: wm.runID}
 		}
 	}
 	if w.req.Fields == nil {
 		return nil
 	}
 	return w.prepareTable(ctx)
+}
+
+// aheadOfResume reports whether the destination holds rows after the
+// position the source resumes from, so that writing this input would
+// duplicate them. The watermark counts for the same run (a retry whose
+// acknowledgement was lost) and, for incremental streams, for any earlier
+// run of the pipeline (a failed, orphaned or unknown-commit run): the
+// destination is the truth for what it holds. It does not count when the
+// run already completed the stream (every row is then dropped), when the
+// cursor field changed, or when the target table is gone (nothing is held).
+func (w *writer) aheadOfResume(ctx context.Context, wm watermark) (bool, error) {
+	if !wm.found || wm.cp == nil || samePosition(wm.cp, w.req.Resume) {
+		return false, nil
+	}
+	if wm.runID == w.req.Stream.RunID {
+		return !wm.completed, nil
+	}
+	if w.req.Stream.SyncMode != "incremental" {
+		return false, nil // each full refresh run copies the table again
+	}
+	if r := w.req.Resume; r != nil && r.CursorField != wm.cp.CursorField {
+		return false, nil
+	}
+	_, exists, err := pgcatalog.Lookup(ctx, w.conn, w.schema, w.target)
+	return exists, err
 }
 
 // stagingName is the run-scoped staging table of replace mode; it survives
@@ -208,11 +284,15 @@ func (w *writer) prepareTable(ctx context.Context) error {
 		if _, ok, err := pgcatalog.Lookup(ctx, w.conn, w.schema, writeTo); err != nil {
 			return err
 		} else if !ok && !w.completed {
+			// The comment names the owner, so the pipeline's next run can
+			// drop the table if this run fails for good.
+			comment := fmt.Sprintf("COMMENT ON TABLE %s IS %s", pgsql.Qualified(w.schema, writeTo),
+				pgsql.Literal(ownerComment(w.req.Stream.Pipeline, w.target, w.req.Stream.RunID)))
 			if exists {
-				err = ddl(ctx, w.conn, w.schema, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (LIKE %s INCLUDING ALL)",
-					pgsql.Qualified(w.schema, writeTo), pgsql.Qualified(w.schema, w.target)))
+				err = ddl(ctx, w.conn, w.schema, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (LIKE %s INCLUDING ALL); %s",
+					pgsql.Qualified(w.schema, writeTo), pgsql.Qualified(w.schema, w.target), comment))
 			} else {
-				err = createTable(ctx, w.conn, w.schema, writeTo, fields, pk)
+				err = createTable(ctx, w.conn, w.schema, writeTo, fields, pk, comment)
 			}
 			if err != nil {
 				return fmt.Errorf("create staging table: %w", err)
@@ -334,14 +414,12 @@ func (w *writer) run(ctx context.Context, in Input) error {
 
 func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 	n := b.Rows()
-	from := 0
-	if w.skip > 0 {
-		d := min(w.skip, uint64(n))
-		from, w.skip = int(d), w.skip-d
-		w.stats.Skipped += d
+	if w.completed {
+		w.stats.Skipped += uint64(n)
+		return nil
 	}
 	w.position += uint64(n)
-	if from >= n || w.enc == nil {
+	if n == 0 || w.enc == nil {
 		return nil
 	}
 	if err := w.begin(ctx); err != nil {
@@ -353,7 +431,7 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 	for i, fi := range w.keep {
 		w.readers[i] = b.Column(fi)
 	}
-	for lo := from; lo < n; lo += encodeChunkRows {
+	for lo := 0; lo < n; lo += encodeChunkRows {
 		hi := min(lo+encodeChunkRows, n)
 		var err error
 		if w.cp.buf, err = w.enc.AppendRows(w.cp.buf, w.readers, lo, hi); err != nil {
@@ -364,7 +442,7 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
 		}
 	}
-	w.stats.Records += uint64(n - from)
+	w.stats.Records += uint64(n)
 	return nil
 }
 

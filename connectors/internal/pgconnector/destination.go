@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -30,9 +31,13 @@ type Destination struct {
 	cfg   DestinationConfig
 	conn  *pgconn.PgConn
 	stats dest.Stats
+	note  string
 }
 
-var _ sdk.Destination = (*Destination)(nil)
+var (
+	_ sdk.Destination = (*Destination)(nil)
+	_ sdk.CheckNoter  = (*Destination)(nil)
+)
 
 // NewDestination returns an unopened destination.
 func NewDestination() *Destination { return &Destination{} }
@@ -73,8 +78,23 @@ func (d *Destination) Check(ctx context.Context) error {
 		_ = pgclient.Exec(ctx, d.conn, "ROLLBACK")
 		return classify(fmt.Errorf("check write access to schema %q: %w", schema, err), d.cfg.Password, false)
 	}
+	stale, err := dest.StagingTables(ctx, d.conn, schema)
+	if err != nil {
+		return classify(err, d.cfg.Password, false)
+	}
+	if len(stale) > 0 {
+		names := make([]string, len(stale))
+		for i, st := range stale {
+			names[i] = st.String()
+		}
+		d.note = fmt.Sprintf("ok; %d replace-mode staging table(s) in schema %q, dropped by the owning pipeline's next run: %s",
+			len(stale), schema, strings.Join(names, "; "))
+	}
 	return nil
 }
+
+// CheckNote implements sdk.CheckNoter: it lists the staging tables Check found.
+func (d *Destination) CheckNote() string { return d.note }
 
 // Write implements sdk.Destination.
 func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.BatchIterator) error {
@@ -85,23 +105,19 @@ func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.Ba
 	r := dest.Request{
 		Schema:         d.cfg.Schema,
 		Stream:         req.Stream,
-		Resume:         resumeOf(req),
+		Resume:         req.Resume,
 		CopyFlushBytes: d.cfg.CopyFlushBytes,
 	}
 	if req.Schema != nil {
 		r.Fields = req.Schema.Fields
 	}
-	var in dest.Input = &input{it: it}
-	if r.Resume == nil && req.Schema != nil {
-		var err error
-		if r.Resume, in, err = deriveResume(ctx, d.conn, d.cfg.Schema, req, it); err != nil {
-			return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
-		}
-	}
-	st, err := dest.Write(ctx, d.conn, r, in)
+	st, err := dest.Write(ctx, d.conn, r, &input{it: it})
 	d.stats = st
 	if err != nil {
 		return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
+	}
+	if len(st.DroppedStaging) > 0 {
+		sdk.Log(ctx, abi.LogInfo, "dropped staging tables of earlier failed runs", "stream", req.Stream.Name, "tables", strings.Join(st.DroppedStaging, ", "))
 	}
 	sdk.Log(ctx, abi.LogInfo, "write done", "stream", req.Stream.Name, "records", st.Records, "skipped", st.Skipped, "commits", st.Commits)
 	return nil
@@ -150,3 +166,5 @@ func (in *input) Rows() int                   { return in.view.Rows() }
 func (in *input) Column(i int) pgarrow.Reader { return &in.readers[i] }
 func (in *input) Checkpoint() *abi.Checkpoint { return in.it.Checkpoint() }
 func (in *input) Commit() error               { return in.it.Commit() }
+
+func (in *input) ReportCommitted(cp abi.Checkpoint) error { return in.it.ReportCommitted(cp) }

@@ -36,6 +36,10 @@ func classify(err error, password string, writing bool) error {
 	clean := &sanitized{msg: pgclient.Sanitize(err.Error(), password), cause: err}
 	var opts []sdk.ErrorOption
 	var unknown *dest.CommitUnknownError
+	var ahead *dest.ResumeAheadError
+	if errors.As(err, &ahead) {
+		return sdk.TransientDBError(clean, sdk.WithCommitState(abi.CommitBefore), sdk.WithCode(abi.CodeResumeAhead), sdk.WithBackoff(abi.BackoffFast))
+	}
 	switch {
 	case errors.As(err, &unknown):
 		opts = append(opts, sdk.WithCommitState(abi.CommitAfterUnknown), sdk.WithCode("commit_unknown"))

@@ -48,6 +48,7 @@ type sealer interface {
 // relayer relays one stream between workers (relay.Relayer).
 type relayer interface {
 	Relay(ctx context.Context, job relay.Job, onProgress func(relay.Progress)) (relay.Result, error)
+	HoldSnapshot(ctx context.Context, job relay.Job) (id string, release func(), err error)
 }
 
 // Config tunes an Engine. Zero values mean the defaults.

@@ -393,3 +393,30 @@ func TestShutdownFailsActiveRuns(t *testing.T) {
 		t.Errorf("submit after shutdown = %v, want ErrNotRunning", err)
 	}
 }
+
+// TestResumeAheadRedispatches: a destination that holds rows past the
+// stored cursor acknowledges that position and refuses the write; the
+// stream is re-dispatched at once from the acknowledged position (no
+// failed attempt), which also becomes the stream's cursor.
+func TestResumeAheadRedispatches(t *testing.T) {
+	h := newHarness(t, func(_ context.Context, job relay.Job, n int, progress func(relay.Progress)) (relay.Result, error) {
+		if n == 1 {
+			cp := &store.Checkpoint{Stream: job.Stream.Name, CursorField: "id", CursorValue: store.IntCursor(700), Records: 700}
+			p := relay.Progress{Checkpoint: cp}
+			progress(p)
+			return relay.Result{Progress: p}, runerr.New(runerr.CategoryTransientDB, runerr.CodeResumeAhead, "destination already holds rows up to id 700")
+		}
+		return okResult(job, 1000, progress), nil
+	})
+	v := h.submitWait(t, pipelineYAML(0, stream{name: "a", extra: ", sync_mode: incremental, cursor_field: id"}))
+	if v.Run.State != store.StateSucceeded || v.Run.Attempts != 1 {
+		t.Fatalf("run = %s after %d attempts (%v), want SUCCEEDED after 1", v.Run.State, v.Run.Attempts, v.Run.Error)
+	}
+	calls := h.rl.callsFor("a")
+	if len(calls) != 2 || calls[0].Resume != nil || calls[1].Resume == nil || calls[1].Resume.CursorValue != store.IntCursor(700) {
+		t.Fatalf("relay calls = %+v, want a second one resuming after id 700", calls)
+	}
+	if len(h.st.puts) == 0 || h.st.puts[0].CursorValue != store.IntCursor(700) {
+		t.Errorf("cursor writes = %+v, want the acknowledged position first", h.st.puts)
+	}
+}

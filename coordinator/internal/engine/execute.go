@@ -19,6 +19,10 @@ import (
 // even after the run's context was cancelled.
 const storeTimeout = 10 * time.Second
 
+// maxResumeRedirects bounds the immediate re-dispatches of one task after a
+// destination reported that it holds rows past the resume point.
+const maxResumeRedirects = 3
+
 // task is one stream partition of a run and what earlier attempts left.
 type task struct {
 	stream         pipeline.StreamConfig
@@ -27,6 +31,7 @@ type task struct {
 	done           bool
 	resume         *store.Checkpoint // last acknowledged checkpoint
 	avoid          []string          // workers of a failed attempt
+	snapshot       string            // the stream's snapshot in this attempt ("" for its own)
 	baseRead       uint64            // records committed by earlier attempts up to resume
 	baseBytes      uint64
 	result         store.StreamResult
@@ -237,6 +242,8 @@ func (x *execution) runAttempt(ctx context.Context) *runerr.ConnectorError {
 func (x *execution) runTasks(ctx context.Context, tasks []*task) *runerr.ConnectorError {
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	release := x.holdSnapshots(actx, tasks)
+	defer release()
 	sem := make(chan struct{}, max(x.p.Resources.Parallelism, 1))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -268,6 +275,56 @@ func (x *execution) runTasks(ctx context.Context, tasks []*task) *runerr.Connect
 		return nil // the caller reports the cancellation
 	}
 	return decisive(failures)
+}
+
+// holdSnapshots has a source worker export and hold, for each partitioned
+// full-refresh stream among tasks, one snapshot that all its partitions of
+// this attempt read in (as pgcopydb and PeerDB do), and sets each task's
+// snapshot. It returns the function that releases the snapshots. A stream
+// whose source cannot hold one reads a snapshot per partition; an event
+// says so.
+func (x *execution) holdSnapshots(ctx context.Context, tasks []*task) func() {
+	var releases []func()
+	held := map[string]string{}
+	for _, t := range tasks {
+		t.snapshot = ""
+		if t.count <= 1 || t.stream.SyncMode != pipeline.SyncFullRefresh {
+			continue
+		}
+		id, ok := held[t.stream.Name]
+		if !ok {
+			id = x.holdSnapshot(ctx, t, &releases)
+			held[t.stream.Name] = id
+		}
+		t.snapshot = id
+	}
+	return func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+}
+
+// holdSnapshot holds the snapshot of t's stream and returns its id ("" when
+// none could be held).
+func (x *execution) holdSnapshot(ctx context.Context, t *task, releases *[]func()) string {
+	resolved, err := x.p.Resolve(x.lookup)
+	if err != nil {
+		return "" // the partitions fail with the reason
+	}
+	job := relay.Job{
+		RunID: x.run.ID, Attempt: x.attempt, Pipeline: x.p, Stream: t.stream, PartitionCount: t.count,
+		SourceConfig: resolved.Source, DestConfig: resolved.Destination, Avoid: t.avoid,
+		Timeout: time.Duration(x.p.Resources.TimeoutSeconds) * time.Second,
+	}
+	id, release, err := x.e.relay.HoldSnapshot(ctx, job)
+	if err != nil {
+		x.publish(Event{Message: fmt.Sprintf("stream %s: its %d partitions read separate snapshots: %v", t.stream.Name, t.count, err)})
+		return ""
+	}
+	*releases = append(*releases, release)
+	x.publish(Event{Message: fmt.Sprintf("stream %s: its %d partitions read snapshot %s", t.stream.Name, t.count, id)})
+	return id
 }
 
 // decisive picks the error that decides an attempt: the first one that can
@@ -317,30 +374,47 @@ func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError
 		RunID: x.run.ID, Attempt: x.attempt, Pipeline: x.p, Stream: t.stream,
 		PartitionIndex: t.index, PartitionCount: t.count,
 		SourceConfig: resolved.Source, DestConfig: resolved.Destination,
-		Resume: t.resume, Avoid: t.avoid,
+		Resume: t.resume, Avoid: t.avoid, Snapshot: t.snapshot,
 		Timeout: time.Duration(x.p.Resources.TimeoutSeconds) * time.Second,
 	}
 	var lastCP *store.Checkpoint // each acknowledgement brings a new checkpoint value
 	var cpErr error
-	res, err := e.relay.Relay(ctx, job, func(pr relay.Progress) {
-		if cp := pr.Checkpoint; cp != nil && cp != lastCP && ctx.Err() == nil {
-			lastCP = cp
-			// The destination acknowledged the commit covering cp: only now
-			// may it become the stream's cursor.
-			if incremental && cpErr == nil {
-				cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
+	relayOnce := func() (relay.Result, error) {
+		return e.relay.Relay(ctx, job, func(pr relay.Progress) {
+			if cp := pr.Checkpoint; cp != nil && cp != lastCP && ctx.Err() == nil {
+				lastCP = cp
+				// The destination acknowledged the commit covering cp: only now
+				// may it become the stream's cursor.
+				if incremental && cpErr == nil {
+					cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
+				}
+				// The stream result keeps it too, so that a coordinator taking
+				// the run over resumes the stream from it.
+				x.putAck(ctx, t, cp, pr)
 			}
-			// The stream result keeps it too, so that a coordinator taking
-			// the run over resumes the stream from it.
-			x.putAck(ctx, t, cp, pr)
-		}
-		x.setLive(t, func(sp *StreamProgress) {
-			sp.RecordsRead = t.baseRead + pr.RecordsRead
-			sp.BytesRead = t.baseBytes + pr.BytesRead
-			sp.RecordsWritten = t.baseRead + pr.RecordsWritten
+			x.setLive(t, func(sp *StreamProgress) {
+				sp.RecordsRead = t.baseRead + pr.RecordsRead
+				sp.BytesRead = t.baseBytes + pr.BytesRead
+				sp.RecordsWritten = t.baseRead + pr.RecordsWritten
+			})
+			x.maybePublishProgress()
 		})
-		x.maybePublishProgress()
-	})
+	}
+	res, err := relayOnce()
+	// A destination holding rows after the resume point (a lost
+	// acknowledgement, or an earlier run that failed after committing)
+	// acknowledges that position and refuses the write: resume the source
+	// after it at once. This is no failed attempt; the bound only stops a
+	// destination that keeps moving the position.
+	for redirects := 0; err != nil && cpErr == nil && redirects < maxResumeRedirects; redirects++ {
+		ce := runerr.Classify(err)
+		if ce.Code != runerr.CodeResumeAhead || res.Checkpoint == nil || res.RecordsWritten > 0 {
+			break
+		}
+		t.resume, job.Resume = res.Checkpoint, res.Checkpoint
+		x.publish(Event{Message: fmt.Sprintf("%s: %s", t.name(), ce.Message)})
+		res, err = relayOnce()
+	}
 	t.srcLoad, t.dstLd = res.SourceModuleLoadMs, res.DestModuleLoadMs
 	t.readDur, t.writeDur = res.ReadDuration, res.WriteDuration
 	if err == nil && cpErr != nil {

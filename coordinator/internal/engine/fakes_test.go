@@ -215,6 +215,10 @@ func (f *fakeRelay) Relay(ctx context.Context, job relay.Job, progress func(rela
 	return f.fn(ctx, job, n+1, progress)
 }
 
+func (f *fakeRelay) HoldSnapshot(context.Context, relay.Job) (string, func(), error) {
+	return "", nil, relay.ErrNoSnapshot
+}
+
 func (f *fakeRelay) callsFor(stream string) []relay.Job {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -54,6 +54,11 @@ func (f relayFunc) Relay(ctx context.Context, job relay.Job, p func(relay.Progre
 }
 
 // blockingRelay blocks until its context ends, so runs stay RUNNING.
+// HoldSnapshot answers that the fake source holds no snapshots.
+func (f relayFunc) HoldSnapshot(context.Context, relay.Job) (string, func(), error) {
+	return "", nil, relay.ErrNoSnapshot
+}
+
 var blockingRelay = relayFunc(func(ctx context.Context, _ relay.Job, _ func(relay.Progress)) (relay.Result, error) {
 	<-ctx.Done()
 	return relay.Result{}, &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED"}

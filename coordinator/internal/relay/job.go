@@ -44,6 +44,9 @@ type Job struct {
 	// Avoid lists worker addresses not to use when another worker is
 	// available (the workers of a failed previous attempt).
 	Avoid []string
+	// Snapshot, for a partition, is the exported snapshot (HoldSnapshot)
+	// that all partitions of the stream read in; "" for none.
+	Snapshot string
 }
 
 // Relayer relays jobs' streams between the workers of a pool.
@@ -162,7 +165,8 @@ func streamSpec(p *pipeline.Pipeline, job Job) *rapidbytev1.StreamSpec {
 		spec.WriteMode = rapidbytev1.WriteMode_WRITE_MODE_APPEND
 	}
 	if job.PartitionCount > 1 {
-		spec.Partition = &rapidbytev1.Partition{Index: uint32(job.PartitionIndex), Count: uint32(job.PartitionCount), Key: s.PartitionKey}
+		spec.Partition = &rapidbytev1.Partition{Index: uint32(job.PartitionIndex), Count: uint32(job.PartitionCount), Key: s.PartitionKey,
+			Snapshot: job.Snapshot}
 	}
 	return spec
 }

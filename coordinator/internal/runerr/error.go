@@ -167,6 +167,11 @@ func LostWorker(addr string, cause error) *ConnectorError {
 	}
 }
 
+// CodeResumeAhead is the code of a destination's refusal to write because
+// it already holds rows after the resume point; it acknowledged that
+// position first, so the stream is re-dispatched from there at once.
+const CodeResumeAhead = "resume_ahead"
+
 // Classify returns err as a ConnectorError: the one in its chain if there
 // is one, a cancelled error for context.Canceled, a retryable
 // transient_network error for context.DeadlineExceeded (the RPC deadline

@@ -42,7 +42,8 @@ func StreamSpecFromProto(p *rbv1.StreamSpec) abi.StreamSpec {
 		Pipeline:         p.GetPipeline(),
 	}
 	if pp := p.GetPartition(); pp != nil {
-		s.Partition = &abi.Partition{Index: pp.GetIndex(), Count: pp.GetCount(), Key: pp.GetKey()}
+		s.Partition = &abi.Partition{Index: pp.GetIndex(), Count: pp.GetCount(), Key: pp.GetKey(),
+			Snapshot: pp.GetSnapshot(), ExportSnapshot: pp.GetExportSnapshot()}
 	}
 	if l := p.GetLimits(); l != nil {
 		s.Limits = abi.Limits{
@@ -75,7 +76,8 @@ func StreamSpecToProto(s abi.StreamSpec) *rbv1.StreamSpec {
 		Pipeline:         s.Pipeline,
 	}
 	if s.Partition != nil {
-		p.Partition = &rbv1.Partition{Index: s.Partition.Index, Count: s.Partition.Count, Key: s.Partition.Key}
+		p.Partition = &rbv1.Partition{Index: s.Partition.Index, Count: s.Partition.Count, Key: s.Partition.Key,
+			Snapshot: s.Partition.Snapshot, ExportSnapshot: s.Partition.ExportSnapshot}
 	}
 	if s.Limits != (abi.Limits{}) {
 		p.Limits = &rbv1.Limits{

@@ -182,6 +182,9 @@ func hCheckpoint(ctx context.Context, in *instance, mod api.Module, s []uint64) 
 	case in.read != nil:
 		return in.read.checkpoint(in, mod, s)
 	case in.write != nil:
+		if api.DecodeU32(s[1]) > 0 {
+			return in.write.reportCommitted(in, mod, s)
+		}
 		return in.write.commit(ctx, in)
 	}
 	in.setFault(abi.CategoryInternal, "bad_call", errors.New("checkpoint called outside rb_read and rb_write"))
@@ -343,6 +346,35 @@ func (ws *writeState) commit(_ context.Context, in *instance) int32 {
 		return 0
 	}
 	if err := ws.ack(ws.lastCP, ws.records, ws.bytes); err != nil {
+		in.fault = &guest.Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("ack: %w", err)}
+		return -abi.EPIPE
+	}
+	return 0
+}
+
+// reportCommitted handles a destination's checkpoint call with a payload:
+// before reading anything it found that it already holds rows up to that
+// position (after the attempt's resume point), so the host acknowledges it
+// like a commit and the coordinator resumes the source after it.
+func (ws *writeState) reportCommitted(in *instance, mod api.Module, s []uint64) int32 {
+	b, ok := in.readCopy(mod, "checkpoint", api.DecodeU32(s[0]), api.DecodeU32(s[1]), maxEnvelopeBytes)
+	if !ok {
+		return -abi.EFAULT
+	}
+	var cp abi.Checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		in.setFault(abi.CategoryInternal, "bad_checkpoint", fmt.Errorf("decode committed checkpoint: %w", err))
+		return -abi.EINVAL
+	}
+	if ws.batches > 0 {
+		in.setFault(abi.CategoryInternal, "bad_checkpoint", errors.New("committed position reported after the first batch"))
+		return -abi.EINVAL
+	}
+	ws.lastCP = &cp
+	if ws.ack == nil {
+		return 0
+	}
+	if err := ws.ack(&cp, 0, 0); err != nil {
 		in.fault = &guest.Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("ack: %w", err)}
 		return -abi.EPIPE
 	}

@@ -1334,10 +1334,18 @@ type Partition struct {
 	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	// count is the number of partitions the stream is split into.
 	Count uint32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
-	// key is the integer column whose value ranges split the stream; empty means ctid ranges.
-	Key           string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// key is the integer column whose values split the stream (mod(key, count)); empty means the
+	// table's single-column integer primary key, else ctid ranges.
+	Key string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// snapshot, when set, is an exported snapshot (pg_export_snapshot) the partition reads in, so that
+	// every partition of the stream reads one snapshot; a source that cannot import it reads its own.
+	Snapshot string `protobuf:"bytes,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// export_snapshot asks the source to hold the stream's snapshot instead of reading rows: it exports a
+	// snapshot, sends its id as the cursor value of a checkpoint whose cursor_field is "snapshot", and
+	// holds it until the read is cancelled.
+	ExportSnapshot bool `protobuf:"varint,5,opt,name=export_snapshot,json=exportSnapshot,proto3" json:"export_snapshot,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Partition) Reset() {
@@ -1389,6 +1397,20 @@ func (x *Partition) GetKey() string {
 		return x.Key
 	}
 	return ""
+}
+
+func (x *Partition) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *Partition) GetExportSnapshot() bool {
+	if x != nil {
+		return x.ExportSnapshot
+	}
+	return false
 }
 
 // Limits bound the work of one stream.
@@ -2438,11 +2460,13 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\rbackoff_class\x18\t \x01(\x0e2\x1a.rapidbyte.v1.BackoffClassR\fbackoffClass\x12\x1c\n" +
 	"\tconnector\x18\n" +
 	" \x01(\tR\tconnector\x12\x12\n" +
-	"\x04hint\x18\v \x01(\tR\x04hint\"I\n" +
+	"\x04hint\x18\v \x01(\tR\x04hint\"\x8e\x01\n" +
 	"\tPartition\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x10\n" +
-	"\x03key\x18\x03 \x01(\tR\x03key\"\xb6\x02\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12\x1a\n" +
+	"\bsnapshot\x18\x04 \x01(\tR\bsnapshot\x12'\n" +
+	"\x0fexport_snapshot\x18\x05 \x01(\bR\x0eexportSnapshot\"\xb6\x02\n" +
 	"\x06Limits\x12&\n" +
 	"\x0fmax_batch_bytes\x18\x01 \x01(\x04R\rmaxBatchBytes\x12$\n" +
 	"\x0emax_batch_rows\x18\x02 \x01(\rR\fmaxBatchRows\x128\n" +
