@@ -29,6 +29,7 @@ import (
 type streamService interface {
 	Read(ctx context.Context, req runner.StreamRequest, sink guest.ReadSink) (runner.Result, error)
 	Write(ctx context.Context, req runner.StreamRequest, src guest.WriteSource, ack guest.AckFunc) (runner.Result, error)
+	ReadSchema(ctx context.Context, req runner.StreamRequest) ([]abi.Field, error)
 }
 
 // FlightServer is the worker's Arrow Flight data plane.
@@ -45,7 +46,8 @@ type streamService interface {
 // with a PutResult whose app_metadata is a serialized WriteAck; the last one
 // has final=true.
 //
-// Every other Flight method is Unimplemented.
+// GetFlightInfo (flightinfo.go) describes a read for standard Flight
+// clients. Every other Flight method is Unimplemented.
 type FlightServer struct {
 	flight.BaseFlightServer
 	svc streamService
@@ -64,21 +66,9 @@ func (s *FlightServer) Handshake(flight.FlightService_HandshakeServer) error {
 
 // DoGet reads one stream.
 func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {
-	var t rbv1.ReadTicket
-	if err := proto.Unmarshal(tkt.GetTicket(), &t); err != nil {
-		return toStatus(s.log, invalidf("ticket is not a rapidbyte.v1.ReadTicket: %v", err))
-	}
-	cfg, err := convert.ConfigJSON(t.GetConfig())
+	req, err := readRequest(tkt.GetTicket())
 	if err != nil {
-		return toStatus(s.log, invalidf("config: %v", err))
-	}
-	if t.GetStream().GetName() == "" {
-		return toStatus(s.log, invalidf("ticket has no stream name"))
-	}
-	req := runner.StreamRequest{
-		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: convert.StreamSpecFromProto(t.GetStream()),
-		Resume: convert.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
-		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
+		return toStatus(s.log, err)
 	}
 	sink := newFlightSink(stream)
 	_, err = s.svc.Read(stream.Context(), req, sink)
