@@ -97,7 +97,7 @@ func TestFlightInfoThenDoGet(t *testing.T) {
 	t.Run("unknown stream", func(t *testing.T) {
 		cmd, _ := proto.Marshal(&rbv1.ReadTicket{
 			Connector: &rbv1.ConnectorRef{Id: "source-postgres"}, Config: mustStruct(t, conf),
-			Stream:    &rbv1.StreamSpec{Namespace: "public", Name: "nope"},
+			Stream: &rbv1.StreamSpec{Namespace: "public", Name: "nope"},
 		})
 		_, err := client.GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd})
 		if status.Code(err) != codes.InvalidArgument {
