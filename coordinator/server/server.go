@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen)}
+	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen), Discoverer: pool}
 	if s.metrics != nil {
 		ecfg.Observer = newRunMetrics(s.metrics)
 	}

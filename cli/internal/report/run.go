@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,6 +181,14 @@ func WriteText(w io.Writer, r Run) error {
 	p.kv("Phases", fmt.Sprintf("plan %s, source %s, destination %s, retry wait %s",
 		Secs(r.PlanSecs), Secs(r.SourceDurationSecs), Secs(r.DestDurationSecs), Secs(r.RetryWaitSecs)))
 	p.kv("Module load", fmt.Sprintf("source %.0f ms, destination %.0f ms", r.SourceModuleLoadMs, r.DestModuleLoadMs))
+	// The seed's plan prints "  Retries:         N" after the module-load
+	// lines; each failed attempt's error follows on a line of its own.
+	if r.RetryCount > 0 {
+		p.kv("Retries", strconv.FormatUint(uint64(r.RetryCount), 10))
+		for _, a := range r.AttemptErrors {
+			p.line(fmt.Sprintf("    attempt %d: %s", a.Attempt, FailureLine(a.Error)))
+		}
+	}
 	if len(r.Streams) > 0 {
 		p.line("  Streams:")
 		width := 0
@@ -201,12 +210,6 @@ func WriteText(w io.Writer, r Run) error {
 				line += ": " + FailureLine(s.Error)
 			}
 			p.line(line)
-		}
-	}
-	if r.RetryCount > 0 {
-		p.line(fmt.Sprintf("Retries: %d", r.RetryCount))
-		for _, a := range r.AttemptErrors {
-			p.line(fmt.Sprintf("  attempt %d: %s", a.Attempt, FailureLine(a.Error)))
 		}
 	}
 	if r.Error != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
@@ -76,6 +77,17 @@ func (x *execution) execute(ctx context.Context) {
 		return
 	}
 
+	if x.p.HasPatterns() {
+		start := time.Now()
+		p, failure := x.expand(ctx)
+		if failure != nil {
+			log.Info("run failed", "error", failure)
+			x.finish(ctx, failure)
+			return
+		}
+		x.p = p
+		x.plan += time.Since(start)
+	}
 	x.mu.Lock()
 	x.tasks = planTasks(x.p)
 	x.run.State = store.StateRunning
@@ -115,6 +127,29 @@ func (x *execution) execute(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// expand returns the pipeline with its stream patterns replaced by the
+// tables they select in the source's catalog.
+func (x *execution) expand(ctx context.Context) (*pipeline.Pipeline, *retry.ConnectorError) {
+	if x.e.cfg.Discoverer == nil {
+		return nil, retry.New(retry.CategoryConfig, "STREAM_PATTERN", "stream patterns need a coordinator that can discover the source")
+	}
+	resolved, err := x.p.Resolve(x.lookup)
+	if err != nil {
+		return nil, retry.New(retry.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err)
+	}
+	cat, err := catalog.Discover(ctx, x.e.cfg.Discoverer, x.p, resolved.Source)
+	if err != nil {
+		ce := *retry.Classify(err)
+		ce.Message = "discover the source to expand stream patterns: " + ce.Message
+		return nil, &ce
+	}
+	sel, err := catalog.Select(x.p, cat)
+	if err != nil {
+		return nil, retry.New(retry.CategoryConfig, "STREAM_PATTERN", "%v", err)
+	}
+	return sel.Pipeline, nil
 }
 
 // planTasks splits the pipeline's streams into partitions.

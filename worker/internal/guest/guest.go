@@ -75,6 +75,10 @@ type Stats struct {
 	LoadDuration time.Duration
 	// Duration is the wall time of the whole operation.
 	Duration time.Duration
+	// Phases are the times the connector reported per phase ("connect",
+	// "query", "fetch", "flush", "commit") for a successful Read or
+	// Write; nil when it reported none.
+	Phases map[string]time.Duration
 }
 
 // Error is a classified connector failure.

@@ -126,4 +126,8 @@ type Stats struct {
 	// LoadDuration is the time to instantiate the module and run
 	// _initialize; Duration is the whole invocation.
 	LoadDuration, Duration time.Duration
+	// Phases are the times the connector reported per phase ("connect",
+	// "query", "fetch", "flush", "commit") when its Read or Write
+	// succeeded; nil when it reported none.
+	Phases map[string]time.Duration
 }
