@@ -47,6 +47,7 @@ func failedRun() *rapidbytev1.RunResult {
 var benchKeys = []string{
 	"records_read", "records_written", "bytes_read", "bytes_written", "duration_secs", "retry_count", "attempts",
 	"streams", "source_module_load_ms", "dest_module_load_ms", "source_duration_secs", "dest_duration_secs", "state", "run_id",
+	"source_connect_secs", "source_query_secs", "source_fetch_secs", "dest_connect_secs", "dest_flush_secs", "dest_commit_secs",
 }
 
 var streamKeys = []string{"stream", "records_read", "records_written", "bytes_read", "bytes_written", "duration_secs", "attempts", "state"}

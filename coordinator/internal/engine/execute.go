@@ -35,6 +35,7 @@ type task struct {
 	srcLoad, dstLd float64
 	readDur        time.Duration
 	writeDur       time.Duration
+	srcPh, dstPh   dispatch.Phases // of the successful attempt
 }
 
 func (t *task) name() string {
@@ -312,6 +313,7 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 	if err != nil {
 		return x.taskFailed(ctx, t, retry.Classify(err), res)
 	}
+	t.srcPh, t.dstPh = res.SourcePhases, res.DestPhases
 	t.done = true
 	t.lastErr = nil
 	x.setLive(t, func(sp *StreamProgress) { sp.State = store.StateSucceeded })
@@ -412,6 +414,12 @@ func (x *execution) finish(ctx context.Context, failure *retry.ConnectorError) {
 		t.DestModuleLoadMs = max(t.DestModuleLoadMs, tk.dstLd)
 		t.SourceDurationSecs = max(t.SourceDurationSecs, tk.readDur.Seconds())
 		t.DestDurationSecs = max(t.DestDurationSecs, tk.writeDur.Seconds())
+		t.SourceConnectSecs += tk.srcPh.Connect.Seconds()
+		t.SourceQuerySecs += tk.srcPh.Query.Seconds()
+		t.SourceFetchSecs += tk.srcPh.Fetch.Seconds()
+		t.DestConnectSecs += tk.dstPh.Connect.Seconds()
+		t.DestFlushSecs += tk.dstPh.Flush.Seconds()
+		t.DestCommitSecs += tk.dstPh.Commit.Seconds()
 	}
 	r.Timings = t
 	x.run = r

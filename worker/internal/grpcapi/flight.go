@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
@@ -71,11 +72,32 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 		return toStatus(s.log, err)
 	}
 	sink := newFlightSink(stream)
-	_, err = s.svc.Read(stream.Context(), req, sink)
+	res, err := s.svc.Read(stream.Context(), req, sink)
 	if cerr := sink.close(); err == nil && cerr != nil {
 		err = cerr
 	}
+	if err == nil && res.Phases != nil {
+		if b, merr := proto.Marshal(phasesToProto(res.Phases)); merr == nil {
+			stream.SetTrailer(metadata.Pairs(PhasesTrailer, string(b)))
+		}
+	}
 	return toStatus(s.log, err)
+}
+
+// PhasesTrailer is the DoGet trailer that carries the source connector's
+// per-phase times (a serialized rapidbyte.v1.StreamPhases) after a
+// successful read; standard Flight clients ignore it.
+const PhasesTrailer = "rapidbyte-phases-bin"
+
+// phasesToProto converts the phase times a connector reported; nil stays nil.
+func phasesToProto(ph map[string]time.Duration) *rbv1.StreamPhases {
+	if ph == nil {
+		return nil
+	}
+	return &rbv1.StreamPhases{
+		ConnectSecs: ph["connect"].Seconds(), QuerySecs: ph["query"].Seconds(), FetchSecs: ph["fetch"].Seconds(),
+		FlushSecs: ph["flush"].Seconds(), CommitSecs: ph["commit"].Seconds(),
+	}
 }
 
 // flightSink writes batches as Flight messages. The ipc.Writer builds the
@@ -374,7 +396,7 @@ func (a *acker) final(res runner.Result) error {
 	defer a.mu.Unlock()
 	return a.send(&rbv1.WriteAck{
 		Checkpoint: convert.CheckpointToProto(a.committed), RecordsWritten: res.Records, BytesWritten: res.Bytes,
-		Final: true, ModuleLoadMs: a.src.loadMs,
+		Final: true, ModuleLoadMs: a.src.loadMs, Phases: phasesToProto(res.Phases),
 	})
 }
 
