@@ -108,12 +108,15 @@ func WriteCatalogText(w io.Writer, d Discovery) error {
 			p.line("    Selected by: " + pat)
 		}
 	}
-	b, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "list<utf8>" stays readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("encode catalog: %w", err)
 	}
 	p.line("")
-	p.line(CatalogPrefix + string(b))
+	p.line(CatalogPrefix + strings.TrimSuffix(b.String(), "\n"))
 	return p.err
 }
 

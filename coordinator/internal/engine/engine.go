@@ -172,7 +172,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.base = context.WithoutCancel(ctx)
 	e.mu.Unlock()
 
-	if err := e.recover(ctx, true); err != nil {
+	// A stop during startup cancels the recovery: nothing to report then.
+	if err := e.recover(ctx, true); err != nil && ctx.Err() == nil {
 		e.log.Error("recover unfinished runs", "error", err)
 	}
 	close(e.ready)
