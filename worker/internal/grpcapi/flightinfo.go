@@ -2,7 +2,6 @@ package grpcapi
 
 import (
 	"context"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -10,7 +9,6 @@ import (
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 	"github.com/rapidbyte/rapidbyte/sdk/batch"
-	"github.com/rapidbyte/rapidbyte/worker/internal/convert"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
 	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
 )
@@ -57,16 +55,5 @@ func readRequest(ticket []byte) (runner.StreamRequest, error) {
 	if err := proto.Unmarshal(ticket, &t); err != nil {
 		return runner.StreamRequest{}, invalidf("ticket is not a rapidbyte.v1.ReadTicket: %v", err)
 	}
-	cfg, err := convert.ConfigJSON(t.GetConfig())
-	if err != nil {
-		return runner.StreamRequest{}, invalidf("config: %v", err)
-	}
-	if t.GetStream().GetName() == "" {
-		return runner.StreamRequest{}, invalidf("ticket has no stream name")
-	}
-	return runner.StreamRequest{
-		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: convert.StreamSpecFromProto(t.GetStream()),
-		Resume: convert.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
-		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
-	}, nil
+	return streamRequest(&t)
 }
