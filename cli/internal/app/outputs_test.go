@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -165,6 +166,17 @@ destination:
 		}
 		if diff := cmp.Diff([]string{"t1", "t2", "t10", "audit"}, order); diff != "" {
 			t.Errorf("summary streams (-want +got):\n%s\nstdout:\n%s", diff, r.stdout)
+		}
+		// The connectors measured their phases; the bench JSON carries them.
+		payload, _ := strings.CutPrefix(lines(r.stdout)[len(lines(r.stdout))-1], "@@BENCH_JSON@@")
+		var bench map[string]any
+		if err := json.Unmarshal([]byte(payload), &bench); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"source_connect_secs", "source_query_secs", "source_fetch_secs", "dest_connect_secs", "dest_flush_secs", "dest_commit_secs"} {
+			if v, ok := bench[k].(float64); !ok || v <= 0 {
+				t.Errorf("bench JSON %s = %v, want a measured time", k, bench[k])
+			}
 		}
 		for table, want := range map[string]int{"t1": 10, "t2": 20, "t10": 30, "audit": 50} {
 			var n int
