@@ -5,14 +5,21 @@ import (
 	"fmt"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 // ReadSchema returns the fields a Read of req would emit, without reading:
-// it discovers the source and takes the stream's columns (in the order of
+// it discovers the source (with the read's network grants) and takes the stream's columns (in the order of
 // req's projection, when it has one), as the source builds its schema.
 // A stream or column the catalog lacks wraps ErrInvalidRequest.
 func (r *Runner) ReadSchema(ctx context.Context, req StreamRequest) ([]abi.Field, error) {
-	cat, err := r.Discover(ctx, req.Ref, req.Config)
+	var cat *abi.Catalog
+	err := r.unary(ctx, req.Ref, abi.OpDiscover, abi.RoleSource, req.Config, func(ctx context.Context, m guest.Module, inv guest.Invocation) error {
+		inv.AllowedHosts = req.AllowedHosts // the read's own network grants
+		var err error
+		cat, err = m.Discover(ctx, inv)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
