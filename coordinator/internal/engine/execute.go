@@ -78,15 +78,24 @@ func (x *execution) execute(ctx context.Context) {
 		return
 	}
 
+	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
 	if x.p.HasPatterns() {
+		// Expanding patterns discovers the source: a transient failure is
+		// retried like an attempt's, without counting as one.
 		start := time.Now()
-		p, failure := x.expand(ctx)
-		if failure != nil {
-			log.Info("run failed", "error", failure)
-			x.finish(ctx, failure)
-			return
+		for n := 1; ; n++ {
+			p, failure := x.expand(ctx)
+			if failure == nil {
+				x.p = p
+				break
+			}
+			d := policy.Decision(n, *failure)
+			if !d.Retry || ctx.Err() != nil || retry.Sleep(ctx, e.cfg.Clock, d.Delay) != nil {
+				log.Info("run failed", "error", failure, "reason", d.Reason)
+				x.finish(ctx, failure)
+				return
+			}
 		}
-		x.p = p
 		x.plan += time.Since(start)
 	}
 	x.mu.Lock()
@@ -99,7 +108,6 @@ func (x *execution) execute(ctx context.Context) {
 	x.publish(Event{Message: "run started"})
 	log.Info("run started", "streams", len(x.tasks))
 
-	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
 	for {
 		x.mu.Lock()
 		x.attempt++

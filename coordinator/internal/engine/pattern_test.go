@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,10 +16,18 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
-// fakeDiscoverer answers Discover with fixed tables of schema public.
-type fakeDiscoverer struct{ tables []string }
+// fakeDiscoverer answers Discover with fixed tables of schema public,
+// after failing the first failFirst calls with a transient error.
+type fakeDiscoverer struct {
+	tables    []string
+	failFirst int
+	calls     *atomic.Int32
+}
 
 func (f fakeDiscoverer) Discover(context.Context, *rapidbytev1.DiscoverRequest) (*rapidbytev1.DiscoverResponse, error) {
+	if n := f.calls.Add(1); int(n) <= f.failFirst {
+		return nil, transient("worker went away")
+	}
 	cat := &rapidbytev1.Catalog{}
 	for _, n := range f.tables {
 		cat.Streams = append(cat.Streams, &rapidbytev1.Stream{Namespace: "public", Name: n})
@@ -32,6 +41,7 @@ func (f fakeDiscoverer) Discover(context.Context, *rapidbytev1.DiscoverRequest) 
 // are summed into the run's timings.
 func TestRunExpandsPatterns(t *testing.T) {
 	st, clock := newMemStore(), retrytest.NewClock(time.Unix(1000, 0))
+	calls := new(atomic.Int32)
 	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
 		res := okResult(job, 10, progress)
 		res.SourcePhases = relay.Phases{Connect: time.Second, Query: 2 * time.Second, Fetch: 3 * time.Second}
@@ -40,7 +50,7 @@ func TestRunExpandsPatterns(t *testing.T) {
 	}}
 	env := func(name string) (string, bool) { return "s3cret", name == "PW" }
 	e := New(st, rl, Config{Clock: clock, Jitter: -1, Env: env, Owner: "me",
-		Discoverer: fakeDiscoverer{tables: []string{"t10", "tmp", "t2", "users", "t1"}}}, hclog.NewNullLogger())
+		Discoverer: fakeDiscoverer{tables: []string{"t10", "tmp", "t2", "users", "t1"}, failFirst: 1, calls: calls}}, hclog.NewNullLogger())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan struct{})
@@ -48,11 +58,14 @@ func TestRunExpandsPatterns(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	<-e.Ready()
 	h := &harness{e: e, st: st, rl: rl, clock: clock, ctx: ctx}
+	stop := make(chan struct{})
+	defer close(stop)
+	h.advanceWhileSleeping(stop) // the first discovery fails transiently and is retried
 
-	yaml := pipelineYAML(0, stream{name: "users"}, stream{name: `"public.t*"`, extra: ", exclude: [tmp], sync_mode: incremental, cursor_field: id"})
+	yaml := pipelineYAML(1, stream{name: "users"}, stream{name: `"public.t*"`, extra: ", exclude: [tmp], sync_mode: incremental, cursor_field: id"})
 	v := h.submitWait(t, yaml)
-	if v.Run.State != store.StateSucceeded {
-		t.Fatalf("run %s: %v", v.Run.State, v.Run.Error)
+	if v.Run.State != store.StateSucceeded || v.Run.Attempts != 1 || calls.Load() != 2 {
+		t.Fatalf("run %s after %d attempts and %d discoveries: %v", v.Run.State, v.Run.Attempts, calls.Load(), v.Run.Error)
 	}
 	var got []string
 	for _, s := range v.Streams {
