@@ -42,6 +42,7 @@ type session struct {
 	src    Source
 	dst    Destination
 	opened bool
+	phases phases // recorded through the ctx of Open, Read and Write
 }
 
 var (
@@ -111,7 +112,7 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		if err := s.src.Read(ctx, e.req, e); err != nil {
 			return failCtx(ctx, h, err)
 		}
-		return 0
+		return setResult(h, s.phases.result())
 	case abi.ExportWrite:
 		if s.dst == nil || s.req.Stream == nil {
 			return fail(h, errorf(abi.CategoryConfig, "unsupported", "write needs a destination connector and a stream"))
@@ -123,7 +124,7 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		if err := s.dst.Write(ctx, req, it); err != nil {
 			return failCtx(ctx, h, err)
 		}
-		return 0
+		return setResult(h, s.phases.result())
 	case abi.ExportClose:
 		sessionsMu.Lock()
 		delete(sessions, h)
@@ -195,7 +196,7 @@ func open(h rt.Host, c Connector) int32 {
 // cancelled once the host reports cancellation (polled every 50 ms while the
 // guest yields) or when stop is called.
 func (s *session) context() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(rt.WithHost(context.Background(), s.h))
+	ctx, cancel := context.WithCancel(context.WithValue(rt.WithHost(context.Background(), s.h), phasesKey{}, &s.phases))
 	if s.h.IsCancelled() == 1 {
 		cancel()
 		return ctx, cancel

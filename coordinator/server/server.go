@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen), LeaseTTL: cfg.LeaseTTL, Failover: !cfg.NoFailover}
+	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen), LeaseTTL: cfg.LeaseTTL, Failover: !cfg.NoFailover, Discoverer: pool}
 	if cfg.StateKey != "" {
 		box, err := seal.New(cfg.StateKey)
 		if err != nil {

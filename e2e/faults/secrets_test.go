@@ -95,7 +95,7 @@ func TestSecretsDoNotLeak(t *testing.T) {
 			if res.ExitCode != 1 {
 				t.Fatalf("failing pipeline exit %d, want 1\n%s", res.ExitCode, res)
 			}
-			if format == "json" { // a failed run that moved no data prints no text summary
+			if format == "json" { // the run id comes from the JSON result
 				runIDs = append(runIDs, res.MustRunJSON(t).RunID)
 			}
 		}

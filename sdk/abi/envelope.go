@@ -35,6 +35,14 @@ type Request struct {
 	Schema *SchemaEnvelope `json:"schema,omitempty"`
 }
 
+// StreamResult is what a guest hands the host with set_result when rb_read
+// or rb_write succeeds (optional: a guest may set none).
+type StreamResult struct {
+	// PhaseSecs are the seconds the connector spent per phase, keyed by
+	// phase name: "connect", "query", "fetch", "flush", "commit".
+	PhaseSecs map[string]float64 `json:"phase_secs,omitempty"`
+}
+
 // StreamSpec mirrors rapidbyte.v1.StreamSpec. Enum values are the lower-case
 // names below.
 type StreamSpec struct {

@@ -128,7 +128,8 @@ func (f *fakeCoordinator) Discover(_ context.Context, r *rapidbytev1.Coordinator
 	if f.submitErr != nil {
 		return nil, f.submitErr
 	}
-	return &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: f.catalog}, nil
+	return &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: f.catalog, Pipeline: "pg_to_pg", Source: "source-postgres",
+		Selections: []*rapidbytev1.StreamSelection{{Pattern: "public.*", Namespace: "public", Name: "users"}}}, nil
 }
 
 func (f *fakeCoordinator) Check(_ context.Context, r *rapidbytev1.CoordinatorServiceCheckRequest) (*rapidbytev1.CoordinatorServiceCheckResponse, error) {

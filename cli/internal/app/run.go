@@ -101,12 +101,10 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach, queue bool, vars
 	}
 	rep := report.FromProto(run)
 	rep.AlreadyExists = resp.GetAlreadyExists()
-	// A run that failed before moving any data has nothing to summarize: its one-line
-	// error says it all (-o json still prints the run).
-	if a.json() || rep.State != "FAILED" || rep.RecordsRead > 0 || rep.RecordsWritten > 0 {
-		if err := a.printRun(rep); err != nil {
-			return err
-		}
+	// A failed run prints its summary too (attempts, retries, each attempt's
+	// error) before the command's error.
+	if err := a.printRun(rep); err != nil {
+		return err
 	}
 	return a.outcome(ctx, sess.api, rep)
 }

@@ -47,6 +47,7 @@ func failedRun() *rapidbytev1.RunResult {
 var benchKeys = []string{
 	"records_read", "records_written", "bytes_read", "bytes_written", "duration_secs", "retry_count", "attempts",
 	"streams", "source_module_load_ms", "dest_module_load_ms", "source_duration_secs", "dest_duration_secs", "state", "run_id",
+	"source_connect_secs", "source_query_secs", "source_fetch_secs", "dest_connect_secs", "dest_flush_secs", "dest_commit_secs",
 }
 
 var streamKeys = []string{"stream", "records_read", "records_written", "bytes_read", "bytes_written", "duration_secs", "attempts", "state"}
@@ -89,12 +90,15 @@ func TestRunTextSummary(t *testing.T) {
 		"  Duration:        1.50s",
 		"  Throughput:      2,000 rows/sec, 2.00 MB/s",
 		"  Module load:     source 310 ms, destination 290 ms",
-		"Retries: 2",
-		"  attempt 1: worker 127.0.0.1:7071 went away (transient_network/WORKER_LOST)",
+		"  Retries:         2",
+		"    attempt 1: worker 127.0.0.1:7071 went away (transient_network/WORKER_LOST)",
 	} {
 		if !strings.Contains(r.stdout, want+"\n") {
 			t.Errorf("stdout lacks line %q:\n%s", want, r.stdout)
 		}
+	}
+	if load, retries := strings.Index(r.stdout, "  Module load:"), strings.Index(r.stdout, "  Retries:"); load < 0 || retries < load {
+		t.Errorf("Retries line not after the module-load line:\n%s", r.stdout)
 	}
 	if !strings.Contains(r.stdout, "    orders  2,000 read, 2,000 written, 2.00 MB, 1.00s, SUCCEEDED, 3 attempts\n") {
 		t.Errorf("stdout lacks the orders stream line:\n%s", r.stdout)
@@ -207,8 +211,12 @@ func TestRunFailed(t *testing.T) {
 		if r.code != ExitFailure {
 			t.Errorf("exit %d, want %d", r.code, ExitFailure)
 		}
-		if r.stdout != "" {
-			t.Errorf("stdout = %q, want nothing: the error line says it all", r.stdout)
+		// A failed run prints its summary (attempts, no Retries line
+		// without retries) before the error.
+		out := lines(r.stdout)
+		if len(out) < 2 || out[0] != "Pipeline 'pg_to_pg' failed after 1 attempt(s)." ||
+			strings.Contains(r.stdout, "Retries:") || !strings.HasPrefix(out[len(out)-1], "@@BENCH_JSON@@{") {
+			t.Errorf("stdout = %q, want the failed run's summary", r.stdout)
 		}
 		if diff := cmp.Diff([]string{wantErr}, lines(r.stderr)); diff != "" {
 			t.Errorf("stderr (-want +got):\n%s", diff)
@@ -224,7 +232,7 @@ func TestRunFailed(t *testing.T) {
 		if r.code != ExitFailure {
 			t.Errorf("exit %d, want %d", r.code, ExitFailure)
 		}
-		if !strings.HasPrefix(r.stdout, "Pipeline 'pg_to_pg' failed after 2 attempt(s).\n") || !strings.Contains(r.stdout, "\nRetries: 1\n") {
+		if !strings.HasPrefix(r.stdout, "Pipeline 'pg_to_pg' failed after 2 attempt(s).\n") || !strings.Contains(r.stdout, "\n  Retries:         1\n") {
 			t.Errorf("stdout = %q", r.stdout)
 		}
 		out := lines(r.stdout)
@@ -258,7 +266,7 @@ func TestRunLiveProgress(t *testing.T) {
 			t.Errorf("stderr lacks %q: %q", want, r.stderr)
 		}
 	}
-	if !strings.Contains(r.stdout, "Retries: 2\n") || !strings.Contains(r.stdout, "@@BENCH_JSON@@{") {
+	if !strings.Contains(r.stdout, "  Retries:         2\n") || !strings.Contains(r.stdout, "@@BENCH_JSON@@{") {
 		t.Errorf("stdout lacks the summary:\n%s", r.stdout)
 	}
 }

@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,10 +29,16 @@ type Run struct {
 	MBPerSec           float64        `json:"mb_per_sec"`
 	RetryCount         uint32         `json:"retry_count"`
 	Attempts           uint32         `json:"attempts"`
-	SourceModuleLoadMs float64        `json:"source_module_load_ms"`
-	DestModuleLoadMs   float64        `json:"dest_module_load_ms"`
+	SourceModuleLoadMs uint64         `json:"source_module_load_ms"`
+	DestModuleLoadMs   uint64         `json:"dest_module_load_ms"`
 	SourceDurationSecs float64        `json:"source_duration_secs"`
 	DestDurationSecs   float64        `json:"dest_duration_secs"`
+	SourceConnectSecs  float64        `json:"source_connect_secs"`
+	SourceQuerySecs    float64        `json:"source_query_secs"`
+	SourceFetchSecs    float64        `json:"source_fetch_secs"`
+	DestConnectSecs    float64        `json:"dest_connect_secs"`
+	DestFlushSecs      float64        `json:"dest_flush_secs"`
+	DestCommitSecs     float64        `json:"dest_commit_secs"`
 	PlanSecs           float64        `json:"plan_secs"`
 	RetryWaitSecs      float64        `json:"retry_wait_secs"`
 	Streams            []Stream       `json:"streams"`
@@ -109,10 +117,16 @@ func FromProto(r *rapidbytev1.RunResult) Run {
 		MBPerSec:           round(rate(float64(r.GetBytesRead())/mib, r.GetDurationSecs()), 3),
 		RetryCount:         r.GetRetryCount(),
 		Attempts:           r.GetAttempts(),
-		SourceModuleLoadMs: t.GetSourceModuleLoadMs(),
-		DestModuleLoadMs:   t.GetDestModuleLoadMs(),
+		SourceModuleLoadMs: uint64(math.Round(max(t.GetSourceModuleLoadMs(), 0))),
+		DestModuleLoadMs:   uint64(math.Round(max(t.GetDestModuleLoadMs(), 0))),
 		SourceDurationSecs: t.GetSourceDurationSecs(),
 		DestDurationSecs:   t.GetDestDurationSecs(),
+		SourceConnectSecs:  round(t.GetSourceConnectSecs(), 6),
+		SourceQuerySecs:    round(t.GetSourceQuerySecs(), 6),
+		SourceFetchSecs:    round(t.GetSourceFetchSecs(), 6),
+		DestConnectSecs:    round(t.GetDestConnectSecs(), 6),
+		DestFlushSecs:      round(t.GetDestFlushSecs(), 6),
+		DestCommitSecs:     round(t.GetDestCommitSecs(), 6),
 		PlanSecs:           t.GetPlanSecs(),
 		RetryWaitSecs:      t.GetRetryWaitSecs(),
 		Streams:            make([]Stream, 0, len(r.GetStreams())),
@@ -197,7 +211,17 @@ func WriteText(w io.Writer, r Run) error {
 	p.kv("Throughput", fmt.Sprintf("%s rows/sec, %.2f MB/s", Count(uint64(r.RecordsPerSec+0.5)), r.MBPerSec))
 	p.kv("Phases", fmt.Sprintf("plan %s, source %s, destination %s, retry wait %s",
 		Secs(r.PlanSecs), Secs(r.SourceDurationSecs), Secs(r.DestDurationSecs), Secs(r.RetryWaitSecs)))
-	p.kv("Module load", fmt.Sprintf("source %.0f ms, destination %.0f ms", r.SourceModuleLoadMs, r.DestModuleLoadMs))
+	p.kv("Source phases", fmt.Sprintf("connect %s, query %s, fetch %s", Secs(r.SourceConnectSecs), Secs(r.SourceQuerySecs), Secs(r.SourceFetchSecs)))
+	p.kv("Dest phases", fmt.Sprintf("connect %s, flush %s, commit %s", Secs(r.DestConnectSecs), Secs(r.DestFlushSecs), Secs(r.DestCommitSecs)))
+	p.kv("Module load", fmt.Sprintf("source %d ms, destination %d ms", r.SourceModuleLoadMs, r.DestModuleLoadMs))
+	// The seed's plan prints "  Retries:         N" after the module-load
+	// lines; each failed attempt's error follows on a line of its own.
+	if r.RetryCount > 0 {
+		p.kv("Retries", strconv.FormatUint(uint64(r.RetryCount), 10))
+		for _, a := range r.AttemptErrors {
+			p.line(fmt.Sprintf("    attempt %d: %s", a.Attempt, FailureLine(a.Error)))
+		}
+	}
 	if len(r.Streams) > 0 {
 		p.line("  Streams:")
 		width := 0
@@ -222,12 +246,6 @@ func WriteText(w io.Writer, r Run) error {
 			if s.Guarantee != "" {
 				p.line(fmt.Sprintf("    %-*s  note: %s", width, "", s.Guarantee))
 			}
-		}
-	}
-	if r.RetryCount > 0 {
-		p.line(fmt.Sprintf("Retries: %d", r.RetryCount))
-		for _, a := range r.AttemptErrors {
-			p.line(fmt.Sprintf("  attempt %d: %s", a.Attempt, FailureLine(a.Error)))
 		}
 	}
 	if r.Error != nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -85,6 +86,10 @@ type Stats struct {
 	// DroppedStaging lists the staging tables of earlier, failed runs of
 	// the pipeline's stream that this write dropped.
 	DroppedStaging []string
+	// Flush is the time spent sending COPY data and ending the COPY;
+	// Commit the time spent after it committing (merge, swap, watermark,
+	// COMMIT).
+	Flush, Commit time.Duration
 }
 
 // CommitUnknownError reports a COMMIT whose outcome is unknown (the
@@ -438,7 +443,10 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 			w.cp.abort(err)
 			return fmt.Errorf("encode rows: %w: %w", ErrData, err)
 		}
-		if err := w.cp.maybeFlush(); err != nil {
+		t0 := time.Now()
+		err = w.cp.maybeFlush()
+		w.stats.Flush += time.Since(t0)
+		if err != nil {
 			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
 		}
 	}
@@ -460,10 +468,14 @@ func (w *writer) begin(ctx context.Context) error {
 // commit ends the current transaction: finishes the COPY, merges (upsert),
 // swaps (replace, final), records the watermark and commits.
 func (w *writer) commit(ctx context.Context, cp *abi.Checkpoint, final bool) error {
+	t0 := time.Now()
+	defer func() { w.stats.Commit += time.Since(t0) }()
 	if w.cp != nil {
 		c := w.cp
 		w.cp = nil
 		_, err := c.finish()
+		w.stats.Flush += time.Since(t0)
+		t0 = time.Now() // the rest of the commit is not flushing
 		w.buf = c.buf
 		if err != nil {
 			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)

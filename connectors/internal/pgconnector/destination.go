@@ -113,6 +113,8 @@ func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.Ba
 	}
 	st, err := dest.Write(ctx, d.conn, r, &input{it: it})
 	d.stats = st
+	sdk.RecordPhase(ctx, sdk.PhaseFlush, st.Flush)
+	sdk.RecordPhase(ctx, sdk.PhaseCommit, st.Commit)
 	if err != nil {
 		return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
 	}

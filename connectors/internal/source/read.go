@@ -75,6 +75,12 @@ type Stats struct {
 	Checkpoints int
 	// SQL is the data query (for logs; holds no values).
 	SQL string
+	// Query is the time from the start of Read until the query returned
+	// its first rows (or ended without any); Fetch is the time from then
+	// until the last batch was handed to the sink.
+	Query, Fetch time.Duration
+
+	firstRows time.Time // when the first rows arrived
 }
 
 // DataError is a value that could not be converted.
@@ -94,6 +100,7 @@ func (e *DataError) Unwrap() error { return e.Err }
 // Read streams one table (partition) to sink from one consistent snapshot.
 func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Stats, error) {
 	var st Stats
+	start := time.Now()
 	schema := req.Stream.Namespace
 	if schema == "" {
 		schema = req.Schema
@@ -135,6 +142,11 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 	st.SQL = p.sql
 	st, err = run(ctx, conn, p, req, sink)
 	st.SQL = p.sql
+	if st.firstRows.IsZero() {
+		st.Query = time.Since(start)
+	} else {
+		st.Query, st.Fetch = st.firstRows.Sub(start), time.Since(st.firstRows)
+	}
 	if err != nil {
 		return st, err
 	}
@@ -292,6 +304,9 @@ func run(ctx context.Context, conn *pgclient.Conn, p *plan, req Request, sink Si
 	}
 	q := pgclient.Statement{SQL: p.sql, Params: vals, ParamOIDs: oids, ParamFormats: formats, ResultFormats: resultFormats}
 	err = conn.StreamRows(ctx, q, func(rows [][]byte) error {
+		if st.firstRows.IsZero() {
+			st.firstRows = time.Now()
+		}
 		for len(rows) > 0 {
 			n, col, err := rb.AppendRows(rows)
 			switch {

@@ -1,16 +1,20 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
@@ -92,6 +96,9 @@ type Config struct {
 	// Observer, when set, is told about run starts, retries and ends
 	// (metrics). Its methods must not block.
 	Observer Observer
+	// Discoverer expands stream patterns ("public.*") at plan time through
+	// the source's catalog; without it a pipeline with patterns fails.
+	Discoverer catalog.Discoverer
 }
 
 // Observer receives run lifecycle notifications, e.g. to export metrics.
@@ -354,7 +361,33 @@ func (e *Engine) Get(ctx context.Context, id string) (RunView, error) {
 	if err != nil {
 		return RunView{}, fmt.Errorf("list stream results of run %q: %w", id, err)
 	}
+	pipelineOrder(streams, atts)
 	return RunView{Run: run, Attempts: atts, Streams: streams}, nil
+}
+
+// pipelineOrder sorts stream results in the order the run planned them (the
+// pipeline's, patterns expanded), which the first attempt records; the
+// store returns them by name, where t10 comes before t2. Streams no attempt
+// lists keep the store's order, after the others.
+func pipelineOrder(streams []store.StreamResult, atts []store.Attempt) {
+	pos := map[string]int{}
+	for _, a := range atts {
+		for _, name := range a.Streams {
+			name, _, _ = strings.Cut(name, "[") // a partition is "name[i/n]"
+			if _, ok := pos[name]; !ok {
+				pos[name] = len(pos)
+			}
+		}
+	}
+	rank := func(s store.StreamResult) int {
+		if p, ok := pos[s.Stream]; ok {
+			return p
+		}
+		return len(pos)
+	}
+	slices.SortStableFunc(streams, func(a, b store.StreamResult) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Partition, b.Partition))
+	})
 }
 
 // List returns one page of runs, newest first.

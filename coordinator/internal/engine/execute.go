@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
@@ -40,6 +41,7 @@ type task struct {
 	srcLoad, dstLd float64
 	readDur        time.Duration
 	writeDur       time.Duration
+	srcPh, dstPh   relay.Phases // of the successful attempt
 }
 
 func (t *task) name() string {
@@ -85,6 +87,26 @@ func (x *execution) execute(ctx context.Context) {
 		return
 	}
 
+	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
+	if x.p.HasPatterns() {
+		// Expanding patterns discovers the source: a transient failure is
+		// retried like an attempt's, without counting as one.
+		start := time.Now()
+		for n := 1; ; n++ {
+			p, failure := x.expand(ctx)
+			if failure == nil {
+				x.p = p
+				break
+			}
+			d := policy.Decision(n, *failure)
+			if !d.Retry || ctx.Err() != nil || retry.Sleep(ctx, e.cfg.Clock, d.Delay) != nil {
+				log.Info("run failed", "error", failure, "reason", d.Reason)
+				x.finish(ctx, failure)
+				return
+			}
+		}
+		x.plan += time.Since(start)
+	}
 	tasks := planTasks(x.p)
 	if x.resumedFrom != "" {
 		if err := x.restore(ctx, tasks); err != nil {
@@ -109,7 +131,6 @@ func (x *execution) execute(ctx context.Context) {
 	}
 	log.Info("run started", "streams", len(x.tasks), "resumed_from", x.resumedFrom)
 
-	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
 	for {
 		x.mu.Lock()
 		x.attempt++
@@ -186,6 +207,29 @@ func (x *execution) restore(ctx context.Context, tasks []*task) error {
 		}
 	}
 	return nil
+}
+
+// expand returns the pipeline with its stream patterns replaced by the
+// tables they select in the source's catalog.
+func (x *execution) expand(ctx context.Context) (*pipeline.Pipeline, *runerr.ConnectorError) {
+	if x.e.cfg.Discoverer == nil {
+		return nil, runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "stream patterns need a coordinator that can discover the source")
+	}
+	resolved, err := x.p.Resolve(x.lookup)
+	if err != nil {
+		return nil, runerr.New(runerr.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err)
+	}
+	cat, err := catalog.Discover(ctx, x.e.cfg.Discoverer, x.p, resolved.Source)
+	if err != nil {
+		ce := *runerr.Classify(err)
+		ce.Message = "discover the source to expand stream patterns: " + ce.Message
+		return nil, &ce
+	}
+	sel, err := catalog.Select(x.p, cat)
+	if err != nil {
+		return nil, runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err)
+	}
+	return sel.Pipeline, nil
 }
 
 // planTasks splits the pipeline's streams into partitions.
@@ -423,6 +467,7 @@ func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError
 	if err != nil {
 		return x.taskFailed(ctx, t, runerr.Classify(err), res)
 	}
+	t.srcPh, t.dstPh = res.SourcePhases, res.DestPhases
 	t.done = true
 	t.lastErr = nil
 	x.setLive(t, func(sp *StreamProgress) { sp.State = store.StateSucceeded })
@@ -553,6 +598,12 @@ func (x *execution) finish(ctx context.Context, failure *runerr.ConnectorError) 
 		t.DestModuleLoadMs = max(t.DestModuleLoadMs, tk.dstLd)
 		t.SourceDurationSecs = max(t.SourceDurationSecs, tk.readDur.Seconds())
 		t.DestDurationSecs = max(t.DestDurationSecs, tk.writeDur.Seconds())
+		t.SourceConnectSecs += tk.srcPh.Connect.Seconds()
+		t.SourceQuerySecs += tk.srcPh.Query.Seconds()
+		t.SourceFetchSecs += tk.srcPh.Fetch.Seconds()
+		t.DestConnectSecs += tk.dstPh.Connect.Seconds()
+		t.DestFlushSecs += tk.dstPh.Flush.Seconds()
+		t.DestCommitSecs += tk.dstPh.Commit.Seconds()
 	}
 	r.Timings = t
 	x.run = r

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,11 @@ func (fakeWorkers) Check(_ context.Context, r *rapidbytev1.CheckRequest) (*rapid
 }
 
 func (fakeWorkers) Discover(_ context.Context, r *rapidbytev1.DiscoverRequest) (*rapidbytev1.DiscoverResponse, error) {
-	return &rapidbytev1.DiscoverResponse{Catalog: &rapidbytev1.Catalog{Streams: []*rapidbytev1.Stream{{Name: r.GetConnector().GetId()}}}}, nil
+	cat := &rapidbytev1.Catalog{Streams: []*rapidbytev1.Stream{{Name: r.GetConnector().GetId()}}}
+	for _, name := range []string{"users", "t10", "t2", "t1"} {
+		cat.Streams = append(cat.Streams, &rapidbytev1.Stream{Namespace: "public", Name: name})
+	}
+	return &rapidbytev1.DiscoverResponse{Catalog: cat}, nil
 }
 
 type env struct {
@@ -346,9 +351,39 @@ func TestCheckAndDiscover(t *testing.T) {
 	if err != nil || bad.GetOk() || bad.GetItems()[0].GetName() != itemStructure || bad.GetItems()[0].GetOk() {
 		t.Errorf("invalid pipeline check = %v, %v", bad, err)
 	}
+	// The streams the pipeline lists filter the catalog.
 	d, err := e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: fmt.Sprintf(testYAML, "p1"), Variables: vars})
-	if err != nil || d.GetCatalog().GetStreams()[0].GetName() != "source-x" {
+	if err != nil || len(d.GetCatalog().GetStreams()) != 1 || d.GetCatalog().GetStreams()[0].GetName() != "users" ||
+		d.GetPipeline() != "p1" || d.GetSource() != "source-x" {
 		t.Errorf("discover = %v, %v", d, err)
+	}
+	// Discover needs only the source: no destination, streams or destination variables.
+	const sourceOnly = "version: \"1.0\"\npipeline: p2\nsource:\n  use: source-x\n  config: {host: db, password: ${PW}}\n" +
+		"destination: {use: dest-y, config: {password: ${DEST_PW}}}\n"
+	d, err = e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: sourceOnly, Variables: vars})
+	if err != nil || len(d.GetCatalog().GetStreams()) != 5 {
+		t.Errorf("source-only discover = %v, %v", d, err)
+	}
+	// A pattern selects tables in natural order; an explicit entry keeps its place.
+	patterns := strings.Replace(fmt.Sprintf(testYAML, "p3"), "    - {name: users}\n", "    - {name: \"public.t*\", exclude: [t2]}\n    - {name: users}\n", 1)
+	d, err = e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: patterns, Variables: vars})
+	var names []string
+	for _, st := range d.GetCatalog().GetStreams() {
+		names = append(names, st.GetName())
+	}
+	if err != nil || strings.Join(names, ",") != "t1,t10,users" || len(d.GetSelections()) != 2 || d.GetSelections()[0].GetPattern() != "public.t*" {
+		t.Errorf("pattern discover = %v, %v", d, err)
+	}
+	check, err := e.client.Check(e.ctx, &rapidbytev1.CoordinatorServiceCheckRequest{PipelineYaml: patterns, Variables: vars})
+	if err != nil || !slices.ContainsFunc(check.GetItems(), func(it *rapidbytev1.CheckItem) bool {
+		return it.GetName() == itemStreams && it.GetOk() && strings.Contains(it.GetMessage(), `"public.t*" selects public.t1, public.t10`)
+	}) {
+		t.Errorf("pattern check = %v, %v", check, err)
+	}
+	nothing := strings.Replace(patterns, "public.t*", "public.zz*", 1)
+	_, err = e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: nothing, Variables: vars})
+	if err == nil || !strings.Contains(err.Error(), `stream pattern "public.zz*" selects no table`) {
+		t.Errorf("discover of a pattern selecting nothing = %v", err)
 	}
 	if _, err := e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("empty discover = %v, want InvalidArgument", err)

@@ -10,6 +10,7 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
@@ -22,6 +23,7 @@ const (
 	itemConnectors  = "connectors"
 	itemSource      = "source"
 	itemDestination = "destination"
+	itemStreams     = "streams"
 	itemState       = "state"
 )
 
@@ -44,29 +46,44 @@ func connectorRef(r pipeline.ConnectorRef) *rapidbytev1.ConnectorRef {
 }
 
 // Discover returns the catalog of a pipeline's source, or of a connector
-// with a config, as a worker reports it.
+// with a config, as a worker reports it. A pipeline needs only its source
+// section; the streams it lists (patterns expanded) filter the catalog.
 func (s *CoordinatorServer) Discover(ctx context.Context, r *rapidbytev1.CoordinatorServiceDiscoverRequest) (*rapidbytev1.CoordinatorServiceDiscoverResponse, error) {
 	const method = "Discover"
-	req := &rapidbytev1.DiscoverRequest{Connector: r.GetConnector(), Config: r.GetConfig()}
-	switch {
-	case r.GetPipelineYaml() != "":
-		p, res, err := s.parse(r.GetPipelineYaml(), r.GetVariables())
+	if r.GetPipelineYaml() == "" {
+		if r.GetConnector().GetId() == "" && r.GetConnector().GetDigest() == "" {
+			return nil, toStatus(s.log, method, badRequest("pipeline_yaml or connector is required"))
+		}
+		resp, err := s.workers.Discover(ctx, &rapidbytev1.DiscoverRequest{Connector: r.GetConnector(), Config: r.GetConfig()})
 		if err != nil {
 			return nil, toStatus(s.log, method, err)
 		}
-		cfg, err := structpb.NewStruct(res.Source)
-		if err != nil {
-			return nil, toStatus(s.log, method, badRequest("source config: %v", err))
-		}
-		req = &rapidbytev1.DiscoverRequest{Connector: connectorRef(p.Source.Use), Config: cfg}
-	case r.GetConnector().GetId() == "" && r.GetConnector().GetDigest() == "":
-		return nil, toStatus(s.log, method, badRequest("pipeline_yaml or connector is required"))
+		return &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: resp.GetCatalog()}, nil
 	}
-	resp, err := s.workers.Discover(ctx, req)
+	lookup := pipeline.MapLookup(r.GetVariables(), s.env)
+	p, err := pipeline.ParseSource([]byte(r.GetPipelineYaml()), lookup)
 	if err != nil {
 		return nil, toStatus(s.log, method, err)
 	}
-	return &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: resp.GetCatalog()}, nil
+	res, err := p.Resolve(lookup)
+	if err != nil {
+		return nil, toStatus(s.log, method, err)
+	}
+	cat, err := catalog.Discover(ctx, s.workers, p, res.Source)
+	if err != nil {
+		return nil, toStatus(s.log, method, err)
+	}
+	sel, err := catalog.Select(p, cat)
+	if err != nil {
+		return nil, toStatus(s.log, method, runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err))
+	}
+	out := &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: sel.Catalog, Pipeline: p.Name, Source: p.Source.Use.String()}
+	for _, ps := range sel.Patterns {
+		out.Selections = append(out.Selections, &rapidbytev1.StreamSelection{
+			Pattern: ps.Pattern, Namespace: ps.Table.Namespace, Name: ps.Table.Name,
+		})
+	}
+	return out, nil
 }
 
 // Check verifies a pipeline: its structure, that its connectors exist, that
@@ -90,6 +107,9 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 			Message: fmt.Sprintf("pipeline %q: %d stream(s)", p.Name, len(p.Source.Streams))})
 		items = append(items, s.checkConnectors(ctx, p))
 		items = append(items, s.checkConnector(ctx, itemSource, p.Source.Use, res.Source, rapidbytev1.Role_ROLE_SOURCE))
+		if p.HasPatterns() {
+			items = append(items, s.checkPatterns(ctx, p, res.Source))
+		}
 		items = append(items, s.checkConnector(ctx, itemDestination, p.Destination.Use, res.Destination, rapidbytev1.Role_ROLE_DESTINATION))
 	}
 	if err := s.ping(ctx); err != nil {
@@ -102,6 +122,34 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 		ok = ok && it.GetOk()
 	}
 	return &rapidbytev1.CoordinatorServiceCheckResponse{Items: items, Ok: ok}, nil
+}
+
+// checkPatterns lists what each stream pattern selects from the source's
+// catalog; a pattern that selects nothing fails the item.
+func (s *CoordinatorServer) checkPatterns(ctx context.Context, p *pipeline.Pipeline, source map[string]any) *rapidbytev1.CheckItem {
+	cat, err := catalog.Discover(ctx, s.workers, p, source)
+	if err != nil {
+		return failed(itemStreams, "discover failed", runerr.Classify(err))
+	}
+	sel, err := catalog.Select(p, cat)
+	if err != nil {
+		return failed(itemStreams, "stream pattern", runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err))
+	}
+	var parts []string
+	for _, sc := range p.Source.Streams {
+		if sc.Pattern == "" {
+			continue
+		}
+		var tables []string
+		for _, ps := range sel.Patterns {
+			if ps.Pattern == sc.Pattern {
+				tables = append(tables, ps.Table.String())
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%q selects %s", sc.Pattern, strings.Join(tables, ", ")))
+	}
+	return &rapidbytev1.CheckItem{Name: itemStreams, Ok: true,
+		Message: fmt.Sprintf("%d stream(s): %s", len(sel.Pipeline.Source.Streams), strings.Join(parts, "; "))}
 }
 
 // checkConnectors looks the pipeline's connectors up in the registry, and

@@ -18,7 +18,7 @@ import (
 var (
 	topKeys         = []string{"version", "pipeline", "source", "destination", "state", "resources", "permissions"}
 	sourceKeys      = []string{"use", "config", "streams", "permissions"}
-	streamKeys      = []string{"name", "namespace", "sync_mode", "cursor_field", "tie_breaker_field", "columns", "partition_key", "partitions", "destination_table"}
+	streamKeys      = []string{"name", "namespace", "sync_mode", "cursor_field", "tie_breaker_field", "columns", "partition_key", "partitions", "destination_table", "exclude"}
 	destinationKeys = []string{"use", "config", "write_mode", "primary_key", "on_data_error", "schema_evolution", "permissions"}
 	evolutionKeys   = []string{"new_column"}
 	stateKeys       = []string{"backend", "connection"}
@@ -59,7 +59,19 @@ var (
 //
 // On failure the error is a *ValidationError listing every problem found.
 func Parse(src []byte, lookup Lookup) (*Pipeline, error) {
-	c := &checker{lookup: lookup}
+	return parse(src, &checker{lookup: lookup})
+}
+
+// ParseSource parses a pipeline for discovery: it needs only version,
+// pipeline and source, and streams are optional. A destination or state
+// section, if present, is neither validated nor checked for ${VAR}
+// references, so discovering needs none of their variables (Resolve of the
+// result resolves the source config only).
+func ParseSource(src []byte, lookup Lookup) (*Pipeline, error) {
+	return parse(src, &checker{lookup: lookup, sourceOnly: true})
+}
+
+func parse(src []byte, c *checker) (*Pipeline, error) {
 	root := c.document(src)
 	if root == nil {
 		return nil, c.ps.err()
@@ -178,13 +190,16 @@ func (c *checker) pipeline(root *yaml.Node) *Pipeline {
 	}
 	p.Name, _ = c.required(fs, "pipeline", "", root)
 	p.Resources = c.resources(fs["resources"].val)
-	p.State = c.state(fs["state"].val)
 	p.Permissions = c.permissions(fs["permissions"].val, "permissions")
 	if f, ok := fs["source"]; ok {
 		p.Source = c.source(f, p.Resources)
 	} else {
 		c.add(root, "", "missing required key %q", "source")
 	}
+	if c.sourceOnly {
+		return p
+	}
+	p.State = c.state(fs["state"].val)
 	if f, ok := fs["destination"]; ok {
 		p.Destination = c.destination(f)
 	} else {
@@ -216,23 +231,35 @@ func (c *checker) source(f field, res Resources) Source {
 	s.Permissions = c.permissions(fs["permissions"].val, path+".permissions")
 	sf, ok := fs["streams"]
 	if !ok {
-		c.add(f.key, path, "missing required key %q: list at least one stream", "streams")
+		if !c.sourceOnly {
+			c.add(f.key, path, "missing required key %q: list at least one stream", "streams")
+		}
 		return s
 	}
 	seq := deref(sf.val)
 	if seq == nil || seq.Kind != yaml.SequenceNode || len(seq.Content) == 0 {
 		if seq != nil && seq.Kind != yaml.SequenceNode && !isNull(seq) {
 			c.add(seq, path+".streams", "must be a list of streams, got a %s", kindName(seq))
-		} else {
+		} else if !c.sourceOnly {
 			c.add(sf.key, path+".streams", "list at least one stream")
 		}
 		return s
 	}
 	names := map[string]int{}
+	patterns := map[string]int{}
 	tables := map[string]string{}
 	for i, item := range seq.Content {
 		sp := fmt.Sprintf("%s.streams[%d]", path, i)
 		st, nameNode := c.stream(item, sp, res)
+		if st.Pattern != "" {
+			if line, dup := patterns[st.Pattern]; dup {
+				c.add(nameNode, sp+".name", "duplicate stream pattern %q (first defined at line %d)", st.Pattern, line)
+			} else {
+				patterns[st.Pattern] = nameNode.Line
+			}
+			s.Streams = append(s.Streams, st)
+			continue
+		}
 		if st.Name == "" {
 			s.Streams = append(s.Streams, st)
 			continue
@@ -273,9 +300,14 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 	st.Name, nameNode = c.required(fs, "name", path, deref(n))
 	nameNode = deref(nameNode)
 	st.Namespace = c.str(fs, "namespace", path)
+	st.Exclude = c.list(fs, "exclude", path)
+	pattern := IsPattern(st.Name)
+	if f, ok := fs["exclude"]; ok && !pattern && st.Name != "" {
+		c.add(f.key, joinPath(path, "exclude"), "exclude needs a pattern name such as \"public.*\"; %q names one table", st.Name)
+	}
 	// "schema.table", as discover prints it, means that table of that schema
 	// (with an explicit namespace the name is taken as it is).
-	if _, set := fs["namespace"]; !set {
+	if _, set := fs["namespace"]; !set && !pattern {
 		if ns, name, ok := strings.Cut(st.Name, "."); ok && ns != "" && name != "" {
 			st.Namespace, st.Name = ns, name
 		}
@@ -316,6 +348,9 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 				c.add(deref(f.val), joinPath(path, k), "%q is not among the stream's columns", v)
 			}
 		}
+	}
+	if pattern {
+		c.pattern(&st, fs, nameNode, path)
 	}
 	return st, nameNode
 }

@@ -158,6 +158,14 @@ type StreamConfig struct {
 	Partitions int
 	// DestinationTable overrides the destination table name (default Name).
 	DestinationTable string
+	// Pattern, when set, is the entry's name as written: a shell-style glob
+	// ("public.*", "sales.order_*") selecting many tables, matched with
+	// path.Match against "schema.table" (or against the table name when it
+	// has no dot). Name is then empty until Expand replaces the entry with
+	// one stream per selected table.
+	Pattern string
+	// Exclude lists tables (or globs) a pattern must not select.
+	Exclude []string
 }
 
 // Destination is the pipeline's destination section.

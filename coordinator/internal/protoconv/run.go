@@ -110,6 +110,12 @@ func TimingsToProto(t store.Timings) *rapidbytev1.PhaseTimings {
 		DestDurationSecs:   t.DestDurationSecs,
 		PlanSecs:           t.PlanSecs,
 		RetryWaitSecs:      t.RetryWaitSecs,
+		SourceConnectSecs:  t.SourceConnectSecs,
+		SourceQuerySecs:    t.SourceQuerySecs,
+		SourceFetchSecs:    t.SourceFetchSecs,
+		DestConnectSecs:    t.DestConnectSecs,
+		DestFlushSecs:      t.DestFlushSecs,
+		DestCommitSecs:     t.DestCommitSecs,
 	}
 }
 

@@ -66,6 +66,27 @@ type Result struct {
 	ReadDuration, WriteDuration time.Duration
 	// Final is true when the destination sent its final acknowledgement.
 	Final bool
+	// SourcePhases and DestPhases are the per-phase times the connectors
+	// reported (zero when they reported none): the source's in its DoGet
+	// trailer, the destination's in its final acknowledgement.
+	SourcePhases, DestPhases Phases
+}
+
+// Phases are the times a connector reported per phase of one stream.
+type Phases struct {
+	Connect, Query, Fetch, Flush, Commit time.Duration
+}
+
+// phasesKey is the DoGet trailer with the source's phases (the worker's
+// grpcapi.PhasesTrailer).
+const phasesKey = "rapidbyte-phases-bin"
+
+func phasesFromProto(p *rapidbytev1.StreamPhases) Phases {
+	d := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	return Phases{
+		Connect: d(p.GetConnectSecs()), Query: d(p.GetQuerySecs()), Fetch: d(p.GetFetchSecs()),
+		Flush: d(p.GetFlushSecs()), Commit: d(p.GetCommitSecs()),
+	}
 }
 
 // relay is the state of one relayed stream.
@@ -86,6 +107,8 @@ type relay struct {
 	skipped            bool // the source sent no message, so the write was abandoned
 	readDur            time.Duration
 	writeDur           time.Duration
+	srcPhases          Phases
+	dstPhases          Phases
 
 	cbMu sync.Mutex // serialises onProgress calls
 }
@@ -241,6 +264,7 @@ func (r *relay) result() Result {
 	return Result{
 		Progress: r.prog, Duration: time.Since(r.start),
 		ReadDuration: r.readDur, WriteDuration: r.writeDur, Final: r.final,
+		SourcePhases: r.srcPhases, DestPhases: r.dstPhases,
 	}
 }
 
@@ -253,8 +277,13 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 		msg := new(frame)
 		err := get.RecvMsg(msg)
 		if errors.Is(err, io.EOF) {
+			var ph rapidbytev1.StreamPhases
+			if v := get.Trailer().Get(phasesKey); len(v) > 0 && proto.Unmarshal([]byte(v[0]), &ph) != nil {
+				ph.Reset() // diagnostics only: an unreadable trailer reports no phases
+			}
 			r.mu.Lock()
 			r.readDur = time.Since(r.start)
+			r.srcPhases = phasesFromProto(&ph)
 			r.mu.Unlock()
 			return
 		}
@@ -429,6 +458,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 		if wa.GetFinal() {
 			r.mu.Lock()
 			r.final = true
+			r.dstPhases = phasesFromProto(wa.GetPhases())
 			r.mu.Unlock()
 		}
 	}

@@ -103,6 +103,13 @@ type Timings struct {
 	DestDurationSecs   float64 `json:"dest_duration_secs,omitempty"`
 	PlanSecs           float64 `json:"plan_secs,omitempty"`
 	RetryWaitSecs      float64 `json:"retry_wait_secs,omitempty"`
+	// The connectors' own per-phase times, summed over streams.
+	SourceConnectSecs float64 `json:"source_connect_secs,omitempty"`
+	SourceQuerySecs   float64 `json:"source_query_secs,omitempty"`
+	SourceFetchSecs   float64 `json:"source_fetch_secs,omitempty"`
+	DestConnectSecs   float64 `json:"dest_connect_secs,omitempty"`
+	DestFlushSecs     float64 `json:"dest_flush_secs,omitempty"`
+	DestCommitSecs    float64 `json:"dest_commit_secs,omitempty"`
 }
 
 // Attempt records one try of a run.

@@ -90,9 +90,14 @@ type Stats struct {
 	// Records, Bytes and Batches count the rows, Arrow buffer bytes and
 	// batches emitted (Read) or delivered (Write).
 	Records, Bytes, Batches uint64
-	// LoadDuration is the time to instantiate the module and run
-	// _initialize; Duration is the whole invocation.
-	LoadDuration, Duration time.Duration
+	// LoadDuration is the time spent instantiating the guest.
+	LoadDuration time.Duration
+	// Duration is the wall time of the whole operation.
+	Duration time.Duration
+	// Phases are the times the connector reported per phase ("connect",
+	// "query", "fetch", "flush", "commit") for a successful Read or
+	// Write; nil when it reported none.
+	Phases map[string]time.Duration
 }
 
 // Error is every failure of a module load or invocation: a classified

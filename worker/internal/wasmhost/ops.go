@@ -160,7 +160,29 @@ func (m *Module) Read(ctx context.Context, inv guest.Invocation, sink guest.Read
 	if err != nil {
 		return st, err
 	}
+	st.Phases = phasesOf(in)
 	return st, nil
+}
+
+// phasesOf decodes the abi.StreamResult a guest may set when rb_read or
+// rb_write succeeds. It is diagnostics: a guest that sets none, or an
+// unreadable one, reports no phases.
+func phasesOf(in *instance) map[string]time.Duration {
+	if in == nil || len(in.result) == 0 {
+		return nil
+	}
+	var res abi.StreamResult
+	if err := json.Unmarshal(in.result, &res); err != nil {
+		in.logger.Debug("ignoring an unreadable stream result", "error", err)
+		return nil
+	}
+	out := make(map[string]time.Duration, len(res.PhaseSecs))
+	for k, v := range res.PhaseSecs {
+		if v >= 0 && v < 1e9 {
+			out[k] = time.Duration(v * float64(time.Second))
+		}
+	}
+	return out
 }
 
 // Write prefetches the first batch of src (to hand its schema to the
@@ -183,6 +205,7 @@ func (m *Module) Write(ctx context.Context, inv guest.Invocation, src guest.Writ
 	if err != nil {
 		return st, err
 	}
+	st.Phases = phasesOf(in)
 	return st, nil
 }
 

@@ -1682,8 +1682,20 @@ type PhaseTimings struct {
 	PlanSecs float64 `protobuf:"fixed64,5,opt,name=plan_secs,json=planSecs,proto3" json:"plan_secs,omitempty"`
 	// retry_wait_secs is the time spent in retry backoff.
 	RetryWaitSecs float64 `protobuf:"fixed64,6,opt,name=retry_wait_secs,json=retryWaitSecs,proto3" json:"retry_wait_secs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// source_connect_secs is the source connector's time connecting, summed over streams.
+	SourceConnectSecs float64 `protobuf:"fixed64,7,opt,name=source_connect_secs,json=sourceConnectSecs,proto3" json:"source_connect_secs,omitempty"`
+	// source_query_secs is the source's time until its queries returned first rows, summed over streams.
+	SourceQuerySecs float64 `protobuf:"fixed64,8,opt,name=source_query_secs,json=sourceQuerySecs,proto3" json:"source_query_secs,omitempty"`
+	// source_fetch_secs is the source's time receiving and decoding rows, summed over streams.
+	SourceFetchSecs float64 `protobuf:"fixed64,9,opt,name=source_fetch_secs,json=sourceFetchSecs,proto3" json:"source_fetch_secs,omitempty"`
+	// dest_connect_secs is the destination connector's time connecting, summed over streams.
+	DestConnectSecs float64 `protobuf:"fixed64,10,opt,name=dest_connect_secs,json=destConnectSecs,proto3" json:"dest_connect_secs,omitempty"`
+	// dest_flush_secs is the destination's time sending rows (COPY), summed over streams.
+	DestFlushSecs float64 `protobuf:"fixed64,11,opt,name=dest_flush_secs,json=destFlushSecs,proto3" json:"dest_flush_secs,omitempty"`
+	// dest_commit_secs is the destination's time committing, summed over streams.
+	DestCommitSecs float64 `protobuf:"fixed64,12,opt,name=dest_commit_secs,json=destCommitSecs,proto3" json:"dest_commit_secs,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PhaseTimings) Reset() {
@@ -1754,6 +1766,48 @@ func (x *PhaseTimings) GetPlanSecs() float64 {
 func (x *PhaseTimings) GetRetryWaitSecs() float64 {
 	if x != nil {
 		return x.RetryWaitSecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetSourceConnectSecs() float64 {
+	if x != nil {
+		return x.SourceConnectSecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetSourceQuerySecs() float64 {
+	if x != nil {
+		return x.SourceQuerySecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetSourceFetchSecs() float64 {
+	if x != nil {
+		return x.SourceFetchSecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetDestConnectSecs() float64 {
+	if x != nil {
+		return x.DestConnectSecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetDestFlushSecs() float64 {
+	if x != nil {
+		return x.DestFlushSecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetDestCommitSecs() float64 {
+	if x != nil {
+		return x.DestCommitSecs
 	}
 	return 0
 }
@@ -2493,14 +2547,21 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"new_column\x18\f \x01(\x0e2\x1d.rapidbyte.v1.NewColumnPolicyR\tnewColumn\x12+\n" +
 	"\x11destination_table\x18\r \x01(\tR\x10destinationTable\x12\x1a\n" +
-	"\bpipeline\x18\x0e \x01(\tR\bpipeline\"\x95\x02\n" +
+	"\bpipeline\x18\x0e \x01(\tR\bpipeline\"\x9b\x04\n" +
 	"\fPhaseTimings\x121\n" +
 	"\x15source_module_load_ms\x18\x01 \x01(\x01R\x12sourceModuleLoadMs\x12-\n" +
 	"\x13dest_module_load_ms\x18\x02 \x01(\x01R\x10destModuleLoadMs\x120\n" +
 	"\x14source_duration_secs\x18\x03 \x01(\x01R\x12sourceDurationSecs\x12,\n" +
 	"\x12dest_duration_secs\x18\x04 \x01(\x01R\x10destDurationSecs\x12\x1b\n" +
 	"\tplan_secs\x18\x05 \x01(\x01R\bplanSecs\x12&\n" +
-	"\x0fretry_wait_secs\x18\x06 \x01(\x01R\rretryWaitSecs\"\xf7\x03\n" +
+	"\x0fretry_wait_secs\x18\x06 \x01(\x01R\rretryWaitSecs\x12.\n" +
+	"\x13source_connect_secs\x18\a \x01(\x01R\x11sourceConnectSecs\x12*\n" +
+	"\x11source_query_secs\x18\b \x01(\x01R\x0fsourceQuerySecs\x12*\n" +
+	"\x11source_fetch_secs\x18\t \x01(\x01R\x0fsourceFetchSecs\x12*\n" +
+	"\x11dest_connect_secs\x18\n" +
+	" \x01(\x01R\x0fdestConnectSecs\x12&\n" +
+	"\x0fdest_flush_secs\x18\v \x01(\x01R\rdestFlushSecs\x12(\n" +
+	"\x10dest_commit_secs\x18\f \x01(\x01R\x0edestCommitSecs\"\xf7\x03\n" +
 	"\fStreamResult\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12,\n" +

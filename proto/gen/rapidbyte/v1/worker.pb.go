@@ -646,7 +646,9 @@ type WriteAck struct {
 	// final is true on the last ack, sent after the destination finished the stream.
 	Final bool `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
 	// module_load_ms is the time the worker took to load the module.
-	ModuleLoadMs  float64 `protobuf:"fixed64,5,opt,name=module_load_ms,json=moduleLoadMs,proto3" json:"module_load_ms,omitempty"`
+	ModuleLoadMs float64 `protobuf:"fixed64,5,opt,name=module_load_ms,json=moduleLoadMs,proto3" json:"module_load_ms,omitempty"`
+	// phases, on the final ack, are the destination connector's per-phase times.
+	Phases        *StreamPhases `protobuf:"bytes,6,opt,name=phases,proto3" json:"phases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -716,6 +718,96 @@ func (x *WriteAck) GetModuleLoadMs() float64 {
 	return 0
 }
 
+func (x *WriteAck) GetPhases() *StreamPhases {
+	if x != nil {
+		return x.Phases
+	}
+	return nil
+}
+
+// StreamPhases are the times a connector reported per phase of one stream. A DoGet sends the
+// source's in the trailer "rapidbyte-phases-bin" (serialized); a DoPut in its final WriteAck.
+type StreamPhases struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connect_secs is the time connecting.
+	ConnectSecs float64 `protobuf:"fixed64,1,opt,name=connect_secs,json=connectSecs,proto3" json:"connect_secs,omitempty"`
+	// query_secs is a source's time until its query returned first rows.
+	QuerySecs float64 `protobuf:"fixed64,2,opt,name=query_secs,json=querySecs,proto3" json:"query_secs,omitempty"`
+	// fetch_secs is a source's time receiving and decoding rows.
+	FetchSecs float64 `protobuf:"fixed64,3,opt,name=fetch_secs,json=fetchSecs,proto3" json:"fetch_secs,omitempty"`
+	// flush_secs is a destination's time sending rows.
+	FlushSecs float64 `protobuf:"fixed64,4,opt,name=flush_secs,json=flushSecs,proto3" json:"flush_secs,omitempty"`
+	// commit_secs is a destination's time committing.
+	CommitSecs    float64 `protobuf:"fixed64,5,opt,name=commit_secs,json=commitSecs,proto3" json:"commit_secs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamPhases) Reset() {
+	*x = StreamPhases{}
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamPhases) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamPhases) ProtoMessage() {}
+
+func (x *StreamPhases) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamPhases.ProtoReflect.Descriptor instead.
+func (*StreamPhases) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StreamPhases) GetConnectSecs() float64 {
+	if x != nil {
+		return x.ConnectSecs
+	}
+	return 0
+}
+
+func (x *StreamPhases) GetQuerySecs() float64 {
+	if x != nil {
+		return x.QuerySecs
+	}
+	return 0
+}
+
+func (x *StreamPhases) GetFetchSecs() float64 {
+	if x != nil {
+		return x.FetchSecs
+	}
+	return 0
+}
+
+func (x *StreamPhases) GetFlushSecs() float64 {
+	if x != nil {
+		return x.FlushSecs
+	}
+	return 0
+}
+
+func (x *StreamPhases) GetCommitSecs() float64 {
+	if x != nil {
+		return x.CommitSecs
+	}
+	return 0
+}
+
 var File_rapidbyte_v1_worker_proto protoreflect.FileDescriptor
 
 const file_rapidbyte_v1_worker_proto_rawDesc = "" +
@@ -763,7 +855,7 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x03 \x01(\v2\x18.rapidbyte.v1.CheckpointR\n" +
 	"checkpoint\x12$\n" +
-	"\x0emodule_load_ms\x18\x04 \x01(\x01R\fmoduleLoadMs\"\xce\x01\n" +
+	"\x0emodule_load_ms\x18\x04 \x01(\x01R\fmoduleLoadMs\"\x82\x02\n" +
 	"\bWriteAck\x128\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\v2\x18.rapidbyte.v1.CheckpointR\n" +
@@ -771,7 +863,18 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\x0frecords_written\x18\x02 \x01(\x04R\x0erecordsWritten\x12#\n" +
 	"\rbytes_written\x18\x03 \x01(\x04R\fbytesWritten\x12\x14\n" +
 	"\x05final\x18\x04 \x01(\bR\x05final\x12$\n" +
-	"\x0emodule_load_ms\x18\x05 \x01(\x01R\fmoduleLoadMs2\xdb\x01\n" +
+	"\x0emodule_load_ms\x18\x05 \x01(\x01R\fmoduleLoadMs\x122\n" +
+	"\x06phases\x18\x06 \x01(\v2\x1a.rapidbyte.v1.StreamPhasesR\x06phases\"\xaf\x01\n" +
+	"\fStreamPhases\x12!\n" +
+	"\fconnect_secs\x18\x01 \x01(\x01R\vconnectSecs\x12\x1d\n" +
+	"\n" +
+	"query_secs\x18\x02 \x01(\x01R\tquerySecs\x12\x1d\n" +
+	"\n" +
+	"fetch_secs\x18\x03 \x01(\x01R\tfetchSecs\x12\x1d\n" +
+	"\n" +
+	"flush_secs\x18\x04 \x01(\x01R\tflushSecs\x12\x1f\n" +
+	"\vcommit_secs\x18\x05 \x01(\x01R\n" +
+	"commitSecs2\xdb\x01\n" +
 	"\rWorkerService\x12=\n" +
 	"\x04Spec\x12\x19.rapidbyte.v1.SpecRequest\x1a\x1a.rapidbyte.v1.SpecResponse\x12@\n" +
 	"\x05Check\x12\x1a.rapidbyte.v1.CheckRequest\x1a\x1b.rapidbyte.v1.CheckResponse\x12I\n" +
@@ -790,7 +893,7 @@ func file_rapidbyte_v1_worker_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_worker_proto_rawDescData
 }
 
-var file_rapidbyte_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_rapidbyte_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_rapidbyte_v1_worker_proto_goTypes = []any{
 	(*SpecRequest)(nil),       // 0: rapidbyte.v1.SpecRequest
 	(*SpecResponse)(nil),      // 1: rapidbyte.v1.SpecResponse
@@ -802,46 +905,48 @@ var file_rapidbyte_v1_worker_proto_goTypes = []any{
 	(*WriteTicket)(nil),       // 7: rapidbyte.v1.WriteTicket
 	(*BatchMeta)(nil),         // 8: rapidbyte.v1.BatchMeta
 	(*WriteAck)(nil),          // 9: rapidbyte.v1.WriteAck
-	(*ConnectorRef)(nil),      // 10: rapidbyte.v1.ConnectorRef
-	(*ConnectorManifest)(nil), // 11: rapidbyte.v1.ConnectorManifest
-	(*structpb.Struct)(nil),   // 12: google.protobuf.Struct
-	(Role)(0),                 // 13: rapidbyte.v1.Role
-	(*ConnectorError)(nil),    // 14: rapidbyte.v1.ConnectorError
-	(*Catalog)(nil),           // 15: rapidbyte.v1.Catalog
-	(*StreamSpec)(nil),        // 16: rapidbyte.v1.StreamSpec
-	(*Checkpoint)(nil),        // 17: rapidbyte.v1.Checkpoint
+	(*StreamPhases)(nil),      // 10: rapidbyte.v1.StreamPhases
+	(*ConnectorRef)(nil),      // 11: rapidbyte.v1.ConnectorRef
+	(*ConnectorManifest)(nil), // 12: rapidbyte.v1.ConnectorManifest
+	(*structpb.Struct)(nil),   // 13: google.protobuf.Struct
+	(Role)(0),                 // 14: rapidbyte.v1.Role
+	(*ConnectorError)(nil),    // 15: rapidbyte.v1.ConnectorError
+	(*Catalog)(nil),           // 16: rapidbyte.v1.Catalog
+	(*StreamSpec)(nil),        // 17: rapidbyte.v1.StreamSpec
+	(*Checkpoint)(nil),        // 18: rapidbyte.v1.Checkpoint
 }
 var file_rapidbyte_v1_worker_proto_depIdxs = []int32{
-	10, // 0: rapidbyte.v1.SpecRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	11, // 1: rapidbyte.v1.SpecResponse.manifest:type_name -> rapidbyte.v1.ConnectorManifest
-	10, // 2: rapidbyte.v1.CheckRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	12, // 3: rapidbyte.v1.CheckRequest.config:type_name -> google.protobuf.Struct
-	13, // 4: rapidbyte.v1.CheckRequest.role:type_name -> rapidbyte.v1.Role
-	14, // 5: rapidbyte.v1.CheckResponse.error:type_name -> rapidbyte.v1.ConnectorError
-	10, // 6: rapidbyte.v1.DiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	12, // 7: rapidbyte.v1.DiscoverRequest.config:type_name -> google.protobuf.Struct
-	15, // 8: rapidbyte.v1.DiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
-	10, // 9: rapidbyte.v1.ReadTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
-	12, // 10: rapidbyte.v1.ReadTicket.config:type_name -> google.protobuf.Struct
-	16, // 11: rapidbyte.v1.ReadTicket.stream:type_name -> rapidbyte.v1.StreamSpec
-	17, // 12: rapidbyte.v1.ReadTicket.resume:type_name -> rapidbyte.v1.Checkpoint
-	10, // 13: rapidbyte.v1.WriteTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
-	12, // 14: rapidbyte.v1.WriteTicket.config:type_name -> google.protobuf.Struct
-	16, // 15: rapidbyte.v1.WriteTicket.stream:type_name -> rapidbyte.v1.StreamSpec
-	17, // 16: rapidbyte.v1.WriteTicket.resume:type_name -> rapidbyte.v1.Checkpoint
-	17, // 17: rapidbyte.v1.BatchMeta.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	17, // 18: rapidbyte.v1.WriteAck.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	0,  // 19: rapidbyte.v1.WorkerService.Spec:input_type -> rapidbyte.v1.SpecRequest
-	2,  // 20: rapidbyte.v1.WorkerService.Check:input_type -> rapidbyte.v1.CheckRequest
-	4,  // 21: rapidbyte.v1.WorkerService.Discover:input_type -> rapidbyte.v1.DiscoverRequest
-	1,  // 22: rapidbyte.v1.WorkerService.Spec:output_type -> rapidbyte.v1.SpecResponse
-	3,  // 23: rapidbyte.v1.WorkerService.Check:output_type -> rapidbyte.v1.CheckResponse
-	5,  // 24: rapidbyte.v1.WorkerService.Discover:output_type -> rapidbyte.v1.DiscoverResponse
-	22, // [22:25] is the sub-list for method output_type
-	19, // [19:22] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	11, // 0: rapidbyte.v1.SpecRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	12, // 1: rapidbyte.v1.SpecResponse.manifest:type_name -> rapidbyte.v1.ConnectorManifest
+	11, // 2: rapidbyte.v1.CheckRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	13, // 3: rapidbyte.v1.CheckRequest.config:type_name -> google.protobuf.Struct
+	14, // 4: rapidbyte.v1.CheckRequest.role:type_name -> rapidbyte.v1.Role
+	15, // 5: rapidbyte.v1.CheckResponse.error:type_name -> rapidbyte.v1.ConnectorError
+	11, // 6: rapidbyte.v1.DiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	13, // 7: rapidbyte.v1.DiscoverRequest.config:type_name -> google.protobuf.Struct
+	16, // 8: rapidbyte.v1.DiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
+	11, // 9: rapidbyte.v1.ReadTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
+	13, // 10: rapidbyte.v1.ReadTicket.config:type_name -> google.protobuf.Struct
+	17, // 11: rapidbyte.v1.ReadTicket.stream:type_name -> rapidbyte.v1.StreamSpec
+	18, // 12: rapidbyte.v1.ReadTicket.resume:type_name -> rapidbyte.v1.Checkpoint
+	11, // 13: rapidbyte.v1.WriteTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
+	13, // 14: rapidbyte.v1.WriteTicket.config:type_name -> google.protobuf.Struct
+	17, // 15: rapidbyte.v1.WriteTicket.stream:type_name -> rapidbyte.v1.StreamSpec
+	18, // 16: rapidbyte.v1.WriteTicket.resume:type_name -> rapidbyte.v1.Checkpoint
+	18, // 17: rapidbyte.v1.BatchMeta.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	18, // 18: rapidbyte.v1.WriteAck.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	10, // 19: rapidbyte.v1.WriteAck.phases:type_name -> rapidbyte.v1.StreamPhases
+	0,  // 20: rapidbyte.v1.WorkerService.Spec:input_type -> rapidbyte.v1.SpecRequest
+	2,  // 21: rapidbyte.v1.WorkerService.Check:input_type -> rapidbyte.v1.CheckRequest
+	4,  // 22: rapidbyte.v1.WorkerService.Discover:input_type -> rapidbyte.v1.DiscoverRequest
+	1,  // 23: rapidbyte.v1.WorkerService.Spec:output_type -> rapidbyte.v1.SpecResponse
+	3,  // 24: rapidbyte.v1.WorkerService.Check:output_type -> rapidbyte.v1.CheckResponse
+	5,  // 25: rapidbyte.v1.WorkerService.Discover:output_type -> rapidbyte.v1.DiscoverResponse
+	23, // [23:26] is the sub-list for method output_type
+	20, // [20:23] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_worker_proto_init() }
@@ -856,7 +961,7 @@ func file_rapidbyte_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_worker_proto_rawDesc), len(file_rapidbyte_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
