@@ -14,6 +14,7 @@ import (
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/hashicorp/go-hclog"
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
@@ -115,8 +116,9 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 // serverOptions builds the interceptors, TLS and keepalive options.
 func (s *Server) serverOptions() ([]grpc.ServerOption, error) {
 	auth := grpcapi.NewAuth(s.cfg.AuthToken, s.log)
-	unary := []grpc.UnaryServerInterceptor{auth.Unary}
-	stream := []grpc.StreamServerInterceptor{auth.Stream}
+	rec := recovery.WithRecoveryHandlerContext(grpcapi.PanicHandler(s.log))
+	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(rec), auth.Unary}
+	stream := []grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(rec), auth.Stream}
 	if s.cfg.MetricsListen != "" {
 		s.metrics = prometheus.NewRegistry()
 		s.grpcMet = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())

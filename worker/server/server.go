@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -119,9 +120,10 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 	})
 
 	auth := grpcapi.NewAuth(cfg.AuthToken)
+	rec := recovery.WithRecoveryHandlerContext(grpcapi.PanicHandler(log.Named("grpc")))
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.metrics.GRPC.UnaryServerInterceptor(), s.calls.unary(), auth.Unary()),
-		grpc.ChainStreamInterceptor(s.metrics.GRPC.StreamServerInterceptor(), s.calls.stream(), auth.Stream()),
+		grpc.ChainUnaryInterceptor(s.metrics.GRPC.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(rec), s.calls.unary(), auth.Unary()),
+		grpc.ChainStreamInterceptor(s.metrics.GRPC.StreamServerInterceptor(), recovery.StreamServerInterceptor(rec), s.calls.stream(), auth.Stream()),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.ForceServerCodecV2(grpcapi.Codec{}), // Flight bodies without extra copies
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
