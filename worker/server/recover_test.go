@@ -10,7 +10,9 @@ import (
 )
 
 // panicking is a gRPC service whose handlers panic.
-type panicking struct{ testgrpc.UnimplementedTestServiceServer }
+type panicking struct {
+	testgrpc.UnimplementedTestServiceServer
+}
 
 func (panicking) EmptyCall(context.Context, *testgrpc.Empty) (*testgrpc.Empty, error) {
 	panic("boom")
