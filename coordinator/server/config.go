@@ -43,6 +43,9 @@ type Config struct {
 	// MetricsListen, when set, serves Prometheus metrics over HTTP at
 	// /metrics on this address.
 	MetricsListen string
+	// Pprof serves the Go profiler under /debug/pprof/ on MetricsListen, to
+	// requests bearing AuthToken (required then). Default false.
+	Pprof bool
 	// MaxConcurrentRuns bounds the runs executing at once; more wait in
 	// PENDING (default 16).
 	MaxConcurrentRuns int
@@ -91,6 +94,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			errs = append(errs, fmt.Errorf("metrics-listen %q: %w", c.MetricsListen, err))
 		}
+	}
+	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
+		errs = append(errs, errors.New("pprof needs metrics-listen and an auth token (the profiler is served only to bearers of the token)"))
 	}
 	if c.MaxConcurrentRuns < 0 {
 		errs = append(errs, fmt.Errorf("max concurrent runs %d must not be negative", c.MaxConcurrentRuns))

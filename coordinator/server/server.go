@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"sync"
 	"time"
@@ -185,15 +184,13 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		return nil
 	}, func(error) { s.stopGRPC() })
 	if s.metrics != nil {
-		// Metrics on every path, as before, plus the Go profiler under
-		// /debug/pprof/ (the listener is an operator's opt-in).
+		// Metrics on every path, as before; the Go profiler under
+		// /debug/pprof/ only with --pprof, and only for the token's bearers.
 		mux := http.NewServeMux()
 		mux.Handle("/", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if s.cfg.Pprof {
+			registerPprof(mux, s.cfg.AuthToken)
+		}
 		msrv := &http.Server{Addr: s.cfg.MetricsListen, ReadHeaderTimeout: 5 * time.Second, Handler: mux}
 		g.Add(func() error {
 			if err := msrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

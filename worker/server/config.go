@@ -67,6 +67,9 @@ type Config struct {
 	// MetricsListen is the HTTP address of /metrics and /healthz.
 	// Default "" (disabled).
 	MetricsListen string
+	// Pprof serves the Go profiler under /debug/pprof/ on MetricsListen, to
+	// requests bearing AuthToken (required then). Default false.
+	Pprof bool
 	// MaxConnectionAge closes client connections after this age (plus a
 	// grace of RequestTimeout for running streams), so clients re-resolve
 	// DNS and find new workers. Default 5m.
@@ -127,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls cert and tls key must be set together"))
+	}
+	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
+		errs = append(errs, errors.New("pprof needs metrics listen and an auth token (the profiler is served only to bearers of the token)"))
 	}
 	if c.MaxStreams < 1 {
 		errs = append(errs, fmt.Errorf("max streams must be at least 1, got %d", c.MaxStreams))

@@ -154,6 +154,14 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 	return s, nil
 }
 
+// pprofToken is the token guarding /debug/pprof/, or "" when --pprof is off.
+func (s *Server) pprofToken() string {
+	if !s.cfg.Pprof {
+		return ""
+	}
+	return s.cfg.AuthToken
+}
+
 // setServing sets the health of every service.
 func (s *Server) setServing(ok bool) {
 	st := healthpb.HealthCheckResponse_NOT_SERVING
@@ -193,7 +201,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		if err != nil {
 			return fmt.Errorf("listen for metrics on %q: %w", s.cfg.MetricsListen, err)
 		}
-		metricsSrv = &http.Server{Handler: s.metrics.Handler(s.serving.Load), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: s.metrics.Handler(s.serving.Load, s.pprofToken()), ReadHeaderTimeout: 10 * time.Second}
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
