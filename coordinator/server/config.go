@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -43,6 +44,12 @@ type Config struct {
 	// MetricsListen, when set, serves Prometheus metrics over HTTP at
 	// /metrics on this address.
 	MetricsListen string
+	// EnvAllow lists the names (globs such as "PG_*") of the coordinator's
+	// environment variables that pipelines may read as ${VAR}; every other
+	// ${VAR} comes only from the variables the client sent with its request.
+	// Default none. The CLI's embedded coordinator passes "*": there the
+	// environment is the user's own.
+	EnvAllow []string
 	// Pprof serves the Go profiler under /debug/pprof/ on MetricsListen, to
 	// requests bearing AuthToken (required then). Default false.
 	Pprof bool
@@ -94,6 +101,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			errs = append(errs, fmt.Errorf("metrics-listen %q: %w", c.MetricsListen, err))
 		}
+	}
+	if err := pipeline.CheckEnvAllow(c.EnvAllow); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
 		errs = append(errs, errors.New("pprof needs metrics-listen and an auth token (the profiler is served only to bearers of the token)"))

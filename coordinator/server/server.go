@@ -31,6 +31,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/grpcapi"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
@@ -87,7 +88,8 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen)}
+	env := pipeline.AllowEnv(os.LookupEnv, cfg.EnvAllow)
+	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen), Env: env}
 	if s.metrics != nil {
 		ecfg.Observer = newRunMetrics(s.metrics)
 	}
@@ -98,7 +100,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 		_, _, err := st.ListRuns(ctx, store.ListFilter{PageSize: 1})
 		return err
 	}
-	rapidbytev1.RegisterCoordinatorServiceServer(s.grpc, grpcapi.NewCoordinatorServer(s.engine, pool, reg, ping, os.LookupEnv, log))
+	rapidbytev1.RegisterCoordinatorServiceServer(s.grpc, grpcapi.NewCoordinatorServer(s.engine, pool, reg, ping, env, log))
 	rapidbytev1.RegisterConnectorRegistryServiceServer(s.grpc, grpcapi.NewRegistryServer(reg, log))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)

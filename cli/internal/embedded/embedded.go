@@ -122,6 +122,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	ccfg.AuthToken = token
 	ccfg.WorkerAuthToken = token
 	ccfg.MetricsListen = ""
+	// The embedded coordinator runs as the user, in the user's environment:
+	// every ${VAR} may come from it, as it always did.
+	ccfg.EnvAllow = []string{"*"}
 	c, err := coordinator.New(ctx, ccfg, log.Named("coordinator"))
 	if err != nil {
 		_ = w.Close()

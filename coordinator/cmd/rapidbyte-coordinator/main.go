@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -66,6 +67,14 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.WorkerCAFile, "worker-ca", "", "CA bundle to verify workers over TLS (empty: plaintext)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus /metrics HTTP address (empty: off)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on --metrics-listen to bearers of --auth-token")
+	fs.Func("env-allow", "comma-separated globs of environment variable names pipelines may read as ${VAR} (e.g. 'PG_*'); others come only from the client", func(v string) error {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cfg.EnvAllow = append(cfg.EnvAllow, p)
+			}
+		}
+		return nil
+	})
 	fs.IntVar(&cfg.MaxConcurrentRuns, "max-concurrent-runs", cfg.MaxConcurrentRuns, "runs executing at once")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
