@@ -67,6 +67,15 @@ type Config struct {
 	// MetricsListen is the HTTP address of /metrics and /healthz.
 	// Default "" (disabled).
 	MetricsListen string
+	// DenyHosts extends the network policy over guest dials: CIDRs, host
+	// names or host:port that no pipeline may reach, on top of link-local
+	// addresses, cloud metadata names and the worker's and coordinator's
+	// own addresses, which are always denied. Default none.
+	DenyHosts []string
+	// AllowHosts, when set, is the only places guests may dial, whatever a
+	// pipeline's allow-list says (its "*" included). Default none: anything
+	// not denied.
+	AllowHosts []string
 	// Pprof serves the Go profiler under /debug/pprof/ on MetricsListen, to
 	// requests bearing AuthToken (required then). Default false.
 	Pprof bool

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -42,6 +43,18 @@ func usage(fs *flag.FlagSet) func() {
 	}
 }
 
+// listFlag appends the comma-separated entries of a flag's value to *dst.
+func listFlag(dst *[]string) func(string) error {
+	return func(v string) error {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				*dst = append(*dst, e)
+			}
+		}
+		return nil
+	}
+}
+
 // options are the parsed command line.
 type options struct {
 	cfg                 server.Config
@@ -69,6 +82,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "default deadline of a request or stream")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long running streams may finish on shutdown")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "HTTP address for /metrics and /healthz (empty = off)")
+	fs.Func("deny-hosts", "comma-separated CIDRs, hosts or host:port connectors may never dial (added to link-local, cloud metadata and the worker's own addresses)", listFlag(&cfg.DenyHosts))
+	fs.Func("allow-hosts", "comma-separated CIDRs, hosts (*.domain) or host:port: the only places connectors may dial (default: anything not denied)", listFlag(&cfg.AllowHosts))
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on --metrics-listen to bearers of --auth-token")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")

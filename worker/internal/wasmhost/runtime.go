@@ -30,6 +30,7 @@ type Runtime struct {
 	logger hclog.Logger
 	wrt    wazero.Runtime
 	cache  wazero.CompilationCache
+	net    *netPolicy
 
 	mu      sync.Mutex
 	modules map[string]*Module      // by digest
@@ -72,6 +73,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	policy, err := newNetPolicy(cfg.Net)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cache dir: %w", err)
 	}
@@ -93,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		logger:  cfg.Logger.Named("wasmhost"),
 		wrt:     wrt,
 		cache:   cache,
+		net:     policy,
 		modules: map[string]*Module{},
 		loading: map[string]*loadingCall{},
 	}
