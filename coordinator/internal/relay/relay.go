@@ -128,7 +128,7 @@ func (r *relay) record(err *retry.ConnectorError, source bool) {
 // coordinator and every run it holds.
 func (r *relay) recoverPanic(role string) {
 	if v := recover(); v != nil {
-		r.fail(retry.New(retry.CategoryInternal, "RELAY_PANIC", "%s %s: internal error in the relay: %v", role, r.what, v))
+		r.fail(retry.New(retry.CategoryInternal, "RELAY_PANIC", "%s %s: internal error in the relay: %v", role, r.stream, v))
 	}
 }
 

@@ -385,7 +385,7 @@ func TestRelaySilentWorkerPastDeadline(t *testing.T) {
 func TestRelayRecoversPanic(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	r := &relay{parent: ctx, cancel: cancel, what: `stream "s"`}
+	r := &relay{parent: ctx, cancel: cancel, stream: `stream "s"`}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
