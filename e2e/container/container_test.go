@@ -52,8 +52,8 @@ type container struct{ id, name string }
 
 // runHardened starts image with the manifests' securityContext on the host
 // network; volumes map host directories (made writable for uid 65532) to
-// container paths.
-func runHardened(t *testing.T, name, image string, volumes map[string]string, args ...string) *container {
+// container paths, dockerArgs add docker run options (limits).
+func runHardened(t *testing.T, name, image string, volumes map[string]string, dockerArgs []string, args ...string) *container {
 	t.Helper()
 	run := []string{"run", "-d", "--name", name, "--network", "host", "--read-only",
 		"--user", "65532:65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
@@ -64,6 +64,7 @@ func runHardened(t *testing.T, name, image string, volumes map[string]string, ar
 		}
 		run = append(run, "-v", host+":"+path)
 	}
+	run = append(run, dockerArgs...)
 	run = append(run, image)
 	run = append(run, args...)
 	_ = exec.Command("docker", "rm", "-f", name).Run()
@@ -122,9 +123,9 @@ func TestImagesRunHardenedAndCopyATable(t *testing.T) {
 	coordAddr, workerAddr := e2etest.FreeAddr(t), e2etest.FreeAddr(t)
 	// Only the listen address, the coordinator's workers and volumes: the
 	// images' defaults (connectors, warmed cache, state path) do the rest.
-	runHardened(t, "rb-e2c-worker", "rapidbyte/worker:"+tag, nil, "--listen="+workerAddr)
+	runHardened(t, "rb-e2c-worker", "rapidbyte/worker:"+tag, nil, nil, "--listen="+workerAddr)
 	runHardened(t, "rb-e2c-coordinator", "rapidbyte/coordinator:"+tag,
-		map[string]string{t.TempDir(): "/var/lib/rapidbyte"}, "--listen="+coordAddr, "--workers="+workerAddr)
+		map[string]string{t.TempDir(): "/var/lib/rapidbyte"}, nil, "--listen="+coordAddr, "--workers="+workerAddr)
 	waitServing(t, workerAddr, "rapidbyte.v1.WorkerService")
 	waitServing(t, coordAddr, "rapidbyte.v1.CoordinatorService")
 
@@ -133,4 +134,25 @@ func TestImagesRunHardenedAndCopyATable(t *testing.T) {
 	res := e2etest.RunCLI(t, e2etest.Env{}, "--coordinator", coordAddr, "run", file)
 	res.RequireExit(t, 0)
 	e2etest.RequireSameTable(t, src, dst, "items", "items", "id", "id", "v", "at")
+}
+
+// TestWorkerSizesToItsCgroup runs the worker image under docker's CPU and
+// memory limits and checks it sized itself to them: guest slots from the
+// memory limit at 512 MiB per guest (not from the node's cores) and a Go
+// memory limit of 90% of the container's.
+func TestWorkerSizesToItsCgroup(t *testing.T) {
+	requireDocker(t)
+	buildImages(t)
+	addr := e2etest.FreeAddr(t)
+	c := runHardened(t, "rb-e2c-sized", "rapidbyte/worker:"+tag, nil, []string{"--memory=1200m", "--cpus=4"}, "--listen="+addr)
+	waitServing(t, addr, "rapidbyte.v1.WorkerService")
+	logs, err := exec.Command("docker", "logs", c.name).CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (1200 MiB - 256 MiB reserve) / 512 MiB = 1 slot; 90% of 1200 MiB.
+	want := fmt.Sprintf("max_streams=1 go_memory_limit=%d", int64(1200<<20)/10*9)
+	if !strings.Contains(string(logs), want) {
+		t.Errorf("worker log lacks %q:\n%s", want, logs)
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -19,6 +21,8 @@ import (
 	"github.com/oklog/run"
 	"github.com/peterbourgon/ff/v3"
 
+	"github.com/rapidbyte/rapidbyte/worker/internal/cgroup"
+	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
 	"github.com/rapidbyte/rapidbyte/worker/server"
 )
 
@@ -60,6 +64,9 @@ type options struct {
 	cfg                 server.Config
 	logFormat, logLevel string
 	version, warmOnly   bool
+	// goMemLimit is the Go memory limit the cgroup's memory limit asks for
+	// (0: none); GOMEMLIMIT in the environment wins.
+	goMemLimit int64
 }
 
 // parse reads args, and RAPIDBYTE_* variables for flags not on the command
@@ -67,6 +74,12 @@ type options struct {
 func parse(args []string, stderr io.Writer) (options, error) {
 	o := options{cfg: server.Default()}
 	cfg := &o.cfg
+	// Size to the container, not the node: flags and variables still win.
+	limits, err := cgroup.Self()
+	if err != nil {
+		return o, fmt.Errorf("read cgroup limits: %w", err)
+	}
+	cfg.MaxStreams, o.goMemLimit = cgroup.Size(limits, runtime.NumCPU(), wasmhost.DefaultMemoryLimitMiB<<20)
 	fs := flag.NewFlagSet("rapidbyte-worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = usage(fs)
@@ -111,11 +124,15 @@ func runMain(args []string) error {
 		return nil
 	}
 	cfg := o.cfg
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && o.goMemLimit > 0 {
+		debug.SetMemoryLimit(o.goMemLimit)
+	}
 	level := hclog.LevelFromString(o.logLevel)
 	if level == hclog.NoLevel {
 		return fmt.Errorf("--log-level %q is not a level", o.logLevel)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "worker", Level: level, JSONFormat: o.logFormat == "json", Output: os.Stderr})
+	log.Info("sized", "max_streams", cfg.MaxStreams, "go_memory_limit", debug.SetMemoryLimit(-1))
 
 	srv, err := server.New(cfg, log)
 	if err != nil {

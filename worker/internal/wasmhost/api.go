@@ -31,6 +31,10 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
+// DefaultMemoryLimitMiB is the default cap of each instance's linear memory
+// (Config.MemoryLimitMiB).
+const DefaultMemoryLimitMiB = 512
+
 // Config configures a Runtime. The zero value uses the defaults.
 type Config struct {
 	// CacheDir is the persistent wazero compilation cache directory.

@@ -62,7 +62,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg.CacheDir = filepath.Join(dir, "rapidbyte", "wazero")
 	}
 	if cfg.MemoryLimitMiB == 0 {
-		cfg.MemoryLimitMiB = 512
+		cfg.MemoryLimitMiB = DefaultMemoryLimitMiB
 	}
 	if cfg.MemoryLimitMiB > 4096 {
 		return nil, fmt.Errorf("memory limit %d MiB exceeds the 4096 MiB of wasm32", cfg.MemoryLimitMiB)
