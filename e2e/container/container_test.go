@@ -138,20 +138,21 @@ func TestImagesRunHardenedAndCopyATable(t *testing.T) {
 
 // TestWorkerSizesToItsCgroup runs the worker image under docker's CPU and
 // memory limits and checks it sized itself to them: guest slots from the
-// memory limit at 512 MiB per guest (not from the node's cores) and a Go
-// memory limit of 90% of the container's.
+// CPU quota (not the node's cores) within what the memory limit holds at
+// 512 MiB per guest, and a Go memory limit of 90% of the container's.
 func TestWorkerSizesToItsCgroup(t *testing.T) {
 	requireDocker(t)
 	buildImages(t)
 	addr := e2etest.FreeAddr(t)
-	c := runHardened(t, "rb-e2c-sized", "rapidbyte/worker:"+tag, nil, []string{"--memory=1200m", "--cpus=4"}, "--listen="+addr)
+	c := runHardened(t, "rb-e2c-sized", "rapidbyte/worker:"+tag, nil, []string{"--memory=2000m", "--cpus=0.5"}, "--listen="+addr)
 	waitServing(t, addr, "rapidbyte.v1.WorkerService")
 	logs, err := exec.Command("docker", "logs", c.name).CombinedOutput()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// (1200 MiB - 256 MiB reserve) / 512 MiB = 1 slot; 90% of 1200 MiB.
-	want := fmt.Sprintf("max_streams=1 go_memory_limit=%d", int64(1200<<20)/10*9)
+	// 2 per started core of 0.5 CPU = 2 slots, within (2000 MiB - 256 MiB
+	// reserve) / 512 MiB = 3; 90% of 2000 MiB.
+	want := fmt.Sprintf("max_streams=2 go_memory_limit=%d", int64(2000<<20)/10*9)
 	if !strings.Contains(string(logs), want) {
 		t.Errorf("worker log lacks %q:\n%s", want, logs)
 	}
