@@ -46,6 +46,10 @@ type Config struct {
 	// CoordinatorAddr is the coordinator whose ConnectorRegistryService
 	// supplies modules missing from ConnectorsDir. Default "" (no fetching).
 	CoordinatorAddr string
+	// CoordinatorCAFile, when set, makes the registry client dial the
+	// coordinator over TLS, verifying it against this PEM CA bundle (the
+	// bearer token then never travels in clear). Default "" (plaintext).
+	CoordinatorCAFile string
 	// AuthToken, when set, is required as "authorization: Bearer <token>" on
 	// every call except gRPC health checks, and sent to the coordinator's
 	// registry. Default "" (no auth).

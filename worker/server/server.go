@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -101,8 +103,12 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 
 	var registry modules.Registry
 	if cfg.CoordinatorAddr != "" {
+		creds, err := coordinatorCreds(cfg.CoordinatorCAFile)
+		if err != nil {
+			return nil, err
+		}
 		conn, err := grpc.NewClient(cfg.CoordinatorAddr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithPerRPCCredentials(bearer(cfg.AuthToken)))
 		if err != nil {
 			return nil, fmt.Errorf("dial coordinator %q: %w", cfg.CoordinatorAddr, err)
@@ -152,6 +158,24 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 	s.metrics.GRPC.InitializeMetrics(s.grpc)
 	s.setServing(false)
 	return s, nil
+}
+
+// coordinatorCreds returns the transport credentials of the registry
+// client: TLS verified against the PEM bundle caFile, or plaintext when
+// caFile is empty.
+func coordinatorCreds(caFile string) (credentials.TransportCredentials, error) {
+	if caFile == "" {
+		return insecure.NewCredentials(), nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read coordinator CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("coordinator CA %q: no PEM certificates", caFile)
+	}
+	return credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), nil
 }
 
 // pprofToken is the token guarding /debug/pprof/, or "" when --pprof is off.

@@ -87,6 +87,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.ConnectorsDir, "connectors-dir", "", "directory of <id>.wasm connector modules")
 	fs.StringVar(&cfg.CacheDir, "cache-dir", cfg.CacheDir, "compilation and module cache directory")
 	fs.StringVar(&cfg.CoordinatorAddr, "coordinator", "", "coordinator address to fetch missing modules from")
+	fs.StringVar(&cfg.CoordinatorCAFile, "coordinator-ca", "", "CA bundle (PEM) to verify the coordinator over TLS (empty: plaintext)")
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required from clients and sent to the coordinator")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
