@@ -152,7 +152,11 @@ func hSockConnect(ctx context.Context, in *instance, mod api.Module, s []uint64)
 		in.logger.Warn("dial denied: address not on the allow-list", "addr", addr)
 		return -abi.EACCES
 	}
-	dial, err := in.r.net.check(ctx, addr)
+	var policy *netPolicy // none for an instance without a runtime (fuzzing)
+	if in.r != nil {
+		policy = in.r.net
+	}
+	dial, err := policy.check(ctx, addr)
 	if errors.Is(err, errPolicyDenied) {
 		in.denied = append(in.denied, fmt.Sprintf("%q (worker network policy)", addr))
 		in.logger.Warn("dial denied by the worker's network policy", "addr", addr)
