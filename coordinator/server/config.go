@@ -41,6 +41,10 @@ type Config struct {
 	// WorkerCAFile, when set, makes the coordinator dial workers over TLS,
 	// verifying them against this PEM CA bundle; empty means plaintext.
 	WorkerCAFile string
+	// WorkerCertFile and WorkerKeyFile are a PEM client certificate and key
+	// the coordinator presents to workers that require one (their
+	// --client-ca: mutual TLS). Set both or neither; need WorkerCAFile.
+	WorkerCertFile, WorkerKeyFile string
 	// MetricsListen, when set, serves Prometheus metrics over HTTP at
 	// /metrics on this address.
 	MetricsListen string
@@ -104,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if err := pipeline.CheckEnvAllow(c.EnvAllow); err != nil {
 		errs = append(errs, err)
+	}
+	if (c.WorkerCertFile == "") != (c.WorkerKeyFile == "") || c.WorkerCertFile != "" && c.WorkerCAFile == "" {
+		errs = append(errs, errors.New("worker-cert and worker-key go together, with worker-ca"))
 	}
 	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
 		errs = append(errs, errors.New("pprof needs metrics-listen and an auth token (the profiler is served only to bearers of the token)"))

@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
-	workerTLS, err := clientTLS(cfg.WorkerCAFile)
+	workerTLS, err := clientTLS(cfg.WorkerCAFile, cfg.WorkerCertFile, cfg.WorkerKeyFile)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
@@ -146,8 +146,9 @@ func (s *Server) serverOptions() ([]grpc.ServerOption, error) {
 	return opts, nil
 }
 
-// clientTLS returns the TLS config for dialling workers, or nil for plaintext.
-func clientTLS(caFile string) (*tls.Config, error) {
+// clientTLS returns the TLS config for dialling workers, or nil for
+// plaintext; with certFile and keyFile it presents that client certificate.
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if caFile == "" {
 		return nil, nil
 	}
@@ -159,7 +160,15 @@ func clientTLS(caFile string) (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("worker CA %q: no PEM certificates", caFile)
 	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load worker client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // owner identifies this coordinator instance in the state store.

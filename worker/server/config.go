@@ -56,6 +56,10 @@ type Config struct {
 	AuthToken string
 	// TLSCert and TLSKey are PEM files; set both to serve TLS. Default "".
 	TLSCert, TLSKey string
+	// ClientCAFile, with TLS, requires every client (the coordinator) to
+	// present a certificate signed by this PEM CA bundle: mutual TLS.
+	// Default "" (no client certificate asked).
+	ClientCAFile string
 	// MaxStreams bounds concurrent guest instances (Discover, Check, reads
 	// and writes). Default 2 x NumCPU: guests mostly wait on their databases.
 	MaxStreams int
@@ -143,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls cert and tls key must be set together"))
+	}
+	if c.ClientCAFile != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("client CA needs tls cert and tls key (mutual TLS)"))
 	}
 	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
 		errs = append(errs, errors.New("pprof needs metrics listen and an auth token (the profiler is served only to bearers of the token)"))

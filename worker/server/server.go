@@ -148,7 +148,15 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load tls key pair: %w", err)
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		tcfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if cfg.ClientCAFile != "" {
+			pool, err := loadPool(cfg.ClientCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("client CA: %w", err)
+			}
+			tcfg.ClientCAs, tcfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tcfg)))
 	}
 	s.grpc = grpc.NewServer(opts...)
 	rbv1.RegisterWorkerServiceServer(s.grpc, grpcapi.NewWorkerServer(s.runner, log.Named("grpc")))
@@ -167,15 +175,24 @@ func coordinatorCreds(caFile string) (credentials.TransportCredentials, error) {
 	if caFile == "" {
 		return insecure.NewCredentials(), nil
 	}
-	pem, err := os.ReadFile(caFile)
+	pool, err := loadPool(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("read coordinator CA: %w", err)
+		return nil, fmt.Errorf("coordinator CA: %w", err)
+	}
+	return credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), nil
+}
+
+// loadPool reads a PEM CA bundle.
+func loadPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read CA bundle: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("coordinator CA %q: no PEM certificates", caFile)
+		return nil, fmt.Errorf("CA bundle %q: no PEM certificates", file)
 	}
-	return credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), nil
+	return pool, nil
 }
 
 // pprofToken is the token guarding /debug/pprof/, or "" when --pprof is off.

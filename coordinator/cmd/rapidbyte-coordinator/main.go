@@ -65,6 +65,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate PEM file")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key PEM file")
 	fs.StringVar(&cfg.WorkerCAFile, "worker-ca", "", "CA bundle to verify workers over TLS (empty: plaintext)")
+	fs.StringVar(&cfg.WorkerCertFile, "worker-cert", "", "client certificate (PEM) presented to workers that require one (mutual TLS)")
+	fs.StringVar(&cfg.WorkerKeyFile, "worker-key", "", "private key (PEM) of --worker-cert")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus /metrics HTTP address (empty: off)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on --metrics-listen to bearers of --auth-token")
 	fs.Func("env-allow", "comma-separated globs of environment variable names pipelines may read as ${VAR} (e.g. 'PG_*'); others come only from the client", func(v string) error {

@@ -91,6 +91,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required from clients and sent to the coordinator")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&cfg.ClientCAFile, "client-ca", "", "with TLS, require client certificates signed by this CA bundle (mutual TLS)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "maximum concurrent guest instances")
 	fs.DurationVar(&cfg.QueueTimeout, "queue-timeout", cfg.QueueTimeout, "how long a request waits for a guest slot")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "default deadline of a request or stream")
