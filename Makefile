@@ -15,7 +15,7 @@ LDFLAGS   := -X github.com/rapidbyte/rapidbyte/worker/server.Version=$(VERSION) 
 CONNECTORS      := source-postgres dest-postgres
 TEST_CONNECTORS := test-generator test-faulty test-badabi
 
-.PHONY: help build wasm warm proto test lint fmt check bench demo fuzz tools clean
+.PHONY: help build wasm warm proto test lint fmt check bench demo fuzz tools clean images
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ $(DIST)/testconnectors/%.wasm: $(shell find connectors sdk -name '*.go' -o -name
 # directory), not the tests' build/wazero-cache, so runs after them start warm.
 warm: build wasm ## compile the connector modules into the user's wazero cache, so no run compiles them
 	env -u RAPIDBYTE_CACHE_DIR $(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/connectors --log-level warn
+
+images: wasm ## build the rapidbyte/worker and rapidbyte/coordinator images FROM scratch (docker; nothing is pulled)
+	scripts/images.sh
 
 proto: ## regenerate proto/gen with buf (local plugins from tools/)
 	$(BIN)/buf lint

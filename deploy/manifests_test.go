@@ -187,20 +187,33 @@ func checkConsistent(t *testing.T, o objects) {
 			for _, p := range c.Ports {
 				ports[p.ContainerPort] = true
 			}
-			for kind, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-				if p == nil || p.GRPC == nil {
-					t.Errorf("%s/%s: %s probe must be a gRPC probe", name, c.Name, kind)
-					continue
+			if flagValue(c.Args, "--tls-cert") != "" {
+				// Kubernetes gRPC probes cannot speak TLS: TCP or the plaintext
+				// metrics /healthz instead, on a container port.
+				for kind, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+					switch {
+					case p != nil && p.TCPSocket != nil && ports[p.TCPSocket.Port.IntVal]:
+					case p != nil && p.HTTPGet != nil && ports[p.HTTPGet.Port.IntVal] && flagValue(c.Args, "--metrics-listen") != "":
+					default:
+						t.Errorf("%s/%s: with TLS the %s probe must be TCP or HTTP on a container port", name, c.Name, kind)
+					}
 				}
-				if !ports[p.GRPC.Port] {
-					t.Errorf("%s/%s: %s probe port %d is not a container port", name, c.Name, kind, p.GRPC.Port)
+			} else {
+				for kind, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+					if p == nil || p.GRPC == nil {
+						t.Errorf("%s/%s: %s probe must be a gRPC probe", name, c.Name, kind)
+						continue
+					}
+					if !ports[p.GRPC.Port] {
+						t.Errorf("%s/%s: %s probe port %d is not a container port", name, c.Name, kind, p.GRPC.Port)
+					}
 				}
-			}
-			if s := c.ReadinessProbe.GRPC.Service; s == nil || !strings.HasPrefix(*s, "rapidbyte.v1.") {
-				t.Errorf("%s/%s: readiness must probe the rapidbyte service's health", name, c.Name)
-			}
-			if listen := flagValue(c.Args, "--listen"); !strings.HasSuffix(listen, fmt.Sprintf(":%d", c.ReadinessProbe.GRPC.Port)) {
-				t.Errorf("%s/%s: --listen %q does not match probe port %d", name, c.Name, listen, c.ReadinessProbe.GRPC.Port)
+				if s := c.ReadinessProbe.GRPC.Service; s == nil || !strings.HasPrefix(*s, "rapidbyte.v1.") {
+					t.Errorf("%s/%s: readiness must probe the rapidbyte service's health", name, c.Name)
+				}
+				if listen := flagValue(c.Args, "--listen"); !strings.HasSuffix(listen, fmt.Sprintf(":%d", c.ReadinessProbe.GRPC.Port)) {
+					t.Errorf("%s/%s: --listen %q does not match probe port %d", name, c.Name, listen, c.ReadinessProbe.GRPC.Port)
+				}
 			}
 			mounts := map[string]bool{}
 			for _, m := range c.VolumeMounts {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/seal"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
@@ -42,9 +43,22 @@ type Config struct {
 	// WorkerCAFile, when set, makes the coordinator dial workers over TLS,
 	// verifying them against this PEM CA bundle; empty means plaintext.
 	WorkerCAFile string
+	// WorkerCertFile and WorkerKeyFile are a PEM client certificate and key
+	// the coordinator presents to workers that require one (their
+	// --client-ca: mutual TLS). Set both or neither; need WorkerCAFile.
+	WorkerCertFile, WorkerKeyFile string
 	// MetricsListen, when set, serves Prometheus metrics over HTTP at
 	// /metrics on this address.
 	MetricsListen string
+	// EnvAllow lists the names (globs such as "PG_*") of the coordinator's
+	// environment variables that pipelines may read as ${VAR}; every other
+	// ${VAR} comes only from the variables the client sent with its request.
+	// Default none. The CLI's embedded coordinator passes "*": there the
+	// environment is the user's own.
+	EnvAllow []string
+	// Pprof serves the Go profiler under /debug/pprof/ on MetricsListen, to
+	// requests bearing AuthToken (required then). Default false.
+	Pprof bool
 	// MaxConcurrentRuns bounds the runs executing at once; more wait in
 	// PENDING (default 16).
 	MaxConcurrentRuns int
@@ -110,6 +124,15 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			errs = append(errs, fmt.Errorf("metrics-listen %q: %w", c.MetricsListen, err))
 		}
+	}
+	if err := pipeline.CheckEnvAllow(c.EnvAllow); err != nil {
+		errs = append(errs, err)
+	}
+	if (c.WorkerCertFile == "") != (c.WorkerKeyFile == "") || c.WorkerCertFile != "" && c.WorkerCAFile == "" {
+		errs = append(errs, errors.New("worker-cert and worker-key go together, with worker-ca"))
+	}
+	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
+		errs = append(errs, errors.New("pprof needs metrics-listen and an auth token (the profiler is served only to bearers of the token)"))
 	}
 	if c.MaxConcurrentRuns < 0 {
 		errs = append(errs, fmt.Errorf("max concurrent runs %d must not be negative", c.MaxConcurrentRuns))

@@ -42,11 +42,12 @@ func TestSecretsDoNotLeak(t *testing.T) {
 	failVarPW, failLitPW := secret(t, "FailVar"), secret(t, "FailLit")
 	secrets := []string{varPW, litPW, envPW, failVarPW, failLitPW}
 
-	// ${PG_PASSWORD} also resolves from the coordinator's environment.
+	// ${PG_PASSWORD} also resolves from the coordinator's environment: the
+	// operator allows it (--env-allow, here as RAPIDBYTE_ENV_ALLOW).
 	if err := c.Coordinator.Stop(15 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	c.Coordinator.Env = c.Coordinator.Env.With("PG_PASSWORD", envPW)
+	c.Coordinator.Env = c.Coordinator.Env.With("PG_PASSWORD", envPW).With("RAPIDBYTE_ENV_ALLOW", "PG_*")
 	c.Coordinator.Start(t)
 	if err := c.Coordinator.WaitHealthy(e2etest.HealthTimeout); err != nil {
 		t.Fatal(err)

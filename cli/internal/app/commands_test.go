@@ -364,3 +364,26 @@ func TestEmbeddedMode(t *testing.T) {
 		}
 	})
 }
+
+// TestRemoteSendsReferencedVariables checks the client's half of the
+// variable policy: with a remote coordinator the CLI sends its own
+// environment's values for the names the pipeline refers to (not $${escapes},
+// not other names), and --var wins over them.
+func TestRemoteSendsReferencedVariables(t *testing.T) {
+	file := writePipeline(t, `version: "1.0"
+pipeline: p
+source: {use: source-postgres, config: {host: "${PG_HOST}", password: "${PG_PASSWORD}", note: "$${NOT_A_VAR}"}, streams: [{name: t}]}
+destination: {use: dest-postgres, config: {host: "${PG_HOST}"}}
+`)
+	f := &fakeCoordinator{check: &rapidbytev1.CoordinatorServiceCheckResponse{Ok: true}}
+	addr := serve(t, f, "")
+	env := map[string]string{"PG_HOST": "db", "PG_PASSWORD": "pw", "NOT_A_VAR": "x", "OTHER": "y"}
+	r := invoke(t, env, "--coordinator", addr, "check", "--var", "PG_HOST=override", file)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	want := map[string]string{"PG_HOST": "override", "PG_PASSWORD": "pw"}
+	if diff := cmp.Diff(want, f.checked[0].GetVariables()); diff != "" {
+		t.Errorf("variables sent (-want +got):\n%s", diff)
+	}
+}

@@ -20,7 +20,7 @@ func (a *app) checkCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			file := args[0]
-			text, variables, err := loadPipeline(cmd, file, &vars)
+			text, variables, err := a.loadPipeline(cmd, file, &vars)
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,7 @@ func (a *app) discoverCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			file := args[0]
-			text, variables, err := loadPipeline(cmd, file, &vars)
+			text, variables, err := a.loadPipeline(cmd, file, &vars)
 			if err != nil {
 				return err
 			}

@@ -51,7 +51,7 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach, queue bool, vars
 	if detach && a.cfg.coordinator == "" {
 		return &usageError{cmd: cmd.CommandPath(), err: errors.New("--detach needs a coordinator (--coordinator or " + EnvCoordinator + "): an embedded one stops when rapidbyte exits")}
 	}
-	text, variables, err := loadPipeline(cmd, file, vars)
+	text, variables, err := a.loadPipeline(cmd, file, vars)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
@@ -86,6 +87,16 @@ func toStatus(log hclog.Logger, method string, err error) error {
 		return status.Error(codes.DeadlineExceeded, "request deadline exceeded")
 	default:
 		log.Error("request failed", "method", method, "error", err)
+		return status.Error(codes.Internal, "internal error")
+	}
+}
+
+// PanicHandler returns the recovery interceptors' handler: a handler that
+// panicked is logged here once, with its stack, and the client gets a plain
+// Internal "internal error"; the server keeps serving.
+func PanicHandler(log hclog.Logger) func(ctx context.Context, p any) error {
+	return func(_ context.Context, p any) error {
+		log.Error("panic in gRPC handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	}
 }

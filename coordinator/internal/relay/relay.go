@@ -145,6 +145,16 @@ func (r *relay) record(err *runerr.ConnectorError, source bool) {
 	r.cancel()
 }
 
+// recoverPanic, deferred at the top of each relay goroutine, turns a panic
+// there into an internal failure of this stream (which cancels its other
+// goroutines), so a bug or a malformed message cannot crash the
+// coordinator and every run it holds.
+func (r *relay) recoverPanic(role string) {
+	if v := recover(); v != nil {
+		r.fail(runerr.New(runerr.CategoryInternal, "RELAY_PANIC", "%s %s: internal error in the relay: %v", role, r.stream, v))
+	}
+}
+
 // failed reports whether an error (a deadline verdict included) was recorded.
 func (r *relay) failed() bool {
 	r.mu.Lock()
@@ -243,9 +253,9 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	gate := newByteGate(rctx, MaxInflightBytes)
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); r.read(rctx, get, srcAddr, ch, gate) }()
-	go func() { defer wg.Done(); r.write(rctx, put, dstAddr, cmd, ch, gate) }()
-	go func() { defer wg.Done(); r.ack(put, dstAddr) }()
+	go func() { defer wg.Done(); defer r.recoverPanic("read"); r.read(rctx, get, srcAddr, ch, gate) }()
+	go func() { defer wg.Done(); defer r.recoverPanic("write"); r.write(rctx, put, dstAddr, cmd, ch, gate) }()
+	go func() { defer wg.Done(); defer r.recoverPanic("ack"); r.ack(put, dstAddr) }()
 	wg.Wait()
 
 	res := r.result()

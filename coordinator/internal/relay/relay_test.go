@@ -379,3 +379,27 @@ func TestRelaySilentWorkerPastDeadline(t *testing.T) {
 		t.Errorf("ticket timeout %ds, want the job's 1s (the grace is the relay's only)", got)
 	}
 }
+
+// TestRelayRecoversPanic checks that a panic in a relay goroutine fails the
+// stream with an internal error and cancels it, instead of killing the
+// process.
+func TestRelayRecoversPanic(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := &relay{parent: ctx, cancel: cancel, stream: `stream "s"`}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer r.recoverPanic("read")
+		var m map[string]int
+		m["x"]++ // a nil-map write panics
+	}()
+	<-done
+	err := r.firstErr()
+	if err == nil || err.Category != retry.CategoryInternal || err.Code != "RELAY_PANIC" {
+		t.Fatalf("firstErr = %v, want an internal RELAY_PANIC error", err)
+	}
+	if ctx.Err() == nil {
+		t.Error("the relay's context was not cancelled")
+	}
+}

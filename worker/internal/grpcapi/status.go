@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
@@ -127,4 +128,14 @@ func ConnectorError(err error) *rbv1.ConnectorError {
 		}
 	}
 	return nil
+}
+
+// PanicHandler returns the recovery interceptors' handler: a handler that
+// panicked is logged here once, with its stack, and the client gets a plain
+// Internal "internal error"; the server keeps serving.
+func PanicHandler(log hclog.Logger) func(ctx context.Context, p any) error {
+	return func(_ context.Context, p any) error {
+		log.Error("panic in gRPC handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error")
+	}
 }

@@ -28,6 +28,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
+// DefaultMemoryLimitMiB is the default cap of each instance's linear memory
+// (Config.MemoryLimitMiB).
+const DefaultMemoryLimitMiB = 512
+
 // Config configures a Runtime. The zero value uses the defaults.
 type Config struct {
 	// CacheDir is the persistent wazero compilation cache directory.
@@ -53,6 +57,10 @@ type Config struct {
 	// CancelGrace is how long an export call may keep running after its
 	// ctx is done before the instance is abandoned. Default 2s.
 	CancelGrace time.Duration
+	// Net is the operator's network policy over every guest dial (see
+	// NetPolicy). Default: deny nothing beyond the pipeline's allow-list;
+	// the worker passes DefaultDeny plus its own addresses.
+	Net NetPolicy
 	// Logger receives runtime events and guest output. Default: hclog.NewNullLogger().
 	Logger hclog.Logger
 	// OnAbandon, when set, is called with the connector id each time an

@@ -241,7 +241,7 @@ func (in *instance) exportErr(ctx context.Context, export string, rc int32, call
 	}
 	if len(in.denied) > 0 && env.Category != abi.CategoryPermission {
 		e := newError(in.connector, in.op, abi.CategoryPermission, "denied",
-			fmt.Errorf("dial of %s denied: not on the connector's allow-list (guest reported: %s)", strings.Join(in.denied, ", "), env.Message))
+			fmt.Errorf("dial of %s denied: not on the connector's allow-list or denied by the worker's network policy (guest reported: %s)", strings.Join(in.denied, ", "), env.Message))
 		return e
 	}
 	return &guest.Error{Connector: in.connector, Op: in.op, Envelope: env, Err: errors.New(env.Message)}

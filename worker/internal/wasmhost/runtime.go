@@ -31,6 +31,7 @@ type Runtime struct {
 	logger hclog.Logger
 	wrt    wazero.Runtime
 	cache  wazero.CompilationCache
+	net    *netPolicy
 
 	mu      sync.Mutex
 	modules map[string]*Module      // by digest
@@ -62,7 +63,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg.CacheDir = filepath.Join(dir, "rapidbyte", "wazero")
 	}
 	if cfg.MemoryLimitMiB == 0 {
-		cfg.MemoryLimitMiB = 512
+		cfg.MemoryLimitMiB = DefaultMemoryLimitMiB
 	}
 	if cfg.MemoryLimitMiB > 4096 {
 		return nil, fmt.Errorf("memory limit %d MiB exceeds the 4096 MiB of wasm32", cfg.MemoryLimitMiB)
@@ -72,6 +73,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
+	}
+	policy, err := newNetPolicy(cfg.Net)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cache dir: %w", err)
@@ -94,6 +99,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		logger:  cfg.Logger.Named("wasmhost"),
 		wrt:     wrt,
 		cache:   cache,
+		net:     policy,
 		modules: map[string]*Module{},
 		loading: map[string]*loadingCall{},
 	}
