@@ -38,22 +38,31 @@ type Request struct {
 // StreamSpec mirrors rapidbyte.v1.StreamSpec. Enum values are the lower-case
 // names below.
 type StreamSpec struct {
-	Namespace        string     `json:"namespace,omitempty"`
-	Name             string     `json:"name"`
-	SyncMode         string     `json:"sync_mode,omitempty"` // "full_refresh" | "incremental" | "cdc"
-	CursorField      string     `json:"cursor_field,omitempty"`
-	TieBreakerField  string     `json:"tie_breaker_field,omitempty"`
-	Columns          []string   `json:"columns,omitempty"`
-	Partition        *Partition `json:"partition,omitempty"`
-	WriteMode        string     `json:"write_mode,omitempty"` // "append" | "replace" | "upsert"
-	PrimaryKey       []string   `json:"primary_key,omitempty"`
-	Limits           Limits     `json:"limits"`
-	OnDataError      string     `json:"on_data_error,omitempty"` // "fail" | "skip" | "dlq"
-	NewColumn        string     `json:"new_column,omitempty"`    // "add" | "ignore" | "fail"
-	DestinationTable string     `json:"destination_table,omitempty"`
-	Pipeline         string     `json:"pipeline,omitempty"`
-	RunID            string     `json:"run_id,omitempty"`
-	Attempt          uint32     `json:"attempt,omitempty"`
+	Namespace       string     `json:"namespace,omitempty"`
+	Name            string     `json:"name"`
+	SyncMode        string     `json:"sync_mode,omitempty"` // "full_refresh" | "incremental" | "cdc"
+	CursorField     string     `json:"cursor_field,omitempty"`
+	TieBreakerField string     `json:"tie_breaker_field,omitempty"`
+	Columns         []string   `json:"columns,omitempty"`
+	Partition       *Partition `json:"partition,omitempty"`
+	WriteMode       string     `json:"write_mode,omitempty"` // "append" | "replace" | "upsert"
+	PrimaryKey      []string   `json:"primary_key,omitempty"`
+	Limits          Limits     `json:"limits"`
+	OnDataError     string     `json:"on_data_error,omitempty"` // "fail" | "skip" | "dlq"
+	NewColumn       string     `json:"new_column,omitempty"`    // "add" | "ignore" | "fail"
+	// RemovedColumn, TypeChange and NullabilityChange are the other schema
+	// evolution policies: "ignore" | "fail", "coerce" | "fail" | "null" and
+	// "allow" | "fail"; empty means the first of each.
+	RemovedColumn     string `json:"removed_column,omitempty"`
+	TypeChange        string `json:"type_change,omitempty"`
+	NullabilityChange string `json:"nullability_change,omitempty"`
+	// MaxFailedRecords stops a write under on_data_error skip or dlq once
+	// more rows than this were rejected (0 = no limit).
+	MaxFailedRecords uint64 `json:"max_failed_records,omitempty"`
+	DestinationTable string `json:"destination_table,omitempty"`
+	Pipeline         string `json:"pipeline,omitempty"`
+	RunID            string `json:"run_id,omitempty"`
+	Attempt          uint32 `json:"attempt,omitempty"`
 }
 
 // Partition mirrors rapidbyte.v1.Partition.

@@ -74,8 +74,9 @@ type Request struct {
 // Stats summarises a write.
 type Stats struct {
 	// Records counts rows written by this attempt; Skipped counts leading
-	// rows skipped because an earlier attempt committed them.
-	Records, Skipped uint64
+	// rows skipped because an earlier attempt committed them; Failed counts
+	// rows the destination rejected under on_data_error skip or dlq.
+	Records, Skipped, Failed uint64
 	// Commits counts committed transactions.
 	Commits int
 }
@@ -92,27 +93,31 @@ func (e *CommitUnknownError) Unwrap() error { return e.Err }
 
 // writer is the state of one Write.
 type writer struct {
-	conn      *pgconn.PgConn
-	req       Request
-	schema    string
-	target    string // destination table
-	table     pgcatalog.Table
-	mode      string
-	keep      []int // indexes of written fields
-	names     []string
-	enc       *pgarrow.Encoder
-	copySQL   string
-	mergeSQL  string
-	wm        *wmKey
-	position  uint64 // rows of the run's stream before the current batch
-	skip      uint64
-	completed bool
-	inTx      bool
-	cp        *copier
-	buf       []byte
-	readers   []pgarrow.Reader
-	lastCP    *abi.Checkpoint
-	stats     Stats
+	conn       *pgconn.PgConn
+	req        Request
+	schema     string
+	target     string // destination table
+	table      pgcatalog.Table
+	mode       string
+	keep       []int // indexes of written fields
+	names      []string
+	enc        *pgarrow.Encoder
+	copySQL    string
+	mergeSQL   string
+	wm         *wmKey
+	position   uint64 // rows of the run's stream up to the end of the current batch
+	skip       uint64
+	completed  bool
+	inTx       bool
+	buf        []byte
+	readers    []pgarrow.Reader
+	onError    string    // on_data_error policy
+	raw        *rawTable // renders rejected rows; nil when the types have no raw form
+	keyCols    []string  // key columns naming a rejected row
+	scratch    []byte
+	batchStart uint64 // rows of the run's stream before the current batch
+	lastCP     *abi.Checkpoint
+	stats      Stats
 }
 
 // Write writes the input into the destination table.
@@ -123,6 +128,10 @@ func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Sta
 	}
 	if w.mode == "" {
 		w.mode = ModeAppend
+	}
+	w.onError = req.Stream.OnDataError
+	if w.onError == "" {
+		w.onError = OnErrorFail
 	}
 	w.target = req.Stream.DestinationTable
 	if w.target == "" {
@@ -136,7 +145,7 @@ func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Sta
 	}
 	err := w.run(ctx, in)
 	if err != nil {
-		w.rollback(ctx, err)
+		w.rollback(ctx)
 	}
 	return w.stats, err
 }
@@ -150,6 +159,15 @@ func (w *writer) setup(ctx context.Context) error {
 		}
 	default:
 		return fmt.Errorf("%w: write mode %q", ErrConfig, w.mode)
+	}
+	switch w.onError {
+	case OnErrorFail, OnErrorSkip:
+	case OnErrorDLQ:
+		if err := ensureDLQTable(ctx, w.conn, w.schema); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: on_data_error %q (want fail, skip or dlq)", ErrConfig, w.onError)
 	}
 	if w.req.Stream.RunID != "" {
 		if err := ensureWatermarkTable(ctx, w.conn, w.schema); err != nil {
@@ -253,6 +271,13 @@ func (w *writer) prepareTable(ctx context.Context) error {
 		return fmt.Errorf("%w: %s.%s: %v", ErrSchema, w.schema, writeTo, err)
 	}
 	w.readers = make([]pgarrow.Reader, len(keep))
+	w.raw = newRawTable("_rb_raw_"+w.stagingName()[len("_rb_stage_"):], w.names, srcT)
+	w.keyCols = nil
+	for _, k := range append(append([]string(nil), pk...), t.PrimaryKey...) {
+		if containsName(w.names, k) && !containsName(w.keyCols, k) && (len(pk) == 0 || containsName(pk, k)) {
+			w.keyCols = append(w.keyCols, k)
+		}
+	}
 	copyInto := pgsql.Qualified(w.schema, writeTo)
 	if w.mode == ModeUpsert {
 		if copyInto, err = w.prepareUpsert(ctx, pk); err != nil {
@@ -290,8 +315,8 @@ ALTER TABLE pg_temp.%[1]s ADD COLUMN "_rb_seq" bigserial`, tmp, cols, pgsql.Qual
 		action = "DO UPDATE SET " + strings.Join(sets, ", ")
 	}
 	pkl := pgsql.Idents(pk)
-	w.mergeSQL = fmt.Sprintf(`INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM pg_temp.%s ORDER BY %s, "_rb_seq" DESC ON CONFLICT (%s) %s`,
-		pgsql.Qualified(w.schema, w.target), cols, pkl, cols, tmp, pkl, pkl, action)
+	w.mergeSQL = fmt.Sprintf(`INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM pg_temp.%s ORDER BY %s, "_rb_seq" DESC ON CONFLICT (%s) %s; DELETE FROM pg_temp.%s`,
+		pgsql.Qualified(w.schema, w.target), cols, pkl, cols, tmp, pkl, pkl, action, tmp)
 	return "pg_temp." + tmp, nil
 }
 
@@ -340,6 +365,7 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 		from, w.skip = int(d), w.skip-d
 		w.stats.Skipped += d
 	}
+	w.batchStart = w.position
 	w.position += uint64(n)
 	if from >= n || w.enc == nil {
 		return nil
@@ -347,24 +373,14 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 	if err := w.begin(ctx); err != nil {
 		return err
 	}
-	if w.cp == nil {
-		w.cp = startCopy(ctx, w.conn, w.copySQL, w.req.CopyFlushBytes, w.buf)
-	}
 	for i, fi := range w.keep {
 		w.readers[i] = b.Column(fi)
 	}
-	for lo := from; lo < n; lo += encodeChunkRows {
-		hi := min(lo+encodeChunkRows, n)
-		var err error
-		if w.cp.buf, err = w.enc.AppendRows(w.cp.buf, w.readers, lo, hi); err != nil {
-			w.cp.abort(err)
-			return fmt.Errorf("encode rows: %w: %w", ErrData, err)
-		}
-		if err := w.cp.maybeFlush(); err != nil {
-			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
-		}
+	failed, err := w.loadBatch(ctx, from, n)
+	if err != nil {
+		return err
 	}
-	w.stats.Records += uint64(n - from)
+	w.stats.Records += uint64(n - from - failed)
 	return nil
 }
 
@@ -379,23 +395,9 @@ func (w *writer) begin(ctx context.Context) error {
 	return nil
 }
 
-// commit ends the current transaction: finishes the COPY, merges (upsert),
-// swaps (replace, final), records the watermark and commits.
+// commit ends the current transaction: swaps (replace, final), records
+// the watermark and commits.
 func (w *writer) commit(ctx context.Context, cp *abi.Checkpoint, final bool) error {
-	if w.cp != nil {
-		c := w.cp
-		w.cp = nil
-		_, err := c.finish()
-		w.buf = c.buf
-		if err != nil {
-			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
-		}
-		if w.mergeSQL != "" {
-			if err := pgclient.Exec(ctx, w.conn, w.mergeSQL); err != nil {
-				return fmt.Errorf("upsert into %s.%s: %w", w.schema, w.target, err)
-			}
-		}
-	}
 	swap := final && w.mode == ModeReplace && !w.completed
 	if !w.inTx && !swap && (w.wm == nil || final && w.completed) {
 		return nil
@@ -452,12 +454,8 @@ func (w *writer) swap(ctx context.Context) error {
 	return nil
 }
 
-// rollback abandons the open COPY and transaction after err.
-func (w *writer) rollback(ctx context.Context, err error) {
-	if w.cp != nil {
-		w.cp.abort(err)
-		w.cp = nil
-	}
+// rollback abandons the open transaction.
+func (w *writer) rollback(ctx context.Context) {
 	if w.inTx && !w.conn.IsClosed() {
 		_ = pgclient.Exec(context.WithoutCancel(ctx), w.conn, "ROLLBACK")
 		w.inTx = false
