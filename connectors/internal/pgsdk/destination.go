@@ -78,10 +78,6 @@ func (d *Destination) Check(ctx context.Context) error {
 
 // Write implements sdk.Destination.
 func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.BatchIterator) error {
-	if p := req.Stream.OnDataError; p != "" && p != "fail" {
-		return sdk.ConfigError(fmt.Errorf("write stream %q: on_data_error %q is not supported by dest-postgres yet", req.Stream.Name, p),
-			sdk.WithCode("unsupported_policy"), sdk.WithHint("use on_data_error: fail; a rejected value fails the stream as a data error"))
-	}
 	r := dest.Request{
 		Schema:         d.cfg.Schema,
 		Stream:         req.Stream,
@@ -103,7 +99,7 @@ func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.Ba
 	if err != nil {
 		return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
 	}
-	sdk.Log(ctx, abi.LogInfo, "write done", "stream", req.Stream.Name, "records", st.Records, "skipped", st.Skipped, "commits", st.Commits)
+	sdk.Log(ctx, abi.LogInfo, "write done", "stream", req.Stream.Name, "records", st.Records, "skipped", st.Skipped, "failed", st.Failed, "commits", st.Commits)
 	return nil
 }
 
