@@ -28,18 +28,22 @@ func StreamSpecFromProto(p *rbv1.StreamSpec) abi.StreamSpec {
 		return abi.StreamSpec{}
 	}
 	s := abi.StreamSpec{
-		Namespace:        p.GetNamespace(),
-		Name:             p.GetName(),
-		SyncMode:         SyncModeName(p.GetSyncMode()),
-		CursorField:      p.GetCursorField(),
-		TieBreakerField:  p.GetTieBreakerField(),
-		Columns:          p.GetColumns(),
-		WriteMode:        WriteModeName(p.GetWriteMode()),
-		PrimaryKey:       p.GetPrimaryKey(),
-		OnDataError:      enumName(p.GetOnDataError(), prefixDataError),
-		NewColumn:        enumName(p.GetNewColumn(), prefixNewColumn),
-		DestinationTable: p.GetDestinationTable(),
-		Pipeline:         p.GetPipeline(),
+		Namespace:         p.GetNamespace(),
+		Name:              p.GetName(),
+		SyncMode:          SyncModeName(p.GetSyncMode()),
+		CursorField:       p.GetCursorField(),
+		TieBreakerField:   p.GetTieBreakerField(),
+		Columns:           p.GetColumns(),
+		WriteMode:         WriteModeName(p.GetWriteMode()),
+		PrimaryKey:        p.GetPrimaryKey(),
+		OnDataError:       enumName(p.GetOnDataError(), prefixDataError),
+		NewColumn:         enumName(p.GetNewColumn(), prefixNewColumn),
+		RemovedColumn:     enumName(p.GetRemovedColumn(), prefixRemovedColumn),
+		TypeChange:        enumName(p.GetTypeChange(), prefixTypeChange),
+		NullabilityChange: enumName(p.GetNullabilityChange(), prefixNullability),
+		MaxFailedRecords:  p.GetMaxFailedRecords(),
+		DestinationTable:  p.GetDestinationTable(),
+		Pipeline:          p.GetPipeline(),
 	}
 	if pp := p.GetPartition(); pp != nil {
 		s.Partition = &abi.Partition{Index: pp.GetIndex(), Count: pp.GetCount(), Key: pp.GetKey()}
@@ -61,18 +65,22 @@ func StreamSpecFromProto(p *rbv1.StreamSpec) abi.StreamSpec {
 // in the tickets, not in the proto StreamSpec).
 func StreamSpecToProto(s abi.StreamSpec) *rbv1.StreamSpec {
 	p := &rbv1.StreamSpec{
-		Namespace:        s.Namespace,
-		Name:             s.Name,
-		SyncMode:         SyncModeFromName(s.SyncMode),
-		CursorField:      s.CursorField,
-		TieBreakerField:  s.TieBreakerField,
-		Columns:          s.Columns,
-		WriteMode:        WriteModeFromName(s.WriteMode),
-		PrimaryKey:       s.PrimaryKey,
-		OnDataError:      rbv1.DataErrorPolicy(enumNumber(rbv1.DataErrorPolicy(0).Descriptor(), prefixDataError, s.OnDataError)),
-		NewColumn:        rbv1.NewColumnPolicy(enumNumber(rbv1.NewColumnPolicy(0).Descriptor(), prefixNewColumn, s.NewColumn)),
-		DestinationTable: s.DestinationTable,
-		Pipeline:         s.Pipeline,
+		Namespace:         s.Namespace,
+		Name:              s.Name,
+		SyncMode:          SyncModeFromName(s.SyncMode),
+		CursorField:       s.CursorField,
+		TieBreakerField:   s.TieBreakerField,
+		Columns:           s.Columns,
+		WriteMode:         WriteModeFromName(s.WriteMode),
+		PrimaryKey:        s.PrimaryKey,
+		OnDataError:       rbv1.DataErrorPolicy(enumNumber(rbv1.DataErrorPolicy(0).Descriptor(), prefixDataError, s.OnDataError)),
+		NewColumn:         rbv1.NewColumnPolicy(enumNumber(rbv1.NewColumnPolicy(0).Descriptor(), prefixNewColumn, s.NewColumn)),
+		RemovedColumn:     rbv1.RemovedColumnPolicy(enumNumber(rbv1.RemovedColumnPolicy(0).Descriptor(), prefixRemovedColumn, s.RemovedColumn)),
+		TypeChange:        rbv1.TypeChangePolicy(enumNumber(rbv1.TypeChangePolicy(0).Descriptor(), prefixTypeChange, s.TypeChange)),
+		NullabilityChange: rbv1.NullabilityChangePolicy(enumNumber(rbv1.NullabilityChangePolicy(0).Descriptor(), prefixNullability, s.NullabilityChange)),
+		MaxFailedRecords:  s.MaxFailedRecords,
+		DestinationTable:  s.DestinationTable,
+		Pipeline:          s.Pipeline,
 	}
 	if s.Partition != nil {
 		p.Partition = &rbv1.Partition{Index: s.Partition.Index, Count: s.Partition.Count, Key: s.Partition.Key}

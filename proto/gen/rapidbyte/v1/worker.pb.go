@@ -646,7 +646,9 @@ type WriteAck struct {
 	// final is true on the last ack, sent after the destination finished the stream.
 	Final bool `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
 	// module_load_ms is the time the worker took to load the module.
-	ModuleLoadMs  float64 `protobuf:"fixed64,5,opt,name=module_load_ms,json=moduleLoadMs,proto3" json:"module_load_ms,omitempty"`
+	ModuleLoadMs float64 `protobuf:"fixed64,5,opt,name=module_load_ms,json=moduleLoadMs,proto3" json:"module_load_ms,omitempty"`
+	// records_failed is the number of records the destination rejected so far (on_data_error skip or dlq).
+	RecordsFailed uint64 `protobuf:"varint,6,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -716,6 +718,13 @@ func (x *WriteAck) GetModuleLoadMs() float64 {
 	return 0
 }
 
+func (x *WriteAck) GetRecordsFailed() uint64 {
+	if x != nil {
+		return x.RecordsFailed
+	}
+	return 0
+}
+
 var File_rapidbyte_v1_worker_proto protoreflect.FileDescriptor
 
 const file_rapidbyte_v1_worker_proto_rawDesc = "" +
@@ -763,7 +772,7 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x03 \x01(\v2\x18.rapidbyte.v1.CheckpointR\n" +
 	"checkpoint\x12$\n" +
-	"\x0emodule_load_ms\x18\x04 \x01(\x01R\fmoduleLoadMs\"\xce\x01\n" +
+	"\x0emodule_load_ms\x18\x04 \x01(\x01R\fmoduleLoadMs\"\xf5\x01\n" +
 	"\bWriteAck\x128\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\v2\x18.rapidbyte.v1.CheckpointR\n" +
@@ -771,7 +780,8 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\x0frecords_written\x18\x02 \x01(\x04R\x0erecordsWritten\x12#\n" +
 	"\rbytes_written\x18\x03 \x01(\x04R\fbytesWritten\x12\x14\n" +
 	"\x05final\x18\x04 \x01(\bR\x05final\x12$\n" +
-	"\x0emodule_load_ms\x18\x05 \x01(\x01R\fmoduleLoadMs2\xdb\x01\n" +
+	"\x0emodule_load_ms\x18\x05 \x01(\x01R\fmoduleLoadMs\x12%\n" +
+	"\x0erecords_failed\x18\x06 \x01(\x04R\rrecordsFailed2\xdb\x01\n" +
 	"\rWorkerService\x12=\n" +
 	"\x04Spec\x12\x19.rapidbyte.v1.SpecRequest\x1a\x1a.rapidbyte.v1.SpecResponse\x12@\n" +
 	"\x05Check\x12\x1a.rapidbyte.v1.CheckRequest\x1a\x1b.rapidbyte.v1.CheckResponse\x12I\n" +
