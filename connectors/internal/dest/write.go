@@ -79,6 +79,9 @@ type Stats struct {
 	Records, Skipped, Failed uint64
 	// Commits counts committed transactions.
 	Commits int
+	// Drifts is the schema drift found when planning the write, with the
+	// policy applied to each.
+	Drifts []Drift
 }
 
 // CommitUnknownError reports a COMMIT whose outcome is unknown (the
@@ -252,7 +255,7 @@ func (w *writer) prepareTable(ctx context.Context) error {
 	if err != nil || !ok {
 		return fmt.Errorf("look up %s.%s: %v", w.schema, writeTo, err)
 	}
-	keep, t, err := evolve(ctx, w.conn, t, fields, w.req.Stream.NewColumn)
+	keep, t, err := w.evolve(ctx, t, fields)
 	if err != nil {
 		return err
 	}

@@ -96,6 +96,9 @@ func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.Ba
 	}
 	st, err := dest.Write(ctx, d.conn, r, in)
 	d.stats = st
+	for _, dr := range st.Drifts {
+		sdk.Log(ctx, abi.LogWarn, "schema drift", "stream", req.Stream.Name, "drift", dr.String())
+	}
 	if err != nil {
 		return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
 	}
