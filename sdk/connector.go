@@ -134,6 +134,9 @@ type BatchIterator interface {
 	// is durably written; the host then acknowledges the latest checkpoint
 	// those batches carried.
 	Commit() error
+	// CommitWith is Commit that also reports info, such as how many of the
+	// records returned so far the destination rejected.
+	CommitWith(info abi.CommitInfo) error
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint

@@ -84,8 +84,17 @@ func (it *iterator) Next(ctx context.Context) (*batch.View, error) {
 	return it.view, nil
 }
 
-func (it *iterator) Commit() error {
-	if rc := it.s.h.Checkpoint(nil); rc < 0 {
+func (it *iterator) Commit() error { return it.CommitWith(abi.CommitInfo{}) }
+
+func (it *iterator) CommitWith(info abi.CommitInfo) error {
+	var p []byte
+	if info != (abi.CommitInfo{}) {
+		var err error
+		if p, err = json.Marshal(info); err != nil {
+			return InternalError(fmt.Errorf("encode commit info: %w", err))
+		}
+	}
+	if rc := it.s.h.Checkpoint(p); rc < 0 {
 		return hostError("checkpoint", rc)
 	}
 	return nil

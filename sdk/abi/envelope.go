@@ -162,6 +162,14 @@ type Catalog struct {
 	Streams []Stream `json:"streams"`
 }
 
+// CommitInfo is the optional payload of a destination's checkpoint call.
+type CommitInfo struct {
+	// RecordsFailed counts the records of the write the destination
+	// rejected so far (on_data_error skip or dlq); they are part of the
+	// delivered records but not written.
+	RecordsFailed uint64 `json:"records_failed,omitempty"`
+}
+
 // CheckResult is the set_result of rb_check.
 type CheckResult struct {
 	OK      bool   `json:"ok"`

@@ -100,7 +100,7 @@ func (in *input) Next(context.Context) (Batch, error) {
 
 func (in *input) Checkpoint() *abi.Checkpoint { return in.latest }
 
-func (in *input) Commit() error {
+func (in *input) Commit(uint64) error {
 	if in.failCommit > 0 && len(in.acked) == in.failCommit {
 		return errAckLost
 	}

@@ -50,8 +50,9 @@ type Input interface {
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint
-	// Commit acknowledges that every row returned so far is durable.
-	Commit() error
+	// Commit acknowledges that every row returned so far is durable
+	// (failed of them rejected under on_data_error skip or dlq).
+	Commit(failed uint64) error
 }
 
 // Request is one write.
@@ -349,7 +350,7 @@ func (w *writer) run(ctx context.Context, in Input) error {
 				return err
 			}
 			w.lastCP = cp
-			if err := in.Commit(); err != nil {
+			if err := in.Commit(w.stats.Failed); err != nil {
 				return err
 			}
 		}
@@ -357,7 +358,7 @@ func (w *writer) run(ctx context.Context, in Input) error {
 	if err := w.commit(ctx, in.Checkpoint(), true); err != nil {
 		return err
 	}
-	return in.Commit()
+	return in.Commit(w.stats.Failed)
 }
 
 func (w *writer) writeBatch(ctx context.Context, b Batch) error {

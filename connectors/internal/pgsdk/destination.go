@@ -148,4 +148,6 @@ func (in *input) setView(v *batch.View) {
 func (in *input) Rows() int                   { return in.view.Rows() }
 func (in *input) Column(i int) pgarrow.Reader { return &in.readers[i] }
 func (in *input) Checkpoint() *abi.Checkpoint { return in.it.Checkpoint() }
-func (in *input) Commit() error               { return in.it.Commit() }
+func (in *input) Commit(failed uint64) error {
+	return in.it.CommitWith(abi.CommitInfo{RecordsFailed: failed})
+}

@@ -101,4 +101,4 @@ func (p *replay) Checkpoint() *abi.Checkpoint { return p.latest }
 // Commit acknowledges through the SDK iterator, whose latest checkpoint is
 // the one of the last buffered batch: commits happen only at checkpoint
 // batches, and no buffered batch before the last one carries a checkpoint.
-func (p *replay) Commit() error { return p.live.Commit() }
+func (p *replay) Commit(failed uint64) error { return p.live.Commit(failed) }

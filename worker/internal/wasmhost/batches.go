@@ -182,7 +182,7 @@ func hCheckpoint(ctx context.Context, in *instance, mod api.Module, s []uint64) 
 	case in.read != nil:
 		return in.read.checkpoint(in, mod, s)
 	case in.write != nil:
-		return in.write.commit(ctx, in)
+		return in.write.commit(ctx, in, mod, s)
 	}
 	in.setFault(abi.CategoryInternal, "bad_call", errors.New("checkpoint called outside rb_read and rb_write"))
 	return -abi.EINVAL
@@ -239,6 +239,7 @@ type writeState struct {
 
 	lastCP                  *abi.Checkpoint
 	records, bytes, batches uint64
+	failed                  uint64 // records the guest rejected (last CommitInfo)
 	uncommitted             uint64 // batches delivered since the last commit
 }
 
@@ -349,12 +350,28 @@ func hNextBatch(ctx context.Context, in *instance, mod api.Module, s []uint64) i
 	return int32(size)
 }
 
-func (ws *writeState) commit(_ context.Context, in *instance) int32 {
+func (ws *writeState) commit(_ context.Context, in *instance, mod api.Module, s []uint64) int32 {
+	if n := api.DecodeU32(s[1]); n > 0 {
+		b, ok := in.readCopy(mod, "checkpoint", api.DecodeU32(s[0]), n, maxEnvelopeBytes)
+		if !ok {
+			return -abi.EFAULT
+		}
+		var info abi.CommitInfo
+		if err := json.Unmarshal(b, &info); err != nil {
+			in.setFault(abi.CategoryInternal, "bad_commit_info", fmt.Errorf("decode commit info: %w", err))
+			return -abi.EINVAL
+		}
+		if info.RecordsFailed > ws.records {
+			in.setFault(abi.CategoryInternal, "bad_commit_info", fmt.Errorf("%d records failed of %d delivered", info.RecordsFailed, ws.records))
+			return -abi.EINVAL
+		}
+		ws.failed = info.RecordsFailed
+	}
 	ws.uncommitted = 0
 	if ws.ack == nil {
 		return 0
 	}
-	if err := ws.ack(ws.lastCP, ws.records, ws.bytes); err != nil {
+	if err := ws.ack(ws.lastCP, ws.records, ws.bytes, ws.failed); err != nil {
 		in.fault = &Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("ack: %w", err)}
 		return -abi.EPIPE
 	}
