@@ -86,6 +86,14 @@ type Destination interface {
 	Close(ctx context.Context) error
 }
 
+// StreamChecker is implemented by a Destination that reports, during
+// check, how the streams a pipeline will write differ from what it holds
+// (schema drift). CheckStreams runs after Check; its message is the check's
+// message, and an error fails the check.
+type StreamChecker interface {
+	CheckStreams(ctx context.Context, streams []abi.StreamSchema) (string, error)
+}
+
 // ReadRequest describes the stream a Source.Read reads.
 type ReadRequest struct {
 	// Stream is the stream, with its sync mode, cursor and partition.

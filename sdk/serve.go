@@ -97,7 +97,13 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		if err != nil {
 			return failCtx(ctx, h, err)
 		}
-		return setResult(h, abi.CheckResult{OK: true, Message: "ok"})
+		msg := "ok"
+		if sc, ok := s.dst.(StreamChecker); ok && s.src == nil && len(s.req.Streams) > 0 {
+			if msg, err = sc.CheckStreams(ctx, s.req.Streams); err != nil {
+				return failCtx(ctx, h, err)
+			}
+		}
+		return setResult(h, abi.CheckResult{OK: true, Message: msg})
 	case abi.ExportRead:
 		if s.src == nil || s.req.Stream == nil {
 			return fail(h, errorf(abi.CategoryConfig, "unsupported", "read needs a source connector and a stream"))

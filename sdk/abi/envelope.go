@@ -33,6 +33,15 @@ type Request struct {
 	// Schema is the schema of the batches of an OpWrite (nil when the
 	// input stream is empty, and for the other operations).
 	Schema *SchemaEnvelope `json:"schema,omitempty"`
+	// Streams, for an OpCheck of a destination, are the streams the
+	// pipeline will write with the source's fields, for a drift report.
+	Streams []StreamSchema `json:"streams,omitempty"`
+}
+
+// StreamSchema is a stream to write and the fields the source will send.
+type StreamSchema struct {
+	Stream StreamSpec `json:"stream"`
+	Fields []Field    `json:"fields"`
 }
 
 // StreamSpec mirrors rapidbyte.v1.StreamSpec. Enum values are the lower-case

@@ -293,6 +293,32 @@ ON CONFLICT (pipeline, stream) DO UPDATE SET fields = EXCLUDED.fields, updated_a
 	return nil
 }
 
+// PlanWrite plans the drift of a write of spec with fields into schema
+// without changing anything; exists is false (and the plan empty) when the
+// destination table does not exist yet.
+func PlanWrite(ctx context.Context, conn *pgconn.PgConn, schema string, spec abi.StreamSpec, fields []abi.Field) (plan Plan, exists bool, err error) {
+	if schema == "" {
+		schema = "public"
+	}
+	target := spec.DestinationTable
+	if target == "" {
+		target = spec.Name
+	}
+	pol := PoliciesOf(spec)
+	if err := pol.validate(); err != nil {
+		return Plan{}, false, err
+	}
+	t, ok, err := pgcatalog.Lookup(ctx, conn, schema, target)
+	if err != nil || !ok {
+		return Plan{}, false, err
+	}
+	prev, err := RecordedSchema(ctx, conn, schema, spec.Pipeline, target)
+	if err != nil {
+		return Plan{}, true, err
+	}
+	return PlanDrift(t, prev, fields, pol), true, nil
+}
+
 // evolve plans the drift of fields against table t (and the schema the
 // pipeline recorded for it), fails on a drift whose policy is fail, applies
 // the DDL the others need (add columns, widen types, drop NOT NULL),

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -74,6 +75,50 @@ func (d *Destination) Check(ctx context.Context) error {
 		return classify(fmt.Errorf("check write access to schema %q: %w", schema, err), d.cfg.Password, false)
 	}
 	return nil
+}
+
+var _ sdk.StreamChecker = (*Destination)(nil)
+
+// CheckStreams implements sdk.StreamChecker: it reports, per stream, the
+// schema drift between the source's fields and the destination table (and
+// the schema the pipeline last wrote), and fails when a drift's
+// schema_evolution policy is fail. Nothing is changed.
+func (d *Destination) CheckStreams(ctx context.Context, streams []abi.StreamSchema) (string, error) {
+	schema := d.cfg.Schema
+	if schema == "" {
+		schema = "public"
+	}
+	var lines, fails []string
+	for _, s := range streams {
+		target := s.Stream.DestinationTable
+		if target == "" {
+			target = s.Stream.Name
+		}
+		plan, exists, err := dest.PlanWrite(ctx, d.conn, schema, s.Stream, s.Fields)
+		if err != nil {
+			return "", classify(fmt.Errorf("check stream %q: %w", s.Stream.Name, err), d.cfg.Password, false)
+		}
+		switch {
+		case !exists:
+			lines = append(lines, fmt.Sprintf("%s.%s will be created", schema, target))
+		case len(plan.Drifts) == 0:
+			lines = append(lines, fmt.Sprintf("%s.%s: no schema drift", schema, target))
+		default:
+			ds := make([]string, len(plan.Drifts))
+			for i, dr := range plan.Drifts {
+				ds[i] = dr.String()
+			}
+			lines = append(lines, fmt.Sprintf("%s.%s: %s", schema, target, strings.Join(ds, "; ")))
+		}
+		if err := plan.Err(schema, target); err != nil {
+			fails = append(fails, err.Error())
+		}
+	}
+	if len(fails) > 0 {
+		return "", sdk.SchemaError(fmt.Errorf("%s", strings.Join(fails, "; ")), sdk.WithCode("schema_drift"),
+			sdk.WithHint("change the destination's schema_evolution policy or the destination table before running"))
+	}
+	return strings.Join(lines, "; "), nil
 }
 
 // Write implements sdk.Destination.

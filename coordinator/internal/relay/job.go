@@ -130,6 +130,13 @@ func Tickets(job Job) (*rapidbytev1.ReadTicket, *rapidbytev1.WriteTicket, error)
 	return read, write, nil
 }
 
+// StreamSpec returns the spec the destination writes stream s of p with
+// (unpartitioned), as `check` hands it to the destination for its drift
+// report.
+func StreamSpec(p *pipeline.Pipeline, s pipeline.StreamConfig) *rapidbytev1.StreamSpec {
+	return streamSpec(p, Job{Stream: s})
+}
+
 func streamSpec(p *pipeline.Pipeline, job Job) *rapidbytev1.StreamSpec {
 	s := job.Stream
 	r := p.Resources

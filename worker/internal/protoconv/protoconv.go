@@ -202,6 +202,19 @@ func CatalogToProto(c *abi.Catalog) *rbv1.Catalog {
 	return out
 }
 
+// StreamSchemasFromProto converts the streams of a CheckRequest.
+func StreamSchemasFromProto(ps []*rbv1.StreamSchema) []abi.StreamSchema {
+	var out []abi.StreamSchema
+	for _, p := range ps {
+		s := abi.StreamSchema{Stream: StreamSpecFromProto(p.GetStream()), Fields: []abi.Field{}}
+		for _, c := range p.GetColumns() {
+			s.Fields = append(s.Fields, abi.Field{Name: c.GetName(), Type: c.GetArrowType(), Nullable: c.GetNullable(), SourceType: c.GetSourceType()})
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 // CatalogFromProto converts a catalog back; nil gives nil.
 func CatalogFromProto(p *rbv1.Catalog) *abi.Catalog {
 	if p == nil {
