@@ -131,7 +131,7 @@ func (w *writer) reject(row int, err error, out *[]rejection) error {
 	w.stats.Failed++
 	if m := w.req.Stream.MaxFailedRecords; m > 0 && w.stats.Failed > m {
 		return fmt.Errorf("%w: stream %q rejected more than max_failed_records = %d rows; the last: %v",
-			ErrTooManyFailed, w.req.Stream.Name, m, describe(err))
+			ErrTooManyFailed, w.req.Stream.Name, m, describeRejection(err))
 	}
 	*out = append(*out, rejection{row: row, err: err})
 	return nil
@@ -203,8 +203,8 @@ func (w *writer) wrapLoad(err error) error {
 	return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
 }
 
-// describe renders a rejection's cause with its column and constraint.
-func describe(err error) string {
+// describeRejection renders a rejection's cause with its column and constraint.
+func describeRejection(err error) string {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return err.Error()
@@ -237,7 +237,7 @@ func (w *writer) rowFailure(ctx context.Context, row int, err error) error {
 		}
 	}
 	return &RowError{Err: err, msg: fmt.Sprintf("%v: stream %q, table %s.%s: %s rejected: %s; on_data_error = fail, nothing of the batch was committed",
-		ErrData, w.req.Stream.Name, w.schema, w.target, where, describe(err))}
+		ErrData, w.req.Stream.Name, w.schema, w.target, where, describeRejection(err))}
 }
 
 // RowError is a row the destination rejected under on_data_error = fail;

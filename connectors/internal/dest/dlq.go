@@ -98,7 +98,7 @@ func (w *writer) deadLetter(ctx context.Context, rejected []rejection) error {
 	entries := make([]entry, len(rejected))
 	rows := make([]int, len(rejected))
 	for i, r := range rejected {
-		entries[i] = entry{Error: describe(r.err), SQLState: sqlState(r.err)}
+		entries[i] = entry{Error: describeRejection(r.err), SQLState: sqlState(r.err)}
 		rows[i] = r.row
 	}
 	payload, err := json.Marshal(entries)
