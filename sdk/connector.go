@@ -94,6 +94,14 @@ type CheckNoter interface {
 	CheckNote() string
 }
 
+// StreamChecker is implemented by a Destination that reports, during
+// check, how the streams a pipeline will write differ from what it holds
+// (schema drift). CheckStreams runs after Check; its message is added to
+// the check's message, and an error fails the check.
+type StreamChecker interface {
+	CheckStreams(ctx context.Context, streams []abi.StreamSchema) (string, error)
+}
+
 // ReadRequest describes the stream a Source.Read reads.
 type ReadRequest struct {
 	// Stream is the stream, with its sync mode, cursor and partition.
@@ -146,6 +154,9 @@ type BatchIterator interface {
 	// is durably written; the host then acknowledges the latest checkpoint
 	// those batches carried.
 	Commit() error
+	// CommitWith is Commit that also reports info, such as how many of the
+	// records returned so far the destination rejected.
+	CommitWith(info abi.CommitInfo) error
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint

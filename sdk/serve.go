@@ -103,6 +103,19 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		if n, ok := conn.(CheckNoter); ok && n.CheckNote() != "" {
 			msg = n.CheckNote()
 		}
+		if sc, ok := s.dst.(StreamChecker); ok && s.src == nil && len(s.req.Streams) > 0 {
+			var drift string
+			if drift, err = sc.CheckStreams(ctx, s.req.Streams); err != nil {
+				return failCtx(ctx, h, err)
+			}
+			switch {
+			case drift == "":
+			case msg == "ok":
+				msg = drift
+			default:
+				msg += "; " + drift
+			}
+		}
 		return setResult(h, abi.CheckResult{OK: true, Message: msg})
 	case abi.ExportRead:
 		if s.src == nil || s.req.Stream == nil {

@@ -35,7 +35,7 @@ const (
 	ImportEmitSchema  = "emit_schema"  // (ptr, len) -> 0: SchemaEnvelope JSON, once per stream, before batches
 	ImportEmitBatch   = "emit_batch"   // (descPtr, descWords) -> 0: one batch descriptor (see package doc)
 	ImportNextBatch   = "next_batch"   // (buf, cap) -> frame len; 0 = end of stream; len > cap: grow and retry
-	ImportCheckpoint  = "checkpoint"   // (ptr, len) -> 0: Checkpoint JSON (source: covers emitted batches; destination: len 0 = commit done, else the position the destination already holds, before the first next_batch)
+	ImportCheckpoint  = "checkpoint"   // (ptr, len) -> 0: Checkpoint JSON (source: covers emitted batches); destination: commit done, with an optional CommitInfo JSON (len 0 = none); a CommitInfo with Committed, before the first next_batch, reports the position the destination already holds
 	ImportStateGet    = "state_get"    // (keyPtr, keyLen, buf, cap) -> len; -ENOENT when absent; len > cap: grow and retry
 	ImportStatePut    = "state_put"    // (keyPtr, keyLen, valPtr, valLen) -> 0
 	ImportSockConnect = "sock_connect" // (addrPtr, addrLen) -> handle (> 0) or -errno; -EACCES off the allow-list

@@ -45,12 +45,12 @@ func failedRun() *rapidbytev1.RunResult {
 
 // benchKeys are the keys every @@BENCH_JSON@@ payload must have.
 var benchKeys = []string{
-	"records_read", "records_written", "bytes_read", "bytes_written", "duration_secs", "retry_count", "attempts",
+	"records_read", "records_written", "records_failed", "bytes_read", "bytes_written", "duration_secs", "retry_count", "attempts",
 	"streams", "source_module_load_ms", "dest_module_load_ms", "source_duration_secs", "dest_duration_secs", "state", "run_id",
 	"source_connect_secs", "source_query_secs", "source_fetch_secs", "dest_connect_secs", "dest_flush_secs", "dest_commit_secs",
 }
 
-var streamKeys = []string{"stream", "records_read", "records_written", "bytes_read", "bytes_written", "duration_secs", "attempts", "state"}
+var streamKeys = []string{"stream", "records_read", "records_written", "records_failed", "bytes_read", "bytes_written", "duration_secs", "attempts", "state"}
 
 func decodeObject(t *testing.T, s string) map[string]any {
 	t.Helper()

@@ -22,6 +22,7 @@ type Run struct {
 	State              string         `json:"state"`
 	RecordsRead        uint64         `json:"records_read"`
 	RecordsWritten     uint64         `json:"records_written"`
+	RecordsFailed      uint64         `json:"records_failed"`
 	BytesRead          uint64         `json:"bytes_read"`
 	BytesWritten       uint64         `json:"bytes_written"`
 	DurationSecs       float64        `json:"duration_secs"`
@@ -57,6 +58,7 @@ type Stream struct {
 	State          string         `json:"state"`
 	RecordsRead    uint64         `json:"records_read"`
 	RecordsWritten uint64         `json:"records_written"`
+	RecordsFailed  uint64         `json:"records_failed"`
 	BytesRead      uint64         `json:"bytes_read"`
 	BytesWritten   uint64         `json:"bytes_written"`
 	DurationSecs   float64        `json:"duration_secs"`
@@ -110,6 +112,7 @@ func FromProto(r *rapidbytev1.RunResult) Run {
 		State:              StateName(r.GetState()),
 		RecordsRead:        r.GetRecordsRead(),
 		RecordsWritten:     r.GetRecordsWritten(),
+		RecordsFailed:      r.GetRecordsFailed(),
 		BytesRead:          r.GetBytesRead(),
 		BytesWritten:       r.GetBytesWritten(),
 		DurationSecs:       r.GetDurationSecs(),
@@ -140,6 +143,7 @@ func FromProto(r *rapidbytev1.RunResult) Run {
 			State:          StateName(s.GetState()),
 			RecordsRead:    s.GetRecordsRead(),
 			RecordsWritten: s.GetRecordsWritten(),
+			RecordsFailed:  s.GetRecordsFailed(),
 			BytesRead:      s.GetBytesRead(),
 			BytesWritten:   s.GetBytesWritten(),
 			DurationSecs:   s.GetDurationSecs(),
@@ -202,6 +206,9 @@ func WriteText(w io.Writer, r Run) error {
 	}
 	p.kv("Records read", Count(r.RecordsRead))
 	p.kv("Records written", Count(r.RecordsWritten))
+	if r.RecordsFailed > 0 {
+		p.kv("Records failed", Count(r.RecordsFailed)+" (rejected by the destination, on_data_error skip or dlq)")
+	}
 	p.kv("Bytes read", Bytes(r.BytesRead))
 	p.kv("Bytes written", Bytes(r.BytesWritten))
 	if r.RecordsRead > 0 {
@@ -236,6 +243,9 @@ func WriteText(w io.Writer, r Run) error {
 		for i, s := range r.Streams {
 			line := fmt.Sprintf("    %-*s  %s read, %s written, %s, %s, %s",
 				width, names[i], Count(s.RecordsRead), Count(s.RecordsWritten), Bytes(s.BytesRead), Secs(s.DurationSecs), s.State)
+			if s.RecordsFailed > 0 {
+				line += fmt.Sprintf(", %s failed", Count(s.RecordsFailed))
+			}
 			if s.Attempts > 1 {
 				line += fmt.Sprintf(", %d attempts", s.Attempts)
 			}

@@ -52,8 +52,9 @@ type Input interface {
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint
-	// Commit acknowledges that every row returned so far is durable.
-	Commit() error
+	// Commit acknowledges that every row returned so far is durable
+	// (failed of them rejected under on_data_error skip or dlq).
+	Commit(failed uint64) error
 	// ReportCommitted acknowledges, before the first Next, that the
 	// destination already holds every row up to cp.
 	ReportCommitted(cp abi.Checkpoint) error
@@ -79,16 +80,20 @@ type Request struct {
 type Stats struct {
 	// Records counts rows written by this attempt; Skipped counts rows
 	// dropped because an earlier attempt of the run already completed the
-	// stream.
-	Records, Skipped uint64
+	// stream; Failed counts rows the destination rejected under
+	// on_data_error skip or dlq.
+	Records, Skipped, Failed uint64
 	// Commits counts committed transactions.
 	Commits int
 	// DroppedStaging lists the staging tables of earlier, failed runs of
 	// the pipeline's stream that this write dropped.
 	DroppedStaging []string
-	// Flush is the time spent sending COPY data and ending the COPY;
-	// Commit the time spent after it committing (merge, swap, watermark,
-	// COMMIT).
+	// Drifts is the schema drift found when planning the write, with the
+	// policy applied to each.
+	Drifts []Drift
+	// Flush is the time spent loading batches (COPY, and the bad-row
+	// isolation of on_data_error skip or dlq); Commit the time spent
+	// committing (swap, watermark, COMMIT).
 	Flush, Commit time.Duration
 }
 
@@ -140,26 +145,30 @@ func cursorText(v *abi.CursorValue) string {
 
 // writer is the state of one Write.
 type writer struct {
-	conn      *pgconn.PgConn
-	req       Request
-	schema    string
-	target    string // destination table
-	table     pgcatalog.Table
-	mode      string
-	keep      []int // indexes of written fields
-	names     []string
-	enc       *pgarrow.Encoder
-	copySQL   string
-	mergeSQL  string
-	wm        *wmKey
-	position  uint64 // rows of the run's stream before the current batch
-	completed bool   // an earlier attempt of this run completed the stream
-	inTx      bool
-	cp        *copier
-	buf       []byte
-	readers   []pgarrow.Reader
-	lastCP    *abi.Checkpoint
-	stats     Stats
+	conn       *pgconn.PgConn
+	req        Request
+	schema     string
+	target     string // destination table
+	table      pgcatalog.Table
+	mode       string
+	keep       []int // indexes of written fields
+	names      []string
+	enc        *pgarrow.Encoder
+	copySQL    string
+	mergeSQL   string
+	wm         *wmKey
+	position   uint64 // rows of the run's stream up to the end of the current batch
+	completed  bool   // an earlier attempt of this run completed the stream
+	inTx       bool
+	buf        []byte
+	readers    []pgarrow.Reader
+	onError    string    // on_data_error policy
+	raw        *rawTable // renders rejected rows; nil when the types have no raw form
+	keyCols    []string  // key columns naming a rejected row
+	scratch    []byte
+	batchStart uint64 // rows of the run's stream before the current batch
+	lastCP     *abi.Checkpoint
+	stats      Stats
 }
 
 // Write writes the input into the destination table.
@@ -170,6 +179,10 @@ func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Sta
 	}
 	if w.mode == "" {
 		w.mode = ModeAppend
+	}
+	w.onError = req.Stream.OnDataError
+	if w.onError == "" {
+		w.onError = OnErrorFail
 	}
 	w.target = req.Stream.DestinationTable
 	if w.target == "" {
@@ -183,7 +196,7 @@ func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Sta
 	}
 	err := w.run(ctx, in)
 	if err != nil {
-		w.rollback(ctx, err)
+		w.rollback(ctx)
 	}
 	return w.stats, err
 }
@@ -197,6 +210,15 @@ func (w *writer) setup(ctx context.Context, in Input) error {
 		}
 	default:
 		return fmt.Errorf("%w: write mode %q", ErrConfig, w.mode)
+	}
+	switch w.onError {
+	case OnErrorFail, OnErrorSkip:
+	case OnErrorDLQ:
+		if err := ensureDLQTable(ctx, w.conn, w.schema); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: on_data_error %q (want fail, skip or dlq)", ErrConfig, w.onError)
 	}
 	if w.req.Stream.RunID != "" {
 		if err := ensureWatermarkTable(ctx, w.conn, w.schema); err != nil {
@@ -319,7 +341,7 @@ func (w *writer) prepareTable(ctx context.Context) error {
 	if err != nil || !ok {
 		return fmt.Errorf("look up %s.%s: %v", w.schema, writeTo, err)
 	}
-	keep, t, err := evolve(ctx, w.conn, t, fields, w.req.Stream.NewColumn)
+	keep, t, err := w.evolve(ctx, t, fields)
 	if err != nil {
 		return err
 	}
@@ -338,6 +360,13 @@ func (w *writer) prepareTable(ctx context.Context) error {
 		return fmt.Errorf("%w: %s.%s: %v", ErrSchema, w.schema, writeTo, err)
 	}
 	w.readers = make([]pgarrow.Reader, len(keep))
+	w.raw = newRawTable("_rb_raw_"+w.stagingName()[len("_rb_stage_"):], w.names, srcT)
+	w.keyCols = nil
+	for _, k := range append(append([]string(nil), pk...), t.PrimaryKey...) {
+		if containsName(w.names, k) && !containsName(w.keyCols, k) && (len(pk) == 0 || containsName(pk, k)) {
+			w.keyCols = append(w.keyCols, k)
+		}
+	}
 	copyInto := pgsql.Qualified(w.schema, writeTo)
 	if w.mode == ModeUpsert {
 		if copyInto, err = w.prepareUpsert(ctx, pk); err != nil {
@@ -375,8 +404,8 @@ ALTER TABLE pg_temp.%[1]s ADD COLUMN "_rb_seq" bigserial`, tmp, cols, pgsql.Qual
 		action = "DO UPDATE SET " + strings.Join(sets, ", ")
 	}
 	pkl := pgsql.Idents(pk)
-	w.mergeSQL = fmt.Sprintf(`INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM pg_temp.%s ORDER BY %s, "_rb_seq" DESC ON CONFLICT (%s) %s`,
-		pgsql.Qualified(w.schema, w.target), cols, pkl, cols, tmp, pkl, pkl, action)
+	w.mergeSQL = fmt.Sprintf(`INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM pg_temp.%s ORDER BY %s, "_rb_seq" DESC ON CONFLICT (%s) %s; DELETE FROM pg_temp.%s`,
+		pgsql.Qualified(w.schema, w.target), cols, pkl, cols, tmp, pkl, pkl, action, tmp)
 	return "pg_temp." + tmp, nil
 }
 
@@ -406,7 +435,7 @@ func (w *writer) run(ctx context.Context, in Input) error {
 				return err
 			}
 			w.lastCP = cp
-			if err := in.Commit(); err != nil {
+			if err := in.Commit(w.stats.Failed); err != nil {
 				return err
 			}
 		}
@@ -414,7 +443,7 @@ func (w *writer) run(ctx context.Context, in Input) error {
 	if err := w.commit(ctx, in.Checkpoint(), true); err != nil {
 		return err
 	}
-	return in.Commit()
+	return in.Commit(w.stats.Failed)
 }
 
 func (w *writer) writeBatch(ctx context.Context, b Batch) error {
@@ -423,6 +452,7 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 		w.stats.Skipped += uint64(n)
 		return nil
 	}
+	w.batchStart = w.position
 	w.position += uint64(n)
 	if n == 0 || w.enc == nil {
 		return nil
@@ -430,27 +460,16 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 	if err := w.begin(ctx); err != nil {
 		return err
 	}
-	if w.cp == nil {
-		w.cp = startCopy(ctx, w.conn, w.copySQL, w.req.CopyFlushBytes, w.buf)
-	}
 	for i, fi := range w.keep {
 		w.readers[i] = b.Column(fi)
 	}
-	for lo := 0; lo < n; lo += encodeChunkRows {
-		hi := min(lo+encodeChunkRows, n)
-		var err error
-		if w.cp.buf, err = w.enc.AppendRows(w.cp.buf, w.readers, lo, hi); err != nil {
-			w.cp.abort(err)
-			return fmt.Errorf("encode rows: %w: %w", ErrData, err)
-		}
-		t0 := time.Now()
-		err = w.cp.maybeFlush()
-		w.stats.Flush += time.Since(t0)
-		if err != nil {
-			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
-		}
+	t0 := time.Now()
+	failed, err := w.loadBatch(ctx, 0, n)
+	w.stats.Flush += time.Since(t0)
+	if err != nil {
+		return err
 	}
-	w.stats.Records += uint64(n)
+	w.stats.Records += uint64(n - failed)
 	return nil
 }
 
@@ -465,27 +484,11 @@ func (w *writer) begin(ctx context.Context) error {
 	return nil
 }
 
-// commit ends the current transaction: finishes the COPY, merges (upsert),
-// swaps (replace, final), records the watermark and commits.
+// commit ends the current transaction: swaps (replace, final), records
+// the watermark and commits.
 func (w *writer) commit(ctx context.Context, cp *abi.Checkpoint, final bool) error {
 	t0 := time.Now()
 	defer func() { w.stats.Commit += time.Since(t0) }()
-	if w.cp != nil {
-		c := w.cp
-		w.cp = nil
-		_, err := c.finish()
-		w.stats.Flush += time.Since(t0)
-		t0 = time.Now() // the rest of the commit is not flushing
-		w.buf = c.buf
-		if err != nil {
-			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
-		}
-		if w.mergeSQL != "" {
-			if err := pgclient.Exec(ctx, w.conn, w.mergeSQL); err != nil {
-				return fmt.Errorf("upsert into %s.%s: %w", w.schema, w.target, err)
-			}
-		}
-	}
 	swap := final && w.mode == ModeReplace && !w.completed
 	if !w.inTx && !swap && (w.wm == nil || final && w.completed) {
 		return nil
@@ -542,12 +545,8 @@ func (w *writer) swap(ctx context.Context) error {
 	return nil
 }
 
-// rollback abandons the open COPY and transaction after err.
-func (w *writer) rollback(ctx context.Context, err error) {
-	if w.cp != nil {
-		w.cp.abort(err)
-		w.cp = nil
-	}
+// rollback abandons the open transaction.
+func (w *writer) rollback(ctx context.Context) {
 	if w.inTx && !w.conn.IsClosed() {
 		_ = pgclient.Exec(context.WithoutCancel(ctx), w.conn, "ROLLBACK")
 		w.inTx = false

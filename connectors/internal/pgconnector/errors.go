@@ -52,6 +52,9 @@ func classify(err error, password string, writing bool) error {
 		return sdk.ConfigError(clean, append(opts, sdk.WithCode("invalid_stream"))...)
 	case errors.Is(err, dest.ErrSchema):
 		return sdk.SchemaError(clean, append(opts, sdk.WithCode("schema_mismatch"))...)
+	case errors.Is(err, dest.ErrTooManyFailed):
+		return sdk.DataError(clean, append(opts, sdk.WithCode("max_failed_records"),
+			sdk.WithHint("fix the rejected rows (see the dead-letter table under on_data_error: dlq) or raise max_failed_records"))...)
 	case errors.As(err, &de), errors.Is(err, dest.ErrData):
 		return sdk.DataError(clean, append(opts, sdk.WithCode("conversion"))...)
 	case errors.Is(err, context.Canceled):

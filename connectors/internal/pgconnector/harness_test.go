@@ -81,6 +81,8 @@ type iterator struct {
 	// failCommit makes Commit fail after that many acknowledgements
 	// (0 = never), as when an acknowledgement is lost.
 	failCommit int
+	// failed is the RecordsFailed of the last commit.
+	failed uint64
 }
 
 var errAckLost = errors.New("acknowledgement lost")
@@ -104,7 +106,10 @@ func (it *iterator) Next(context.Context) (*batch.View, error) {
 	return it.view, nil
 }
 
-func (it *iterator) Commit() error {
+func (it *iterator) Commit() error { return it.CommitWith(abi.CommitInfo{}) }
+
+func (it *iterator) CommitWith(info abi.CommitInfo) error {
+	it.failed = info.RecordsFailed
 	if it.failCommit > 0 && len(it.acked) == it.failCommit {
 		return errAckLost
 	}

@@ -19,6 +19,8 @@ type StreamProgress struct {
 	RecordsRead, BytesRead uint64
 	// RecordsWritten counts records the destination committed.
 	RecordsWritten uint64
+	// RecordsFailed counts records the destination rejected.
+	RecordsFailed uint64
 	// State is the stream's state.
 	State store.RunState
 }

@@ -35,6 +35,7 @@ type task struct {
 	snapshot       string            // the stream's snapshot in this attempt ("" for its own)
 	baseRead       uint64            // records committed by earlier attempts up to resume
 	baseBytes      uint64
+	baseFailed     uint64 // records rejected by earlier attempts up to resume
 	result         store.StreamResult
 	lastErr        *runerr.ConnectorError
 	live           StreamProgress
@@ -439,7 +440,8 @@ func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError
 			x.setLive(t, func(sp *StreamProgress) {
 				sp.RecordsRead = t.baseRead + pr.RecordsRead
 				sp.BytesRead = t.baseBytes + pr.BytesRead
-				sp.RecordsWritten = t.baseRead + pr.RecordsWritten
+				sp.RecordsWritten = t.baseRead - t.baseFailed + pr.RecordsWritten
+				sp.RecordsFailed = t.baseFailed + pr.RecordsFailed
 			})
 			x.maybePublishProgress()
 		})
@@ -483,6 +485,7 @@ func (x *execution) taskFailed(ctx context.Context, t *task, ce *runerr.Connecto
 	if cp := res.Checkpoint; cp != nil {
 		t.baseRead += cp.Records
 		t.baseBytes += cp.Bytes
+		t.baseFailed += res.RecordsFailed
 		t.resume = cp
 	}
 	t.avoid = nil
@@ -524,7 +527,8 @@ func (x *execution) putResult(ctx context.Context, t *task, state store.RunState
 	sr := store.StreamResult{
 		RunID: x.run.ID, Stream: t.stream.Name, Partition: uint32(t.index), State: state,
 		RecordsRead:    t.baseRead + res.RecordsRead,
-		RecordsWritten: t.baseRead + res.RecordsWritten,
+		RecordsWritten: t.baseRead - t.baseFailed + res.RecordsWritten,
+		RecordsFailed:  t.baseFailed + res.RecordsFailed,
 		BytesRead:      t.baseBytes + res.BytesRead,
 		BytesWritten:   t.baseBytes + res.BytesWritten,
 		Attempts:       t.attempts,
@@ -536,7 +540,7 @@ func (x *execution) putResult(ctx context.Context, t *task, state store.RunState
 	}
 	if state == store.StateFailed || state == store.StateCancelled {
 		// What this attempt committed is already folded into base.
-		sr.RecordsRead, sr.RecordsWritten = t.baseRead, t.baseRead
+		sr.RecordsRead, sr.RecordsWritten, sr.RecordsFailed = t.baseRead, t.baseRead-t.baseFailed, t.baseFailed
 		sr.BytesRead, sr.BytesWritten = t.baseBytes, t.baseBytes
 	}
 	if res.Checkpoint != nil {
@@ -587,11 +591,12 @@ func (x *execution) finish(ctx context.Context, failure *runerr.ConnectorError) 
 	if !r.StartedAt.IsZero() {
 		r.DurationSecs = now.Sub(r.StartedAt).Seconds()
 	}
-	r.RecordsRead, r.RecordsWritten, r.BytesRead, r.BytesWritten = 0, 0, 0, 0
+	r.RecordsRead, r.RecordsWritten, r.BytesRead, r.BytesWritten, r.RecordsFailed = 0, 0, 0, 0, 0
 	t := store.Timings{PlanSecs: x.plan.Seconds(), RetryWaitSecs: x.retryWait.Seconds()}
 	for _, tk := range x.tasks {
 		r.RecordsRead += tk.result.RecordsRead
 		r.RecordsWritten += tk.result.RecordsWritten
+		r.RecordsFailed += tk.result.RecordsFailed
 		r.BytesRead += tk.result.BytesRead
 		r.BytesWritten += tk.result.BytesWritten
 		t.SourceModuleLoadMs = max(t.SourceModuleLoadMs, tk.srcLoad)
@@ -634,7 +639,7 @@ func (x *execution) finish(ctx context.Context, failure *runerr.ConnectorError) 
 	msg := "run " + strings.ToLower(string(r.State))
 	x.publish(Event{Message: msg, Error: r.Error})
 	e.log.Info(msg, "run_id", r.ID, "pipeline", r.Pipeline, "attempts", r.Attempts,
-		"records_written", r.RecordsWritten, "duration_secs", r.DurationSecs)
+		"records_written", r.RecordsWritten, "records_failed", r.RecordsFailed, "duration_secs", r.DurationSecs)
 }
 
 // handOff leaves an interrupted run unfinished for another coordinator
@@ -717,10 +722,11 @@ func (x *execution) heartbeat(ctx context.Context) func() {
 				}
 			case <-t.C:
 				x.mu.Lock()
-				x.run.RecordsRead, x.run.RecordsWritten, x.run.BytesRead = 0, 0, 0
+				x.run.RecordsRead, x.run.RecordsWritten, x.run.BytesRead, x.run.RecordsFailed = 0, 0, 0, 0
 				for _, tk := range x.tasks {
 					x.run.RecordsRead += tk.live.RecordsRead
 					x.run.RecordsWritten += tk.live.RecordsWritten
+					x.run.RecordsFailed += tk.live.RecordsFailed
 					x.run.BytesRead += tk.live.BytesRead
 				}
 				x.mu.Unlock()

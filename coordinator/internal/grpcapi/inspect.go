@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -14,6 +15,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
@@ -106,11 +108,12 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 		items = append(items, &rapidbytev1.CheckItem{Name: itemStructure, Ok: true,
 			Message: fmt.Sprintf("pipeline %q: %d stream(s)", p.Name, len(p.Source.Streams))})
 		items = append(items, s.checkConnectors(ctx, p))
-		items = append(items, s.checkConnector(ctx, itemSource, p.Source.Use, res.Source, rapidbytev1.Role_ROLE_SOURCE))
+		items = append(items, s.checkConnector(ctx, itemSource, p.Source.Use, res.Source, rapidbytev1.Role_ROLE_SOURCE, nil))
 		if p.HasPatterns() {
 			items = append(items, s.checkPatterns(ctx, p, res.Source))
 		}
-		items = append(items, s.checkConnector(ctx, itemDestination, p.Destination.Use, res.Destination, rapidbytev1.Role_ROLE_DESTINATION))
+		items = append(items, s.checkConnector(ctx, itemDestination, p.Destination.Use, res.Destination, rapidbytev1.Role_ROLE_DESTINATION,
+			s.streamSchemas(ctx, p, res.Source)))
 	}
 	if err := s.ping(ctx); err != nil {
 		items = append(items, failed(itemState, "state store unreachable", runerr.Classify(err)))
@@ -175,15 +178,48 @@ func (s *CoordinatorServer) checkConnectors(ctx context.Context, p *pipeline.Pip
 	return &rapidbytev1.CheckItem{Name: itemConnectors, Ok: true, Message: strings.Join(found, ", ")}
 }
 
-// checkConnector asks a worker to check one side's config and connection.
+// streamSchemas discovers the source and returns the pipeline's streams
+// with their (projected) source columns, so that the destination's check
+// reports schema drift before any row moves; nil when the source cannot be
+// discovered (its own check item reports why).
+func (s *CoordinatorServer) streamSchemas(ctx context.Context, p *pipeline.Pipeline, srcConfig map[string]any) []*rapidbytev1.StreamSchema {
+	cfg, err := structpb.NewStruct(srcConfig)
+	if err != nil {
+		return nil
+	}
+	resp, err := s.workers.Discover(ctx, &rapidbytev1.DiscoverRequest{Connector: connectorRef(p.Source.Use), Config: cfg})
+	if err != nil {
+		return nil
+	}
+	var out []*rapidbytev1.StreamSchema
+	for _, st := range p.Source.Streams {
+		for _, cs := range resp.GetCatalog().GetStreams() {
+			if cs.GetName() != st.Name || st.Namespace != "" && cs.GetNamespace() != st.Namespace {
+				continue
+			}
+			ss := &rapidbytev1.StreamSchema{Stream: relay.StreamSpec(p, st)}
+			for _, c := range cs.GetColumns() {
+				if len(st.Columns) == 0 || slices.Contains(st.Columns, c.GetName()) {
+					ss.Columns = append(ss.Columns, c)
+				}
+			}
+			out = append(out, ss)
+			break
+		}
+	}
+	return out
+}
+
+// checkConnector asks a worker to check one side's config and connection
+// (and, for a destination, the schema drift of streams).
 func (s *CoordinatorServer) checkConnector(ctx context.Context, name string, ref pipeline.ConnectorRef,
-	config map[string]any, role rapidbytev1.Role,
+	config map[string]any, role rapidbytev1.Role, streams []*rapidbytev1.StreamSchema,
 ) *rapidbytev1.CheckItem {
 	cfg, err := structpb.NewStruct(config)
 	if err != nil {
 		return failed(name, "config cannot be sent", runerr.New(runerr.CategoryConfig, "BAD_CONFIG", "%v", err))
 	}
-	resp, err := s.workers.Check(ctx, &rapidbytev1.CheckRequest{Connector: connectorRef(ref), Config: cfg, Role: role})
+	resp, err := s.workers.Check(ctx, &rapidbytev1.CheckRequest{Connector: connectorRef(ref), Config: cfg, Role: role, Streams: streams})
 	if err != nil {
 		return failed(name, ref.String()+" check failed", runerr.Classify(err))
 	}

@@ -19,8 +19,8 @@ var (
 	topKeys         = []string{"version", "pipeline", "source", "destination", "state", "resources", "permissions"}
 	sourceKeys      = []string{"use", "config", "streams", "permissions"}
 	streamKeys      = []string{"name", "namespace", "sync_mode", "cursor_field", "tie_breaker_field", "columns", "partition_key", "partitions", "destination_table", "exclude"}
-	destinationKeys = []string{"use", "config", "write_mode", "primary_key", "on_data_error", "schema_evolution", "permissions"}
-	evolutionKeys   = []string{"new_column"}
+	destinationKeys = []string{"use", "config", "write_mode", "primary_key", "on_data_error", "max_failed_records", "schema_evolution", "permissions"}
+	evolutionKeys   = []string{"new_column", "removed_column", "type_change", "nullability_change"}
 	stateKeys       = []string{"backend", "connection"}
 	resourceKeys    = []string{
 		"max_retries", "parallelism", "max_inflight_batches", "max_batch_bytes", "max_batch_rows", "max_memory",
@@ -33,6 +33,9 @@ var (
 	writeModes   = []string{string(WriteAppend), string(WriteReplace), string(WriteUpsert)}
 	dataPolicies = []string{string(OnDataErrorFail), string(OnDataErrorSkip), string(OnDataErrorDLQ)}
 	newColumns   = []string{string(NewColumnAdd), string(NewColumnIgnore), string(NewColumnFail)}
+	removedCols  = []string{string(RemovedColumnIgnore), string(RemovedColumnFail)}
+	typeChanges  = []string{string(TypeChangeCoerce), string(TypeChangeFail), string(TypeChangeNull)}
+	nullChanges  = []string{string(NullabilityAllow), string(NullabilityFail)}
 	compressions = []string{string(CompressionLZ4), string(CompressionZstd), string(CompressionNone)}
 	backends     = []string{string(StateSQLite), string(StatePostgres)}
 
@@ -378,10 +381,21 @@ func (c *checker) destination(f field) Destination {
 	d.WriteMode = WriteMode(c.enum(fs, "write_mode", path, writeModes, string(WriteAppend)))
 	d.PrimaryKey = c.list(fs, "primary_key", path)
 	d.OnDataError = DataErrorPolicy(c.enum(fs, "on_data_error", path, dataPolicies, string(OnDataErrorFail)))
-	d.SchemaEvolution.NewColumn = NewColumnAdd
+	if _, _, node, ok := c.optional(fs, "max_failed_records", path); ok {
+		d.MaxFailedRecords = uint64(c.integer(fs, "max_failed_records", path, 1, 0))
+		if d.OnDataError == OnDataErrorFail {
+			c.add(node, path+".max_failed_records", "needs on_data_error skip or dlq (with fail the first rejected record stops the run)")
+		}
+	}
+	d.SchemaEvolution = SchemaEvolution{NewColumn: NewColumnAdd, RemovedColumn: RemovedColumnIgnore,
+		TypeChange: TypeChangeCoerce, NullabilityChange: NullabilityAllow}
 	if ef, ok := fs["schema_evolution"]; ok {
-		es := c.fields(ef.val, path+".schema_evolution", evolutionKeys)
-		d.SchemaEvolution.NewColumn = NewColumnPolicy(c.enum(es, "new_column", path+".schema_evolution", newColumns, string(NewColumnAdd)))
+		ep := path + ".schema_evolution"
+		es := c.fields(ef.val, ep, evolutionKeys)
+		d.SchemaEvolution.NewColumn = NewColumnPolicy(c.enum(es, "new_column", ep, newColumns, string(NewColumnAdd)))
+		d.SchemaEvolution.RemovedColumn = RemovedColumnPolicy(c.enum(es, "removed_column", ep, removedCols, string(RemovedColumnIgnore)))
+		d.SchemaEvolution.TypeChange = TypeChangePolicy(c.enum(es, "type_change", ep, typeChanges, string(TypeChangeCoerce)))
+		d.SchemaEvolution.NullabilityChange = NullabilityChangePolicy(c.enum(es, "nullability_change", ep, nullChanges, string(NullabilityAllow)))
 	}
 	d.Permissions = c.permissions(fs["permissions"].val, path+".permissions")
 	if d.WriteMode == WriteUpsert && len(d.PrimaryKey) == 0 {

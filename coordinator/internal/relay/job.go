@@ -133,6 +133,13 @@ func Tickets(job Job) (*rapidbytev1.ReadTicket, *rapidbytev1.WriteTicket, error)
 	return read, write, nil
 }
 
+// StreamSpec returns the spec the destination writes stream s of p with
+// (unpartitioned), as `check` hands it to the destination for its drift
+// report.
+func StreamSpec(p *pipeline.Pipeline, s pipeline.StreamConfig) *rapidbytev1.StreamSpec {
+	return streamSpec(p, Job{Stream: s})
+}
+
 func streamSpec(p *pipeline.Pipeline, job Job) *rapidbytev1.StreamSpec {
 	s := job.Stream
 	r := p.Resources
@@ -153,10 +160,14 @@ func streamSpec(p *pipeline.Pipeline, job Job) *rapidbytev1.StreamSpec {
 			CheckpointIntervalSeconds: uint32(max(r.CheckpointIntervalSeconds, 0)),
 			MaxMemoryBytes:            r.MaxMemory,
 		},
-		OnDataError:      dataErrorPolicies[p.Destination.OnDataError],
-		NewColumn:        newColumnPolicies[p.Destination.SchemaEvolution.NewColumn],
-		DestinationTable: s.DestinationTable,
-		Pipeline:         p.Name,
+		OnDataError:       dataErrorPolicies[p.Destination.OnDataError],
+		NewColumn:         newColumnPolicies[p.Destination.SchemaEvolution.NewColumn],
+		RemovedColumn:     removedColumnPolicies[p.Destination.SchemaEvolution.RemovedColumn],
+		TypeChange:        typeChangePolicies[p.Destination.SchemaEvolution.TypeChange],
+		NullabilityChange: nullabilityPolicies[p.Destination.SchemaEvolution.NullabilityChange],
+		MaxFailedRecords:  p.Destination.MaxFailedRecords,
+		DestinationTable:  s.DestinationTable,
+		Pipeline:          p.Name,
 	}
 	if spec.SyncMode == rapidbytev1.SyncMode_SYNC_MODE_UNSPECIFIED {
 		spec.SyncMode = rapidbytev1.SyncMode_SYNC_MODE_FULL_REFRESH
@@ -193,4 +204,20 @@ var newColumnPolicies = map[pipeline.NewColumnPolicy]rapidbytev1.NewColumnPolicy
 	pipeline.NewColumnAdd:    rapidbytev1.NewColumnPolicy_NEW_COLUMN_POLICY_ADD,
 	pipeline.NewColumnIgnore: rapidbytev1.NewColumnPolicy_NEW_COLUMN_POLICY_IGNORE,
 	pipeline.NewColumnFail:   rapidbytev1.NewColumnPolicy_NEW_COLUMN_POLICY_FAIL,
+}
+
+var removedColumnPolicies = map[pipeline.RemovedColumnPolicy]rapidbytev1.RemovedColumnPolicy{
+	pipeline.RemovedColumnIgnore: rapidbytev1.RemovedColumnPolicy_REMOVED_COLUMN_POLICY_IGNORE,
+	pipeline.RemovedColumnFail:   rapidbytev1.RemovedColumnPolicy_REMOVED_COLUMN_POLICY_FAIL,
+}
+
+var typeChangePolicies = map[pipeline.TypeChangePolicy]rapidbytev1.TypeChangePolicy{
+	pipeline.TypeChangeCoerce: rapidbytev1.TypeChangePolicy_TYPE_CHANGE_POLICY_COERCE,
+	pipeline.TypeChangeFail:   rapidbytev1.TypeChangePolicy_TYPE_CHANGE_POLICY_FAIL,
+	pipeline.TypeChangeNull:   rapidbytev1.TypeChangePolicy_TYPE_CHANGE_POLICY_NULL,
+}
+
+var nullabilityPolicies = map[pipeline.NullabilityChangePolicy]rapidbytev1.NullabilityChangePolicy{
+	pipeline.NullabilityAllow: rapidbytev1.NullabilityChangePolicy_NULLABILITY_CHANGE_POLICY_ALLOW,
+	pipeline.NullabilityFail:  rapidbytev1.NullabilityChangePolicy_NULLABILITY_CHANGE_POLICY_FAIL,
 }

@@ -44,6 +44,9 @@ type Progress struct {
 	MessagesRead, MessagesSent uint64
 	// RecordsWritten and BytesWritten count what the destination committed.
 	RecordsWritten, BytesWritten uint64
+	// RecordsFailed counts records the destination rejected (on_data_error
+	// skip or dlq) up to its last commit.
+	RecordsFailed uint64
 	// Checkpoint is the latest checkpoint the destination acknowledged, or
 	// nil. Every acknowledgement carrying a checkpoint makes a new value, so
 	// callers can spot new ones by pointer (checkpoint ids may repeat).
@@ -458,6 +461,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 		r.update(func(p *Progress) {
 			p.RecordsWritten = max(p.RecordsWritten, wa.GetRecordsWritten())
 			p.BytesWritten = max(p.BytesWritten, wa.GetBytesWritten())
+			p.RecordsFailed = max(p.RecordsFailed, wa.GetRecordsFailed())
 			if cp != nil {
 				p.Checkpoint = cp
 			}

@@ -53,6 +53,8 @@ type Run struct {
 	RecordsRead uint64
 	// RecordsWritten is the sum over streams.
 	RecordsWritten uint64
+	// RecordsFailed is the sum over streams.
+	RecordsFailed uint64
 	// BytesRead is the sum over streams.
 	BytesRead uint64
 	// BytesWritten is the sum over streams.
@@ -142,6 +144,9 @@ type StreamResult struct {
 	RecordsRead uint64
 	// RecordsWritten counts records the destination committed.
 	RecordsWritten uint64
+	// RecordsFailed counts records the destination rejected (on_data_error
+	// skip or dlq).
+	RecordsFailed uint64
 	// BytesRead counts Arrow bytes the source emitted.
 	BytesRead uint64
 	// BytesWritten counts Arrow bytes the destination consumed.

@@ -386,17 +386,21 @@ type acker struct {
 
 	mu        sync.Mutex
 	committed *abi.Checkpoint
+	failed    uint64
 }
 
-func (a *acker) ack(committed *abi.Checkpoint, records, bytes uint64) error {
+// ack reports a commit: records written are the records delivered less
+// the failed ones.
+func (a *acker) ack(committed *abi.Checkpoint, records, bytes, failed uint64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if committed != nil {
 		a.committed = committed
 	}
+	a.failed = failed
 	return a.send(&rbv1.WriteAck{
-		Checkpoint: protoconv.CheckpointToProto(committed), RecordsWritten: records, BytesWritten: bytes,
-		ModuleLoadMs: a.src.loadMs,
+		Checkpoint: protoconv.CheckpointToProto(committed), RecordsWritten: records - failed, BytesWritten: bytes,
+		ModuleLoadMs: a.src.loadMs, RecordsFailed: failed,
 	})
 }
 
@@ -404,8 +408,8 @@ func (a *acker) final(res runner.Result) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.send(&rbv1.WriteAck{
-		Checkpoint: protoconv.CheckpointToProto(a.committed), RecordsWritten: res.Records, BytesWritten: res.Bytes,
-		Final: true, ModuleLoadMs: a.src.loadMs, Phases: phasesToProto(res.Phases),
+		Checkpoint: protoconv.CheckpointToProto(a.committed), RecordsWritten: res.Records - min(a.failed, res.Records), BytesWritten: res.Bytes,
+		Final: true, ModuleLoadMs: a.src.loadMs, Phases: phasesToProto(res.Phases), RecordsFailed: a.failed,
 	})
 }
 

@@ -81,9 +81,10 @@ type WriteSource interface {
 
 // AckFunc is called after each destination commit with the latest
 // checkpoint carried by the batches delivered before the commit (nil when
-// none carried one) and the cumulative records and frame bytes delivered to
-// the guest up to that commit. An error fails the write.
-type AckFunc func(committed *abi.Checkpoint, records, bytes uint64) error
+// none carried one), the cumulative records and bytes delivered up to that
+// commit and how many of those records the destination rejected. An error
+// fails the write.
+type AckFunc func(committed *abi.Checkpoint, records, bytes, failed uint64) error
 
 // Stats describes one invocation.
 type Stats struct {

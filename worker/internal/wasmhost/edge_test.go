@@ -59,7 +59,7 @@ func TestSinkAndAckErrorsFailTheOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = m.Write(context.Background(), readInvocation(t, map[string]any{}), &sliceSource{recs: src.recs, cps: src.cps},
-		func(*abi.Checkpoint, uint64, uint64) error { return context.Canceled })
+		func(*abi.Checkpoint, uint64, uint64, uint64) error { return context.Canceled })
 	if !errors.As(err, &e) || e.Envelope.Category != abi.CategoryCancelled {
 		t.Fatalf("ack error: %v", err)
 	}

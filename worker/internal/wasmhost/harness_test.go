@@ -134,7 +134,7 @@ func (h wasmHarness) Write(ctx context.Context, req sdktest.WriteRequest) (*sdkt
 	}
 	res := &sdktest.WriteResult{}
 	stream := req.Stream
-	_, err := h.m.Write(ctx, h.inv(req.Config, &stream, nil), src, func(cp *abi.Checkpoint, records, _ uint64) error {
+	_, err := h.m.Write(ctx, h.inv(req.Config, &stream, nil), src, func(cp *abi.Checkpoint, records, _, _ uint64) error {
 		n := 0
 		for n < len(src.rows) && src.rows[n] <= records {
 			n++

@@ -211,7 +211,7 @@ func TestWriteRoundTrip(t *testing.T) {
 	inv := readInvocation(t, map[string]any{"expect_rows": rows, "commit_every": 2})
 	inv.Request.Stream.WriteMode = abi.WriteAppend
 	st, err := m.Write(context.Background(), inv, &sliceSource{recs: sink.recs, cps: sink.cps},
-		func(cp *abi.Checkpoint, records, _ uint64) error {
+		func(cp *abi.Checkpoint, records, _, _ uint64) error {
 			a := ack{cursor: -1, records: records}
 			if cp != nil {
 				a.cursor = *cp.CursorValue.Int

@@ -82,7 +82,7 @@ func testStreamResults(t *testing.T, s store.Store) {
 	}
 	// Replace users[1] with its final result.
 	final := store.StreamResult{RunID: "r", Stream: "users", Partition: 1, State: store.StateSucceeded,
-		RecordsRead: 1000, RecordsWritten: 1000, Attempts: 1, Checkpoint: cp, SourceWorker: "w3"}
+		RecordsRead: 1000, RecordsWritten: 997, RecordsFailed: 3, Attempts: 1, Checkpoint: cp, SourceWorker: "w3"}
 	if err := s.PutStreamResult(ctx, final); err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func fullRun() store.Run {
 		ID: "run-full", Pipeline: "pg_to_pg", State: store.StateRunning, IdempotencyKey: "key-1",
 		PipelineYAML: "version: \"1.0\"\npipeline: pg_to_pg\nsource:\n  config: {password: ${PG_PASSWORD}}\n",
 		CreatedAt:    base, StartedAt: base.Add(time.Second), Owner: "coord-a",
-		RecordsRead: 1_000_000, RecordsWritten: 999_999, BytesRead: 174 << 20, BytesWritten: 170 << 20,
+		RecordsRead: 1_000_000, RecordsWritten: 999_990, RecordsFailed: 9, BytesRead: 174 << 20, BytesWritten: 170 << 20,
 		DurationSecs: 1.25, Attempts: 2,
 		Timings: store.Timings{SourceModuleLoadMs: 300.5, PlanSecs: 0.01, RetryWaitSecs: 1},
 		Error: &runerr.ConnectorError{
@@ -228,7 +228,7 @@ func testUpdateRun(t *testing.T, s store.Store) {
 	upd.State = store.StateFailed
 	upd.StartedAt, upd.FinishedAt = base.Add(time.Second), base.Add(time.Minute)
 	upd.Owner = "coord-b"
-	upd.RecordsRead, upd.RecordsWritten, upd.BytesRead, upd.BytesWritten = 10, 9, math.MaxInt64, 7
+	upd.RecordsRead, upd.RecordsWritten, upd.BytesRead, upd.BytesWritten, upd.RecordsFailed = 10, 9, math.MaxInt64, 7, 1
 	upd.DurationSecs, upd.Attempts = 59, 4
 	upd.Timings = store.Timings{DestDurationSecs: 3}
 	upd.Error = runerr.New(runerr.CategoryAuth, "AUTH_FAILED", "password authentication failed for user %q", "app")

@@ -312,7 +312,9 @@ type StreamProgress struct {
 	// records_written counts records committed so far.
 	RecordsWritten uint64 `protobuf:"varint,5,opt,name=records_written,json=recordsWritten,proto3" json:"records_written,omitempty"`
 	// state is the stream's state.
-	State         RunState `protobuf:"varint,6,opt,name=state,proto3,enum=rapidbyte.v1.RunState" json:"state,omitempty"`
+	State RunState `protobuf:"varint,6,opt,name=state,proto3,enum=rapidbyte.v1.RunState" json:"state,omitempty"`
+	// records_failed counts records the destination rejected so far.
+	RecordsFailed uint64 `protobuf:"varint,7,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -387,6 +389,13 @@ func (x *StreamProgress) GetState() RunState {
 		return x.State
 	}
 	return RunState_RUN_STATE_UNSPECIFIED
+}
+
+func (x *StreamProgress) GetRecordsFailed() uint64 {
+	if x != nil {
+		return x.RecordsFailed
+	}
+	return 0
 }
 
 // WatchRunResponse is one event of a run.
@@ -1216,7 +1225,7 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\x0eGetRunResponse\x12)\n" +
 	"\x03run\x18\x01 \x01(\v2\x17.rapidbyte.v1.RunResultR\x03run\"(\n" +
 	"\x0fWatchRunRequest\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\xdf\x01\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x86\x02\n" +
 	"\x0eStreamProgress\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12!\n" +
@@ -1224,7 +1233,8 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"bytes_read\x18\x04 \x01(\x04R\tbytesRead\x12'\n" +
 	"\x0frecords_written\x18\x05 \x01(\x04R\x0erecordsWritten\x12,\n" +
-	"\x05state\x18\x06 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\"\xbb\x02\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\x12%\n" +
+	"\x0erecords_failed\x18\a \x01(\x04R\rrecordsFailed\"\xbb\x02\n" +
 	"\x10WatchRunResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\x12\x18\n" +
