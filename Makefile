@@ -30,7 +30,7 @@ TOOL_INSTALL = @mkdir -p $(BIN) && GOWORK=off GOBIN=$(BIN) go -C $(1) install $(
 VULNDB_DIR := $(CURDIR)/build/vulndb
 VULNDB     ?= file://$(VULNDB_DIR)
 
-.PHONY: help build wasm warm proto gencheck test lint staticcheck vulncheck fmt check bench demo fuzz tools clean
+.PHONY: help build wasm warm proto gencheck test lint staticcheck vulncheck fmt check bench demo fuzz tools clean images
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ $(DIST)/testconnectors/%.wasm: $(shell find connectors sdk -name '*.go' -o -name
 # directory), not the tests' build/wazero-cache, so runs after them start warm.
 warm: build wasm ## compile the connector modules into the user's wazero cache, so no run compiles them
 	env -u RAPIDBYTE_CACHE_DIR $(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/connectors --log-level warn
+
+images: wasm ## build the rapidbyte/worker and rapidbyte/coordinator images FROM scratch (docker; nothing is pulled)
+	scripts/images.sh
 
 proto: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## regenerate proto/gen with buf (local plugins from tools/)
 	$(BIN)/buf lint
@@ -105,8 +108,8 @@ staticcheck: $(BIN)/staticcheck ## staticcheck (pinned in tools/lint) on every m
 vulncheck: $(BIN)/govulncheck $(if $(filter file://$(VULNDB_DIR),$(VULNDB)),$(VULNDB_DIR)/index/db.json) ## govulncheck every module (see scripts/vulncheck.sh)
 	scripts/vulncheck.sh $(BIN)/govulncheck $(VULNDB) $(MODULES)
 
-test: build wasm $(BIN)/grpcurl ## run every test (and the concurrency-heavy packages again under -race); starts a throwaway PostgreSQL when none answers
-	@eval "$$(scripts/pg-ensure.sh)"; \
+test: build wasm $(BIN)/grpcurl ## run every test (and the concurrency-heavy packages again under -race); starts throwaway PostgreSQL clusters (one with wal_level=logical) when none answers
+	@eval "$$(scripts/pg-ensure.sh)"; eval "$$(scripts/pg-logical.sh)"; \
 	for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || exit 1; done; \
 	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 15m $(RACE_COORDINATOR) || exit 1; \
 	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 15m $(RACE_WORKER) || exit 1
@@ -118,8 +121,9 @@ fuzz: ## run every fuzz target briefly (FUZZTIME: executions like 30000x, or a d
 demo: warm ## seed a demo database and run examples/pg_to_pg.yaml end to end
 	env -u RAPIDBYTE_CACHE_DIR scripts/demo.sh
 
-bench: build wasm ## PG -> PG benchmark against the raw COPY pipe (see bench/README.md)
+bench: build wasm ## PG -> PG benchmark against the raw COPY pipe, then the CDC benchmark (see bench/README.md)
 	bench/run.sh
+	bench/cdc.sh
 
 check: gencheck ## regenerate, lint, breaking check, test, and fail on a dirty tree
 	@if git rev-parse -q --verify main >/dev/null && git cat-file -e main:proto 2>/dev/null; then $(BIN)/buf breaking --against '.git#branch=main'; fi

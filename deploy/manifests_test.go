@@ -127,6 +127,22 @@ func TestOverlaysRender(t *testing.T) {
 				if len(o.pvcs) != 0 {
 					t.Errorf("postgres overlay keeps %d PVCs", len(o.pvcs))
 				}
+				// Two replicas share the store (run leases, takeover).
+				d := o.deployments["rapidbyte-coordinator"]
+				if got := *d.Spec.Replicas; got != 2 {
+					t.Errorf("postgres overlay: coordinator replicas = %d, want 2", got)
+				}
+				if s := d.Spec.Strategy; s.Type != appsv1.RollingUpdateDeploymentStrategyType || s.RollingUpdate == nil ||
+					s.RollingUpdate.MaxUnavailable == nil || s.RollingUpdate.MaxUnavailable.IntValue() != 0 {
+					t.Errorf("postgres overlay: strategy %+v, want RollingUpdate with maxUnavailable 0 (one coordinator always up)", s)
+				}
+				key := envByName(c.Env)["RAPIDBYTE_STATE_KEY"]
+				if key.ValueFrom == nil || key.ValueFrom.SecretKeyRef == nil || key.Value != "" {
+					t.Errorf("postgres overlay: RAPIDBYTE_STATE_KEY must come only from a Secret, got %+v", key)
+				}
+				if pdb := o.pdbs["rapidbyte-coordinator"]; pdb == nil || pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 {
+					t.Errorf("postgres overlay: coordinator PodDisruptionBudget with minAvailable 1 missing, got %+v", pdb)
+				}
 			}
 		})
 	}
@@ -171,20 +187,33 @@ func checkConsistent(t *testing.T, o objects) {
 			for _, p := range c.Ports {
 				ports[p.ContainerPort] = true
 			}
-			for kind, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-				if p == nil || p.GRPC == nil {
-					t.Errorf("%s/%s: %s probe must be a gRPC probe", name, c.Name, kind)
-					continue
+			if flagValue(c.Args, "--tls-cert") != "" {
+				// Kubernetes gRPC probes cannot speak TLS: TCP or the plaintext
+				// metrics /healthz instead, on a container port.
+				for kind, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+					switch {
+					case p != nil && p.TCPSocket != nil && ports[p.TCPSocket.Port.IntVal]:
+					case p != nil && p.HTTPGet != nil && ports[p.HTTPGet.Port.IntVal] && flagValue(c.Args, "--metrics-listen") != "":
+					default:
+						t.Errorf("%s/%s: with TLS the %s probe must be TCP or HTTP on a container port", name, c.Name, kind)
+					}
 				}
-				if !ports[p.GRPC.Port] {
-					t.Errorf("%s/%s: %s probe port %d is not a container port", name, c.Name, kind, p.GRPC.Port)
+			} else {
+				for kind, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+					if p == nil || p.GRPC == nil {
+						t.Errorf("%s/%s: %s probe must be a gRPC probe", name, c.Name, kind)
+						continue
+					}
+					if !ports[p.GRPC.Port] {
+						t.Errorf("%s/%s: %s probe port %d is not a container port", name, c.Name, kind, p.GRPC.Port)
+					}
 				}
-			}
-			if s := c.ReadinessProbe.GRPC.Service; s == nil || !strings.HasPrefix(*s, "rapidbyte.v1.") {
-				t.Errorf("%s/%s: readiness must probe the rapidbyte service's health", name, c.Name)
-			}
-			if listen := flagValue(c.Args, "--listen"); !strings.HasSuffix(listen, fmt.Sprintf(":%d", c.ReadinessProbe.GRPC.Port)) {
-				t.Errorf("%s/%s: --listen %q does not match probe port %d", name, c.Name, listen, c.ReadinessProbe.GRPC.Port)
+				if s := c.ReadinessProbe.GRPC.Service; s == nil || !strings.HasPrefix(*s, "rapidbyte.v1.") {
+					t.Errorf("%s/%s: readiness must probe the rapidbyte service's health", name, c.Name)
+				}
+				if listen := flagValue(c.Args, "--listen"); !strings.HasSuffix(listen, fmt.Sprintf(":%d", c.ReadinessProbe.GRPC.Port)) {
+					t.Errorf("%s/%s: --listen %q does not match probe port %d", name, c.Name, listen, c.ReadinessProbe.GRPC.Port)
+				}
 			}
 			mounts := map[string]bool{}
 			for _, m := range c.VolumeMounts {

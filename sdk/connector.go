@@ -86,6 +86,22 @@ type Destination interface {
 	Close(ctx context.Context) error
 }
 
+// CheckNoter is implemented by a connector whose successful Check has
+// something the user should see (leftovers to clean up, a degraded
+// setting). After Check returned nil, a non-empty CheckNote replaces "ok"
+// as the check's message.
+type CheckNoter interface {
+	CheckNote() string
+}
+
+// StreamChecker is implemented by a Destination that reports, during
+// check, how the streams a pipeline will write differ from what it holds
+// (schema drift). CheckStreams runs after Check; its message is added to
+// the check's message, and an error fails the check.
+type StreamChecker interface {
+	CheckStreams(ctx context.Context, streams []abi.StreamSchema) (string, error)
+}
+
 // ReadRequest describes the stream a Source.Read reads.
 type ReadRequest struct {
 	// Stream is the stream, with its sync mode, cursor and partition.
@@ -105,6 +121,10 @@ type WriteRequest struct {
 	// Schema is the schema of every batch; nil when the input stream is
 	// empty.
 	Schema *batch.Schema
+	// Resume is the checkpoint the source resumes after in this attempt
+	// (nil on a fresh start): the first row of the input is the first row
+	// after it.
+	Resume *abi.Checkpoint
 }
 
 // Emitter hands a Source's output to the host. It is not safe for
@@ -134,7 +154,16 @@ type BatchIterator interface {
 	// is durably written; the host then acknowledges the latest checkpoint
 	// those batches carried.
 	Commit() error
+	// CommitWith is Commit that also reports info, such as how many of the
+	// records returned so far the destination rejected.
+	CommitWith(info abi.CommitInfo) error
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint
+	// ReportCommitted tells the host, before the first Next, that the
+	// destination already holds every row up to cp (a position later than
+	// WriteRequest.Resume): the host acknowledges cp, so the coordinator
+	// resumes the source after it. The write should then fail with a
+	// ResumeAheadError instead of reading.
+	ReportCommitted(cp abi.Checkpoint) error
 }

@@ -26,7 +26,7 @@ const initialFrameBuf = 1 << 20
 
 func newIterator(s *session) (*iterator, WriteRequest, error) {
 	it := &iterator{s: s}
-	req := WriteRequest{Stream: *s.req.Stream}
+	req := WriteRequest{Stream: *s.req.Stream, Resume: s.req.Resume}
 	if s.req.Schema != nil {
 		schema, err := batch.NewSchema(s.req.Schema.Fields)
 		if err != nil {
@@ -84,8 +84,28 @@ func (it *iterator) Next(ctx context.Context) (*batch.View, error) {
 	return it.view, nil
 }
 
-func (it *iterator) Commit() error {
-	if rc := it.s.h.Checkpoint(nil); rc < 0 {
+func (it *iterator) Commit() error { return it.CommitWith(abi.CommitInfo{}) }
+
+func (it *iterator) CommitWith(info abi.CommitInfo) error {
+	var p []byte
+	if info != (abi.CommitInfo{}) {
+		var err error
+		if p, err = json.Marshal(info); err != nil {
+			return InternalError(fmt.Errorf("encode commit info: %w", err))
+		}
+	}
+	if rc := it.s.h.Checkpoint(p); rc < 0 {
+		return hostError("checkpoint", rc)
+	}
+	return nil
+}
+
+func (it *iterator) ReportCommitted(cp abi.Checkpoint) error {
+	b, err := json.Marshal(abi.CommitInfo{Committed: &cp})
+	if err != nil {
+		return InternalError(fmt.Errorf("encode committed checkpoint: %w", err), WithCode("bad_checkpoint"))
+	}
+	if rc := it.s.h.Checkpoint(b); rc < 0 {
 		return hostError("checkpoint", rc)
 	}
 	return nil

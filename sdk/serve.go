@@ -44,6 +44,7 @@ type session struct {
 	src    Source
 	dst    Destination
 	opened bool
+	phases phases // recorded through the ctx of Open, Read and Write
 }
 
 var (
@@ -91,15 +92,33 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		return setResult(h, cat)
 	case abi.ExportCheck:
 		var err error
+		var conn any = s.dst
 		if s.src != nil {
-			err = s.src.Check(ctx)
+			conn, err = s.src, s.src.Check(ctx)
 		} else {
 			err = s.dst.Check(ctx)
 		}
 		if err != nil {
 			return failCtx(ctx, h, err)
 		}
-		return setResult(h, abi.CheckResult{OK: true, Message: "ok"})
+		msg := "ok"
+		if n, ok := conn.(CheckNoter); ok && n.CheckNote() != "" {
+			msg = n.CheckNote()
+		}
+		if sc, ok := s.dst.(StreamChecker); ok && s.src == nil && len(s.req.Streams) > 0 {
+			var drift string
+			if drift, err = sc.CheckStreams(ctx, s.req.Streams); err != nil {
+				return failCtx(ctx, h, err)
+			}
+			switch {
+			case drift == "":
+			case msg == "ok":
+				msg = drift
+			default:
+				msg += "; " + drift
+			}
+		}
+		return setResult(h, abi.CheckResult{OK: true, Message: msg})
 	case abi.ExportRead:
 		if s.src == nil || s.req.Stream == nil {
 			return fail(h, errorf(abi.CategoryConfig, "unsupported", "read needs a source connector and a stream"))
@@ -108,7 +127,7 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		if err := s.src.Read(ctx, e.req, e); err != nil {
 			return failCtx(ctx, h, err)
 		}
-		return 0
+		return setResult(h, s.phases.result())
 	case abi.ExportWrite:
 		if s.dst == nil || s.req.Stream == nil {
 			return fail(h, errorf(abi.CategoryConfig, "unsupported", "write needs a destination connector and a stream"))
@@ -120,7 +139,7 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		if err := s.dst.Write(ctx, req, it); err != nil {
 			return failCtx(ctx, h, err)
 		}
-		return 0
+		return setResult(h, s.phases.result())
 	case abi.ExportClose:
 		sessionsMu.Lock()
 		delete(sessions, h)
@@ -192,7 +211,7 @@ func open(h rt.Host, c Connector) int32 {
 // cancelled once the host reports cancellation (polled every 50 ms while the
 // guest yields) or when stop is called.
 func (s *session) context() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(rt.WithHost(context.Background(), s.h))
+	ctx, cancel := context.WithCancel(context.WithValue(rt.WithHost(context.Background(), s.h), phasesKey{}, &s.phases))
 	if s.h.IsCancelled() == 1 {
 		cancel()
 		return ctx, cancel

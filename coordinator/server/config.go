@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/seal"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -40,12 +43,38 @@ type Config struct {
 	// WorkerCAFile, when set, makes the coordinator dial workers over TLS,
 	// verifying them against this PEM CA bundle; empty means plaintext.
 	WorkerCAFile string
+	// WorkerCertFile and WorkerKeyFile are a PEM client certificate and key
+	// the coordinator presents to workers that require one (their
+	// --client-ca: mutual TLS). Set both or neither; need WorkerCAFile.
+	WorkerCertFile, WorkerKeyFile string
 	// MetricsListen, when set, serves Prometheus metrics over HTTP at
 	// /metrics on this address.
 	MetricsListen string
+	// EnvAllow lists the names (globs such as "PG_*") of the coordinator's
+	// environment variables that pipelines may read as ${VAR}; every other
+	// ${VAR} comes only from the variables the client sent with its request.
+	// Default none. The CLI's embedded coordinator passes "*": there the
+	// environment is the user's own.
+	EnvAllow []string
+	// Pprof serves the Go profiler under /debug/pprof/ on MetricsListen, to
+	// requests bearing AuthToken (required then). Default false.
+	Pprof bool
 	// MaxConcurrentRuns bounds the runs executing at once; more wait in
 	// PENDING (default 16).
 	MaxConcurrentRuns int
+	// LeaseTTL is how long a run's pipeline lease lasts unless its
+	// coordinator renews it (every LeaseTTL/3): the longest a run waits for
+	// another coordinator after its own died (default 15 s).
+	LeaseTTL time.Duration
+	// NoFailover turns off resuming the runs of stopped coordinators and
+	// handing runs off at shutdown; at shutdown runs then end FAILED
+	// (COORDINATOR_SHUTDOWN). The embedded coordinator sets it.
+	NoFailover bool
+	// StateKey, when set, encrypts (AES-256-GCM) the submit-time values a
+	// run needs to be resumed by another coordinator process (--var values,
+	// literal secrets); every coordinator sharing the state store needs the
+	// same key. At least 16 bytes, e.g. openssl rand -base64 32.
+	StateKey string
 }
 
 // Default returns the default configuration (Workers is left empty).
@@ -54,6 +83,7 @@ func Default() Config {
 		Listen:            "127.0.0.1:7070",
 		State:             store.DefaultURL(),
 		MaxConcurrentRuns: 16,
+		LeaseTTL:          15 * time.Second,
 	}
 }
 
@@ -68,6 +98,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConcurrentRuns == 0 {
 		c.MaxConcurrentRuns = d.MaxConcurrentRuns
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = d.LeaseTTL
 	}
 	if c.WorkerAuthToken == "" {
 		c.WorkerAuthToken = c.AuthToken
@@ -92,8 +125,23 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("metrics-listen %q: %w", c.MetricsListen, err))
 		}
 	}
+	if err := pipeline.CheckEnvAllow(c.EnvAllow); err != nil {
+		errs = append(errs, err)
+	}
+	if (c.WorkerCertFile == "") != (c.WorkerKeyFile == "") || c.WorkerCertFile != "" && c.WorkerCAFile == "" {
+		errs = append(errs, errors.New("worker-cert and worker-key go together, with worker-ca"))
+	}
+	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
+		errs = append(errs, errors.New("pprof needs metrics-listen and an auth token (the profiler is served only to bearers of the token)"))
+	}
 	if c.MaxConcurrentRuns < 0 {
 		errs = append(errs, fmt.Errorf("max concurrent runs %d must not be negative", c.MaxConcurrentRuns))
+	}
+	if c.LeaseTTL < 0 || (c.LeaseTTL > 0 && c.LeaseTTL < 300*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("lease ttl %s: want at least 300ms", c.LeaseTTL))
+	}
+	if c.StateKey != "" && len(c.StateKey) < seal.MinKeyLen {
+		errs = append(errs, fmt.Errorf("state key is %d bytes, want at least %d (e.g. openssl rand -base64 32)", len(c.StateKey), seal.MinKeyLen))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid coordinator config: %w", err)

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"sync"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/hashicorp/go-hclog"
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,8 +30,10 @@ import (
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/grpcapi"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/seal"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
@@ -74,7 +76,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
-	workerTLS, err := clientTLS(cfg.WorkerCAFile)
+	workerTLS, err := clientTLS(cfg.WorkerCAFile, cfg.WorkerCertFile, cfg.WorkerKeyFile)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
@@ -88,7 +90,15 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen)}
+	env := pipeline.AllowEnv(os.LookupEnv, cfg.EnvAllow)
+	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen), LeaseTTL: cfg.LeaseTTL, Failover: !cfg.NoFailover, Discoverer: pool, Env: env}
+	if cfg.StateKey != "" {
+		box, err := seal.New(cfg.StateKey)
+		if err != nil {
+			return nil, errors.Join(err, s.Close())
+		}
+		ecfg.Sealer = box
+	}
 	if s.metrics != nil {
 		ecfg.Observer = newRunMetrics(s.metrics)
 	}
@@ -99,7 +109,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 		_, _, err := st.ListRuns(ctx, store.ListFilter{PageSize: 1})
 		return err
 	}
-	rapidbytev1.RegisterCoordinatorServiceServer(s.grpc, grpcapi.NewCoordinatorServer(s.engine, pool, reg, ping, os.LookupEnv, log))
+	rapidbytev1.RegisterCoordinatorServiceServer(s.grpc, grpcapi.NewCoordinatorServer(s.engine, pool, reg, ping, env, log))
 	rapidbytev1.RegisterConnectorRegistryServiceServer(s.grpc, grpcapi.NewRegistryServer(reg, log))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -116,8 +126,9 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 // serverOptions builds the interceptors, TLS and keepalive options.
 func (s *Server) serverOptions() ([]grpc.ServerOption, error) {
 	auth := grpcapi.NewAuth(s.cfg.AuthToken, s.log)
-	unary := []grpc.UnaryServerInterceptor{auth.Unary}
-	stream := []grpc.StreamServerInterceptor{auth.Stream}
+	rec := recovery.WithRecoveryHandlerContext(grpcapi.PanicHandler(s.log))
+	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(rec), auth.Unary}
+	stream := []grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(rec), auth.Stream}
 	if s.cfg.MetricsListen != "" {
 		s.metrics = prometheus.NewRegistry()
 		s.grpcMet = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
@@ -143,8 +154,9 @@ func (s *Server) serverOptions() ([]grpc.ServerOption, error) {
 	return opts, nil
 }
 
-// clientTLS returns the TLS config for dialling workers, or nil for plaintext.
-func clientTLS(caFile string) (*tls.Config, error) {
+// clientTLS returns the TLS config for dialling workers, or nil for
+// plaintext; with certFile and keyFile it presents that client certificate.
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if caFile == "" {
 		return nil, nil
 	}
@@ -156,10 +168,21 @@ func clientTLS(caFile string) (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("worker CA %q: no PEM certificates", caFile)
 	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load worker client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
-// owner identifies this coordinator instance in the state store.
+// owner identifies this coordinator instance in the state store: the host
+// name and listen address, unique among live coordinators and kept by a
+// restarted one, which so takes its runs back without waiting for their
+// leases to expire.
 func owner(listen string) string {
 	host, _ := os.Hostname()
 	return host + "/" + listen
@@ -184,15 +207,13 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		return nil
 	}, func(error) { s.stopGRPC() })
 	if s.metrics != nil {
-		// Metrics on every path, as before, plus the Go profiler under
-		// /debug/pprof/ (the listener is an operator's opt-in).
+		// Metrics on every path, as before; the Go profiler under
+		// /debug/pprof/ only with --pprof, and only for the token's bearers.
 		mux := http.NewServeMux()
 		mux.Handle("/", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if s.cfg.Pprof {
+			registerPprof(mux, s.cfg.AuthToken)
+		}
 		msrv := &http.Server{Addr: s.cfg.MetricsListen, ReadHeaderTimeout: 5 * time.Second, Handler: mux}
 		g.Add(func() error {
 			if err := msrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

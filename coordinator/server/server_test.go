@@ -129,6 +129,8 @@ func TestValidate(t *testing.T) {
 		{name: "ok", cfg: Config{Listen: "127.0.0.1:7070", Workers: "127.0.0.1:7071"}},
 		{name: "everything wrong", cfg: Config{Listen: "nope", TLSCert: "c", MetricsListen: "x", MaxConcurrentRuns: -1},
 			want: []string{"listen", "workers is required", "tls-cert and tls-key", "metrics-listen", "negative"}},
+		{name: "lease and state key", cfg: Config{Workers: "w:1", LeaseTTL: 100 * time.Millisecond, StateKey: "short"},
+			want: []string{"lease ttl 100ms: want at least 300ms", "state key is 5 bytes, want at least 16"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

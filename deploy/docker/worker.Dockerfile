@@ -1,21 +1,15 @@
-# Worker image: the worker binary, the connector modules, and a compilation
-# cache warmed at build time so the first stream does not pay the ~10 CPU-s
-# compile. Build from the repository root:
-#   docker build -f deploy/docker/worker.Dockerfile -t rapidbyte/worker .
-FROM golang:1.26-bookworm AS build
-WORKDIR /src
-ENV CGO_ENABLED=0
-COPY . .
-RUN make build wasm
-# Compile every connector into the cache, then exit.
-RUN bin/rapidbyte-worker --connectors-dir dist/connectors --cache-dir /out/cache --warm-only \
- && mkdir -p /out/connectors && cp dist/connectors/*.wasm /out/connectors/
-
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /src/bin/rapidbyte-worker /usr/local/bin/rapidbyte-worker
-COPY --from=build --chown=65532:65532 /out/connectors /opt/rapidbyte/connectors
-COPY --from=build --chown=65532:65532 /out/cache /opt/rapidbyte/cache
+# Worker image: the static worker binary, the connector modules and a
+# compilation cache warmed at build time (the first stream pays no compile),
+# FROM scratch. Built by `make images` (scripts/images.sh), which lays out the
+# context: rootfs/ (root-owned) and data/ (owned by the nonroot user, for the
+# cache's module downloads when the root filesystem is writable).
+FROM scratch
+COPY rootfs/ /
+COPY --chown=65532:65532 data/ /
 USER 65532:65532
+ENV HOME=/home/nonroot \
+    RAPIDBYTE_CONNECTORS_DIR=/opt/rapidbyte/connectors \
+    RAPIDBYTE_CACHE_DIR=/opt/rapidbyte/cache \
+    RAPIDBYTE_LISTEN=0.0.0.0:7071
 EXPOSE 7071 9090
 ENTRYPOINT ["/usr/local/bin/rapidbyte-worker"]
-CMD ["--listen=0.0.0.0:7071", "--connectors-dir=/opt/rapidbyte/connectors", "--cache-dir=/opt/rapidbyte/cache"]

@@ -1,6 +1,7 @@
 package pipelines
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/rapidbyte/rapidbyte/e2e/internal/e2etest"
@@ -61,8 +62,12 @@ CREATE TABLE notuuid (id int PRIMARY KEY, v text); INSERT INTO notuuid VALUES (1
 			text := e2etest.RunCLI(t, env, "run", file)
 			text.RequireExit(t, 1)
 			contains(t, "text stderr", text.Stderr, "error: run ")
-			if text.Stdout != "" {
-				t.Errorf("failed run that moved no data printed a text summary:\n%s", text)
+			// A failed run prints its summary (attempt count, no Retries
+			// line without retries) before the error.
+			contains(t, "text stdout", text.Stdout, "failed after 1 attempt(s).\n")
+			contains(t, "text stdout", text.Stdout, "\n@@BENCH_JSON@@{")
+			if strings.Contains(text.Stdout, "Retries:") {
+				t.Errorf("a run without retries printed a Retries line:\n%s", text)
 			}
 		})
 	}

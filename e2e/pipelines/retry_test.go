@@ -57,7 +57,7 @@ func requireExactBig(t *testing.T, p pair) {
 
 // TestRetryAfterDestinationBackendTerminated terminates the destination's
 // COPY backend mid-run (append mode, text output): the run must succeed
-// after one retry, say "Retries: 1", and load every row exactly once.
+// after one retry, say "  Retries:         1", and load every row exactly once.
 func TestRetryAfterDestinationBackendTerminated(t *testing.T) {
 	p := newPair(t, "retry")
 	seedRetry(t, p.src)
@@ -66,7 +66,7 @@ func TestRetryAfterDestinationBackendTerminated(t *testing.T) {
 	res := e2etest.RunCLI(t, e2etest.NewEmbeddedEnv(t), "run", file)
 	requireKilled(t, k)
 	res.RequireExit(t, 0)
-	contains(t, "text output", res.Stdout, "Retries: 1")
+	contains(t, "text output", res.Stdout, "\n  Retries:         1\n")
 	rr := res.MustRunJSON(t) // the @@BENCH_JSON@@ line
 	wantEqual(t, "state", rr.State, "SUCCEEDED")
 	wantEqual(t, "retry_count", rr.RetryCount, 1)

@@ -35,7 +35,7 @@ const (
 	ImportEmitSchema  = "emit_schema"  // (ptr, len) -> 0: SchemaEnvelope JSON, once per stream, before batches
 	ImportEmitBatch   = "emit_batch"   // (descPtr, descWords) -> 0: one batch descriptor (see package doc)
 	ImportNextBatch   = "next_batch"   // (buf, cap) -> frame len; 0 = end of stream; len > cap: grow and retry
-	ImportCheckpoint  = "checkpoint"   // (ptr, len) -> 0: Checkpoint JSON (source: covers emitted batches; destination: commit done)
+	ImportCheckpoint  = "checkpoint"   // (ptr, len) -> 0: Checkpoint JSON (source: covers emitted batches); destination: commit done, with an optional CommitInfo JSON (len 0 = none); a CommitInfo with Committed, before the first next_batch, reports the position the destination already holds
 	ImportStateGet    = "state_get"    // (keyPtr, keyLen, buf, cap) -> len; -ENOENT when absent; len > cap: grow and retry
 	ImportStatePut    = "state_put"    // (keyPtr, keyLen, valPtr, valLen) -> 0
 	ImportSockConnect = "sock_connect" // (addrPtr, addrLen) -> handle (> 0) or -errno; -EACCES off the allow-list
@@ -107,6 +107,12 @@ const (
 	CommitAfterUnknown   = "after_commit_unknown"
 	CommitAfterConfirmed = "after_commit_confirmed"
 )
+
+// CodeResumeAhead is the ErrorEnvelope.Code of a destination that refused a
+// write because it already holds rows after the resume position; it
+// reported that position through the checkpoint import first, and the
+// coordinator retries at once from there without counting an attempt.
+const CodeResumeAhead = "resume_ahead"
 
 // Scopes and backoff classes of ErrorEnvelope.
 const (

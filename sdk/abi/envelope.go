@@ -33,34 +33,62 @@ type Request struct {
 	// Schema is the schema of the batches of an OpWrite (nil when the
 	// input stream is empty, and for the other operations).
 	Schema *SchemaEnvelope `json:"schema,omitempty"`
+	// Streams, for an OpCheck of a destination, are the streams the
+	// pipeline will write with the source's fields, for a drift report.
+	Streams []StreamSchema `json:"streams,omitempty"`
+}
+
+// StreamSchema is a stream to write and the fields the source will send.
+type StreamSchema struct {
+	Stream StreamSpec `json:"stream"`
+	Fields []Field    `json:"fields"`
+}
+
+// StreamResult is what a guest hands the host with set_result when rb_read
+// or rb_write succeeds (optional: a guest may set none).
+type StreamResult struct {
+	// PhaseSecs are the seconds the connector spent per phase, keyed by
+	// phase name: "connect", "query", "fetch", "flush", "commit".
+	PhaseSecs map[string]float64 `json:"phase_secs,omitempty"`
 }
 
 // StreamSpec mirrors rapidbyte.v1.StreamSpec. Enum values are the lower-case
 // names below.
 type StreamSpec struct {
-	Namespace        string     `json:"namespace,omitempty"`
-	Name             string     `json:"name"`
-	SyncMode         string     `json:"sync_mode,omitempty"` // "full_refresh" | "incremental" | "cdc"
-	CursorField      string     `json:"cursor_field,omitempty"`
-	TieBreakerField  string     `json:"tie_breaker_field,omitempty"`
-	Columns          []string   `json:"columns,omitempty"`
-	Partition        *Partition `json:"partition,omitempty"`
-	WriteMode        string     `json:"write_mode,omitempty"` // "append" | "replace" | "upsert"
-	PrimaryKey       []string   `json:"primary_key,omitempty"`
-	Limits           Limits     `json:"limits"`
-	OnDataError      string     `json:"on_data_error,omitempty"` // "fail" | "skip" | "dlq"
-	NewColumn        string     `json:"new_column,omitempty"`    // "add" | "ignore" | "fail"
-	DestinationTable string     `json:"destination_table,omitempty"`
-	Pipeline         string     `json:"pipeline,omitempty"`
-	RunID            string     `json:"run_id,omitempty"`
-	Attempt          uint32     `json:"attempt,omitempty"`
+	Namespace       string     `json:"namespace,omitempty"`
+	Name            string     `json:"name"`
+	SyncMode        string     `json:"sync_mode,omitempty"` // "full_refresh" | "incremental" | "cdc"
+	CursorField     string     `json:"cursor_field,omitempty"`
+	TieBreakerField string     `json:"tie_breaker_field,omitempty"`
+	Columns         []string   `json:"columns,omitempty"`
+	Partition       *Partition `json:"partition,omitempty"`
+	WriteMode       string     `json:"write_mode,omitempty"` // "append" | "replace" | "upsert"
+	PrimaryKey      []string   `json:"primary_key,omitempty"`
+	Limits          Limits     `json:"limits"`
+	OnDataError     string     `json:"on_data_error,omitempty"` // "fail" | "skip" | "dlq"
+	NewColumn       string     `json:"new_column,omitempty"`    // "add" | "ignore" | "fail"
+	// RemovedColumn, TypeChange and NullabilityChange are the other schema
+	// evolution policies: "ignore" | "fail", "coerce" | "fail" | "null" and
+	// "allow" | "fail"; empty means the first of each.
+	RemovedColumn     string `json:"removed_column,omitempty"`
+	TypeChange        string `json:"type_change,omitempty"`
+	NullabilityChange string `json:"nullability_change,omitempty"`
+	// MaxFailedRecords stops a write under on_data_error skip or dlq once
+	// more rows than this were rejected (0 = no limit).
+	MaxFailedRecords uint64 `json:"max_failed_records,omitempty"`
+	DestinationTable string `json:"destination_table,omitempty"`
+	Pipeline         string `json:"pipeline,omitempty"`
+	RunID            string `json:"run_id,omitempty"`
+	Attempt          uint32 `json:"attempt,omitempty"`
 }
 
 // Partition mirrors rapidbyte.v1.Partition.
 type Partition struct {
-	Index uint32 `json:"index"`
-	Count uint32 `json:"count"`
-	Key   string `json:"key,omitempty"`
+	Index          uint32 `json:"index"`
+	Count          uint32 `json:"count"`
+	Key            string `json:"key,omitempty"`
+	Snapshot       string `json:"snapshot,omitempty"`
+	ExportSnapshot bool   `json:"export_snapshot,omitempty"`
 }
 
 // Limits mirrors rapidbyte.v1.Limits. Zero values mean the defaults.
@@ -151,6 +179,18 @@ type Stream struct {
 // Catalog mirrors rapidbyte.v1.Catalog; it is the set_result of rb_discover.
 type Catalog struct {
 	Streams []Stream `json:"streams"`
+}
+
+// CommitInfo is the optional payload of a destination's checkpoint call.
+type CommitInfo struct {
+	// RecordsFailed counts the records of the write the destination
+	// rejected so far (on_data_error skip or dlq); they are part of the
+	// delivered records but not written.
+	RecordsFailed uint64 `json:"records_failed,omitempty"`
+	// Committed, set only before the first next_batch and then alone, is
+	// the position the destination already holds past the attempt's resume
+	// point: the host acknowledges it like a commit (no commit happened).
+	Committed *Checkpoint `json:"committed,omitempty"`
 }
 
 // CheckResult is the set_result of rb_check.

@@ -46,12 +46,20 @@ type Config struct {
 	// CoordinatorAddr is the coordinator whose ConnectorRegistryService
 	// supplies modules missing from ConnectorsDir. Default "" (no fetching).
 	CoordinatorAddr string
+	// CoordinatorCAFile, when set, makes the registry client dial the
+	// coordinator over TLS, verifying it against this PEM CA bundle (the
+	// bearer token then never travels in clear). Default "" (plaintext).
+	CoordinatorCAFile string
 	// AuthToken, when set, is required as "authorization: Bearer <token>" on
 	// every call except gRPC health checks, and sent to the coordinator's
 	// registry. Default "" (no auth).
 	AuthToken string
 	// TLSCert and TLSKey are PEM files; set both to serve TLS. Default "".
 	TLSCert, TLSKey string
+	// ClientCAFile, with TLS, requires every client (the coordinator) to
+	// present a certificate signed by this PEM CA bundle: mutual TLS.
+	// Default "" (no client certificate asked).
+	ClientCAFile string
 	// MaxStreams bounds concurrent guest instances (Discover, Check, reads
 	// and writes). Default 2 x NumCPU: guests mostly wait on their databases.
 	MaxStreams int
@@ -67,6 +75,18 @@ type Config struct {
 	// MetricsListen is the HTTP address of /metrics and /healthz.
 	// Default "" (disabled).
 	MetricsListen string
+	// DenyHosts extends the network policy over guest dials: CIDRs, host
+	// names or host:port that no pipeline may reach, on top of link-local
+	// addresses, cloud metadata names and the worker's and coordinator's
+	// own addresses, which are always denied. Default none.
+	DenyHosts []string
+	// AllowHosts, when set, is the only places guests may dial, whatever a
+	// pipeline's allow-list says (its "*" included). Default none: anything
+	// not denied.
+	AllowHosts []string
+	// Pprof serves the Go profiler under /debug/pprof/ on MetricsListen, to
+	// requests bearing AuthToken (required then). Default false.
+	Pprof bool
 	// MaxConnectionAge closes client connections after this age (plus a
 	// grace of RequestTimeout for running streams), so clients re-resolve
 	// DNS and find new workers. Default 5m.
@@ -127,6 +147,12 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls cert and tls key must be set together"))
+	}
+	if c.ClientCAFile != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("client CA needs tls cert and tls key (mutual TLS)"))
+	}
+	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
+		errs = append(errs, errors.New("pprof needs metrics listen and an auth token (the profiler is served only to bearers of the token)"))
 	}
 	if c.MaxStreams < 1 {
 		errs = append(errs, fmt.Errorf("max streams must be at least 1, got %d", c.MaxStreams))

@@ -41,6 +41,13 @@ type testWorker struct {
 // serves a worker whose host loads them as fakes.
 func startWorker(t *testing.T, mutate func(*Config), templates map[string]*guesttest.Module) *testWorker {
 	t.Helper()
+	return startWorkerHook(t, mutate, templates, nil)
+}
+
+// startWorkerHook is startWorker with a hook that may register more
+// services on the server before it serves.
+func startWorkerHook(t *testing.T, mutate func(*Config), templates map[string]*guesttest.Module, hook func(*Server)) *testWorker {
+	t.Helper()
 	dir := t.TempDir()
 	for id, tmpl := range templates {
 		man := tmpl.Man
@@ -66,6 +73,9 @@ func startWorker(t *testing.T, mutate func(*Config), templates map[string]*guest
 	srv, err := newServer(cfg, hclog.NewNullLogger(), h)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if hook != nil {
+		hook(srv)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -98,5 +99,47 @@ func TestConfigValidate(t *testing.T) {
 	cfg.Listen, cfg.MaxStreams = "nope", 0
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "listen") || !strings.Contains(err.Error(), "max streams") {
 		t.Errorf("Validate() = %v, want both problems", err)
+	}
+}
+
+// TestModuleFetchedOverTLS checks that with CoordinatorCAFile the worker
+// fetches modules from a TLS coordinator, verifying it (the token never
+// travels in clear), and that without it the fetch fails.
+func TestModuleFetchedOverTLS(t *testing.T) {
+	wasm := guesttest.Wasm(guesttest.Manifest("source-r", "2.0.0", abi.RoleSource))
+	sum := sha256.Sum256(wasm)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	certFile, keyFile, _ := selfSigned(t)
+	creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := grpc.NewServer(grpc.Creds(creds))
+	rbv1.RegisterConnectorRegistryServiceServer(reg, &tokenRegistry{token: "tok", wasm: wasm})
+	go func() { _ = reg.Serve(lis) }()
+	t.Cleanup(reg.Stop)
+
+	for _, tc := range []struct {
+		name string
+		ca   string
+		ok   bool
+	}{{"with the CA", certFile, true}, {"plaintext", "", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := startWorker(t, func(c *Config) {
+				c.CoordinatorAddr, c.AuthToken, c.CoordinatorCAFile = lis.Addr().String(), "tok", tc.ca
+			}, nil)
+			ctx := metadata.AppendToOutgoingContext(testCtx(t), "authorization", "Bearer tok")
+			_, err := rbv1.NewWorkerServiceClient(w.dial(t)).Spec(ctx, &rbv1.SpecRequest{Connector: &rbv1.ConnectorRef{Id: "source-r", Digest: digest}})
+			if tc.ok && err != nil {
+				t.Fatalf("Spec over TLS: %v", err)
+			}
+			if !tc.ok && err == nil {
+				t.Fatal("a plaintext client fetched from a TLS coordinator")
+			}
+		})
 	}
 }

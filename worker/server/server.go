@@ -3,16 +3,19 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -100,8 +103,12 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 
 	var registry modules.Registry
 	if cfg.CoordinatorAddr != "" {
+		creds, err := coordinatorCreds(cfg.CoordinatorCAFile)
+		if err != nil {
+			return nil, err
+		}
 		conn, err := grpc.NewClient(cfg.CoordinatorAddr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithPerRPCCredentials(bearer(cfg.AuthToken)))
 		if err != nil {
 			return nil, fmt.Errorf("dial coordinator %q: %w", cfg.CoordinatorAddr, err)
@@ -119,9 +126,10 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 	})
 
 	auth := grpcapi.NewAuth(cfg.AuthToken)
+	rec := recovery.WithRecoveryHandlerContext(grpcapi.PanicHandler(log.Named("grpc")))
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.metrics.GRPC.UnaryServerInterceptor(), s.calls.unary(), auth.Unary()),
-		grpc.ChainStreamInterceptor(s.metrics.GRPC.StreamServerInterceptor(), s.calls.stream(), auth.Stream()),
+		grpc.ChainUnaryInterceptor(s.metrics.GRPC.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(rec), s.calls.unary(), auth.Unary()),
+		grpc.ChainStreamInterceptor(s.metrics.GRPC.StreamServerInterceptor(), recovery.StreamServerInterceptor(rec), s.calls.stream(), auth.Stream()),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.ForceServerCodecV2(grpcapi.Codec{}), // Flight bodies without extra copies
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -140,7 +148,15 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load tls key pair: %w", err)
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		tcfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if cfg.ClientCAFile != "" {
+			pool, err := loadPool(cfg.ClientCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("client CA: %w", err)
+			}
+			tcfg.ClientCAs, tcfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tcfg)))
 	}
 	s.grpc = grpc.NewServer(opts...)
 	rbv1.RegisterWorkerServiceServer(s.grpc, grpcapi.NewWorkerServer(s.runner, log.Named("grpc")))
@@ -150,6 +166,41 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 	s.metrics.GRPC.InitializeMetrics(s.grpc)
 	s.setServing(false)
 	return s, nil
+}
+
+// coordinatorCreds returns the transport credentials of the registry
+// client: TLS verified against the PEM bundle caFile, or plaintext when
+// caFile is empty.
+func coordinatorCreds(caFile string) (credentials.TransportCredentials, error) {
+	if caFile == "" {
+		return insecure.NewCredentials(), nil
+	}
+	pool, err := loadPool(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator CA: %w", err)
+	}
+	return credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), nil
+}
+
+// loadPool reads a PEM CA bundle.
+func loadPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read CA bundle: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA bundle %q: no PEM certificates", file)
+	}
+	return pool, nil
+}
+
+// pprofToken is the token guarding /debug/pprof/, or "" when --pprof is off.
+func (s *Server) pprofToken() string {
+	if !s.cfg.Pprof {
+		return ""
+	}
+	return s.cfg.AuthToken
 }
 
 // setServing sets the health of every service.
@@ -191,7 +242,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		if err != nil {
 			return fmt.Errorf("listen for metrics on %q: %w", s.cfg.MetricsListen, err)
 		}
-		metricsSrv = &http.Server{Handler: s.metrics.Handler(s.serving.Load), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = &http.Server{Handler: s.metrics.Handler(s.serving.Load, s.pprofToken()), ReadHeaderTimeout: 10 * time.Second}
 		bg.Add(1)
 		go func() {
 			defer bg.Done()

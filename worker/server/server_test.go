@@ -484,7 +484,7 @@ func TestDoPut(t *testing.T) {
 				gotIDs = append(gotIDs, rec.Column(0).(*array.Int64).Int64Values()...)
 				records += uint64(rec.NumRows())
 				rec.Release()
-				if err := ack(cp, records, records*8); err != nil {
+				if err := ack(cp, records, records*8, 0); err != nil {
 					return guest.Stats{}, err
 				}
 			}
@@ -589,7 +589,7 @@ func TestDoPutEmptyStreamDeliversSchema(t *testing.T) {
 			for {
 				rec, _, err := src.Next(ctx)
 				if errors.Is(err, io.EOF) {
-					return guest.Stats{}, ack(nil, 0, 0)
+					return guest.Stats{}, ack(nil, 0, 0, 0)
 				}
 				if err != nil {
 					return guest.Stats{}, err

@@ -32,7 +32,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "worker"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, IsCA: true, BasicConstraintsValid: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -72,5 +72,35 @@ func TestTLS(t *testing.T) {
 	// A plaintext client cannot talk to a TLS worker.
 	if _, err := healthpb.NewHealthClient(w.dial(t)).Check(testCtx(t), &healthpb.HealthCheckRequest{}); err == nil {
 		t.Error("plaintext call to a TLS worker succeeded")
+	}
+}
+
+// TestMutualTLS checks --client-ca: a TLS client without a certificate
+// signed by the client CA is refused; one with such a certificate (as the
+// coordinator's --worker-cert) is served.
+func TestMutualTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	w := startWorker(t, func(c *Config) { c.TLSCert, c.TLSKey, c.ClientCAFile = certFile, keyFile, certFile }, nil)
+	clientCert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		certs []tls.Certificate
+		ok    bool
+	}{{"no client certificate", nil, false}, {"client certificate", []tls.Certificate{clientCert}, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			creds := credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: tc.certs, MinVersion: tls.VersionTLS12})
+			conn, err := grpc.NewClient(w.addr, grpc.WithTransportCredentials(creds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_, err = healthpb.NewHealthClient(conn).Check(testCtx(t), &healthpb.HealthCheckRequest{})
+			if (err == nil) != tc.ok {
+				t.Fatalf("health check: %v, want ok %v", err, tc.ok)
+			}
+		})
 	}
 }

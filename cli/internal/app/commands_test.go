@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
@@ -47,38 +46,85 @@ func TestDiscover(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
-		out := lines(r.stdout)
-		wantHead := []string{
-			"Discovered 2 stream(s):",
-			"Stream: public.users",
-			"  Sync modes: full_refresh, incremental",
-			"  Cursor: updated_at (default); candidates: id, updated_at",
-			"  Primary key: id",
-			"  Columns (3):",
-			"    - id (int64, NOT NULL) bigint",
-			"    - email (utf8, NULL) text",
-			"    - updated_at (timestamp[us, UTC], NULL) timestamptz",
-			"Stream: public.events",
-			"  Sync modes: full_refresh",
-			"  Cursor: none",
-			"  Primary key: none",
-		}
-		if diff := cmp.Diff(wantHead, out[:len(wantHead)]); diff != "" {
-			t.Errorf("stdout head (-want +got):\n%s", diff)
-		}
-		payload, ok := strings.CutPrefix(out[len(out)-1], "@@CATALOG_JSON@@")
-		if !ok {
-			t.Fatalf("last line %q is not the catalog trailer", out[len(out)-1])
-		}
-		var got rapidbytev1.Catalog
-		if err := protojson.Unmarshal([]byte(payload), &got); err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(testCatalog(), &got, protocmp.Transform()); diff != "" {
-			t.Errorf("catalog JSON (-want +got):\n%s", diff)
-		}
-		if !strings.Contains(payload, `"default_cursor_field":"updated_at"`) || strings.Contains(payload, ": ") {
-			t.Errorf("catalog JSON not compact with proto names: %s", payload)
+		const want = `Catalog for 'pg_to_pg' (source: source-postgres)
+  Streams: 2
+
+  Stream: public.users
+    Sync modes:  full_refresh, incremental
+    Primary key: id
+    Columns:
+      id int64 NOT NULL
+      email utf8 NULL
+      updated_at timestamp[us, UTC] NULL
+    Default cursor: updated_at
+    Cursor candidates: id, updated_at
+    Selected by: public.*
+
+  Stream: public.events
+    Sync modes:  full_refresh
+    Columns:
+      payload utf8 NULL
+
+@@CATALOG_JSON@@{
+  "streams": [
+    {
+      "name": "public.users",
+      "schema": [
+        {
+          "name": "id",
+          "data_type": "int64",
+          "nullable": false,
+          "source_type": "bigint"
+        },
+        {
+          "name": "email",
+          "data_type": "utf8",
+          "nullable": true,
+          "source_type": "text"
+        },
+        {
+          "name": "updated_at",
+          "data_type": "timestamp[us, UTC]",
+          "nullable": true,
+          "source_type": "timestamptz"
+        }
+      ],
+      "supported_sync_modes": [
+        "full_refresh",
+        "incremental"
+      ],
+      "source_defined_cursor": null,
+      "source_defined_primary_key": [
+        "id"
+      ],
+      "namespace": "public",
+      "default_cursor_field": "updated_at",
+      "cursor_candidates": [
+        "id",
+        "updated_at"
+      ]
+    },
+    {
+      "name": "public.events",
+      "schema": [
+        {
+          "name": "payload",
+          "data_type": "utf8",
+          "nullable": true
+        }
+      ],
+      "supported_sync_modes": [
+        "full_refresh"
+      ],
+      "source_defined_cursor": null,
+      "source_defined_primary_key": [],
+      "namespace": "public"
+    }
+  ]
+}
+`
+		if diff := cmp.Diff(want, r.stdout); diff != "" {
+			t.Errorf("discover text (-want +got):\n%s", diff)
 		}
 		if f.discovered[0].GetVariables()["PG_PASSWORD"] != "x" {
 			t.Errorf("variables not sent: %v", f.discovered[0])
@@ -317,4 +363,27 @@ func TestEmbeddedMode(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
 	})
+}
+
+// TestRemoteSendsReferencedVariables checks the client's half of the
+// variable policy: with a remote coordinator the CLI sends its own
+// environment's values for the names the pipeline refers to (not $${escapes},
+// not other names), and --var wins over them.
+func TestRemoteSendsReferencedVariables(t *testing.T) {
+	file := writePipeline(t, `version: "1.0"
+pipeline: p
+source: {use: source-postgres, config: {host: "${PG_HOST}", password: "${PG_PASSWORD}", note: "$${NOT_A_VAR}"}, streams: [{name: t}]}
+destination: {use: dest-postgres, config: {host: "${PG_HOST}"}}
+`)
+	f := &fakeCoordinator{check: &rapidbytev1.CoordinatorServiceCheckResponse{Ok: true}}
+	addr := serve(t, f, "")
+	env := map[string]string{"PG_HOST": "db", "PG_PASSWORD": "pw", "NOT_A_VAR": "x", "OTHER": "y"}
+	r := invoke(t, env, "--coordinator", addr, "check", "--var", "PG_HOST=override", file)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	want := map[string]string{"PG_HOST": "override", "PG_PASSWORD": "pw"}
+	if diff := cmp.Diff(want, f.checked[0].GetVariables()); diff != "" {
+		t.Errorf("variables sent (-want +got):\n%s", diff)
+	}
 }

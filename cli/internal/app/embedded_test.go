@@ -80,11 +80,10 @@ destination:
 		if r.code != 0 {
 			t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 		}
-		out := lines(r.stdout)
-		if !strings.Contains(r.stdout, "Stream: public.users\n") || !strings.HasPrefix(out[len(out)-1], "@@CATALOG_JSON@@{") {
+		if !strings.Contains(r.stdout, "\n  Stream: public.users\n") || !strings.Contains(r.stdout, "\n\n@@CATALOG_JSON@@{\n") {
 			t.Errorf("stdout:\n%s", r.stdout)
 		}
-		if !strings.Contains(r.stdout, "    - id (int64, NOT NULL)") {
+		if !strings.Contains(r.stdout, "\n      id int64 NOT NULL\n") {
 			t.Errorf("id column not listed as int64 NOT NULL:\n%s", r.stdout)
 		}
 	})

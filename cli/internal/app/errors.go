@@ -107,7 +107,13 @@ func (a *app) describeStatus(e *coord.Error) string {
 	}
 	switch e.Code {
 	case codes.Unauthenticated:
-		return fmt.Sprintf("coordinator at %s rejected the request: %s (check --auth-token or %s)", addr, msg, EnvAuthToken)
+		// Only the coordinator's auth interceptor answers Unauthenticated
+		// without a ConnectorError: then the caller's token is to blame. A
+		// connector's own auth failure carries its ConnectorError (and
+		// travels as PermissionDenied) and is reported below.
+		if e.Failure == nil {
+			return fmt.Sprintf("coordinator at %s rejected the request: %s (check --auth-token or %s)", addr, msg, EnvAuthToken)
+		}
 	case codes.Unavailable:
 		if e.Failure == nil {
 			return fmt.Sprintf("lost connection to coordinator at %s: %s", addr, msg)

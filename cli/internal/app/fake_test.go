@@ -34,6 +34,9 @@ type fakeCoordinator struct {
 
 	// submitErr, when set, fails SubmitRun, Check and Discover.
 	submitErr error
+	// busy fails that many SubmitRun calls first with the coordinator's
+	// "pipeline already has an active run" error.
+	busy int
 	// run is the run SubmitRun creates and GetRun returns.
 	run *rapidbytev1.RunResult
 	// events are streamed by WatchRun before a final event carrying run.
@@ -56,6 +59,13 @@ func (f *fakeCoordinator) SubmitRun(_ context.Context, r *rapidbytev1.SubmitRunR
 	f.submitted = append(f.submitted, r)
 	if f.submitErr != nil {
 		return nil, f.submitErr
+	}
+	if f.busy > 0 {
+		f.busy--
+		msg := `pipeline "pg_to_pg" already has an active run run-0 (coordinator c, lease renewed until t): wait for it to finish`
+		st, _ := status.New(codes.FailedPrecondition, msg).WithDetails(&rapidbytev1.ConnectorError{
+			Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_CONFIG, Code: "RUN_ACTIVE", Message: msg})
+		return nil, st.Err()
 	}
 	run := proto.Clone(f.run).(*rapidbytev1.RunResult)
 	if !r.GetWait() {
@@ -118,7 +128,8 @@ func (f *fakeCoordinator) Discover(_ context.Context, r *rapidbytev1.Coordinator
 	if f.submitErr != nil {
 		return nil, f.submitErr
 	}
-	return &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: f.catalog}, nil
+	return &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: f.catalog, Pipeline: "pg_to_pg", Source: "source-postgres",
+		Selections: []*rapidbytev1.StreamSelection{{Pattern: "public.*", Namespace: "public", Name: "users"}}}, nil
 }
 
 func (f *fakeCoordinator) Check(_ context.Context, r *rapidbytev1.CoordinatorServiceCheckRequest) (*rapidbytev1.CoordinatorServiceCheckResponse, error) {

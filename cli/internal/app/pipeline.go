@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -33,15 +34,46 @@ func readPipeline(path string) (string, error) {
 }
 
 // loadPipeline parses cmd's --var flags and reads the pipeline file: the
-// text and variables every pipeline command sends to the coordinator.
-func loadPipeline(cmd *cobra.Command, file string, vars *varsFlag) (text string, variables map[string]string, err error) {
+// text and variables every pipeline command sends to the coordinator. With
+// a remote coordinator, which resolves ${VAR} only from what its client
+// sends (and its operator's --env-allow list), the variables also carry
+// this environment's values of the names the pipeline refers to; --var
+// wins over them. An embedded coordinator reads this environment itself.
+func (a *app) loadPipeline(cmd *cobra.Command, file string, vars *varsFlag) (text string, variables map[string]string, err error) {
 	if variables, err = vars.parse(cmd); err != nil {
 		return "", nil, err
 	}
 	if text, err = readPipeline(file); err != nil {
 		return "", nil, err
 	}
+	if a.cfg.coordinator != "" {
+		for _, name := range varReferences(text) {
+			if _, ok := variables[name]; ok {
+				continue
+			}
+			if v := a.env.Getenv(name); v != "" {
+				if variables == nil {
+					variables = map[string]string{}
+				}
+				variables[name] = v
+			}
+		}
+	}
 	return text, variables, nil
+}
+
+// varRef matches a ${NAME} reference, or a $${ escape (which is skipped).
+var varRef = regexp.MustCompile(`\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// varReferences returns the names text refers to as ${NAME}, once each.
+func varReferences(text string) []string {
+	var names []string
+	for _, m := range varRef.FindAllStringSubmatch(text, -1) {
+		if m[1] != "" && !slices.Contains(names, m[1]) {
+			names = append(names, m[1])
+		}
+	}
+	return names
 }
 
 // pipelineConnectors returns the connector ids of the pipeline's source and,
@@ -75,7 +107,7 @@ func pipelineConnectors(text string, destination bool) []string {
 type varsFlag struct{ raw []string }
 
 func (v *varsFlag) register(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVar(&v.raw, "var", nil, "set ${KEY} in the pipeline (KEY=VALUE, repeatable; overrides the coordinator's environment)")
+	cmd.Flags().StringArrayVar(&v.raw, "var", nil, "set ${KEY} in the pipeline (KEY=VALUE, repeatable; wins over the environment)")
 }
 
 // parse returns the variables, or a usage error for a malformed one.

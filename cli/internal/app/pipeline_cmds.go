@@ -20,7 +20,7 @@ func (a *app) checkCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			file := args[0]
-			text, variables, err := loadPipeline(cmd, file, &vars)
+			text, variables, err := a.loadPipeline(cmd, file, &vars)
 			if err != nil {
 				return err
 			}
@@ -64,13 +64,15 @@ func (a *app) discoverCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "discover PIPELINE.yaml",
 		Short: "List the streams the pipeline's source can read",
-		Long: "Discover prints every stream of the source with its sync modes, cursor, primary key and columns,\n" +
-			"then one @@CATALOG_JSON@@{...} line; -o json prints only the catalog JSON.",
+		Long: "Discover prints the source's streams with their sync modes, cursor, primary key and columns,\n" +
+			"then @@CATALOG_JSON@@ and the catalog as pretty-printed JSON; -o json prints only the response JSON.\n" +
+			"The pipeline needs only version, pipeline and source; the streams it lists (patterns such as\n" +
+			"\"public.*\" included) filter the catalog.",
 		Args: pipelineArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			file := args[0]
-			text, variables, err := loadPipeline(cmd, file, &vars)
+			text, variables, err := a.loadPipeline(cmd, file, &vars)
 			if err != nil {
 				return err
 			}
@@ -80,9 +82,9 @@ func (a *app) discoverCommand() *cobra.Command {
 					return a.pipelineError(ctx, api, file, coord.FromStatus(err))
 				}
 				if a.json() {
-					return report.WriteCatalogJSON(a.env.Stdout, resp.GetCatalog())
+					return report.WriteDiscoverJSON(a.env.Stdout, resp)
 				}
-				return report.WriteCatalogText(a.env.Stdout, resp.GetCatalog())
+				return report.WriteCatalogText(a.env.Stdout, report.DiscoveryFromProto(resp))
 			})
 		},
 	}

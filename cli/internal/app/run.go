@@ -23,6 +23,7 @@ func (a *app) runCommand() *cobra.Command {
 	var (
 		key    string
 		detach bool
+		queue  bool
 		vars   varsFlag
 	)
 	cmd := &cobra.Command{
@@ -32,21 +33,25 @@ func (a *app) runCommand() *cobra.Command {
 			"one @@BENCH_JSON@@{...} line; -o json prints only that JSON. The exit code is 0 only on success.",
 		Args: pipelineArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.run(cmd, args[0], key, detach, &vars)
+			return a.run(cmd, args[0], key, detach, queue, &vars)
 		},
 	}
 	cmd.Flags().StringVar(&key, "idempotency-key", "", "return the earlier run submitted with this key instead of starting another")
 	cmd.Flags().BoolVar(&detach, "detach", false, "submit the run and return its id without waiting (needs --coordinator)")
+	cmd.Flags().BoolVar(&queue, "wait", false, "when the pipeline already has an active run, wait until it ends (or its coordinator's lease expires), then run")
 	vars.register(cmd)
 	return cmd
 }
 
-func (a *app) run(cmd *cobra.Command, file, key string, detach bool, vars *varsFlag) error {
+// activePoll is how often `run --wait` submits again while the pipeline has an active run.
+const activePoll = time.Second
+
+func (a *app) run(cmd *cobra.Command, file, key string, detach, queue bool, vars *varsFlag) error {
 	ctx := cmd.Context()
 	if detach && a.cfg.coordinator == "" {
 		return &usageError{cmd: cmd.CommandPath(), err: errors.New("--detach needs a coordinator (--coordinator or " + EnvCoordinator + "): an embedded one stops when rapidbyte exits")}
 	}
-	text, variables, err := loadPipeline(cmd, file, vars)
+	text, variables, err := a.loadPipeline(cmd, file, vars)
 	if err != nil {
 		return err
 	}
@@ -57,12 +62,24 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach bool, vars *varsF
 	defer sess.Close()
 
 	live := a.env.StderrTerminal && !a.json()
-	resp, err := sess.api.SubmitRun(ctx, &rapidbytev1.SubmitRunRequest{
+	req := &rapidbytev1.SubmitRunRequest{
 		PipelineYaml:   text,
 		IdempotencyKey: key,
 		Wait:           !detach && !live,
 		Variables:      variables,
-	})
+	}
+	resp, err := sess.api.SubmitRun(ctx, req)
+	for told := false; queue && activeRun(err) && ctx.Err() == nil; {
+		if !told {
+			fmt.Fprintf(a.env.Stderr, "waiting: %s\n", coord.FromStatus(err).Error())
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(activePoll):
+			resp, err = sess.api.SubmitRun(ctx, req)
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil && !sess.embedded {
 			return &exitError{code: ExitInterrupt, msg: "interrupted while waiting; the run may still be going on: see 'rapidbyte runs --state running'"}
@@ -84,14 +101,18 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach bool, vars *varsF
 	}
 	rep := report.FromProto(run)
 	rep.AlreadyExists = resp.GetAlreadyExists()
-	// A run that failed before moving any data has nothing to summarize: its one-line
-	// error says it all (-o json still prints the run).
-	if a.json() || rep.State != "FAILED" || rep.RecordsRead > 0 || rep.RecordsWritten > 0 {
-		if err := a.printRun(rep); err != nil {
-			return err
-		}
+	// A failed run prints its summary too (attempts, retries, each attempt's
+	// error) before the command's error.
+	if err := a.printRun(rep); err != nil {
+		return err
 	}
 	return a.outcome(ctx, sess.api, rep)
+}
+
+// activeRun reports whether a SubmitRun error says the pipeline has an active run.
+func activeRun(err error) bool {
+	var ce *coord.Error
+	return err != nil && errors.As(coord.FromStatus(err), &ce) && ce.Failure != nil && ce.Failure.Code == "RUN_ACTIVE"
 }
 
 // cancelOnInterrupt asks the coordinator to cancel a run the user interrupted.

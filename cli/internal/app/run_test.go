@@ -45,11 +45,12 @@ func failedRun() *rapidbytev1.RunResult {
 
 // benchKeys are the keys every @@BENCH_JSON@@ payload must have.
 var benchKeys = []string{
-	"records_read", "records_written", "bytes_read", "bytes_written", "duration_secs", "retry_count", "attempts",
+	"records_read", "records_written", "records_failed", "bytes_read", "bytes_written", "duration_secs", "retry_count", "attempts",
 	"streams", "source_module_load_ms", "dest_module_load_ms", "source_duration_secs", "dest_duration_secs", "state", "run_id",
+	"source_connect_secs", "source_query_secs", "source_fetch_secs", "dest_connect_secs", "dest_flush_secs", "dest_commit_secs",
 }
 
-var streamKeys = []string{"stream", "records_read", "records_written", "bytes_read", "bytes_written", "duration_secs", "attempts", "state"}
+var streamKeys = []string{"stream", "records_read", "records_written", "records_failed", "bytes_read", "bytes_written", "duration_secs", "attempts", "state"}
 
 func decodeObject(t *testing.T, s string) map[string]any {
 	t.Helper()
@@ -89,12 +90,15 @@ func TestRunTextSummary(t *testing.T) {
 		"  Duration:        1.50s",
 		"  Throughput:      2,000 rows/sec, 2.00 MB/s",
 		"  Module load:     source 310 ms, destination 290 ms",
-		"Retries: 2",
-		"  attempt 1: worker 127.0.0.1:7071 went away (transient_network/WORKER_LOST)",
+		"  Retries:         2",
+		"    attempt 1: worker 127.0.0.1:7071 went away (transient_network/WORKER_LOST)",
 	} {
 		if !strings.Contains(r.stdout, want+"\n") {
 			t.Errorf("stdout lacks line %q:\n%s", want, r.stdout)
 		}
+	}
+	if load, retries := strings.Index(r.stdout, "  Module load:"), strings.Index(r.stdout, "  Retries:"); load < 0 || retries < load {
+		t.Errorf("Retries line not after the module-load line:\n%s", r.stdout)
 	}
 	if !strings.Contains(r.stdout, "    orders  2,000 read, 2,000 written, 2.00 MB, 1.00s, SUCCEEDED, 3 attempts\n") {
 		t.Errorf("stdout lacks the orders stream line:\n%s", r.stdout)
@@ -125,6 +129,33 @@ func TestRunTextSummary(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{"PG_PASSWORD": "s3cret", "EMPTY": ""}, got.GetVariables()); diff != "" {
 		t.Errorf("variables (-want +got):\n%s", diff)
 	}
+}
+
+func TestRunWhilePipelineActive(t *testing.T) {
+	t.Run("rejected", func(t *testing.T) {
+		f := &fakeCoordinator{run: succeededRun(), busy: 1}
+		addr := serve(t, f, "")
+		r := invoke(t, map[string]string{EnvCoordinator: addr}, "run", writePipeline(t, pipelineYAML))
+		if r.code != 1 || !strings.Contains(r.stderr, "already has an active run run-0") || r.stdout != "" {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 1 and the active run named", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("wait", func(t *testing.T) {
+		f := &fakeCoordinator{run: succeededRun(), busy: 2}
+		addr := serve(t, f, "")
+		r := invoke(t, map[string]string{EnvCoordinator: addr}, "run", "--wait", "-o", "json", writePipeline(t, pipelineYAML))
+		if r.code != 0 || strings.Count(r.stderr, "waiting: ") != 1 || !strings.Contains(r.stderr, "run-0") {
+			t.Fatalf("exit %d, stderr %q; want 0 after one waiting line", r.code, r.stderr)
+		}
+		if m := decodeObject(t, r.stdout); m["run_id"] != "run-1" {
+			t.Errorf("run %v, want run-1", m["run_id"])
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.submitted) != 3 {
+			t.Errorf("%d submissions, want 3 (two while busy)", len(f.submitted))
+		}
+	})
 }
 
 func TestRunJSONOnly(t *testing.T) {
@@ -180,8 +211,12 @@ func TestRunFailed(t *testing.T) {
 		if r.code != ExitFailure {
 			t.Errorf("exit %d, want %d", r.code, ExitFailure)
 		}
-		if r.stdout != "" {
-			t.Errorf("stdout = %q, want nothing: the error line says it all", r.stdout)
+		// A failed run prints its summary (attempts, no Retries line
+		// without retries) before the error.
+		out := lines(r.stdout)
+		if len(out) < 2 || out[0] != "Pipeline 'pg_to_pg' failed after 1 attempt(s)." ||
+			strings.Contains(r.stdout, "Retries:") || !strings.HasPrefix(out[len(out)-1], "@@BENCH_JSON@@{") {
+			t.Errorf("stdout = %q, want the failed run's summary", r.stdout)
 		}
 		if diff := cmp.Diff([]string{wantErr}, lines(r.stderr)); diff != "" {
 			t.Errorf("stderr (-want +got):\n%s", diff)
@@ -197,7 +232,7 @@ func TestRunFailed(t *testing.T) {
 		if r.code != ExitFailure {
 			t.Errorf("exit %d, want %d", r.code, ExitFailure)
 		}
-		if !strings.HasPrefix(r.stdout, "Pipeline 'pg_to_pg' failed after 2 attempt(s).\n") || !strings.Contains(r.stdout, "\nRetries: 1\n") {
+		if !strings.HasPrefix(r.stdout, "Pipeline 'pg_to_pg' failed after 2 attempt(s).\n") || !strings.Contains(r.stdout, "\n  Retries:         1\n") {
 			t.Errorf("stdout = %q", r.stdout)
 		}
 		out := lines(r.stdout)
@@ -231,7 +266,7 @@ func TestRunLiveProgress(t *testing.T) {
 			t.Errorf("stderr lacks %q: %q", want, r.stderr)
 		}
 	}
-	if !strings.Contains(r.stdout, "Retries: 2\n") || !strings.Contains(r.stdout, "@@BENCH_JSON@@{") {
+	if !strings.Contains(r.stdout, "  Retries:         2\n") || !strings.Contains(r.stdout, "@@BENCH_JSON@@{") {
 		t.Errorf("stdout lacks the summary:\n%s", r.stdout)
 	}
 }

@@ -122,6 +122,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	ccfg.AuthToken = token
 	ccfg.WorkerAuthToken = token
 	ccfg.MetricsListen = ""
+	// The embedded coordinator lives for one command: it neither resumes
+	// other runs nor leaves its own behind (see cli/README.md, "One run per pipeline").
+	ccfg.NoFailover = true
+	// The embedded coordinator runs as the user, in the user's environment:
+	// every ${VAR} may come from it, as it always did.
+	ccfg.EnvAllow = []string{"*"}
 	c, err := coordinator.New(ctx, ccfg, log.Named("coordinator"))
 	if err != nil {
 		_ = w.Close()

@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,7 @@ type Run struct {
 	State              string         `json:"state"`
 	RecordsRead        uint64         `json:"records_read"`
 	RecordsWritten     uint64         `json:"records_written"`
+	RecordsFailed      uint64         `json:"records_failed"`
 	BytesRead          uint64         `json:"bytes_read"`
 	BytesWritten       uint64         `json:"bytes_written"`
 	DurationSecs       float64        `json:"duration_secs"`
@@ -27,10 +30,16 @@ type Run struct {
 	MBPerSec           float64        `json:"mb_per_sec"`
 	RetryCount         uint32         `json:"retry_count"`
 	Attempts           uint32         `json:"attempts"`
-	SourceModuleLoadMs float64        `json:"source_module_load_ms"`
-	DestModuleLoadMs   float64        `json:"dest_module_load_ms"`
+	SourceModuleLoadMs uint64         `json:"source_module_load_ms"`
+	DestModuleLoadMs   uint64         `json:"dest_module_load_ms"`
 	SourceDurationSecs float64        `json:"source_duration_secs"`
 	DestDurationSecs   float64        `json:"dest_duration_secs"`
+	SourceConnectSecs  float64        `json:"source_connect_secs"`
+	SourceQuerySecs    float64        `json:"source_query_secs"`
+	SourceFetchSecs    float64        `json:"source_fetch_secs"`
+	DestConnectSecs    float64        `json:"dest_connect_secs"`
+	DestFlushSecs      float64        `json:"dest_flush_secs"`
+	DestCommitSecs     float64        `json:"dest_commit_secs"`
 	PlanSecs           float64        `json:"plan_secs"`
 	RetryWaitSecs      float64        `json:"retry_wait_secs"`
 	Streams            []Stream       `json:"streams"`
@@ -49,12 +58,21 @@ type Stream struct {
 	State          string         `json:"state"`
 	RecordsRead    uint64         `json:"records_read"`
 	RecordsWritten uint64         `json:"records_written"`
+	RecordsFailed  uint64         `json:"records_failed"`
 	BytesRead      uint64         `json:"bytes_read"`
 	BytesWritten   uint64         `json:"bytes_written"`
 	DurationSecs   float64        `json:"duration_secs"`
 	Attempts       uint32         `json:"attempts"`
 	Error          *coord.Failure `json:"error,omitempty"`
+	// Guarantee, when set, says that the stream's delivery guarantee is
+	// weaker than exactly-once, and when.
+	Guarantee string `json:"guarantee,omitempty"`
 }
+
+// keylessGuarantee is the Guarantee of a stream read in physical order
+// (no key, no cursor): its checkpoints name a ctid.
+const keylessGuarantee = "no key or cursor: a retry resumes at a physical position (ctid), so rows updated or deleted " +
+	"during the run may be copied twice or missed; exactly once only when the table does not change during the run"
 
 // AttemptError is the error that ended one failed attempt.
 type AttemptError struct {
@@ -76,6 +94,15 @@ func Final(s rapidbytev1.RunState) bool {
 	return false
 }
 
+// guarantee returns the Guarantee of a stream whose last acknowledged
+// checkpoint is cp.
+func guarantee(cp *rapidbytev1.Checkpoint) string {
+	if cp.GetCursorField() == "ctid" {
+		return keylessGuarantee
+	}
+	return ""
+}
+
 // FromProto converts a run result.
 func FromProto(r *rapidbytev1.RunResult) Run {
 	t := r.GetTimings()
@@ -85,6 +112,7 @@ func FromProto(r *rapidbytev1.RunResult) Run {
 		State:              StateName(r.GetState()),
 		RecordsRead:        r.GetRecordsRead(),
 		RecordsWritten:     r.GetRecordsWritten(),
+		RecordsFailed:      r.GetRecordsFailed(),
 		BytesRead:          r.GetBytesRead(),
 		BytesWritten:       r.GetBytesWritten(),
 		DurationSecs:       r.GetDurationSecs(),
@@ -92,10 +120,16 @@ func FromProto(r *rapidbytev1.RunResult) Run {
 		MBPerSec:           round(rate(float64(r.GetBytesRead())/mib, r.GetDurationSecs()), 3),
 		RetryCount:         r.GetRetryCount(),
 		Attempts:           r.GetAttempts(),
-		SourceModuleLoadMs: t.GetSourceModuleLoadMs(),
-		DestModuleLoadMs:   t.GetDestModuleLoadMs(),
+		SourceModuleLoadMs: uint64(math.Round(max(t.GetSourceModuleLoadMs(), 0))),
+		DestModuleLoadMs:   uint64(math.Round(max(t.GetDestModuleLoadMs(), 0))),
 		SourceDurationSecs: t.GetSourceDurationSecs(),
 		DestDurationSecs:   t.GetDestDurationSecs(),
+		SourceConnectSecs:  round(t.GetSourceConnectSecs(), 6),
+		SourceQuerySecs:    round(t.GetSourceQuerySecs(), 6),
+		SourceFetchSecs:    round(t.GetSourceFetchSecs(), 6),
+		DestConnectSecs:    round(t.GetDestConnectSecs(), 6),
+		DestFlushSecs:      round(t.GetDestFlushSecs(), 6),
+		DestCommitSecs:     round(t.GetDestCommitSecs(), 6),
 		PlanSecs:           t.GetPlanSecs(),
 		RetryWaitSecs:      t.GetRetryWaitSecs(),
 		Streams:            make([]Stream, 0, len(r.GetStreams())),
@@ -109,11 +143,13 @@ func FromProto(r *rapidbytev1.RunResult) Run {
 			State:          StateName(s.GetState()),
 			RecordsRead:    s.GetRecordsRead(),
 			RecordsWritten: s.GetRecordsWritten(),
+			RecordsFailed:  s.GetRecordsFailed(),
 			BytesRead:      s.GetBytesRead(),
 			BytesWritten:   s.GetBytesWritten(),
 			DurationSecs:   s.GetDurationSecs(),
 			Attempts:       s.GetAttempts(),
 			Error:          coord.FailureFromProto(s.GetError()),
+			Guarantee:      guarantee(s.GetCheckpoint()),
 		})
 	}
 	for _, a := range r.GetAttemptHistory() {
@@ -170,6 +206,9 @@ func WriteText(w io.Writer, r Run) error {
 	}
 	p.kv("Records read", Count(r.RecordsRead))
 	p.kv("Records written", Count(r.RecordsWritten))
+	if r.RecordsFailed > 0 {
+		p.kv("Records failed", Count(r.RecordsFailed)+" (rejected by the destination, on_data_error skip or dlq)")
+	}
 	p.kv("Bytes read", Bytes(r.BytesRead))
 	p.kv("Bytes written", Bytes(r.BytesWritten))
 	if r.RecordsRead > 0 {
@@ -179,7 +218,17 @@ func WriteText(w io.Writer, r Run) error {
 	p.kv("Throughput", fmt.Sprintf("%s rows/sec, %.2f MB/s", Count(uint64(r.RecordsPerSec+0.5)), r.MBPerSec))
 	p.kv("Phases", fmt.Sprintf("plan %s, source %s, destination %s, retry wait %s",
 		Secs(r.PlanSecs), Secs(r.SourceDurationSecs), Secs(r.DestDurationSecs), Secs(r.RetryWaitSecs)))
-	p.kv("Module load", fmt.Sprintf("source %.0f ms, destination %.0f ms", r.SourceModuleLoadMs, r.DestModuleLoadMs))
+	p.kv("Source phases", fmt.Sprintf("connect %s, query %s, fetch %s", Secs(r.SourceConnectSecs), Secs(r.SourceQuerySecs), Secs(r.SourceFetchSecs)))
+	p.kv("Dest phases", fmt.Sprintf("connect %s, flush %s, commit %s", Secs(r.DestConnectSecs), Secs(r.DestFlushSecs), Secs(r.DestCommitSecs)))
+	p.kv("Module load", fmt.Sprintf("source %d ms, destination %d ms", r.SourceModuleLoadMs, r.DestModuleLoadMs))
+	// The seed's plan prints "  Retries:         N" after the module-load
+	// lines; each failed attempt's error follows on a line of its own.
+	if r.RetryCount > 0 {
+		p.kv("Retries", strconv.FormatUint(uint64(r.RetryCount), 10))
+		for _, a := range r.AttemptErrors {
+			p.line(fmt.Sprintf("    attempt %d: %s", a.Attempt, FailureLine(a.Error)))
+		}
+	}
 	if len(r.Streams) > 0 {
 		p.line("  Streams:")
 		width := 0
@@ -194,6 +243,9 @@ func WriteText(w io.Writer, r Run) error {
 		for i, s := range r.Streams {
 			line := fmt.Sprintf("    %-*s  %s read, %s written, %s, %s, %s",
 				width, names[i], Count(s.RecordsRead), Count(s.RecordsWritten), Bytes(s.BytesRead), Secs(s.DurationSecs), s.State)
+			if s.RecordsFailed > 0 {
+				line += fmt.Sprintf(", %s failed", Count(s.RecordsFailed))
+			}
 			if s.Attempts > 1 {
 				line += fmt.Sprintf(", %d attempts", s.Attempts)
 			}
@@ -201,12 +253,9 @@ func WriteText(w io.Writer, r Run) error {
 				line += ": " + FailureLine(s.Error)
 			}
 			p.line(line)
-		}
-	}
-	if r.RetryCount > 0 {
-		p.line(fmt.Sprintf("Retries: %d", r.RetryCount))
-		for _, a := range r.AttemptErrors {
-			p.line(fmt.Sprintf("  attempt %d: %s", a.Attempt, FailureLine(a.Error)))
+			if s.Guarantee != "" {
+				p.line(fmt.Sprintf("    %-*s  note: %s", width, "", s.Guarantee))
+			}
 		}
 	}
 	if r.Error != nil {

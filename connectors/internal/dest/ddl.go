@@ -11,14 +11,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
-	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
-// ErrSchema is wrapped by schema mismatches (incompatible types, new
-// columns under new_column=fail).
+// ErrSchema is wrapped by schema mismatches (incompatible types, drift
+// under a schema_evolution policy of fail).
 var ErrSchema = errors.New("schema mismatch")
 
 // ErrConfig is wrapped by invalid write configurations.
@@ -85,7 +84,7 @@ func columnDefs(ctx context.Context, conn *pgconn.PgConn, fields []abi.Field) ([
 
 // createTable creates schema.name from fields (with a primary key when pk
 // is not empty) unless it exists.
-func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, fields []abi.Field, pk []string) error {
+func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, fields []abi.Field, pk []string, extra ...string) error {
 	defs, err := columnDefs(ctx, conn, fields)
 	if err != nil {
 		return err
@@ -95,62 +94,13 @@ func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, 
 	}
 	sql := fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; CREATE TABLE IF NOT EXISTS %s (%s)",
 		pgsql.Ident(schema), pgsql.Qualified(schema, name), strings.Join(defs, ", "))
+	for _, x := range extra {
+		sql += "; " + x
+	}
 	if err := ddl(ctx, conn, schema, sql); err != nil {
 		return fmt.Errorf("create table %s.%s: %w", schema, name, err)
 	}
 	return nil
-}
-
-// evolve applies the new-column policy to fields missing from table t:
-// "add" (default) adds them, "ignore" leaves them out of the write, "fail"
-// returns ErrSchema. It returns the fields to write and the refreshed table.
-func evolve(ctx context.Context, conn *pgconn.PgConn, t pgcatalog.Table, fields []abi.Field, policy string) ([]int, pgcatalog.Table, error) {
-	var missing []abi.Field
-	var keep []int
-	for i, f := range fields {
-		if _, _, ok := t.Column(f.Name); ok {
-			keep = append(keep, i)
-			continue
-		}
-		missing = append(missing, f)
-		if policy == "" || policy == "add" {
-			keep = append(keep, i)
-		}
-	}
-	if len(missing) == 0 {
-		return keep, t, nil
-	}
-	switch policy {
-	case "ignore":
-		return keep, t, nil
-	case "fail":
-		names := make([]string, len(missing))
-		for i, f := range missing {
-			names[i] = f.Name
-		}
-		return nil, t, fmt.Errorf("%w: new columns %q in %s.%s (schema_evolution.new_column = fail)", ErrSchema, names, t.Schema, t.Name)
-	case "", "add":
-	default:
-		return nil, t, fmt.Errorf("%w: new_column %q (want add, ignore or fail)", ErrConfig, policy)
-	}
-	for i := range missing {
-		missing[i].Nullable = true // existing rows get NULL
-	}
-	defs, err := columnDefs(ctx, conn, missing)
-	if err != nil {
-		return nil, t, err
-	}
-	for i := range defs {
-		defs[i] = "ADD COLUMN IF NOT EXISTS " + defs[i]
-	}
-	if err := ddl(ctx, conn, t.Schema, fmt.Sprintf("ALTER TABLE %s %s", pgsql.Qualified(t.Schema, t.Name), strings.Join(defs, ", "))); err != nil {
-		return nil, t, fmt.Errorf("add columns to %s.%s: %w", t.Schema, t.Name, err)
-	}
-	nt, ok, err := pgcatalog.Lookup(ctx, conn, t.Schema, t.Name)
-	if err != nil || !ok {
-		return nil, t, fmt.Errorf("reload %s.%s after adding columns: %v", t.Schema, t.Name, err)
-	}
-	return keep, nt, nil
 }
 
 // ddl runs DDL statements in one transaction holding a per-schema advisory

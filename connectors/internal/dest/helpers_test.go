@@ -65,7 +65,7 @@ func (r *recorded) Checkpoint(_ context.Context, cp abi.Checkpoint) error {
 }
 
 // readStream reads a stream from the source database.
-func readStream(t *testing.T, conn *pgclient.Conn, spec abi.StreamSpec, resume *abi.Checkpoint, maxRows int) *recorded {
+func readStream(t testing.TB, conn *pgclient.Conn, spec abi.StreamSpec, resume *abi.Checkpoint, maxRows int) *recorded {
 	t.Helper()
 	r := &recorded{max: maxRows}
 	if _, err := source.Read(context.Background(), conn, source.Request{Stream: spec, Resume: resume}, r); err != nil {
@@ -82,6 +82,7 @@ type input struct {
 	latest     *abi.Checkpoint
 	acked      []*abi.Checkpoint
 	failCommit int
+	reported   *abi.Checkpoint
 }
 
 var errAckLost = errors.New("ack lost")
@@ -100,10 +101,15 @@ func (in *input) Next(context.Context) (Batch, error) {
 
 func (in *input) Checkpoint() *abi.Checkpoint { return in.latest }
 
-func (in *input) Commit() error {
+func (in *input) Commit(uint64) error {
 	if in.failCommit > 0 && len(in.acked) == in.failCommit {
 		return errAckLost
 	}
 	in.acked = append(in.acked, in.latest)
+	return nil
+}
+
+func (in *input) ReportCommitted(cp abi.Checkpoint) error {
+	in.reported = &cp
 	return nil
 }

@@ -14,9 +14,11 @@ import (
 )
 
 // WatermarkTable is the per-schema table recording, in the same
-// transaction as the data, how many rows of a run's stream (partition) are
-// committed. A retried attempt uses it to skip rows it already committed
-// whose acknowledgement was lost.
+// transaction as the data, the position (checkpoint) up to which a
+// pipeline's stream (partition) is committed, and by which run. A retried
+// attempt or a later run whose source would resume before that position is
+// refused with a ResumeAheadError naming it, so the source resumes after
+// it: rows are skipped by position, never by count.
 const WatermarkTable = "_rapidbyte_watermarks"
 
 // watermark is one row of WatermarkTable.
@@ -25,6 +27,7 @@ type watermark struct {
 	runID     string
 	records   uint64
 	completed bool
+	cp        *abi.Checkpoint
 }
 
 type wmKey struct {
@@ -56,7 +59,7 @@ CREATE TABLE IF NOT EXISTS %s (
 // readWatermark returns the watermark row of k.
 func readWatermark(ctx context.Context, conn *pgconn.PgConn, k wmKey) (watermark, error) {
 	rows, err := pgclient.Query(ctx, conn, fmt.Sprintf(
-		`SELECT run_id, records_committed, completed FROM %s WHERE pipeline = $1 AND stream = $2 AND "partition" = $3`, k.table()),
+		`SELECT run_id, records_committed, completed, checkpoint FROM %s WHERE pipeline = $1 AND stream = $2 AND "partition" = $3`, k.table()),
 		[]byte(k.pipeline), []byte(k.stream), []byte(strconv.FormatUint(uint64(k.partition), 10)))
 	if err != nil {
 		return watermark{}, fmt.Errorf("read watermark: %w", err)
@@ -68,7 +71,14 @@ func readWatermark(ctx context.Context, conn *pgconn.PgConn, k wmKey) (watermark
 	if err != nil {
 		return watermark{}, fmt.Errorf("read watermark: bad records_committed %q", rows[0][1])
 	}
-	return watermark{found: true, runID: string(rows[0][0]), records: n, completed: string(rows[0][2]) == "t"}, nil
+	wm := watermark{found: true, runID: string(rows[0][0]), records: n, completed: string(rows[0][2]) == "t"}
+	if rows[0][3] != nil {
+		wm.cp = new(abi.Checkpoint)
+		if err := json.Unmarshal(rows[0][3], wm.cp); err != nil {
+			return watermark{}, fmt.Errorf("read watermark: bad checkpoint: %w", err)
+		}
+	}
+	return wm, nil
 }
 
 // writeWatermark upserts the watermark of k inside the caller's transaction.
@@ -97,32 +107,15 @@ SET run_id = EXCLUDED.run_id, records_committed = EXCLUDED.records_committed, co
 	return nil
 }
 
-// CommittedRows returns how many rows of the run's stream (partition) the
-// watermark records as committed for spec.RunID in schema (0 when none).
-func CommittedRows(ctx context.Context, conn *pgconn.PgConn, schema string, spec abi.StreamSpec) (uint64, error) {
-	if spec.RunID == "" {
-		return 0, nil
+// samePosition reports whether a and b name the same position of a stream
+// (cursor and tie-breaker fields and values; counts are ignored).
+func samePosition(a, b *abi.Checkpoint) bool {
+	pos := func(c *abi.Checkpoint) string {
+		if c == nil {
+			return "null"
+		}
+		j, _ := json.Marshal([]any{c.CursorField, c.CursorValue, c.TieBreakerField, c.TieBreakerValue})
+		return string(j)
 	}
-	if schema == "" {
-		schema = "public"
-	}
-	rows, err := pgclient.Query(ctx, conn, "SELECT to_regclass($1) IS NOT NULL", []byte(pgsql.Qualified(schema, WatermarkTable)))
-	if err != nil {
-		return 0, fmt.Errorf("find watermark table: %w", err)
-	}
-	if string(rows[0][0]) != "t" {
-		return 0, nil
-	}
-	k := wmKey{schema: schema, pipeline: spec.Pipeline, stream: spec.DestinationTable}
-	if k.stream == "" {
-		k.stream = spec.Name
-	}
-	if spec.Partition != nil {
-		k.partition = spec.Partition.Index
-	}
-	wm, err := readWatermark(ctx, conn, k)
-	if err != nil || !wm.found || wm.runID != spec.RunID {
-		return 0, err
-	}
-	return wm.records, nil
+	return pos(a) == pos(b)
 }

@@ -1,17 +1,19 @@
 // Package dest writes Arrow batches into PostgreSQL tables with binary
 // COPY: table creation and schema evolution, append / replace / upsert
 // write modes, commits at checkpoints and a watermark table that makes
-// retried attempts neither lose nor duplicate rows.
+// retried attempts and later runs neither lose nor duplicate rows.
 package dest
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -50,8 +52,12 @@ type Input interface {
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint
-	// Commit acknowledges that every row returned so far is durable.
-	Commit() error
+	// Commit acknowledges that every row returned so far is durable
+	// (failed of them rejected under on_data_error skip or dlq).
+	Commit(failed uint64) error
+	// ReportCommitted acknowledges, before the first Next, that the
+	// destination already holds every row up to cp.
+	ReportCommitted(cp abi.Checkpoint) error
 }
 
 // Request is one write.
@@ -62,8 +68,7 @@ type Request struct {
 	// policy, pipeline and run id.
 	Stream abi.StreamSpec
 	// Resume is the checkpoint the source resumes after (nil on a fresh
-	// start); its Records is the number of rows of the run's stream before
-	// this attempt's first row.
+	// start): the input's first row is the first row after it.
 	Resume *abi.Checkpoint
 	// Fields is the schema of every batch; nil for an empty stream.
 	Fields []abi.Field
@@ -73,11 +78,23 @@ type Request struct {
 
 // Stats summarises a write.
 type Stats struct {
-	// Records counts rows written by this attempt; Skipped counts leading
-	// rows skipped because an earlier attempt committed them.
-	Records, Skipped uint64
+	// Records counts rows written by this attempt; Skipped counts rows
+	// dropped because an earlier attempt of the run already completed the
+	// stream; Failed counts rows the destination rejected under
+	// on_data_error skip or dlq.
+	Records, Skipped, Failed uint64
 	// Commits counts committed transactions.
 	Commits int
+	// DroppedStaging lists the staging tables of earlier, failed runs of
+	// the pipeline's stream that this write dropped.
+	DroppedStaging []string
+	// Drifts is the schema drift found when planning the write, with the
+	// policy applied to each.
+	Drifts []Drift
+	// Flush is the time spent loading batches (COPY, and the bad-row
+	// isolation of on_data_error skip or dlq); Commit the time spent
+	// committing (swap, watermark, COMMIT).
+	Flush, Commit time.Duration
 }
 
 // CommitUnknownError reports a COMMIT whose outcome is unknown (the
@@ -90,29 +107,68 @@ func (e *CommitUnknownError) Error() string { return "commit outcome unknown: " 
 // Unwrap returns the cause.
 func (e *CommitUnknownError) Unwrap() error { return e.Err }
 
+// ResumeAheadError reports that the destination already holds rows after
+// the position the source resumes from (an acknowledgement was lost, or an
+// earlier run failed after committing). The write reported Committed to the
+// host before failing, so the next attempt resumes the source after it.
+type ResumeAheadError struct {
+	// Committed is the position up to which the destination holds rows.
+	Committed abi.Checkpoint
+	// RunID is the run that committed it.
+	RunID string
+}
+
+// Error implements error.
+func (e *ResumeAheadError) Error() string {
+	return fmt.Sprintf("destination already holds rows up to %s (committed by run %s): resume the source after it", describe(&e.Committed), e.RunID)
+}
+
+// describe renders a checkpoint's position for messages.
+func describe(cp *abi.Checkpoint) string {
+	if cp.CursorField == "" {
+		return fmt.Sprintf("record %d", cp.Records)
+	}
+	s := cp.CursorField + " " + cursorText(cp.CursorValue)
+	if cp.TieBreakerField != "" {
+		s += ", " + cp.TieBreakerField + " " + cursorText(cp.TieBreakerValue)
+	}
+	return s
+}
+
+func cursorText(v *abi.CursorValue) string {
+	if v == nil {
+		return "null"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
 // writer is the state of one Write.
 type writer struct {
-	conn      *pgconn.PgConn
-	req       Request
-	schema    string
-	target    string // destination table
-	table     pgcatalog.Table
-	mode      string
-	keep      []int // indexes of written fields
-	names     []string
-	enc       *pgarrow.Encoder
-	copySQL   string
-	mergeSQL  string
-	wm        *wmKey
-	position  uint64 // rows of the run's stream before the current batch
-	skip      uint64
-	completed bool
-	inTx      bool
-	cp        *copier
-	buf       []byte
-	readers   []pgarrow.Reader
-	lastCP    *abi.Checkpoint
-	stats     Stats
+	conn       *pgconn.PgConn
+	req        Request
+	schema     string
+	target     string // destination table
+	table      pgcatalog.Table
+	mode       string
+	keep       []int // indexes of written fields
+	names      []string
+	enc        *pgarrow.Encoder
+	copySQL    string
+	mergeSQL   string
+	wm         *wmKey
+	position   uint64 // rows of the run's stream up to the end of the current batch
+	completed  bool   // an earlier attempt of this run completed the stream
+	inTx       bool
+	buf        []byte
+	readers    []pgarrow.Reader
+	onError    string    // on_data_error policy
+	raw        *rawTable // renders rejected rows; nil when the types have no raw form
+	keyCols    []string  // key columns naming a rejected row
+	scratch    []byte
+	batchStart uint64 // rows of the run's stream before the current batch
+	lastCP     *abi.Checkpoint
+	stats      Stats
 }
 
 // Write writes the input into the destination table.
@@ -124,6 +180,10 @@ func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Sta
 	if w.mode == "" {
 		w.mode = ModeAppend
 	}
+	w.onError = req.Stream.OnDataError
+	if w.onError == "" {
+		w.onError = OnErrorFail
+	}
 	w.target = req.Stream.DestinationTable
 	if w.target == "" {
 		w.target = req.Stream.Name
@@ -131,17 +191,17 @@ func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Sta
 	if req.CopyFlushBytes <= 0 {
 		w.req.CopyFlushBytes = DefaultCopyFlushBytes
 	}
-	if err := w.setup(ctx); err != nil {
+	if err := w.setup(ctx, in); err != nil {
 		return w.stats, err
 	}
 	err := w.run(ctx, in)
 	if err != nil {
-		w.rollback(ctx, err)
+		w.rollback(ctx)
 	}
 	return w.stats, err
 }
 
-func (w *writer) setup(ctx context.Context) error {
+func (w *writer) setup(ctx context.Context, in Input) error {
 	switch w.mode {
 	case ModeAppend, ModeUpsert:
 	case ModeReplace:
@@ -150,6 +210,15 @@ func (w *writer) setup(ctx context.Context) error {
 		}
 	default:
 		return fmt.Errorf("%w: write mode %q", ErrConfig, w.mode)
+	}
+	switch w.onError {
+	case OnErrorFail, OnErrorSkip:
+	case OnErrorDLQ:
+		if err := ensureDLQTable(ctx, w.conn, w.schema); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: on_data_error %q (want fail, skip or dlq)", ErrConfig, w.onError)
 	}
 	if w.req.Stream.RunID != "" {
 		if err := ensureWatermarkTable(ctx, w.conn, w.schema); err != nil {
@@ -160,6 +229,10 @@ func (w *writer) setup(ctx context.Context) error {
 			k.partition = p.Index
 		}
 		w.wm = &k
+		var err error
+		if w.stats.DroppedStaging, err = dropStaleStaging(ctx, w.conn, w.schema, k.pipeline, w.target, w.req.Stream.RunID); err != nil {
+			return err
+		}
 		wm, err := readWatermark(ctx, w.conn, k)
 		if err != nil {
 			return err
@@ -167,17 +240,47 @@ func (w *writer) setup(ctx context.Context) error {
 		if w.req.Resume != nil {
 			w.position = w.req.Resume.Records
 		}
-		if wm.found && wm.runID == w.req.Stream.RunID {
-			w.completed = wm.completed
-			if wm.records > w.position {
-				w.skip = wm.records - w.position
+		w.completed = wm.found && wm.runID == w.req.Stream.RunID && wm.completed
+		ahead, err := w.aheadOfResume(ctx, wm)
+		if err != nil {
+			return err
+		}
+		if ahead {
+			if err := in.ReportCommitted(*wm.cp); err != nil {
+				return err
 			}
+			return &ResumeAheadError{Committed: *wm.cp, RunID: wm.runID}
 		}
 	}
 	if w.req.Fields == nil {
 		return nil
 	}
 	return w.prepareTable(ctx)
+}
+
+// aheadOfResume reports whether the destination holds rows after the
+// position the source resumes from, so that writing this input would
+// duplicate them. The watermark counts for the same run (a retry whose
+// acknowledgement was lost) and, for incremental streams, for any earlier
+// run of the pipeline (a failed, orphaned or unknown-commit run): the
+// destination is the truth for what it holds. It does not count when the
+// run already completed the stream (every row is then dropped), when the
+// cursor field changed, or when the target table is gone (nothing is held).
+func (w *writer) aheadOfResume(ctx context.Context, wm watermark) (bool, error) {
+	if !wm.found || wm.cp == nil || samePosition(wm.cp, w.req.Resume) {
+		return false, nil
+	}
+	if wm.runID == w.req.Stream.RunID {
+		return !wm.completed, nil
+	}
+	if w.req.Stream.SyncMode != "incremental" {
+		return false, nil // each full refresh run copies the table again
+	}
+	if r := w.req.Resume; r != nil && r.CursorField != wm.cp.CursorField {
+		return false, nil
+	}
+	_, exists, err := pgcatalog.Lookup(ctx, w.conn, w.schema, w.target)
+	return exists, err
 }
 
 // stagingName is the run-scoped staging table of replace mode; it survives
@@ -208,11 +311,15 @@ func (w *writer) prepareTable(ctx context.Context) error {
 		if _, ok, err := pgcatalog.Lookup(ctx, w.conn, w.schema, writeTo); err != nil {
 			return err
 		} else if !ok && !w.completed {
+			// The comment names the owner, so the pipeline's next run can
+			// drop the table if this run fails for good.
+			comment := fmt.Sprintf("COMMENT ON TABLE %s IS %s", pgsql.Qualified(w.schema, writeTo),
+				pgsql.Literal(ownerComment(w.req.Stream.Pipeline, w.target, w.req.Stream.RunID)))
 			if exists {
-				err = ddl(ctx, w.conn, w.schema, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (LIKE %s INCLUDING ALL)",
-					pgsql.Qualified(w.schema, writeTo), pgsql.Qualified(w.schema, w.target)))
+				err = ddl(ctx, w.conn, w.schema, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (LIKE %s INCLUDING ALL); %s",
+					pgsql.Qualified(w.schema, writeTo), pgsql.Qualified(w.schema, w.target), comment))
 			} else {
-				err = createTable(ctx, w.conn, w.schema, writeTo, fields, pk)
+				err = createTable(ctx, w.conn, w.schema, writeTo, fields, pk, comment)
 			}
 			if err != nil {
 				return fmt.Errorf("create staging table: %w", err)
@@ -234,7 +341,7 @@ func (w *writer) prepareTable(ctx context.Context) error {
 	if err != nil || !ok {
 		return fmt.Errorf("look up %s.%s: %v", w.schema, writeTo, err)
 	}
-	keep, t, err := evolve(ctx, w.conn, t, fields, w.req.Stream.NewColumn)
+	keep, t, err := w.evolve(ctx, t, fields)
 	if err != nil {
 		return err
 	}
@@ -253,6 +360,13 @@ func (w *writer) prepareTable(ctx context.Context) error {
 		return fmt.Errorf("%w: %s.%s: %v", ErrSchema, w.schema, writeTo, err)
 	}
 	w.readers = make([]pgarrow.Reader, len(keep))
+	w.raw = newRawTable("_rb_raw_"+w.stagingName()[len("_rb_stage_"):], w.names, srcT)
+	w.keyCols = nil
+	for _, k := range append(append([]string(nil), pk...), t.PrimaryKey...) {
+		if containsName(w.names, k) && !containsName(w.keyCols, k) && (len(pk) == 0 || containsName(pk, k)) {
+			w.keyCols = append(w.keyCols, k)
+		}
+	}
 	copyInto := pgsql.Qualified(w.schema, writeTo)
 	if w.mode == ModeUpsert {
 		if copyInto, err = w.prepareUpsert(ctx, pk); err != nil {
@@ -290,8 +404,8 @@ ALTER TABLE pg_temp.%[1]s ADD COLUMN "_rb_seq" bigserial`, tmp, cols, pgsql.Qual
 		action = "DO UPDATE SET " + strings.Join(sets, ", ")
 	}
 	pkl := pgsql.Idents(pk)
-	w.mergeSQL = fmt.Sprintf(`INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM pg_temp.%s ORDER BY %s, "_rb_seq" DESC ON CONFLICT (%s) %s`,
-		pgsql.Qualified(w.schema, w.target), cols, pkl, cols, tmp, pkl, pkl, action)
+	w.mergeSQL = fmt.Sprintf(`INSERT INTO %s (%s) SELECT DISTINCT ON (%s) %s FROM pg_temp.%s ORDER BY %s, "_rb_seq" DESC ON CONFLICT (%s) %s; DELETE FROM pg_temp.%s`,
+		pgsql.Qualified(w.schema, w.target), cols, pkl, cols, tmp, pkl, pkl, action, tmp)
 	return "pg_temp." + tmp, nil
 }
 
@@ -321,7 +435,7 @@ func (w *writer) run(ctx context.Context, in Input) error {
 				return err
 			}
 			w.lastCP = cp
-			if err := in.Commit(); err != nil {
+			if err := in.Commit(w.stats.Failed); err != nil {
 				return err
 			}
 		}
@@ -329,42 +443,33 @@ func (w *writer) run(ctx context.Context, in Input) error {
 	if err := w.commit(ctx, in.Checkpoint(), true); err != nil {
 		return err
 	}
-	return in.Commit()
+	return in.Commit(w.stats.Failed)
 }
 
 func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 	n := b.Rows()
-	from := 0
-	if w.skip > 0 {
-		d := min(w.skip, uint64(n))
-		from, w.skip = int(d), w.skip-d
-		w.stats.Skipped += d
+	if w.completed {
+		w.stats.Skipped += uint64(n)
+		return nil
 	}
+	w.batchStart = w.position
 	w.position += uint64(n)
-	if from >= n || w.enc == nil {
+	if n == 0 || w.enc == nil {
 		return nil
 	}
 	if err := w.begin(ctx); err != nil {
 		return err
 	}
-	if w.cp == nil {
-		w.cp = startCopy(ctx, w.conn, w.copySQL, w.req.CopyFlushBytes, w.buf)
-	}
 	for i, fi := range w.keep {
 		w.readers[i] = b.Column(fi)
 	}
-	for lo := from; lo < n; lo += encodeChunkRows {
-		hi := min(lo+encodeChunkRows, n)
-		var err error
-		if w.cp.buf, err = w.enc.AppendRows(w.cp.buf, w.readers, lo, hi); err != nil {
-			w.cp.abort(err)
-			return fmt.Errorf("encode rows: %w: %w", ErrData, err)
-		}
-		if err := w.cp.maybeFlush(); err != nil {
-			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
-		}
+	t0 := time.Now()
+	failed, err := w.loadBatch(ctx, 0, n)
+	w.stats.Flush += time.Since(t0)
+	if err != nil {
+		return err
 	}
-	w.stats.Records += uint64(n - from)
+	w.stats.Records += uint64(n - failed)
 	return nil
 }
 
@@ -379,23 +484,11 @@ func (w *writer) begin(ctx context.Context) error {
 	return nil
 }
 
-// commit ends the current transaction: finishes the COPY, merges (upsert),
-// swaps (replace, final), records the watermark and commits.
+// commit ends the current transaction: swaps (replace, final), records
+// the watermark and commits.
 func (w *writer) commit(ctx context.Context, cp *abi.Checkpoint, final bool) error {
-	if w.cp != nil {
-		c := w.cp
-		w.cp = nil
-		_, err := c.finish()
-		w.buf = c.buf
-		if err != nil {
-			return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
-		}
-		if w.mergeSQL != "" {
-			if err := pgclient.Exec(ctx, w.conn, w.mergeSQL); err != nil {
-				return fmt.Errorf("upsert into %s.%s: %w", w.schema, w.target, err)
-			}
-		}
-	}
+	t0 := time.Now()
+	defer func() { w.stats.Commit += time.Since(t0) }()
 	swap := final && w.mode == ModeReplace && !w.completed
 	if !w.inTx && !swap && (w.wm == nil || final && w.completed) {
 		return nil
@@ -452,12 +545,8 @@ func (w *writer) swap(ctx context.Context) error {
 	return nil
 }
 
-// rollback abandons the open COPY and transaction after err.
-func (w *writer) rollback(ctx context.Context, err error) {
-	if w.cp != nil {
-		w.cp.abort(err)
-		w.cp = nil
-	}
+// rollback abandons the open transaction.
+func (w *writer) rollback(ctx context.Context) {
 	if w.inTx && !w.conn.IsClosed() {
 		_ = pgclient.Exec(context.WithoutCancel(ctx), w.conn, "ROLLBACK")
 		w.inTx = false

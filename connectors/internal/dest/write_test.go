@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -72,6 +73,12 @@ func TestWriteEnumMissingBecomesText(t *testing.T) {
 // TestWriteRetryNoLossNoDup runs every write mode through a first attempt
 // whose fourth commit succeeds but whose acknowledgement is lost, then a
 // second attempt that resumes from the last acknowledged checkpoint.
+// TestWriteRetryNoLossNoDup: the first attempt's fourth commit lands but
+// its acknowledgement is lost; the second attempt, resuming after the last
+// acknowledged checkpoint, is refused with the position the destination
+// holds (reported before reading); the third resumes after that position.
+// No row is lost or duplicated in any write mode, and a replayed attempt
+// after the run completed writes nothing.
 func TestWriteRetryNoLossNoDup(t *testing.T) {
 	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
 	pgtest.Exec(t, src.PgConn, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i`)
@@ -94,12 +101,15 @@ func TestWriteRetryNoLossNoDup(t *testing.T) {
 				t.Fatalf("last acked records = %d, want 600", resume.Records)
 			}
 			second := &input{r: readStream(t, src, spec, resume, 100)}
-			st, err := write(t, dst, Request{Stream: ws, Resume: resume}, second)
-			if err != nil {
-				t.Fatalf("second attempt: %v", err)
+			_, err := write(t, dst, Request{Stream: ws, Resume: resume}, second)
+			var ahead *ResumeAheadError
+			if !errors.As(err, &ahead) || second.reported == nil || *second.reported.CursorValue.Int != 800 || second.i != 0 {
+				t.Fatalf("second attempt: err %v, reported %+v after %d batches; want resume ahead at id 800 before reading", err, second.reported, second.i)
 			}
-			if st.Skipped != 200 || st.Records != 200 {
-				t.Errorf("second attempt skipped %d wrote %d, want 200/200", st.Skipped, st.Records)
+			third := &input{r: readStream(t, src, spec, second.reported, 100)}
+			st, err := write(t, dst, Request{Stream: ws, Resume: second.reported}, third)
+			if err != nil || st.Records != 200 || st.Skipped != 0 {
+				t.Fatalf("third attempt: wrote %d skipped %d, err %v; want 200/0", st.Records, st.Skipped, err)
 			}
 			got := pgtest.QueryStrings(t, dst, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t WHERE id <= 1000")[0]
 			if fmt.Sprint(got) != "[1000 1000 1 1000]" {
@@ -112,15 +122,101 @@ func TestWriteRetryNoLossNoDup(t *testing.T) {
 			if v := pgtest.QueryStrings(t, dst, "SELECT v FROM t WHERE id = 1")[0][0]; v != "v1" {
 				t.Errorf("id 1 = %q, want v1", v)
 			}
-			// A third attempt after everything was committed skips all rows.
-			third := &input{r: readStream(t, src, spec, resume, 100)}
-			if st, err := write(t, dst, Request{Stream: ws, Resume: resume}, third); err != nil || st.Records != 0 {
+			// An attempt after the run completed the stream writes nothing.
+			replay := &input{r: readStream(t, src, spec, resume, 100)}
+			if st, err := write(t, dst, Request{Stream: ws, Resume: resume}, replay); err != nil || st.Records != 0 {
 				t.Errorf("replayed attempt: records %d, err %v", st.Records, err)
 			}
 			if n := pgtest.Count(t, dst, "t WHERE id <= 1000"); n != 1000 {
 				t.Errorf("after replay: %d rows", n)
 			}
 		})
+	}
+}
+
+// TestIncrementalResumeByPositionLiveSource: an incremental append run
+// commits up to a position whose acknowledgement is lost; before the next
+// attempt, rows inside the committed-but-unacknowledged range are deleted
+// or move later in cursor order, and new rows arrive. A count-based skip
+// would drop or repeat rows here; by position, every (id, version) present
+// in the source at the end is in the destination exactly once. A later run
+// whose predecessor failed after committing continues from what the
+// destination holds, not from the older stored cursor.
+func TestIncrementalResumeByPositionLiveSource(t *testing.T) {
+	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src.PgConn, `CREATE TABLE t (id bigint PRIMARY KEY, ver int NOT NULL, at bigint NOT NULL);
+INSERT INTO t SELECT i, 0, i FROM generate_series(1, 1000) i`)
+	spec := abi.StreamSpec{Name: "t", SyncMode: "incremental", CursorField: "at", TieBreakerField: "id",
+		Limits: abi.Limits{CheckpointIntervalRows: 200}}
+	ws := spec
+	ws.WriteMode, ws.Pipeline, ws.RunID = ModeAppend, "p", "run-1"
+
+	first := &input{r: readStream(t, src, spec, nil, 100), failCommit: 3} // commits 800, acks 600
+	if _, err := write(t, dst, Request{Stream: ws}, first); !errors.Is(err, errAckLost) {
+		t.Fatalf("first attempt: %v", err)
+	}
+	acked := first.acked[len(first.acked)-1]
+	// Inside (600, 800]: delete some, move some later; add new rows.
+	pgtest.Exec(t, src.PgConn, `DELETE FROM t WHERE id BETWEEN 601 AND 650;
+UPDATE t SET ver = ver + 1, at = 2000 + id WHERE id BETWEEN 651 AND 700 OR id BETWEEN 901 AND 910;
+INSERT INTO t SELECT i, 0, 3000 + i FROM generate_series(1001, 1100) i`)
+
+	resume := acked
+	for i := 0; ; i++ {
+		in := &input{r: readStream(t, src, spec, resume, 100)}
+		_, err := write(t, dst, Request{Stream: ws, Resume: resume}, in)
+		var ahead *ResumeAheadError
+		if errors.As(err, &ahead) && i == 0 {
+			resume = in.reported
+			continue
+		}
+		if err != nil {
+			t.Fatalf("attempt %d: %v", i+2, err)
+		}
+		break
+	}
+	// The next run starts from an older stored cursor (its predecessor's
+	// final acknowledgement was lost) after more changes.
+	pgtest.Exec(t, src.PgConn, `UPDATE t SET ver = ver + 1, at = 5000 + id WHERE id IN (5, 950, 1050)`)
+	ws.RunID = "run-2"
+	in := &input{r: readStream(t, src, spec, acked, 100)}
+	_, err := write(t, dst, Request{Stream: ws, Resume: acked}, in)
+	var ahead *ResumeAheadError
+	if !errors.As(err, &ahead) || ahead.RunID != "run-1" {
+		t.Fatalf("next run from an old cursor: %v, want resume ahead of run-1's position", err)
+	}
+	resume = in.reported
+	in = &input{r: readStream(t, src, spec, resume, 100)}
+	if _, err := write(t, dst, Request{Stream: ws, Resume: resume}, in); err != nil {
+		t.Fatal(err)
+	}
+	srcConn := src.PgConn
+	// Append keeps superseded versions too; 1153 = 800 first-attempt rows,
+	// 200 after id 800, 50 moved, 100 new, 3 changed before run-2.
+	if got := pgtest.QueryStrings(t, dst, "SELECT count(*), count(DISTINCT (id, ver)) FROM t")[0]; fmt.Sprint(got) != "[1153 1153]" {
+		t.Errorf("destination rows, distinct versions = %v, want [1153 1153]", got)
+	}
+	// Every version present in the source at the end is there exactly once.
+	var ids []string
+	for _, r := range pgtest.QueryStrings(t, srcConn, "SELECT id, ver FROM t ORDER BY id") {
+		ids = append(ids, r[0]+":"+r[1])
+	}
+	var dups, absent []string
+	for _, r := range pgtest.QueryStrings(t, dst, "SELECT id || ':' || ver, count(*) FROM t GROUP BY 1 HAVING count(*) > 1") {
+		dups = append(dups, r[0])
+	}
+	have := map[string]bool{}
+	for _, r := range pgtest.QueryStrings(t, dst, "SELECT id || ':' || ver FROM t") {
+		have[r[0]] = true
+	}
+	for _, k := range ids {
+		if !have[k] {
+			absent = append(absent, k)
+		}
+	}
+	if len(dups) > 0 || len(absent) > 0 {
+		t.Errorf("duplicated versions %v, missing versions %v", dups, absent)
 	}
 }
 
@@ -222,5 +318,45 @@ func TestWriteConcurrentPartitions(t *testing.T) {
 	}
 	if n := pgtest.Count(t, check, `fresh."_rapidbyte_watermarks"`); n != 4 {
 		t.Errorf("watermark rows = %d, want 4", n)
+	}
+}
+
+// TestStaleStagingDroppedByNextRun: a replace run that fails for good
+// leaves its staging table, listed with its owner; the pipeline's next run
+// drops it, and leaves another pipeline's staging table alone.
+func TestStaleStagingDroppedByNextRun(t *testing.T) {
+	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src.PgConn, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 500) i`)
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 200}}
+	replace := func(pipeline, run string, failCommit int) (Stats, error) {
+		ws := spec
+		ws.WriteMode, ws.Pipeline, ws.RunID = ModeReplace, pipeline, run
+		return write(t, dst, Request{Stream: ws}, &input{r: readStream(t, src, spec, nil, 100), failCommit: failCommit})
+	}
+	if _, err := replace("p1", "run-1", 1); !errors.Is(err, errAckLost) {
+		t.Fatalf("failing run: %v", err)
+	}
+	if _, err := replace("p2", "run-9", 1); !errors.Is(err, errAckLost) {
+		t.Fatalf("other pipeline's failing run: %v", err)
+	}
+	ctx := context.Background()
+	left, err := StagingTables(ctx, dst, "public")
+	if err != nil || len(left) != 2 {
+		t.Fatalf("staging tables = %v, %v; want the two failed runs'", left, err)
+	}
+	if left[0].RunID == "" || left[1].RunID == "" || !strings.Contains(left[0].String()+left[1].String(), "pipeline p1, stream t, run run-1") {
+		t.Errorf("owners = %v", left)
+	}
+	st, err := replace("p1", "run-2", 0)
+	if err != nil || len(st.DroppedStaging) != 1 {
+		t.Fatalf("next run: dropped %v, err %v; want run-1's staging table", st.DroppedStaging, err)
+	}
+	left, err = StagingTables(ctx, dst, "public")
+	if err != nil || len(left) != 1 || left[0].Pipeline != "p2" {
+		t.Errorf("staging tables after the next run = %v, %v; want only p2's", left, err)
+	}
+	if n := pgtest.Count(t, dst, "t"); n != 500 {
+		t.Errorf("target rows = %d, want 500", n)
 	}
 }

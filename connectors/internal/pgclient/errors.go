@@ -9,24 +9,13 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
-)
 
-// Error categories (the sdk/abi ErrorEnvelope vocabulary).
-const (
-	CatConfig           = "config"
-	CatAuth             = "auth"
-	CatPermission       = "permission"
-	CatTransientNetwork = "transient_network"
-	CatTransientDB      = "transient_db"
-	CatData             = "data"
-	CatSchema           = "schema"
-	CatInternal         = "internal"
-	CatCancelled        = "cancelled"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
 // Class is the classification of an error.
 type Class struct {
-	// Category is one of the Cat constants.
+	// Category is one of the abi.Category constants.
 	Category string
 	// Code is a short machine-readable code (the SQLSTATE when known).
 	Code string
@@ -45,53 +34,53 @@ func Classify(err error) Class {
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
-		return Class{Category: CatCancelled, Code: "cancelled"}
+		return Class{Category: abi.CategoryCancelled, Code: "cancelled"}
 	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
-		return Class{Category: CatTransientNetwork, Code: "timeout", Retryable: true}
+		return Class{Category: abi.CategoryTransientNetwork, Code: "timeout", Retryable: true}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
-		return Class{Category: CatTransientNetwork, Code: "connection", Retryable: true}
+		return Class{Category: abi.CategoryTransientNetwork, Code: "connection", Retryable: true}
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) {
-		return Class{Category: CatTransientNetwork, Code: "network", Retryable: true}
+		return Class{Category: abi.CategoryTransientNetwork, Code: "network", Retryable: true}
 	}
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &connErr) {
-		return Class{Category: CatTransientNetwork, Code: "connect", Retryable: true}
+		return Class{Category: abi.CategoryTransientNetwork, Code: "connect", Retryable: true}
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "connection reset") ||
 		strings.Contains(msg, "broken pipe") || strings.Contains(msg, "conn closed") {
-		return Class{Category: CatTransientNetwork, Code: "connection", Retryable: true}
+		return Class{Category: abi.CategoryTransientNetwork, Code: "connection", Retryable: true}
 	}
-	return Class{Category: CatInternal, Code: "internal"}
+	return Class{Category: abi.CategoryInternal, Code: "internal"}
 }
 
 // classifySQLState maps a SQLSTATE to a Class.
 func classifySQLState(code string) Class {
 	switch code {
 	case "28P01", "28000":
-		return Class{Category: CatAuth, Code: code}
+		return Class{Category: abi.CategoryAuth, Code: code}
 	case "42501":
-		return Class{Category: CatPermission, Code: code}
+		return Class{Category: abi.CategoryPermission, Code: code}
 	case "3D000", "3F000", "42P01", "42703", "42883", "42704":
-		return Class{Category: CatConfig, Code: code}
+		return Class{Category: abi.CategoryConfig, Code: code}
 	case "40001", "40P01", "57P01", "57P02", "57P03", "55P03", "57014":
-		return Class{Category: CatTransientDB, Code: code, Retryable: true}
+		return Class{Category: abi.CategoryTransientDB, Code: code, Retryable: true}
 	}
 	switch {
 	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "53"):
-		return Class{Category: CatTransientDB, Code: code, Retryable: true}
+		return Class{Category: abi.CategoryTransientDB, Code: code, Retryable: true}
 	case strings.HasPrefix(code, "22"), strings.HasPrefix(code, "23"):
-		return Class{Category: CatData, Code: code}
+		return Class{Category: abi.CategoryData, Code: code}
 	case strings.HasPrefix(code, "42"):
-		return Class{Category: CatSchema, Code: code}
+		return Class{Category: abi.CategorySchema, Code: code}
 	case strings.HasPrefix(code, "58"), strings.HasPrefix(code, "XX"):
-		return Class{Category: CatTransientDB, Code: code}
+		return Class{Category: abi.CategoryTransientDB, Code: code}
 	}
-	return Class{Category: CatInternal, Code: code}
+	return Class{Category: abi.CategoryInternal, Code: code}
 }
 
 // Sanitize removes the password (and any "password=..." keyword) from msg.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
 func TestClassify(t *testing.T) {
@@ -18,26 +20,26 @@ func TestClassify(t *testing.T) {
 		err  error
 		want Class
 	}{
-		{pg("28P01"), Class{CatAuth, "28P01", false}},
-		{pg("28000"), Class{CatAuth, "28000", false}},
-		{pg("3D000"), Class{CatConfig, "3D000", false}},
-		{pg("42P01"), Class{CatConfig, "42P01", false}},
-		{pg("42703"), Class{CatConfig, "42703", false}},
-		{pg("42501"), Class{CatPermission, "42501", false}},
-		{pg("40001"), Class{CatTransientDB, "40001", true}},
-		{pg("40P01"), Class{CatTransientDB, "40P01", true}},
-		{pg("57P01"), Class{CatTransientDB, "57P01", true}},
-		{pg("57P03"), Class{CatTransientDB, "57P03", true}},
-		{pg("08006"), Class{CatTransientDB, "08006", true}},
-		{pg("53300"), Class{CatTransientDB, "53300", true}},
-		{pg("22003"), Class{CatData, "22003", false}},
-		{pg("23505"), Class{CatData, "23505", false}},
-		{pg("42804"), Class{CatSchema, "42804", false}},
-		{fmt.Errorf("read: %w", io.EOF), Class{CatTransientNetwork, "connection", true}},
-		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), Class{CatTransientNetwork, "connection", true}},
-		{fmt.Errorf("read: %w", syscall.ECONNRESET), Class{CatTransientNetwork, "connection", true}},
-		{context.Canceled, Class{CatCancelled, "cancelled", false}},
-		{errors.New("boom"), Class{CatInternal, "internal", false}},
+		{pg("28P01"), Class{abi.CategoryAuth, "28P01", false}},
+		{pg("28000"), Class{abi.CategoryAuth, "28000", false}},
+		{pg("3D000"), Class{abi.CategoryConfig, "3D000", false}},
+		{pg("42P01"), Class{abi.CategoryConfig, "42P01", false}},
+		{pg("42703"), Class{abi.CategoryConfig, "42703", false}},
+		{pg("42501"), Class{abi.CategoryPermission, "42501", false}},
+		{pg("40001"), Class{abi.CategoryTransientDB, "40001", true}},
+		{pg("40P01"), Class{abi.CategoryTransientDB, "40P01", true}},
+		{pg("57P01"), Class{abi.CategoryTransientDB, "57P01", true}},
+		{pg("57P03"), Class{abi.CategoryTransientDB, "57P03", true}},
+		{pg("08006"), Class{abi.CategoryTransientDB, "08006", true}},
+		{pg("53300"), Class{abi.CategoryTransientDB, "53300", true}},
+		{pg("22003"), Class{abi.CategoryData, "22003", false}},
+		{pg("23505"), Class{abi.CategoryData, "23505", false}},
+		{pg("42804"), Class{abi.CategorySchema, "42804", false}},
+		{fmt.Errorf("read: %w", io.EOF), Class{abi.CategoryTransientNetwork, "connection", true}},
+		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), Class{abi.CategoryTransientNetwork, "connection", true}},
+		{fmt.Errorf("read: %w", syscall.ECONNRESET), Class{abi.CategoryTransientNetwork, "connection", true}},
+		{context.Canceled, Class{abi.CategoryCancelled, "cancelled", false}},
+		{errors.New("boom"), Class{abi.CategoryInternal, "internal", false}},
 	}
 	for _, tc := range tests {
 		if d := cmp.Diff(tc.want, Classify(tc.err)); d != "" {

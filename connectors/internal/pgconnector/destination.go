@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -30,9 +31,13 @@ type Destination struct {
 	cfg   DestinationConfig
 	conn  *pgconn.PgConn
 	stats dest.Stats
+	note  string
 }
 
-var _ sdk.Destination = (*Destination)(nil)
+var (
+	_ sdk.Destination = (*Destination)(nil)
+	_ sdk.CheckNoter  = (*Destination)(nil)
+)
 
 // NewDestination returns an unopened destination.
 func NewDestination() *Destination { return &Destination{} }
@@ -73,37 +78,93 @@ func (d *Destination) Check(ctx context.Context) error {
 		_ = pgclient.Exec(ctx, d.conn, "ROLLBACK")
 		return classify(fmt.Errorf("check write access to schema %q: %w", schema, err), d.cfg.Password, false)
 	}
+	stale, err := dest.StagingTables(ctx, d.conn, schema)
+	if err != nil {
+		return classify(err, d.cfg.Password, false)
+	}
+	if len(stale) > 0 {
+		names := make([]string, len(stale))
+		for i, st := range stale {
+			names[i] = st.String()
+		}
+		d.note = fmt.Sprintf("ok; %d replace-mode staging table(s) in schema %q, dropped by the owning pipeline's next run: %s",
+			len(stale), schema, strings.Join(names, "; "))
+	}
 	return nil
+}
+
+// CheckNote implements sdk.CheckNoter: it lists the staging tables Check found.
+func (d *Destination) CheckNote() string { return d.note }
+
+var _ sdk.StreamChecker = (*Destination)(nil)
+
+// CheckStreams implements sdk.StreamChecker: it reports, per stream, the
+// schema drift between the source's fields and the destination table (and
+// the schema the pipeline last wrote), and fails when a drift's
+// schema_evolution policy is fail. Nothing is changed.
+func (d *Destination) CheckStreams(ctx context.Context, streams []abi.StreamSchema) (string, error) {
+	schema := d.cfg.Schema
+	if schema == "" {
+		schema = "public"
+	}
+	var lines, fails []string
+	for _, s := range streams {
+		target := s.Stream.DestinationTable
+		if target == "" {
+			target = s.Stream.Name
+		}
+		plan, exists, err := dest.PlanWrite(ctx, d.conn, schema, s.Stream, s.Fields)
+		if err != nil {
+			return "", classify(fmt.Errorf("check stream %q: %w", s.Stream.Name, err), d.cfg.Password, false)
+		}
+		switch {
+		case !exists:
+			lines = append(lines, fmt.Sprintf("%s.%s will be created", schema, target))
+		case len(plan.Drifts) == 0:
+			lines = append(lines, fmt.Sprintf("%s.%s: no schema drift", schema, target))
+		default:
+			ds := make([]string, len(plan.Drifts))
+			for i, dr := range plan.Drifts {
+				ds[i] = dr.String()
+			}
+			lines = append(lines, fmt.Sprintf("%s.%s: %s", schema, target, strings.Join(ds, "; ")))
+		}
+		if err := plan.Err(schema, target); err != nil {
+			fails = append(fails, err.Error())
+		}
+	}
+	if len(fails) > 0 {
+		return "", sdk.SchemaError(fmt.Errorf("%s", strings.Join(fails, "; ")), sdk.WithCode("schema_drift"),
+			sdk.WithHint("change the destination's schema_evolution policy or the destination table before running"))
+	}
+	return strings.Join(lines, "; "), nil
 }
 
 // Write implements sdk.Destination.
 func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.BatchIterator) error {
-	if p := req.Stream.OnDataError; p != "" && p != "fail" {
-		return sdk.ConfigError(fmt.Errorf("write stream %q: on_data_error %q is not supported by dest-postgres yet", req.Stream.Name, p),
-			sdk.WithCode("unsupported_policy"), sdk.WithHint("use on_data_error: fail; a rejected value fails the stream as a data error"))
-	}
 	r := dest.Request{
 		Schema:         d.cfg.Schema,
 		Stream:         req.Stream,
-		Resume:         resumeOf(req),
+		Resume:         req.Resume,
 		CopyFlushBytes: d.cfg.CopyFlushBytes,
 	}
 	if req.Schema != nil {
 		r.Fields = req.Schema.Fields
 	}
-	var in dest.Input = &input{it: it}
-	if r.Resume == nil && req.Schema != nil {
-		var err error
-		if r.Resume, in, err = deriveResume(ctx, d.conn, d.cfg.Schema, req, it); err != nil {
-			return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
-		}
-	}
-	st, err := dest.Write(ctx, d.conn, r, in)
+	st, err := dest.Write(ctx, d.conn, r, &input{it: it})
 	d.stats = st
+	sdk.RecordPhase(ctx, sdk.PhaseFlush, st.Flush)
+	sdk.RecordPhase(ctx, sdk.PhaseCommit, st.Commit)
+	for _, dr := range st.Drifts {
+		sdk.Log(ctx, abi.LogWarn, "schema drift", "stream", req.Stream.Name, "drift", dr.String())
+	}
 	if err != nil {
 		return classify(fmt.Errorf("write stream %q: %w", req.Stream.Name, err), d.cfg.Password, true)
 	}
-	sdk.Log(ctx, abi.LogInfo, "write done", "stream", req.Stream.Name, "records", st.Records, "skipped", st.Skipped, "commits", st.Commits)
+	if len(st.DroppedStaging) > 0 {
+		sdk.Log(ctx, abi.LogInfo, "dropped staging tables of earlier failed runs", "stream", req.Stream.Name, "tables", strings.Join(st.DroppedStaging, ", "))
+	}
+	sdk.Log(ctx, abi.LogInfo, "write done", "stream", req.Stream.Name, "records", st.Records, "skipped", st.Skipped, "failed", st.Failed, "commits", st.Commits)
 	return nil
 }
 
@@ -149,4 +210,8 @@ func (in *input) setView(v *batch.View) {
 func (in *input) Rows() int                   { return in.view.Rows() }
 func (in *input) Column(i int) pgarrow.Reader { return &in.readers[i] }
 func (in *input) Checkpoint() *abi.Checkpoint { return in.it.Checkpoint() }
-func (in *input) Commit() error               { return in.it.Commit() }
+func (in *input) Commit(failed uint64) error {
+	return in.it.CommitWith(abi.CommitInfo{RecordsFailed: failed})
+}
+
+func (in *input) ReportCommitted(cp abi.Checkpoint) error { return in.it.ReportCommitted(cp) }

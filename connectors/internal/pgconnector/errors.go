@@ -36,6 +36,10 @@ func classify(err error, password string, writing bool) error {
 	clean := &sanitized{msg: pgclient.Sanitize(err.Error(), password), cause: err}
 	var opts []sdk.ErrorOption
 	var unknown *dest.CommitUnknownError
+	var ahead *dest.ResumeAheadError
+	if errors.As(err, &ahead) {
+		return sdk.TransientDBError(clean, sdk.WithCommitState(abi.CommitBefore), sdk.WithCode(abi.CodeResumeAhead), sdk.WithBackoff(abi.BackoffFast))
+	}
 	switch {
 	case errors.As(err, &unknown):
 		opts = append(opts, sdk.WithCommitState(abi.CommitAfterUnknown), sdk.WithCode("commit_unknown"))
@@ -48,6 +52,9 @@ func classify(err error, password string, writing bool) error {
 		return sdk.ConfigError(clean, append(opts, sdk.WithCode("invalid_stream"))...)
 	case errors.Is(err, dest.ErrSchema):
 		return sdk.SchemaError(clean, append(opts, sdk.WithCode("schema_mismatch"))...)
+	case errors.Is(err, dest.ErrTooManyFailed):
+		return sdk.DataError(clean, append(opts, sdk.WithCode("max_failed_records"),
+			sdk.WithHint("fix the rejected rows (see the dead-letter table under on_data_error: dlq) or raise max_failed_records"))...)
 	case errors.As(err, &de), errors.Is(err, dest.ErrData):
 		return sdk.DataError(clean, append(opts, sdk.WithCode("conversion"))...)
 	case errors.Is(err, context.Canceled):
@@ -57,21 +64,21 @@ func classify(err error, password string, writing bool) error {
 	opts = append(opts, sdk.WithCode(c.Code))
 	var e *sdk.Error
 	switch c.Category {
-	case pgclient.CatAuth:
+	case abi.CategoryAuth:
 		e = sdk.AuthError(clean, opts...)
-	case pgclient.CatPermission:
+	case abi.CategoryPermission:
 		e = sdk.PermissionError(clean, opts...)
-	case pgclient.CatConfig:
+	case abi.CategoryConfig:
 		e = sdk.ConfigError(clean, opts...)
-	case pgclient.CatTransientNetwork:
+	case abi.CategoryTransientNetwork:
 		e = sdk.TransientNetworkError(clean, opts...)
-	case pgclient.CatTransientDB:
+	case abi.CategoryTransientDB:
 		e = sdk.TransientDBError(clean, opts...)
-	case pgclient.CatData:
+	case abi.CategoryData:
 		e = sdk.DataError(clean, opts...)
-	case pgclient.CatSchema:
+	case abi.CategorySchema:
 		e = sdk.SchemaError(clean, opts...)
-	case pgclient.CatCancelled:
+	case abi.CategoryCancelled:
 		e = sdk.CancelledError(clean, opts...)
 	default:
 		e = sdk.InternalError(clean, opts...)

@@ -74,9 +74,15 @@ type iterator struct {
 	view   *batch.View
 	latest *abi.Checkpoint
 	acked  []*abi.Checkpoint
+	// reported is the position the destination reported holding.
+	reported *abi.Checkpoint
+	// resume is the WriteRequest's resume checkpoint.
+	resume *abi.Checkpoint
 	// failCommit makes Commit fail after that many acknowledgements
 	// (0 = never), as when an acknowledgement is lost.
 	failCommit int
+	// failed is the RecordsFailed of the last commit.
+	failed uint64
 }
 
 var errAckLost = errors.New("acknowledgement lost")
@@ -100,7 +106,10 @@ func (it *iterator) Next(context.Context) (*batch.View, error) {
 	return it.view, nil
 }
 
-func (it *iterator) Commit() error {
+func (it *iterator) Commit() error { return it.CommitWith(abi.CommitInfo{}) }
+
+func (it *iterator) CommitWith(info abi.CommitInfo) error {
+	it.failed = info.RecordsFailed
 	if it.failCommit > 0 && len(it.acked) == it.failCommit {
 		return errAckLost
 	}
@@ -109,6 +118,11 @@ func (it *iterator) Commit() error {
 }
 
 func (it *iterator) Checkpoint() *abi.Checkpoint { return it.latest }
+
+func (it *iterator) ReportCommitted(cp abi.Checkpoint) error {
+	it.reported = &cp
+	return nil
+}
 
 func config(t testing.TB, c pgclient.Config, extra map[string]any) sdk.Config {
 	t.Helper()
@@ -154,5 +168,5 @@ func writeIter(t testing.TB, cfg sdk.Config, spec abi.StreamSpec, it *iterator) 
 		return nil, fmt.Errorf("open destination: %w", err)
 	}
 	defer d.Close(ctx)
-	return it, d.Write(ctx, sdk.WriteRequest{Stream: spec, Schema: it.f.schema}, it)
+	return it, d.Write(ctx, sdk.WriteRequest{Stream: spec, Schema: it.f.schema, Resume: it.resume}, it)
 }

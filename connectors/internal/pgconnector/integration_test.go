@@ -94,13 +94,12 @@ func TestErrorsAreClassifiedAndSanitized(t *testing.T) {
 	}
 }
 
-// TestRetryAfterLostAckWithoutResume: the first attempt's fourth commit
-// lands but its acknowledgement is lost; the second attempt's source
-// resumes after the last acknowledged checkpoint, and the destination
-// (which gets no resume checkpoint from the SDK) derives the resume point
-// from the first checkpoint it sees and skips the rows it already
-// committed. No row is lost or duplicated in any write mode.
-func TestRetryAfterLostAckWithoutResume(t *testing.T) {
+// TestRetryAfterLostAck: the first attempt's fourth commit lands but its
+// acknowledgement is lost; the second attempt, resuming after the last
+// acknowledged checkpoint, reports the position the destination holds and
+// fails with resume_ahead (retryable, before commit); the third resumes
+// after that position. No row is lost or duplicated in any write mode.
+func TestRetryAfterLostAck(t *testing.T) {
 	srcCfg := pgtest.NewDB(t)
 	src := pgtest.Connect(t, srcCfg)
 	pgtest.Exec(t, src, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i`)
@@ -124,11 +123,20 @@ func TestRetryAfterLostAckWithoutResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f2.rows != 400 {
-				t.Fatalf("resumed read: %d rows, want 400", f2.rows)
+			it2, err := writeIter(t, config(t, dstCfg, nil), ws, &iterator{f: f2, resume: resume})
+			var e *sdk.Error
+			if !errors.As(err, &e) || e.Envelope.Code != abi.CodeResumeAhead || !e.Envelope.Retryable || !e.Envelope.SafeToRetry || it2.reported == nil {
+				t.Fatalf("second attempt: %v (reported %+v), want retryable resume_ahead", err, it2.reported)
 			}
-			if _, err := writeAll(t, config(t, dstCfg, nil), ws, f2); err != nil {
-				t.Fatalf("second attempt: %v", err)
+			f3, err := readAll(t, config(t, srcCfg, nil), spec, it2.reported, 100, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f3.rows != 200 {
+				t.Fatalf("resumed read: %d rows, want 200", f3.rows)
+			}
+			if _, err := writeIter(t, config(t, dstCfg, nil), ws, &iterator{f: f3, resume: it2.reported}); err != nil {
+				t.Fatalf("third attempt: %v", err)
 			}
 			got := pgtest.QueryStrings(t, dst, "SELECT count(*), count(DISTINCT id), sum(id) FROM t")[0]
 			if fmt.Sprint(got) != "[1000 1000 500500]" {
@@ -180,5 +188,19 @@ func TestCheckAndDiscover(t *testing.T) {
 	}
 	if n := pgtest.QueryStrings(t, conn, `SELECT count(*) FROM pg_namespace WHERE nspname = 'new schema'`)[0][0]; n != "0" {
 		t.Errorf("check left the probe schema behind")
+	}
+	if d.CheckNote() != "" {
+		t.Errorf("check note without staging tables = %q", d.CheckNote())
+	}
+
+	// Staging tables left by failed replace runs are listed with their owner.
+	pgtest.Exec(t, conn, `CREATE TABLE "Sales"._rb_stage_0123 (x int); COMMENT ON TABLE "Sales"._rb_stage_0123 IS '{"pipeline":"p","stream":"Orders","run_id":"r-1"}'`)
+	ds := NewDestination()
+	if err := ds.Open(ctx, config(t, cfg, map[string]any{"schema": "Sales"})); err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close(ctx)
+	if err := ds.Check(ctx); err != nil || !strings.Contains(ds.CheckNote(), "_rb_stage_0123 (pipeline p, stream Orders, run r-1)") {
+		t.Errorf("destination check = %v, note %q; want the staging table listed", err, ds.CheckNote())
 	}
 }

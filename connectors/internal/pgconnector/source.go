@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -50,9 +51,11 @@ func decodeConfig(raw sdk.Config, v any, c *pgclient.Config) error {
 	return nil
 }
 
-// connect opens the connection of cfg.
+// connect opens the connection of cfg, recording the time as PhaseConnect.
 func connect(ctx context.Context, cfg pgclient.Config, writing bool) (*pgclient.Conn, error) {
+	start := time.Now()
 	conn, err := pgclient.Connect(ctx, cfg, dialer)
+	sdk.RecordPhase(ctx, sdk.PhaseConnect, time.Since(start))
 	if err != nil {
 		return nil, classify(fmt.Errorf("connect to %s:%d database %q: %w", cfg.Host, cfg.Port, cfg.Database, err), cfg.Password, writing)
 	}
@@ -116,6 +119,8 @@ func (s *Source) Read(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter) e
 	if err != nil {
 		return classify(fmt.Errorf("read stream %q: %w", req.Stream.Name, err), s.cfg.Password, false)
 	}
+	sdk.RecordPhase(ctx, sdk.PhaseQuery, st.Query)
+	sdk.RecordPhase(ctx, sdk.PhaseFetch, st.Fetch)
 	sdk.Log(ctx, abi.LogInfo, "read done", "stream", req.Stream.Name, "records", st.Records, "bytes", st.Bytes, "checkpoints", st.Checkpoints)
 	return nil
 }

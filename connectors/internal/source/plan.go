@@ -230,80 +230,81 @@ func (p *plan) addParam(v param) string {
 	return "$" + strconv.Itoa(len(p.params))
 }
 
-// partitionCond returns the condition selecting partition part: a range of
-// an integer key between its min and max (NULL keys go to partition 0),
-// or a ctid block range when no key is given.
+// partitionCond returns the condition selecting partition part.
+//
+// With an integer key (partition_key, else a single-column integer primary
+// key) a row belongs to partition mod(key, count): that depends on the row
+// alone, never on the snapshot, so partitions that read at different
+// moments still take every row whose key does not change exactly once,
+// whatever is inserted, updated or deleted meanwhile (NULL keys go to
+// partition 0). Ranges between min and max were cheaper to scan (measured
+// on 1M rows, 4 partitions in parallel: 2.98 s against 3.69 s), but each
+// partition computed min and max in its own snapshot, so a concurrent
+// insert or delete shifted the bounds between partitions: rows in a gap
+// were lost, rows in an overlap copied twice.
+//
+// A keyless table is split into ctid block ranges, which an UPDATE during
+// the copy defeats (the new row version may land in another partition's
+// blocks: copied twice, or missed): documented in the connector README.
 func (p *plan) partitionCond(ctx context.Context, conn *pgconn.PgConn, part *abi.Partition) (string, error) {
 	if part.Index >= part.Count {
 		return "", fmt.Errorf("%w: partition index %d of %d", ErrConfig, part.Index, part.Count)
 	}
-	idx, cnt := big.NewInt(int64(part.Index)), big.NewInt(int64(part.Count))
-	bound := func(lo, hi *big.Int, i *big.Int) *big.Int { // lo + (hi-lo+1)*i/cnt
-		span := new(big.Int).Sub(hi, lo)
-		span.Add(span, big.NewInt(1))
-		span.Mul(span, i)
-		span.Quo(span, cnt)
-		return span.Add(span, lo)
+	keyName := part.Key
+	if keyName == "" && len(p.table.PrimaryKey) == 1 {
+		if c, _, ok := p.table.Column(p.table.PrimaryKey[0]); ok && isInteger(c.Type.Kind) {
+			keyName = c.Name
+		}
 	}
-	last := part.Index == part.Count-1
-	if part.Key == "" {
-		if p.table.Partitioned {
-			return "", fmt.Errorf("%w: partitioned table %s needs a partition_key", ErrConfig, p.table.Name)
-		}
-		rows, err := pgclient.Query(ctx, conn,
-			"SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::bigint)::text",
-			[]byte(pgsql.Qualified(p.table.Schema, p.table.Name)))
-		if err != nil {
-			return "", fmt.Errorf("table size: %w", err)
-		}
-		blocks, _ := new(big.Int).SetString(string(rows[0][0]), 10)
-		if blocks == nil {
-			return "", fmt.Errorf("table size: bad value %q", rows[0][0])
-		}
-		zero := big.NewInt(0)
-		lo := bound(zero, blocks, idx)
-		cond := fmt.Sprintf("ctid >= '(%s,0)'::tid", lo)
-		if part.Index == 0 {
-			cond = "ctid >= '(0,0)'::tid"
-		}
-		if !last {
-			cond += fmt.Sprintf(" AND ctid < '(%s,0)'::tid", bound(zero, blocks, new(big.Int).Add(idx, big.NewInt(1))))
-		}
-		return cond, nil
+	if keyName == "" {
+		return p.ctidRange(ctx, conn, part)
 	}
-	c, _, ok := p.table.Column(part.Key)
+	c, _, ok := p.table.Column(keyName)
 	if !ok {
-		return "", fmt.Errorf("%w: partition key %q not found", ErrConfig, part.Key)
+		return "", fmt.Errorf("%w: partition key %q not found", ErrConfig, keyName)
 	}
-	switch c.Type.Kind {
-	case pgarrow.KindInt16, pgarrow.KindInt32, pgarrow.KindInt64:
-	default:
-		return "", fmt.Errorf("%w: partition key %q must be an integer column, not %s", ErrConfig, part.Key, c.SourceType)
+	if !isInteger(c.Type.Kind) {
+		return "", fmt.Errorf("%w: partition key %q must be an integer column, not %s", ErrConfig, keyName, c.SourceType)
 	}
+	// mod is negative for negative keys: -1 belongs to partition count-1.
 	col := pgsql.Ident(c.Name)
-	rows, err := pgclient.Query(ctx, conn, fmt.Sprintf("SELECT min(%s)::text, max(%s)::text FROM %s", col, col, pgsql.Qualified(p.table.Schema, p.table.Name)))
-	if err != nil {
-		return "", fmt.Errorf("partition bounds: %w", err)
-	}
-	if rows[0][0] == nil { // empty table (or only NULL keys)
-		if part.Index == 0 {
-			return "true", nil
-		}
-		return "false", nil
-	}
-	lo, _ := new(big.Int).SetString(string(rows[0][0]), 10)
-	hi, _ := new(big.Int).SetString(string(rows[0][1]), 10)
-	from, to := bound(lo, hi, idx), bound(lo, hi, new(big.Int).Add(idx, big.NewInt(1)))
-	var parts []string
-	if part.Index > 0 {
-		parts = append(parts, fmt.Sprintf("%s >= %s", col, from))
-	}
-	if !last {
-		parts = append(parts, fmt.Sprintf("%s < %s", col, to))
-	}
-	cond := "(" + strings.Join(append(parts, "true")[:max(1, len(parts))], " AND ") + ")"
 	if part.Index == 0 {
-		cond = "(" + cond + " OR " + col + " IS NULL)"
+		return fmt.Sprintf("(mod(%s, %d) = 0 OR %s IS NULL)", col, part.Count, col), nil
+	}
+	return fmt.Sprintf("mod(%s, %d) IN (%d, %d)", col, part.Count, part.Index, int64(part.Index)-int64(part.Count)), nil
+}
+
+func isInteger(k pgarrow.Kind) bool {
+	return k == pgarrow.KindInt16 || k == pgarrow.KindInt32 || k == pgarrow.KindInt64
+}
+
+// ctidRange returns the ctid block range of partition part of a keyless
+// table.
+func (p *plan) ctidRange(ctx context.Context, conn *pgconn.PgConn, part *abi.Partition) (string, error) {
+	if p.table.Partitioned {
+		return "", fmt.Errorf("%w: partitioned table %s needs a partition_key", ErrConfig, p.table.Name)
+	}
+	rows, err := pgclient.Query(ctx, conn,
+		"SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::bigint)::text",
+		[]byte(pgsql.Qualified(p.table.Schema, p.table.Name)))
+	if err != nil {
+		return "", fmt.Errorf("table size: %w", err)
+	}
+	blocks, _ := new(big.Int).SetString(string(rows[0][0]), 10)
+	if blocks == nil {
+		return "", fmt.Errorf("table size: bad value %q", rows[0][0])
+	}
+	cnt := big.NewInt(int64(part.Count))
+	bound := func(i uint32) *big.Int { // blocks*i/cnt
+		b := new(big.Int).Mul(blocks, big.NewInt(int64(i)))
+		return b.Quo(b, cnt)
+	}
+	cond := fmt.Sprintf("ctid >= '(%s,0)'::tid", bound(part.Index))
+	if part.Index == 0 {
+		cond = "ctid >= '(0,0)'::tid"
+	}
+	if part.Index < part.Count-1 {
+		cond += fmt.Sprintf(" AND ctid < '(%s,0)'::tid", bound(part.Index+1))
 	}
 	return cond, nil
 }

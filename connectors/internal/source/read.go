@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
@@ -72,6 +75,12 @@ type Stats struct {
 	Checkpoints int
 	// SQL is the data query (for logs; holds no values).
 	SQL string
+	// Query is the time from the start of Read until the query returned
+	// its first rows (or ended without any); Fetch is the time from then
+	// until the last batch was handed to the sink.
+	Query, Fetch time.Duration
+
+	firstRows time.Time // when the first rows arrived
 }
 
 // DataError is a value that could not be converted.
@@ -91,6 +100,7 @@ func (e *DataError) Unwrap() error { return e.Err }
 // Read streams one table (partition) to sink from one consistent snapshot.
 func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Stats, error) {
 	var st Stats
+	start := time.Now()
 	schema := req.Stream.Namespace
 	if schema == "" {
 		schema = req.Schema
@@ -109,12 +119,21 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 			cancel()
 		}
 	}()
+	part := req.Stream.Partition
+	if part != nil && part.Snapshot != "" {
+		if err := importSnapshot(ctx, conn, part.Snapshot); err != nil {
+			return st, err
+		}
+	}
 	t, ok, err := pgcatalog.Lookup(ctx, conn.PgConn, schema, req.Stream.Name)
 	if err != nil {
 		return st, err
 	}
 	if !ok {
 		return st, fmt.Errorf("%w: %s.%s", ErrNotFound, schema, req.Stream.Name)
+	}
+	if part != nil && part.ExportSnapshot {
+		return st, holdSnapshot(ctx, conn, t, req, sink)
 	}
 	p, err := buildPlan(ctx, conn.PgConn, t, &req.Stream, req.Resume)
 	if err != nil {
@@ -123,6 +142,11 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 	st.SQL = p.sql
 	st, err = run(ctx, conn, p, req, sink)
 	st.SQL = p.sql
+	if st.firstRows.IsZero() {
+		st.Query = time.Since(start)
+	} else {
+		st.Query, st.Fetch = st.firstRows.Sub(start), time.Since(st.firstRows)
+	}
 	if err != nil {
 		return st, err
 	}
@@ -131,6 +155,54 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 	}
 	committed = true
 	return st, nil
+}
+
+// SnapshotCursor is the cursor_field of the checkpoint that carries an
+// exported snapshot's id (abi.Partition.ExportSnapshot).
+const SnapshotCursor = "snapshot"
+
+// importSnapshot makes the open transaction read in the exported snapshot
+// id. When the exporting transaction is gone (a partition retried after the
+// stream's snapshot holder ended), the read falls back to a snapshot of its
+// own: each key is still read once (partitions split by key), but this
+// partition is not in the stream's snapshot.
+func importSnapshot(ctx context.Context, conn *pgclient.Conn, id string) error {
+	err := pgclient.Exec(ctx, conn.PgConn, "SET TRANSACTION SNAPSHOT "+pgsql.Literal(id))
+	var pgErr *pgconn.PgError
+	if err == nil || !errors.As(err, &pgErr) {
+		return err
+	}
+	if err := pgclient.Exec(ctx, conn.PgConn, "ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return fmt.Errorf("begin snapshot: %w", err)
+	}
+	return nil
+}
+
+// holdSnapshot exports the open transaction's snapshot, sends its id as
+// the cursor value of a checkpoint (after the stream's schema), and keeps
+// the transaction open until ctx ends, so that the stream's partitions can
+// import it.
+func holdSnapshot(ctx context.Context, conn *pgclient.Conn, t pgcatalog.Table, req Request, sink Sink) error {
+	rows, err := pgclient.Query(ctx, conn.PgConn, "SELECT pg_export_snapshot()")
+	if err != nil {
+		return fmt.Errorf("export snapshot: %w", err)
+	}
+	spec := req.Stream
+	spec.Partition = nil
+	p, err := buildPlan(ctx, conn.PgConn, t, &spec, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := sink.Schema(ctx, p.fields()); err != nil {
+		return err
+	}
+	id := string(rows[0][0])
+	cp := abi.Checkpoint{Stream: req.Stream.Name, CursorField: SnapshotCursor, CursorValue: &abi.CursorValue{String: &id}}
+	if err := sink.Checkpoint(ctx, cp); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 // run executes the plan and streams batches and checkpoints.
@@ -232,6 +304,9 @@ func run(ctx context.Context, conn *pgclient.Conn, p *plan, req Request, sink Si
 	}
 	q := pgclient.Statement{SQL: p.sql, Params: vals, ParamOIDs: oids, ParamFormats: formats, ResultFormats: resultFormats}
 	err = conn.StreamRows(ctx, q, func(rows [][]byte) error {
+		if st.firstRows.IsZero() {
+			st.firstRows = time.Now()
+		}
 		for len(rows) > 0 {
 			n, col, err := rb.AppendRows(rows)
 			switch {

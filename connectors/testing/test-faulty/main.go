@@ -20,6 +20,8 @@
 //	bad_error       return an error with an invalid envelope
 //	read_file       read "path" (must fail: no filesystem)
 //	read_env        check that only the "expect_env" variables are visible
+//	fail            fail with a classified error of category "category"
+//	                (code "FAULTY_<CATEGORY>")
 //	ok              emit one row
 package main
 
@@ -50,6 +52,7 @@ type config struct {
 	Addr      string            `json:"addr"`
 	Host      string            `json:"host"`
 	Path      string            `json:"path"`
+	Category  string            `json:"category"`
 	ExpectEnv map[string]string `json:"expect_env"`
 }
 
@@ -163,6 +166,10 @@ func (f *faulty) fault(ctx context.Context, e sdk.Emitter) error {
 			return sdk.InternalError(fmt.Errorf("unexpected environment: %s", strings.Join(names, ",")), sdk.WithCode("env_leak"))
 		}
 		return nil
+	case "fail":
+		env := abi.NewErrorEnvelope(f.cfg.Category, "FAULTY_"+strings.ToUpper(f.cfg.Category),
+			"test-faulty fails with category "+f.cfg.Category)
+		return &sdk.Error{Envelope: env}
 	case "ok", "":
 		if e == nil {
 			return nil

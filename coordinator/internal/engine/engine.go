@@ -1,18 +1,24 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -25,17 +31,28 @@ type runStore interface {
 	ListRuns(ctx context.Context, f store.ListFilter) ([]store.Run, string, error)
 	ListUnfinished(ctx context.Context) ([]store.Run, error)
 	AddAttempt(ctx context.Context, a store.Attempt) error
-	FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *retry.ConnectorError) error
+	FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *runerr.ConnectorError) error
 	ListAttempts(ctx context.Context, runID string) ([]store.Attempt, error)
 	PutStreamResult(ctx context.Context, r store.StreamResult) error
 	ListStreamResults(ctx context.Context, runID string) ([]store.StreamResult, error)
 	GetCursor(ctx context.Context, pipeline, stream string, partition uint32) (*store.Checkpoint, error)
 	PutCursor(ctx context.Context, pipeline, runID string, cp store.Checkpoint) error
+	AcquireLease(ctx context.Context, l store.Lease, now time.Time) (store.Lease, bool, error)
+	RenewLease(ctx context.Context, l store.Lease) (bool, error)
+	ReleaseLease(ctx context.Context, pipeline, runID, owner string) error
+	ListLeases(ctx context.Context) ([]store.Lease, error)
+}
+
+// sealer encrypts the submit-time values a resumed run needs (seal.Box).
+type sealer interface {
+	Seal(plain []byte, context string) ([]byte, error)
+	Open(sealed []byte, context string) ([]byte, error)
 }
 
 // relayer relays one stream between workers (relay.Relayer).
 type relayer interface {
 	Relay(ctx context.Context, job relay.Job, onProgress func(relay.Progress)) (relay.Result, error)
+	HoldSnapshot(ctx context.Context, job relay.Job) (id string, release func(), err error)
 }
 
 // Config tunes an Engine. Zero values mean the defaults.
@@ -51,13 +68,25 @@ type Config struct {
 	// (default os.LookupEnv).
 	Env pipeline.Lookup
 	// Owner identifies this coordinator instance in the store (default the
-	// host name).
+	// host name). It must differ between live coordinators sharing a store;
+	// a restarted process that keeps its owner id takes its runs back at
+	// once instead of waiting for their leases to expire.
 	Owner string
-	// StaleAfter is how long an unfinished run may go without updates
-	// before a coordinator fails it as abandoned (default 2 min).
-	StaleAfter time.Duration
+	// LeaseTTL is how long a run's pipeline lease lasts unless renewed; it
+	// is renewed every LeaseTTL/3, and with Failover expired leases are
+	// looked for as often (default 15 s).
+	LeaseTTL time.Duration
+	// Failover makes the engine resume runs whose coordinator stopped
+	// (their lease expired), and hand its own runs off at shutdown instead
+	// of failing them. Off for an embedded coordinator, which lives for one
+	// command.
+	Failover bool
+	// Sealer, when set, encrypts the submit-time values (--var values,
+	// literal secrets) another coordinator process needs to resume a run;
+	// without it such runs cannot be resumed elsewhere.
+	Sealer sealer
 	// Heartbeat is how often active runs are saved to the store with their
-	// live counts, and how often abandoned runs are looked for (default 15 s).
+	// live counts (default 15 s).
 	Heartbeat time.Duration
 	// ProgressInterval rate-limits progress events per run (default 250 ms).
 	ProgressInterval time.Duration
@@ -67,6 +96,9 @@ type Config struct {
 	// Observer, when set, is told about run starts, retries and ends
 	// (metrics). Its methods must not block.
 	Observer Observer
+	// Discoverer expands stream patterns ("public.*") at plan time through
+	// the source's catalog; without it a pipeline with patterns fails.
+	Discoverer catalog.Discoverer
 }
 
 // Observer receives run lifecycle notifications, e.g. to export metrics.
@@ -100,8 +132,8 @@ func (c Config) withDefaults() Config {
 	if c.Owner == "" {
 		c.Owner, _ = os.Hostname()
 	}
-	if c.StaleAfter <= 0 {
-		c.StaleAfter = 2 * time.Minute
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 15 * time.Second
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 15 * time.Second
@@ -150,10 +182,12 @@ func New(st runStore, rl relayer, cfg Config, log hclog.Logger) *Engine {
 	}
 }
 
-// Run starts the engine: it fails the runs a previous coordinator process
-// left unfinished, accepts submissions, and blocks until ctx is done. It
-// then cancels the active runs (they end FAILED with COORDINATOR_SHUTDOWN)
-// and waits for them to be recorded.
+// Run starts the engine and blocks until ctx is done. With Failover it
+// first resumes the runs whose coordinator stopped (expired leases, or
+// leases of this owner id from a previous process) and keeps looking for
+// such runs every LeaseTTL/3. When ctx ends it stops the active runs: with
+// Failover it releases them, unfinished, for another coordinator process to
+// resume; otherwise they end FAILED with COORDINATOR_SHUTDOWN.
 func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	if e.base != nil || e.stopped {
@@ -165,76 +199,40 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.base = context.WithoutCancel(ctx)
 	e.mu.Unlock()
 
-	// A ctx done during recovery is a shutdown, not a failure: the error it
-	// causes is no news, and the next coordinator recovers the same runs.
-	if err := e.recover(ctx, true); err != nil && ctx.Err() == nil {
-		e.log.Error("recover unfinished runs", "error", err)
+	var scan <-chan time.Time // nil without Failover: never fires
+	if e.cfg.Failover {
+		e.takeOver(ctx)
+		t := time.NewTicker(e.cfg.LeaseTTL / 3)
+		defer t.Stop()
+		scan = t.C
 	}
 	close(e.ready)
-	sweep := time.NewTicker(e.cfg.Heartbeat)
-	defer sweep.Stop()
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
-		case <-sweep.C:
-			// Fail runs whose coordinator died since (never RUNNING forever).
-			if err := e.recover(ctx, false); err != nil && ctx.Err() == nil {
-				e.log.Error("recover unfinished runs", "error", err)
-			}
+		case <-scan:
+			e.takeOver(ctx)
 		}
 	}
 
+	cause := errShutdown
+	if e.cfg.Failover {
+		cause = errHandOff
+	}
 	e.mu.Lock()
 	e.stopped = true
 	for _, cancel := range e.active {
-		cancel(errShutdown)
+		cancel(cause)
 	}
 	e.mu.Unlock()
 	e.wg.Wait()
 	return nil
 }
 
-// Ready is closed once Run has recovered unfinished runs and accepts
+// Ready is closed once Run has taken over the runs left to it and accepts
 // submissions.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
-
-// recover fails the unfinished runs that no live coordinator drives: at
-// startup those of this owner (a previous process) and of no owner; at any
-// time those not updated for StaleAfter. Runs executing here are skipped.
-func (e *Engine) recover(ctx context.Context, startup bool) error {
-	runs, err := e.store.ListUnfinished(ctx)
-	if err != nil {
-		return fmt.Errorf("list unfinished runs: %w", err)
-	}
-	now := time.Now() // compared with the store's UpdatedAt
-	for _, r := range runs {
-		e.mu.Lock()
-		_, local := e.active[r.ID]
-		e.mu.Unlock()
-		if local {
-			continue
-		}
-		mine := r.Owner == "" || r.Owner == e.cfg.Owner
-		if !(startup && mine) && now.Sub(r.UpdatedAt) < e.cfg.StaleAfter {
-			continue // a live coordinator may drive it
-		}
-		r.Error = restartedError(string(r.State))
-		r.State = store.StateFailed
-		r.FinishedAt = now
-		if !r.StartedAt.IsZero() {
-			r.DurationSecs = now.Sub(r.StartedAt).Seconds()
-		}
-		if r.Attempts > 0 {
-			_ = e.store.FinishAttempt(ctx, r.ID, r.Attempts, now, r.Error) // already finished is fine
-		}
-		if err := e.store.UpdateRun(ctx, r); err != nil {
-			return fmt.Errorf("fail run %s: %w", r.ID, err)
-		}
-		e.log.Warn("failed a run left unfinished by a previous coordinator", "run_id", r.ID, "pipeline", r.Pipeline)
-	}
-	return nil
-}
 
 // Submission is a request to run a pipeline.
 type Submission struct {
@@ -249,7 +247,10 @@ type Submission struct {
 
 // Submit validates and records a run and starts it in the background. It
 // returns the run and whether it already existed (same idempotency key).
-// A pipeline that does not parse returns a *pipeline.ValidationError.
+// A pipeline that does not parse returns a *pipeline.ValidationError; a
+// pipeline with an active run (its lease is live) an *ActiveRunError. An
+// unfinished run of the pipeline whose lease expired (its coordinator
+// stopped) is superseded: it ends FAILED with RUN_SUPERSEDED.
 func (e *Engine) Submit(ctx context.Context, sub Submission) (store.Run, bool, error) {
 	lookup := pipeline.MapLookup(sub.Variables, e.cfg.Env)
 	planStart := time.Now()
@@ -267,28 +268,54 @@ func (e *Engine) Submit(ctx context.Context, sub Submission) (store.Run, bool, e
 	if !running {
 		return store.Run{}, false, ErrNotRunning
 	}
-	run, existed, err := e.store.CreateRun(ctx, store.Run{
+	run := store.Run{
+		ID:             uuid.NewString(),
 		Pipeline:       p.Name,
 		State:          store.StatePending,
 		IdempotencyKey: sub.IdempotencyKey,
 		PipelineYAML:   string(stored),
 		Owner:          e.cfg.Owner,
-	})
-	if err != nil {
-		return store.Run{}, false, fmt.Errorf("create run: %w", err)
 	}
-	if existed {
-		return run, true, nil
-	}
-	if err := e.start(run, p, lookup, time.Since(planStart)); err != nil {
+	if err := e.attachResumeData(&run, sub, string(stored) != sub.YAML); err != nil {
 		return store.Run{}, false, err
 	}
-	e.log.Info("run submitted", "run_id", run.ID, "pipeline", run.Pipeline)
-	return run, false, nil
+	// The lease comes first: no run of a pipeline exists without it.
+	now := time.Now()
+	held, ok, err := e.store.AcquireLease(ctx, e.lease(run, now), now)
+	if err != nil {
+		return store.Run{}, false, fmt.Errorf("take the pipeline's lease: %w", err)
+	}
+	if !ok {
+		if sub.IdempotencyKey != "" && held.RunID != "" {
+			if active, err := e.store.GetRun(ctx, held.RunID); err == nil && active.IdempotencyKey == sub.IdempotencyKey {
+				return active, true, nil
+			}
+		}
+		return store.Run{}, false, &ActiveRunError{Pipeline: p.Name, RunID: held.RunID, Owner: held.Owner, ExpiresAt: held.ExpiresAt}
+	}
+	created, existed, err := e.store.CreateRun(ctx, run)
+	if err != nil || existed {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		if rerr := e.store.ReleaseLease(rctx, run.Pipeline, run.ID, e.cfg.Owner); rerr != nil {
+			e.log.Error("release lease", "pipeline", run.Pipeline, "error", rerr)
+		}
+		if err != nil {
+			return store.Run{}, false, fmt.Errorf("create run: %w", err)
+		}
+		return created, true, nil
+	}
+	e.supersede(ctx, created)
+	if err := e.start(created, p, lookup, time.Since(planStart), ""); err != nil {
+		return store.Run{}, false, err
+	}
+	e.log.Info("run submitted", "run_id", created.ID, "pipeline", created.Pipeline)
+	return created, false, nil
 }
 
 // start launches a run's goroutine.
-func (e *Engine) start(run store.Run, p *pipeline.Pipeline, lookup pipeline.Lookup, plan time.Duration) error {
+// resumedFrom, when set, is the coordinator the run was taken over from.
+func (e *Engine) start(run store.Run, p *pipeline.Pipeline, lookup pipeline.Lookup, plan time.Duration, resumedFrom string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.base == nil || e.stopped {
@@ -306,7 +333,7 @@ func (e *Engine) start(run store.Run, p *pipeline.Pipeline, lookup pipeline.Look
 			cancel(nil)
 			e.hub.finish(run.ID)
 		}()
-		x := &execution{e: e, run: run, p: p, lookup: lookup, plan: plan, cancel: cancel}
+		x := &execution{e: e, run: run, p: p, lookup: lookup, plan: plan, cancel: cancel, resumedFrom: resumedFrom}
 		x.execute(ctx)
 	}()
 	return nil
@@ -334,7 +361,33 @@ func (e *Engine) Get(ctx context.Context, id string) (RunView, error) {
 	if err != nil {
 		return RunView{}, fmt.Errorf("list stream results of run %q: %w", id, err)
 	}
+	pipelineOrder(streams, atts)
 	return RunView{Run: run, Attempts: atts, Streams: streams}, nil
+}
+
+// pipelineOrder sorts stream results in the order the run planned them (the
+// pipeline's, patterns expanded), which the first attempt records; the
+// store returns them by name, where t10 comes before t2. Streams no attempt
+// lists keep the store's order, after the others.
+func pipelineOrder(streams []store.StreamResult, atts []store.Attempt) {
+	pos := map[string]int{}
+	for _, a := range atts {
+		for _, name := range a.Streams {
+			name, _, _ = strings.Cut(name, "[") // a partition is "name[i/n]"
+			if _, ok := pos[name]; !ok {
+				pos[name] = len(pos)
+			}
+		}
+	}
+	rank := func(s store.StreamResult) int {
+		if p, ok := pos[s.Stream]; ok {
+			return p
+		}
+		return len(pos)
+	}
+	slices.SortStableFunc(streams, func(a, b store.StreamResult) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Partition, b.Partition))
+	})
 }
 
 // List returns one page of runs, newest first.
@@ -366,10 +419,22 @@ func (e *Engine) Cancel(ctx context.Context, id string) (store.Run, bool, error)
 		e.log.Info("run cancel requested", "run_id", id)
 		return run, true, nil
 	}
-	if run.Owner != "" && run.Owner != e.cfg.Owner && time.Since(run.UpdatedAt) < e.cfg.StaleAfter {
-		return run, true, nil // its owner sees CancelRequested
+	// Another live coordinator drives it: its owner sees CancelRequested.
+	// Otherwise take the lease (so nobody resumes the run meanwhile) and
+	// mark it CANCELLED here.
+	now := time.Now()
+	l := e.lease(run, now)
+	if _, ok, err := e.store.AcquireLease(ctx, l, now); err != nil {
+		return store.Run{}, false, fmt.Errorf("cancel run %q: %w", id, err)
+	} else if !ok {
+		return run, true, nil
 	}
-	now := e.cfg.Clock.Now()
+	defer func() {
+		if err := e.store.ReleaseLease(context.WithoutCancel(ctx), l.Pipeline, l.RunID, l.Owner); err != nil {
+			e.log.Error("release lease", "run_id", id, "error", err)
+		}
+	}()
+	now = e.cfg.Clock.Now()
 	run.State, run.FinishedAt, run.Error = store.StateCancelled, now, cancelledError()
 	if err := e.store.UpdateRun(ctx, run); err != nil {
 		return store.Run{}, false, fmt.Errorf("cancel run %q: %w", id, err)

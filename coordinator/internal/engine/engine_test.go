@@ -12,8 +12,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry/retrytest"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -94,7 +94,7 @@ func (h *harness) advanceWhileSleeping(stop <-chan struct{}) {
 }
 
 func transient(msg string) error {
-	return retry.New(retry.CategoryTransientNetwork, "WORKER_LOST", "%s", msg)
+	return runerr.New(runerr.CategoryTransientNetwork, "WORKER_LOST", "%s", msg)
 }
 
 func TestRunSucceeds(t *testing.T) {
@@ -190,8 +190,8 @@ func TestRunFails(t *testing.T) {
 		wantAttempts int
 		wantCode     string
 	}{
-		{name: "config error is not retried", maxRetries: 3, err: retry.New(retry.CategoryConfig, "BAD", "bad config"), wantAttempts: 1, wantCode: "BAD"},
-		{name: "unsafe commit is not retried", maxRetries: 3, err: &retry.ConnectorError{Category: retry.CategoryTransientDB, Code: "COMMIT_FAILED", Retryable: true, SafeToRetry: true, CommitState: retry.CommitAfterUnknown}, wantAttempts: 1, wantCode: "COMMIT_FAILED"},
+		{name: "config error is not retried", maxRetries: 3, err: runerr.New(runerr.CategoryConfig, "BAD", "bad config"), wantAttempts: 1, wantCode: "BAD"},
+		{name: "unsafe commit is not retried", maxRetries: 3, err: &runerr.ConnectorError{Category: runerr.CategoryTransientDB, Code: "COMMIT_FAILED", Retryable: true, SafeToRetry: true, CommitState: runerr.CommitAfterUnknown}, wantAttempts: 1, wantCode: "COMMIT_FAILED"},
 		{name: "retries exhausted", maxRetries: 2, err: transient("gone"), wantAttempts: 3, wantCode: "WORKER_LOST"},
 		{name: "plain error is internal", maxRetries: 2, err: errors.New("boom"), wantAttempts: 1, wantCode: "INTERNAL"},
 	}
@@ -226,7 +226,7 @@ func TestCancel(t *testing.T) {
 		h := newHarness(t, func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 			close(started)
 			<-ctx.Done()
-			return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+			return relay.Result{}, &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED"}
 		})
 		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
 		if err != nil {
@@ -249,7 +249,7 @@ func TestCancel(t *testing.T) {
 		h := newHarness(t, func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 			close(started)
 			<-ctx.Done()
-			return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+			return relay.Result{}, &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED"}
 		})
 		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
 		if err != nil {
@@ -340,30 +340,6 @@ func TestPartitions(t *testing.T) {
 	}
 }
 
-func TestRecoverFailsOrphanedRuns(t *testing.T) {
-	st := newMemStore()
-	orphan, _, _ := st.CreateRun(context.Background(), store.Run{Pipeline: "p1", State: store.StateRunning, Owner: "me", Attempts: 1})
-	_ = st.AddAttempt(context.Background(), store.Attempt{RunID: orphan.ID, Number: 1})
-	other, _, _ := st.CreateRun(context.Background(), store.Run{Pipeline: "p1", State: store.StateRunning, Owner: "other"})
-	e := New(st, &fakeRelay{}, Config{Owner: "me"}, hclog.NewNullLogger())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
-	<-e.Ready()
-	cancel()
-	<-done
-	got, _ := st.GetRun(context.Background(), orphan.ID)
-	if got.State != store.StateFailed || got.Error == nil || got.Error.Code != "COORDINATOR_RESTARTED" {
-		t.Errorf("orphan = %s %v, want FAILED COORDINATOR_RESTARTED", got.State, got.Error)
-	}
-	if a, _ := st.ListAttempts(context.Background(), orphan.ID); a[0].FinishedAt.IsZero() {
-		t.Error("orphan's open attempt was not finished")
-	}
-	if got, _ := st.GetRun(context.Background(), other.ID); got.State != store.StateRunning {
-		t.Errorf("a live coordinator's run became %s", got.State)
-	}
-}
-
 // TestEarlyShutdownLogsNoError stops the engine before its startup recovery
 // could read the store: a normal early exit (the CLI rejecting a pipeline
 // right after starting the embedded coordinator) must log no ERROR.
@@ -415,7 +391,7 @@ func TestShutdownFailsActiveRuns(t *testing.T) {
 	rl := &fakeRelay{fn: func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 		close(started)
 		<-ctx.Done()
-		return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+		return relay.Result{}, &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED"}
 	}}
 	env := func(string) (string, bool) { return "x", true }
 	e := New(st, rl, Config{Owner: "me", Env: env}, hclog.NewNullLogger())
@@ -436,5 +412,32 @@ func TestShutdownFailsActiveRuns(t *testing.T) {
 	}
 	if _, _, err := e.Submit(context.Background(), Submission{YAML: pipelineYAML(0, stream{name: "a"})}); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("submit after shutdown = %v, want ErrNotRunning", err)
+	}
+}
+
+// TestResumeAheadRedispatches: a destination that holds rows past the
+// stored cursor acknowledges that position and refuses the write; the
+// stream is re-dispatched at once from the acknowledged position (no
+// failed attempt), which also becomes the stream's cursor.
+func TestResumeAheadRedispatches(t *testing.T) {
+	h := newHarness(t, func(_ context.Context, job relay.Job, n int, progress func(relay.Progress)) (relay.Result, error) {
+		if n == 1 {
+			cp := &store.Checkpoint{Stream: job.Stream.Name, CursorField: "id", CursorValue: store.IntCursor(700), Records: 700}
+			p := relay.Progress{Checkpoint: cp}
+			progress(p)
+			return relay.Result{Progress: p}, runerr.New(runerr.CategoryTransientDB, runerr.CodeResumeAhead, "destination already holds rows up to id 700")
+		}
+		return okResult(job, 1000, progress), nil
+	})
+	v := h.submitWait(t, pipelineYAML(0, stream{name: "a", extra: ", sync_mode: incremental, cursor_field: id"}))
+	if v.Run.State != store.StateSucceeded || v.Run.Attempts != 1 {
+		t.Fatalf("run = %s after %d attempts (%v), want SUCCEEDED after 1", v.Run.State, v.Run.Attempts, v.Run.Error)
+	}
+	calls := h.rl.callsFor("a")
+	if len(calls) != 2 || calls[0].Resume != nil || calls[1].Resume == nil || calls[1].Resume.CursorValue != store.IntCursor(700) {
+		t.Fatalf("relay calls = %+v, want a second one resuming after id 700", calls)
+	}
+	if len(h.st.puts) == 0 || h.st.puts[0].CursorValue != store.IntCursor(700) {
+		t.Errorf("cursor writes = %+v, want the acknowledged position first", h.st.puts)
 	}
 }

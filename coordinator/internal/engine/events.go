@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -19,6 +19,8 @@ type StreamProgress struct {
 	RecordsRead, BytesRead uint64
 	// RecordsWritten counts records the destination committed.
 	RecordsWritten uint64
+	// RecordsFailed counts records the destination rejected.
+	RecordsFailed uint64
 	// State is the stream's state.
 	State store.RunState
 }
@@ -38,7 +40,7 @@ type Event struct {
 	// Streams is the progress of every stream partition.
 	Streams []StreamProgress
 	// Error is set on failures and retries.
-	Error *retry.ConnectorError
+	Error *runerr.ConnectorError
 }
 
 // subscriberBuffer is how many events a slow watcher may lag behind before

@@ -8,15 +8,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
 // storeTimeout bounds the store writes that record a run's end, which run
 // even after the run's context was cancelled.
 const storeTimeout = 10 * time.Second
+
+// maxResumeRedirects bounds the immediate re-dispatches of one task after a
+// destination reported that it holds rows past the resume point.
+const maxResumeRedirects = 3
 
 // task is one stream partition of a run and what earlier attempts left.
 type task struct {
@@ -26,14 +32,17 @@ type task struct {
 	done           bool
 	resume         *store.Checkpoint // last acknowledged checkpoint
 	avoid          []string          // workers of a failed attempt
+	snapshot       string            // the stream's snapshot in this attempt ("" for its own)
 	baseRead       uint64            // records committed by earlier attempts up to resume
 	baseBytes      uint64
+	baseFailed     uint64 // records rejected by earlier attempts up to resume
 	result         store.StreamResult
-	lastErr        *retry.ConnectorError
+	lastErr        *runerr.ConnectorError
 	live           StreamProgress
 	srcLoad, dstLd float64
 	readDur        time.Duration
 	writeDur       time.Duration
+	srcPh, dstPh   relay.Phases // of the successful attempt
 }
 
 func (t *task) name() string {
@@ -58,6 +67,9 @@ type execution struct {
 	retryWait time.Duration
 	stopBeat  func() // stops the heartbeat; nil before it starts
 	cancel    context.CancelCauseFunc
+	// resumedFrom, when set, is the coordinator this run was taken over
+	// from: tasks and attempts continue from what the store holds.
+	resumedFrom string
 }
 
 // execute drives the run to a final state.
@@ -76,17 +88,50 @@ func (x *execution) execute(ctx context.Context) {
 		return
 	}
 
+	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
+	if x.p.HasPatterns() {
+		// Expanding patterns discovers the source: a transient failure is
+		// retried like an attempt's, without counting as one.
+		start := time.Now()
+		for n := 1; ; n++ {
+			p, failure := x.expand(ctx)
+			if failure == nil {
+				x.p = p
+				break
+			}
+			d := policy.Decision(n, *failure)
+			if !d.Retry || ctx.Err() != nil || retry.Sleep(ctx, e.cfg.Clock, d.Delay) != nil {
+				log.Info("run failed", "error", failure, "reason", d.Reason)
+				x.finish(ctx, failure)
+				return
+			}
+		}
+		x.plan += time.Since(start)
+	}
+	tasks := planTasks(x.p)
+	if x.resumedFrom != "" {
+		if err := x.restore(ctx, tasks); err != nil {
+			log.Error("restore run state", "error", err)
+			x.finish(ctx, runerr.New(runerr.CategoryInternal, "STATE_STORE", "restore the state of run %s: %v", x.run.ID, err))
+			return
+		}
+	}
 	x.mu.Lock()
-	x.tasks = planTasks(x.p)
+	x.tasks = tasks
 	x.run.State = store.StateRunning
-	x.run.StartedAt = e.cfg.Clock.Now()
+	if x.run.StartedAt.IsZero() {
+		x.run.StartedAt = e.cfg.Clock.Now()
+	}
 	x.mu.Unlock()
 	x.saveRun(ctx)
 	e.cfg.Observer.RunStarted()
-	x.publish(Event{Message: "run started"})
-	log.Info("run started", "streams", len(x.tasks))
+	if x.resumedFrom != "" {
+		x.publish(Event{Message: fmt.Sprintf("run resumed by coordinator %s after coordinator %s stopped", e.cfg.Owner, x.resumedFrom)})
+	} else {
+		x.publish(Event{Message: "run started"})
+	}
+	log.Info("run started", "streams", len(x.tasks), "resumed_from", x.resumedFrom)
 
-	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
 	for {
 		x.mu.Lock()
 		x.attempt++
@@ -117,6 +162,77 @@ func (x *execution) execute(ctx context.Context) {
 	}
 }
 
+// restore continues a taken-over run: the attempt its previous coordinator
+// left open (not handed off) is finished as interrupted (attempt numbers and retry_count
+// continue from it), finished streams stay done, and the others resume
+// from the last checkpoint their destination acknowledged, as a retry
+// within one process would.
+func (x *execution) restore(ctx context.Context, tasks []*task) error {
+	e := x.e
+	results, err := e.store.ListStreamResults(ctx, x.run.ID)
+	if err != nil {
+		return err
+	}
+	byKey := make(map[string]store.StreamResult, len(results))
+	for _, r := range results {
+		byKey[fmt.Sprintf("%s\x00%d", r.Stream, r.Partition)] = r
+	}
+	for _, t := range tasks {
+		r, ok := byKey[fmt.Sprintf("%s\x00%d", t.stream.Name, t.index)]
+		if !ok {
+			continue
+		}
+		t.attempts = r.Attempts
+		t.result = r
+		t.live.RecordsRead, t.live.RecordsWritten, t.live.BytesRead = r.RecordsWritten, r.RecordsWritten, r.BytesWritten
+		if r.State == store.StateSucceeded {
+			t.done = true
+			t.live.RecordsRead, t.live.BytesRead = r.RecordsRead, r.BytesRead
+			t.live.State = store.StateSucceeded
+			continue
+		}
+		// What the stream committed up to its checkpoint counts as done.
+		t.resume = r.Checkpoint
+		t.baseRead, t.baseBytes = r.RecordsWritten, r.BytesWritten
+	}
+	x.attempt = x.run.Attempts
+	atts, err := e.store.ListAttempts(ctx, x.run.ID)
+	if err != nil {
+		return err
+	}
+	// An attempt the previous coordinator handed off is finished already.
+	if n := len(atts); n > 0 && atts[n-1].Number == x.attempt && atts[n-1].FinishedAt.IsZero() {
+		ce := takeoverError(x.resumedFrom, e.cfg.Owner)
+		if err := e.store.FinishAttempt(ctx, x.run.ID, x.attempt, e.cfg.Clock.Now(), ce); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expand returns the pipeline with its stream patterns replaced by the
+// tables they select in the source's catalog.
+func (x *execution) expand(ctx context.Context) (*pipeline.Pipeline, *runerr.ConnectorError) {
+	if x.e.cfg.Discoverer == nil {
+		return nil, runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "stream patterns need a coordinator that can discover the source")
+	}
+	resolved, err := x.p.Resolve(x.lookup)
+	if err != nil {
+		return nil, runerr.New(runerr.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err)
+	}
+	cat, err := catalog.Discover(ctx, x.e.cfg.Discoverer, x.p, resolved.Source)
+	if err != nil {
+		ce := *runerr.Classify(err)
+		ce.Message = "discover the source to expand stream patterns: " + ce.Message
+		return nil, &ce
+	}
+	sel, err := catalog.Select(x.p, cat)
+	if err != nil {
+		return nil, runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err)
+	}
+	return sel.Pipeline, nil
+}
+
 // planTasks splits the pipeline's streams into partitions.
 func planTasks(p *pipeline.Pipeline) []*task {
 	var out []*task
@@ -133,7 +249,7 @@ func planTasks(p *pipeline.Pipeline) []*task {
 
 // runAttempt runs every unfinished task once, up to parallelism at a time,
 // and returns the error that decides the attempt (nil when all succeeded).
-func (x *execution) runAttempt(ctx context.Context) *retry.ConnectorError {
+func (x *execution) runAttempt(ctx context.Context) *runerr.ConnectorError {
 	e := x.e
 	var pending []*task
 	var names []string
@@ -155,6 +271,9 @@ func (x *execution) runAttempt(ctx context.Context) *retry.ConnectorError {
 
 	failure := x.runTasks(ctx, pending)
 
+	if errors.Is(context.Cause(ctx), errLeaseLost) {
+		return failure // the run's new owner records the attempt
+	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	if err := e.store.FinishAttempt(fctx, x.run.ID, x.attempt, e.cfg.Clock.Now(), failure); err != nil {
@@ -165,13 +284,15 @@ func (x *execution) runAttempt(ctx context.Context) *retry.ConnectorError {
 
 // runTasks relays the tasks concurrently. A failure that can never be
 // retried cancels the attempt's other tasks at once.
-func (x *execution) runTasks(ctx context.Context, tasks []*task) *retry.ConnectorError {
+func (x *execution) runTasks(ctx context.Context, tasks []*task) *runerr.ConnectorError {
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	release := x.holdSnapshots(actx, tasks)
+	defer release()
 	sem := make(chan struct{}, max(x.p.Resources.Parallelism, 1))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var failures []*retry.ConnectorError
+	var failures []*runerr.ConnectorError
 	for _, t := range tasks {
 		select {
 		case sem <- struct{}{}:
@@ -201,13 +322,63 @@ func (x *execution) runTasks(ctx context.Context, tasks []*task) *retry.Connecto
 	return decisive(failures)
 }
 
+// holdSnapshots has a source worker export and hold, for each partitioned
+// full-refresh stream among tasks, one snapshot that all its partitions of
+// this attempt read in (as pgcopydb and PeerDB do), and sets each task's
+// snapshot. It returns the function that releases the snapshots. A stream
+// whose source cannot hold one reads a snapshot per partition; an event
+// says so.
+func (x *execution) holdSnapshots(ctx context.Context, tasks []*task) func() {
+	var releases []func()
+	held := map[string]string{}
+	for _, t := range tasks {
+		t.snapshot = ""
+		if t.count <= 1 || t.stream.SyncMode != pipeline.SyncFullRefresh {
+			continue
+		}
+		id, ok := held[t.stream.Name]
+		if !ok {
+			id = x.holdSnapshot(ctx, t, &releases)
+			held[t.stream.Name] = id
+		}
+		t.snapshot = id
+	}
+	return func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+}
+
+// holdSnapshot holds the snapshot of t's stream and returns its id ("" when
+// none could be held).
+func (x *execution) holdSnapshot(ctx context.Context, t *task, releases *[]func()) string {
+	resolved, err := x.p.Resolve(x.lookup)
+	if err != nil {
+		return "" // the partitions fail with the reason
+	}
+	job := relay.Job{
+		RunID: x.run.ID, Attempt: x.attempt, Pipeline: x.p, Stream: t.stream, PartitionCount: t.count,
+		SourceConfig: resolved.Source, DestConfig: resolved.Destination, Avoid: t.avoid,
+		Timeout: time.Duration(x.p.Resources.TimeoutSeconds) * time.Second,
+	}
+	id, release, err := x.e.relay.HoldSnapshot(ctx, job)
+	if err != nil {
+		x.publish(Event{Message: fmt.Sprintf("stream %s: its %d partitions read separate snapshots: %v", t.stream.Name, t.count, err)})
+		return ""
+	}
+	*releases = append(*releases, release)
+	x.publish(Event{Message: fmt.Sprintf("stream %s: its %d partitions read snapshot %s", t.stream.Name, t.count, id)})
+	return id
+}
+
 // decisive picks the error that decides an attempt: the first one that can
 // never be retried (retrying the others would not save the run), else the
 // first failure. Cancellations caused by a sibling's failure never decide.
-func decisive(failures []*retry.ConnectorError) *retry.ConnectorError {
-	var first *retry.ConnectorError
+func decisive(failures []*runerr.ConnectorError) *runerr.ConnectorError {
+	var first *runerr.ConnectorError
 	for _, f := range failures {
-		if f.Category == retry.CategoryCancelled {
+		if f.Category == runerr.CategoryCancelled {
 			continue
 		}
 		if !(retry.Policy{MaxRetries: 1}).Decision(1, *f).Retry {
@@ -224,7 +395,7 @@ func decisive(failures []*retry.ConnectorError) *retry.ConnectorError {
 }
 
 // runTask relays one task once and records its result.
-func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError {
+func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError {
 	e := x.e
 	t.attempts++
 	incremental := t.stream.SyncMode == pipeline.SyncIncremental
@@ -234,12 +405,12 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 		case err == nil:
 			t.resume = cp
 		case !errors.Is(err, store.ErrNotFound):
-			return x.taskFailed(ctx, t, retry.New(retry.CategoryInternal, "STATE_STORE", "read cursor of %s: %v", t.name(), err), relay.Result{})
+			return x.taskFailed(ctx, t, runerr.New(runerr.CategoryInternal, "STATE_STORE", "read cursor of %s: %v", t.name(), err), relay.Result{})
 		}
 	}
 	resolved, err := x.p.Resolve(x.lookup)
 	if err != nil {
-		return x.taskFailed(ctx, t, retry.New(retry.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err), relay.Result{})
+		return x.taskFailed(ctx, t, runerr.New(runerr.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err), relay.Result{})
 	}
 	x.setLive(t, func(sp *StreamProgress) { sp.State = store.StateRunning })
 	x.putResult(ctx, t, store.StateRunning, nil, relay.Result{})
@@ -248,35 +419,57 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 		RunID: x.run.ID, Attempt: x.attempt, Pipeline: x.p, Stream: t.stream,
 		PartitionIndex: t.index, PartitionCount: t.count,
 		SourceConfig: resolved.Source, DestConfig: resolved.Destination,
-		Resume: t.resume, Avoid: t.avoid,
+		Resume: t.resume, Avoid: t.avoid, Snapshot: t.snapshot,
 		Timeout: time.Duration(x.p.Resources.TimeoutSeconds) * time.Second,
 	}
 	var lastCP *store.Checkpoint // each acknowledgement brings a new checkpoint value
 	var cpErr error
-	res, err := e.relay.Relay(ctx, job, func(pr relay.Progress) {
-		if cp := pr.Checkpoint; cp != nil && cp != lastCP {
-			lastCP = cp
-			// The destination acknowledged the commit covering cp: only now
-			// may it become the stream's cursor.
-			if incremental && cpErr == nil {
-				cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
+	relayOnce := func() (relay.Result, error) {
+		return e.relay.Relay(ctx, job, func(pr relay.Progress) {
+			if cp := pr.Checkpoint; cp != nil && cp != lastCP && ctx.Err() == nil {
+				lastCP = cp
+				// The destination acknowledged the commit covering cp: only now
+				// may it become the stream's cursor.
+				if incremental && cpErr == nil {
+					cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
+				}
+				// The stream result keeps it too, so that a coordinator taking
+				// the run over resumes the stream from it.
+				x.putAck(ctx, t, cp, pr)
 			}
-		}
-		x.setLive(t, func(sp *StreamProgress) {
-			sp.RecordsRead = t.baseRead + pr.RecordsRead
-			sp.BytesRead = t.baseBytes + pr.BytesRead
-			sp.RecordsWritten = t.baseRead + pr.RecordsWritten
+			x.setLive(t, func(sp *StreamProgress) {
+				sp.RecordsRead = t.baseRead + pr.RecordsRead
+				sp.BytesRead = t.baseBytes + pr.BytesRead
+				sp.RecordsWritten = t.baseRead - t.baseFailed + pr.RecordsWritten
+				sp.RecordsFailed = t.baseFailed + pr.RecordsFailed
+			})
+			x.maybePublishProgress()
 		})
-		x.maybePublishProgress()
-	})
+	}
+	res, err := relayOnce()
+	// A destination holding rows after the resume point (a lost
+	// acknowledgement, or an earlier run that failed after committing)
+	// acknowledges that position and refuses the write: resume the source
+	// after it at once. This is no failed attempt; the bound only stops a
+	// destination that keeps moving the position.
+	for redirects := 0; err != nil && cpErr == nil && redirects < maxResumeRedirects; redirects++ {
+		ce := runerr.Classify(err)
+		if ce.Code != runerr.CodeResumeAhead || res.Checkpoint == nil || res.RecordsWritten > 0 {
+			break
+		}
+		t.resume, job.Resume = res.Checkpoint, res.Checkpoint
+		x.publish(Event{Message: fmt.Sprintf("%s: %s", t.name(), ce.Message)})
+		res, err = relayOnce()
+	}
 	t.srcLoad, t.dstLd = res.SourceModuleLoadMs, res.DestModuleLoadMs
 	t.readDur, t.writeDur = res.ReadDuration, res.WriteDuration
 	if err == nil && cpErr != nil {
-		err = retry.New(retry.CategoryInternal, "STATE_STORE", "save cursor of %s: %v", t.name(), cpErr)
+		err = runerr.New(runerr.CategoryInternal, "STATE_STORE", "save cursor of %s: %v", t.name(), cpErr)
 	}
 	if err != nil {
-		return x.taskFailed(ctx, t, retry.Classify(err), res)
+		return x.taskFailed(ctx, t, runerr.Classify(err), res)
 	}
+	t.srcPh, t.dstPh = res.SourcePhases, res.DestPhases
 	t.done = true
 	t.lastErr = nil
 	x.setLive(t, func(sp *StreamProgress) { sp.State = store.StateSucceeded })
@@ -287,15 +480,16 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 // taskFailed records a failed task and prepares its retry: it resumes from
 // the last acknowledged checkpoint and avoids the workers it used when the
 // failure was a lost worker.
-func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.ConnectorError, res relay.Result) *retry.ConnectorError {
+func (x *execution) taskFailed(ctx context.Context, t *task, ce *runerr.ConnectorError, res relay.Result) *runerr.ConnectorError {
 	t.lastErr = ce
 	if cp := res.Checkpoint; cp != nil {
 		t.baseRead += cp.Records
 		t.baseBytes += cp.Bytes
+		t.baseFailed += res.RecordsFailed
 		t.resume = cp
 	}
 	t.avoid = nil
-	if ce.Category == retry.CategoryTransientNetwork {
+	if ce.Category == runerr.CategoryTransientNetwork {
 		for _, a := range []string{res.SourceWorker, res.DestWorker} {
 			if a != "" {
 				t.avoid = append(t.avoid, a)
@@ -303,7 +497,7 @@ func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.Connector
 		}
 	}
 	state := store.StateFailed
-	if ce.Category == retry.CategoryCancelled {
+	if ce.Category == runerr.CategoryCancelled {
 		state = store.StateCancelled
 	}
 	x.setLive(t, func(sp *StreamProgress) { sp.State = state })
@@ -311,12 +505,30 @@ func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.Connector
 	return ce
 }
 
+// putAck stores the result of a running task whose destination just
+// acknowledged checkpoint cp: what it committed up to cp counts as written.
+func (x *execution) putAck(ctx context.Context, t *task, cp *store.Checkpoint, pr relay.Progress) {
+	sr := store.StreamResult{
+		RunID: x.run.ID, Stream: t.stream.Name, Partition: uint32(t.index), State: store.StateRunning,
+		RecordsRead:    t.baseRead + pr.RecordsRead,
+		RecordsWritten: t.baseRead + cp.Records,
+		BytesRead:      t.baseBytes + pr.BytesRead,
+		BytesWritten:   t.baseBytes + cp.Bytes,
+		Attempts:       t.attempts,
+		Checkpoint:     cp,
+	}
+	if err := x.e.store.PutStreamResult(ctx, sr); err != nil && ctx.Err() == nil {
+		x.e.log.Error("record stream checkpoint", "run_id", x.run.ID, "stream", t.name(), "error", err)
+	}
+}
+
 // putResult stores the task's current result.
-func (x *execution) putResult(ctx context.Context, t *task, state store.RunState, ce *retry.ConnectorError, res relay.Result) {
+func (x *execution) putResult(ctx context.Context, t *task, state store.RunState, ce *runerr.ConnectorError, res relay.Result) {
 	sr := store.StreamResult{
 		RunID: x.run.ID, Stream: t.stream.Name, Partition: uint32(t.index), State: state,
 		RecordsRead:    t.baseRead + res.RecordsRead,
-		RecordsWritten: t.baseRead + res.RecordsWritten,
+		RecordsWritten: t.baseRead - t.baseFailed + res.RecordsWritten,
+		RecordsFailed:  t.baseFailed + res.RecordsFailed,
 		BytesRead:      t.baseBytes + res.BytesRead,
 		BytesWritten:   t.baseBytes + res.BytesWritten,
 		Attempts:       t.attempts,
@@ -328,13 +540,16 @@ func (x *execution) putResult(ctx context.Context, t *task, state store.RunState
 	}
 	if state == store.StateFailed || state == store.StateCancelled {
 		// What this attempt committed is already folded into base.
-		sr.RecordsRead, sr.RecordsWritten = t.baseRead, t.baseRead
+		sr.RecordsRead, sr.RecordsWritten, sr.RecordsFailed = t.baseRead, t.baseRead-t.baseFailed, t.baseFailed
 		sr.BytesRead, sr.BytesWritten = t.baseBytes, t.baseBytes
 	}
 	if res.Checkpoint != nil {
 		sr.Checkpoint = res.Checkpoint
 	}
 	t.result = sr
+	if errors.Is(context.Cause(ctx), errLeaseLost) {
+		return // the run's new owner records its streams
+	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	if err := x.e.store.PutStreamResult(wctx, sr); err != nil {
@@ -344,15 +559,25 @@ func (x *execution) putResult(ctx context.Context, t *task, state store.RunState
 
 // finish computes the run result, records the final state and publishes it.
 // failure is the deciding error of the last attempt (nil on success).
-func (x *execution) finish(ctx context.Context, failure *retry.ConnectorError) {
+func (x *execution) finish(ctx context.Context, failure *runerr.ConnectorError) {
 	e := x.e
 	if x.stopBeat != nil {
 		x.stopBeat() // no heartbeat write may land after the final one
 	}
+	cause := context.Cause(ctx)
+	if ctx.Err() != nil && errors.Is(cause, errLeaseLost) {
+		// Another coordinator owns the run now: it records what happens next.
+		x.publish(Event{Message: "run lease lost: another coordinator continues the run"})
+		return
+	}
+	if ctx.Err() != nil && errors.Is(cause, errHandOff) {
+		x.handOff(ctx)
+		return
+	}
 	now := e.cfg.Clock.Now()
 	x.mu.Lock()
 	r := x.run
-	switch cause := context.Cause(ctx); {
+	switch {
 	case ctx.Err() != nil && errors.Is(cause, errShutdown):
 		r.State, r.Error = store.StateFailed, shutdownError()
 	case ctx.Err() != nil:
@@ -366,17 +591,24 @@ func (x *execution) finish(ctx context.Context, failure *retry.ConnectorError) {
 	if !r.StartedAt.IsZero() {
 		r.DurationSecs = now.Sub(r.StartedAt).Seconds()
 	}
-	r.RecordsRead, r.RecordsWritten, r.BytesRead, r.BytesWritten = 0, 0, 0, 0
+	r.RecordsRead, r.RecordsWritten, r.BytesRead, r.BytesWritten, r.RecordsFailed = 0, 0, 0, 0, 0
 	t := store.Timings{PlanSecs: x.plan.Seconds(), RetryWaitSecs: x.retryWait.Seconds()}
 	for _, tk := range x.tasks {
 		r.RecordsRead += tk.result.RecordsRead
 		r.RecordsWritten += tk.result.RecordsWritten
+		r.RecordsFailed += tk.result.RecordsFailed
 		r.BytesRead += tk.result.BytesRead
 		r.BytesWritten += tk.result.BytesWritten
 		t.SourceModuleLoadMs = max(t.SourceModuleLoadMs, tk.srcLoad)
 		t.DestModuleLoadMs = max(t.DestModuleLoadMs, tk.dstLd)
 		t.SourceDurationSecs = max(t.SourceDurationSecs, tk.readDur.Seconds())
 		t.DestDurationSecs = max(t.DestDurationSecs, tk.writeDur.Seconds())
+		t.SourceConnectSecs += tk.srcPh.Connect.Seconds()
+		t.SourceQuerySecs += tk.srcPh.Query.Seconds()
+		t.SourceFetchSecs += tk.srcPh.Fetch.Seconds()
+		t.DestConnectSecs += tk.dstPh.Connect.Seconds()
+		t.DestFlushSecs += tk.dstPh.Flush.Seconds()
+		t.DestCommitSecs += tk.dstPh.Commit.Seconds()
 	}
 	r.Timings = t
 	x.run = r
@@ -400,11 +632,44 @@ func (x *execution) finish(ctx context.Context, failure *retry.ConnectorError) {
 	if err := e.store.UpdateRun(wctx, r); err != nil {
 		e.log.Error("record run end", "run_id", r.ID, "error", err)
 	}
+	if err := e.store.ReleaseLease(wctx, r.Pipeline, r.ID, e.cfg.Owner); err != nil {
+		e.log.Error("release lease", "run_id", r.ID, "error", err)
+	}
 	e.cfg.Observer.RunFinished(r.State, !r.StartedAt.IsZero(), r.RecordsWritten, r.BytesWritten, time.Duration(r.DurationSecs*float64(time.Second)))
 	msg := "run " + strings.ToLower(string(r.State))
 	x.publish(Event{Message: msg, Error: r.Error})
 	e.log.Info(msg, "run_id", r.ID, "pipeline", r.Pipeline, "attempts", r.Attempts,
-		"records_written", r.RecordsWritten, "duration_secs", r.DurationSecs)
+		"records_written", r.RecordsWritten, "records_failed", r.RecordsFailed, "duration_secs", r.DurationSecs)
+}
+
+// handOff leaves an interrupted run unfinished for another coordinator
+// process (failover shutdown): it finishes the open attempt, saves the run
+// as it is and expires its lease, so the next takeover scan resumes it.
+func (x *execution) handOff(ctx context.Context) {
+	e := x.e
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	x.mu.Lock()
+	r := x.run
+	attempt := x.attempt
+	x.mu.Unlock()
+	if attempt > 0 {
+		if err := e.store.FinishAttempt(wctx, r.ID, attempt, e.cfg.Clock.Now(), handOffError(e.cfg.Owner)); err != nil {
+			e.log.Error("record attempt end", "run_id", r.ID, "error", err)
+		}
+	}
+	if err := e.store.UpdateRun(wctx, r); err != nil {
+		e.log.Error("record run", "run_id", r.ID, "error", err)
+	}
+	// Expire the lease rather than delete it: a run whose lease expired is
+	// taken over at the next scan, one with no lease only after a TTL.
+	expired := e.lease(r, time.Now())
+	expired.ExpiresAt = time.Now().Add(-time.Millisecond)
+	if _, err := e.store.RenewLease(wctx, expired); err != nil {
+		e.log.Error("release lease", "run_id", r.ID, "error", err)
+	}
+	x.publish(Event{Message: "coordinator shutting down: run released for another coordinator to resume"})
+	e.log.Info("run handed off", "run_id", r.ID, "pipeline", r.Pipeline, "attempts", r.Attempts)
 }
 
 // saveRun writes the run's current fields.
@@ -423,6 +688,7 @@ func (x *execution) saveRun(ctx context.Context) {
 func (x *execution) heartbeat(ctx context.Context) func() {
 	hctx, cancel := context.WithCancel(ctx)
 	id := x.run.ID
+	leased := store.Run{ID: id, Pipeline: x.run.Pipeline} // what the lease names
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -430,16 +696,37 @@ func (x *execution) heartbeat(ctx context.Context) func() {
 		defer t.Stop()
 		poll := time.NewTicker(x.e.cfg.CancelPoll)
 		defer poll.Stop()
+		renew := time.NewTicker(x.e.cfg.LeaseTTL / 3)
+		defer renew.Stop()
+		renewed := time.Now()
 		for {
 			select {
 			case <-hctx.Done():
 				return
+			case <-renew.C:
+				now := time.Now()
+				held, err := x.e.store.RenewLease(hctx, x.e.lease(leased, now))
+				switch {
+				case err == nil && held:
+					renewed = now
+				case err == nil:
+					x.e.log.Warn("run lease taken over by another coordinator; stopping the run here", "run_id", id)
+					x.cancel(errLeaseLost)
+				case hctx.Err() != nil:
+				case now.Sub(renewed) >= x.e.cfg.LeaseTTL:
+					// Another coordinator may take the run now: stop first.
+					x.e.log.Error("run lease expired: cannot renew it; stopping the run here", "run_id", id, "error", err)
+					x.cancel(errLeaseLost)
+				default:
+					x.e.log.Warn("renew run lease", "run_id", id, "error", err)
+				}
 			case <-t.C:
 				x.mu.Lock()
-				x.run.RecordsRead, x.run.RecordsWritten, x.run.BytesRead = 0, 0, 0
+				x.run.RecordsRead, x.run.RecordsWritten, x.run.BytesRead, x.run.RecordsFailed = 0, 0, 0, 0
 				for _, tk := range x.tasks {
 					x.run.RecordsRead += tk.live.RecordsRead
 					x.run.RecordsWritten += tk.live.RecordsWritten
+					x.run.RecordsFailed += tk.live.RecordsFailed
 					x.run.BytesRead += tk.live.BytesRead
 				}
 				x.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -21,12 +21,14 @@ type memStore struct {
 	streams  map[string]map[string]store.StreamResult
 	cursors  map[string]store.Checkpoint
 	puts     []store.Checkpoint // every PutCursor, in order
+	leases   map[string]store.Lease
 }
 
 func newMemStore() *memStore {
 	return &memStore{
 		runs: map[string]store.Run{}, attempts: map[string][]store.Attempt{},
 		streams: map[string]map[string]store.StreamResult{}, cursors: map[string]store.Checkpoint{},
+		leases: map[string]store.Lease{},
 	}
 }
 
@@ -44,7 +46,9 @@ func (m *memStore) CreateRun(_ context.Context, r store.Run) (store.Run, bool, e
 		}
 	}
 	m.seq++
-	r.ID = fmt.Sprintf("run-%d", m.seq)
+	if r.ID == "" {
+		r.ID = fmt.Sprintf("run-%d", m.seq)
+	}
 	r.CreatedAt = time.Unix(int64(m.seq), 0)
 	r.UpdatedAt = time.Now()
 	m.runs[r.ID] = r
@@ -127,7 +131,7 @@ func (m *memStore) AddAttempt(_ context.Context, a store.Attempt) error {
 	return nil
 }
 
-func (m *memStore) FinishAttempt(_ context.Context, runID string, n int, at time.Time, e *retry.ConnectorError) error {
+func (m *memStore) FinishAttempt(_ context.Context, runID string, n int, at time.Time, e *runerr.ConnectorError) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, x := range m.attempts[runID] {
@@ -214,6 +218,10 @@ func (f *fakeRelay) Relay(ctx context.Context, job relay.Job, progress func(rela
 	return f.fn(ctx, job, n+1, progress)
 }
 
+func (f *fakeRelay) HoldSnapshot(context.Context, relay.Job) (string, func(), error) {
+	return "", nil, relay.ErrNoSnapshot
+}
+
 func (f *fakeRelay) callsFor(stream string) []relay.Job {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -234,4 +242,54 @@ func okResult(job relay.Job, records uint64, progress func(relay.Progress)) rela
 		Checkpoint: cp, SourceWorker: "w1:1", DestWorker: "w2:1", SourceModuleLoadMs: 5, DestModuleLoadMs: 6}
 	progress(p)
 	return relay.Result{Progress: p, Final: true, Duration: time.Millisecond}
+}
+
+func (m *memStore) AcquireLease(_ context.Context, l store.Lease, now time.Time) (store.Lease, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.leases[l.Pipeline]; ok && !old.Expired(now) && (old.RunID != l.RunID || old.Owner != l.Owner) {
+		return old, false, nil
+	}
+	m.leases[l.Pipeline] = l
+	return l, true, nil
+}
+
+func (m *memStore) RenewLease(_ context.Context, l store.Lease) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.leases[l.Pipeline]; !ok || old.RunID != l.RunID || old.Owner != l.Owner {
+		return false, nil
+	}
+	m.leases[l.Pipeline] = l
+	return true, nil
+}
+
+func (m *memStore) ReleaseLease(_ context.Context, pipeline, runID, owner string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.leases[pipeline]; ok && old.RunID == runID && old.Owner == owner {
+		delete(m.leases, pipeline)
+	}
+	return nil
+}
+
+func (m *memStore) GetLease(_ context.Context, pipeline string) (store.Lease, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.leases[pipeline]
+	if !ok {
+		return store.Lease{}, store.ErrNotFound
+	}
+	return l, nil
+}
+
+func (m *memStore) ListLeases(_ context.Context) ([]store.Lease, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Lease
+	for _, l := range m.leases {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pipeline < out[j].Pipeline })
+	return out, nil
 }

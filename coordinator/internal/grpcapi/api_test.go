@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +30,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -53,9 +55,14 @@ func (f relayFunc) Relay(ctx context.Context, job relay.Job, p func(relay.Progre
 }
 
 // blockingRelay blocks until its context ends, so runs stay RUNNING.
+// HoldSnapshot answers that the fake source holds no snapshots.
+func (f relayFunc) HoldSnapshot(context.Context, relay.Job) (string, func(), error) {
+	return "", nil, relay.ErrNoSnapshot
+}
+
 var blockingRelay = relayFunc(func(ctx context.Context, _ relay.Job, _ func(relay.Progress)) (relay.Result, error) {
 	<-ctx.Done()
-	return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+	return relay.Result{}, &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED"}
 })
 
 var okRelay = relayFunc(func(_ context.Context, job relay.Job, p func(relay.Progress)) (relay.Result, error) {
@@ -67,7 +74,7 @@ var okRelay = relayFunc(func(_ context.Context, job relay.Job, p func(relay.Prog
 type fakeWorkers struct{}
 
 func (fakeWorkers) Spec(context.Context, *rapidbytev1.SpecRequest) (*rapidbytev1.SpecResponse, error) {
-	return nil, retry.New(retry.CategoryConfig, "CONNECTOR_NOT_FOUND", "no such connector")
+	return nil, runerr.New(runerr.CategoryConfig, "CONNECTOR_NOT_FOUND", "no such connector")
 }
 
 func (fakeWorkers) Check(_ context.Context, r *rapidbytev1.CheckRequest) (*rapidbytev1.CheckResponse, error) {
@@ -82,7 +89,11 @@ func (fakeWorkers) Check(_ context.Context, r *rapidbytev1.CheckRequest) (*rapid
 }
 
 func (fakeWorkers) Discover(_ context.Context, r *rapidbytev1.DiscoverRequest) (*rapidbytev1.DiscoverResponse, error) {
-	return &rapidbytev1.DiscoverResponse{Catalog: &rapidbytev1.Catalog{Streams: []*rapidbytev1.Stream{{Name: r.GetConnector().GetId()}}}}, nil
+	cat := &rapidbytev1.Catalog{Streams: []*rapidbytev1.Stream{{Name: r.GetConnector().GetId()}}}
+	for _, name := range []string{"users", "t10", "t2", "t1"} {
+		cat.Streams = append(cat.Streams, &rapidbytev1.Stream{Namespace: "public", Name: name})
+	}
+	return &rapidbytev1.DiscoverResponse{Catalog: cat}, nil
 }
 
 type env struct {
@@ -169,6 +180,30 @@ func TestSubmitIsIdempotentAndWaits(t *testing.T) {
 		if bytes.Contains(b, []byte("literal-secret")) || bytes.Contains(b, []byte("pw-from-vars")) {
 			t.Errorf("response leaks a secret: %s", b)
 		}
+	}
+}
+
+func TestSubmitWhileActiveIsFailedPrecondition(t *testing.T) {
+	e := startAPI(t, blockingRelay, "")
+	req := &rapidbytev1.SubmitRunRequest{PipelineYaml: fmt.Sprintf(testYAML, "p1"), Variables: vars}
+	first, err := e.client.SubmitRun(e.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.SubmitRun(e.ctx, req)
+	st := status.Convert(err)
+	if st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "already has an active run "+first.GetRunId()) {
+		t.Fatalf("second submit = %v, want FailedPrecondition naming run %s", err, first.GetRunId())
+	}
+	if len(st.Details()) != 1 {
+		t.Fatalf("details %v, want the ConnectorError", st.Details())
+	}
+	if ce, ok := st.Details()[0].(*rapidbytev1.ConnectorError); !ok || ce.GetCode() != "RUN_ACTIVE" {
+		t.Errorf("detail %v, want code RUN_ACTIVE", st.Details()[0])
+	}
+	// Another pipeline is not affected.
+	if _, err := e.client.SubmitRun(e.ctx, &rapidbytev1.SubmitRunRequest{PipelineYaml: fmt.Sprintf(testYAML, "p2"), Variables: vars}); err != nil {
+		t.Errorf("submit of another pipeline: %v", err)
 	}
 }
 
@@ -316,9 +351,39 @@ func TestCheckAndDiscover(t *testing.T) {
 	if err != nil || bad.GetOk() || bad.GetItems()[0].GetName() != itemStructure || bad.GetItems()[0].GetOk() {
 		t.Errorf("invalid pipeline check = %v, %v", bad, err)
 	}
+	// The streams the pipeline lists filter the catalog.
 	d, err := e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: fmt.Sprintf(testYAML, "p1"), Variables: vars})
-	if err != nil || d.GetCatalog().GetStreams()[0].GetName() != "source-x" {
+	if err != nil || len(d.GetCatalog().GetStreams()) != 1 || d.GetCatalog().GetStreams()[0].GetName() != "users" ||
+		d.GetPipeline() != "p1" || d.GetSource() != "source-x" {
 		t.Errorf("discover = %v, %v", d, err)
+	}
+	// Discover needs only the source: no destination, streams or destination variables.
+	const sourceOnly = "version: \"1.0\"\npipeline: p2\nsource:\n  use: source-x\n  config: {host: db, password: ${PW}}\n" +
+		"destination: {use: dest-y, config: {password: ${DEST_PW}}}\n"
+	d, err = e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: sourceOnly, Variables: vars})
+	if err != nil || len(d.GetCatalog().GetStreams()) != 5 {
+		t.Errorf("source-only discover = %v, %v", d, err)
+	}
+	// A pattern selects tables in natural order; an explicit entry keeps its place.
+	patterns := strings.Replace(fmt.Sprintf(testYAML, "p3"), "    - {name: users}\n", "    - {name: \"public.t*\", exclude: [t2]}\n    - {name: users}\n", 1)
+	d, err = e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: patterns, Variables: vars})
+	var names []string
+	for _, st := range d.GetCatalog().GetStreams() {
+		names = append(names, st.GetName())
+	}
+	if err != nil || strings.Join(names, ",") != "t1,t10,users" || len(d.GetSelections()) != 2 || d.GetSelections()[0].GetPattern() != "public.t*" {
+		t.Errorf("pattern discover = %v, %v", d, err)
+	}
+	check, err := e.client.Check(e.ctx, &rapidbytev1.CoordinatorServiceCheckRequest{PipelineYaml: patterns, Variables: vars})
+	if err != nil || !slices.ContainsFunc(check.GetItems(), func(it *rapidbytev1.CheckItem) bool {
+		return it.GetName() == itemStreams && it.GetOk() && strings.Contains(it.GetMessage(), `"public.t*" selects public.t1, public.t10`)
+	}) {
+		t.Errorf("pattern check = %v, %v", check, err)
+	}
+	nothing := strings.Replace(patterns, "public.t*", "public.zz*", 1)
+	_, err = e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: nothing, Variables: vars})
+	if err == nil || !strings.Contains(err.Error(), `stream pattern "public.zz*" selects no table`) {
+		t.Errorf("discover of a pattern selecting nothing = %v", err)
 	}
 	if _, err := e.client.Discover(e.ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("empty discover = %v, want InvalidArgument", err)

@@ -188,7 +188,7 @@ func eventToProto(ev engine.Event) *rapidbytev1.WatchRunResponse {
 	for _, sp := range ev.Streams {
 		out.Streams = append(out.Streams, &rapidbytev1.StreamProgress{
 			Stream: sp.Stream, Partition: sp.Partition, RecordsRead: sp.RecordsRead, BytesRead: sp.BytesRead,
-			RecordsWritten: sp.RecordsWritten, State: protoconv.StateToProto(sp.State),
+			RecordsWritten: sp.RecordsWritten, RecordsFailed: sp.RecordsFailed, State: protoconv.StateToProto(sp.State),
 		})
 	}
 	return out
@@ -203,7 +203,7 @@ func finalEvent(v engine.RunView) *rapidbytev1.WatchRunResponse {
 	for _, sr := range v.Streams {
 		out.Streams = append(out.Streams, &rapidbytev1.StreamProgress{
 			Stream: sr.Stream, Partition: sr.Partition, RecordsRead: sr.RecordsRead, BytesRead: sr.BytesRead,
-			RecordsWritten: sr.RecordsWritten, State: protoconv.StateToProto(sr.State),
+			RecordsWritten: sr.RecordsWritten, RecordsFailed: sr.RecordsFailed, State: protoconv.StateToProto(sr.State),
 		})
 	}
 	return out

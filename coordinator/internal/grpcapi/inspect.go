@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // Check item names.
@@ -22,6 +25,7 @@ const (
 	itemConnectors  = "connectors"
 	itemSource      = "source"
 	itemDestination = "destination"
+	itemStreams     = "streams"
 	itemState       = "state"
 )
 
@@ -44,29 +48,44 @@ func connectorRef(r pipeline.ConnectorRef) *rapidbytev1.ConnectorRef {
 }
 
 // Discover returns the catalog of a pipeline's source, or of a connector
-// with a config, as a worker reports it.
+// with a config, as a worker reports it. A pipeline needs only its source
+// section; the streams it lists (patterns expanded) filter the catalog.
 func (s *CoordinatorServer) Discover(ctx context.Context, r *rapidbytev1.CoordinatorServiceDiscoverRequest) (*rapidbytev1.CoordinatorServiceDiscoverResponse, error) {
 	const method = "Discover"
-	req := &rapidbytev1.DiscoverRequest{Connector: r.GetConnector(), Config: r.GetConfig()}
-	switch {
-	case r.GetPipelineYaml() != "":
-		p, res, err := s.parse(r.GetPipelineYaml(), r.GetVariables())
+	if r.GetPipelineYaml() == "" {
+		if r.GetConnector().GetId() == "" && r.GetConnector().GetDigest() == "" {
+			return nil, toStatus(s.log, method, badRequest("pipeline_yaml or connector is required"))
+		}
+		resp, err := s.workers.Discover(ctx, &rapidbytev1.DiscoverRequest{Connector: r.GetConnector(), Config: r.GetConfig()})
 		if err != nil {
 			return nil, toStatus(s.log, method, err)
 		}
-		cfg, err := structpb.NewStruct(res.Source)
-		if err != nil {
-			return nil, toStatus(s.log, method, badRequest("source config: %v", err))
-		}
-		req = &rapidbytev1.DiscoverRequest{Connector: connectorRef(p.Source.Use), Config: cfg}
-	case r.GetConnector().GetId() == "" && r.GetConnector().GetDigest() == "":
-		return nil, toStatus(s.log, method, badRequest("pipeline_yaml or connector is required"))
+		return &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: resp.GetCatalog()}, nil
 	}
-	resp, err := s.workers.Discover(ctx, req)
+	lookup := pipeline.MapLookup(r.GetVariables(), s.env)
+	p, err := pipeline.ParseSource([]byte(r.GetPipelineYaml()), lookup)
 	if err != nil {
 		return nil, toStatus(s.log, method, err)
 	}
-	return &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: resp.GetCatalog()}, nil
+	res, err := p.Resolve(lookup)
+	if err != nil {
+		return nil, toStatus(s.log, method, err)
+	}
+	cat, err := catalog.Discover(ctx, s.workers, p, res.Source)
+	if err != nil {
+		return nil, toStatus(s.log, method, err)
+	}
+	sel, err := catalog.Select(p, cat)
+	if err != nil {
+		return nil, toStatus(s.log, method, runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err))
+	}
+	out := &rapidbytev1.CoordinatorServiceDiscoverResponse{Catalog: sel.Catalog, Pipeline: p.Name, Source: p.Source.Use.String()}
+	for _, ps := range sel.Patterns {
+		out.Selections = append(out.Selections, &rapidbytev1.StreamSelection{
+			Pattern: ps.Pattern, Namespace: ps.Table.Namespace, Name: ps.Table.Name,
+		})
+	}
+	return out, nil
 }
 
 // Check verifies a pipeline: its structure, that its connectors exist, that
@@ -84,16 +103,20 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 			return nil, toStatus(s.log, "Check", err)
 		}
 		items = append(items, failed(itemStructure, "pipeline is invalid",
-			retry.New(retry.CategoryConfig, "INVALID_PIPELINE", "%s", ve.Error())))
+			runerr.New(runerr.CategoryConfig, "INVALID_PIPELINE", "%s", ve.Error())))
 	} else {
 		items = append(items, &rapidbytev1.CheckItem{Name: itemStructure, Ok: true,
 			Message: fmt.Sprintf("pipeline %q: %d stream(s)", p.Name, len(p.Source.Streams))})
 		items = append(items, s.checkConnectors(ctx, p))
-		items = append(items, s.checkConnector(ctx, itemSource, p.Source.Use, res.Source, rapidbytev1.Role_ROLE_SOURCE))
-		items = append(items, s.checkConnector(ctx, itemDestination, p.Destination.Use, res.Destination, rapidbytev1.Role_ROLE_DESTINATION))
+		items = append(items, s.checkConnector(ctx, itemSource, p.Source.Use, res.Source, rapidbytev1.Role_ROLE_SOURCE, nil))
+		if p.HasPatterns() {
+			items = append(items, s.checkPatterns(ctx, p, res.Source))
+		}
+		items = append(items, s.checkConnector(ctx, itemDestination, p.Destination.Use, res.Destination, rapidbytev1.Role_ROLE_DESTINATION,
+			s.streamSchemas(ctx, p, res.Source)))
 	}
 	if err := s.ping(ctx); err != nil {
-		items = append(items, failed(itemState, "state store unreachable", retry.Classify(err)))
+		items = append(items, failed(itemState, "state store unreachable", runerr.Classify(err)))
 	} else {
 		items = append(items, &rapidbytev1.CheckItem{Name: itemState, Ok: true, Message: "state store reachable"})
 	}
@@ -102,6 +125,34 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 		ok = ok && it.GetOk()
 	}
 	return &rapidbytev1.CoordinatorServiceCheckResponse{Items: items, Ok: ok}, nil
+}
+
+// checkPatterns lists what each stream pattern selects from the source's
+// catalog; a pattern that selects nothing fails the item.
+func (s *CoordinatorServer) checkPatterns(ctx context.Context, p *pipeline.Pipeline, source map[string]any) *rapidbytev1.CheckItem {
+	cat, err := catalog.Discover(ctx, s.workers, p, source)
+	if err != nil {
+		return failed(itemStreams, "discover failed", runerr.Classify(err))
+	}
+	sel, err := catalog.Select(p, cat)
+	if err != nil {
+		return failed(itemStreams, "stream pattern", runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err))
+	}
+	var parts []string
+	for _, sc := range p.Source.Streams {
+		if sc.Pattern == "" {
+			continue
+		}
+		var tables []string
+		for _, ps := range sel.Patterns {
+			if ps.Pattern == sc.Pattern {
+				tables = append(tables, ps.Table.String())
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%q selects %s", sc.Pattern, strings.Join(tables, ", ")))
+	}
+	return &rapidbytev1.CheckItem{Name: itemStreams, Ok: true,
+		Message: fmt.Sprintf("%d stream(s): %s", len(sel.Pipeline.Source.Streams), strings.Join(parts, "; "))}
 }
 
 // checkConnectors looks the pipeline's connectors up in the registry, and
@@ -122,22 +173,55 @@ func (s *CoordinatorServer) checkConnectors(ctx context.Context, p *pipeline.Pip
 	}
 	if len(missing) > 0 {
 		return failed(itemConnectors, "connector not found",
-			retry.New(retry.CategoryConfig, "CONNECTOR_NOT_FOUND", "%s", strings.Join(missing, "; ")))
+			runerr.New(runerr.CategoryConfig, "CONNECTOR_NOT_FOUND", "%s", strings.Join(missing, "; ")))
 	}
 	return &rapidbytev1.CheckItem{Name: itemConnectors, Ok: true, Message: strings.Join(found, ", ")}
 }
 
-// checkConnector asks a worker to check one side's config and connection.
+// streamSchemas discovers the source and returns the pipeline's streams
+// with their (projected) source columns, so that the destination's check
+// reports schema drift before any row moves; nil when the source cannot be
+// discovered (its own check item reports why).
+func (s *CoordinatorServer) streamSchemas(ctx context.Context, p *pipeline.Pipeline, srcConfig map[string]any) []*rapidbytev1.StreamSchema {
+	cfg, err := structpb.NewStruct(srcConfig)
+	if err != nil {
+		return nil
+	}
+	resp, err := s.workers.Discover(ctx, &rapidbytev1.DiscoverRequest{Connector: connectorRef(p.Source.Use), Config: cfg})
+	if err != nil {
+		return nil
+	}
+	var out []*rapidbytev1.StreamSchema
+	for _, st := range p.Source.Streams {
+		for _, cs := range resp.GetCatalog().GetStreams() {
+			if cs.GetName() != st.Name || st.Namespace != "" && cs.GetNamespace() != st.Namespace {
+				continue
+			}
+			ss := &rapidbytev1.StreamSchema{Stream: relay.StreamSpec(p, st)}
+			for _, c := range cs.GetColumns() {
+				if len(st.Columns) == 0 || slices.Contains(st.Columns, c.GetName()) {
+					ss.Columns = append(ss.Columns, c)
+				}
+			}
+			out = append(out, ss)
+			break
+		}
+	}
+	return out
+}
+
+// checkConnector asks a worker to check one side's config and connection
+// (and, for a destination, the schema drift of streams).
 func (s *CoordinatorServer) checkConnector(ctx context.Context, name string, ref pipeline.ConnectorRef,
-	config map[string]any, role rapidbytev1.Role,
+	config map[string]any, role rapidbytev1.Role, streams []*rapidbytev1.StreamSchema,
 ) *rapidbytev1.CheckItem {
 	cfg, err := structpb.NewStruct(config)
 	if err != nil {
-		return failed(name, "config cannot be sent", retry.New(retry.CategoryConfig, "BAD_CONFIG", "%v", err))
+		return failed(name, "config cannot be sent", runerr.New(runerr.CategoryConfig, "BAD_CONFIG", "%v", err))
 	}
-	resp, err := s.workers.Check(ctx, &rapidbytev1.CheckRequest{Connector: connectorRef(ref), Config: cfg, Role: role})
+	resp, err := s.workers.Check(ctx, &rapidbytev1.CheckRequest{Connector: connectorRef(ref), Config: cfg, Role: role, Streams: streams})
 	if err != nil {
-		return failed(name, ref.String()+" check failed", retry.Classify(err))
+		return failed(name, ref.String()+" check failed", runerr.Classify(err))
 	}
 	msg := resp.GetMessage()
 	if msg == "" {
@@ -146,7 +230,7 @@ func (s *CoordinatorServer) checkConnector(ctx context.Context, name string, ref
 	return &rapidbytev1.CheckItem{Name: name, Ok: resp.GetOk(), Message: msg, Error: resp.GetError()}
 }
 
-func failed(name, msg string, ce *retry.ConnectorError) *rapidbytev1.CheckItem {
+func failed(name, msg string, ce *runerr.ConnectorError) *rapidbytev1.CheckItem {
 	return &rapidbytev1.CheckItem{Name: name, Ok: false, Message: msg + ": " + ce.Message, Error: protoconv.ErrorToProto(ce)}
 }
 

@@ -15,9 +15,10 @@ const maxAliasDepth = 64
 
 // checker walks the YAML node tree, collecting every problem it meets.
 type checker struct {
-	ps     problems
-	lookup Lookup
-	merges int // merge keys expanded so far, bounded by maxConfigNodes
+	ps         problems
+	lookup     Lookup
+	merges     int  // merge keys expanded so far, bounded by maxConfigNodes
+	sourceOnly bool // ParseSource: destination, state and streams are not required
 }
 
 // field is one key/value pair of a mapping.

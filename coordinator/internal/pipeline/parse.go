@@ -18,9 +18,9 @@ import (
 var (
 	topKeys         = []string{"version", "pipeline", "source", "destination", "state", "resources", "permissions"}
 	sourceKeys      = []string{"use", "config", "streams", "permissions"}
-	streamKeys      = []string{"name", "namespace", "sync_mode", "cursor_field", "tie_breaker_field", "columns", "partition_key", "partitions", "destination_table"}
-	destinationKeys = []string{"use", "config", "write_mode", "primary_key", "on_data_error", "schema_evolution", "permissions"}
-	evolutionKeys   = []string{"new_column"}
+	streamKeys      = []string{"name", "namespace", "sync_mode", "cursor_field", "tie_breaker_field", "columns", "partition_key", "partitions", "destination_table", "exclude"}
+	destinationKeys = []string{"use", "config", "write_mode", "primary_key", "on_data_error", "max_failed_records", "schema_evolution", "permissions"}
+	evolutionKeys   = []string{"new_column", "removed_column", "type_change", "nullability_change"}
 	stateKeys       = []string{"backend", "connection"}
 	resourceKeys    = []string{
 		"max_retries", "parallelism", "max_inflight_batches", "max_batch_bytes", "max_batch_rows", "max_memory",
@@ -33,6 +33,9 @@ var (
 	writeModes   = []string{string(WriteAppend), string(WriteReplace), string(WriteUpsert)}
 	dataPolicies = []string{string(OnDataErrorFail), string(OnDataErrorSkip), string(OnDataErrorDLQ)}
 	newColumns   = []string{string(NewColumnAdd), string(NewColumnIgnore), string(NewColumnFail)}
+	removedCols  = []string{string(RemovedColumnIgnore), string(RemovedColumnFail)}
+	typeChanges  = []string{string(TypeChangeCoerce), string(TypeChangeFail), string(TypeChangeNull)}
+	nullChanges  = []string{string(NullabilityAllow), string(NullabilityFail)}
 	compressions = []string{string(CompressionLZ4), string(CompressionZstd), string(CompressionNone)}
 	backends     = []string{string(StateSQLite), string(StatePostgres)}
 
@@ -59,7 +62,19 @@ var (
 //
 // On failure the error is a *ValidationError listing every problem found.
 func Parse(src []byte, lookup Lookup) (*Pipeline, error) {
-	c := &checker{lookup: lookup}
+	return parse(src, &checker{lookup: lookup})
+}
+
+// ParseSource parses a pipeline for discovery: it needs only version,
+// pipeline and source, and streams are optional. A destination or state
+// section, if present, is neither validated nor checked for ${VAR}
+// references, so discovering needs none of their variables (Resolve of the
+// result resolves the source config only).
+func ParseSource(src []byte, lookup Lookup) (*Pipeline, error) {
+	return parse(src, &checker{lookup: lookup, sourceOnly: true})
+}
+
+func parse(src []byte, c *checker) (*Pipeline, error) {
 	root := c.document(src)
 	if root == nil {
 		return nil, c.ps.err()
@@ -178,13 +193,16 @@ func (c *checker) pipeline(root *yaml.Node) *Pipeline {
 	}
 	p.Name, _ = c.required(fs, "pipeline", "", root)
 	p.Resources = c.resources(fs["resources"].val)
-	p.State = c.state(fs["state"].val)
 	p.Permissions = c.permissions(fs["permissions"].val, "permissions")
 	if f, ok := fs["source"]; ok {
 		p.Source = c.source(f, p.Resources)
 	} else {
 		c.add(root, "", "missing required key %q", "source")
 	}
+	if c.sourceOnly {
+		return p
+	}
+	p.State = c.state(fs["state"].val)
 	if f, ok := fs["destination"]; ok {
 		p.Destination = c.destination(f)
 	} else {
@@ -216,23 +234,35 @@ func (c *checker) source(f field, res Resources) Source {
 	s.Permissions = c.permissions(fs["permissions"].val, path+".permissions")
 	sf, ok := fs["streams"]
 	if !ok {
-		c.add(f.key, path, "missing required key %q: list at least one stream", "streams")
+		if !c.sourceOnly {
+			c.add(f.key, path, "missing required key %q: list at least one stream", "streams")
+		}
 		return s
 	}
 	seq := deref(sf.val)
 	if seq == nil || seq.Kind != yaml.SequenceNode || len(seq.Content) == 0 {
 		if seq != nil && seq.Kind != yaml.SequenceNode && !isNull(seq) {
 			c.add(seq, path+".streams", "must be a list of streams, got a %s", kindName(seq))
-		} else {
+		} else if !c.sourceOnly {
 			c.add(sf.key, path+".streams", "list at least one stream")
 		}
 		return s
 	}
 	names := map[string]int{}
+	patterns := map[string]int{}
 	tables := map[string]string{}
 	for i, item := range seq.Content {
 		sp := fmt.Sprintf("%s.streams[%d]", path, i)
 		st, nameNode := c.stream(item, sp, res)
+		if st.Pattern != "" {
+			if line, dup := patterns[st.Pattern]; dup {
+				c.add(nameNode, sp+".name", "duplicate stream pattern %q (first defined at line %d)", st.Pattern, line)
+			} else {
+				patterns[st.Pattern] = nameNode.Line
+			}
+			s.Streams = append(s.Streams, st)
+			continue
+		}
 		if st.Name == "" {
 			s.Streams = append(s.Streams, st)
 			continue
@@ -273,9 +303,14 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 	st.Name, nameNode = c.required(fs, "name", path, deref(n))
 	nameNode = deref(nameNode)
 	st.Namespace = c.str(fs, "namespace", path)
+	st.Exclude = c.list(fs, "exclude", path)
+	pattern := IsPattern(st.Name)
+	if f, ok := fs["exclude"]; ok && !pattern && st.Name != "" {
+		c.add(f.key, joinPath(path, "exclude"), "exclude needs a pattern name such as \"public.*\"; %q names one table", st.Name)
+	}
 	// "schema.table", as discover prints it, means that table of that schema
 	// (with an explicit namespace the name is taken as it is).
-	if _, set := fs["namespace"]; !set {
+	if _, set := fs["namespace"]; !set && !pattern {
 		if ns, name, ok := strings.Cut(st.Name, "."); ok && ns != "" && name != "" {
 			st.Namespace, st.Name = ns, name
 		}
@@ -317,6 +352,9 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 			}
 		}
 	}
+	if pattern {
+		c.pattern(&st, fs, nameNode, path)
+	}
 	return st, nameNode
 }
 
@@ -343,10 +381,21 @@ func (c *checker) destination(f field) Destination {
 	d.WriteMode = WriteMode(c.enum(fs, "write_mode", path, writeModes, string(WriteAppend)))
 	d.PrimaryKey = c.list(fs, "primary_key", path)
 	d.OnDataError = DataErrorPolicy(c.enum(fs, "on_data_error", path, dataPolicies, string(OnDataErrorFail)))
-	d.SchemaEvolution.NewColumn = NewColumnAdd
+	if _, _, node, ok := c.optional(fs, "max_failed_records", path); ok {
+		d.MaxFailedRecords = uint64(c.integer(fs, "max_failed_records", path, 1, 0))
+		if d.OnDataError == OnDataErrorFail {
+			c.add(node, path+".max_failed_records", "needs on_data_error skip or dlq (with fail the first rejected record stops the run)")
+		}
+	}
+	d.SchemaEvolution = SchemaEvolution{NewColumn: NewColumnAdd, RemovedColumn: RemovedColumnIgnore,
+		TypeChange: TypeChangeCoerce, NullabilityChange: NullabilityAllow}
 	if ef, ok := fs["schema_evolution"]; ok {
-		es := c.fields(ef.val, path+".schema_evolution", evolutionKeys)
-		d.SchemaEvolution.NewColumn = NewColumnPolicy(c.enum(es, "new_column", path+".schema_evolution", newColumns, string(NewColumnAdd)))
+		ep := path + ".schema_evolution"
+		es := c.fields(ef.val, ep, evolutionKeys)
+		d.SchemaEvolution.NewColumn = NewColumnPolicy(c.enum(es, "new_column", ep, newColumns, string(NewColumnAdd)))
+		d.SchemaEvolution.RemovedColumn = RemovedColumnPolicy(c.enum(es, "removed_column", ep, removedCols, string(RemovedColumnIgnore)))
+		d.SchemaEvolution.TypeChange = TypeChangePolicy(c.enum(es, "type_change", ep, typeChanges, string(TypeChangeCoerce)))
+		d.SchemaEvolution.NullabilityChange = NullabilityChangePolicy(c.enum(es, "nullability_change", ep, nullChanges, string(NullabilityAllow)))
 	}
 	d.Permissions = c.permissions(fs["permissions"].val, path+".permissions")
 	if d.WriteMode == WriteUpsert && len(d.PrimaryKey) == 0 {

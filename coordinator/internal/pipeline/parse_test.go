@@ -72,7 +72,7 @@ func TestParseDesignExample(t *testing.T) {
 			Use:       ConnectorRef{ID: "dest-postgres"},
 			Config:    map[string]any{"host": "127.0.0.1", "port": int64(5432), "user": "app", "database": "dst", "schema": "raw"},
 			WriteMode: WriteUpsert, PrimaryKey: []string{"id"}, OnDataError: OnDataErrorFail,
-			SchemaEvolution: SchemaEvolution{NewColumn: NewColumnAdd},
+			SchemaEvolution: defaultEvolution,
 		},
 		State: State{Backend: StateSQLite},
 		Resources: Resources{MaxRetries: 3, Parallelism: 4, MaxInflightBatches: 16, MaxBatchBytes: 64 << 20,
@@ -100,7 +100,7 @@ func TestParseDefaults(t *testing.T) {
 		Source: Source{Use: ConnectorRef{ID: "source-postgres"}, Config: map[string]any{},
 			Streams: []StreamConfig{{Name: "users", SyncMode: SyncFullRefresh, Partitions: 1}}},
 		Destination: Destination{Use: ConnectorRef{ID: "dest-postgres"}, Config: map[string]any{},
-			WriteMode: WriteAppend, OnDataError: OnDataErrorFail, SchemaEvolution: SchemaEvolution{NewColumn: NewColumnAdd}},
+			WriteMode: WriteAppend, OnDataError: OnDataErrorFail, SchemaEvolution: defaultEvolution},
 		State: State{Backend: StateSQLite},
 		Resources: Resources{
 			MaxRetries: DefaultMaxRetries, Parallelism: DefaultParallelism, MaxInflightBatches: DefaultMaxInflightBatches,
@@ -131,7 +131,8 @@ destination:
   use: dest-postgres
   write_mode: replace
   on_data_error: dlq
-  schema_evolution: {new_column: ignore}
+  max_failed_records: 10
+  schema_evolution: {new_column: ignore, removed_column: fail, type_change: "null", nullability_change: fail}
   permissions: {network: {allowed_hosts: [db.internal, dst.internal]}}
 state: {backend: postgres, connection: "postgres://u:${PW}@h/state"}
 permissions: {network: {allowed_hosts: [metrics.internal]}}
@@ -164,7 +165,8 @@ resources:
 		},
 		Destination: Destination{
 			Use: ConnectorRef{ID: "dest-postgres"}, Config: map[string]any{}, WriteMode: WriteReplace,
-			OnDataError: OnDataErrorDLQ, SchemaEvolution: SchemaEvolution{NewColumn: NewColumnIgnore},
+			OnDataError: OnDataErrorDLQ, MaxFailedRecords: 10, SchemaEvolution: SchemaEvolution{NewColumn: NewColumnIgnore,
+				RemovedColumn: RemovedColumnFail, TypeChange: TypeChangeNull, NullabilityChange: NullabilityFail},
 			Permissions: Permissions{Network: NetworkPermissions{AllowedHosts: []string{"db.internal", "dst.internal"}}},
 		},
 		State:       State{Backend: StatePostgres, Connection: "postgres://u:${PW}@h/state"},
@@ -243,3 +245,5 @@ func TestParseQualifiedStreamName(t *testing.T) {
 		}
 	}
 }
+
+var defaultEvolution = SchemaEvolution{NewColumn: NewColumnAdd, RemovedColumn: RemovedColumnIgnore, TypeChange: TypeChangeCoerce, NullabilityChange: NullabilityAllow}

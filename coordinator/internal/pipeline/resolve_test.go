@@ -147,3 +147,35 @@ func TestMapLookup(t *testing.T) {
 		t.Error("lookup(C) found")
 	}
 }
+
+func TestAllowEnv(t *testing.T) {
+	env := vars("PG_PASSWORD", "pw", "RAPIDBYTE_AUTH_TOKEN", "token", "PGHOST", "h")
+	tests := []struct {
+		name     string
+		patterns []string
+		want     map[string]bool
+	}{
+		{"none", nil, map[string]bool{"PG_PASSWORD": false, "RAPIDBYTE_AUTH_TOKEN": false}},
+		{"glob", []string{"PG_*"}, map[string]bool{"PG_PASSWORD": true, "PGHOST": false, "RAPIDBYTE_AUTH_TOKEN": false}},
+		{"names", []string{"PGHOST", "PG_PASSWORD"}, map[string]bool{"PG_PASSWORD": true, "PGHOST": true, "RAPIDBYTE_AUTH_TOKEN": false}},
+		{"all", []string{"*"}, map[string]bool{"PG_PASSWORD": true, "RAPIDBYTE_AUTH_TOKEN": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := AllowEnv(env, tt.patterns)
+			for name, want := range tt.want {
+				if _, ok := l(name); ok != want {
+					t.Errorf("lookup(%s) found = %v, want %v", name, ok, want)
+				}
+			}
+		})
+	}
+	for _, bad := range []string{"[", "", "a/b"} {
+		if err := CheckEnvAllow([]string{bad}); err == nil {
+			t.Errorf("CheckEnvAllow(%q) accepted it", bad)
+		}
+	}
+	if err := CheckEnvAllow([]string{"PG_*", "*", "X"}); err != nil {
+		t.Error(err)
+	}
+}

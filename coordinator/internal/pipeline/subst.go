@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
+	"path"
 	"strings"
 )
 
@@ -92,4 +94,33 @@ func validVarName(name string) bool {
 		}
 	}
 	return true
+}
+
+// AllowEnv returns a Lookup over env that serves only the names matching one
+// of the patterns (path.Match globs such as "PG_*"; "*" serves every name).
+// A remote coordinator resolves ${VAR} from the variables its client sent
+// and, through AllowEnv, from the operator's allow-list (--env-allow) only:
+// otherwise any caller could read the coordinator's own secrets back
+// (${RAPIDBYTE_AUTH_TOKEN} in a field echoed by an error, or sent to a host
+// it controls). No pattern serves nothing. Patterns are checked by
+// CheckEnvAllow.
+func AllowEnv(env Lookup, patterns []string) Lookup {
+	return func(name string) (string, bool) {
+		for _, p := range patterns {
+			if ok, _ := path.Match(p, name); ok {
+				return env(name)
+			}
+		}
+		return "", false
+	}
+}
+
+// CheckEnvAllow reports a malformed pattern of an --env-allow list.
+func CheckEnvAllow(patterns []string) error {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil || p == "" || strings.Contains(p, "/") {
+			return fmt.Errorf("env allow pattern %q: want a glob over variable names such as PG_*", p)
+		}
+	}
+	return nil
 }

@@ -59,6 +59,37 @@ const (
 	NewColumnFail   NewColumnPolicy = "fail"
 )
 
+// RemovedColumnPolicy says what a destination does with a target column
+// the stream no longer has.
+type RemovedColumnPolicy string
+
+// Removed column policies.
+const (
+	RemovedColumnIgnore RemovedColumnPolicy = "ignore"
+	RemovedColumnFail   RemovedColumnPolicy = "fail"
+)
+
+// TypeChangePolicy says what a destination does with a column whose
+// source type differs from the target column's.
+type TypeChangePolicy string
+
+// Type change policies.
+const (
+	TypeChangeCoerce TypeChangePolicy = "coerce"
+	TypeChangeFail   TypeChangePolicy = "fail"
+	TypeChangeNull   TypeChangePolicy = "null"
+)
+
+// NullabilityChangePolicy says what a destination does when a source
+// column became nullable while the target column is NOT NULL.
+type NullabilityChangePolicy string
+
+// Nullability change policies.
+const (
+	NullabilityAllow NullabilityChangePolicy = "allow"
+	NullabilityFail  NullabilityChangePolicy = "fail"
+)
+
 // Compression is the codec for Arrow IPC bodies between workers.
 type Compression string
 
@@ -158,6 +189,14 @@ type StreamConfig struct {
 	Partitions int
 	// DestinationTable overrides the destination table name (default Name).
 	DestinationTable string
+	// Pattern, when set, is the entry's name as written: a shell-style glob
+	// ("public.*", "sales.order_*") selecting many tables, matched with
+	// path.Match against "schema.table" (or against the table name when it
+	// has no dot). Name is then empty until Expand replaces the entry with
+	// one stream per selected table.
+	Pattern string
+	// Exclude lists tables (or globs) a pattern must not select.
+	Exclude []string
 }
 
 // Destination is the pipeline's destination section.
@@ -172,6 +211,9 @@ type Destination struct {
 	PrimaryKey []string
 	// OnDataError is the policy for records the destination rejects (default fail).
 	OnDataError DataErrorPolicy
+	// MaxFailedRecords stops the run once a stream rejected more records
+	// under skip or dlq (0 = no limit).
+	MaxFailedRecords uint64
 	// SchemaEvolution is the policy for schema drift.
 	SchemaEvolution SchemaEvolution
 	// Permissions are the destination connector's extra grants.
@@ -184,6 +226,15 @@ type Destination struct {
 type SchemaEvolution struct {
 	// NewColumn is what happens to a column the target lacks (default add).
 	NewColumn NewColumnPolicy
+	// RemovedColumn is what happens to a target column the stream lacks
+	// (default ignore).
+	RemovedColumn RemovedColumnPolicy
+	// TypeChange is what happens to a column whose type changed (default
+	// coerce).
+	TypeChange TypeChangePolicy
+	// NullabilityChange is what happens when a column became nullable
+	// (default allow).
+	NullabilityChange NullabilityChangePolicy
 }
 
 // State is the pipeline's state section.

@@ -3,44 +3,44 @@ package protoconv
 import (
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
-var categoryToProto = map[retry.Category]rapidbytev1.ErrorCategory{
-	retry.CategoryConfig:           rapidbytev1.ErrorCategory_ERROR_CATEGORY_CONFIG,
-	retry.CategoryAuth:             rapidbytev1.ErrorCategory_ERROR_CATEGORY_AUTH,
-	retry.CategoryPermission:       rapidbytev1.ErrorCategory_ERROR_CATEGORY_PERMISSION,
-	retry.CategoryRateLimit:        rapidbytev1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT,
-	retry.CategoryTransientNetwork: rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK,
-	retry.CategoryTransientDB:      rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_DB,
-	retry.CategoryData:             rapidbytev1.ErrorCategory_ERROR_CATEGORY_DATA,
-	retry.CategorySchema:           rapidbytev1.ErrorCategory_ERROR_CATEGORY_SCHEMA,
-	retry.CategoryInternal:         rapidbytev1.ErrorCategory_ERROR_CATEGORY_INTERNAL,
-	retry.CategoryCancelled:        rapidbytev1.ErrorCategory_ERROR_CATEGORY_CANCELLED,
+var categoryToProto = map[runerr.Category]rapidbytev1.ErrorCategory{
+	runerr.CategoryConfig:           rapidbytev1.ErrorCategory_ERROR_CATEGORY_CONFIG,
+	runerr.CategoryAuth:             rapidbytev1.ErrorCategory_ERROR_CATEGORY_AUTH,
+	runerr.CategoryPermission:       rapidbytev1.ErrorCategory_ERROR_CATEGORY_PERMISSION,
+	runerr.CategoryRateLimit:        rapidbytev1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT,
+	runerr.CategoryTransientNetwork: rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK,
+	runerr.CategoryTransientDB:      rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_DB,
+	runerr.CategoryData:             rapidbytev1.ErrorCategory_ERROR_CATEGORY_DATA,
+	runerr.CategorySchema:           rapidbytev1.ErrorCategory_ERROR_CATEGORY_SCHEMA,
+	runerr.CategoryInternal:         rapidbytev1.ErrorCategory_ERROR_CATEGORY_INTERNAL,
+	runerr.CategoryCancelled:        rapidbytev1.ErrorCategory_ERROR_CATEGORY_CANCELLED,
 }
 
 var categoryFromProto = invert(categoryToProto)
 
-var commitToProto = map[retry.CommitState]rapidbytev1.CommitState{
-	retry.CommitBefore:         rapidbytev1.CommitState_COMMIT_STATE_BEFORE_COMMIT,
-	retry.CommitAfterUnknown:   rapidbytev1.CommitState_COMMIT_STATE_AFTER_COMMIT_UNKNOWN,
-	retry.CommitAfterConfirmed: rapidbytev1.CommitState_COMMIT_STATE_AFTER_COMMIT_CONFIRMED,
+var commitToProto = map[runerr.CommitState]rapidbytev1.CommitState{
+	runerr.CommitBefore:         rapidbytev1.CommitState_COMMIT_STATE_BEFORE_COMMIT,
+	runerr.CommitAfterUnknown:   rapidbytev1.CommitState_COMMIT_STATE_AFTER_COMMIT_UNKNOWN,
+	runerr.CommitAfterConfirmed: rapidbytev1.CommitState_COMMIT_STATE_AFTER_COMMIT_CONFIRMED,
 }
 
 var commitFromProto = invert(commitToProto)
 
-var scopeToProto = map[retry.Scope]rapidbytev1.ErrorScope{
-	retry.ScopeStream: rapidbytev1.ErrorScope_ERROR_SCOPE_STREAM,
-	retry.ScopeBatch:  rapidbytev1.ErrorScope_ERROR_SCOPE_BATCH,
-	retry.ScopeRecord: rapidbytev1.ErrorScope_ERROR_SCOPE_RECORD,
+var scopeToProto = map[runerr.Scope]rapidbytev1.ErrorScope{
+	runerr.ScopeStream: rapidbytev1.ErrorScope_ERROR_SCOPE_STREAM,
+	runerr.ScopeBatch:  rapidbytev1.ErrorScope_ERROR_SCOPE_BATCH,
+	runerr.ScopeRecord: rapidbytev1.ErrorScope_ERROR_SCOPE_RECORD,
 }
 
 var scopeFromProto = invert(scopeToProto)
 
-var classToProto = map[retry.Class]rapidbytev1.BackoffClass{
-	retry.ClassFast:   rapidbytev1.BackoffClass_BACKOFF_CLASS_FAST,
-	retry.ClassNormal: rapidbytev1.BackoffClass_BACKOFF_CLASS_NORMAL,
-	retry.ClassSlow:   rapidbytev1.BackoffClass_BACKOFF_CLASS_SLOW,
+var classToProto = map[runerr.Class]rapidbytev1.BackoffClass{
+	runerr.ClassFast:   rapidbytev1.BackoffClass_BACKOFF_CLASS_FAST,
+	runerr.ClassNormal: rapidbytev1.BackoffClass_BACKOFF_CLASS_NORMAL,
+	runerr.ClassSlow:   rapidbytev1.BackoffClass_BACKOFF_CLASS_SLOW,
 }
 
 var classFromProto = invert(classToProto)
@@ -53,8 +53,17 @@ func invert[K, V comparable](m map[K]V) map[V]K {
 	return out
 }
 
+// CategoryFromProto converts a proto category; an unspecified or unknown
+// one becomes internal.
+func CategoryFromProto(c rapidbytev1.ErrorCategory) runerr.Category {
+	if cat, ok := categoryFromProto[c]; ok {
+		return cat
+	}
+	return runerr.CategoryInternal
+}
+
 // ErrorToProto converts a domain error; nil stays nil.
-func ErrorToProto(e *retry.ConnectorError) *rapidbytev1.ConnectorError {
+func ErrorToProto(e *runerr.ConnectorError) *rapidbytev1.ConnectorError {
 	if e == nil {
 		return nil
 	}
@@ -79,16 +88,12 @@ func ErrorToProto(e *retry.ConnectorError) *rapidbytev1.ConnectorError {
 
 // ErrorFromProto converts a proto error; nil stays nil. An unspecified
 // category becomes internal.
-func ErrorFromProto(p *rapidbytev1.ConnectorError) *retry.ConnectorError {
+func ErrorFromProto(p *rapidbytev1.ConnectorError) *runerr.ConnectorError {
 	if p == nil {
 		return nil
 	}
-	cat, ok := categoryFromProto[p.GetCategory()]
-	if !ok {
-		cat = retry.CategoryInternal
-	}
-	return &retry.ConnectorError{
-		Category:     cat,
+	return &runerr.ConnectorError{
+		Category:     CategoryFromProto(p.GetCategory()),
 		Code:         p.GetCode(),
 		Message:      p.GetMessage(),
 		Retryable:    p.GetRetryable(),

@@ -5,14 +5,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
 func TestErrorRoundTrip(t *testing.T) {
-	in := &retry.ConnectorError{
-		Category: retry.CategoryTransientDB, Code: "COMMIT_FAILED", Message: "m", Retryable: true, SafeToRetry: false,
-		CommitState: retry.CommitAfterUnknown, RetryAfterMs: 5, Scope: retry.ScopeBatch, BackoffClass: retry.ClassSlow,
+	in := &runerr.ConnectorError{
+		Category: runerr.CategoryTransientDB, Code: "COMMIT_FAILED", Message: "m", Retryable: true, SafeToRetry: false,
+		CommitState: runerr.CommitAfterUnknown, RetryAfterMs: 5, Scope: runerr.ScopeBatch, BackoffClass: runerr.ClassSlow,
 		Connector: "dest-postgres", Hint: "h",
 	}
 	if diff := cmp.Diff(in, ErrorFromProto(ErrorToProto(in))); diff != "" {
@@ -21,7 +21,7 @@ func TestErrorRoundTrip(t *testing.T) {
 	if ErrorToProto(nil) != nil || ErrorFromProto(nil) != nil {
 		t.Error("nil did not stay nil")
 	}
-	if got := ErrorFromProto(ErrorToProto(&retry.ConnectorError{Category: "bogus"})); got.Category != retry.CategoryInternal {
+	if got := ErrorFromProto(ErrorToProto(&runerr.ConnectorError{Category: "bogus"})); got.Category != runerr.CategoryInternal {
 		t.Errorf("unknown category became %q, want internal", got.Category)
 	}
 }

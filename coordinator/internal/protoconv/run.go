@@ -49,6 +49,7 @@ func RunToProto(r store.Run) *rapidbytev1.RunResult {
 		State:           StateToProto(r.State),
 		RecordsRead:     r.RecordsRead,
 		RecordsWritten:  r.RecordsWritten,
+		RecordsFailed:   r.RecordsFailed,
 		BytesRead:       r.BytesRead,
 		BytesWritten:    r.BytesWritten,
 		DurationSecs:    r.DurationSecs,
@@ -90,6 +91,7 @@ func StreamResultToProto(s store.StreamResult) *rapidbytev1.StreamResult {
 		State:          StateToProto(s.State),
 		RecordsRead:    s.RecordsRead,
 		RecordsWritten: s.RecordsWritten,
+		RecordsFailed:  s.RecordsFailed,
 		BytesRead:      s.BytesRead,
 		BytesWritten:   s.BytesWritten,
 		Attempts:       uint32(max(s.Attempts, 0)),
@@ -110,6 +112,12 @@ func TimingsToProto(t store.Timings) *rapidbytev1.PhaseTimings {
 		DestDurationSecs:   t.DestDurationSecs,
 		PlanSecs:           t.PlanSecs,
 		RetryWaitSecs:      t.RetryWaitSecs,
+		SourceConnectSecs:  t.SourceConnectSecs,
+		SourceQuerySecs:    t.SourceQuerySecs,
+		SourceFetchSecs:    t.SourceFetchSecs,
+		DestConnectSecs:    t.DestConnectSecs,
+		DestFlushSecs:      t.DestFlushSecs,
+		DestCommitSecs:     t.DestCommitSecs,
 	}
 }
 

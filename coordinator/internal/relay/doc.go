@@ -3,6 +3,6 @@
 // forwarding the stream's Flight messages from one to the other without
 // decoding the Arrow bodies, bounded in messages and bytes (byteGate).
 //
-// Errors returned by this package are always *retry.ConnectorError values
+// Errors returned by this package are always *runerr.ConnectorError values
 // (worker errors go through workerpool.FromStatus).
 package relay

@@ -124,6 +124,12 @@ func prefixFields(prefix []byte, total int) (header, meta []byte, ok bool) {
 			return nil, nil, false
 		}
 		start := off + n + m
+		// A length past the message's end is malformed; checking it before
+		// adding keeps start+l from overflowing (a 10-byte varint can encode
+		// nearly 2^64).
+		if l > uint64(total-start) {
+			return nil, nil, false
+		}
 		end := uint64(start) + l
 		if end > uint64(len(prefix)) {
 			// Only a field running exactly to the end of the message,

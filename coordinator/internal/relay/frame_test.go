@@ -6,6 +6,7 @@ import (
 
 	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -97,5 +98,28 @@ func BenchmarkRelayFrame(b *testing.B) {
 			b.Fatal(err)
 		}
 		out.Free()
+	}
+}
+
+// TestPrefixFieldsOverflowingLength feeds the prefix parser a field whose
+// 10-byte length varint is near 2^64: start+length used to wrap around and
+// slice out of range, panicking the relay goroutine (issue 17).
+func TestPrefixFieldsOverflowingLength(t *testing.T) {
+	for _, l := range []uint64{^uint64(0), ^uint64(0) - 1, 1 << 63} {
+		msg := protowire.AppendTag(nil, fieldDataHeader, protowire.BytesType)
+		msg = protowire.AppendVarint(msg, l)
+		msg = append(msg, "body"...)
+		if _, _, ok := prefixFields(msg, len(msg)); ok {
+			t.Errorf("length %d: prefixFields accepted a field longer than the message", l)
+		}
+		var f frame
+		bs := mem.BufferSlice{mem.SliceBuffer(msg[:3]), mem.SliceBuffer(msg[3:])}
+		if err := (rawCodec{}).Unmarshal(bs, &f); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.fields(); err == nil {
+			t.Errorf("length %d: fields accepted a field longer than the message", l)
+		}
+		f.release()
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
@@ -44,6 +44,9 @@ type Job struct {
 	// Avoid lists worker addresses not to use when another worker is
 	// available (the workers of a failed previous attempt).
 	Avoid []string
+	// Snapshot, for a partition, is the exported snapshot (HoldSnapshot)
+	// that all partitions of the stream read in; "" for none.
+	Snapshot string
 }
 
 // Relayer relays jobs' streams between the workers of a pool.
@@ -75,8 +78,8 @@ func (rl *Relayer) Relay(ctx context.Context, job Job, onProgress func(Progress)
 		// guest spinning without host calls blocks the Go runtime's
 		// stop-the-world, so its worker stops answering at its next GC.
 		// Retrying would freeze the next worker the same way.
-		err = &retry.ConnectorError{
-			Category: retry.CategoryInternal, Code: retry.CodeUnresponsive,
+		err = &runerr.ConnectorError{
+			Category: runerr.CategoryInternal, Code: runerr.CodeUnresponsive,
 			Message: fmt.Sprintf("stream %q: no worker reported within %s of the %s deadline (%v); a connector stuck in a loop freezes its worker",
 				job.Stream.Name, rl.pool.VerdictGrace(), job.Timeout, err),
 			Hint: unresponsiveHint,
@@ -94,15 +97,15 @@ const unresponsiveHint = "the connector ran past resources.timeout_seconds witho
 func Tickets(job Job) (*rapidbytev1.ReadTicket, *rapidbytev1.WriteTicket, error) {
 	p := job.Pipeline
 	if p == nil {
-		return nil, nil, retry.New(retry.CategoryInternal, "NO_PIPELINE", "job for stream %q has no pipeline", job.Stream.Name)
+		return nil, nil, runerr.New(runerr.CategoryInternal, "NO_PIPELINE", "job for stream %q has no pipeline", job.Stream.Name)
 	}
 	srcCfg, err := structpb.NewStruct(job.SourceConfig)
 	if err != nil {
-		return nil, nil, retry.New(retry.CategoryConfig, "BAD_CONFIG", "source config: %v", err)
+		return nil, nil, runerr.New(runerr.CategoryConfig, "BAD_CONFIG", "source config: %v", err)
 	}
 	dstCfg, err := structpb.NewStruct(job.DestConfig)
 	if err != nil {
-		return nil, nil, retry.New(retry.CategoryConfig, "BAD_CONFIG", "destination config: %v", err)
+		return nil, nil, runerr.New(runerr.CategoryConfig, "BAD_CONFIG", "destination config: %v", err)
 	}
 	resume := protoconv.CheckpointToProto(job.Resume)
 	spec := streamSpec(p, job)
@@ -130,6 +133,13 @@ func Tickets(job Job) (*rapidbytev1.ReadTicket, *rapidbytev1.WriteTicket, error)
 	return read, write, nil
 }
 
+// StreamSpec returns the spec the destination writes stream s of p with
+// (unpartitioned), as `check` hands it to the destination for its drift
+// report.
+func StreamSpec(p *pipeline.Pipeline, s pipeline.StreamConfig) *rapidbytev1.StreamSpec {
+	return streamSpec(p, Job{Stream: s})
+}
+
 func streamSpec(p *pipeline.Pipeline, job Job) *rapidbytev1.StreamSpec {
 	s := job.Stream
 	r := p.Resources
@@ -150,10 +160,14 @@ func streamSpec(p *pipeline.Pipeline, job Job) *rapidbytev1.StreamSpec {
 			CheckpointIntervalSeconds: uint32(max(r.CheckpointIntervalSeconds, 0)),
 			MaxMemoryBytes:            r.MaxMemory,
 		},
-		OnDataError:      dataErrorPolicies[p.Destination.OnDataError],
-		NewColumn:        newColumnPolicies[p.Destination.SchemaEvolution.NewColumn],
-		DestinationTable: s.DestinationTable,
-		Pipeline:         p.Name,
+		OnDataError:       dataErrorPolicies[p.Destination.OnDataError],
+		NewColumn:         newColumnPolicies[p.Destination.SchemaEvolution.NewColumn],
+		RemovedColumn:     removedColumnPolicies[p.Destination.SchemaEvolution.RemovedColumn],
+		TypeChange:        typeChangePolicies[p.Destination.SchemaEvolution.TypeChange],
+		NullabilityChange: nullabilityPolicies[p.Destination.SchemaEvolution.NullabilityChange],
+		MaxFailedRecords:  p.Destination.MaxFailedRecords,
+		DestinationTable:  s.DestinationTable,
+		Pipeline:          p.Name,
 	}
 	if spec.SyncMode == rapidbytev1.SyncMode_SYNC_MODE_UNSPECIFIED {
 		spec.SyncMode = rapidbytev1.SyncMode_SYNC_MODE_FULL_REFRESH
@@ -162,7 +176,8 @@ func streamSpec(p *pipeline.Pipeline, job Job) *rapidbytev1.StreamSpec {
 		spec.WriteMode = rapidbytev1.WriteMode_WRITE_MODE_APPEND
 	}
 	if job.PartitionCount > 1 {
-		spec.Partition = &rapidbytev1.Partition{Index: uint32(job.PartitionIndex), Count: uint32(job.PartitionCount), Key: s.PartitionKey}
+		spec.Partition = &rapidbytev1.Partition{Index: uint32(job.PartitionIndex), Count: uint32(job.PartitionCount), Key: s.PartitionKey,
+			Snapshot: job.Snapshot}
 	}
 	return spec
 }
@@ -189,4 +204,20 @@ var newColumnPolicies = map[pipeline.NewColumnPolicy]rapidbytev1.NewColumnPolicy
 	pipeline.NewColumnAdd:    rapidbytev1.NewColumnPolicy_NEW_COLUMN_POLICY_ADD,
 	pipeline.NewColumnIgnore: rapidbytev1.NewColumnPolicy_NEW_COLUMN_POLICY_IGNORE,
 	pipeline.NewColumnFail:   rapidbytev1.NewColumnPolicy_NEW_COLUMN_POLICY_FAIL,
+}
+
+var removedColumnPolicies = map[pipeline.RemovedColumnPolicy]rapidbytev1.RemovedColumnPolicy{
+	pipeline.RemovedColumnIgnore: rapidbytev1.RemovedColumnPolicy_REMOVED_COLUMN_POLICY_IGNORE,
+	pipeline.RemovedColumnFail:   rapidbytev1.RemovedColumnPolicy_REMOVED_COLUMN_POLICY_FAIL,
+}
+
+var typeChangePolicies = map[pipeline.TypeChangePolicy]rapidbytev1.TypeChangePolicy{
+	pipeline.TypeChangeCoerce: rapidbytev1.TypeChangePolicy_TYPE_CHANGE_POLICY_COERCE,
+	pipeline.TypeChangeFail:   rapidbytev1.TypeChangePolicy_TYPE_CHANGE_POLICY_FAIL,
+	pipeline.TypeChangeNull:   rapidbytev1.TypeChangePolicy_TYPE_CHANGE_POLICY_NULL,
+}
+
+var nullabilityPolicies = map[pipeline.NullabilityChangePolicy]rapidbytev1.NullabilityChangePolicy{
+	pipeline.NullabilityAllow: rapidbytev1.NullabilityChangePolicy_NULLABILITY_CHANGE_POLICY_ALLOW,
+	pipeline.NullabilityFail:  rapidbytev1.NullabilityChangePolicy_NULLABILITY_CHANGE_POLICY_FAIL,
 }

@@ -16,7 +16,7 @@ import (
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
@@ -44,6 +44,9 @@ type Progress struct {
 	MessagesRead, MessagesSent uint64
 	// RecordsWritten and BytesWritten count what the destination committed.
 	RecordsWritten, BytesWritten uint64
+	// RecordsFailed counts records the destination rejected (on_data_error
+	// skip or dlq) up to its last commit.
+	RecordsFailed uint64
 	// Checkpoint is the latest checkpoint the destination acknowledged, or
 	// nil. Every acknowledgement carrying a checkpoint makes a new value, so
 	// callers can spot new ones by pointer (checkpoint ids may repeat).
@@ -66,6 +69,27 @@ type Result struct {
 	ReadDuration, WriteDuration time.Duration
 	// Final is true when the destination sent its final acknowledgement.
 	Final bool
+	// SourcePhases and DestPhases are the per-phase times the connectors
+	// reported (zero when they reported none): the source's in its DoGet
+	// trailer, the destination's in its final acknowledgement.
+	SourcePhases, DestPhases Phases
+}
+
+// Phases are the times a connector reported per phase of one stream.
+type Phases struct {
+	Connect, Query, Fetch, Flush, Commit time.Duration
+}
+
+// phasesKey is the DoGet trailer with the source's phases (the worker's
+// grpcapi.PhasesTrailer).
+const phasesKey = "rapidbyte-phases-bin"
+
+func phasesFromProto(p *rapidbytev1.StreamPhases) Phases {
+	d := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	return Phases{
+		Connect: d(p.GetConnectSecs()), Query: d(p.GetQuerySecs()), Fetch: d(p.GetFetchSecs()),
+		Flush: d(p.GetFlushSecs()), Commit: d(p.GetCommitSecs()),
+	}
 }
 
 // relay is the state of one relayed stream.
@@ -78,14 +102,16 @@ type relay struct {
 
 	mu                 sync.Mutex
 	prog               Progress
-	err                *retry.ConnectorError
-	deadline           *retry.ConnectorError // a worker's deadline verdict (see fail)
-	deadlineFromSource bool                  // deadline came from the source
+	err                *runerr.ConnectorError
+	deadline           *runerr.ConnectorError // a worker's deadline verdict (see fail)
+	deadlineFromSource bool                   // deadline came from the source
 	final              bool
 	closeSent          bool
 	skipped            bool // the source sent no message, so the write was abandoned
 	readDur            time.Duration
 	writeDur           time.Duration
+	srcPhases          Phases
+	dstPhases          Phases
 
 	cbMu sync.Mutex // serialises onProgress calls
 }
@@ -93,7 +119,7 @@ type relay struct {
 // fail records the destination's (or the relay's own) first error and
 // cancels both streams; failSource does so for the source's.
 //
-// A deadline verdict (retry.ConnectorError.DeadlineVerdict) is kept
+// A deadline verdict (runerr.ConnectorError.DeadlineVerdict) is kept
 // without cancelling: both workers have the same deadline, and when one
 // side stalled (a source spinning in a loop), the other times out waiting
 // for it at about the same moment, while the stalled side's verdict
@@ -102,11 +128,11 @@ type relay struct {
 // stall starves the destination, and a destination's timeout would claim
 // an unknown commit state). The relay's ctx, workerpool.PoolConfig.VerdictGrace past the
 // deadline, bounds the wait.
-func (r *relay) fail(err *retry.ConnectorError) { r.record(err, false) }
+func (r *relay) fail(err *runerr.ConnectorError) { r.record(err, false) }
 
-func (r *relay) failSource(err *retry.ConnectorError) { r.record(err, true) }
+func (r *relay) failSource(err *runerr.ConnectorError) { r.record(err, true) }
 
-func (r *relay) record(err *retry.ConnectorError, source bool) {
+func (r *relay) record(err *runerr.ConnectorError, source bool) {
 	r.mu.Lock()
 	if err.DeadlineVerdict() {
 		if r.deadline == nil || source && !r.deadlineFromSource {
@@ -122,6 +148,16 @@ func (r *relay) record(err *retry.ConnectorError, source bool) {
 	r.cancel()
 }
 
+// recoverPanic, deferred at the top of each relay goroutine, turns a panic
+// there into an internal failure of this stream (which cancels its other
+// goroutines), so a bug or a malformed message cannot crash the
+// coordinator and every run it holds.
+func (r *relay) recoverPanic(role string) {
+	if v := recover(); v != nil {
+		r.fail(runerr.New(runerr.CategoryInternal, "RELAY_PANIC", "%s %s: internal error in the relay: %v", role, r.stream, v))
+	}
+}
+
 // failed reports whether an error (a deadline verdict included) was recorded.
 func (r *relay) failed() bool {
 	r.mu.Lock()
@@ -130,7 +166,7 @@ func (r *relay) failed() bool {
 }
 
 // firstErr returns the error the relay ended with, if any.
-func (r *relay) firstErr() *retry.ConnectorError {
+func (r *relay) firstErr() *runerr.ConnectorError {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
@@ -172,16 +208,16 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 
 	ticket, err := proto.Marshal(read)
 	if err != nil {
-		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
+		return r.result(), runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
 	}
 	cmd, err := proto.Marshal(write)
 	if err != nil {
-		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode write ticket of %s: %v", stream, err)
+		return r.result(), runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "encode write ticket of %s: %v", stream, err)
 	}
 
 	ticketMsg, err := proto.Marshal(&flightpb.Ticket{Ticket: ticket})
 	if err != nil {
-		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
+		return r.result(), runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
 	}
 	// round_robin hands out workers in turn, so always opening the read
 	// first would put every read on the same half of the workers and every
@@ -220,9 +256,9 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	gate := newByteGate(rctx, MaxInflightBytes)
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); r.read(rctx, get, srcAddr, ch, gate) }()
-	go func() { defer wg.Done(); r.write(rctx, put, dstAddr, cmd, ch, gate) }()
-	go func() { defer wg.Done(); r.ack(put, dstAddr) }()
+	go func() { defer wg.Done(); defer r.recoverPanic("read"); r.read(rctx, get, srcAddr, ch, gate) }()
+	go func() { defer wg.Done(); defer r.recoverPanic("write"); r.write(rctx, put, dstAddr, cmd, ch, gate) }()
+	go func() { defer wg.Done(); defer r.recoverPanic("ack"); r.ack(put, dstAddr) }()
 	wg.Wait()
 
 	res := r.result()
@@ -241,6 +277,7 @@ func (r *relay) result() Result {
 	return Result{
 		Progress: r.prog, Duration: time.Since(r.start),
 		ReadDuration: r.readDur, WriteDuration: r.writeDur, Final: r.final,
+		SourcePhases: r.srcPhases, DestPhases: r.dstPhases,
 	}
 }
 
@@ -253,8 +290,13 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 		msg := new(frame)
 		err := get.RecvMsg(msg)
 		if errors.Is(err, io.EOF) {
+			var ph rapidbytev1.StreamPhases
+			if v := get.Trailer().Get(phasesKey); len(v) > 0 && proto.Unmarshal([]byte(v[0]), &ph) != nil {
+				ph.Reset() // diagnostics only: an unreadable trailer reports no phases
+			}
 			r.mu.Lock()
 			r.readDur = time.Since(r.start)
+			r.srcPhases = phasesFromProto(&ph)
 			r.mu.Unlock()
 			return
 		}
@@ -265,14 +307,14 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 		header, appMeta, err := msg.fields()
 		if err != nil {
 			msg.release()
-			r.fail(retry.New(retry.CategoryInternal, "BAD_FLIGHT_DATA", "read %s on %s: %v", r.stream, addr, err))
+			r.fail(runerr.New(runerr.CategoryInternal, "BAD_FLIGHT_DATA", "read %s on %s: %v", r.stream, addr, err))
 			return
 		}
 		var meta rapidbytev1.BatchMeta
 		if len(appMeta) > 0 {
 			if err := proto.Unmarshal(appMeta, &meta); err != nil {
 				msg.release()
-				r.fail(retry.New(retry.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.stream, addr, err))
+				r.fail(runerr.New(runerr.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.stream, addr, err))
 				return
 			}
 		}
@@ -323,7 +365,7 @@ func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, c
 			b, err := withDescriptor(msg.bytes(), cmd)
 			msg.release()
 			if err != nil {
-				r.fail(retry.New(retry.CategoryInternal, "ENCODE_TICKET", "write %s: %v", r.stream, err))
+				r.fail(runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "write %s: %v", r.stream, err))
 				return false
 			}
 			msg, first = &frame{b: b}, false
@@ -386,7 +428,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 			r.writeDur = time.Since(r.start)
 			r.mu.Unlock()
 			if early && !r.failed() {
-				r.fail(retry.New(retry.CategoryInternal, "WRITE_ENDED_EARLY",
+				r.fail(runerr.New(runerr.CategoryInternal, "WRITE_ENDED_EARLY",
 					"write %s on %s: the destination ended the stream before the source finished", r.stream, addr))
 			}
 			return
@@ -404,7 +446,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 		err = proto.Unmarshal(raw.bytes(), &res)
 		raw.release()
 		if err != nil {
-			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode put result: %v", r.stream, addr, err))
+			r.fail(runerr.New(runerr.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode put result: %v", r.stream, addr, err))
 			return
 		}
 		if len(res.AppMetadata) == 0 {
@@ -412,13 +454,14 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 		}
 		var wa rapidbytev1.WriteAck
 		if err := proto.Unmarshal(res.AppMetadata, &wa); err != nil {
-			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode ack: %v", r.stream, addr, err))
+			r.fail(runerr.New(runerr.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode ack: %v", r.stream, addr, err))
 			return
 		}
 		cp := protoconv.CheckpointFromProto(wa.GetCheckpoint())
 		r.update(func(p *Progress) {
 			p.RecordsWritten = max(p.RecordsWritten, wa.GetRecordsWritten())
 			p.BytesWritten = max(p.BytesWritten, wa.GetBytesWritten())
+			p.RecordsFailed = max(p.RecordsFailed, wa.GetRecordsFailed())
 			if cp != nil {
 				p.Checkpoint = cp
 			}
@@ -429,6 +472,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 		if wa.GetFinal() {
 			r.mu.Lock()
 			r.final = true
+			r.dstPhases = phasesFromProto(wa.GetPhases())
 			r.mu.Unlock()
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
 
@@ -159,16 +160,16 @@ func TestRelayErrors(t *testing.T) {
 		name      string
 		fake      func() *fakeWorker
 		kill      bool // stop the worker once two messages were read
-		wantCat   retry.Category
+		wantCat   runerr.Category
 		wantRetry bool
 		wantCode  string
 	}{
-		{name: "connector error in details", fake: func() *fakeWorker { return &fakeWorker{getErr: authErr, getFailAfter: 2} }, wantCat: retry.CategoryAuth, wantCode: "AUTH_FAILED"},
+		{name: "connector error in details", fake: func() *fakeWorker { return &fakeWorker{getErr: authErr, getFailAfter: 2} }, wantCat: runerr.CategoryAuth, wantCode: "AUTH_FAILED"},
 		{name: "plain unavailable", fake: func() *fakeWorker {
 			return &fakeWorker{getErr: status.Error(codes.Unavailable, "draining"), getFailAfter: 1}
-		}, wantCat: retry.CategoryTransientNetwork, wantRetry: true},
-		{name: "invalid argument", fake: func() *fakeWorker { return &fakeWorker{getErr: status.Error(codes.InvalidArgument, "bad ticket")} }, wantCat: retry.CategoryConfig},
-		{name: "worker dies mid-stream", fake: func() *fakeWorker { return &fakeWorker{getHang: true} }, kill: true, wantCat: retry.CategoryTransientNetwork, wantRetry: true},
+		}, wantCat: runerr.CategoryTransientNetwork, wantRetry: true},
+		{name: "invalid argument", fake: func() *fakeWorker { return &fakeWorker{getErr: status.Error(codes.InvalidArgument, "bad ticket")} }, wantCat: runerr.CategoryConfig},
+		{name: "worker dies mid-stream", fake: func() *fakeWorker { return &fakeWorker{getHang: true} }, kill: true, wantCat: runerr.CategoryTransientNetwork, wantRetry: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,9 +184,9 @@ func TestRelayErrors(t *testing.T) {
 					once.Do(func() { go w.srv.Stop() })
 				}
 			})
-			ce, ok := err.(*retry.ConnectorError)
+			ce, ok := err.(*runerr.ConnectorError)
 			if !ok {
-				t.Fatalf("error = %#v, want *retry.ConnectorError", err)
+				t.Fatalf("error = %#v, want *runerr.ConnectorError", err)
 			}
 			if ce.Category != tc.wantCat || ce.Retryable != tc.wantRetry || ce.SafeToRetry != tc.wantRetry {
 				t.Errorf("error = %+v, want category %s retryable %v", ce, tc.wantCat, tc.wantRetry)
@@ -216,8 +217,8 @@ func TestRelayCancel(t *testing.T) {
 			once.Do(cancel)
 		}
 	})
-	ce, ok := err.(*retry.ConnectorError)
-	if !ok || ce.Category != retry.CategoryCancelled {
+	ce, ok := err.(*runerr.ConnectorError)
+	if !ok || ce.Category != runerr.CategoryCancelled {
 		t.Fatalf("error = %v, want a cancelled error", err)
 	}
 	if time.Since(start) > 5*time.Second {
@@ -297,13 +298,13 @@ func verdict(code codes.Code, ce *rapidbytev1.ConnectorError) error {
 // first; between two deadline verdicts the source's wins.
 func TestRelayDeadlineVerdicts(t *testing.T) {
 	runaway := verdict(codes.Internal, &rapidbytev1.ConnectorError{
-		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_INTERNAL, Code: retry.CodeUnresponsive,
+		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_INTERNAL, Code: runerr.CodeUnresponsive,
 		Message: "rb_read ran past its deadline and did not return", Hint: "fix the connector"})
 	readDeadline := verdict(codes.Unavailable, &rapidbytev1.ConnectorError{
-		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, Code: retry.CodeDeadline,
+		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, Code: runerr.CodeDeadline,
 		Message: "rb_read timed out", Retryable: true, SafeToRetry: true})
 	writeDeadline := verdict(codes.Unavailable, &rapidbytev1.ConnectorError{
-		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, Code: retry.CodeDeadline,
+		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, Code: runerr.CodeDeadline,
 		Message: "rb_write timed out", Retryable: true, CommitState: rapidbytev1.CommitState_COMMIT_STATE_AFTER_COMMIT_UNKNOWN})
 	tests := []struct {
 		name      string
@@ -313,11 +314,11 @@ func TestRelayDeadlineVerdicts(t *testing.T) {
 		wantRetry bool
 		maxTime   time.Duration
 	}{
-		{name: "runaway source outlives a starved destination", wantCode: retry.CodeUnresponsive, wantRead: true, maxTime: 5 * time.Second,
+		{name: "runaway source outlives a starved destination", wantCode: runerr.CodeUnresponsive, wantRead: true, maxTime: 5 * time.Second,
 			fake: &fakeWorker{getMsgs: cannedMessages(t, 2, 10, 0), getErr: runaway, getFailAfter: 2, getErrDelay: 500 * time.Millisecond, putErr: writeDeadline}},
-		{name: "two deadline verdicts: the source's wins", wantCode: retry.CodeDeadline, wantRead: true, wantRetry: true, maxTime: 5 * time.Second,
+		{name: "two deadline verdicts: the source's wins", wantCode: runerr.CodeDeadline, wantRead: true, wantRetry: true, maxTime: 5 * time.Second,
 			fake: &fakeWorker{getMsgs: cannedMessages(t, 2, 10, 0), getErr: readDeadline, getFailAfter: 2, getErrDelay: 500 * time.Millisecond, putErr: writeDeadline}},
-		{name: "source deadline before the destination got its ticket", wantCode: retry.CodeDeadline, wantRead: true, wantRetry: true, maxTime: 3 * time.Second,
+		{name: "source deadline before the destination got its ticket", wantCode: runerr.CodeDeadline, wantRead: true, wantRetry: true, maxTime: 3 * time.Second,
 			fake: &fakeWorker{getErr: readDeadline, getHang: true}},
 	}
 	for _, tc := range tests {
@@ -328,9 +329,9 @@ func TestRelayDeadlineVerdicts(t *testing.T) {
 			start := time.Now()
 			_, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
 			took := time.Since(start)
-			ce, ok := err.(*retry.ConnectorError)
+			ce, ok := err.(*runerr.ConnectorError)
 			if !ok {
-				t.Fatalf("error = %#v, want *retry.ConnectorError", err)
+				t.Fatalf("error = %#v, want *runerr.ConnectorError", err)
 			}
 			if ce.Code != tc.wantCode || strings.HasPrefix(ce.Message, "read ") != tc.wantRead {
 				t.Errorf("error = %+v, want code %s from the %s", ce, tc.wantCode, map[bool]string{true: "source", false: "destination"}[tc.wantRead])
@@ -359,12 +360,12 @@ func TestRelaySilentWorkerPastDeadline(t *testing.T) {
 	_, err = New(p).Relay(testCtx(t), Job{RunID: "r1", Attempt: 1, Pipeline: &pipeline.Pipeline{},
 		Stream: pipeline.StreamConfig{Name: "users"}, Timeout: time.Second}, nil)
 	took := time.Since(start)
-	ce, ok := err.(*retry.ConnectorError)
+	ce, ok := err.(*runerr.ConnectorError)
 	if !ok {
-		t.Fatalf("error = %#v, want *retry.ConnectorError", err)
+		t.Fatalf("error = %#v, want *runerr.ConnectorError", err)
 	}
-	if ce.Category != retry.CategoryInternal || ce.Code != retry.CodeUnresponsive || ce.Retryable || ce.Hint == "" {
-		t.Errorf("error = %+v, want internal/%s, not retryable, with a hint", ce, retry.CodeUnresponsive)
+	if ce.Category != runerr.CategoryInternal || ce.Code != runerr.CodeUnresponsive || ce.Retryable || ce.Hint == "" {
+		t.Errorf("error = %+v, want internal/%s, not retryable, with a hint", ce, runerr.CodeUnresponsive)
 	}
 	if (retry.Policy{MaxRetries: 3}).Decision(1, *ce).Retry {
 		t.Error("a silent worker's job is retried")
@@ -376,5 +377,29 @@ func TestRelaySilentWorkerPastDeadline(t *testing.T) {
 	defer w.mu.Unlock()
 	if got := w.ticket.GetTimeoutSeconds(); got != 1 {
 		t.Errorf("ticket timeout %ds, want the job's 1s (the grace is the relay's only)", got)
+	}
+}
+
+// TestRelayRecoversPanic checks that a panic in a relay goroutine fails the
+// stream with an internal error and cancels it, instead of killing the
+// process.
+func TestRelayRecoversPanic(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := &relay{parent: ctx, cancel: cancel, stream: `stream "s"`}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer r.recoverPanic("read")
+		var m map[string]int
+		m["x"]++ // a nil-map write panics
+	}()
+	<-done
+	err := r.firstErr()
+	if err == nil || err.Category != retry.CategoryInternal || err.Code != "RELAY_PANIC" {
+		t.Fatalf("firstErr = %v, want an internal RELAY_PANIC error", err)
+	}
+	if ctx.Err() == nil {
+		t.Error("the relay's context was not cancelled")
 	}
 }

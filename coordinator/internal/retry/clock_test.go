@@ -8,6 +8,7 @@ import (
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry/retrytest"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -17,7 +18,7 @@ func TestSleepWithFakeClock(t *testing.T) {
 	defer cancel()
 	clock := retrytest.NewClock(epoch)
 	p := retry.Policy{MaxRetries: 3, Rand: func() float64 { return 0.5 }}
-	e := retry.ConnectorError{Category: retry.CategoryTransientNetwork, Retryable: true, SafeToRetry: true}
+	e := runerr.ConnectorError{Category: runerr.CategoryTransientNetwork, Retryable: true, SafeToRetry: true}
 
 	// Drive a retry loop: each backoff must be waited out on the fake clock.
 	var waited []time.Duration

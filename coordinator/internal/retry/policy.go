@@ -4,25 +4,17 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
-// Class picks the base delay between retries.
-type Class string
-
-// Backoff classes, mirroring rapidbyte.v1.BackoffClass; empty means normal.
-const (
-	ClassFast   Class = "fast"
-	ClassNormal Class = "normal"
-	ClassSlow   Class = "slow"
-)
-
-// Base returns the class's first delay: fast 100 ms, normal 1 s, slow 5 s.
+// base returns the class's first delay: fast 100 ms, normal 1 s, slow 5 s.
 // An empty or unknown class is normal.
-func (c Class) Base() time.Duration {
+func base(c runerr.Class) time.Duration {
 	switch c {
-	case ClassFast:
+	case runerr.ClassFast:
 		return 100 * time.Millisecond
-	case ClassSlow:
+	case runerr.ClassSlow:
 		return 5 * time.Second
 	default:
 		return time.Second
@@ -71,23 +63,23 @@ type Decision struct {
 // permission, schema, data, internal and cancelled never are), and
 // attempt <= MaxRetries. The delay is base(class) × 2^(attempt-1), capped at
 // MaxDelay, spread by the jitter; a retry_after_ms hint replaces it exactly.
-func (p Policy) Decide(attempt int, err ConnectorError) (retry bool, delay time.Duration, reason string) {
+func (p Policy) Decide(attempt int, err runerr.ConnectorError) (retry bool, delay time.Duration, reason string) {
 	d := p.Decision(attempt, err)
 	return d.Retry, d.Delay, d.Reason
 }
 
 // Decision is Decide returning a Decision value.
-func (p Policy) Decision(attempt int, err ConnectorError) Decision {
+func (p Policy) Decision(attempt int, err runerr.ConnectorError) Decision {
 	cat := err.Category
 	if cat == "" {
-		cat = CategoryInternal
+		cat = runerr.CategoryInternal
 	}
 	switch {
 	case !cat.Retriable():
 		return Decision{Reason: fmt.Sprintf("%s errors are not retried", cat)}
 	case !err.Retryable:
 		return Decision{Reason: "error is not retryable"}
-	case err.CommitState == CommitAfterUnknown:
+	case err.CommitState == runerr.CommitAfterUnknown:
 		return Decision{Reason: "commit outcome unknown: retrying could duplicate data"}
 	case !err.SafeToRetry:
 		return Decision{Reason: "error is not safe to retry"}
@@ -95,7 +87,7 @@ func (p Policy) Decision(attempt int, err ConnectorError) Decision {
 		return Decision{Reason: fmt.Sprintf("retries exhausted after %d attempts (max_retries %d)", attempt, max(p.MaxRetries, 0))}
 	}
 	if err.RetryAfterMs > 0 {
-		d := err.RetryAfter()
+		d := retryAfter(err)
 		return Decision{Retry: true, Delay: d, Reason: fmt.Sprintf("retry %d of %d in %s (retry-after hint)", attempt, p.MaxRetries, d)}
 	}
 	d := p.jitter(Backoff(err.BackoffClass, attempt))
@@ -103,9 +95,9 @@ func (p Policy) Decision(attempt int, err ConnectorError) Decision {
 }
 
 // Backoff returns the un-jittered delay after failed attempt number attempt
-// (from 1): class.Base() × 2^(attempt-1), capped at MaxDelay.
-func Backoff(class Class, attempt int) time.Duration {
-	d := class.Base()
+// (from 1): base(class) × 2^(attempt-1), capped at MaxDelay.
+func Backoff(class runerr.Class, attempt int) time.Duration {
+	d := base(class)
 	for i := 1; i < attempt; i++ {
 		d *= 2
 		if d >= MaxDelay {
@@ -132,11 +124,17 @@ func (p Policy) jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (1 + j*(2*f-1)))
 }
 
-func classOrNormal(c Class) Class {
+func classOrNormal(c runerr.Class) runerr.Class {
 	switch c {
-	case ClassFast, ClassSlow:
+	case runerr.ClassFast, runerr.ClassSlow:
 		return c
 	default:
-		return ClassNormal
+		return runerr.ClassNormal
 	}
+}
+
+// retryAfter returns the error's RetryAfterMs as a duration, capped at
+// MaxRetryAfter.
+func retryAfter(e runerr.ConnectorError) time.Duration {
+	return time.Duration(min(e.RetryAfterMs, uint64(MaxRetryAfter/time.Millisecond))) * time.Millisecond
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // noJitter makes Rand return the midpoint, so delays are exact.
@@ -23,25 +24,25 @@ func secs(s ...int) []time.Duration {
 	return out
 }
 
-func transient(class retry.Class) retry.ConnectorError {
-	return retry.ConnectorError{
-		Category: retry.CategoryTransientDB, Retryable: true, SafeToRetry: true, BackoffClass: class,
+func transient(class runerr.Class) runerr.ConnectorError {
+	return runerr.ConnectorError{
+		Category: runerr.CategoryTransientDB, Retryable: true, SafeToRetry: true, BackoffClass: class,
 	}
 }
 
 func TestDecideBackoffSequence(t *testing.T) {
 	tests := []struct {
 		name  string
-		class retry.Class
+		class runerr.Class
 		max   int
 		want  []time.Duration
 	}{
-		{"normal doubles from 1s", retry.ClassNormal, 4, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}},
+		{"normal doubles from 1s", runerr.ClassNormal, 4, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}},
 		{"empty class is normal", "", 3, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}},
-		{"fast starts at 100ms", retry.ClassFast, 3, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}},
-		{"slow starts at 5s", retry.ClassSlow, 3, []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second}},
-		{"capped at 60s", retry.ClassSlow, 6, []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, 60 * time.Second, 60 * time.Second}},
-		{"normal capped at 60s", retry.ClassNormal, 9, secs(1, 2, 4, 8, 16, 32, 60, 60, 60)},
+		{"fast starts at 100ms", runerr.ClassFast, 3, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}},
+		{"slow starts at 5s", runerr.ClassSlow, 3, []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second}},
+		{"capped at 60s", runerr.ClassSlow, 6, []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, 60 * time.Second, 60 * time.Second}},
+		{"normal capped at 60s", runerr.ClassNormal, 9, secs(1, 2, 4, 8, 16, 32, 60, 60, 60)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,7 +85,7 @@ func TestDecideJitter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := retry.Policy{MaxRetries: 3, Jitter: tt.jitter, Rand: func() float64 { return tt.rand }}
-			_, d, _ := p.Decide(1, transient(retry.ClassNormal))
+			_, d, _ := p.Decide(1, transient(runerr.ClassNormal))
 			if d != tt.want {
 				t.Errorf("delay = %v, want %v", d, tt.want)
 			}
@@ -93,7 +94,7 @@ func TestDecideJitter(t *testing.T) {
 	t.Run("default rand stays in bounds", func(t *testing.T) {
 		p := retry.Policy{MaxRetries: 100}
 		for i := 0; i < 200; i++ {
-			_, d, _ := p.Decide(7, transient(retry.ClassNormal))
+			_, d, _ := p.Decide(7, transient(runerr.ClassNormal))
 			if d < 48*time.Second || d > 72*time.Second {
 				t.Fatalf("delay %v outside 60s ±20%%", d)
 			}
@@ -113,7 +114,7 @@ func TestDecideRetryAfterOverrides(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := *retry.New(retry.CategoryRateLimit, "THROTTLED", "slow down")
+			e := *runerr.New(runerr.CategoryRateLimit, "THROTTLED", "slow down")
 			e.RetryAfterMs = tt.ms
 			ok, d, reason := retry.Policy{MaxRetries: 3, Rand: func() float64 { return 0 }}.Decide(3, e)
 			if !ok || d != tt.want {
@@ -125,13 +126,13 @@ func TestDecideRetryAfterOverrides(t *testing.T) {
 
 func TestDecideNeverRetries(t *testing.T) {
 	p := retry.Policy{MaxRetries: 5, Rand: noJitter}
-	for _, cat := range []retry.Category{
-		retry.CategoryConfig, retry.CategoryAuth, retry.CategoryPermission, retry.CategorySchema,
-		retry.CategoryData, retry.CategoryInternal, retry.CategoryCancelled, "", "bogus",
+	for _, cat := range []runerr.Category{
+		runerr.CategoryConfig, runerr.CategoryAuth, runerr.CategoryPermission, runerr.CategorySchema,
+		runerr.CategoryData, runerr.CategoryInternal, runerr.CategoryCancelled, "", "bogus",
 	} {
 		t.Run("category "+string(cat), func(t *testing.T) {
 			// Even a connector that (wrongly) flags these retryable is not retried.
-			e := retry.ConnectorError{Category: cat, Retryable: true, SafeToRetry: true}
+			e := runerr.ConnectorError{Category: cat, Retryable: true, SafeToRetry: true}
 			if ok, _, reason := p.Decide(1, e); ok {
 				t.Errorf("retried a %q error", cat)
 			} else if !strings.Contains(reason, "not retried") {
@@ -141,16 +142,16 @@ func TestDecideNeverRetries(t *testing.T) {
 	}
 	flags := []struct {
 		name string
-		mut  func(*retry.ConnectorError)
+		mut  func(*runerr.ConnectorError)
 		want string
 	}{
-		{"not retryable", func(e *retry.ConnectorError) { e.Retryable = false }, "not retryable"},
-		{"not safe to retry", func(e *retry.ConnectorError) { e.SafeToRetry = false }, "not safe"},
-		{"after commit unknown", func(e *retry.ConnectorError) { e.CommitState = retry.CommitAfterUnknown }, "commit outcome unknown"},
+		{"not retryable", func(e *runerr.ConnectorError) { e.Retryable = false }, "not retryable"},
+		{"not safe to retry", func(e *runerr.ConnectorError) { e.SafeToRetry = false }, "not safe"},
+		{"after commit unknown", func(e *runerr.ConnectorError) { e.CommitState = runerr.CommitAfterUnknown }, "commit outcome unknown"},
 	}
 	for _, f := range flags {
 		t.Run(f.name, func(t *testing.T) {
-			e := transient(retry.ClassNormal)
+			e := transient(runerr.ClassNormal)
 			f.mut(&e)
 			if ok, _, reason := p.Decide(1, e); ok || !strings.Contains(reason, f.want) {
 				t.Errorf("Decide = %v (%q), want false (%q)", ok, reason, f.want)
@@ -158,21 +159,21 @@ func TestDecideNeverRetries(t *testing.T) {
 		})
 	}
 	t.Run("before commit retries", func(t *testing.T) {
-		e := transient(retry.ClassNormal)
-		e.CommitState = retry.CommitBefore
+		e := transient(runerr.ClassNormal)
+		e.CommitState = runerr.CommitBefore
 		if ok, _, _ := p.Decide(1, e); !ok {
 			t.Error("before_commit error not retried")
 		}
 	})
 	t.Run("zero policy never retries", func(t *testing.T) {
-		if ok, _, _ := (retry.Policy{}).Decide(1, transient(retry.ClassNormal)); ok {
+		if ok, _, _ := (retry.Policy{}).Decide(1, transient(runerr.ClassNormal)); ok {
 			t.Error("zero Policy retried")
 		}
 	})
 }
 
 func TestLostWorkerRetries(t *testing.T) {
-	e := retry.LostWorker("10.0.0.7:7071", errors.New("connection reset"))
+	e := runerr.LostWorker("10.0.0.7:7071", errors.New("connection reset"))
 	ok, d, _ := retry.Policy{MaxRetries: 3, Rand: noJitter}.Decide(1, *e)
 	if !ok || d != 100*time.Millisecond {
 		t.Errorf("Decide = %v, %v; want true, 100ms", ok, d)
@@ -182,47 +183,14 @@ func TestLostWorkerRetries(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
-	ce := retry.New(retry.CategoryAuth, "AUTH_FAILED", "bad password for %s", "app")
-	tests := []struct {
-		name string
-		err  error
-		want *retry.ConnectorError
-	}{
-		{"nil", nil, nil},
-		{"wrapped connector error", errors.Join(errors.New("ctx"), ce), ce},
-		{"cancelled", context.Canceled, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED", Message: "context canceled"}},
-		{"deadline", context.DeadlineExceeded, &retry.ConnectorError{Category: retry.CategoryTransientNetwork, Code: "DEADLINE_EXCEEDED", Message: "context deadline exceeded", Retryable: true, SafeToRetry: true}},
-		{"other", errors.New("boom"), &retry.ConnectorError{Category: retry.CategoryInternal, Code: "INTERNAL", Message: "boom"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, retry.Classify(tt.err)); diff != "" {
-				t.Errorf("Classify (-want +got):\n%s", diff)
-			}
-		})
-	}
-	t.Run("cancelled is context.Canceled", func(t *testing.T) {
-		if !errors.Is(retry.Classify(context.Canceled), context.Canceled) {
-			t.Error("errors.Is(cancelled, context.Canceled) = false")
-		}
-	})
-	t.Run("rate limit defaults to slow", func(t *testing.T) {
-		e := retry.New(retry.CategoryRateLimit, "X", "y")
-		if !e.Retryable || !e.SafeToRetry || e.BackoffClass != retry.ClassSlow {
-			t.Errorf("New(rate_limit) = %+v", e)
-		}
-	})
-}
-
 // TestGuestDeadlineVerdicts: a worker's "the guest returned after its
 // deadline" is retried and is a deadline verdict; "the guest ignored its
 // deadline and was abandoned" is never retried and is not.
 func TestGuestDeadlineVerdicts(t *testing.T) {
 	p := retry.Policy{MaxRetries: 3}
-	returned := retry.ConnectorError{Category: retry.CategoryTransientNetwork, Code: retry.CodeDeadline, Retryable: true, SafeToRetry: true}
-	runaway := retry.ConnectorError{Category: retry.CategoryInternal, Code: retry.CodeUnresponsive, Hint: "fix the connector"}
-	connectorTimeout := retry.ConnectorError{Category: retry.CategoryTransientNetwork, Code: "timeout", Retryable: true, SafeToRetry: true}
+	returned := runerr.ConnectorError{Category: runerr.CategoryTransientNetwork, Code: runerr.CodeDeadline, Retryable: true, SafeToRetry: true}
+	runaway := runerr.ConnectorError{Category: runerr.CategoryInternal, Code: runerr.CodeUnresponsive, Hint: "fix the connector"}
+	connectorTimeout := runerr.ConnectorError{Category: runerr.CategoryTransientNetwork, Code: "timeout", Retryable: true, SafeToRetry: true}
 	if d := p.Decision(1, returned); !d.Retry || !returned.DeadlineVerdict() {
 		t.Errorf("returned after the deadline: %+v, verdict %v", d, returned.DeadlineVerdict())
 	}
@@ -232,7 +200,7 @@ func TestGuestDeadlineVerdicts(t *testing.T) {
 	if d := p.Decision(1, connectorTimeout); !d.Retry || connectorTimeout.DeadlineVerdict() {
 		t.Errorf("a connector's own network timeout: %+v, verdict %v", d, connectorTimeout.DeadlineVerdict())
 	}
-	if !retry.Classify(context.DeadlineExceeded).DeadlineVerdict() {
+	if !runerr.Classify(context.DeadlineExceeded).DeadlineVerdict() {
 		t.Error("DEADLINE_EXCEEDED is not a deadline verdict")
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // AddAttempt records the start of an attempt.
@@ -43,7 +43,7 @@ VALUES (?, ?, ?, ?, ?, ?)`), a.RunID, a.Number, micros(started), micros(a.Finish
 }
 
 // FinishAttempt records the end of an attempt.
-func (s *DB) FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *retry.ConnectorError) error {
+func (s *DB) FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *runerr.ConnectorError) error {
 	errText, err := errJSON(failure)
 	if err != nil {
 		return fmt.Errorf("finish attempt %d of run %q: %w", number, runID, err)

@@ -15,7 +15,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // DB is the SQL implementation of Store, over SQLite or PostgreSQL.
@@ -132,7 +132,7 @@ func toU64(v int64) uint64 {
 }
 
 // errJSON encodes an optional connector error; nil is SQL NULL.
-func errJSON(e *retry.ConnectorError) (sql.NullString, error) {
+func errJSON(e *runerr.ConnectorError) (sql.NullString, error) {
 	if e == nil {
 		return sql.NullString{}, nil
 	}
@@ -143,11 +143,11 @@ func errJSON(e *retry.ConnectorError) (sql.NullString, error) {
 	return sql.NullString{String: string(b), Valid: true}, nil
 }
 
-func parseErrJSON(v sql.NullString) (*retry.ConnectorError, error) {
+func parseErrJSON(v sql.NullString) (*runerr.ConnectorError, error) {
 	if !v.Valid || v.String == "" {
 		return nil, nil
 	}
-	var e retry.ConnectorError
+	var e runerr.ConnectorError
 	if err := json.Unmarshal([]byte(v.String), &e); err != nil {
 		return nil, fmt.Errorf("decode stored error: %w", err)
 	}

@@ -1,5 +1,7 @@
 // Package store persists the coordinator's state: runs (with their
-// idempotency keys), attempts, per-stream results and cursors.
+// idempotency keys), attempts, per-stream results, cursors, and the
+// pipeline leases that give each pipeline at most one active run and tell
+// coordinators which runs they drive (see Store.AcquireLease).
 //
 // Open picks an implementation from a URL: SQLite (pure Go driver, WAL
 // mode) for a single coordinator, PostgreSQL for several. Both share one

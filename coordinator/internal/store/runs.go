@@ -17,7 +17,7 @@ import (
 
 const runColumns = `id, pipeline, state, idempotency_key, pipeline_yaml, created_at, started_at, finished_at,
 updated_at, cancel_requested, owner, records_read, records_written, bytes_read, bytes_written,
-duration_secs, attempts, timings, error`
+duration_secs, attempts, timings, error, resume_data, resume_blocker, records_failed`
 
 type rowScanner interface {
 	Scan(dest ...any) error
@@ -29,14 +29,16 @@ func scanRun(row rowScanner) (Run, error) {
 		key, errText                         sql.NullString
 		created, started, finished, updated  sql.NullInt64
 		recRead, recWritten, bRead, bWritten int64
+		recFailed                            int64
 		timings                              string
 		state                                string
 	)
 	if err := row.Scan(&r.ID, &r.Pipeline, &state, &key, &r.PipelineYAML, &created, &started, &finished,
 		&updated, &r.CancelRequested, &r.Owner, &recRead, &recWritten, &bRead, &bWritten,
-		&r.DurationSecs, &r.Attempts, &timings, &errText); err != nil {
+		&r.DurationSecs, &r.Attempts, &timings, &errText, &r.ResumeData, &r.ResumeBlocker, &recFailed); err != nil {
 		return Run{}, err
 	}
+	r.RecordsFailed = toU64(recFailed)
 	r.State = RunState(state)
 	r.IdempotencyKey = key.String
 	r.CreatedAt, r.StartedAt, r.FinishedAt, r.UpdatedAt = fromMicros(created), fromMicros(started), fromMicros(finished), fromMicros(updated)
@@ -75,12 +77,12 @@ func (s *DB) CreateRun(ctx context.Context, run Run) (Run, bool, error) {
 		return Run{}, false, fmt.Errorf("create run: %w", err)
 	}
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (`+runColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (idempotency_key) DO NOTHING`),
 		run.ID, run.Pipeline, string(run.State), nullString(run.IdempotencyKey), run.PipelineYAML,
 		micros(run.CreatedAt), micros(run.StartedAt), micros(run.FinishedAt), micros(run.UpdatedAt),
 		run.CancelRequested, run.Owner, u64(run.RecordsRead), u64(run.RecordsWritten), u64(run.BytesRead),
-		u64(run.BytesWritten), run.DurationSecs, run.Attempts, string(timings), errText)
+		u64(run.BytesWritten), run.DurationSecs, run.Attempts, string(timings), errText, run.ResumeData, run.ResumeBlocker, u64(run.RecordsFailed))
 	if err != nil {
 		if classify(err) == uniqueViolation {
 			return Run{}, false, fmt.Errorf("create run %q: id already exists: %w", run.ID, ErrConflict)
@@ -129,10 +131,10 @@ func (s *DB) UpdateRun(ctx context.Context, run Run) error {
 	}
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET state = ?, started_at = ?, finished_at = ?, updated_at = ?,
 owner = ?, records_read = ?, records_written = ?, bytes_read = ?, bytes_written = ?, duration_secs = ?,
-attempts = ?, timings = ?, error = ? WHERE id = ?`),
+attempts = ?, timings = ?, error = ?, records_failed = ? WHERE id = ?`),
 		string(run.State), micros(run.StartedAt), micros(run.FinishedAt), micros(s.clock()),
 		run.Owner, u64(run.RecordsRead), u64(run.RecordsWritten), u64(run.BytesRead), u64(run.BytesWritten),
-		run.DurationSecs, run.Attempts, string(timings), errText, run.ID)
+		run.DurationSecs, run.Attempts, string(timings), errText, u64(run.RecordsFailed), run.ID)
 	if err != nil {
 		return fmt.Errorf("update run %q: %w", run.ID, err)
 	}
@@ -167,26 +169,6 @@ WHERE id = ? AND state NOT IN (?, ?, ?)`),
 		return Run{}, false, err
 	}
 	return r, n == 1, nil
-}
-
-// ClaimRun hands an unfinished run from one owner to another.
-func (s *DB) ClaimRun(ctx context.Context, id, from, to string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET owner = ?, updated_at = ?
-WHERE id = ? AND owner = ? AND state IN (?, ?)`),
-		to, micros(s.clock()), id, from, string(StatePending), string(StateRunning))
-	if err != nil {
-		return false, fmt.Errorf("claim run %q: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("claim run %q: %w", id, err)
-	}
-	if n == 0 {
-		if _, err := s.GetRun(ctx, id); err != nil {
-			return false, err
-		}
-	}
-	return n == 1, nil
 }
 
 // ListRuns returns one page of runs, newest first.

@@ -2,9 +2,11 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store/storetest"
@@ -52,8 +54,8 @@ func TestSQLiteReopen(t *testing.T) {
 			if _, err := s.GetRun(ctx, "r1"); err != nil {
 				t.Errorf("run lost across reopen: %v", err)
 			}
-			if v, err := s.SchemaVersion(ctx); err != nil || v != 1 {
-				t.Errorf("SchemaVersion = %d, %v; want 1", v, err)
+			if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
+				t.Errorf("SchemaVersion = %d, %v; want 3", v, err)
 			}
 		})
 	}
@@ -97,5 +99,41 @@ func TestDefaultURL(t *testing.T) {
 	t.Setenv("HOME", "/home/x")
 	if got, want := store.DefaultURL(), "sqlite:///home/x/.rapidbyte/state.db"; got != want {
 		t.Errorf("DefaultURL = %q, want %q", got, want)
+	}
+}
+
+// TestSQLiteLeaseAcrossHandles races two stores on one file (two embedded
+// CLIs sharing a state file) for one pipeline's lease: exactly one wins.
+func TestSQLiteLeaseAcrossHandles(t *testing.T) {
+	ctx := context.Background()
+	path := "sqlite://" + filepath.Join(t.TempDir(), "state.db")
+	var stores [2]*store.DB
+	for i := range stores {
+		s, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		stores[i] = s
+	}
+	now := time.Now()
+	for round := range 20 {
+		pipeline := fmt.Sprintf("p%d", round)
+		var wins [2]bool
+		var wg sync.WaitGroup
+		for i, s := range stores {
+			wg.Go(func() {
+				l := store.Lease{Pipeline: pipeline, RunID: fmt.Sprintf("run-%d", i), Owner: fmt.Sprintf("cli-%d", i), ExpiresAt: now.Add(time.Minute)}
+				_, ok, err := s.AcquireLease(ctx, l, now)
+				if err != nil {
+					t.Error(err)
+				}
+				wins[i] = ok
+			})
+		}
+		wg.Wait()
+		if wins[0] == wins[1] {
+			t.Fatalf("round %d: wins %v, want exactly one", round, wins)
+		}
 	}
 }

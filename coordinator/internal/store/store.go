@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // Store is the coordinator's state. Implementations are safe for concurrent
@@ -26,10 +26,6 @@ type Store interface {
 	// RequestCancel sets CancelRequested on a run that is not final and
 	// returns the run; accepted is false when it had already finished.
 	RequestCancel(ctx context.Context, id string) (run Run, accepted bool, err error)
-	// ClaimRun moves an unfinished run from owner from to owner to, atomically:
-	// it reports false when the run is final or no longer owned by from, so
-	// of several coordinators recovering the same run only one wins.
-	ClaimRun(ctx context.Context, id, from, to string) (claimed bool, err error)
 	// ListRuns returns runs matching f, newest first, and a token for the
 	// next page ("" at the end).
 	ListRuns(ctx context.Context, f ListFilter) (runs []Run, nextToken string, err error)
@@ -42,7 +38,7 @@ type Store interface {
 	AddAttempt(ctx context.Context, a Attempt) error
 	// FinishAttempt records the end of an attempt and its error (nil on
 	// success). A missing attempt wraps ErrNotFound.
-	FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *retry.ConnectorError) error
+	FinishAttempt(ctx context.Context, runID string, number int, finishedAt time.Time, failure *runerr.ConnectorError) error
 	// ListAttempts returns a run's attempts in order.
 	ListAttempts(ctx context.Context, runID string) ([]Attempt, error)
 
@@ -65,6 +61,23 @@ type Store interface {
 	// DeleteCursors removes a pipeline's cursors for stream ("" = every
 	// stream), e.g. to force a full resync. Deleting nothing is not an error.
 	DeleteCursors(ctx context.Context, pipeline, stream string) error
+
+	// AcquireLease takes the pipeline's lease for l.RunID and l.Owner until
+	// l.ExpiresAt, atomically (correct under concurrent callers on several
+	// hosts): when the pipeline has no lease, when its lease expired before
+	// now, or when the same run and owner hold it already. Otherwise it
+	// returns the lease that blocks it and false.
+	AcquireLease(ctx context.Context, l Lease, now time.Time) (held Lease, acquired bool, err error)
+	// RenewLease moves the expiry of the lease l names (pipeline, run,
+	// owner) to l.ExpiresAt; false means that lease is gone (taken over or
+	// released) and the caller must stop driving the run.
+	RenewLease(ctx context.Context, l Lease) (held bool, err error)
+	// ReleaseLease deletes the pipeline's lease if runID and owner hold it.
+	ReleaseLease(ctx context.Context, pipeline, runID, owner string) error
+	// GetLease returns the pipeline's lease, or an error wrapping ErrNotFound.
+	GetLease(ctx context.Context, pipeline string) (Lease, error)
+	// ListLeases returns every lease ordered by pipeline.
+	ListLeases(ctx context.Context) ([]Lease, error)
 
 	// Close releases the store; it is idempotent.
 	Close() error

@@ -3,7 +3,7 @@ package store
 import (
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // RunState is the state of a run or stream.
@@ -46,13 +46,15 @@ type Run struct {
 	UpdatedAt time.Time
 	// CancelRequested is set by RequestCancel; UpdateRun never clears it.
 	CancelRequested bool
-	// Owner identifies the coordinator instance driving the run, for
-	// recovery after a restart; empty when unowned.
+	// Owner identifies the coordinator instance that last drove the run;
+	// the pipeline's Lease says who drives it now. Empty when unowned.
 	Owner string
 	// RecordsRead is the sum over streams.
 	RecordsRead uint64
 	// RecordsWritten is the sum over streams.
 	RecordsWritten uint64
+	// RecordsFailed is the sum over streams.
+	RecordsFailed uint64
 	// BytesRead is the sum over streams.
 	BytesRead uint64
 	// BytesWritten is the sum over streams.
@@ -64,8 +66,33 @@ type Run struct {
 	// Timings are the per-phase timings.
 	Timings Timings
 	// Error is why the run failed, if it did.
-	Error *retry.ConnectorError
+	Error *runerr.ConnectorError
+	// ResumeData is what another coordinator process needs to resume the
+	// run besides PipelineYAML (sealed by the caller, opaque to the store);
+	// nil when nothing is needed. Written by CreateRun only.
+	ResumeData []byte
+	// ResumeBlocker, when set, says why no other coordinator process can
+	// resume the run (e.g. its --var values are not stored). Written by
+	// CreateRun only.
+	ResumeBlocker string
 }
+
+// Lease is a pipeline's run lease: while it has not expired, Owner alone
+// drives run RunID and no other run of Pipeline starts. The owner renews it;
+// another coordinator may take it once it has expired.
+type Lease struct {
+	// Pipeline is the pipeline name; it has at most one lease.
+	Pipeline string
+	// RunID is the run the lease is for.
+	RunID string
+	// Owner identifies the coordinator instance holding it.
+	Owner string
+	// ExpiresAt is when the lease ends unless renewed.
+	ExpiresAt time.Time
+}
+
+// Expired reports whether the lease has expired at now.
+func (l Lease) Expired(now time.Time) bool { return l.ExpiresAt.Before(now) }
 
 // RetryCount returns Attempts-1, or 0 before the first attempt.
 func (r Run) RetryCount() int { return max(r.Attempts-1, 0) }
@@ -78,6 +105,13 @@ type Timings struct {
 	DestDurationSecs   float64 `json:"dest_duration_secs,omitempty"`
 	PlanSecs           float64 `json:"plan_secs,omitempty"`
 	RetryWaitSecs      float64 `json:"retry_wait_secs,omitempty"`
+	// The connectors' own per-phase times, summed over streams.
+	SourceConnectSecs float64 `json:"source_connect_secs,omitempty"`
+	SourceQuerySecs   float64 `json:"source_query_secs,omitempty"`
+	SourceFetchSecs   float64 `json:"source_fetch_secs,omitempty"`
+	DestConnectSecs   float64 `json:"dest_connect_secs,omitempty"`
+	DestFlushSecs     float64 `json:"dest_flush_secs,omitempty"`
+	DestCommitSecs    float64 `json:"dest_commit_secs,omitempty"`
 }
 
 // Attempt records one try of a run.
@@ -91,7 +125,7 @@ type Attempt struct {
 	// FinishedAt is when it ended; zero while it runs.
 	FinishedAt time.Time
 	// Error is why the attempt failed, if it did.
-	Error *retry.ConnectorError
+	Error *runerr.ConnectorError
 	// Streams lists the streams the attempt ran.
 	Streams []string
 }
@@ -110,6 +144,9 @@ type StreamResult struct {
 	RecordsRead uint64
 	// RecordsWritten counts records the destination committed.
 	RecordsWritten uint64
+	// RecordsFailed counts records the destination rejected (on_data_error
+	// skip or dlq).
+	RecordsFailed uint64
 	// BytesRead counts Arrow bytes the source emitted.
 	BytesRead uint64
 	// BytesWritten counts Arrow bytes the destination consumed.
@@ -119,7 +156,7 @@ type StreamResult struct {
 	// DurationSecs is the stream's wall time in its last attempt.
 	DurationSecs float64
 	// Error is the stream's last error, if any.
-	Error *retry.ConnectorError
+	Error *runerr.ConnectorError
 	// Checkpoint is the last checkpoint the destination acknowledged.
 	Checkpoint *Checkpoint
 	// SourceWorker is the address of the worker that read the stream.

@@ -4,7 +4,7 @@
 // forwarding of Spec/Check/Discover, and the opening of streams on a worker
 // (OpenStream, used by the relay).
 //
-// Errors from worker calls become *retry.ConnectorError values in one place:
+// Errors from worker calls become *runerr.ConnectorError values in one place:
 // FromStatus, the client-side chokepoint that maps gRPC status codes and
 // ConnectorError status details back to the domain error.
 package workerpool

@@ -13,7 +13,7 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 func TestTargetOptions(t *testing.T) {
@@ -83,7 +83,7 @@ func TestUnaryForwardingCarriesToken(t *testing.T) {
 	}
 	// Spec is unimplemented by the fake: the error maps to a domain error.
 	_, err = p.Spec(testCtx(t), &rapidbytev1.SpecRequest{})
-	if ce, ok := err.(*retry.ConnectorError); !ok || ce.Category != retry.CategoryInternal || ce.Code != "UNIMPLEMENTED" {
+	if ce, ok := err.(*runerr.ConnectorError); !ok || ce.Category != runerr.CategoryInternal || ce.Code != "UNIMPLEMENTED" {
 		t.Errorf("Spec error = %#v", err)
 	}
 	if err := p.Close(); err != nil || p.Close() != nil {

@@ -12,9 +12,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+	"github.com/rapidbyte/rapidbyte/proto/statusmap"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // FromStatus is the one place that maps an error from a worker call back to
@@ -25,33 +26,35 @@ import (
 //   - ctx cancelled (our own cancellation): cancelled; ctx deadline:
 //     transient_network, retryable (Relay turns its own deadline, the
 //     job's timeout plus PoolConfig.VerdictGrace, into internal/unresponsive)
-//   - Unavailable, Aborted, Canceled (by the peer), DeadlineExceeded,
-//     ResourceExhausted, a broken stream (io.ErrUnexpectedEOF): transient_network,
-//     retryable, so the attempt moves to another worker
-//   - Unauthenticated: auth; PermissionDenied: permission
-//   - InvalidArgument, FailedPrecondition, NotFound, OutOfRange: config
-//   - anything else: internal
-func FromStatus(ctx context.Context, what string, err error) *retry.ConnectorError {
+//   - a broken stream (io.ErrUnexpectedEOF): transient_network, retryable,
+//     so the attempt moves to another worker
+//   - any other status, by the table the servers share (statusmap.Category):
+//     Unavailable, Aborted, Canceled (by the peer), DeadlineExceeded,
+//     ResourceExhausted are transient_network, retryable with fast backoff,
+//     code WORKER_<CODE>; Unauthenticated is auth, PermissionDenied
+//     permission; InvalidArgument, FailedPrecondition, NotFound, OutOfRange
+//     config; anything else internal (code <CODE>)
+func FromStatus(ctx context.Context, what string, err error) *runerr.ConnectorError {
 	if err == nil {
 		return nil
 	}
-	if ce, ok := errors.AsType[*retry.ConnectorError](err); ok {
+	if ce, ok := errors.AsType[*runerr.ConnectorError](err); ok {
 		return ce
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		ce := retry.New(retry.CategoryTransientNetwork, "DEADLINE_EXCEEDED", "%s: deadline exceeded", what)
-		ce.BackoffClass = retry.ClassFast
+		ce := runerr.New(runerr.CategoryTransientNetwork, "DEADLINE_EXCEEDED", "%s: deadline exceeded", what)
+		ce.BackoffClass = runerr.ClassFast
 		return ce
 	}
 	if ctx.Err() != nil {
-		return &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED", Message: what + ": cancelled"}
+		return &runerr.ConnectorError{Category: runerr.CategoryCancelled, Code: "CANCELLED", Message: what + ": cancelled"}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return retry.LostWorker(what, err)
+		return runerr.LostWorker(what, err)
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		return &retry.ConnectorError{Category: retry.CategoryInternal, Code: "INTERNAL", Message: fmt.Sprintf("%s: %v", what, err)}
+		return &runerr.ConnectorError{Category: runerr.CategoryInternal, Code: "INTERNAL", Message: fmt.Sprintf("%s: %v", what, err)}
 	}
 	for _, d := range st.Details() {
 		if pe, ok := d.(*rapidbytev1.ConnectorError); ok {
@@ -64,20 +67,17 @@ func FromStatus(ctx context.Context, what string, err error) *retry.ConnectorErr
 		}
 	}
 	msg := fmt.Sprintf("%s: %s", what, st.Message())
-	switch st.Code() {
-	case codes.Unavailable, codes.Aborted, codes.Canceled, codes.DeadlineExceeded, codes.ResourceExhausted:
-		ce := retry.New(retry.CategoryTransientNetwork, "WORKER_"+codeName(st.Code()), "%s", msg)
-		ce.BackoffClass = retry.ClassFast
-		return ce
-	case codes.Unauthenticated:
-		return retry.New(retry.CategoryAuth, "UNAUTHENTICATED", "%s", msg)
-	case codes.PermissionDenied:
-		return retry.New(retry.CategoryPermission, "PERMISSION_DENIED", "%s", msg)
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange:
-		return retry.New(retry.CategoryConfig, codeName(st.Code()), "%s", msg)
-	default:
-		return retry.New(retry.CategoryInternal, codeName(st.Code()), "%s", msg)
+	// Without details, the shared table (proto/statusmap) classifies the code.
+	cat := protoconv.CategoryFromProto(statusmap.Category(st.Code()))
+	code := codeName(st.Code())
+	if cat == runerr.CategoryTransientNetwork {
+		code = "WORKER_" + code
 	}
+	ce := runerr.New(cat, code, "%s", msg)
+	if cat == runerr.CategoryTransientNetwork {
+		ce.BackoffClass = runerr.ClassFast
+	}
+	return ce
 }
 
 // codeName renders a gRPC code as an upper-case error code, e.g. "DEADLINE_EXCEEDED".

@@ -182,6 +182,7 @@ type StreamResult struct {
 	State          string   `json:"state"`
 	RecordsRead    uint64   `json:"records_read"`
 	RecordsWritten uint64   `json:"records_written"`
+	RecordsFailed  uint64   `json:"records_failed"`
 	BytesRead      uint64   `json:"bytes_read"`
 	BytesWritten   uint64   `json:"bytes_written"`
 	DurationSecs   float64  `json:"duration_secs"`
@@ -202,6 +203,7 @@ type RunResult struct {
 	State              string         `json:"state"`
 	RecordsRead        uint64         `json:"records_read"`
 	RecordsWritten     uint64         `json:"records_written"`
+	RecordsFailed      uint64         `json:"records_failed"`
 	BytesRead          uint64         `json:"bytes_read"`
 	BytesWritten       uint64         `json:"bytes_written"`
 	DurationSecs       float64        `json:"duration_secs"`

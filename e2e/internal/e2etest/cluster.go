@@ -49,6 +49,8 @@ type Cluster struct {
 	Coordinator *Process
 	// Workers are the worker processes, in the coordinator's --workers order.
 	Workers []*Process
+	// extra are the coordinators AddCoordinator started.
+	extra []*Process
 }
 
 // StartCluster starts bin/rapidbyte-worker × opts.Workers and
@@ -109,6 +111,23 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	return c
 }
 
+// AddCoordinator starts another coordinator on a free port with the
+// first one's arguments (workers, state store, connectors) followed by
+// extra, waits until it serves, and returns it (stopped with the cluster).
+func (c *Cluster) AddCoordinator(t testing.TB, name string, extra ...string) *Process {
+	t.Helper()
+	addr := FreeAddr(t)
+	args := append(append(append([]string{}, c.Coordinator.Args...), "--listen", addr), extra...)
+	p := &Process{Name: name, Addr: addr, Path: c.Coordinator.Path, Args: args, Env: c.Coordinator.Env,
+		LogPath: filepath.Join(filepath.Dir(c.Coordinator.LogPath), name+".log"), token: c.Token}
+	c.extra = append(c.extra, p)
+	p.Start(t)
+	if err := p.WaitHealthy(HealthTimeout); err != nil {
+		t.Fatalf("%v\n%s log:\n%s", err, name, p.LogTail(60))
+	}
+	return p
+}
+
 func (c *Cluster) serverEnv(t testing.TB) Env {
 	env := Env{"RAPIDBYTE_CACHE_DIR": CacheDir(t)}
 	if c.Token != "" {
@@ -122,7 +141,7 @@ func (c *Cluster) all() []*Process {
 	if c.Coordinator != nil {
 		out = append(out, c.Coordinator)
 	}
-	return out
+	return append(out, c.extra...)
 }
 
 // Env returns the CLI environment for this cluster (RAPIDBYTE_COORDINATOR

@@ -37,6 +37,9 @@ type Pipeline struct {
 	PrimaryKey []string
 	// Resources is the resources section (max_retries, checkpoint_interval_rows, ...).
 	Resources map[string]any
+	// DestinationPolicies are more destination keys (on_data_error,
+	// max_failed_records, schema_evolution).
+	DestinationPolicies map[string]any
 }
 
 // PGConfig returns db's connector config with schema set (when not empty).
@@ -57,25 +60,27 @@ func (p Pipeline) YAML(t testing.TB) string {
 		Config  map[string]any `json:"config"`
 		Streams []Stream       `json:"streams"`
 	}
-	type destination struct {
-		Use        string         `json:"use"`
-		Config     map[string]any `json:"config"`
-		WriteMode  string         `json:"write_mode,omitempty"`
-		PrimaryKey []string       `json:"primary_key,omitempty"`
-	}
 	doc := struct {
 		Version     string         `json:"version"`
 		Pipeline    string         `json:"pipeline"`
 		Source      source         `json:"source"`
-		Destination destination    `json:"destination"`
+		Destination map[string]any `json:"destination"`
 		Resources   map[string]any `json:"resources,omitempty"`
 	}{
-		Version:  "1.0",
-		Pipeline: p.Name,
-		Source:   source{Use: or(p.SourceUse, "source-postgres"), Config: p.Source, Streams: p.Streams},
-		Destination: destination{Use: or(p.DestinationUse, "dest-postgres"), Config: p.Destination,
-			WriteMode: p.WriteMode, PrimaryKey: p.PrimaryKey},
-		Resources: p.Resources,
+		Version:     "1.0",
+		Pipeline:    p.Name,
+		Source:      source{Use: or(p.SourceUse, "source-postgres"), Config: p.Source, Streams: p.Streams},
+		Destination: map[string]any{"use": or(p.DestinationUse, "dest-postgres"), "config": p.Destination},
+		Resources:   p.Resources,
+	}
+	if p.WriteMode != "" {
+		doc.Destination["write_mode"] = p.WriteMode
+	}
+	if len(p.PrimaryKey) > 0 {
+		doc.Destination["primary_key"] = p.PrimaryKey
+	}
+	for k, v := range p.DestinationPolicies {
+		doc.Destination[k] = v
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

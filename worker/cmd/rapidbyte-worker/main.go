@@ -9,13 +9,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/oklog/run"
+	"github.com/peterbourgon/ff/v3"
 
+	"github.com/rapidbyte/rapidbyte/worker/internal/cgroup"
+	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
 	"github.com/rapidbyte/rapidbyte/worker/server"
 )
 
@@ -26,57 +33,115 @@ func main() {
 	}
 }
 
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
-		return v
+// envPrefix names the environment variable of every flag: --auth-token is
+// RAPIDBYTE_AUTH_TOKEN, --cache-dir RAPIDBYTE_CACHE_DIR. A flag on the
+// command line wins over its variable.
+const envPrefix = "RAPIDBYTE"
+
+// usage prints the flags with their environment variables. Defaults come
+// from Default, never from the environment, so no secret is printed.
+func usage(fs *flag.FlagSet) func() {
+	return func() {
+		fmt.Fprintf(fs.Output(), "Usage: rapidbyte-worker [flags]\nEvery flag can also be set as %s_<NAME> (--auth-token: %s_AUTH_TOKEN).\n", envPrefix, envPrefix)
+		fs.PrintDefaults()
 	}
-	return def
 }
 
-func runMain(args []string) error {
-	cfg := server.Default()
+// listFlag appends the comma-separated entries of a flag's value to *dst.
+func listFlag(dst *[]string) func(string) error {
+	return func(v string) error {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				*dst = append(*dst, e)
+			}
+		}
+		return nil
+	}
+}
+
+// options are the parsed command line.
+type options struct {
+	cfg                 server.Config
+	logFormat, logLevel string
+	version, warmOnly   bool
+	// goMemLimit is the Go memory limit the cgroup's memory limit asks for
+	// (0: none); GOMEMLIMIT in the environment wins.
+	goMemLimit int64
+}
+
+// parse reads args, and RAPIDBYTE_* variables for flags not on the command
+// line, writing usage and parse errors to stderr.
+func parse(args []string, stderr io.Writer) (options, error) {
+	o := options{cfg: server.Default()}
+	cfg := &o.cfg
+	// Size to the container, not the node: flags and variables still win.
+	limits, err := cgroup.Self()
+	if err != nil {
+		return o, fmt.Errorf("read cgroup limits: %w", err)
+	}
+	cfg.MaxStreams, o.goMemLimit = cgroup.Size(limits, runtime.NumCPU(), wasmhost.DefaultMemoryLimitMiB<<20)
 	fs := flag.NewFlagSet("rapidbyte-worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = usage(fs)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "gRPC listen address")
-	fs.StringVar(&cfg.ConnectorsDir, "connectors-dir", os.Getenv("RAPIDBYTE_CONNECTORS_DIR"), "directory of <id>.wasm connector modules (env RAPIDBYTE_CONNECTORS_DIR)")
-	fs.StringVar(&cfg.CacheDir, "cache-dir", envOr("RAPIDBYTE_CACHE_DIR", cfg.CacheDir), "compilation and module cache directory (env RAPIDBYTE_CACHE_DIR)")
+	fs.StringVar(&cfg.ConnectorsDir, "connectors-dir", "", "directory of <id>.wasm connector modules")
+	fs.StringVar(&cfg.CacheDir, "cache-dir", cfg.CacheDir, "compilation and module cache directory")
 	fs.StringVar(&cfg.CoordinatorAddr, "coordinator", "", "coordinator address to fetch missing modules from")
-	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required from clients and sent to the coordinator (env RAPIDBYTE_AUTH_TOKEN)")
+	fs.StringVar(&cfg.CoordinatorCAFile, "coordinator-ca", "", "CA bundle (PEM) to verify the coordinator over TLS (empty: plaintext)")
+	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required from clients and sent to the coordinator")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&cfg.ClientCAFile, "client-ca", "", "with TLS, require client certificates signed by this CA bundle (mutual TLS)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "maximum concurrent guest instances")
 	fs.DurationVar(&cfg.QueueTimeout, "queue-timeout", cfg.QueueTimeout, "how long a request waits for a guest slot")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "default deadline of a request or stream")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long running streams may finish on shutdown")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "HTTP address for /metrics and /healthz (empty = off)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
-	version := fs.Bool("version", false, "print the version and exit")
-	warmOnly := fs.Bool("warm-only", false, "compile every module in --connectors-dir into --cache-dir, then exit")
-	if err := fs.Parse(args); err != nil {
+	fs.Func("deny-hosts", "comma-separated CIDRs, hosts or host:port connectors may never dial (added to link-local, cloud metadata and the worker's own addresses)", listFlag(&cfg.DenyHosts))
+	fs.Func("allow-hosts", "comma-separated CIDRs, hosts (*.domain) or host:port: the only places connectors may dial (default: anything not denied)", listFlag(&cfg.AllowHosts))
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof/ on --metrics-listen to bearers of --auth-token")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.warmOnly, "warm-only", false, "compile every module in --connectors-dir into --cache-dir, then exit")
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(envPrefix)); err != nil {
+		return o, err
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return o, fmt.Errorf("--log-format must be text or json, got %q", o.logFormat)
+	}
+	return o, nil
+}
+
+func runMain(args []string) error {
+	o, err := parse(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	if *version {
+	if o.version {
 		fmt.Println(server.Version)
 		return nil
 	}
-	if cfg.AuthToken == "" {
-		cfg.AuthToken = os.Getenv("RAPIDBYTE_AUTH_TOKEN")
+	cfg := o.cfg
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && o.goMemLimit > 0 {
+		debug.SetMemoryLimit(o.goMemLimit)
 	}
-	if *logFormat != "text" && *logFormat != "json" {
-		return fmt.Errorf("--log-format must be text or json, got %q", *logFormat)
-	}
-	level := hclog.LevelFromString(*logLevel)
+	level := hclog.LevelFromString(o.logLevel)
 	if level == hclog.NoLevel {
-		return fmt.Errorf("--log-level %q is not a level", *logLevel)
+		return fmt.Errorf("--log-level %q is not a level", o.logLevel)
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "worker", Level: level, JSONFormat: *logFormat == "json", Output: os.Stderr})
+	log := hclog.New(&hclog.LoggerOptions{Name: "worker", Level: level, JSONFormat: o.logFormat == "json", Output: os.Stderr})
+	log.Info("sized", "max_streams", cfg.MaxStreams, "go_memory_limit", debug.SetMemoryLimit(-1))
 
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	if *warmOnly {
+	if o.warmOnly {
 		n, err := srv.Warm(context.Background())
 		if err != nil {
 			return fmt.Errorf("warm cache: %w", err)

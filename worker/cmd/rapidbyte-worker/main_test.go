@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/signal"
 	"strings"
@@ -53,5 +54,36 @@ func TestBadFlags(t *testing.T) {
 				t.Errorf("runMain(%v) = %v, want an error about %s", tt.args, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestEnvironmentSetsEveryFlag checks the flag/env layer: every flag has a
+// RAPIDBYTE_* variable, a flag on the command line wins, and a mistyped
+// flag prints usage without the token's value.
+func TestEnvironmentSetsEveryFlag(t *testing.T) {
+	t.Setenv("RAPIDBYTE_AUTH_TOKEN", "s3cret-token")
+	t.Setenv("RAPIDBYTE_CACHE_DIR", "/from/env")
+	t.Setenv("RAPIDBYTE_MAX_STREAMS", "3")
+	t.Setenv("RAPIDBYTE_DRAIN_TIMEOUT", "7s")
+	var out bytes.Buffer
+	o, err := parse([]string{"--cache-dir=/from/flag"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.AuthToken != "s3cret-token" || o.cfg.MaxStreams != 3 || o.cfg.DrainTimeout != 7*time.Second {
+		t.Errorf("from the environment: token set %v, max streams %d, drain %s", o.cfg.AuthToken != "", o.cfg.MaxStreams, o.cfg.DrainTimeout)
+	}
+	if o.cfg.CacheDir != "/from/flag" {
+		t.Errorf("cache dir %q: the command line must win over RAPIDBYTE_CACHE_DIR", o.cfg.CacheDir)
+	}
+	out.Reset()
+	if _, err := parse([]string{"--auth-tokn=x"}, &out); err == nil {
+		t.Fatal("a mistyped flag was accepted")
+	}
+	if strings.Contains(out.String(), "s3cret-token") {
+		t.Errorf("usage prints the token:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "-auth-token") {
+		t.Errorf("usage lacks the flags:\n%s", out.String())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -29,6 +30,7 @@ import (
 type streamService interface {
 	Read(ctx context.Context, req runner.StreamRequest, sink guest.ReadSink) (runner.Result, error)
 	Write(ctx context.Context, req runner.StreamRequest, src guest.WriteSource, ack guest.AckFunc) (runner.Result, error)
+	ReadSchema(ctx context.Context, req runner.StreamRequest) ([]abi.Field, error)
 }
 
 // FlightServer is the worker's Arrow Flight data plane.
@@ -45,7 +47,8 @@ type streamService interface {
 // with a PutResult whose app_metadata is a serialized WriteAck; the last one
 // has final=true.
 //
-// Every other Flight method is Unimplemented.
+// GetFlightInfo (flightinfo.go) describes a read for standard Flight
+// clients. Every other Flight method is Unimplemented.
 type FlightServer struct {
 	flight.BaseFlightServer
 	svc streamService
@@ -64,20 +67,37 @@ func (s *FlightServer) Handshake(flight.FlightService_HandshakeServer) error {
 
 // DoGet reads one stream.
 func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {
-	var t rbv1.ReadTicket
-	if err := proto.Unmarshal(tkt.GetTicket(), &t); err != nil {
-		return toStatus(s.log, invalidf("ticket is not a rapidbyte.v1.ReadTicket: %v", err))
-	}
-	req, err := streamRequest(&t)
+	req, err := readRequest(tkt.GetTicket())
 	if err != nil {
 		return toStatus(s.log, err)
 	}
 	sink := newFlightSink(stream)
-	_, err = s.svc.Read(stream.Context(), req, sink)
+	res, err := s.svc.Read(stream.Context(), req, sink)
 	if cerr := sink.close(); err == nil && cerr != nil {
 		err = cerr
 	}
+	if err == nil && res.Phases != nil {
+		if b, merr := proto.Marshal(phasesToProto(res.Phases)); merr == nil {
+			stream.SetTrailer(metadata.Pairs(PhasesTrailer, string(b)))
+		}
+	}
 	return toStatus(s.log, err)
+}
+
+// PhasesTrailer is the DoGet trailer that carries the source connector's
+// per-phase times (a serialized rapidbyte.v1.StreamPhases) after a
+// successful read; standard Flight clients ignore it.
+const PhasesTrailer = "rapidbyte-phases-bin"
+
+// phasesToProto converts the phase times a connector reported; nil stays nil.
+func phasesToProto(ph map[string]time.Duration) *rbv1.StreamPhases {
+	if ph == nil {
+		return nil
+	}
+	return &rbv1.StreamPhases{
+		ConnectSecs: ph["connect"].Seconds(), QuerySecs: ph["query"].Seconds(), FetchSecs: ph["fetch"].Seconds(),
+		FlushSecs: ph["flush"].Seconds(), CommitSecs: ph["commit"].Seconds(),
+	}
 }
 
 // streamTicket is what ReadTicket and WriteTicket have in common.
@@ -366,17 +386,21 @@ type acker struct {
 
 	mu        sync.Mutex
 	committed *abi.Checkpoint
+	failed    uint64
 }
 
-func (a *acker) ack(committed *abi.Checkpoint, records, bytes uint64) error {
+// ack reports a commit: records written are the records delivered less
+// the failed ones.
+func (a *acker) ack(committed *abi.Checkpoint, records, bytes, failed uint64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if committed != nil {
 		a.committed = committed
 	}
+	a.failed = failed
 	return a.send(&rbv1.WriteAck{
-		Checkpoint: protoconv.CheckpointToProto(committed), RecordsWritten: records, BytesWritten: bytes,
-		ModuleLoadMs: a.src.loadMs,
+		Checkpoint: protoconv.CheckpointToProto(committed), RecordsWritten: records - failed, BytesWritten: bytes,
+		ModuleLoadMs: a.src.loadMs, RecordsFailed: failed,
 	})
 }
 
@@ -384,8 +408,8 @@ func (a *acker) final(res runner.Result) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.send(&rbv1.WriteAck{
-		Checkpoint: protoconv.CheckpointToProto(a.committed), RecordsWritten: res.Records, BytesWritten: res.Bytes,
-		Final: true, ModuleLoadMs: a.src.loadMs,
+		Checkpoint: protoconv.CheckpointToProto(a.committed), RecordsWritten: res.Records - min(a.failed, res.Records), BytesWritten: res.Bytes,
+		Final: true, ModuleLoadMs: a.src.loadMs, Phases: phasesToProto(res.Phases), RecordsFailed: a.failed,
 	})
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+	"github.com/rapidbyte/rapidbyte/proto/statusmap"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
 	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
@@ -18,16 +20,9 @@ import (
 
 // This file is the only one in the worker that builds gRPC statuses.
 //
-// Connector failures (guest.Error) map by category:
-//
-//	config                           -> InvalidArgument
-//	auth, permission                 -> PermissionDenied (Unauthenticated is kept
-//	                                    for the worker's own bearer-token check)
-//	rate_limit                       -> ResourceExhausted
-//	transient_network, transient_db  -> Unavailable
-//	data, schema                     -> FailedPrecondition
-//	cancelled                        -> Canceled
-//	internal, unknown                -> Internal
+// Connector failures (guest.Error) map by category through the table both
+// servers share, proto/statusmap (auth and permission are PermissionDenied;
+// Unauthenticated is kept for the worker's own bearer-token check).
 //
 // Worker-side failures: an invalid request or reference -> InvalidArgument;
 // an unknown module -> NotFound; a digest mismatch -> FailedPrecondition; an
@@ -43,27 +38,6 @@ var errInvalid = errors.New("invalid request")
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
-}
-
-var categoryCodes = map[rbv1.ErrorCategory]codes.Code{
-	rbv1.ErrorCategory_ERROR_CATEGORY_CONFIG:            codes.InvalidArgument,
-	rbv1.ErrorCategory_ERROR_CATEGORY_AUTH:              codes.PermissionDenied,
-	rbv1.ErrorCategory_ERROR_CATEGORY_PERMISSION:        codes.PermissionDenied,
-	rbv1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT:        codes.ResourceExhausted,
-	rbv1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK: codes.Unavailable,
-	rbv1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_DB:      codes.Unavailable,
-	rbv1.ErrorCategory_ERROR_CATEGORY_DATA:              codes.FailedPrecondition,
-	rbv1.ErrorCategory_ERROR_CATEGORY_SCHEMA:            codes.FailedPrecondition,
-	rbv1.ErrorCategory_ERROR_CATEGORY_INTERNAL:          codes.Internal,
-	rbv1.ErrorCategory_ERROR_CATEGORY_CANCELLED:         codes.Canceled,
-}
-
-// CodeForCategory returns the gRPC code a connector error category maps to.
-func CodeForCategory(c rbv1.ErrorCategory) codes.Code {
-	if code, ok := categoryCodes[c]; ok {
-		return code
-	}
-	return codes.Internal
 }
 
 // toStatus maps err to a gRPC status error; log receives internal errors.
@@ -83,7 +57,7 @@ func toStatus(log hclog.Logger, err error) error {
 			msg = ge.Envelope.Code
 		}
 		log.Info("connector failed", "connector", ge.Connector, "op", ge.Op, "category", ge.Envelope.Category, "code", ge.Envelope.Code)
-		return withDetail(CodeForCategory(ce.GetCategory()), fmt.Sprintf("connector %s %s: %s", ge.Connector, ge.Op, msg), ce)
+		return withDetail(statusmap.Code(ce.GetCategory()), fmt.Sprintf("connector %s %s: %s", ge.Connector, ge.Op, msg), ce)
 	case errors.As(err, &busy):
 		return withDetail(codes.ResourceExhausted, err.Error(), &rbv1.ConnectorError{
 			Category: rbv1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT, Code: "WORKER_BUSY", Message: err.Error(),
@@ -154,4 +128,14 @@ func ConnectorError(err error) *rbv1.ConnectorError {
 		}
 	}
 	return nil
+}
+
+// PanicHandler returns the recovery interceptors' handler: a handler that
+// panicked is logged here once, with its stack, and the client gets a plain
+// Internal "internal error"; the server keeps serving.
+func PanicHandler(log hclog.Logger) func(ctx context.Context, p any) error {
+	return func(_ context.Context, p any) error {
+		log.Error("panic in gRPC handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error")
+	}
 }

@@ -74,12 +74,3 @@ func TestToStatus(t *testing.T) {
 		t.Errorf("retry_after_ms = %d", busy.GetRetryAfterMs())
 	}
 }
-
-func TestCodeForCategory(t *testing.T) {
-	for c := range rbv1.ErrorCategory_name {
-		cat := rbv1.ErrorCategory(c)
-		if code := CodeForCategory(cat); code == codes.Unauthenticated || code == codes.OK {
-			t.Errorf("%v maps to %v", cat, code)
-		}
-	}
-}

@@ -6,7 +6,6 @@ package metrics
 
 import (
 	"net/http"
-	"net/http/pprof"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,10 +72,10 @@ func (m *Metrics) CacheHit() { m.hits.Inc() }
 // CacheMiss counts a resolution that loaded a module.
 func (m *Metrics) CacheMiss() { m.misses.Inc() }
 
-// Handler serves /metrics, /healthz which answers 200 while serving() is
-// true and 503 otherwise, and the Go profiler under /debug/pprof/ (the
-// listener is an operator's opt-in, --metrics-listen).
-func (m *Metrics) Handler(serving func() bool) http.Handler {
+// Handler serves /metrics and /healthz, which answers 200 while serving()
+// is true and 503 otherwise. When pprofToken is set, it also serves the Go
+// profiler under /debug/pprof/ to requests bearing that token (--pprof).
+func (m *Metrics) Handler(serving func() bool, pprofToken string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -86,10 +85,8 @@ func (m *Metrics) Handler(serving func() bool) http.Handler {
 		}
 		http.Error(w, "not serving", http.StatusServiceUnavailable)
 	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if pprofToken != "" {
+		registerPprof(mux, pprofToken)
+	}
 	return mux
 }

@@ -20,7 +20,7 @@ func TestHandler(t *testing.T) {
 	m.CacheMiss()
 	var serving atomic.Bool
 	serving.Store(true)
-	srv := httptest.NewServer(m.Handler(serving.Load))
+	srv := httptest.NewServer(m.Handler(serving.Load, ""))
 	defer srv.Close()
 
 	get := func(path string) (int, string) {
@@ -64,16 +64,41 @@ func TestHandler(t *testing.T) {
 	}
 }
 
-func TestHandlerServesPprof(t *testing.T) {
+// TestPprofOptInAndAuthenticated checks that /debug/pprof/ is served only
+// with a token (--pprof) and only to its bearers, while /metrics stays open.
+func TestPprofOptInAndAuthenticated(t *testing.T) {
 	m := New()
-	srv := httptest.NewServer(m.Handler(func() bool { return true }))
-	defer srv.Close()
-	res, err := http.Get(srv.URL + "/debug/pprof/cmdline")
-	if err != nil {
-		t.Fatal(err)
+	off := httptest.NewServer(m.Handler(func() bool { return true }, ""))
+	defer off.Close()
+	on := httptest.NewServer(m.Handler(func() bool { return true }, "s3cret"))
+	defer on.Close()
+	tests := []struct {
+		name, url, auth string
+		want            int
+	}{
+		{"off", off.URL + "/debug/pprof/cmdline", "Bearer s3cret", http.StatusNotFound},
+		{"no token", on.URL + "/debug/pprof/cmdline", "", http.StatusUnauthorized},
+		{"wrong token", on.URL + "/debug/pprof/cmdline", "Bearer nope", http.StatusUnauthorized},
+		{"token", on.URL + "/debug/pprof/cmdline", "Bearer s3cret", http.StatusOK},
+		{"metrics open", on.URL + "/metrics", "", http.StatusOK},
 	}
-	_ = res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Errorf("GET /debug/pprof/cmdline: %s", res.Status)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, tt.url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			if res.StatusCode != tt.want {
+				t.Errorf("GET %s: %s, want %d", tt.url, res.Status, tt.want)
+			}
+		})
 	}
 }

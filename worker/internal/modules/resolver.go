@@ -46,13 +46,14 @@ func (r Ref) String() string {
 
 // Loader compiles module bytes whose digest the resolver has verified.
 type Loader interface {
-	// LoadBytes compiles a module and keeps it loaded.
-	LoadBytes(ctx context.Context, wasm []byte, digest string) (guest.Module, error)
+	// LoadVerified compiles a module whose bytes the caller hashed to
+	// digest and keeps it loaded.
+	LoadVerified(ctx context.Context, wasm []byte, digest string) (guest.Module, error)
 	// Precompile compiles and checks a module into the compilation cache
-	// without keeping it loaded (unless a LoadBytes asks for it meanwhile).
+	// without keeping it loaded (unless a LoadVerified asks for it meanwhile).
 	Precompile(ctx context.Context, wasm []byte, digest string) error
 	// Compiled reports whether the compilation cache holds the module, so
-	// LoadBytes will not compile it.
+	// LoadVerified will not compile it.
 	Compiled(digest string) bool
 }
 
@@ -219,7 +220,7 @@ func (r *Resolver) load(ctx context.Context, id, digest string, read func() ([]b
 		start := time.Now()
 		// The compile is shared by every waiter: do not let the first caller's
 		// cancellation fail the others.
-		m, err = r.loader.LoadBytes(context.WithoutCancel(ctx), b, digest)
+		m, err = r.loader.LoadVerified(context.WithoutCancel(ctx), b, digest)
 		if err != nil {
 			return nil, fmt.Errorf("load module %s: %w", digest, err)
 		}

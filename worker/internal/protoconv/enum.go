@@ -10,15 +10,18 @@ import (
 
 // Enum prefixes of the proto enums.
 const (
-	prefixSyncMode    = "SYNC_MODE_"
-	prefixWriteMode   = "WRITE_MODE_"
-	prefixRole        = "ROLE_"
-	prefixCategory    = "ERROR_CATEGORY_"
-	prefixCommitState = "COMMIT_STATE_"
-	prefixScope       = "ERROR_SCOPE_"
-	prefixBackoff     = "BACKOFF_CLASS_"
-	prefixDataError   = "DATA_ERROR_POLICY_"
-	prefixNewColumn   = "NEW_COLUMN_POLICY_"
+	prefixSyncMode      = "SYNC_MODE_"
+	prefixWriteMode     = "WRITE_MODE_"
+	prefixRole          = "ROLE_"
+	prefixCategory      = "ERROR_CATEGORY_"
+	prefixCommitState   = "COMMIT_STATE_"
+	prefixScope         = "ERROR_SCOPE_"
+	prefixBackoff       = "BACKOFF_CLASS_"
+	prefixDataError     = "DATA_ERROR_POLICY_"
+	prefixNewColumn     = "NEW_COLUMN_POLICY_"
+	prefixRemovedColumn = "REMOVED_COLUMN_POLICY_"
+	prefixTypeChange    = "TYPE_CHANGE_POLICY_"
+	prefixNullability   = "NULLABILITY_CHANGE_POLICY_"
 )
 
 // enumName returns the short lower-case name of e ("" for the zero value or

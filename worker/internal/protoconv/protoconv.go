@@ -28,21 +28,26 @@ func StreamSpecFromProto(p *rbv1.StreamSpec) abi.StreamSpec {
 		return abi.StreamSpec{}
 	}
 	s := abi.StreamSpec{
-		Namespace:        p.GetNamespace(),
-		Name:             p.GetName(),
-		SyncMode:         SyncModeName(p.GetSyncMode()),
-		CursorField:      p.GetCursorField(),
-		TieBreakerField:  p.GetTieBreakerField(),
-		Columns:          p.GetColumns(),
-		WriteMode:        WriteModeName(p.GetWriteMode()),
-		PrimaryKey:       p.GetPrimaryKey(),
-		OnDataError:      enumName(p.GetOnDataError(), prefixDataError),
-		NewColumn:        enumName(p.GetNewColumn(), prefixNewColumn),
-		DestinationTable: p.GetDestinationTable(),
-		Pipeline:         p.GetPipeline(),
+		Namespace:         p.GetNamespace(),
+		Name:              p.GetName(),
+		SyncMode:          SyncModeName(p.GetSyncMode()),
+		CursorField:       p.GetCursorField(),
+		TieBreakerField:   p.GetTieBreakerField(),
+		Columns:           p.GetColumns(),
+		WriteMode:         WriteModeName(p.GetWriteMode()),
+		PrimaryKey:        p.GetPrimaryKey(),
+		OnDataError:       enumName(p.GetOnDataError(), prefixDataError),
+		NewColumn:         enumName(p.GetNewColumn(), prefixNewColumn),
+		RemovedColumn:     enumName(p.GetRemovedColumn(), prefixRemovedColumn),
+		TypeChange:        enumName(p.GetTypeChange(), prefixTypeChange),
+		NullabilityChange: enumName(p.GetNullabilityChange(), prefixNullability),
+		MaxFailedRecords:  p.GetMaxFailedRecords(),
+		DestinationTable:  p.GetDestinationTable(),
+		Pipeline:          p.GetPipeline(),
 	}
 	if pp := p.GetPartition(); pp != nil {
-		s.Partition = &abi.Partition{Index: pp.GetIndex(), Count: pp.GetCount(), Key: pp.GetKey()}
+		s.Partition = &abi.Partition{Index: pp.GetIndex(), Count: pp.GetCount(), Key: pp.GetKey(),
+			Snapshot: pp.GetSnapshot(), ExportSnapshot: pp.GetExportSnapshot()}
 	}
 	if l := p.GetLimits(); l != nil {
 		s.Limits = abi.Limits{
@@ -61,21 +66,26 @@ func StreamSpecFromProto(p *rbv1.StreamSpec) abi.StreamSpec {
 // in the tickets, not in the proto StreamSpec).
 func StreamSpecToProto(s abi.StreamSpec) *rbv1.StreamSpec {
 	p := &rbv1.StreamSpec{
-		Namespace:        s.Namespace,
-		Name:             s.Name,
-		SyncMode:         SyncModeFromName(s.SyncMode),
-		CursorField:      s.CursorField,
-		TieBreakerField:  s.TieBreakerField,
-		Columns:          s.Columns,
-		WriteMode:        WriteModeFromName(s.WriteMode),
-		PrimaryKey:       s.PrimaryKey,
-		OnDataError:      rbv1.DataErrorPolicy(enumNumber(rbv1.DataErrorPolicy(0).Descriptor(), prefixDataError, s.OnDataError)),
-		NewColumn:        rbv1.NewColumnPolicy(enumNumber(rbv1.NewColumnPolicy(0).Descriptor(), prefixNewColumn, s.NewColumn)),
-		DestinationTable: s.DestinationTable,
-		Pipeline:         s.Pipeline,
+		Namespace:         s.Namespace,
+		Name:              s.Name,
+		SyncMode:          SyncModeFromName(s.SyncMode),
+		CursorField:       s.CursorField,
+		TieBreakerField:   s.TieBreakerField,
+		Columns:           s.Columns,
+		WriteMode:         WriteModeFromName(s.WriteMode),
+		PrimaryKey:        s.PrimaryKey,
+		OnDataError:       rbv1.DataErrorPolicy(enumNumber(rbv1.DataErrorPolicy(0).Descriptor(), prefixDataError, s.OnDataError)),
+		NewColumn:         rbv1.NewColumnPolicy(enumNumber(rbv1.NewColumnPolicy(0).Descriptor(), prefixNewColumn, s.NewColumn)),
+		RemovedColumn:     rbv1.RemovedColumnPolicy(enumNumber(rbv1.RemovedColumnPolicy(0).Descriptor(), prefixRemovedColumn, s.RemovedColumn)),
+		TypeChange:        rbv1.TypeChangePolicy(enumNumber(rbv1.TypeChangePolicy(0).Descriptor(), prefixTypeChange, s.TypeChange)),
+		NullabilityChange: rbv1.NullabilityChangePolicy(enumNumber(rbv1.NullabilityChangePolicy(0).Descriptor(), prefixNullability, s.NullabilityChange)),
+		MaxFailedRecords:  s.MaxFailedRecords,
+		DestinationTable:  s.DestinationTable,
+		Pipeline:          s.Pipeline,
 	}
 	if s.Partition != nil {
-		p.Partition = &rbv1.Partition{Index: s.Partition.Index, Count: s.Partition.Count, Key: s.Partition.Key}
+		p.Partition = &rbv1.Partition{Index: s.Partition.Index, Count: s.Partition.Count, Key: s.Partition.Key,
+			Snapshot: s.Partition.Snapshot, ExportSnapshot: s.Partition.ExportSnapshot}
 	}
 	if s.Limits != (abi.Limits{}) {
 		p.Limits = &rbv1.Limits{
@@ -190,6 +200,19 @@ func CatalogToProto(c *abi.Catalog) *rbv1.Catalog {
 			})
 		}
 		out.Streams = append(out.Streams, ps)
+	}
+	return out
+}
+
+// StreamSchemasFromProto converts the streams of a CheckRequest.
+func StreamSchemasFromProto(ps []*rbv1.StreamSchema) []abi.StreamSchema {
+	var out []abi.StreamSchema
+	for _, p := range ps {
+		s := abi.StreamSchema{Stream: StreamSpecFromProto(p.GetStream()), Fields: []abi.Field{}}
+		for _, c := range p.GetColumns() {
+			s.Fields = append(s.Fields, abi.Field{Name: c.GetName(), Type: c.GetArrowType(), Nullable: c.GetNullable(), SourceType: c.GetSourceType()})
+		}
+		out = append(out, s)
 	}
 	return out
 }

@@ -59,6 +59,8 @@ func TestStreamSpecRoundTrip(t *testing.T) {
 			PrimaryKey: []string{"id"}, Limits: &rbv1.Limits{MaxBatchRows: 1000, CheckpointIntervalBytes: 1 << 20},
 			OnDataError: rbv1.DataErrorPolicy_DATA_ERROR_POLICY_DLQ, NewColumn: rbv1.NewColumnPolicy_NEW_COLUMN_POLICY_IGNORE,
 			DestinationTable: "raw_users", Pipeline: "p",
+			RemovedColumn: rbv1.RemovedColumnPolicy_REMOVED_COLUMN_POLICY_FAIL, TypeChange: rbv1.TypeChangePolicy_TYPE_CHANGE_POLICY_NULL,
+			NullabilityChange: rbv1.NullabilityChangePolicy_NULLABILITY_CHANGE_POLICY_FAIL, MaxFailedRecords: 7,
 		}},
 	}
 	for _, tt := range tests {
@@ -70,7 +72,8 @@ func TestStreamSpecRoundTrip(t *testing.T) {
 		})
 	}
 	full := StreamSpecFromProto(tests[1].in)
-	if full.SyncMode != "incremental" || full.WriteMode != "upsert" || full.OnDataError != "dlq" || full.NewColumn != "ignore" {
+	if full.SyncMode != "incremental" || full.WriteMode != "upsert" || full.OnDataError != "dlq" || full.NewColumn != "ignore" ||
+		full.RemovedColumn != "fail" || full.TypeChange != "null" || full.NullabilityChange != "fail" || full.MaxFailedRecords != 7 {
 		t.Errorf("enum names: %+v", full)
 	}
 }

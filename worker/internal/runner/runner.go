@@ -119,11 +119,13 @@ func (r *Runner) Discover(ctx context.Context, ref modules.Ref, config json.RawM
 }
 
 // Check runs a connector's check. role ("source", "destination" or "")
-// must be one of the module's roles when set.
-func (r *Runner) Check(ctx context.Context, ref modules.Ref, config json.RawMessage, role string) (*abi.CheckResult, error) {
+// must be one of the module's roles when set; streams, for a destination,
+// are the streams to report schema drift for.
+func (r *Runner) Check(ctx context.Context, ref modules.Ref, config json.RawMessage, role string, streams []abi.StreamSchema) (*abi.CheckResult, error) {
 	var res *abi.CheckResult
 	err := r.unary(ctx, ref, abi.OpCheck, role, config, func(ctx context.Context, m guest.Module, inv guest.Invocation) error {
 		var err error
+		inv.Request.Streams = streams
 		res, err = m.Check(ctx, inv)
 		return err
 	})

@@ -76,10 +76,10 @@ func TestRoles(t *testing.T) {
 		wantErr error
 	}{
 		{"discover on a source", func() error { _, err := r.Discover(ctx, modules.Ref{ID: "src"}, nil); return err }, nil},
-		{"check as source", func() error { _, err := r.Check(ctx, modules.Ref{ID: "src"}, nil, abi.RoleSource); return err }, nil},
-		{"check any role", func() error { _, err := r.Check(ctx, modules.Ref{ID: "src"}, nil, ""); return err }, nil},
+		{"check as source", func() error { _, err := r.Check(ctx, modules.Ref{ID: "src"}, nil, abi.RoleSource, nil); return err }, nil},
+		{"check any role", func() error { _, err := r.Check(ctx, modules.Ref{ID: "src"}, nil, "", nil); return err }, nil},
 		{"check as destination", func() error {
-			_, err := r.Check(ctx, modules.Ref{ID: "src"}, nil, abi.RoleDestination)
+			_, err := r.Check(ctx, modules.Ref{ID: "src"}, nil, abi.RoleDestination, nil)
 			return err
 		}, ErrInvalidRequest},
 		{"write to a source", func() error {

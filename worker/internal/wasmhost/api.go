@@ -8,12 +8,12 @@
 //
 // # Cancellation and timeouts
 //
-// Cancellation is cooperative: once ctx is done (or Invocation.Timeout
+// Cancellation is cooperative: once ctx is done (or guest.Invocation.Timeout
 // passes) every host import fails fast with -ECANCELED and is_cancelled
 // returns 1, which the SDK turns into a cancelled context. An export call
 // runs on its own goroutine; if the guest does not return within
 // CancelGrace after ctx is done, the call returns a timeout or cancelled
-// *Error and the instance is abandoned (left running, never reused,
+// *guest.Error and the instance is abandoned (left running, never reused,
 // counted by Runtime.Abandoned, reported to Config.OnAbandon). A guest
 // spinning without host calls cannot be stopped inside the process and,
 // worse, blocks the Go GC's stop-the-world (wazero's compiled code is not
@@ -23,13 +23,14 @@
 package wasmhost
 
 import (
-	"context"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/hashicorp/go-hclog"
-	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
+
+// DefaultMemoryLimitMiB is the default cap of each instance's linear memory
+// (Config.MemoryLimitMiB).
+const DefaultMemoryLimitMiB = 512
 
 // Config configures a Runtime. The zero value uses the defaults.
 type Config struct {
@@ -56,6 +57,10 @@ type Config struct {
 	// CancelGrace is how long an export call may keep running after its
 	// ctx is done before the instance is abandoned. Default 2s.
 	CancelGrace time.Duration
+	// Net is the operator's network policy over every guest dial (see
+	// NetPolicy). Default: deny nothing beyond the pipeline's allow-list;
+	// the worker passes DefaultDeny plus its own addresses.
+	Net NetPolicy
 	// Logger receives runtime events and guest output. Default: hclog.NewNullLogger().
 	Logger hclog.Logger
 	// OnAbandon, when set, is called with the connector id each time an
@@ -65,65 +70,4 @@ type Config struct {
 	// freezes at its next GC. A worker should stop serving and exit (to be
 	// restarted) when this fires, unless CloseOnContextDone is set.
 	OnAbandon func(connector string)
-}
-
-// Invocation is one operation on a fresh guest instance.
-type Invocation struct {
-	// Request is handed to the guest through get_request. The host sets
-	// Op, fills ConnectorID when empty and, for Write, Schema.
-	Request abi.Request
-	// AllowedHosts are extra host or host:port patterns the guest may
-	// dial (from the pipeline's permissions), besides the hosts in the
-	// connector config ("host", "hosts") and the manifest's allowed_hosts.
-	AllowedHosts []string
-	// Timeout bounds the whole invocation (0 = only ctx).
-	Timeout time.Duration
-	// Logger receives guest logs and output, already With(run_id,
-	// stream); the host adds connector and op. Default: the Runtime's.
-	Logger hclog.Logger
-	// State backs the state_get and state_put imports (optional; default:
-	// a map that lives for this invocation only).
-	State StateStore
-}
-
-// StateStore is the connector state the state_get and state_put imports
-// reach (keys are scoped by the caller, for example per connector and
-// stream).
-type StateStore interface {
-	Get(ctx context.Context, key string) (val []byte, ok bool, err error)
-	Put(ctx context.Context, key string, val []byte) error
-}
-
-// ReadSink receives a Read's batches in order. Batch is called on the
-// goroutine running the guest; a slow sink applies backpressure. cp, when
-// not nil, covers every row up to and including rec (rec may have 0 rows
-// when the guest checkpointed without a pending batch). The sink owns rec
-// and must Release it; rec's buffers are pooled memory, reused once rec is
-// released. An error from Batch fails the read.
-type ReadSink interface {
-	Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error
-}
-
-// WriteSource supplies a Write's batches. Next returns io.EOF at the end.
-// cp, when not nil, is the checkpoint covered once rec and every earlier
-// batch are committed. The host releases rec once it was copied into the
-// guest.
-type WriteSource interface {
-	Next(ctx context.Context) (arrow.RecordBatch, *abi.Checkpoint, error)
-}
-
-// AckFunc is called after each destination commit with the latest
-// checkpoint carried by the batches delivered before the commit (nil when
-// none carried one) and the cumulative records and frame bytes delivered to
-// the guest up to that commit. An error fails the write.
-type AckFunc func(committed *abi.Checkpoint, records, bytes uint64) error
-
-// Stats describes one invocation.
-type Stats struct {
-	// Records, Bytes and Batches count the rows, Arrow buffer bytes and
-	// batches emitted (Read) or delivered (Write).
-	Records, Bytes, Batches uint64
-	// LoadDuration is the time to instantiate the module and run
-	// _initialize; Duration is the whole invocation.
-	LoadDuration, Duration time.Duration
 }

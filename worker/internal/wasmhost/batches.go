@@ -21,7 +21,7 @@ import (
 // lookahead (so a checkpoint emitted right after a batch is attached to
 // it) and counters.
 type readState struct {
-	sink    ReadSink
+	sink    guest.ReadSink
 	bschema *batch.Schema
 	aschema *arrow.Schema
 	pending arrow.RecordBatch
@@ -37,7 +37,7 @@ type readState struct {
 func (rs *readState) deliver(in *instance, rec arrow.RecordBatch, cp *abi.Checkpoint) int32 {
 	if err := rs.sink.Batch(rec, cp); err != nil {
 		rs.sinkErr = err
-		in.fault = &Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("read sink: %w", err)}
+		in.fault = &guest.Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("read sink: %w", err)}
 		return -abi.EPIPE
 	}
 	return 0
@@ -182,7 +182,7 @@ func hCheckpoint(ctx context.Context, in *instance, mod api.Module, s []uint64) 
 	case in.read != nil:
 		return in.read.checkpoint(in, mod, s)
 	case in.write != nil:
-		return in.write.commit(ctx, in)
+		return in.write.commit(ctx, in, mod, s)
 	}
 	in.setFault(abi.CategoryInternal, "bad_call", errors.New("checkpoint called outside rb_read and rb_write"))
 	return -abi.EINVAL
@@ -212,8 +212,8 @@ func (rs *readState) checkpoint(in *instance, mod api.Module, s []uint64) int32 
 
 // writeState is the host side of rb_write.
 type writeState struct {
-	src     WriteSource
-	ack     AckFunc
+	src     guest.WriteSource
+	ack     guest.AckFunc
 	aschema *arrow.Schema
 	bschema *batch.Schema
 
@@ -227,6 +227,7 @@ type writeState struct {
 
 	lastCP                  *abi.Checkpoint
 	records, bytes, batches uint64
+	failed                  uint64 // records the guest rejected (last CommitInfo)
 	uncommitted             uint64 // batches delivered since the last commit
 }
 
@@ -269,7 +270,7 @@ func (ws *writeState) prepare(ctx context.Context, in *instance) error {
 			return nil
 		}
 		if err != nil {
-			return &Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("write source: %w", err)}
+			return &guest.Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("write source: %w", err)}
 		}
 		ws.cur, ws.curCP = rec, cp
 		if !rec.Schema().Equal(ws.aschema) {
@@ -337,13 +338,58 @@ func hNextBatch(ctx context.Context, in *instance, mod api.Module, s []uint64) i
 	return int32(size)
 }
 
-func (ws *writeState) commit(_ context.Context, in *instance) int32 {
+// commit handles a destination's checkpoint call: a commit (with an
+// optional CommitInfo counting rejected records), or, when the CommitInfo
+// names a committed position, reportCommitted.
+func (ws *writeState) commit(_ context.Context, in *instance, mod api.Module, s []uint64) int32 {
+	var info abi.CommitInfo
+	if n := api.DecodeU32(s[1]); n > 0 {
+		b, ok := in.readCopy(mod, "checkpoint", api.DecodeU32(s[0]), n, maxEnvelopeBytes)
+		if !ok {
+			return -abi.EFAULT
+		}
+		if err := json.Unmarshal(b, &info); err != nil {
+			in.setFault(abi.CategoryInternal, "bad_commit_info", fmt.Errorf("decode commit info: %w", err))
+			return -abi.EINVAL
+		}
+	}
+	if info.Committed != nil {
+		return ws.reportCommitted(in, *info.Committed)
+	}
+	if info.RecordsFailed > ws.records {
+		in.setFault(abi.CategoryInternal, "bad_commit_info", fmt.Errorf("%d records failed of %d delivered", info.RecordsFailed, ws.records))
+		return -abi.EINVAL
+	}
+	if info.RecordsFailed > 0 {
+		ws.failed = info.RecordsFailed
+	}
 	ws.uncommitted = 0
 	if ws.ack == nil {
 		return 0
 	}
-	if err := ws.ack(ws.lastCP, ws.records, ws.bytes); err != nil {
-		in.fault = &Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("ack: %w", err)}
+	if err := ws.ack(ws.lastCP, ws.records, ws.bytes, ws.failed); err != nil {
+		in.fault = &guest.Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("ack: %w", err)}
+		return -abi.EPIPE
+	}
+	return 0
+}
+
+// reportCommitted handles a destination's checkpoint call whose CommitInfo
+// names a committed position: before reading anything it found that it
+// already holds rows up to cp (after the attempt's resume point), so the
+// host acknowledges it like a commit and the coordinator resumes the
+// source after it.
+func (ws *writeState) reportCommitted(in *instance, cp abi.Checkpoint) int32 {
+	if ws.batches > 0 {
+		in.setFault(abi.CategoryInternal, "bad_checkpoint", errors.New("committed position reported after the first batch"))
+		return -abi.EINVAL
+	}
+	ws.lastCP = &cp
+	if ws.ack == nil {
+		return 0
+	}
+	if err := ws.ack(&cp, 0, 0, 0); err != nil {
+		in.fault = &guest.Error{Connector: in.connector, Op: in.op, Envelope: sourceEnvelope(err), Err: fmt.Errorf("ack: %w", err)}
 		return -abi.EPIPE
 	}
 	return 0

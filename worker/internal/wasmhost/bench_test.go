@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 // BenchmarkLoadWarm measures a module load from the warm on-disk
@@ -32,7 +33,7 @@ func BenchmarkInstanceStart(b *testing.B) {
 	m := loadModule(b, "test-generator")
 	ctx := context.Background()
 	for b.Loop() {
-		in, err := m.newInstance(ctx, "bench", Invocation{Logger: testLogger})
+		in, err := m.newInstance(ctx, "bench", guest.Invocation{Logger: testLogger})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 func TestConcurrentReads(t *testing.T) {
@@ -45,9 +46,9 @@ func (s failingSink) Batch(rec arrow.RecordBatch, _ *abi.Checkpoint) error {
 
 func TestSinkAndAckErrorsFailTheOperation(t *testing.T) {
 	m := loadModule(t, "test-generator")
-	sinkErr := &Error{Connector: "relay", Op: "read", Envelope: abi.NewErrorEnvelope(abi.CategoryTransientNetwork, "downstream_gone", "consumer went away")}
+	sinkErr := &guest.Error{Connector: "relay", Op: "read", Envelope: abi.NewErrorEnvelope(abi.CategoryTransientNetwork, "downstream_gone", "consumer went away")}
 	_, err := m.Read(context.Background(), readInvocation(t, map[string]any{"rows": 5000, "batch_rows": 1000}), failingSink{err: sinkErr})
-	var e *Error
+	var e *guest.Error
 	if !errors.As(err, &e) || e.Envelope.Code != "downstream_gone" {
 		t.Fatalf("sink error: %v", err)
 	}
@@ -58,7 +59,7 @@ func TestSinkAndAckErrorsFailTheOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = m.Write(context.Background(), readInvocation(t, map[string]any{}), &sliceSource{recs: src.recs, cps: src.cps},
-		func(*abi.Checkpoint, uint64, uint64) error { return context.Canceled })
+		func(*abi.Checkpoint, uint64, uint64, uint64) error { return context.Canceled })
 	if !errors.As(err, &e) || e.Envelope.Category != abi.CategoryCancelled {
 		t.Fatalf("ack error: %v", err)
 	}
@@ -78,7 +79,7 @@ func TestWriteRejectsSchemaChange(t *testing.T) {
 	}
 	recs := []arrow.RecordBatch{a.recs[0], b.recs[0]}
 	_, err := m.Write(ctx, readInvocation(t, map[string]any{}), &sliceSource{recs: recs, cps: make([]*abi.Checkpoint, 2)}, nil)
-	var e *Error
+	var e *guest.Error
 	if !errors.As(err, &e) || e.Envelope.Category != abi.CategorySchema || e.Envelope.Code != "schema_mismatch" {
 		t.Fatalf("want a schema mismatch, got %v", err)
 	}

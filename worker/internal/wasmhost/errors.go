@@ -6,50 +6,8 @@ import (
 	"time"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
-
-// Error is every failure of a module load or invocation: a classified
-// envelope (the guest's own, or one the host derived) plus the cause.
-//
-// Host-derived classifications:
-//   - load failures (bad module, missing or invalid manifest, ABI
-//     mismatch, missing exports): internal, code "load", "manifest",
-//     "abi_mismatch" or "missing_export"; not retryable.
-//   - traps, guest panics that escape the SDK, out of memory and other
-//     guest exits: internal, code "trap" or "exit"; not retryable.
-//   - invalid guest output (bad descriptor, out-of-range pointers, bad
-//     offsets, invalid envelopes): internal, code "bad_batch",
-//     "bad_envelope", ...; not retryable.
-//   - a dial off the allow-list: permission, code "denied".
-//   - ctx cancelled: cancelled, code "cancelled".
-//   - ctx deadline or Invocation.Timeout passed and the guest returned
-//     when told to (typically a connector blocked on the network):
-//     transient_network, code CodeDeadline, retryable; safe_to_retry except
-//     for Write, where the commit state is unknown. A retry runs on a
-//     fresh instance, possibly on another worker.
-//   - ctx deadline passed and the guest did not return within CancelGrace
-//     (a busy loop or a blocking call that ignores cancellation), so its
-//     instance was abandoned: internal, code CodeUnresponsive, not
-//     retryable, with a hint. Every retry of such a guest would spin on
-//     another worker and take that worker out of rotation too.
-type Error struct {
-	// Connector is the connector id.
-	Connector string
-	// Op is the operation ("load", "discover", "check", "read", "write").
-	Op string
-	// Envelope classifies the failure.
-	Envelope abi.ErrorEnvelope
-	// Err is the underlying cause, if any.
-	Err error
-}
-
-// Error names the connector, the operation and the reason.
-func (e *Error) Error() string {
-	return fmt.Sprintf("connector %q %s: %s", e.Connector, e.Op, e.Envelope.String())
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
 
 // Codes of the errors of calls whose deadline passed.
 const (
@@ -64,7 +22,7 @@ const (
 // deadlineError classifies a call of export that ended because its
 // deadline passed; callErr wraps ErrAbandoned when the guest did not
 // return within grace.
-func deadlineError(connector, op, export string, grace time.Duration, cause, callErr error) *Error {
+func deadlineError(connector, op, export string, grace time.Duration, cause, callErr error) *guest.Error {
 	if errors.Is(callErr, ErrAbandoned) {
 		e := newError(connector, op, abi.CategoryInternal, CodeUnresponsive,
 			fmt.Errorf("%s ran past its deadline and did not return within %s of being told to stop (%s): %w",
@@ -88,8 +46,33 @@ func deadlineError(connector, op, export string, grace time.Duration, cause, cal
 // in time; its instance was abandoned.
 var ErrAbandoned = errors.New("guest did not return; instance abandoned")
 
-func newError(connector, op, category, code string, err error) *Error {
-	return &Error{
+// newError returns a failure the host classified itself. Every failure of
+// a module load or invocation is a *guest.Error: a classified envelope (the
+// guest's own, or one the host derived) plus the cause.
+//
+// Host-derived classifications:
+//   - load failures (bad module, missing or invalid manifest, ABI
+//     mismatch, missing exports): internal, code "load", "manifest",
+//     "abi_mismatch" or "missing_export"; not retryable.
+//   - traps, guest panics that escape the SDK, out of memory and other
+//     guest exits: internal, code "trap" or "exit"; not retryable.
+//   - invalid guest output (bad descriptor, out-of-range pointers, bad
+//     offsets, invalid envelopes): internal, code "bad_batch",
+//     "bad_envelope", ...; not retryable.
+//   - a dial off the allow-list: permission, code "denied".
+//   - ctx cancelled: cancelled, code "cancelled".
+//   - ctx deadline or guest.Invocation.Timeout passed and the guest returned
+//     when told to (typically a connector blocked on the network):
+//     transient_network, code CodeDeadline, retryable; safe_to_retry except
+//     for Write, where the commit state is unknown. A retry runs on a
+//     fresh instance, possibly on another worker.
+//   - ctx deadline passed and the guest did not return within CancelGrace
+//     (a busy loop or a blocking call that ignores cancellation), so its
+//     instance was abandoned: internal, code CodeUnresponsive, not
+//     retryable, with a hint. Every retry of such a guest would spin on
+//     another worker and take that worker out of rotation too.
+func newError(connector, op, category, code string, err error) *guest.Error {
+	return &guest.Error{
 		Connector: connector,
 		Op:        op,
 		Envelope:  abi.NewErrorEnvelope(category, code, err.Error()),

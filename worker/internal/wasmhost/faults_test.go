@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 // echoServer accepts connections and echoes what it reads; silent
@@ -140,9 +141,9 @@ func TestFaults(t *testing.T) {
 				}
 				return
 			}
-			var e *Error
+			var e *guest.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("want *Error, got %T %v", err, err)
+				t.Fatalf("want *guest.Error, got %T %v", err, err)
 			}
 			if e.Envelope.Category != tc.category || tc.code != "" && e.Envelope.Code != tc.code {
 				t.Fatalf("want %s/%s, got %s/%s: %v", tc.category, tc.code, e.Envelope.Category, e.Envelope.Code, err)
@@ -173,7 +174,7 @@ func TestCancelIsClassified(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	_, err := m.Read(ctx, readInvocation(t, map[string]any{"mode": "wait_cancel"}), &collectSink{})
-	var e *Error
+	var e *guest.Error
 	if !errors.As(err, &e) || e.Envelope.Category != abi.CategoryCancelled {
 		t.Fatalf("want a cancelled error, got %v", err)
 	}
@@ -189,7 +190,7 @@ func TestSleepingGuestIsAbandoned(t *testing.T) {
 	if time.Since(start) > 8*time.Second {
 		t.Fatalf("returned after %v", time.Since(start))
 	}
-	var e *Error
+	var e *guest.Error
 	if !errors.As(err, &e) || !errors.Is(err, ErrAbandoned) {
 		t.Fatalf("want an abandoned guest, got %v", err)
 	}
@@ -259,7 +260,7 @@ func hangChild(t *testing.T, rt *Runtime, wantAbandoned bool) {
 	if d := time.Since(start); d > 8*time.Second {
 		t.Fatalf("returned after %v", d)
 	}
-	var e *Error
+	var e *guest.Error
 	// Abandoned: a runaway guest, not retried. Stopped by
 	// CloseOnContextDone: nothing was abandoned, so a retry harms no worker.
 	want := CodeDeadline
@@ -279,8 +280,8 @@ func TestLoadFailures(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load test-badabi: %v", err)
 	}
-	_, err = m.Discover(ctx, Invocation{Logger: testLogger})
-	var e *Error
+	_, err = m.Discover(ctx, guest.Invocation{Logger: testLogger})
+	var e *guest.Error
 	if !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" || !strings.Contains(err.Error(), "999") || e.Connector != "test-badabi" {
 		t.Fatalf("bad abi, discover: %v", err)
 	}
@@ -404,7 +405,7 @@ func TestPrecompile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var e *Error
+	var e *guest.Error
 	if err := testRT.Precompile(ctx, bad, Digest(bad)); !errors.As(err, &e) || e.Envelope.Code != "abi_mismatch" {
 		t.Fatalf("precompile test-badabi: %v", err)
 	}

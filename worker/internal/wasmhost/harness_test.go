@@ -12,6 +12,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 	"github.com/rapidbyte/rapidbyte/sdk/batch"
 	"github.com/rapidbyte/rapidbyte/sdk/sdktest"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 // wasmHarness adapts a Module to sdktest.Harness so the SDK's conformance
@@ -23,15 +24,15 @@ type wasmHarness struct {
 var _ sdktest.Harness = wasmHarness{}
 
 func toSDKError(err error) error {
-	var e *Error
+	var e *guest.Error
 	if errors.As(err, &e) {
 		return &sdk.Error{Envelope: e.Envelope}
 	}
 	return err
 }
 
-func (h wasmHarness) inv(config json.RawMessage, stream *abi.StreamSpec, resume *abi.Checkpoint) Invocation {
-	return Invocation{Request: abi.Request{Config: config, Stream: stream, Resume: resume}, Logger: testLogger}
+func (h wasmHarness) inv(config json.RawMessage, stream *abi.StreamSpec, resume *abi.Checkpoint) guest.Invocation {
+	return guest.Invocation{Request: abi.Request{Config: config, Stream: stream, Resume: resume}, Logger: testLogger}
 }
 
 func (h wasmHarness) Discover(ctx context.Context, config json.RawMessage) (*abi.Catalog, error) {
@@ -132,7 +133,7 @@ func (h wasmHarness) Write(ctx context.Context, req sdktest.WriteRequest) (*sdkt
 	}
 	res := &sdktest.WriteResult{}
 	stream := req.Stream
-	_, err := h.m.Write(ctx, h.inv(req.Config, &stream, nil), src, func(cp *abi.Checkpoint, records, _ uint64) error {
+	_, err := h.m.Write(ctx, h.inv(req.Config, &stream, nil), src, func(cp *abi.Checkpoint, records, _, _ uint64) error {
 		n := 0
 		for n < len(src.rows) && src.rows[n] <= records {
 			n++

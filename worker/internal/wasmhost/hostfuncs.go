@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -211,14 +212,14 @@ func hStatePut(ctx context.Context, in *instance, mod api.Module, s []uint64) in
 	return 0
 }
 
-func (in *instance) stateStore() StateStore {
+func (in *instance) stateStore() guest.StateStore {
 	if in.state == nil {
 		in.state = &memState{m: map[string][]byte{}}
 	}
 	return in.state
 }
 
-// memState is the default per-invocation StateStore.
+// memState is the default per-invocation guest.StateStore.
 type memState struct {
 	mu sync.Mutex
 	m  map[string][]byte

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -37,10 +38,10 @@ type instance struct {
 	errEnv   []byte
 	gotErr   bool
 	logLines int
-	fault    *Error // a guest violation the host detected; wins over the guest's envelope
+	fault    *guest.Error // a guest violation the host detected; wins over the guest's envelope
 	denied   []string
 	allow    allowList
-	state    StateStore
+	state    guest.StateStore
 	socks    sockTable
 
 	read  *readState
@@ -58,7 +59,7 @@ func instanceFrom(ctx context.Context) *instance {
 
 // newInstance instantiates the module, runs _initialize and, on the
 // module's first instance, checks rb_abi_version.
-func (m *Module) newInstance(ctx context.Context, op string, inv Invocation) (*instance, error) {
+func (m *Module) newInstance(ctx context.Context, op string, inv guest.Invocation) (*instance, error) {
 	r := m.r
 	logger := inv.Logger
 	if logger == nil {
@@ -200,7 +201,7 @@ func (in *instance) setFault(category, code string, err error) {
 }
 
 // exportErr classifies the outcome of an export call; nil means success.
-func (in *instance) exportErr(ctx context.Context, export string, rc int32, callErr error) *Error {
+func (in *instance) exportErr(ctx context.Context, export string, rc int32, callErr error) *guest.Error {
 	if errors.Is(callErr, ErrAbandoned) || ctx.Err() != nil {
 		return in.ctxErr(ctx, export, callErr)
 	}
@@ -240,14 +241,14 @@ func (in *instance) exportErr(ctx context.Context, export string, rc int32, call
 	}
 	if len(in.denied) > 0 && env.Category != abi.CategoryPermission {
 		e := newError(in.connector, in.op, abi.CategoryPermission, "denied",
-			fmt.Errorf("dial of %s denied: not on the connector's allow-list (guest reported: %s)", strings.Join(in.denied, ", "), env.Message))
+			fmt.Errorf("dial of %s denied: not on the connector's allow-list or denied by the worker's network policy (guest reported: %s)", strings.Join(in.denied, ", "), env.Message))
 		return e
 	}
-	return &Error{Connector: in.connector, Op: in.op, Envelope: env, Err: errors.New(env.Message)}
+	return &guest.Error{Connector: in.connector, Op: in.op, Envelope: env, Err: errors.New(env.Message)}
 }
 
 // ctxErr classifies a call that ended because ctx was done.
-func (in *instance) ctxErr(ctx context.Context, export string, callErr error) *Error {
+func (in *instance) ctxErr(ctx context.Context, export string, callErr error) *guest.Error {
 	suffix := ""
 	if errors.Is(callErr, ErrAbandoned) {
 		suffix = " (" + ErrAbandoned.Error() + ")"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 // testConnectors are built by the Makefile pattern rule before the tests.
@@ -103,8 +104,8 @@ func rawJSON(t testing.TB, v any) json.RawMessage {
 	return b
 }
 
-func readInvocation(t testing.TB, config any) Invocation {
-	return Invocation{
+func readInvocation(t testing.TB, config any) guest.Invocation {
+	return guest.Invocation{
 		Request: abi.Request{
 			Config: rawJSON(t, config),
 			Stream: &abi.StreamSpec{Name: "generated", SyncMode: abi.SyncFullRefresh},

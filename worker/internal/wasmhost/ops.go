@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 // closeTimeout bounds rb_close after the operation (it runs even when the
@@ -17,9 +18,9 @@ const closeTimeout = 10 * time.Second
 
 // invoke runs rb_open, the op's export and rb_close on a fresh instance.
 // setup runs before rb_open; done runs after a successful op export.
-func (m *Module) invoke(ctx context.Context, inv Invocation, op abi.Op, export string,
+func (m *Module) invoke(ctx context.Context, inv guest.Invocation, op abi.Op, export string,
 	setup func(in *instance, req *abi.Request) error, done func(in *instance) error,
-) (st Stats, _ *instance, _ error) {
+) (st guest.Stats, _ *instance, _ error) {
 	start := time.Now()
 	defer func() { st.Duration = time.Since(start) }()
 	if inv.Timeout > 0 {
@@ -82,7 +83,7 @@ func (m *Module) invoke(ctx context.Context, inv Invocation, op abi.Op, export s
 }
 
 // run calls one export and classifies its outcome.
-func (in *instance) run(ctx context.Context, export string) *Error {
+func (in *instance) run(ctx context.Context, export string) *guest.Error {
 	rc, err := in.call(ctx, export)
 	if e := in.exportErr(ctx, export, rc, err); e != nil {
 		return e
@@ -90,8 +91,8 @@ func (in *instance) run(ctx context.Context, export string) *Error {
 	return nil
 }
 
-func asError(in *instance, err error) *Error {
-	var e *Error
+func asError(in *instance, err error) *guest.Error {
+	var e *guest.Error
 	if errors.As(err, &e) {
 		return e
 	}
@@ -99,7 +100,7 @@ func asError(in *instance, err error) *Error {
 }
 
 // Discover runs rb_discover and returns the validated catalog.
-func (m *Module) Discover(ctx context.Context, inv Invocation) (*abi.Catalog, error) {
+func (m *Module) Discover(ctx context.Context, inv guest.Invocation) (*abi.Catalog, error) {
 	var cat abi.Catalog
 	_, _, err := m.invoke(ctx, inv, abi.OpDiscover, abi.ExportDiscover, nil, func(in *instance) error {
 		if err := json.Unmarshal(in.result, &cat); err != nil {
@@ -122,8 +123,8 @@ func (m *Module) Discover(ctx context.Context, inv Invocation) (*abi.Catalog, er
 }
 
 // Check runs rb_check. On failure it returns a CheckResult with OK false
-// and the failure message, together with the *Error.
-func (m *Module) Check(ctx context.Context, inv Invocation) (*abi.CheckResult, error) {
+// and the failure message, together with the *guest.Error.
+func (m *Module) Check(ctx context.Context, inv guest.Invocation) (*abi.CheckResult, error) {
 	var res abi.CheckResult
 	_, _, err := m.invoke(ctx, inv, abi.OpCheck, abi.ExportCheck, nil, func(in *instance) error {
 		if err := json.Unmarshal(in.result, &res); err != nil {
@@ -132,7 +133,7 @@ func (m *Module) Check(ctx context.Context, inv Invocation) (*abi.CheckResult, e
 		return nil
 	})
 	if err != nil {
-		var e *Error
+		var e *guest.Error
 		msg := err.Error()
 		if errors.As(err, &e) {
 			msg = e.Envelope.Message
@@ -144,7 +145,7 @@ func (m *Module) Check(ctx context.Context, inv Invocation) (*abi.CheckResult, e
 
 // Read runs rb_read, delivering every batch (as an arrow record) and
 // checkpoint to sink in order.
-func (m *Module) Read(ctx context.Context, inv Invocation, sink ReadSink) (Stats, error) {
+func (m *Module) Read(ctx context.Context, inv guest.Invocation, sink guest.ReadSink) (guest.Stats, error) {
 	rs := &readState{sink: sink}
 	st, in, err := m.invoke(ctx, inv, abi.OpRead, abi.ExportRead, func(in *instance, _ *abi.Request) error {
 		in.read = rs
@@ -159,16 +160,38 @@ func (m *Module) Read(ctx context.Context, inv Invocation, sink ReadSink) (Stats
 	if err != nil {
 		return st, err
 	}
+	st.Phases = phasesOf(in)
 	return st, nil
+}
+
+// phasesOf decodes the abi.StreamResult a guest may set when rb_read or
+// rb_write succeeds. It is diagnostics: a guest that sets none, or an
+// unreadable one, reports no phases.
+func phasesOf(in *instance) map[string]time.Duration {
+	if in == nil || len(in.result) == 0 {
+		return nil
+	}
+	var res abi.StreamResult
+	if err := json.Unmarshal(in.result, &res); err != nil {
+		in.logger.Debug("ignoring an unreadable stream result", "error", err)
+		return nil
+	}
+	out := make(map[string]time.Duration, len(res.PhaseSecs))
+	for k, v := range res.PhaseSecs {
+		if v >= 0 && v < 1e9 {
+			out[k] = time.Duration(v * float64(time.Second))
+		}
+	}
+	return out
 }
 
 // Write prefetches the first batch of src (to hand its schema to the
 // guest in Request.Schema), runs rb_write and calls ack after each commit.
-func (m *Module) Write(ctx context.Context, inv Invocation, src WriteSource, ack AckFunc) (Stats, error) {
+func (m *Module) Write(ctx context.Context, inv guest.Invocation, src guest.WriteSource, ack guest.AckFunc) (guest.Stats, error) {
 	ws := &writeState{src: src, ack: ack}
 	defer ws.discard()
 	if err := ws.prefetch(ctx); err != nil {
-		return Stats{}, &Error{Connector: m.manifest.ID, Op: string(abi.OpWrite), Envelope: sourceEnvelope(err), Err: err}
+		return guest.Stats{}, &guest.Error{Connector: m.manifest.ID, Op: string(abi.OpWrite), Envelope: sourceEnvelope(err), Err: err}
 	}
 	st, in, err := m.invoke(ctx, inv, abi.OpWrite, abi.ExportWrite, func(in *instance, req *abi.Request) error {
 		in.write = ws
@@ -182,12 +205,13 @@ func (m *Module) Write(ctx context.Context, inv Invocation, src WriteSource, ack
 	if err != nil {
 		return st, err
 	}
+	st.Phases = phasesOf(in)
 	return st, nil
 }
 
-// sourceEnvelope classifies an error from a WriteSource or ReadSink.
+// sourceEnvelope classifies an error from a guest.WriteSource or guest.ReadSink.
 func sourceEnvelope(err error) abi.ErrorEnvelope {
-	var e *Error
+	var e *guest.Error
 	if errors.As(err, &e) {
 		return e.Envelope
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 // pgBenchConfig returns the connector config of the database named by
@@ -53,8 +54,8 @@ func loadConnector(b *testing.B, id string, cfg Config) *Module {
 	return m
 }
 
-func pgReadInvocation(b *testing.B) Invocation {
-	return Invocation{
+func pgReadInvocation(b *testing.B) guest.Invocation {
+	return guest.Invocation{
 		Request: abi.Request{
 			Config: rawJSON(b, pgBenchConfig(b, nil)),
 			Stream: &abi.StreamSpec{Name: "bench_events", SyncMode: abi.SyncFullRefresh,

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/google/go-cmp/cmp"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 // collectSink keeps every record and checkpoint of a read.
@@ -60,7 +61,7 @@ func TestDiscoverAndCheck(t *testing.T) {
 	}
 	// Bad config: unknown field -> config error, CheckResult not OK.
 	res, err = m.Check(ctx, readInvocation(t, map[string]any{"rowz": 5}))
-	var e *Error
+	var e *guest.Error
 	if !errors.As(err, &e) || e.Envelope.Category != abi.CategoryConfig || res == nil || res.OK {
 		t.Fatalf("check with bad config: %+v, %v", res, err)
 	}
@@ -177,7 +178,7 @@ func checkGenerated(rec arrow.RecordBatch, first int64) error {
 	return nil
 }
 
-// sliceSource replays records as a WriteSource.
+// sliceSource replays records as a guest.WriteSource.
 type sliceSource struct {
 	recs []arrow.RecordBatch
 	cps  []*abi.Checkpoint
@@ -210,7 +211,7 @@ func TestWriteRoundTrip(t *testing.T) {
 	inv := readInvocation(t, map[string]any{"expect_rows": rows, "commit_every": 2})
 	inv.Request.Stream.WriteMode = abi.WriteAppend
 	st, err := m.Write(context.Background(), inv, &sliceSource{recs: sink.recs, cps: sink.cps},
-		func(cp *abi.Checkpoint, records, _ uint64) error {
+		func(cp *abi.Checkpoint, records, _, _ uint64) error {
 			a := ack{cursor: -1, records: records}
 			if cp != nil {
 				a.cursor = *cp.CursorValue.Int
@@ -241,7 +242,7 @@ func TestWriteDetectsCorruptData(t *testing.T) {
 	qty := sink.recs[0].Column(1).(*array.Int32)
 	qty.Int32Values()[5] = -1
 	_, err := m.Write(context.Background(), readInvocation(t, map[string]any{}), &sliceSource{recs: sink.recs, cps: sink.cps}, nil)
-	var e *Error
+	var e *guest.Error
 	if !errors.As(err, &e) || e.Envelope.Category != abi.CategoryData || e.Envelope.Code != "mismatch" {
 		t.Fatalf("want a data mismatch error, got %v", err)
 	}

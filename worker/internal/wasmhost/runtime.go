@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -30,6 +31,7 @@ type Runtime struct {
 	logger hclog.Logger
 	wrt    wazero.Runtime
 	cache  wazero.CompilationCache
+	net    *netPolicy
 
 	mu      sync.Mutex
 	modules map[string]*Module      // by digest
@@ -61,7 +63,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg.CacheDir = filepath.Join(dir, "rapidbyte", "wazero")
 	}
 	if cfg.MemoryLimitMiB == 0 {
-		cfg.MemoryLimitMiB = 512
+		cfg.MemoryLimitMiB = DefaultMemoryLimitMiB
 	}
 	if cfg.MemoryLimitMiB > 4096 {
 		return nil, fmt.Errorf("memory limit %d MiB exceeds the 4096 MiB of wasm32", cfg.MemoryLimitMiB)
@@ -71,6 +73,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
+	}
+	policy, err := newNetPolicy(cfg.Net)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cache dir: %w", err)
@@ -93,6 +99,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		logger:  cfg.Logger.Named("wasmhost"),
 		wrt:     wrt,
 		cache:   cache,
+		net:     policy,
 		modules: map[string]*Module{},
 		loading: map[string]*loadingCall{},
 	}
@@ -140,7 +147,7 @@ func (r *Runtime) Abandoned() int64 { return r.abandoned.Load() }
 func (r *Runtime) LoadFile(ctx context.Context, path string) (*Module, error) {
 	wasm, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &Error{Connector: filepath.Base(path), Op: "load",
+		return nil, &guest.Error{Connector: filepath.Base(path), Op: "load",
 			Envelope: abi.NewErrorEnvelope(abi.CategoryInternal, "load", fmt.Sprintf("read module %s: %v", path, err)), Err: err}
 	}
 	return r.LoadBytes(ctx, wasm, Digest(wasm))
@@ -156,7 +163,7 @@ func Digest(wasm []byte) string {
 // reads and validates its manifest, compiles it (once per digest, even
 // under concurrent calls; the compiled code is cached on disk) and checks
 // its exports against the manifest roles. A module already loaded is
-// returned as is. Failures are *Error.
+// returned as is. Failures are *guest.Error.
 //
 // The rb_abi_version export is checked on the module's first instance,
 // before any other export (see Module.Verify): instantiating a Go module
@@ -166,13 +173,18 @@ func (r *Runtime) LoadBytes(ctx context.Context, wasm []byte, digest string) (*M
 	if got := Digest(wasm); got != digest {
 		return nil, loadErr("", "digest", fmt.Errorf("module digest is %s, want %s", got, digest))
 	}
-	return r.LoadVerified(ctx, wasm, digest)
+	return r.loadShared(ctx, wasm, digest, true)
 }
 
 // LoadVerified is LoadBytes for bytes the caller has just hashed to digest
-// (the worker's module resolver): it skips hashing them a second time.
-func (r *Runtime) LoadVerified(ctx context.Context, wasm []byte, digest string) (*Module, error) {
-	return r.loadShared(ctx, wasm, digest, true)
+// (the worker's module resolver): it skips hashing them a second time. It
+// implements modules.Loader, so it returns the guest.Module the worker uses.
+func (r *Runtime) LoadVerified(ctx context.Context, wasm []byte, digest string) (guest.Module, error) {
+	m, err := r.loadShared(ctx, wasm, digest, true)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Precompile compiles a module whose bytes the caller hashed to digest into
@@ -307,7 +319,7 @@ func (r *Runtime) loadShared(ctx context.Context, wasm []byte, digest string, re
 	return mod, err
 }
 
-func loadErr(connector, code string, err error) *Error {
+func loadErr(connector, code string, err error) *guest.Error {
 	return newError(connector, "load", abi.CategoryInternal, code, err)
 }
 
@@ -337,6 +349,9 @@ func (r *Runtime) load(ctx context.Context, wasm []byte, digest string) (*Module
 	r.logger.Debug("module loaded", "connector", id, "version", man.Version, "digest", digest, "compile", m.compileTime)
 	return m, nil
 }
+
+// Module implements guest.Module.
+var _ guest.Module = (*Module)(nil)
 
 // Module is a compiled, verified connector module. It is safe for
 // concurrent use; each invocation runs on its own instance.
@@ -382,14 +397,14 @@ func (m *Module) checkExports() error {
 // own, unless an earlier instance checked it. Every invocation checks it
 // anyway before its first export call; Verify is for callers that want a
 // wrong ABI reported without running an operation (a worker warming its
-// modules). A mismatch is an *Error with code "abi_mismatch".
+// modules). A mismatch is an *guest.Error with code "abi_mismatch".
 func (m *Module) Verify(ctx context.Context) error {
 	if m.abiOK.Load() {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	in, err := m.newInstance(ctx, "load", Invocation{Logger: m.r.logger})
+	in, err := m.newInstance(ctx, "load", guest.Invocation{Logger: m.r.logger})
 	if err != nil {
 		return err
 	}
@@ -398,7 +413,7 @@ func (m *Module) Verify(ctx context.Context) error {
 }
 
 // checkABIVersion calls rb_abi_version on a new instance, once per module.
-func (in *instance) checkABIVersion(ctx context.Context) *Error {
+func (in *instance) checkABIVersion(ctx context.Context) *guest.Error {
 	if in.m.abiOK.Load() {
 		return nil
 	}

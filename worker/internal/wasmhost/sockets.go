@@ -152,8 +152,22 @@ func hSockConnect(ctx context.Context, in *instance, mod api.Module, s []uint64)
 		in.logger.Warn("dial denied: address not on the allow-list", "addr", addr)
 		return -abi.EACCES
 	}
+	var policy *netPolicy // none for an instance without a runtime (fuzzing)
+	if in.r != nil {
+		policy = in.r.net
+	}
+	dial, err := policy.check(ctx, addr)
+	if errors.Is(err, errPolicyDenied) {
+		in.denied = append(in.denied, fmt.Sprintf("%q (worker network policy)", addr))
+		in.logger.Warn("dial denied by the worker's network policy", "addr", addr)
+		return -abi.EACCES
+	}
+	if err != nil {
+		in.logger.Debug("dial failed", "addr", addr, "error", err)
+		return -dialErrno(ctx, err)
+	}
 	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := d.DialContext(ctx, "tcp", dial)
 	if err != nil {
 		in.logger.Debug("dial failed", "addr", addr, "error", err)
 		return -dialErrno(ctx, err)

@@ -10,14 +10,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
 func testAttempts(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	mustCreate(t, s, store.Run{ID: "r", Pipeline: "p", PipelineYAML: "y"})
-	lost := retry.LostWorker("w1:7071", errors.New("EOF"))
+	lost := runerr.LostWorker("w1:7071", errors.New("EOF"))
 	a1 := store.Attempt{RunID: "r", Number: 1, StartedAt: base, Streams: []string{"users", "orders"}}
 	a2 := store.Attempt{RunID: "r", Number: 2, StartedAt: base.Add(2 * time.Second), Streams: []string{"orders"}}
 	for _, a := range []store.Attempt{a2, a1} { // out of order on purpose
@@ -73,7 +73,7 @@ func testStreamResults(t *testing.T, s store.Store) {
 		{RunID: "r", Stream: "orders", Partition: 0, State: store.StateSucceeded, RecordsRead: 10, RecordsWritten: 10,
 			BytesRead: 100, BytesWritten: 90, Attempts: 2, DurationSecs: 0.5, SourceWorker: "w1", DestWorker: "w2"},
 		{RunID: "r", Stream: "users", Partition: 0, State: store.StateFailed, Attempts: 1,
-			Error: retry.New(retry.CategoryData, "BAD_VALUE", "column %q", "x")},
+			Error: runerr.New(runerr.CategoryData, "BAD_VALUE", "column %q", "x")},
 	}
 	for _, r := range results {
 		if err := s.PutStreamResult(ctx, r); err != nil {
@@ -82,7 +82,7 @@ func testStreamResults(t *testing.T, s store.Store) {
 	}
 	// Replace users[1] with its final result.
 	final := store.StreamResult{RunID: "r", Stream: "users", Partition: 1, State: store.StateSucceeded,
-		RecordsRead: 1000, RecordsWritten: 1000, Attempts: 1, Checkpoint: cp, SourceWorker: "w3"}
+		RecordsRead: 1000, RecordsWritten: 997, RecordsFailed: 3, Attempts: 1, Checkpoint: cp, SourceWorker: "w3"}
 	if err := s.PutStreamResult(ctx, final); err != nil {
 		t.Fatal(err)
 	}

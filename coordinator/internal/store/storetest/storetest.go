@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -38,7 +38,9 @@ func Run(t *testing.T, open Opener) {
 		{"ListRunsPaging", testListPaging},
 		{"ListRunsFilters", testListFilters},
 		{"ListUnfinished", testListUnfinished},
-		{"ClaimRun", testClaimRun},
+		{"Lease", testLease},
+		{"LeaseRace", testLeaseRace},
+		{"LeaseList", testLeaseList},
 		{"Attempts", testAttempts},
 		{"StreamResults", testStreamResults},
 		{"CursorRoundTrip", testCursorRoundTrip},
@@ -83,14 +85,16 @@ func fullRun() store.Run {
 		ID: "run-full", Pipeline: "pg_to_pg", State: store.StateRunning, IdempotencyKey: "key-1",
 		PipelineYAML: "version: \"1.0\"\npipeline: pg_to_pg\nsource:\n  config: {password: ${PG_PASSWORD}}\n",
 		CreatedAt:    base, StartedAt: base.Add(time.Second), Owner: "coord-a",
-		RecordsRead: 1_000_000, RecordsWritten: 999_999, BytesRead: 174 << 20, BytesWritten: 170 << 20,
+		RecordsRead: 1_000_000, RecordsWritten: 999_990, RecordsFailed: 9, BytesRead: 174 << 20, BytesWritten: 170 << 20,
 		DurationSecs: 1.25, Attempts: 2,
 		Timings: store.Timings{SourceModuleLoadMs: 300.5, PlanSecs: 0.01, RetryWaitSecs: 1},
-		Error: &retry.ConnectorError{
-			Category: retry.CategoryTransientDB, Code: "COMMIT_FAILED", Message: "server closed the connection",
-			Retryable: true, SafeToRetry: false, CommitState: retry.CommitAfterUnknown, RetryAfterMs: 5,
-			Scope: retry.ScopeStream, BackoffClass: retry.ClassSlow, Connector: "dest-postgres", Hint: "check the server",
+		Error: &runerr.ConnectorError{
+			Category: runerr.CategoryTransientDB, Code: "COMMIT_FAILED", Message: "server closed the connection",
+			Retryable: true, SafeToRetry: false, CommitState: runerr.CommitAfterUnknown, RetryAfterMs: 5,
+			Scope: runerr.ScopeStream, BackoffClass: runerr.ClassSlow, Connector: "dest-postgres", Hint: "check the server",
 		},
+		ResumeData:    []byte{0, 1, 2, 0xff, 'x'},
+		ResumeBlocker: "submitted with --var values and no state key",
 	}
 }
 
@@ -224,10 +228,10 @@ func testUpdateRun(t *testing.T, s store.Store) {
 	upd.State = store.StateFailed
 	upd.StartedAt, upd.FinishedAt = base.Add(time.Second), base.Add(time.Minute)
 	upd.Owner = "coord-b"
-	upd.RecordsRead, upd.RecordsWritten, upd.BytesRead, upd.BytesWritten = 10, 9, math.MaxInt64, 7
+	upd.RecordsRead, upd.RecordsWritten, upd.BytesRead, upd.BytesWritten, upd.RecordsFailed = 10, 9, math.MaxInt64, 7, 1
 	upd.DurationSecs, upd.Attempts = 59, 4
 	upd.Timings = store.Timings{DestDurationSecs: 3}
-	upd.Error = retry.New(retry.CategoryAuth, "AUTH_FAILED", "password authentication failed for user %q", "app")
+	upd.Error = runerr.New(runerr.CategoryAuth, "AUTH_FAILED", "password authentication failed for user %q", "app")
 	// Immutable fields are ignored by UpdateRun.
 	tampered := upd
 	tampered.Pipeline, tampered.PipelineYAML, tampered.IdempotencyKey = "other", "other", "other"
@@ -462,45 +466,4 @@ func pick(runs []store.Run, keep []string) []store.Run {
 		}
 	}
 	return out
-}
-
-func testClaimRun(t *testing.T, s store.Store) {
-	ctx := ctxT(t)
-	mustCreate(t, s, store.Run{ID: "r", Pipeline: "p", PipelineYAML: "y", State: store.StateRunning, Owner: "dead"})
-	mustCreate(t, s, store.Run{ID: "done", Pipeline: "p", PipelineYAML: "y", State: store.StateFailed, Owner: "dead"})
-
-	// Several coordinators race to adopt the orphan: exactly one wins.
-	const n = 6
-	wins := make([]bool, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, err := s.ClaimRun(ctx, "r", "dead", fmt.Sprintf("c%d", i))
-			if err != nil {
-				t.Error(err)
-			}
-			wins[i] = ok
-		}()
-	}
-	wg.Wait()
-	winner := ""
-	for i, ok := range wins {
-		if ok {
-			if winner != "" {
-				t.Fatalf("both %s and c%d claimed the run", winner, i)
-			}
-			winner = fmt.Sprintf("c%d", i)
-		}
-	}
-	if r, err := s.GetRun(ctx, "r"); err != nil || winner == "" || r.Owner != winner {
-		t.Errorf("owner = %q (err %v), winner %q", r.Owner, err, winner)
-	}
-	if ok, err := s.ClaimRun(ctx, "done", "dead", "me"); ok || err != nil {
-		t.Errorf("ClaimRun(final run) = %v, %v; want false, nil", ok, err)
-	}
-	if _, err := s.ClaimRun(ctx, "missing", "", "me"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("ClaimRun(missing) = %v, want ErrNotFound", err)
-	}
 }

@@ -312,7 +312,9 @@ type StreamProgress struct {
 	// records_written counts records committed so far.
 	RecordsWritten uint64 `protobuf:"varint,5,opt,name=records_written,json=recordsWritten,proto3" json:"records_written,omitempty"`
 	// state is the stream's state.
-	State         RunState `protobuf:"varint,6,opt,name=state,proto3,enum=rapidbyte.v1.RunState" json:"state,omitempty"`
+	State RunState `protobuf:"varint,6,opt,name=state,proto3,enum=rapidbyte.v1.RunState" json:"state,omitempty"`
+	// records_failed counts records the destination rejected so far.
+	RecordsFailed uint64 `protobuf:"varint,7,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -387,6 +389,13 @@ func (x *StreamProgress) GetState() RunState {
 		return x.State
 	}
 	return RunState_RUN_STATE_UNSPECIFIED
+}
+
+func (x *StreamProgress) GetRecordsFailed() uint64 {
+	if x != nil {
+		return x.RecordsFailed
+	}
+	return 0
 }
 
 // WatchRunResponse is one event of a run.
@@ -794,8 +803,14 @@ func (x *CoordinatorServiceDiscoverRequest) GetVariables() map[string]string {
 // CoordinatorServiceDiscoverResponse carries a catalog.
 type CoordinatorServiceDiscoverResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// catalog lists the readable streams.
-	Catalog       *Catalog `protobuf:"bytes,1,opt,name=catalog,proto3" json:"catalog,omitempty"`
+	// catalog lists the readable streams; for a pipeline that lists streams, only those it selects.
+	Catalog *Catalog `protobuf:"bytes,1,opt,name=catalog,proto3" json:"catalog,omitempty"`
+	// pipeline is the pipeline's name (empty without a pipeline).
+	Pipeline string `protobuf:"bytes,2,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// source is the source connector as the pipeline names it ("id" or "id@version").
+	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// selections say which stream pattern of the pipeline selected which stream.
+	Selections    []*StreamSelection `protobuf:"bytes,4,rep,name=selections,proto3" json:"selections,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -837,6 +852,91 @@ func (x *CoordinatorServiceDiscoverResponse) GetCatalog() *Catalog {
 	return nil
 }
 
+func (x *CoordinatorServiceDiscoverResponse) GetPipeline() string {
+	if x != nil {
+		return x.Pipeline
+	}
+	return ""
+}
+
+func (x *CoordinatorServiceDiscoverResponse) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *CoordinatorServiceDiscoverResponse) GetSelections() []*StreamSelection {
+	if x != nil {
+		return x.Selections
+	}
+	return nil
+}
+
+// StreamSelection is one table a stream pattern ("public.*") selected.
+type StreamSelection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pattern is the pipeline's stream entry name as written.
+	Pattern string `protobuf:"bytes,1,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// namespace is the selected table's schema.
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// name is the selected table's name.
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamSelection) Reset() {
+	*x = StreamSelection{}
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamSelection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamSelection) ProtoMessage() {}
+
+func (x *StreamSelection) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamSelection.ProtoReflect.Descriptor instead.
+func (*StreamSelection) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StreamSelection) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *StreamSelection) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *StreamSelection) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // CoordinatorServiceCheckRequest asks to verify a pipeline.
 type CoordinatorServiceCheckRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -850,7 +950,7 @@ type CoordinatorServiceCheckRequest struct {
 
 func (x *CoordinatorServiceCheckRequest) Reset() {
 	*x = CoordinatorServiceCheckRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +962,7 @@ func (x *CoordinatorServiceCheckRequest) String() string {
 func (*CoordinatorServiceCheckRequest) ProtoMessage() {}
 
 func (x *CoordinatorServiceCheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +975,7 @@ func (x *CoordinatorServiceCheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorServiceCheckRequest.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceCheckRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CoordinatorServiceCheckRequest) GetPipelineYaml() string {
@@ -909,7 +1009,7 @@ type CheckItem struct {
 
 func (x *CheckItem) Reset() {
 	*x = CheckItem{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1021,7 @@ func (x *CheckItem) String() string {
 func (*CheckItem) ProtoMessage() {}
 
 func (x *CheckItem) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1034,7 @@ func (x *CheckItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckItem.ProtoReflect.Descriptor instead.
 func (*CheckItem) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CheckItem) GetName() string {
@@ -978,7 +1078,7 @@ type CoordinatorServiceCheckResponse struct {
 
 func (x *CoordinatorServiceCheckResponse) Reset() {
 	*x = CoordinatorServiceCheckResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1090,7 @@ func (x *CoordinatorServiceCheckResponse) String() string {
 func (*CoordinatorServiceCheckResponse) ProtoMessage() {}
 
 func (x *CoordinatorServiceCheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1103,7 @@ func (x *CoordinatorServiceCheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorServiceCheckResponse.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceCheckResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CoordinatorServiceCheckResponse) GetItems() []*CheckItem {
@@ -1029,7 +1129,7 @@ type ListConnectorsRequest struct {
 
 func (x *ListConnectorsRequest) Reset() {
 	*x = ListConnectorsRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1141,7 @@ func (x *ListConnectorsRequest) String() string {
 func (*ListConnectorsRequest) ProtoMessage() {}
 
 func (x *ListConnectorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1154,7 @@ func (x *ListConnectorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConnectorsRequest.ProtoReflect.Descriptor instead.
 func (*ListConnectorsRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 // ListConnectorsResponse lists connector modules.
@@ -1068,7 +1168,7 @@ type ListConnectorsResponse struct {
 
 func (x *ListConnectorsResponse) Reset() {
 	*x = ListConnectorsResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1180,7 @@ func (x *ListConnectorsResponse) String() string {
 func (*ListConnectorsResponse) ProtoMessage() {}
 
 func (x *ListConnectorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1193,7 @@ func (x *ListConnectorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConnectorsResponse.ProtoReflect.Descriptor instead.
 func (*ListConnectorsResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListConnectorsResponse) GetConnectors() []*ConnectorManifest {
@@ -1125,7 +1225,7 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\x0eGetRunResponse\x12)\n" +
 	"\x03run\x18\x01 \x01(\v2\x17.rapidbyte.v1.RunResultR\x03run\"(\n" +
 	"\x0fWatchRunRequest\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\xdf\x01\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x86\x02\n" +
 	"\x0eStreamProgress\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12!\n" +
@@ -1133,7 +1233,8 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"bytes_read\x18\x04 \x01(\x04R\tbytesRead\x12'\n" +
 	"\x0frecords_written\x18\x05 \x01(\x04R\x0erecordsWritten\x12,\n" +
-	"\x05state\x18\x06 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\"\xbb\x02\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\x12%\n" +
+	"\x0erecords_failed\x18\a \x01(\x04R\rrecordsFailed\"\xbb\x02\n" +
 	"\x10WatchRunResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\x12\x18\n" +
@@ -1163,9 +1264,18 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\tvariables\x18\x04 \x03(\v2>.rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntryR\tvariables\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc8\x01\n" +
 	"\"CoordinatorServiceDiscoverResponse\x12/\n" +
-	"\acatalog\x18\x01 \x01(\v2\x15.rapidbyte.v1.CatalogR\acatalog\"\xde\x01\n" +
+	"\acatalog\x18\x01 \x01(\v2\x15.rapidbyte.v1.CatalogR\acatalog\x12\x1a\n" +
+	"\bpipeline\x18\x02 \x01(\tR\bpipeline\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12=\n" +
+	"\n" +
+	"selections\x18\x04 \x03(\v2\x1d.rapidbyte.v1.StreamSelectionR\n" +
+	"selections\"]\n" +
+	"\x0fStreamSelection\x12\x18\n" +
+	"\apattern\x18\x01 \x01(\tR\apattern\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xde\x01\n" +
 	"\x1eCoordinatorServiceCheckRequest\x12#\n" +
 	"\rpipeline_yaml\x18\x01 \x01(\tR\fpipelineYaml\x12Y\n" +
 	"\tvariables\x18\x02 \x03(\v2;.rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntryR\tvariables\x1a<\n" +
@@ -1208,7 +1318,7 @@ func file_rapidbyte_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_coordinator_proto_rawDescData
 }
 
-var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_rapidbyte_v1_coordinator_proto_goTypes = []any{
 	(*SubmitRunRequest)(nil),                   // 0: rapidbyte.v1.SubmitRunRequest
 	(*SubmitRunResponse)(nil),                  // 1: rapidbyte.v1.SubmitRunResponse
@@ -1223,65 +1333,67 @@ var file_rapidbyte_v1_coordinator_proto_goTypes = []any{
 	(*CancelRunResponse)(nil),                  // 10: rapidbyte.v1.CancelRunResponse
 	(*CoordinatorServiceDiscoverRequest)(nil),  // 11: rapidbyte.v1.CoordinatorServiceDiscoverRequest
 	(*CoordinatorServiceDiscoverResponse)(nil), // 12: rapidbyte.v1.CoordinatorServiceDiscoverResponse
-	(*CoordinatorServiceCheckRequest)(nil),     // 13: rapidbyte.v1.CoordinatorServiceCheckRequest
-	(*CheckItem)(nil),                          // 14: rapidbyte.v1.CheckItem
-	(*CoordinatorServiceCheckResponse)(nil),    // 15: rapidbyte.v1.CoordinatorServiceCheckResponse
-	(*ListConnectorsRequest)(nil),              // 16: rapidbyte.v1.ListConnectorsRequest
-	(*ListConnectorsResponse)(nil),             // 17: rapidbyte.v1.ListConnectorsResponse
-	nil,                                        // 18: rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	nil,                                        // 19: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	nil,                                        // 20: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	(*RunResult)(nil),                          // 21: rapidbyte.v1.RunResult
-	(RunState)(0),                              // 22: rapidbyte.v1.RunState
-	(*timestamppb.Timestamp)(nil),              // 23: google.protobuf.Timestamp
-	(*ConnectorError)(nil),                     // 24: rapidbyte.v1.ConnectorError
-	(*ConnectorRef)(nil),                       // 25: rapidbyte.v1.ConnectorRef
-	(*structpb.Struct)(nil),                    // 26: google.protobuf.Struct
-	(*Catalog)(nil),                            // 27: rapidbyte.v1.Catalog
-	(*ConnectorManifest)(nil),                  // 28: rapidbyte.v1.ConnectorManifest
+	(*StreamSelection)(nil),                    // 13: rapidbyte.v1.StreamSelection
+	(*CoordinatorServiceCheckRequest)(nil),     // 14: rapidbyte.v1.CoordinatorServiceCheckRequest
+	(*CheckItem)(nil),                          // 15: rapidbyte.v1.CheckItem
+	(*CoordinatorServiceCheckResponse)(nil),    // 16: rapidbyte.v1.CoordinatorServiceCheckResponse
+	(*ListConnectorsRequest)(nil),              // 17: rapidbyte.v1.ListConnectorsRequest
+	(*ListConnectorsResponse)(nil),             // 18: rapidbyte.v1.ListConnectorsResponse
+	nil,                                        // 19: rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	nil,                                        // 20: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	nil,                                        // 21: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	(*RunResult)(nil),                          // 22: rapidbyte.v1.RunResult
+	(RunState)(0),                              // 23: rapidbyte.v1.RunState
+	(*timestamppb.Timestamp)(nil),              // 24: google.protobuf.Timestamp
+	(*ConnectorError)(nil),                     // 25: rapidbyte.v1.ConnectorError
+	(*ConnectorRef)(nil),                       // 26: rapidbyte.v1.ConnectorRef
+	(*structpb.Struct)(nil),                    // 27: google.protobuf.Struct
+	(*Catalog)(nil),                            // 28: rapidbyte.v1.Catalog
+	(*ConnectorManifest)(nil),                  // 29: rapidbyte.v1.ConnectorManifest
 }
 var file_rapidbyte_v1_coordinator_proto_depIdxs = []int32{
-	18, // 0: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	21, // 1: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	21, // 2: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	22, // 3: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
-	23, // 4: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
-	22, // 5: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
+	19, // 0: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	22, // 1: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	22, // 2: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	23, // 3: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
+	24, // 4: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
+	23, // 5: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
 	5,  // 6: rapidbyte.v1.WatchRunResponse.streams:type_name -> rapidbyte.v1.StreamProgress
-	24, // 7: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
-	21, // 8: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	22, // 9: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
-	21, // 10: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
-	22, // 11: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
-	25, // 12: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	26, // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
-	19, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	27, // 15: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
-	20, // 16: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	24, // 17: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
-	14, // 18: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
-	28, // 19: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
-	0,  // 20: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
-	2,  // 21: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
-	4,  // 22: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
-	7,  // 23: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
-	9,  // 24: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
-	11, // 25: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
-	13, // 26: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
-	16, // 27: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
-	1,  // 28: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
-	3,  // 29: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
-	6,  // 30: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
-	8,  // 31: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
-	10, // 32: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
-	12, // 33: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
-	15, // 34: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
-	17, // 35: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
-	28, // [28:36] is the sub-list for method output_type
-	20, // [20:28] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	25, // 7: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
+	22, // 8: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	23, // 9: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
+	22, // 10: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
+	23, // 11: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
+	26, // 12: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	27, // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
+	20, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	28, // 15: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
+	13, // 16: rapidbyte.v1.CoordinatorServiceDiscoverResponse.selections:type_name -> rapidbyte.v1.StreamSelection
+	21, // 17: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	25, // 18: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
+	15, // 19: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
+	29, // 20: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
+	0,  // 21: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
+	2,  // 22: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
+	4,  // 23: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
+	7,  // 24: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
+	9,  // 25: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
+	11, // 26: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
+	14, // 27: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
+	17, // 28: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
+	1,  // 29: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
+	3,  // 30: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
+	6,  // 31: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
+	8,  // 32: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
+	10, // 33: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
+	12, // 34: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
+	16, // 35: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
+	18, // 36: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
+	29, // [29:37] is the sub-list for method output_type
+	21, // [21:29] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_coordinator_proto_init() }
@@ -1296,7 +1408,7 @@ func file_rapidbyte_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_coordinator_proto_rawDesc), len(file_rapidbyte_v1_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

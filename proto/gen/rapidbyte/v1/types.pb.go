@@ -559,6 +559,171 @@ func (NewColumnPolicy) EnumDescriptor() ([]byte, []int) {
 	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{8}
 }
 
+// RemovedColumnPolicy says what a destination does with a target column the stream no longer has.
+type RemovedColumnPolicy int32
+
+const (
+	// REMOVED_COLUMN_POLICY_UNSPECIFIED is treated as REMOVED_COLUMN_POLICY_IGNORE.
+	RemovedColumnPolicy_REMOVED_COLUMN_POLICY_UNSPECIFIED RemovedColumnPolicy = 0
+	// REMOVED_COLUMN_POLICY_IGNORE keeps the column; new rows get NULL (or its default) there.
+	RemovedColumnPolicy_REMOVED_COLUMN_POLICY_IGNORE RemovedColumnPolicy = 1
+	// REMOVED_COLUMN_POLICY_FAIL fails the stream with a schema error.
+	RemovedColumnPolicy_REMOVED_COLUMN_POLICY_FAIL RemovedColumnPolicy = 2
+)
+
+// Enum value maps for RemovedColumnPolicy.
+var (
+	RemovedColumnPolicy_name = map[int32]string{
+		0: "REMOVED_COLUMN_POLICY_UNSPECIFIED",
+		1: "REMOVED_COLUMN_POLICY_IGNORE",
+		2: "REMOVED_COLUMN_POLICY_FAIL",
+	}
+	RemovedColumnPolicy_value = map[string]int32{
+		"REMOVED_COLUMN_POLICY_UNSPECIFIED": 0,
+		"REMOVED_COLUMN_POLICY_IGNORE":      1,
+		"REMOVED_COLUMN_POLICY_FAIL":        2,
+	}
+)
+
+func (x RemovedColumnPolicy) Enum() *RemovedColumnPolicy {
+	p := new(RemovedColumnPolicy)
+	*p = x
+	return p
+}
+
+func (x RemovedColumnPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RemovedColumnPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapidbyte_v1_types_proto_enumTypes[9].Descriptor()
+}
+
+func (RemovedColumnPolicy) Type() protoreflect.EnumType {
+	return &file_rapidbyte_v1_types_proto_enumTypes[9]
+}
+
+func (x RemovedColumnPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RemovedColumnPolicy.Descriptor instead.
+func (RemovedColumnPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{9}
+}
+
+// TypeChangePolicy says what a destination does with a column whose source type differs from the target's.
+type TypeChangePolicy int32
+
+const (
+	// TYPE_CHANGE_POLICY_UNSPECIFIED is treated as TYPE_CHANGE_POLICY_COERCE.
+	TypeChangePolicy_TYPE_CHANGE_POLICY_UNSPECIFIED TypeChangePolicy = 0
+	// TYPE_CHANGE_POLICY_COERCE widens the target column when that is lossless, else casts each value
+	// to the target type; a value that does not fit is a data error handled by on_data_error.
+	TypeChangePolicy_TYPE_CHANGE_POLICY_COERCE TypeChangePolicy = 1
+	// TYPE_CHANGE_POLICY_FAIL fails the stream with a schema error.
+	TypeChangePolicy_TYPE_CHANGE_POLICY_FAIL TypeChangePolicy = 2
+	// TYPE_CHANGE_POLICY_NULL writes NULL into the column.
+	TypeChangePolicy_TYPE_CHANGE_POLICY_NULL TypeChangePolicy = 3
+)
+
+// Enum value maps for TypeChangePolicy.
+var (
+	TypeChangePolicy_name = map[int32]string{
+		0: "TYPE_CHANGE_POLICY_UNSPECIFIED",
+		1: "TYPE_CHANGE_POLICY_COERCE",
+		2: "TYPE_CHANGE_POLICY_FAIL",
+		3: "TYPE_CHANGE_POLICY_NULL",
+	}
+	TypeChangePolicy_value = map[string]int32{
+		"TYPE_CHANGE_POLICY_UNSPECIFIED": 0,
+		"TYPE_CHANGE_POLICY_COERCE":      1,
+		"TYPE_CHANGE_POLICY_FAIL":        2,
+		"TYPE_CHANGE_POLICY_NULL":        3,
+	}
+)
+
+func (x TypeChangePolicy) Enum() *TypeChangePolicy {
+	p := new(TypeChangePolicy)
+	*p = x
+	return p
+}
+
+func (x TypeChangePolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TypeChangePolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapidbyte_v1_types_proto_enumTypes[10].Descriptor()
+}
+
+func (TypeChangePolicy) Type() protoreflect.EnumType {
+	return &file_rapidbyte_v1_types_proto_enumTypes[10]
+}
+
+func (x TypeChangePolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TypeChangePolicy.Descriptor instead.
+func (TypeChangePolicy) EnumDescriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{10}
+}
+
+// NullabilityChangePolicy says what a destination does when a source column became nullable
+// while the target column is NOT NULL.
+type NullabilityChangePolicy int32
+
+const (
+	// NULLABILITY_CHANGE_POLICY_UNSPECIFIED is treated as NULLABILITY_CHANGE_POLICY_ALLOW.
+	NullabilityChangePolicy_NULLABILITY_CHANGE_POLICY_UNSPECIFIED NullabilityChangePolicy = 0
+	// NULLABILITY_CHANGE_POLICY_ALLOW drops NOT NULL on the target column.
+	NullabilityChangePolicy_NULLABILITY_CHANGE_POLICY_ALLOW NullabilityChangePolicy = 1
+	// NULLABILITY_CHANGE_POLICY_FAIL fails the stream with a schema error.
+	NullabilityChangePolicy_NULLABILITY_CHANGE_POLICY_FAIL NullabilityChangePolicy = 2
+)
+
+// Enum value maps for NullabilityChangePolicy.
+var (
+	NullabilityChangePolicy_name = map[int32]string{
+		0: "NULLABILITY_CHANGE_POLICY_UNSPECIFIED",
+		1: "NULLABILITY_CHANGE_POLICY_ALLOW",
+		2: "NULLABILITY_CHANGE_POLICY_FAIL",
+	}
+	NullabilityChangePolicy_value = map[string]int32{
+		"NULLABILITY_CHANGE_POLICY_UNSPECIFIED": 0,
+		"NULLABILITY_CHANGE_POLICY_ALLOW":       1,
+		"NULLABILITY_CHANGE_POLICY_FAIL":        2,
+	}
+)
+
+func (x NullabilityChangePolicy) Enum() *NullabilityChangePolicy {
+	p := new(NullabilityChangePolicy)
+	*p = x
+	return p
+}
+
+func (x NullabilityChangePolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NullabilityChangePolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_rapidbyte_v1_types_proto_enumTypes[11].Descriptor()
+}
+
+func (NullabilityChangePolicy) Type() protoreflect.EnumType {
+	return &file_rapidbyte_v1_types_proto_enumTypes[11]
+}
+
+func (x NullabilityChangePolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NullabilityChangePolicy.Descriptor instead.
+func (NullabilityChangePolicy) EnumDescriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{11}
+}
+
 // RunState is the state of a run.
 type RunState int32
 
@@ -608,11 +773,11 @@ func (x RunState) String() string {
 }
 
 func (RunState) Descriptor() protoreflect.EnumDescriptor {
-	return file_rapidbyte_v1_types_proto_enumTypes[9].Descriptor()
+	return file_rapidbyte_v1_types_proto_enumTypes[12].Descriptor()
 }
 
 func (RunState) Type() protoreflect.EnumType {
-	return &file_rapidbyte_v1_types_proto_enumTypes[9]
+	return &file_rapidbyte_v1_types_proto_enumTypes[12]
 }
 
 func (x RunState) Number() protoreflect.EnumNumber {
@@ -621,7 +786,7 @@ func (x RunState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RunState.Descriptor instead.
 func (RunState) EnumDescriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 // ConnectorRef names a connector module.
@@ -1334,10 +1499,18 @@ type Partition struct {
 	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	// count is the number of partitions the stream is split into.
 	Count uint32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
-	// key is the integer column whose value ranges split the stream; empty means ctid ranges.
-	Key           string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// key is the integer column whose values split the stream (mod(key, count)); empty means the
+	// table's single-column integer primary key, else ctid ranges.
+	Key string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// snapshot, when set, is an exported snapshot (pg_export_snapshot) the partition reads in, so that
+	// every partition of the stream reads one snapshot; a source that cannot import it reads its own.
+	Snapshot string `protobuf:"bytes,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// export_snapshot asks the source to hold the stream's snapshot instead of reading rows: it exports a
+	// snapshot, sends its id as the cursor value of a checkpoint whose cursor_field is "snapshot", and
+	// holds it until the read is cancelled.
+	ExportSnapshot bool `protobuf:"varint,5,opt,name=export_snapshot,json=exportSnapshot,proto3" json:"export_snapshot,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Partition) Reset() {
@@ -1389,6 +1562,20 @@ func (x *Partition) GetKey() string {
 		return x.Key
 	}
 	return ""
+}
+
+func (x *Partition) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *Partition) GetExportSnapshot() bool {
+	if x != nil {
+		return x.ExportSnapshot
+	}
+	return false
 }
 
 // Limits bound the work of one stream.
@@ -1512,9 +1699,17 @@ type StreamSpec struct {
 	// destination_table overrides the destination table name (default: name).
 	DestinationTable string `protobuf:"bytes,13,opt,name=destination_table,json=destinationTable,proto3" json:"destination_table,omitempty"`
 	// pipeline is the pipeline name, used to scope destination watermarks.
-	Pipeline      string `protobuf:"bytes,14,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Pipeline string `protobuf:"bytes,14,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// removed_column is the destination's schema evolution policy for target columns the stream lacks.
+	RemovedColumn RemovedColumnPolicy `protobuf:"varint,15,opt,name=removed_column,json=removedColumn,proto3,enum=rapidbyte.v1.RemovedColumnPolicy" json:"removed_column,omitempty"`
+	// type_change is the destination's schema evolution policy for changed column types.
+	TypeChange TypeChangePolicy `protobuf:"varint,16,opt,name=type_change,json=typeChange,proto3,enum=rapidbyte.v1.TypeChangePolicy" json:"type_change,omitempty"`
+	// nullability_change is the destination's schema evolution policy for columns that became nullable.
+	NullabilityChange NullabilityChangePolicy `protobuf:"varint,17,opt,name=nullability_change,json=nullabilityChange,proto3,enum=rapidbyte.v1.NullabilityChangePolicy" json:"nullability_change,omitempty"`
+	// max_failed_records stops a write under on_data_error skip or dlq once more records were rejected (0 = no limit).
+	MaxFailedRecords uint64 `protobuf:"varint,18,opt,name=max_failed_records,json=maxFailedRecords,proto3" json:"max_failed_records,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StreamSpec) Reset() {
@@ -1645,6 +1840,34 @@ func (x *StreamSpec) GetPipeline() string {
 	return ""
 }
 
+func (x *StreamSpec) GetRemovedColumn() RemovedColumnPolicy {
+	if x != nil {
+		return x.RemovedColumn
+	}
+	return RemovedColumnPolicy_REMOVED_COLUMN_POLICY_UNSPECIFIED
+}
+
+func (x *StreamSpec) GetTypeChange() TypeChangePolicy {
+	if x != nil {
+		return x.TypeChange
+	}
+	return TypeChangePolicy_TYPE_CHANGE_POLICY_UNSPECIFIED
+}
+
+func (x *StreamSpec) GetNullabilityChange() NullabilityChangePolicy {
+	if x != nil {
+		return x.NullabilityChange
+	}
+	return NullabilityChangePolicy_NULLABILITY_CHANGE_POLICY_UNSPECIFIED
+}
+
+func (x *StreamSpec) GetMaxFailedRecords() uint64 {
+	if x != nil {
+		return x.MaxFailedRecords
+	}
+	return 0
+}
+
 // PhaseTimings breaks a run's wall time down by phase.
 type PhaseTimings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1660,8 +1883,20 @@ type PhaseTimings struct {
 	PlanSecs float64 `protobuf:"fixed64,5,opt,name=plan_secs,json=planSecs,proto3" json:"plan_secs,omitempty"`
 	// retry_wait_secs is the time spent in retry backoff.
 	RetryWaitSecs float64 `protobuf:"fixed64,6,opt,name=retry_wait_secs,json=retryWaitSecs,proto3" json:"retry_wait_secs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// source_connect_secs is the source connector's time connecting, summed over streams.
+	SourceConnectSecs float64 `protobuf:"fixed64,7,opt,name=source_connect_secs,json=sourceConnectSecs,proto3" json:"source_connect_secs,omitempty"`
+	// source_query_secs is the source's time until its queries returned first rows, summed over streams.
+	SourceQuerySecs float64 `protobuf:"fixed64,8,opt,name=source_query_secs,json=sourceQuerySecs,proto3" json:"source_query_secs,omitempty"`
+	// source_fetch_secs is the source's time receiving and decoding rows, summed over streams.
+	SourceFetchSecs float64 `protobuf:"fixed64,9,opt,name=source_fetch_secs,json=sourceFetchSecs,proto3" json:"source_fetch_secs,omitempty"`
+	// dest_connect_secs is the destination connector's time connecting, summed over streams.
+	DestConnectSecs float64 `protobuf:"fixed64,10,opt,name=dest_connect_secs,json=destConnectSecs,proto3" json:"dest_connect_secs,omitempty"`
+	// dest_flush_secs is the destination's time sending rows (COPY), summed over streams.
+	DestFlushSecs float64 `protobuf:"fixed64,11,opt,name=dest_flush_secs,json=destFlushSecs,proto3" json:"dest_flush_secs,omitempty"`
+	// dest_commit_secs is the destination's time committing, summed over streams.
+	DestCommitSecs float64 `protobuf:"fixed64,12,opt,name=dest_commit_secs,json=destCommitSecs,proto3" json:"dest_commit_secs,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PhaseTimings) Reset() {
@@ -1736,6 +1971,48 @@ func (x *PhaseTimings) GetRetryWaitSecs() float64 {
 	return 0
 }
 
+func (x *PhaseTimings) GetSourceConnectSecs() float64 {
+	if x != nil {
+		return x.SourceConnectSecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetSourceQuerySecs() float64 {
+	if x != nil {
+		return x.SourceQuerySecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetSourceFetchSecs() float64 {
+	if x != nil {
+		return x.SourceFetchSecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetDestConnectSecs() float64 {
+	if x != nil {
+		return x.DestConnectSecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetDestFlushSecs() float64 {
+	if x != nil {
+		return x.DestFlushSecs
+	}
+	return 0
+}
+
+func (x *PhaseTimings) GetDestCommitSecs() float64 {
+	if x != nil {
+		return x.DestCommitSecs
+	}
+	return 0
+}
+
 // StreamResult is the outcome of one stream (or one partition of it) in a run.
 type StreamResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1764,7 +2041,9 @@ type StreamResult struct {
 	// source_worker is the address of the worker that read the stream.
 	SourceWorker string `protobuf:"bytes,12,opt,name=source_worker,json=sourceWorker,proto3" json:"source_worker,omitempty"`
 	// dest_worker is the address of the worker that wrote the stream.
-	DestWorker    string `protobuf:"bytes,13,opt,name=dest_worker,json=destWorker,proto3" json:"dest_worker,omitempty"`
+	DestWorker string `protobuf:"bytes,13,opt,name=dest_worker,json=destWorker,proto3" json:"dest_worker,omitempty"`
+	// records_failed counts records the destination rejected (on_data_error skip or dlq).
+	RecordsFailed uint64 `protobuf:"varint,14,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1890,6 +2169,13 @@ func (x *StreamResult) GetDestWorker() string {
 	return ""
 }
 
+func (x *StreamResult) GetRecordsFailed() uint64 {
+	if x != nil {
+		return x.RecordsFailed
+	}
+	return 0
+}
+
 // Attempt records one try of a run.
 type Attempt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2013,8 +2299,10 @@ type RunResult struct {
 	IdempotencyKey string `protobuf:"bytes,18,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// cancel_requested is true once CancelRun was called.
 	CancelRequested bool `protobuf:"varint,19,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// records_failed is the sum over streams.
+	RecordsFailed uint64 `protobuf:"varint,20,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunResult) Reset() {
@@ -2178,6 +2466,13 @@ func (x *RunResult) GetCancelRequested() bool {
 		return x.CancelRequested
 	}
 	return false
+}
+
+func (x *RunResult) GetRecordsFailed() uint64 {
+	if x != nil {
+		return x.RecordsFailed
+	}
+	return 0
 }
 
 // Permissions are what a connector may reach outside its sandbox.
@@ -2438,18 +2733,20 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\rbackoff_class\x18\t \x01(\x0e2\x1a.rapidbyte.v1.BackoffClassR\fbackoffClass\x12\x1c\n" +
 	"\tconnector\x18\n" +
 	" \x01(\tR\tconnector\x12\x12\n" +
-	"\x04hint\x18\v \x01(\tR\x04hint\"I\n" +
+	"\x04hint\x18\v \x01(\tR\x04hint\"\x8e\x01\n" +
 	"\tPartition\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x10\n" +
-	"\x03key\x18\x03 \x01(\tR\x03key\"\xb6\x02\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12\x1a\n" +
+	"\bsnapshot\x18\x04 \x01(\tR\bsnapshot\x12'\n" +
+	"\x0fexport_snapshot\x18\x05 \x01(\bR\x0eexportSnapshot\"\xb6\x02\n" +
 	"\x06Limits\x12&\n" +
 	"\x0fmax_batch_bytes\x18\x01 \x01(\x04R\rmaxBatchBytes\x12$\n" +
 	"\x0emax_batch_rows\x18\x02 \x01(\rR\fmaxBatchRows\x128\n" +
 	"\x18checkpoint_interval_rows\x18\x03 \x01(\x04R\x16checkpointIntervalRows\x12:\n" +
 	"\x19checkpoint_interval_bytes\x18\x04 \x01(\x04R\x17checkpointIntervalBytes\x12>\n" +
 	"\x1bcheckpoint_interval_seconds\x18\x05 \x01(\rR\x19checkpointIntervalSeconds\x12(\n" +
-	"\x10max_memory_bytes\x18\x06 \x01(\x04R\x0emaxMemoryBytes\"\xe4\x04\n" +
+	"\x10max_memory_bytes\x18\x06 \x01(\x04R\x0emaxMemoryBytes\"\xf3\x06\n" +
 	"\n" +
 	"StreamSpec\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
@@ -2469,14 +2766,26 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"new_column\x18\f \x01(\x0e2\x1d.rapidbyte.v1.NewColumnPolicyR\tnewColumn\x12+\n" +
 	"\x11destination_table\x18\r \x01(\tR\x10destinationTable\x12\x1a\n" +
-	"\bpipeline\x18\x0e \x01(\tR\bpipeline\"\x95\x02\n" +
+	"\bpipeline\x18\x0e \x01(\tR\bpipeline\x12H\n" +
+	"\x0eremoved_column\x18\x0f \x01(\x0e2!.rapidbyte.v1.RemovedColumnPolicyR\rremovedColumn\x12?\n" +
+	"\vtype_change\x18\x10 \x01(\x0e2\x1e.rapidbyte.v1.TypeChangePolicyR\n" +
+	"typeChange\x12T\n" +
+	"\x12nullability_change\x18\x11 \x01(\x0e2%.rapidbyte.v1.NullabilityChangePolicyR\x11nullabilityChange\x12,\n" +
+	"\x12max_failed_records\x18\x12 \x01(\x04R\x10maxFailedRecords\"\x9b\x04\n" +
 	"\fPhaseTimings\x121\n" +
 	"\x15source_module_load_ms\x18\x01 \x01(\x01R\x12sourceModuleLoadMs\x12-\n" +
 	"\x13dest_module_load_ms\x18\x02 \x01(\x01R\x10destModuleLoadMs\x120\n" +
 	"\x14source_duration_secs\x18\x03 \x01(\x01R\x12sourceDurationSecs\x12,\n" +
 	"\x12dest_duration_secs\x18\x04 \x01(\x01R\x10destDurationSecs\x12\x1b\n" +
 	"\tplan_secs\x18\x05 \x01(\x01R\bplanSecs\x12&\n" +
-	"\x0fretry_wait_secs\x18\x06 \x01(\x01R\rretryWaitSecs\"\xf7\x03\n" +
+	"\x0fretry_wait_secs\x18\x06 \x01(\x01R\rretryWaitSecs\x12.\n" +
+	"\x13source_connect_secs\x18\a \x01(\x01R\x11sourceConnectSecs\x12*\n" +
+	"\x11source_query_secs\x18\b \x01(\x01R\x0fsourceQuerySecs\x12*\n" +
+	"\x11source_fetch_secs\x18\t \x01(\x01R\x0fsourceFetchSecs\x12*\n" +
+	"\x11dest_connect_secs\x18\n" +
+	" \x01(\x01R\x0fdestConnectSecs\x12&\n" +
+	"\x0fdest_flush_secs\x18\v \x01(\x01R\rdestFlushSecs\x12(\n" +
+	"\x10dest_commit_secs\x18\f \x01(\x01R\x0edestCommitSecs\"\x9e\x04\n" +
 	"\fStreamResult\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12,\n" +
@@ -2495,7 +2804,8 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"checkpoint\x12#\n" +
 	"\rsource_worker\x18\f \x01(\tR\fsourceWorker\x12\x1f\n" +
 	"\vdest_worker\x18\r \x01(\tR\n" +
-	"destWorker\"\xe7\x01\n" +
+	"destWorker\x12%\n" +
+	"\x0erecords_failed\x18\x0e \x01(\x04R\rrecordsFailed\"\xe7\x01\n" +
 	"\aAttempt\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\rR\x06number\x129\n" +
 	"\n" +
@@ -2503,7 +2813,7 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\vfinished_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x122\n" +
 	"\x05error\x18\x04 \x01(\v2\x1c.rapidbyte.v1.ConnectorErrorR\x05error\x12\x18\n" +
-	"\astreams\x18\x05 \x03(\tR\astreams\"\xc5\x06\n" +
+	"\astreams\x18\x05 \x03(\tR\astreams\"\xec\x06\n" +
 	"\tRunResult\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\bpipeline\x18\x02 \x01(\tR\bpipeline\x12,\n" +
@@ -2529,7 +2839,8 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\vfinished_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12'\n" +
 	"\x0fidempotency_key\x18\x12 \x01(\tR\x0eidempotencyKey\x12)\n" +
-	"\x10cancel_requested\x18\x13 \x01(\bR\x0fcancelRequested\"M\n" +
+	"\x10cancel_requested\x18\x13 \x01(\bR\x0fcancelRequested\x12%\n" +
+	"\x0erecords_failed\x18\x14 \x01(\x04R\rrecordsFailed\"M\n" +
 	"\vPermissions\x12#\n" +
 	"\rallowed_hosts\x18\x01 \x03(\tR\fallowedHosts\x12\x19\n" +
 	"\benv_vars\x18\x02 \x03(\tR\aenvVars\"\xd9\x03\n" +
@@ -2603,7 +2914,20 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\x1dNEW_COLUMN_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15NEW_COLUMN_POLICY_ADD\x10\x01\x12\x1c\n" +
 	"\x18NEW_COLUMN_POLICY_IGNORE\x10\x02\x12\x1a\n" +
-	"\x16NEW_COLUMN_POLICY_FAIL\x10\x03*\x9b\x01\n" +
+	"\x16NEW_COLUMN_POLICY_FAIL\x10\x03*~\n" +
+	"\x13RemovedColumnPolicy\x12%\n" +
+	"!REMOVED_COLUMN_POLICY_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cREMOVED_COLUMN_POLICY_IGNORE\x10\x01\x12\x1e\n" +
+	"\x1aREMOVED_COLUMN_POLICY_FAIL\x10\x02*\x8f\x01\n" +
+	"\x10TypeChangePolicy\x12\"\n" +
+	"\x1eTYPE_CHANGE_POLICY_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19TYPE_CHANGE_POLICY_COERCE\x10\x01\x12\x1b\n" +
+	"\x17TYPE_CHANGE_POLICY_FAIL\x10\x02\x12\x1b\n" +
+	"\x17TYPE_CHANGE_POLICY_NULL\x10\x03*\x8d\x01\n" +
+	"\x17NullabilityChangePolicy\x12)\n" +
+	"%NULLABILITY_CHANGE_POLICY_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fNULLABILITY_CHANGE_POLICY_ALLOW\x10\x01\x12\"\n" +
+	"\x1eNULLABILITY_CHANGE_POLICY_FAIL\x10\x02*\x9b\x01\n" +
 	"\bRunState\x12\x19\n" +
 	"\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11RUN_STATE_PENDING\x10\x01\x12\x15\n" +
@@ -2626,7 +2950,7 @@ func file_rapidbyte_v1_types_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_types_proto_rawDescData
 }
 
-var file_rapidbyte_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_rapidbyte_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
 var file_rapidbyte_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_rapidbyte_v1_types_proto_goTypes = []any{
 	(SyncMode)(0),                 // 0: rapidbyte.v1.SyncMode
@@ -2638,64 +2962,70 @@ var file_rapidbyte_v1_types_proto_goTypes = []any{
 	(BackoffClass)(0),             // 6: rapidbyte.v1.BackoffClass
 	(DataErrorPolicy)(0),          // 7: rapidbyte.v1.DataErrorPolicy
 	(NewColumnPolicy)(0),          // 8: rapidbyte.v1.NewColumnPolicy
-	(RunState)(0),                 // 9: rapidbyte.v1.RunState
-	(*ConnectorRef)(nil),          // 10: rapidbyte.v1.ConnectorRef
-	(*Column)(nil),                // 11: rapidbyte.v1.Column
-	(*Stream)(nil),                // 12: rapidbyte.v1.Stream
-	(*Catalog)(nil),               // 13: rapidbyte.v1.Catalog
-	(*CursorValue)(nil),           // 14: rapidbyte.v1.CursorValue
-	(*Checkpoint)(nil),            // 15: rapidbyte.v1.Checkpoint
-	(*ConnectorError)(nil),        // 16: rapidbyte.v1.ConnectorError
-	(*Partition)(nil),             // 17: rapidbyte.v1.Partition
-	(*Limits)(nil),                // 18: rapidbyte.v1.Limits
-	(*StreamSpec)(nil),            // 19: rapidbyte.v1.StreamSpec
-	(*PhaseTimings)(nil),          // 20: rapidbyte.v1.PhaseTimings
-	(*StreamResult)(nil),          // 21: rapidbyte.v1.StreamResult
-	(*Attempt)(nil),               // 22: rapidbyte.v1.Attempt
-	(*RunResult)(nil),             // 23: rapidbyte.v1.RunResult
-	(*Permissions)(nil),           // 24: rapidbyte.v1.Permissions
-	(*ConnectorManifest)(nil),     // 25: rapidbyte.v1.ConnectorManifest
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(RemovedColumnPolicy)(0),      // 9: rapidbyte.v1.RemovedColumnPolicy
+	(TypeChangePolicy)(0),         // 10: rapidbyte.v1.TypeChangePolicy
+	(NullabilityChangePolicy)(0),  // 11: rapidbyte.v1.NullabilityChangePolicy
+	(RunState)(0),                 // 12: rapidbyte.v1.RunState
+	(*ConnectorRef)(nil),          // 13: rapidbyte.v1.ConnectorRef
+	(*Column)(nil),                // 14: rapidbyte.v1.Column
+	(*Stream)(nil),                // 15: rapidbyte.v1.Stream
+	(*Catalog)(nil),               // 16: rapidbyte.v1.Catalog
+	(*CursorValue)(nil),           // 17: rapidbyte.v1.CursorValue
+	(*Checkpoint)(nil),            // 18: rapidbyte.v1.Checkpoint
+	(*ConnectorError)(nil),        // 19: rapidbyte.v1.ConnectorError
+	(*Partition)(nil),             // 20: rapidbyte.v1.Partition
+	(*Limits)(nil),                // 21: rapidbyte.v1.Limits
+	(*StreamSpec)(nil),            // 22: rapidbyte.v1.StreamSpec
+	(*PhaseTimings)(nil),          // 23: rapidbyte.v1.PhaseTimings
+	(*StreamResult)(nil),          // 24: rapidbyte.v1.StreamResult
+	(*Attempt)(nil),               // 25: rapidbyte.v1.Attempt
+	(*RunResult)(nil),             // 26: rapidbyte.v1.RunResult
+	(*Permissions)(nil),           // 27: rapidbyte.v1.Permissions
+	(*ConnectorManifest)(nil),     // 28: rapidbyte.v1.ConnectorManifest
+	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
 }
 var file_rapidbyte_v1_types_proto_depIdxs = []int32{
-	11, // 0: rapidbyte.v1.Stream.columns:type_name -> rapidbyte.v1.Column
+	14, // 0: rapidbyte.v1.Stream.columns:type_name -> rapidbyte.v1.Column
 	0,  // 1: rapidbyte.v1.Stream.supported_sync_modes:type_name -> rapidbyte.v1.SyncMode
-	12, // 2: rapidbyte.v1.Catalog.streams:type_name -> rapidbyte.v1.Stream
-	14, // 3: rapidbyte.v1.Checkpoint.cursor_value:type_name -> rapidbyte.v1.CursorValue
-	14, // 4: rapidbyte.v1.Checkpoint.tie_breaker_value:type_name -> rapidbyte.v1.CursorValue
+	15, // 2: rapidbyte.v1.Catalog.streams:type_name -> rapidbyte.v1.Stream
+	17, // 3: rapidbyte.v1.Checkpoint.cursor_value:type_name -> rapidbyte.v1.CursorValue
+	17, // 4: rapidbyte.v1.Checkpoint.tie_breaker_value:type_name -> rapidbyte.v1.CursorValue
 	3,  // 5: rapidbyte.v1.ConnectorError.category:type_name -> rapidbyte.v1.ErrorCategory
 	4,  // 6: rapidbyte.v1.ConnectorError.commit_state:type_name -> rapidbyte.v1.CommitState
 	5,  // 7: rapidbyte.v1.ConnectorError.scope:type_name -> rapidbyte.v1.ErrorScope
 	6,  // 8: rapidbyte.v1.ConnectorError.backoff_class:type_name -> rapidbyte.v1.BackoffClass
 	0,  // 9: rapidbyte.v1.StreamSpec.sync_mode:type_name -> rapidbyte.v1.SyncMode
-	17, // 10: rapidbyte.v1.StreamSpec.partition:type_name -> rapidbyte.v1.Partition
+	20, // 10: rapidbyte.v1.StreamSpec.partition:type_name -> rapidbyte.v1.Partition
 	1,  // 11: rapidbyte.v1.StreamSpec.write_mode:type_name -> rapidbyte.v1.WriteMode
-	18, // 12: rapidbyte.v1.StreamSpec.limits:type_name -> rapidbyte.v1.Limits
+	21, // 12: rapidbyte.v1.StreamSpec.limits:type_name -> rapidbyte.v1.Limits
 	7,  // 13: rapidbyte.v1.StreamSpec.on_data_error:type_name -> rapidbyte.v1.DataErrorPolicy
 	8,  // 14: rapidbyte.v1.StreamSpec.new_column:type_name -> rapidbyte.v1.NewColumnPolicy
-	9,  // 15: rapidbyte.v1.StreamResult.state:type_name -> rapidbyte.v1.RunState
-	16, // 16: rapidbyte.v1.StreamResult.error:type_name -> rapidbyte.v1.ConnectorError
-	15, // 17: rapidbyte.v1.StreamResult.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	26, // 18: rapidbyte.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
-	26, // 19: rapidbyte.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
-	16, // 20: rapidbyte.v1.Attempt.error:type_name -> rapidbyte.v1.ConnectorError
-	9,  // 21: rapidbyte.v1.RunResult.state:type_name -> rapidbyte.v1.RunState
-	21, // 22: rapidbyte.v1.RunResult.streams:type_name -> rapidbyte.v1.StreamResult
-	20, // 23: rapidbyte.v1.RunResult.timings:type_name -> rapidbyte.v1.PhaseTimings
-	16, // 24: rapidbyte.v1.RunResult.error:type_name -> rapidbyte.v1.ConnectorError
-	22, // 25: rapidbyte.v1.RunResult.attempt_history:type_name -> rapidbyte.v1.Attempt
-	26, // 26: rapidbyte.v1.RunResult.created_at:type_name -> google.protobuf.Timestamp
-	26, // 27: rapidbyte.v1.RunResult.started_at:type_name -> google.protobuf.Timestamp
-	26, // 28: rapidbyte.v1.RunResult.finished_at:type_name -> google.protobuf.Timestamp
-	2,  // 29: rapidbyte.v1.ConnectorManifest.roles:type_name -> rapidbyte.v1.Role
-	0,  // 30: rapidbyte.v1.ConnectorManifest.sync_modes:type_name -> rapidbyte.v1.SyncMode
-	1,  // 31: rapidbyte.v1.ConnectorManifest.write_modes:type_name -> rapidbyte.v1.WriteMode
-	24, // 32: rapidbyte.v1.ConnectorManifest.permissions:type_name -> rapidbyte.v1.Permissions
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	9,  // 15: rapidbyte.v1.StreamSpec.removed_column:type_name -> rapidbyte.v1.RemovedColumnPolicy
+	10, // 16: rapidbyte.v1.StreamSpec.type_change:type_name -> rapidbyte.v1.TypeChangePolicy
+	11, // 17: rapidbyte.v1.StreamSpec.nullability_change:type_name -> rapidbyte.v1.NullabilityChangePolicy
+	12, // 18: rapidbyte.v1.StreamResult.state:type_name -> rapidbyte.v1.RunState
+	19, // 19: rapidbyte.v1.StreamResult.error:type_name -> rapidbyte.v1.ConnectorError
+	18, // 20: rapidbyte.v1.StreamResult.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	29, // 21: rapidbyte.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
+	29, // 22: rapidbyte.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
+	19, // 23: rapidbyte.v1.Attempt.error:type_name -> rapidbyte.v1.ConnectorError
+	12, // 24: rapidbyte.v1.RunResult.state:type_name -> rapidbyte.v1.RunState
+	24, // 25: rapidbyte.v1.RunResult.streams:type_name -> rapidbyte.v1.StreamResult
+	23, // 26: rapidbyte.v1.RunResult.timings:type_name -> rapidbyte.v1.PhaseTimings
+	19, // 27: rapidbyte.v1.RunResult.error:type_name -> rapidbyte.v1.ConnectorError
+	25, // 28: rapidbyte.v1.RunResult.attempt_history:type_name -> rapidbyte.v1.Attempt
+	29, // 29: rapidbyte.v1.RunResult.created_at:type_name -> google.protobuf.Timestamp
+	29, // 30: rapidbyte.v1.RunResult.started_at:type_name -> google.protobuf.Timestamp
+	29, // 31: rapidbyte.v1.RunResult.finished_at:type_name -> google.protobuf.Timestamp
+	2,  // 32: rapidbyte.v1.ConnectorManifest.roles:type_name -> rapidbyte.v1.Role
+	0,  // 33: rapidbyte.v1.ConnectorManifest.sync_modes:type_name -> rapidbyte.v1.SyncMode
+	1,  // 34: rapidbyte.v1.ConnectorManifest.write_modes:type_name -> rapidbyte.v1.WriteMode
+	27, // 35: rapidbyte.v1.ConnectorManifest.permissions:type_name -> rapidbyte.v1.Permissions
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_types_proto_init() }
@@ -2716,7 +3046,7 @@ func file_rapidbyte_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_types_proto_rawDesc), len(file_rapidbyte_v1_types_proto_rawDesc)),
-			NumEnums:      10,
+			NumEnums:      13,
 			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,

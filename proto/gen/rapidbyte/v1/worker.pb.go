@@ -122,7 +122,10 @@ type CheckRequest struct {
 	// config is the connector's config, with secrets resolved.
 	Config *structpb.Struct `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
 	// role says which side to check when the module has several roles.
-	Role          Role `protobuf:"varint,3,opt,name=role,proto3,enum=rapidbyte.v1.Role" json:"role,omitempty"`
+	Role Role `protobuf:"varint,3,opt,name=role,proto3,enum=rapidbyte.v1.Role" json:"role,omitempty"`
+	// streams, for a destination, are the streams the pipeline will write with the source's
+	// columns: the destination reports their schema drift against its tables.
+	Streams       []*StreamSchema `protobuf:"bytes,4,rep,name=streams,proto3" json:"streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -178,6 +181,68 @@ func (x *CheckRequest) GetRole() Role {
 	return Role_ROLE_UNSPECIFIED
 }
 
+func (x *CheckRequest) GetStreams() []*StreamSchema {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+// StreamSchema is a stream to write and the columns the source will send.
+type StreamSchema struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// stream is the stream as the destination will write it (policies included).
+	Stream *StreamSpec `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	// columns are the source's columns, after projection.
+	Columns       []*Column `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamSchema) Reset() {
+	*x = StreamSchema{}
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamSchema) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamSchema) ProtoMessage() {}
+
+func (x *StreamSchema) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamSchema.ProtoReflect.Descriptor instead.
+func (*StreamSchema) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *StreamSchema) GetStream() *StreamSpec {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
+func (x *StreamSchema) GetColumns() []*Column {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
 // CheckResponse reports a check.
 type CheckResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -193,7 +258,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[3]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +270,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[3]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +283,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CheckResponse) GetOk() bool {
@@ -255,7 +320,7 @@ type DiscoverRequest struct {
 
 func (x *DiscoverRequest) Reset() {
 	*x = DiscoverRequest{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[4]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +332,7 @@ func (x *DiscoverRequest) String() string {
 func (*DiscoverRequest) ProtoMessage() {}
 
 func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[4]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +345,7 @@ func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DiscoverRequest) GetConnector() *ConnectorRef {
@@ -308,7 +373,7 @@ type DiscoverResponse struct {
 
 func (x *DiscoverResponse) Reset() {
 	*x = DiscoverResponse{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[5]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +385,7 @@ func (x *DiscoverResponse) String() string {
 func (*DiscoverResponse) ProtoMessage() {}
 
 func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[5]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +398,7 @@ func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{5}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DiscoverResponse) GetCatalog() *Catalog {
@@ -368,7 +433,7 @@ type ReadTicket struct {
 
 func (x *ReadTicket) Reset() {
 	*x = ReadTicket{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +445,7 @@ func (x *ReadTicket) String() string {
 func (*ReadTicket) ProtoMessage() {}
 
 func (x *ReadTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +458,7 @@ func (x *ReadTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadTicket.ProtoReflect.Descriptor instead.
 func (*ReadTicket) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{6}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReadTicket) GetRunId() string {
@@ -477,7 +542,7 @@ type WriteTicket struct {
 
 func (x *WriteTicket) Reset() {
 	*x = WriteTicket{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +554,7 @@ func (x *WriteTicket) String() string {
 func (*WriteTicket) ProtoMessage() {}
 
 func (x *WriteTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +567,7 @@ func (x *WriteTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteTicket.ProtoReflect.Descriptor instead.
 func (*WriteTicket) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{7}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WriteTicket) GetRunId() string {
@@ -578,7 +643,7 @@ type BatchMeta struct {
 
 func (x *BatchMeta) Reset() {
 	*x = BatchMeta{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +655,7 @@ func (x *BatchMeta) String() string {
 func (*BatchMeta) ProtoMessage() {}
 
 func (x *BatchMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +668,7 @@ func (x *BatchMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchMeta.ProtoReflect.Descriptor instead.
 func (*BatchMeta) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BatchMeta) GetRecords() uint64 {
@@ -646,14 +711,18 @@ type WriteAck struct {
 	// final is true on the last ack, sent after the destination finished the stream.
 	Final bool `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
 	// module_load_ms is the time the worker took to load the module.
-	ModuleLoadMs  float64 `protobuf:"fixed64,5,opt,name=module_load_ms,json=moduleLoadMs,proto3" json:"module_load_ms,omitempty"`
+	ModuleLoadMs float64 `protobuf:"fixed64,5,opt,name=module_load_ms,json=moduleLoadMs,proto3" json:"module_load_ms,omitempty"`
+	// phases, on the final ack, are the destination connector's per-phase times.
+	Phases *StreamPhases `protobuf:"bytes,6,opt,name=phases,proto3" json:"phases,omitempty"`
+	// records_failed is the number of records the destination rejected so far (on_data_error skip or dlq).
+	RecordsFailed uint64 `protobuf:"varint,7,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteAck) Reset() {
 	*x = WriteAck{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +734,7 @@ func (x *WriteAck) String() string {
 func (*WriteAck) ProtoMessage() {}
 
 func (x *WriteAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +747,7 @@ func (x *WriteAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAck.ProtoReflect.Descriptor instead.
 func (*WriteAck) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WriteAck) GetCheckpoint() *Checkpoint {
@@ -716,6 +785,103 @@ func (x *WriteAck) GetModuleLoadMs() float64 {
 	return 0
 }
 
+func (x *WriteAck) GetPhases() *StreamPhases {
+	if x != nil {
+		return x.Phases
+	}
+	return nil
+}
+
+func (x *WriteAck) GetRecordsFailed() uint64 {
+	if x != nil {
+		return x.RecordsFailed
+	}
+	return 0
+}
+
+// StreamPhases are the times a connector reported per phase of one stream. A DoGet sends the
+// source's in the trailer "rapidbyte-phases-bin" (serialized); a DoPut in its final WriteAck.
+type StreamPhases struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connect_secs is the time connecting.
+	ConnectSecs float64 `protobuf:"fixed64,1,opt,name=connect_secs,json=connectSecs,proto3" json:"connect_secs,omitempty"`
+	// query_secs is a source's time until its query returned first rows.
+	QuerySecs float64 `protobuf:"fixed64,2,opt,name=query_secs,json=querySecs,proto3" json:"query_secs,omitempty"`
+	// fetch_secs is a source's time receiving and decoding rows.
+	FetchSecs float64 `protobuf:"fixed64,3,opt,name=fetch_secs,json=fetchSecs,proto3" json:"fetch_secs,omitempty"`
+	// flush_secs is a destination's time sending rows.
+	FlushSecs float64 `protobuf:"fixed64,4,opt,name=flush_secs,json=flushSecs,proto3" json:"flush_secs,omitempty"`
+	// commit_secs is a destination's time committing.
+	CommitSecs    float64 `protobuf:"fixed64,5,opt,name=commit_secs,json=commitSecs,proto3" json:"commit_secs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamPhases) Reset() {
+	*x = StreamPhases{}
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamPhases) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamPhases) ProtoMessage() {}
+
+func (x *StreamPhases) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamPhases.ProtoReflect.Descriptor instead.
+func (*StreamPhases) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StreamPhases) GetConnectSecs() float64 {
+	if x != nil {
+		return x.ConnectSecs
+	}
+	return 0
+}
+
+func (x *StreamPhases) GetQuerySecs() float64 {
+	if x != nil {
+		return x.QuerySecs
+	}
+	return 0
+}
+
+func (x *StreamPhases) GetFetchSecs() float64 {
+	if x != nil {
+		return x.FetchSecs
+	}
+	return 0
+}
+
+func (x *StreamPhases) GetFlushSecs() float64 {
+	if x != nil {
+		return x.FlushSecs
+	}
+	return 0
+}
+
+func (x *StreamPhases) GetCommitSecs() float64 {
+	if x != nil {
+		return x.CommitSecs
+	}
+	return 0
+}
+
 var File_rapidbyte_v1_worker_proto protoreflect.FileDescriptor
 
 const file_rapidbyte_v1_worker_proto_rawDesc = "" +
@@ -724,11 +890,15 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\vSpecRequest\x128\n" +
 	"\tconnector\x18\x01 \x01(\v2\x1a.rapidbyte.v1.ConnectorRefR\tconnector\"K\n" +
 	"\fSpecResponse\x12;\n" +
-	"\bmanifest\x18\x01 \x01(\v2\x1f.rapidbyte.v1.ConnectorManifestR\bmanifest\"\xa1\x01\n" +
+	"\bmanifest\x18\x01 \x01(\v2\x1f.rapidbyte.v1.ConnectorManifestR\bmanifest\"\xd7\x01\n" +
 	"\fCheckRequest\x128\n" +
 	"\tconnector\x18\x01 \x01(\v2\x1a.rapidbyte.v1.ConnectorRefR\tconnector\x12/\n" +
 	"\x06config\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06config\x12&\n" +
-	"\x04role\x18\x03 \x01(\x0e2\x12.rapidbyte.v1.RoleR\x04role\"m\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x12.rapidbyte.v1.RoleR\x04role\x124\n" +
+	"\astreams\x18\x04 \x03(\v2\x1a.rapidbyte.v1.StreamSchemaR\astreams\"p\n" +
+	"\fStreamSchema\x120\n" +
+	"\x06stream\x18\x01 \x01(\v2\x18.rapidbyte.v1.StreamSpecR\x06stream\x12.\n" +
+	"\acolumns\x18\x02 \x03(\v2\x14.rapidbyte.v1.ColumnR\acolumns\"m\n" +
 	"\rCheckResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x122\n" +
@@ -763,7 +933,7 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x03 \x01(\v2\x18.rapidbyte.v1.CheckpointR\n" +
 	"checkpoint\x12$\n" +
-	"\x0emodule_load_ms\x18\x04 \x01(\x01R\fmoduleLoadMs\"\xce\x01\n" +
+	"\x0emodule_load_ms\x18\x04 \x01(\x01R\fmoduleLoadMs\"\xa9\x02\n" +
 	"\bWriteAck\x128\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\v2\x18.rapidbyte.v1.CheckpointR\n" +
@@ -771,7 +941,19 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\x0frecords_written\x18\x02 \x01(\x04R\x0erecordsWritten\x12#\n" +
 	"\rbytes_written\x18\x03 \x01(\x04R\fbytesWritten\x12\x14\n" +
 	"\x05final\x18\x04 \x01(\bR\x05final\x12$\n" +
-	"\x0emodule_load_ms\x18\x05 \x01(\x01R\fmoduleLoadMs2\xdb\x01\n" +
+	"\x0emodule_load_ms\x18\x05 \x01(\x01R\fmoduleLoadMs\x122\n" +
+	"\x06phases\x18\x06 \x01(\v2\x1a.rapidbyte.v1.StreamPhasesR\x06phases\x12%\n" +
+	"\x0erecords_failed\x18\a \x01(\x04R\rrecordsFailed\"\xaf\x01\n" +
+	"\fStreamPhases\x12!\n" +
+	"\fconnect_secs\x18\x01 \x01(\x01R\vconnectSecs\x12\x1d\n" +
+	"\n" +
+	"query_secs\x18\x02 \x01(\x01R\tquerySecs\x12\x1d\n" +
+	"\n" +
+	"fetch_secs\x18\x03 \x01(\x01R\tfetchSecs\x12\x1d\n" +
+	"\n" +
+	"flush_secs\x18\x04 \x01(\x01R\tflushSecs\x12\x1f\n" +
+	"\vcommit_secs\x18\x05 \x01(\x01R\n" +
+	"commitSecs2\xdb\x01\n" +
 	"\rWorkerService\x12=\n" +
 	"\x04Spec\x12\x19.rapidbyte.v1.SpecRequest\x1a\x1a.rapidbyte.v1.SpecResponse\x12@\n" +
 	"\x05Check\x12\x1a.rapidbyte.v1.CheckRequest\x1a\x1b.rapidbyte.v1.CheckResponse\x12I\n" +
@@ -790,58 +972,65 @@ func file_rapidbyte_v1_worker_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_worker_proto_rawDescData
 }
 
-var file_rapidbyte_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_rapidbyte_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_rapidbyte_v1_worker_proto_goTypes = []any{
 	(*SpecRequest)(nil),       // 0: rapidbyte.v1.SpecRequest
 	(*SpecResponse)(nil),      // 1: rapidbyte.v1.SpecResponse
 	(*CheckRequest)(nil),      // 2: rapidbyte.v1.CheckRequest
-	(*CheckResponse)(nil),     // 3: rapidbyte.v1.CheckResponse
-	(*DiscoverRequest)(nil),   // 4: rapidbyte.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),  // 5: rapidbyte.v1.DiscoverResponse
-	(*ReadTicket)(nil),        // 6: rapidbyte.v1.ReadTicket
-	(*WriteTicket)(nil),       // 7: rapidbyte.v1.WriteTicket
-	(*BatchMeta)(nil),         // 8: rapidbyte.v1.BatchMeta
-	(*WriteAck)(nil),          // 9: rapidbyte.v1.WriteAck
-	(*ConnectorRef)(nil),      // 10: rapidbyte.v1.ConnectorRef
-	(*ConnectorManifest)(nil), // 11: rapidbyte.v1.ConnectorManifest
-	(*structpb.Struct)(nil),   // 12: google.protobuf.Struct
-	(Role)(0),                 // 13: rapidbyte.v1.Role
-	(*ConnectorError)(nil),    // 14: rapidbyte.v1.ConnectorError
-	(*Catalog)(nil),           // 15: rapidbyte.v1.Catalog
+	(*StreamSchema)(nil),      // 3: rapidbyte.v1.StreamSchema
+	(*CheckResponse)(nil),     // 4: rapidbyte.v1.CheckResponse
+	(*DiscoverRequest)(nil),   // 5: rapidbyte.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),  // 6: rapidbyte.v1.DiscoverResponse
+	(*ReadTicket)(nil),        // 7: rapidbyte.v1.ReadTicket
+	(*WriteTicket)(nil),       // 8: rapidbyte.v1.WriteTicket
+	(*BatchMeta)(nil),         // 9: rapidbyte.v1.BatchMeta
+	(*WriteAck)(nil),          // 10: rapidbyte.v1.WriteAck
+	(*StreamPhases)(nil),      // 11: rapidbyte.v1.StreamPhases
+	(*ConnectorRef)(nil),      // 12: rapidbyte.v1.ConnectorRef
+	(*ConnectorManifest)(nil), // 13: rapidbyte.v1.ConnectorManifest
+	(*structpb.Struct)(nil),   // 14: google.protobuf.Struct
+	(Role)(0),                 // 15: rapidbyte.v1.Role
 	(*StreamSpec)(nil),        // 16: rapidbyte.v1.StreamSpec
-	(*Checkpoint)(nil),        // 17: rapidbyte.v1.Checkpoint
+	(*Column)(nil),            // 17: rapidbyte.v1.Column
+	(*ConnectorError)(nil),    // 18: rapidbyte.v1.ConnectorError
+	(*Catalog)(nil),           // 19: rapidbyte.v1.Catalog
+	(*Checkpoint)(nil),        // 20: rapidbyte.v1.Checkpoint
 }
 var file_rapidbyte_v1_worker_proto_depIdxs = []int32{
-	10, // 0: rapidbyte.v1.SpecRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	11, // 1: rapidbyte.v1.SpecResponse.manifest:type_name -> rapidbyte.v1.ConnectorManifest
-	10, // 2: rapidbyte.v1.CheckRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	12, // 3: rapidbyte.v1.CheckRequest.config:type_name -> google.protobuf.Struct
-	13, // 4: rapidbyte.v1.CheckRequest.role:type_name -> rapidbyte.v1.Role
-	14, // 5: rapidbyte.v1.CheckResponse.error:type_name -> rapidbyte.v1.ConnectorError
-	10, // 6: rapidbyte.v1.DiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	12, // 7: rapidbyte.v1.DiscoverRequest.config:type_name -> google.protobuf.Struct
-	15, // 8: rapidbyte.v1.DiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
-	10, // 9: rapidbyte.v1.ReadTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
-	12, // 10: rapidbyte.v1.ReadTicket.config:type_name -> google.protobuf.Struct
-	16, // 11: rapidbyte.v1.ReadTicket.stream:type_name -> rapidbyte.v1.StreamSpec
-	17, // 12: rapidbyte.v1.ReadTicket.resume:type_name -> rapidbyte.v1.Checkpoint
-	10, // 13: rapidbyte.v1.WriteTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
-	12, // 14: rapidbyte.v1.WriteTicket.config:type_name -> google.protobuf.Struct
-	16, // 15: rapidbyte.v1.WriteTicket.stream:type_name -> rapidbyte.v1.StreamSpec
-	17, // 16: rapidbyte.v1.WriteTicket.resume:type_name -> rapidbyte.v1.Checkpoint
-	17, // 17: rapidbyte.v1.BatchMeta.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	17, // 18: rapidbyte.v1.WriteAck.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	0,  // 19: rapidbyte.v1.WorkerService.Spec:input_type -> rapidbyte.v1.SpecRequest
-	2,  // 20: rapidbyte.v1.WorkerService.Check:input_type -> rapidbyte.v1.CheckRequest
-	4,  // 21: rapidbyte.v1.WorkerService.Discover:input_type -> rapidbyte.v1.DiscoverRequest
-	1,  // 22: rapidbyte.v1.WorkerService.Spec:output_type -> rapidbyte.v1.SpecResponse
-	3,  // 23: rapidbyte.v1.WorkerService.Check:output_type -> rapidbyte.v1.CheckResponse
-	5,  // 24: rapidbyte.v1.WorkerService.Discover:output_type -> rapidbyte.v1.DiscoverResponse
-	22, // [22:25] is the sub-list for method output_type
-	19, // [19:22] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	12, // 0: rapidbyte.v1.SpecRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	13, // 1: rapidbyte.v1.SpecResponse.manifest:type_name -> rapidbyte.v1.ConnectorManifest
+	12, // 2: rapidbyte.v1.CheckRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	14, // 3: rapidbyte.v1.CheckRequest.config:type_name -> google.protobuf.Struct
+	15, // 4: rapidbyte.v1.CheckRequest.role:type_name -> rapidbyte.v1.Role
+	3,  // 5: rapidbyte.v1.CheckRequest.streams:type_name -> rapidbyte.v1.StreamSchema
+	16, // 6: rapidbyte.v1.StreamSchema.stream:type_name -> rapidbyte.v1.StreamSpec
+	17, // 7: rapidbyte.v1.StreamSchema.columns:type_name -> rapidbyte.v1.Column
+	18, // 8: rapidbyte.v1.CheckResponse.error:type_name -> rapidbyte.v1.ConnectorError
+	12, // 9: rapidbyte.v1.DiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	14, // 10: rapidbyte.v1.DiscoverRequest.config:type_name -> google.protobuf.Struct
+	19, // 11: rapidbyte.v1.DiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
+	12, // 12: rapidbyte.v1.ReadTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
+	14, // 13: rapidbyte.v1.ReadTicket.config:type_name -> google.protobuf.Struct
+	16, // 14: rapidbyte.v1.ReadTicket.stream:type_name -> rapidbyte.v1.StreamSpec
+	20, // 15: rapidbyte.v1.ReadTicket.resume:type_name -> rapidbyte.v1.Checkpoint
+	12, // 16: rapidbyte.v1.WriteTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
+	14, // 17: rapidbyte.v1.WriteTicket.config:type_name -> google.protobuf.Struct
+	16, // 18: rapidbyte.v1.WriteTicket.stream:type_name -> rapidbyte.v1.StreamSpec
+	20, // 19: rapidbyte.v1.WriteTicket.resume:type_name -> rapidbyte.v1.Checkpoint
+	20, // 20: rapidbyte.v1.BatchMeta.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	20, // 21: rapidbyte.v1.WriteAck.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	11, // 22: rapidbyte.v1.WriteAck.phases:type_name -> rapidbyte.v1.StreamPhases
+	0,  // 23: rapidbyte.v1.WorkerService.Spec:input_type -> rapidbyte.v1.SpecRequest
+	2,  // 24: rapidbyte.v1.WorkerService.Check:input_type -> rapidbyte.v1.CheckRequest
+	5,  // 25: rapidbyte.v1.WorkerService.Discover:input_type -> rapidbyte.v1.DiscoverRequest
+	1,  // 26: rapidbyte.v1.WorkerService.Spec:output_type -> rapidbyte.v1.SpecResponse
+	4,  // 27: rapidbyte.v1.WorkerService.Check:output_type -> rapidbyte.v1.CheckResponse
+	6,  // 28: rapidbyte.v1.WorkerService.Discover:output_type -> rapidbyte.v1.DiscoverResponse
+	26, // [26:29] is the sub-list for method output_type
+	23, // [23:26] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_worker_proto_init() }
@@ -856,7 +1045,7 @@ func file_rapidbyte_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_worker_proto_rawDesc), len(file_rapidbyte_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -79,7 +79,7 @@ type Loader struct {
 	byDig map[string]int
 }
 
-// Loads returns the number of LoadBytes calls that compiled something.
+// Loads returns the number of LoadVerified calls that compiled something.
 func (l *Loader) Loads() int { return int(l.loads.Load()) }
 
 // LoadsOf returns how many times the module with digest was loaded.
@@ -89,8 +89,8 @@ func (l *Loader) LoadsOf(digest string) int {
 	return l.byDig[digest]
 }
 
-// LoadBytes implements modules.Loader.
-func (l *Loader) LoadBytes(ctx context.Context, wasm []byte, digest string) (guest.Module, error) {
+// LoadVerified implements modules.Loader.
+func (l *Loader) LoadVerified(ctx context.Context, wasm []byte, digest string) (guest.Module, error) {
 	l.loads.Add(1)
 	l.mu.Lock()
 	if l.byDig == nil {
@@ -119,10 +119,10 @@ func (l *Loader) LoadBytes(ctx context.Context, wasm []byte, digest string) (gue
 	return m, nil
 }
 
-// Precompile implements modules.Loader: it loads as LoadBytes does and
+// Precompile implements modules.Loader: it loads as LoadVerified does and
 // drops the module.
 func (l *Loader) Precompile(ctx context.Context, wasm []byte, digest string) error {
-	_, err := l.LoadBytes(ctx, wasm, digest)
+	_, err := l.LoadVerified(ctx, wasm, digest)
 	return err
 }
 

@@ -1,14 +1,14 @@
-package retry
+package runerr
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // Category classifies a failure; it drives the retry policy. The values are
-// the lower-case names used by sdk/abi.ErrorEnvelope.
+// the lower-case names sdk/abi defines (abi.Category*), which the
+// coordinator's protoconv maps from the proto enum in one place.
 type Category string
 
 // Categories, mirroring rapidbyte.v1.ErrorCategory.
@@ -36,6 +36,16 @@ func (c Category) Retriable() bool {
 		return false
 	}
 }
+
+// Class picks the base delay between retries (see retry.Backoff).
+type Class string
+
+// Backoff classes, mirroring rapidbyte.v1.BackoffClass; empty means normal.
+const (
+	ClassFast   Class = "fast"
+	ClassNormal Class = "normal"
+	ClassSlow   Class = "slow"
+)
 
 // CommitState says whether data may have been committed when an error happened.
 type CommitState string
@@ -157,6 +167,11 @@ func LostWorker(addr string, cause error) *ConnectorError {
 	}
 }
 
+// CodeResumeAhead is the code of a destination's refusal to write because
+// it already holds rows after the resume point; it acknowledged that
+// position first, so the stream is re-dispatched from there at once.
+const CodeResumeAhead = "resume_ahead"
+
 // Classify returns err as a ConnectorError: the one in its chain if there
 // is one, a cancelled error for context.Canceled, a retryable
 // transient_network error for context.DeadlineExceeded (the RPC deadline
@@ -180,9 +195,4 @@ func Classify(err error) *ConnectorError {
 	default:
 		return &ConnectorError{Category: CategoryInternal, Code: "INTERNAL", Message: err.Error()}
 	}
-}
-
-// RetryAfter returns RetryAfterMs as a duration, capped at MaxRetryAfter.
-func (e *ConnectorError) RetryAfter() time.Duration {
-	return time.Duration(min(e.RetryAfterMs, uint64(MaxRetryAfter/time.Millisecond))) * time.Millisecond
 }

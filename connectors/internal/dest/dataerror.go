@@ -1,0 +1,254 @@
+package dest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+)
+
+// Data error policies (abi.StreamSpec.OnDataError).
+const (
+	OnErrorFail = "fail"
+	OnErrorSkip = "skip"
+	OnErrorDLQ  = "dlq"
+)
+
+// ErrTooManyFailed is wrapped when a stream rejects more rows than its
+// max_failed_records allows.
+var ErrTooManyFailed = errors.New("too many rejected records")
+
+// batchSavepoint guards one load under skip and dlq: a rejected row rolls
+// back to it instead of aborting the transaction's earlier batches.
+const batchSavepoint = "rb_batch"
+
+var (
+	copyLine   = regexp.MustCompile(`COPY .*, line (\d+)`)
+	copyColumn = regexp.MustCompile(`, line \d+, column ([^:]+)`)
+)
+
+// rejection is one row of the current batch the destination refused.
+type rejection struct {
+	row int // index in the batch
+	err error
+}
+
+// isDataError reports whether err rejects a value or a row: a value the
+// encoder cannot convert, or SQLSTATE class 22 (data exception) or 23
+// (integrity constraint violation).
+func isDataError(err error) bool {
+	if errors.Is(err, ErrData) {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
+}
+
+// sqlState returns the SQLSTATE of err, "" when it carries none.
+func sqlState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// loadBatch writes rows [from, n) of the current batch (w.readers) under
+// the on_data_error policy and returns how many rows were rejected. Under
+// fail a rejected row fails the write naming it; under skip and dlq each
+// load runs under a savepoint and a failed one is split until the rejected
+// rows are isolated, so a clean batch costs one COPY.
+func (w *writer) loadBatch(ctx context.Context, from, n int) (int, error) {
+	if w.onError == OnErrorFail {
+		row, err := w.load(ctx, from, n)
+		if err != nil && isDataError(err) {
+			return 0, w.rowFailure(ctx, row, err)
+		}
+		return 0, w.wrapLoad(err)
+	}
+	var rejected []rejection
+	if err := w.isolate(ctx, from, n, &rejected); err != nil {
+		return 0, err
+	}
+	if len(rejected) > 0 && w.onError == OnErrorDLQ {
+		if err := w.deadLetter(ctx, rejected); err != nil {
+			return 0, err
+		}
+	}
+	return len(rejected), nil
+}
+
+// isolate loads rows [lo, hi) under a savepoint. On a data error it rolls
+// back to it and retries the rows before the one the error names (or each
+// half, when the error names none), that row alone and the rows after it,
+// recording single rows that still fail in out.
+func (w *writer) isolate(ctx context.Context, lo, hi int, out *[]rejection) error {
+	if lo >= hi {
+		return nil
+	}
+	if err := pgclient.Exec(ctx, w.conn, "SAVEPOINT "+batchSavepoint); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	row, err := w.load(ctx, lo, hi)
+	if err == nil {
+		if err := pgclient.Exec(ctx, w.conn, "RELEASE SAVEPOINT "+batchSavepoint); err != nil {
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+		return nil
+	}
+	if !isDataError(err) {
+		return w.wrapLoad(err)
+	}
+	if err := pgclient.Exec(ctx, w.conn, "ROLLBACK TO SAVEPOINT "+batchSavepoint+"; RELEASE SAVEPOINT "+batchSavepoint); err != nil {
+		return fmt.Errorf("roll back to savepoint: %w", err)
+	}
+	if hi-lo == 1 {
+		return w.reject(lo, err, out)
+	}
+	if row < lo || row >= hi {
+		mid := lo + (hi-lo)/2
+		if err := w.isolate(ctx, lo, mid, out); err != nil {
+			return err
+		}
+		return w.isolate(ctx, mid, hi, out)
+	}
+	for _, r := range [][2]int{{lo, row}, {row, row + 1}, {row + 1, hi}} {
+		if err := w.isolate(ctx, r[0], r[1], out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reject counts row as rejected and enforces max_failed_records.
+func (w *writer) reject(row int, err error, out *[]rejection) error {
+	w.stats.Failed++
+	if m := w.req.Stream.MaxFailedRecords; m > 0 && w.stats.Failed > m {
+		return fmt.Errorf("%w: stream %q rejected more than max_failed_records = %d rows; the last: %v",
+			ErrTooManyFailed, w.req.Stream.Name, m, describeRejection(err))
+	}
+	*out = append(*out, rejection{row: row, err: err})
+	return nil
+}
+
+// load copies rows [lo, hi) of the current batch into the table (and
+// merges them, upsert). On failure it returns the batch index of the row
+// the error names, or -1.
+func (w *writer) load(ctx context.Context, lo, hi int) (int, error) {
+	c := startCopy(ctx, w.conn, w.copySQL, w.req.CopyFlushBytes, w.buf)
+	defer func() { w.buf = c.buf }()
+	for l := lo; l < hi; l += encodeChunkRows {
+		h := min(l+encodeChunkRows, hi)
+		var err error
+		if c.buf, err = w.enc.AppendRows(c.buf, w.readers, l, h); err != nil {
+			c.abort(err)
+			row, rerr := w.encodeFailure(l, h, err)
+			return row, fmt.Errorf("%w: %w", ErrData, rerr)
+		}
+		if err := c.maybeFlush(); err != nil {
+			return copyRow(err, lo, hi), err
+		}
+	}
+	if _, err := c.finish(); err != nil {
+		return copyRow(err, lo, hi), err
+	}
+	if w.mergeSQL != "" {
+		if err := pgclient.Exec(ctx, w.conn, w.mergeSQL); err != nil {
+			return -1, fmt.Errorf("upsert: %w", err)
+		}
+	}
+	return -1, nil
+}
+
+// encodeFailure finds the row of [lo, hi) the encoder rejects.
+func (w *writer) encodeFailure(lo, hi int, err error) (int, error) {
+	for i := lo; i < hi; i++ {
+		var rerr error
+		if w.scratch, rerr = w.enc.AppendRows(w.scratch[:0], w.readers, i, i+1); rerr != nil {
+			return i, rerr
+		}
+	}
+	return -1, err
+}
+
+// copyRow maps the "COPY t, line N" context of a COPY error to the batch
+// index of the row it names (the COPY began at row lo), or -1.
+func copyRow(err error, lo, hi int) int {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return -1
+	}
+	m := copyLine.FindStringSubmatch(pe.Where)
+	if m == nil {
+		return -1
+	}
+	n, perr := strconv.Atoi(m[1])
+	if perr != nil || n < 1 || lo+n-1 >= hi {
+		return -1
+	}
+	return lo + n - 1
+}
+
+// wrapLoad adds the table to a load error.
+func (w *writer) wrapLoad(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("copy into %s.%s: %w", w.schema, w.target, err)
+}
+
+// describeRejection renders a rejection's cause with its column and constraint.
+func describeRejection(err error) string {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err.Error()
+	}
+	var parts []string
+	col := pe.ColumnName
+	if m := copyColumn.FindStringSubmatch(pe.Where); col == "" && m != nil {
+		col = strings.TrimSpace(m[1])
+	}
+	if col != "" {
+		parts = append(parts, fmt.Sprintf("column %q", col))
+	}
+	if pe.ConstraintName != "" {
+		parts = append(parts, fmt.Sprintf("constraint %q", pe.ConstraintName))
+	}
+	parts = append(parts, fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code))
+	return strings.Join(parts, ": ")
+}
+
+// rowFailure turns a data error under on_data_error=fail into the stream's
+// error naming the row: it rolls the transaction back (nothing of it is
+// committed) and reads the row's key.
+func (w *writer) rowFailure(ctx context.Context, row int, err error) error {
+	w.rollback(ctx)
+	where := "a row"
+	if row >= 0 {
+		where = fmt.Sprintf("row %d of the stream", w.batchStart+uint64(row)+1)
+		if key := w.rowKey(ctx, row); key != "" {
+			where += " (key " + key + ")"
+		}
+	}
+	return &RowError{Err: err, msg: fmt.Sprintf("%v: stream %q, table %s.%s: %s rejected: %s; on_data_error = fail, nothing of the batch was committed",
+		ErrData, w.req.Stream.Name, w.schema, w.target, where, describeRejection(err))}
+}
+
+// RowError is a row the destination rejected under on_data_error = fail;
+// it matches ErrData and its cause (usually a *pgconn.PgError).
+type RowError struct {
+	Err error
+	msg string
+}
+
+// Error implements error.
+func (e *RowError) Error() string { return e.msg }
+
+// Unwrap returns ErrData and the cause.
+func (e *RowError) Unwrap() []error { return []error{ErrData, e.Err} }

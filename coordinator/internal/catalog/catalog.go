@@ -1,0 +1,79 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+)
+
+// Discoverer asks some worker for a source's catalog (dispatch.Pool).
+type Discoverer interface {
+	Discover(ctx context.Context, req *rapidbytev1.DiscoverRequest) (*rapidbytev1.DiscoverResponse, error)
+}
+
+// Discover returns the catalog of p's source, whose resolved config is
+// source.
+func Discover(ctx context.Context, d Discoverer, p *pipeline.Pipeline, source map[string]any) (*rapidbytev1.Catalog, error) {
+	cfg, err := structpb.NewStruct(source)
+	if err != nil {
+		return nil, fmt.Errorf("source config: %w", err)
+	}
+	resp, err := d.Discover(ctx, &rapidbytev1.DiscoverRequest{
+		Connector: &rapidbytev1.ConnectorRef{Id: p.Source.Use.ID, Version: p.Source.Use.Version},
+		Config:    cfg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetCatalog(), nil
+}
+
+// Tables lists the catalog's streams as tables, in catalog order.
+func Tables(cat *rapidbytev1.Catalog) []pipeline.Table {
+	out := make([]pipeline.Table, 0, len(cat.GetStreams()))
+	for _, s := range cat.GetStreams() {
+		out = append(out, pipeline.Table{Namespace: s.GetNamespace(), Name: s.GetName()})
+	}
+	return out
+}
+
+// Selection is what a pipeline selects from its source's catalog.
+type Selection struct {
+	// Pipeline is the pipeline with its stream patterns expanded.
+	Pipeline *pipeline.Pipeline
+	// Catalog holds the selected streams in the pipeline's order; with no
+	// stream entries, the whole catalog.
+	Catalog *rapidbytev1.Catalog
+	// Patterns say which pattern selected which table.
+	Patterns []pipeline.Selection
+}
+
+// Select expands p's patterns over cat and keeps the catalog streams the
+// pipeline names. A stream entry the catalog lacks selects nothing here (the
+// run reports it); a pattern that selects nothing is an error naming it.
+func Select(p *pipeline.Pipeline, cat *rapidbytev1.Catalog) (Selection, error) {
+	if len(p.Source.Streams) == 0 {
+		return Selection{Pipeline: p, Catalog: cat}, nil
+	}
+	expanded, sels, err := pipeline.Expand(p, Tables(cat))
+	if err != nil {
+		return Selection{}, err
+	}
+	out := &rapidbytev1.Catalog{}
+	used := map[*rapidbytev1.Stream]bool{}
+	for _, sc := range expanded.Source.Streams {
+		for _, st := range cat.GetStreams() {
+			if !used[st] && st.GetName() == sc.Name && (sc.Namespace == "" || sc.Namespace == st.GetNamespace()) {
+				used[st] = true
+				out.Streams = append(out.Streams, st)
+				break
+			}
+		}
+	}
+	return Selection{Pipeline: expanded, Catalog: out, Patterns: sels}, nil
+}
