@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 )
 
 // hammer runs p goroutines that all start at once (released by one closed
@@ -122,11 +122,11 @@ func TestRelayHammer(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if cancelled {
-			var ce *retry.ConnectorError
+			var ce *runerr.ConnectorError
 			if err == nil {
 				return // the stream may finish before the cancel lands
 			}
-			if !errors.As(err, &ce) || ce.Category != retry.CategoryCancelled {
+			if !errors.As(err, &ce) || ce.Category != runerr.CategoryCancelled {
 				t.Errorf("stream %d: error %v, want a cancelled error", g, err)
 			}
 			return

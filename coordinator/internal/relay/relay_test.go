@@ -396,7 +396,7 @@ func TestRelayRecoversPanic(t *testing.T) {
 	}()
 	<-done
 	err := r.firstErr()
-	if err == nil || err.Category != retry.CategoryInternal || err.Code != "RELAY_PANIC" {
+	if err == nil || err.Category != runerr.CategoryInternal || err.Code != "RELAY_PANIC" {
 		t.Fatalf("firstErr = %v, want an internal RELAY_PANIC error", err)
 	}
 	if ctx.Err() == nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 )
 
 func TestNetPolicy(t *testing.T) {
@@ -91,7 +92,7 @@ func TestNetPolicyOverridesPipelineAllowList(t *testing.T) {
 				}
 				return
 			}
-			var e *Error
+			var e *guest.Error
 			if !errors.As(err, &e) || e.Envelope.Category != abi.CategoryPermission || e.Envelope.Code != "denied" ||
 				!strings.Contains(err.Error(), "network policy") {
 				t.Fatalf("want permission/denied naming the network policy, got %v", err)
