@@ -51,7 +51,9 @@ func (rl *Relayer) HoldSnapshot(ctx context.Context, job Job) (id string, releas
 		cancel()
 		return "", nil, workerpool.FromStatus(ctx, "open "+what, err)
 	}
-	if err := get.SendMsg(&frame{b: msg}); err == nil {
+	// A failed CloseSend fails the snapshot too (the err of an if-scoped
+	// SendMsg used to shadow it).
+	if err = get.SendMsg(&frame{b: msg}); err == nil {
 		err = get.CloseSend()
 	}
 	if err != nil {
