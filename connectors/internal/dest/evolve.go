@@ -64,11 +64,6 @@ func (p Policies) validate() error {
 	return nil
 }
 
-func (p Policies) of(axis string) string {
-	return map[string]string{AxisNewColumn: p.NewColumn, AxisRemovedColumn: p.RemovedColumn,
-		AxisTypeChange: p.TypeChange, AxisNullability: p.NullabilityChange}[axis]
-}
-
 // Drift is one difference between the stream and the destination table.
 type Drift struct {
 	// Axis is one of the Axis constants.
