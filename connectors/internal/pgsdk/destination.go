@@ -23,6 +23,9 @@ type DestinationConfig struct {
 	// CopyFlushBytes is how many encoded bytes are handed to COPY at once;
 	// default 4 MiB.
 	CopyFlushBytes int `json:"copy_flush_bytes,omitempty"`
+	// SoftDelete makes a cdc delete set _rapidbyte_deleted_at instead of
+	// deleting the row; default false.
+	SoftDelete bool `json:"soft_delete,omitempty"`
 }
 
 // Destination is the dest-postgres connector.
@@ -78,6 +81,9 @@ func (d *Destination) Check(ctx context.Context) error {
 
 // Write implements sdk.Destination.
 func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.BatchIterator) error {
+	if req.Stream.SyncMode == abi.SyncCDC {
+		return d.applyCDC(ctx, req, it)
+	}
 	if p := req.Stream.OnDataError; p != "" && p != "fail" {
 		return sdk.ConfigError(fmt.Errorf("write stream %q: on_data_error %q is not supported by dest-postgres yet", req.Stream.Name, p),
 			sdk.WithCode("unsupported_policy"), sdk.WithHint("use on_data_error: fail; a rejected value fails the stream as a data error"))
