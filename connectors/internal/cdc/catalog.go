@@ -89,7 +89,7 @@ func ServesCDC(ctx context.Context, conn *pgconn.PgConn) bool {
 // declaredKey is used when the table has no primary key.
 func LoadTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, declaredKey []string) (Table, error) {
 	rows, err := pgclient.Query(ctx, conn, `SELECT c.relreplident::text,
-  (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'oid', a.atttypid, 'mod', a.atttypmod) ORDER BY a.attnum)
+  (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'oid', a.atttypid::int8, 'mod', a.atttypmod) ORDER BY a.attnum)
      FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text,
   coalesce((SELECT json_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))
      FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)

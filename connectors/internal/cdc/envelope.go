@@ -27,7 +27,8 @@ const (
 	OpSchema   = "s" // tuple is a TableSchema (JSON); sent before a table's first change of a read
 	OpSnapshot = "r" // a row of the initial snapshot
 	OpInsert   = "i"
-	OpUpdate   = "u" // tuple is the new row; a key change also sends OpDelete of the old key first
+	OpUpdate   = "u" // tuple is the new row
+	OpRekey    = "k" // tuple holds the old key of the OpUpdate that follows (a key change)
 	OpDelete   = "d" // tuple holds the key columns (others null)
 	OpTruncate = "t" // tuple is empty
 )

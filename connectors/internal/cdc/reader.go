@@ -405,7 +405,7 @@ func (r *reader) message(ctx context.Context, data []byte) (done bool, err error
 			return false, nil
 		}
 		if m.OldTuple != nil && keyChanged(t, m.OldTuple, m.NewTuple) {
-			if err := r.change(t, OpDelete, m.OldTuple); err != nil {
+			if err := r.change(t, OpRekey, m.OldTuple); err != nil {
 				return false, err
 			}
 		}

@@ -83,6 +83,7 @@ type applyTable struct {
 	order  []string
 	last   map[string]*pendingChange
 	dirty  bool // listed in applier.dirty
+	oldKey []cdc.Value // the old key of the key change whose update comes next
 }
 
 type pendingChange struct {
@@ -244,6 +245,24 @@ func (a *applier) batch(ctx context.Context, v *batch.View) error {
 		a.scratch = vals
 		if len(vals) != len(t.cols) {
 			return fmt.Errorf("%w: change for %s has %d values, its schema %d columns", ErrConfig, name, len(vals), len(t.cols))
+		}
+		switch {
+		case op[0] == cdc.OpRekey[0]:
+			t.oldKey = make([]cdc.Value, len(vals))
+			for j, v := range vals {
+				t.oldKey[j] = cdc.Value{Kind: v.Kind, Data: append([]byte(nil), v.Data...)}
+			}
+			continue
+		case t.oldKey != nil:
+			// A key change: move the row to its new key in place, so the
+			// values the update leaves unchanged (TOAST) stay.
+			if err := a.flush(ctx); err != nil {
+				return err
+			}
+			if err := a.rekey(ctx, t, t.oldKey, vals); err != nil {
+				return err
+			}
+			t.oldKey = nil
 		}
 		t.add(op[0] == cdc.OpDelete[0], vals)
 		if !t.dirty {
@@ -519,6 +538,30 @@ func (a *applier) upsertRows(ctx context.Context, t *applyTable, mask string, cs
 	}
 	if _, err := pgclient.Query(ctx, a.conn, sql, params...); err != nil {
 		return fmt.Errorf("apply upserts to %s: %w", t.target, err)
+	}
+	return nil
+}
+
+// rekey moves the destination row of key old to the key of cur.
+func (a *applier) rekey(ctx context.Context, t *applyTable, old, cur []cdc.Value) error {
+	sets := make([]string, len(t.key))
+	conds := make([]string, len(t.key))
+	params := make([][]byte, 0, 2*len(t.key))
+	for j, ci := range t.key {
+		c := t.cols[ci]
+		sets[j] = fmt.Sprintf("%s = $%d::%s", pgsql.Ident(c.Name), j+1, c.Type)
+		conds[j] = fmt.Sprintf("%s = $%d::%s", pgsql.Ident(c.Name), len(t.key)+j+1, c.Type)
+		params = append(params, cur[ci].Data)
+	}
+	for _, ci := range t.key {
+		params = append(params, old[ci].Data)
+	}
+	if err := a.begin(ctx); err != nil {
+		return err
+	}
+	sql := fmt.Sprintf("UPDATE %s SET %s WHERE %s", t.target, strings.Join(sets, ", "), strings.Join(conds, " AND "))
+	if _, err := pgclient.Query(ctx, a.conn, sql, params...); err != nil {
+		return fmt.Errorf("apply a key change to %s: %w", t.target, err)
 	}
 	return nil
 }
