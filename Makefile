@@ -62,8 +62,8 @@ lint: ## gofmt check and go vet on every module
 	@cd sdk && GOOS=wasip1 GOARCH=wasm go vet ./...
 	@cd connectors && GOOS=wasip1 GOARCH=wasm go vet ./...
 
-test: build wasm ## run every test; starts a throwaway PostgreSQL when none answers
-	@eval "$$(scripts/pg-ensure.sh)"; \
+test: build wasm ## run every test; starts throwaway PostgreSQL clusters (one with wal_level=logical) when none answers
+	@eval "$$(scripts/pg-ensure.sh)"; eval "$$(scripts/pg-logical.sh)"; \
 	for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || exit 1; done
 
 FUZZTIME ?= 30000x

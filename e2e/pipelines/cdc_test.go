@@ -156,3 +156,101 @@ BEGIN; INSERT INTO acct VALUES (900002, 'x', 5, repeat('y', 5000), NULL, NULL); 
 	wantEqual(t, "slot confirmed_flush_lsn after the next run", confirmed, committed)
 	t.Logf("slot lag after the idle run: %d bytes", slotLag(t, p.src, "rapidbyte_e2e_cdc_snap"))
 }
+
+// TestCDCFaultsAndAtomicity streams a backlog of large multi-table
+// transactions (each spans many batches) while it terminates, in turn,
+// the replication backend and a destination backend mid-apply: the run
+// retries from the last committed position, the destination never shows
+// a partial source transaction (every transaction keeps sum(balance) =
+// sum(amount)), and it ends equal to the source.
+func TestCDCFaultsAndAtomicity(t *testing.T) {
+	const pipeline, slot = "e2e_cdc_fault", "rapidbyte_e2e_cdc_fault"
+	p := cdcPair(t, "fault", pipeline)
+	p.src.Exec(t, cdcSchema)
+	pl := p.pipeline(pipeline, "public", "",
+		e2etest.Stream{Name: "acct", SyncMode: "cdc"}, e2etest.Stream{Name: "ledger", SyncMode: "cdc"})
+	pl.Resources = map[string]any{"max_batch_rows": 500, "checkpoint_interval_rows": 1}
+	file := pl.Write(t)
+	env := e2etest.NewEmbeddedEnv(t)
+	runOK(t, env, file)
+	requireSameCDC(t, p)
+
+	// 120 transactions of 2,000 changes over both tables.
+	for i := 0; i < 120; i++ {
+		lo := (i*1000)%3000 + 1
+		p.src.Exec(t, fmt.Sprintf(`BEGIN;
+UPDATE acct SET balance = balance + 1 WHERE id BETWEEN %[1]d AND %[1]d + 999;
+INSERT INTO ledger (acct_id, amount, note) SELECT g, 1, 'batch %[2]d' FROM generate_series(%[1]d, %[1]d + 999) g;
+COMMIT`, lo, i))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dpool, spool := p.dst.Pool(t), p.src.Pool(t)
+	position := func() int64 {
+		var v int64
+		_ = dpool.QueryRow(ctx, "SELECT lsn FROM _rapidbyte_cdc_positions WHERE pipeline = $1", pipeline).Scan(&v)
+		return v
+	}
+	start := position()
+	var partial atomic.Int64
+	var observed atomic.Int64
+	var kills atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // the destination must only ever show whole transactions
+		defer wg.Done()
+		for ctx.Err() == nil {
+			var diff int64
+			if err := dpool.QueryRow(ctx, "SELECT (SELECT sum(balance) FROM acct) - (SELECT sum(amount) FROM ledger)").Scan(&diff); err == nil {
+				observed.Add(1)
+				if diff != 0 {
+					partial.Add(1)
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		wait := func(after int64) int64 {
+			for ctx.Err() == nil {
+				if pos := position(); pos > after {
+					return pos
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			return 0
+		}
+		p1 := wait(start)
+		var ok bool
+		if err := spool.QueryRow(ctx, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL", slot).Scan(&ok); err == nil && ok {
+			kills.Add(1)
+		}
+		wait(p1)
+		for ctx.Err() == nil {
+			var pid int32
+			err := dpool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND state IN ('active', 'idle in transaction') AND backend_xid IS NOT NULL LIMIT 1`).Scan(&pid)
+			if err == nil {
+				if err := dpool.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok); err == nil && ok {
+					kills.Add(1)
+				}
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	rr, res := runOK(t, env, file)
+	cancel()
+	wg.Wait()
+	t.Logf("run: %d records, %d retries, %d kills, %d destination observations", rr.RecordsRead, rr.RetryCount, kills.Load(), observed.Load())
+	if kills.Load() != 2 {
+		t.Fatalf("terminated %d backends, want 2 (the run ended too soon?)\n%s", kills.Load(), res)
+	}
+	if rr.RetryCount < 2 {
+		t.Errorf("retry_count = %d, want >= 2", rr.RetryCount)
+	}
+	wantEqual(t, "observations of a partial source transaction", partial.Load(), 0)
+	requireSameCDC(t, p)
+}

@@ -24,6 +24,10 @@ var ErrSchema = errors.New("cdc schema change")
 // ErrSlotLost is wrapped when the replication slot is gone or invalidated.
 var ErrSlotLost = errors.New("replication slot lost")
 
+// ErrSlotBusy is wrapped when another connection streams from the slot
+// (a concurrent run, or the backend of a failed attempt not yet gone).
+var ErrSlotBusy = errors.New("replication slot in use")
+
 // Table is a source table of a change stream.
 type Table struct {
 	Schema, Name string

@@ -100,7 +100,7 @@ func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emit
 		return r.stats, err
 	}
 	if st.active {
-		return r.stats, fmt.Errorf("%w: replication slot %q is in use by another connection (another run of this pipeline, or a leftover backend: see pg_stat_replication)", ErrConfig, req.Slot)
+		return r.stats, fmt.Errorf("%w: replication slot %q is in use by another connection (another run of this pipeline, or the backend of a failed attempt: see pg_stat_replication)", ErrSlotBusy, req.Slot)
 	}
 	var start pglogrepl.LSN
 	if req.Resume == nil {

@@ -120,6 +120,8 @@ func (s *Source) cdcError(err error) error {
 	case errors.Is(err, cdc.ErrSlotLost):
 		return sdk.ConfigError(err, sdk.WithCode("slot_lost"),
 			sdk.WithHint("the changes since the last checkpoint are gone: drop the slot and the pipeline's state, then run again to take a new snapshot"))
+	case errors.Is(err, cdc.ErrSlotBusy):
+		return sdk.TransientDBError(err, sdk.WithCode("slot_busy"))
 	case errors.Is(err, cdc.ErrSchema):
 		return sdk.SchemaError(err, sdk.WithCode("schema_change"))
 	case errors.Is(err, cdc.ErrConfig):
