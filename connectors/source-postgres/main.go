@@ -3,10 +3,10 @@
 package main
 
 import (
-	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsdk"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgconnector"
 	"github.com/rapidbyte/rapidbyte/sdk"
 )
 
-func init() { sdk.Serve(sdk.Connector{Source: pgsdk.NewSource()}) }
+func init() { sdk.Serve(sdk.Connector{Source: pgconnector.NewSource()}) }
 
 func main() {}

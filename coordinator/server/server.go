@@ -28,11 +28,12 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/grpcapi"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
 
 // DrainTimeout is how long Serve waits for in-flight calls after its
@@ -45,7 +46,7 @@ type Server struct {
 	cfg     Config
 	log     hclog.Logger
 	store   *store.DB
-	pool    *dispatch.Pool
+	pool    *workerpool.Pool
 	engine  *engine.Engine
 	grpc    *grpc.Server
 	health  *health.Server
@@ -77,7 +78,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
-	pool, err := dispatch.NewPool(dispatch.PoolConfig{Workers: cfg.Workers, Token: cfg.WorkerAuthToken, TLS: workerTLS}, log)
+	pool, err := workerpool.NewPool(workerpool.PoolConfig{Workers: cfg.Workers, Token: cfg.WorkerAuthToken, TLS: workerTLS}, log)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
@@ -91,7 +92,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if s.metrics != nil {
 		ecfg.Observer = newRunMetrics(s.metrics)
 	}
-	s.engine = engine.New(st, pool, ecfg, log)
+	s.engine = engine.New(st, relay.New(pool), ecfg, log)
 
 	s.grpc = grpc.NewServer(opts...)
 	ping := func(ctx context.Context) error {

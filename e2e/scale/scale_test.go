@@ -280,7 +280,7 @@ func requireOpSpread(t *testing.T, per []workerRun, readers, writers int) {
 	}
 	if split {
 		t.Skipf("KNOWN BUG: round_robin parity — with %d workers every worker served only reads or only writes "+
-			"(%d read, %d wrote): %+v; coordinator/internal/dispatch picks a stream's DoGet and DoPut workers "+
+			"(%d read, %d wrote): %+v; coordinator/internal/workerpool picks a stream's DoGet and DoPut workers "+
 			"with consecutive round_robin picks", len(per), readers, writers, per)
 	}
 	t.Errorf("%d workers read and %d wrote, want >= 2 each: %+v", readers, writers, per)

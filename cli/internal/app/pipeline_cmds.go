@@ -24,43 +24,35 @@ func (a *app) checkCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sess, err := a.open(ctx, pipelineConnectors(text, true)...)
-			if err != nil {
-				return err
-			}
-			defer sess.Close()
-			resp, err := sess.api.Check(ctx, &rapidbytev1.CoordinatorServiceCheckRequest{PipelineYaml: text, Variables: variables})
-			if err != nil {
-				return a.pipelineError(ctx, sess.api, file, coord.FromStatus(err))
-			}
-			res := report.CheckFromProto(resp)
-			for _, f := range itemFailures(res) {
-				if isValidation(&coord.Error{Failure: f}) {
-					f.Message = strings.Join(fileLines(file, f.Message), "\n")
+			return a.withSession(ctx, pipelineConnectors(text, true), func(api rapidbytev1.CoordinatorServiceClient) error {
+				resp, err := api.Check(ctx, &rapidbytev1.CoordinatorServiceCheckRequest{PipelineYaml: text, Variables: variables})
+				if err != nil {
+					return a.pipelineError(ctx, api, file, coord.FromStatus(err))
 				}
-			}
-			if a.json() {
-				err = report.WriteJSON(a.env.Stdout, res)
-			} else {
-				err = report.WriteCheckText(a.env.Stdout, res)
-			}
-			if err != nil {
-				return err
-			}
-			if !res.OK {
-				failed := res.Failed()
-				msg := fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(res.Items), strings.Join(failed, ", "))
-				if len(failed) == 0 {
-					msg = "the coordinator reported the pipeline as not OK"
-				}
-				if failureNamesUnknownConnector(itemFailures(res)...) {
-					if known := knownConnectors(ctx, sess.api); known != "" {
-						msg += "; available connectors: " + known
+				res := report.CheckFromProto(resp)
+				for _, f := range itemFailures(res) {
+					if isValidation(&coord.Error{Failure: f}) {
+						f.Message = strings.Join(fileLines(file, f.Message), "\n")
 					}
 				}
-				return &exitError{code: ExitFailure, msg: msg}
-			}
-			return nil
+				if err := printAs(a, res, report.WriteCheckText); err != nil {
+					return err
+				}
+				if !res.OK {
+					failed := res.Failed()
+					msg := fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(res.Items), strings.Join(failed, ", "))
+					if len(failed) == 0 {
+						msg = "the coordinator reported the pipeline as not OK"
+					}
+					if failureNamesUnknownConnector(itemFailures(res)...) {
+						if known := knownConnectors(ctx, api); known != "" {
+							msg += "; available connectors: " + known
+						}
+					}
+					return &exitError{code: ExitFailure, msg: msg}
+				}
+				return nil
+			})
 		},
 	}
 	vars.register(cmd)
@@ -82,19 +74,16 @@ func (a *app) discoverCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sess, err := a.open(ctx, pipelineConnectors(text, false)...)
-			if err != nil {
-				return err
-			}
-			defer sess.Close()
-			resp, err := sess.api.Discover(ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: text, Variables: variables})
-			if err != nil {
-				return a.pipelineError(ctx, sess.api, file, coord.FromStatus(err))
-			}
-			if a.json() {
-				return report.WriteCatalogJSON(a.env.Stdout, resp.GetCatalog())
-			}
-			return report.WriteCatalogText(a.env.Stdout, resp.GetCatalog())
+			return a.withSession(ctx, pipelineConnectors(text, false), func(api rapidbytev1.CoordinatorServiceClient) error {
+				resp, err := api.Discover(ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: text, Variables: variables})
+				if err != nil {
+					return a.pipelineError(ctx, api, file, coord.FromStatus(err))
+				}
+				if a.json() {
+					return report.WriteCatalogJSON(a.env.Stdout, resp.GetCatalog())
+				}
+				return report.WriteCatalogText(a.env.Stdout, resp.GetCatalog())
+			})
 		},
 	}
 	vars.register(cmd)
@@ -108,20 +97,14 @@ func (a *app) connectorsCommand() *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			sess, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer sess.Close()
-			resp, err := sess.api.ListConnectors(ctx, &rapidbytev1.ListConnectorsRequest{})
-			if err != nil {
-				return coord.FromStatus(err)
-			}
-			cs := report.ConnectorsFromProto(resp.GetConnectors())
-			if a.json() {
-				return report.WriteJSON(a.env.Stdout, cs)
-			}
-			return report.WriteConnectorsText(a.env.Stdout, cs)
+			return a.withSession(ctx, nil, func(api rapidbytev1.CoordinatorServiceClient) error {
+				resp, err := api.ListConnectors(ctx, &rapidbytev1.ListConnectorsRequest{})
+				if err != nil {
+					return coord.FromStatus(err)
+				}
+				cs := report.ConnectorsFromProto(resp.GetConnectors())
+				return printAs(a, cs, report.WriteConnectorsText)
+			})
 		},
 	}
 }

@@ -126,10 +126,7 @@ func (a *app) printSubmitted(resp *rapidbytev1.SubmitRunResponse) error {
 
 // printRun writes a run's summary (text) or its JSON.
 func (a *app) printRun(rep report.Run) error {
-	if a.json() {
-		return report.WriteJSON(a.env.Stdout, rep)
-	}
-	return report.WriteText(a.env.Stdout, rep)
+	return printAs(a, rep, report.WriteText)
 }
 
 // outcome maps a run's final state to the command's result. A run that failed on

@@ -19,16 +19,13 @@ func (a *app) statusCommand() *cobra.Command {
 		Args:  oneArg("RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			sess, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer sess.Close()
-			resp, err := sess.api.GetRun(ctx, &rapidbytev1.GetRunRequest{RunId: args[0]})
-			if err != nil {
-				return coord.FromStatus(err)
-			}
-			return a.printRun(report.FromProto(resp.GetRun()))
+			return a.withSession(ctx, nil, func(api rapidbytev1.CoordinatorServiceClient) error {
+				resp, err := api.GetRun(ctx, &rapidbytev1.GetRunRequest{RunId: args[0]})
+				if err != nil {
+					return coord.FromStatus(err)
+				}
+				return a.printRun(report.FromProto(resp.GetRun()))
+			})
 		},
 	}
 }
@@ -42,24 +39,21 @@ func (a *app) watchCommand() *cobra.Command {
 		Args: oneArg("RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			sess, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer sess.Close()
-			var onEvent func(*rapidbytev1.WatchRunResponse) error
-			if !a.json() {
-				onEvent = a.eventPrinter()
-			}
-			run, err := a.follow(ctx, sess.api, args[0], a.env.StderrTerminal && !a.json(), onEvent)
-			if err != nil {
-				return err
-			}
-			rep := report.FromProto(run)
-			if err := a.printRun(rep); err != nil {
-				return err
-			}
-			return a.outcome(ctx, sess.api, rep)
+			return a.withSession(ctx, nil, func(api rapidbytev1.CoordinatorServiceClient) error {
+				var onEvent func(*rapidbytev1.WatchRunResponse) error
+				if !a.json() {
+					onEvent = a.eventPrinter()
+				}
+				run, err := a.follow(ctx, api, args[0], a.env.StderrTerminal && !a.json(), onEvent)
+				if err != nil {
+					return err
+				}
+				rep := report.FromProto(run)
+				if err := a.printRun(rep); err != nil {
+					return err
+				}
+				return a.outcome(ctx, api, rep)
+			})
 		},
 	}
 }
@@ -113,32 +107,26 @@ func (a *app) runsCommand() *cobra.Command {
 					req.States = append(req.States, st)
 				}
 			}
-			sess, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer sess.Close()
-			runs := []report.Run{}
-			for len(runs) < limit {
-				req.PageSize = uint32(min(limit-len(runs), 100))
-				resp, err := sess.api.ListRuns(ctx, req)
-				if err != nil {
-					return coord.FromStatus(err)
-				}
-				for _, r := range resp.GetRuns() {
-					if len(runs) < limit {
-						runs = append(runs, report.FromProto(r))
+			return a.withSession(ctx, nil, func(api rapidbytev1.CoordinatorServiceClient) error {
+				runs := []report.Run{}
+				for len(runs) < limit {
+					req.PageSize = uint32(min(limit-len(runs), 100))
+					resp, err := api.ListRuns(ctx, req)
+					if err != nil {
+						return coord.FromStatus(err)
 					}
+					for _, r := range resp.GetRuns() {
+						if len(runs) < limit {
+							runs = append(runs, report.FromProto(r))
+						}
+					}
+					if resp.GetNextPageToken() == "" || len(resp.GetRuns()) == 0 {
+						break
+					}
+					req.PageToken = resp.GetNextPageToken()
 				}
-				if resp.GetNextPageToken() == "" || len(resp.GetRuns()) == 0 {
-					break
-				}
-				req.PageToken = resp.GetNextPageToken()
-			}
-			if a.json() {
-				return report.WriteJSON(a.env.Stdout, runs)
-			}
-			return report.WriteRunsText(a.env.Stdout, runs)
+				return printAs(a, runs, report.WriteRunsText)
+			})
 		},
 	}
 	cmd.Flags().StringArrayVar(&states, "state", nil, "keep runs in this state (pending, running, succeeded, failed, cancelled; repeatable or comma-separated)")
@@ -167,33 +155,30 @@ func (a *app) cancelCommand() *cobra.Command {
 		Args:  oneArg("RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			sess, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer sess.Close()
-			resp, err := sess.api.CancelRun(ctx, &rapidbytev1.CancelRunRequest{RunId: args[0]})
-			if err != nil {
-				return coord.FromStatus(err)
-			}
-			state := report.StateName(resp.GetState())
-			if a.json() {
-				if err := report.WriteJSON(a.env.Stdout, struct {
-					RunID    string `json:"run_id"`
-					Accepted bool   `json:"accepted"`
-					State    string `json:"state"`
-				}{args[0], resp.GetAccepted(), state}); err != nil {
-					return err
+			return a.withSession(ctx, nil, func(api rapidbytev1.CoordinatorServiceClient) error {
+				resp, err := api.CancelRun(ctx, &rapidbytev1.CancelRunRequest{RunId: args[0]})
+				if err != nil {
+					return coord.FromStatus(err)
 				}
-			} else if resp.GetAccepted() {
-				if _, err := fmt.Fprintf(a.env.Stdout, "Cancellation of run %s requested (state %s).\n", args[0], state); err != nil {
-					return err
+				state := report.StateName(resp.GetState())
+				if a.json() {
+					if err := report.WriteJSON(a.env.Stdout, struct {
+						RunID    string `json:"run_id"`
+						Accepted bool   `json:"accepted"`
+						State    string `json:"state"`
+					}{args[0], resp.GetAccepted(), state}); err != nil {
+						return err
+					}
+				} else if resp.GetAccepted() {
+					if _, err := fmt.Fprintf(a.env.Stdout, "Cancellation of run %s requested (state %s).\n", args[0], state); err != nil {
+						return err
+					}
 				}
-			}
-			if !resp.GetAccepted() {
-				return &exitError{code: ExitFailure, msg: fmt.Sprintf("run %s already finished (%s); nothing to cancel", args[0], state)}
-			}
-			return nil
+				if !resp.GetAccepted() {
+					return &exitError{code: ExitFailure, msg: fmt.Sprintf("run %s already finished (%s); nothing to cancel", args[0], state)}
+				}
+				return nil
+			})
 		},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/rapidbyte/rapidbyte/cli/internal/coord"
 	"github.com/rapidbyte/rapidbyte/cli/internal/embedded"
+	"github.com/rapidbyte/rapidbyte/cli/internal/report"
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 )
 
@@ -159,4 +161,24 @@ func ensureStateDir(state string) error {
 		return fmt.Errorf("create state directory: %w", err)
 	}
 	return nil
+}
+
+// withSession opens a session (preloading the connectors in preload, see
+// open), calls f with its API and closes it: the open / call / close shape
+// of every command that talks to the coordinator.
+func (a *app) withSession(ctx context.Context, preload []string, f func(api rapidbytev1.CoordinatorServiceClient) error) error {
+	sess, err := a.open(ctx, preload...)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	return f(sess.api)
+}
+
+// printAs writes v to stdout: as JSON with -o json, else with text.
+func printAs[T any](a *app, v T, text func(io.Writer, T) error) error {
+	if a.json() {
+		return report.WriteJSON(a.env.Stdout, v)
+	}
+	return text(a.env.Stdout, v)
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
-	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsdk"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgconnector"
 	"github.com/rapidbyte/rapidbyte/sdk"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 	"github.com/rapidbyte/rapidbyte/sdk/sdktest"
@@ -22,11 +22,11 @@ func TestTLSThroughHostSockets(t *testing.T) {
 		return raw
 	}
 	ctx := context.Background()
-	src := &sdktest.NativeHarness{Connector: sdk.Connector{Source: pgsdk.NewSource()}}
+	src := &sdktest.NativeHarness{Connector: sdk.Connector{Source: pgconnector.NewSource()}}
 	if err := src.Check(ctx, cfg(pgclient.SSLVerifyFull, "localhost", ca)); err != nil {
 		t.Errorf("verify-full check: %v", err)
 	}
-	dst := &sdktest.NativeHarness{Connector: sdk.Connector{Destination: pgsdk.NewDestination()}}
+	dst := &sdktest.NativeHarness{Connector: sdk.Connector{Destination: pgconnector.NewDestination()}}
 	if err := dst.Check(ctx, cfg(pgclient.SSLRequire, "127.0.0.1", "")); err != nil {
 		t.Errorf("require check: %v", err)
 	}

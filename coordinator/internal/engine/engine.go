@@ -10,8 +10,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
@@ -33,9 +33,9 @@ type runStore interface {
 	PutCursor(ctx context.Context, pipeline, runID string, cp store.Checkpoint) error
 }
 
-// relayer relays one stream between workers (dispatch.Pool).
+// relayer relays one stream between workers (relay.Relayer).
 type relayer interface {
-	Relay(ctx context.Context, job dispatch.Job, onProgress func(dispatch.Progress)) (dispatch.Result, error)
+	Relay(ctx context.Context, job relay.Job, onProgress func(relay.Progress)) (relay.Result, error)
 }
 
 // Config tunes an Engine. Zero values mean the defaults.

@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry/retrytest"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
@@ -38,7 +38,7 @@ type harness struct {
 	ctx   context.Context
 }
 
-func newHarness(t *testing.T, fn func(ctx context.Context, job dispatch.Job, n int, progress func(dispatch.Progress)) (dispatch.Result, error)) *harness {
+func newHarness(t *testing.T, fn func(ctx context.Context, job relay.Job, n int, progress func(relay.Progress)) (relay.Result, error)) *harness {
 	t.Helper()
 	h := &harness{st: newMemStore(), rl: &fakeRelay{fn: fn}, clock: retrytest.NewClock(time.Unix(1000, 0))}
 	env := func(name string) (string, bool) {
@@ -98,7 +98,7 @@ func transient(msg string) error {
 }
 
 func TestRunSucceeds(t *testing.T) {
-	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, progress func(dispatch.Progress)) (dispatch.Result, error) {
+	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
 		return okResult(job, 100, progress), nil
 	})
 	v := h.submitWait(t, pipelineYAML(3, stream{name: "a"}, stream{name: "b"}))
@@ -131,11 +131,11 @@ func TestRunSucceeds(t *testing.T) {
 
 func TestRetriesOnlyFailedStreamsAndResumes(t *testing.T) {
 	acked := &store.Checkpoint{ID: 3, Stream: "b", Records: 40, Bytes: 400, CursorField: "id", CursorValue: store.IntCursor(40)}
-	h := newHarness(t, func(_ context.Context, job dispatch.Job, n int, progress func(dispatch.Progress)) (dispatch.Result, error) {
+	h := newHarness(t, func(_ context.Context, job relay.Job, n int, progress func(relay.Progress)) (relay.Result, error) {
 		if job.Stream.Name == "b" && n == 1 {
-			p := dispatch.Progress{RecordsRead: 50, RecordsWritten: 40, Checkpoint: acked, SourceWorker: "w1:1", DestWorker: "w2:1"}
+			p := relay.Progress{RecordsRead: 50, RecordsWritten: 40, Checkpoint: acked, SourceWorker: "w1:1", DestWorker: "w2:1"}
 			progress(p)
-			return dispatch.Result{Progress: p}, transient("worker w2:1 lost")
+			return relay.Result{Progress: p}, transient("worker w2:1 lost")
 		}
 		return okResult(job, 60, progress), nil
 	})
@@ -197,8 +197,8 @@ func TestRunFails(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, func(context.Context, dispatch.Job, int, func(dispatch.Progress)) (dispatch.Result, error) {
-				return dispatch.Result{}, tc.err
+			h := newHarness(t, func(context.Context, relay.Job, int, func(relay.Progress)) (relay.Result, error) {
+				return relay.Result{}, tc.err
 			})
 			stop := make(chan struct{})
 			defer close(stop)
@@ -223,10 +223,10 @@ func TestRunFails(t *testing.T) {
 func TestCancel(t *testing.T) {
 	t.Run("during streaming", func(t *testing.T) {
 		started := make(chan struct{})
-		h := newHarness(t, func(ctx context.Context, _ dispatch.Job, _ int, _ func(dispatch.Progress)) (dispatch.Result, error) {
+		h := newHarness(t, func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 			close(started)
 			<-ctx.Done()
-			return dispatch.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+			return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
 		})
 		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
 		if err != nil {
@@ -246,10 +246,10 @@ func TestCancel(t *testing.T) {
 	})
 	t.Run("requested through another coordinator", func(t *testing.T) {
 		started := make(chan struct{})
-		h := newHarness(t, func(ctx context.Context, _ dispatch.Job, _ int, _ func(dispatch.Progress)) (dispatch.Result, error) {
+		h := newHarness(t, func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 			close(started)
 			<-ctx.Done()
-			return dispatch.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+			return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
 		})
 		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
 		if err != nil {
@@ -265,8 +265,8 @@ func TestCancel(t *testing.T) {
 		}
 	})
 	t.Run("during backoff", func(t *testing.T) {
-		h := newHarness(t, func(context.Context, dispatch.Job, int, func(dispatch.Progress)) (dispatch.Result, error) {
-			return dispatch.Result{}, transient("gone")
+		h := newHarness(t, func(context.Context, relay.Job, int, func(relay.Progress)) (relay.Result, error) {
+			return relay.Result{}, transient("gone")
 		})
 		run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(3, stream{name: "a"})})
 		if err != nil {
@@ -286,7 +286,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestIdempotentSubmit(t *testing.T) {
-	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
 		return okResult(job, 1, p), nil
 	})
 	y := pipelineYAML(0, stream{name: "a"})
@@ -307,7 +307,7 @@ func TestIdempotentSubmit(t *testing.T) {
 }
 
 func TestIncrementalResumesFromStoredCursor(t *testing.T) {
-	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
 		return okResult(job, 10, p), nil
 	})
 	y := pipelineYAML(0, stream{name: "a", extra: ", sync_mode: incremental, cursor_field: id"})
@@ -320,7 +320,7 @@ func TestIncrementalResumesFromStoredCursor(t *testing.T) {
 }
 
 func TestPartitions(t *testing.T) {
-	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
 		return okResult(job, 5, p), nil
 	})
 	v := h.submitWait(t, pipelineYAML(0, stream{name: "big", extra: ", partition_key: id"}))
@@ -366,7 +366,7 @@ func TestRecoverFailsOrphanedRuns(t *testing.T) {
 
 func TestWatchPublishesEvents(t *testing.T) {
 	release := make(chan struct{})
-	h := newHarness(t, func(_ context.Context, job dispatch.Job, _ int, p func(dispatch.Progress)) (dispatch.Result, error) {
+	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
 		<-release
 		return okResult(job, 7, p), nil
 	})
@@ -391,10 +391,10 @@ func TestWatchPublishesEvents(t *testing.T) {
 func TestShutdownFailsActiveRuns(t *testing.T) {
 	st := newMemStore()
 	started := make(chan struct{})
-	rl := &fakeRelay{fn: func(ctx context.Context, _ dispatch.Job, _ int, _ func(dispatch.Progress)) (dispatch.Result, error) {
+	rl := &fakeRelay{fn: func(ctx context.Context, _ relay.Job, _ int, _ func(relay.Progress)) (relay.Result, error) {
 		close(started)
 		<-ctx.Done()
-		return dispatch.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+		return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
 	}}
 	env := func(string) (string, bool) { return "x", true }
 	e := New(st, rl, Config{Owner: "me", Env: env}, hclog.NewNullLogger())

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
@@ -244,17 +244,17 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 		case err == nil:
 			t.resume = cp
 		case !errors.Is(err, store.ErrNotFound):
-			return x.taskFailed(ctx, t, retry.New(retry.CategoryInternal, "STATE_STORE", "read cursor of %s: %v", t.name(), err), dispatch.Result{})
+			return x.taskFailed(ctx, t, retry.New(retry.CategoryInternal, "STATE_STORE", "read cursor of %s: %v", t.name(), err), relay.Result{})
 		}
 	}
 	resolved, err := x.p.Resolve(x.lookup)
 	if err != nil {
-		return x.taskFailed(ctx, t, retry.New(retry.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err), dispatch.Result{})
+		return x.taskFailed(ctx, t, retry.New(retry.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err), relay.Result{})
 	}
 	x.setLive(t, func(sp *StreamProgress) { sp.State = store.StateRunning })
-	x.putResult(ctx, t, store.StateRunning, nil, dispatch.Result{})
+	x.putResult(ctx, t, store.StateRunning, nil, relay.Result{})
 
-	job := dispatch.Job{
+	job := relay.Job{
 		RunID: x.run.ID, Attempt: x.attempt, Pipeline: x.p, Stream: t.stream,
 		PartitionIndex: t.index, PartitionCount: t.count,
 		SourceConfig: resolved.Source, DestConfig: resolved.Destination,
@@ -263,7 +263,7 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 	}
 	var lastCP *store.Checkpoint // each acknowledgement brings a new checkpoint value
 	var cpErr error
-	res, err := e.relay.Relay(ctx, job, func(pr dispatch.Progress) {
+	res, err := e.relay.Relay(ctx, job, func(pr relay.Progress) {
 		if cp := pr.Checkpoint; cp != nil && cp != lastCP {
 			lastCP = cp
 			// The destination acknowledged the commit covering cp: only now
@@ -297,7 +297,7 @@ func (x *execution) runTask(ctx context.Context, t *task) *retry.ConnectorError 
 // taskFailed records a failed task and prepares its retry: it resumes from
 // the last acknowledged checkpoint and avoids the workers it used when the
 // failure was a lost worker.
-func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.ConnectorError, res dispatch.Result) *retry.ConnectorError {
+func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.ConnectorError, res relay.Result) *retry.ConnectorError {
 	t.lastErr = ce
 	if cp := res.Checkpoint; cp != nil {
 		t.baseRead += cp.Records
@@ -322,7 +322,7 @@ func (x *execution) taskFailed(ctx context.Context, t *task, ce *retry.Connector
 }
 
 // putResult stores the task's current result.
-func (x *execution) putResult(ctx context.Context, t *task, state store.RunState, ce *retry.ConnectorError, res dispatch.Result) {
+func (x *execution) putResult(ctx context.Context, t *task, state store.RunState, ce *retry.ConnectorError, res relay.Result) {
 	sr := store.StreamResult{
 		RunID: x.run.ID, Stream: t.stream.Name, Partition: uint32(t.index), State: state,
 		RecordsRead:    t.baseRead + res.RecordsRead,
@@ -401,7 +401,7 @@ func (x *execution) finish(ctx context.Context, failure *retry.ConnectorError) {
 				continue
 			}
 			x.setLive(tk, func(sp *StreamProgress) { sp.State = st })
-			x.putResult(ctx, tk, st, r.Error, dispatch.Result{})
+			x.putResult(ctx, tk, st, r.Error, relay.Result{})
 		}
 	}
 

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
@@ -188,17 +188,17 @@ func (m *memStore) PutCursor(_ context.Context, p, _ string, cp store.Checkpoint
 
 // relayCall is one recorded Relay call.
 type relayCall struct {
-	Job dispatch.Job
+	Job relay.Job
 }
 
 // fakeRelay answers Relay with a scripted function.
 type fakeRelay struct {
 	mu    sync.Mutex
 	calls []relayCall
-	fn    func(ctx context.Context, job dispatch.Job, n int, progress func(dispatch.Progress)) (dispatch.Result, error)
+	fn    func(ctx context.Context, job relay.Job, n int, progress func(relay.Progress)) (relay.Result, error)
 }
 
-func (f *fakeRelay) Relay(ctx context.Context, job dispatch.Job, progress func(dispatch.Progress)) (dispatch.Result, error) {
+func (f *fakeRelay) Relay(ctx context.Context, job relay.Job, progress func(relay.Progress)) (relay.Result, error) {
 	f.mu.Lock()
 	n := 0
 	for _, c := range f.calls {
@@ -211,10 +211,10 @@ func (f *fakeRelay) Relay(ctx context.Context, job dispatch.Job, progress func(d
 	return f.fn(ctx, job, n+1, progress)
 }
 
-func (f *fakeRelay) callsFor(stream string) []dispatch.Job {
+func (f *fakeRelay) callsFor(stream string) []relay.Job {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []dispatch.Job
+	var out []relay.Job
 	for _, c := range f.calls {
 		if c.Job.Stream.Name == stream {
 			out = append(out, c.Job)
@@ -224,11 +224,11 @@ func (f *fakeRelay) callsFor(stream string) []dispatch.Job {
 }
 
 // okResult is a successful relay of records rows with one acked checkpoint.
-func okResult(job dispatch.Job, records uint64, progress func(dispatch.Progress)) dispatch.Result {
+func okResult(job relay.Job, records uint64, progress func(relay.Progress)) relay.Result {
 	cp := &store.Checkpoint{Stream: job.Stream.Name, Partition: uint32(job.PartitionIndex), Records: records, Bytes: records * 10,
 		CursorField: "id", CursorValue: store.IntCursor(int64(records))}
-	p := dispatch.Progress{RecordsRead: records, BytesRead: records * 10, RecordsWritten: records, BytesWritten: records * 10,
+	p := relay.Progress{RecordsRead: records, BytesRead: records * 10, RecordsWritten: records, BytesWritten: records * 10,
 		Checkpoint: cp, SourceWorker: "w1:1", DestWorker: "w2:1", SourceModuleLoadMs: 5, DestModuleLoadMs: 6}
 	progress(p)
-	return dispatch.Result{Progress: p, Final: true, Duration: time.Millisecond}
+	return relay.Result{Progress: p, Final: true, Duration: time.Millisecond}
 }

@@ -25,9 +25,9 @@ import (
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/dispatch"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
@@ -46,22 +46,22 @@ resources: {max_retries: 0}
 `
 
 // relayFunc adapts a function to the engine's relayer.
-type relayFunc func(ctx context.Context, job dispatch.Job, p func(dispatch.Progress)) (dispatch.Result, error)
+type relayFunc func(ctx context.Context, job relay.Job, p func(relay.Progress)) (relay.Result, error)
 
-func (f relayFunc) Relay(ctx context.Context, job dispatch.Job, p func(dispatch.Progress)) (dispatch.Result, error) {
+func (f relayFunc) Relay(ctx context.Context, job relay.Job, p func(relay.Progress)) (relay.Result, error) {
 	return f(ctx, job, p)
 }
 
 // blockingRelay blocks until its context ends, so runs stay RUNNING.
-var blockingRelay = relayFunc(func(ctx context.Context, _ dispatch.Job, _ func(dispatch.Progress)) (dispatch.Result, error) {
+var blockingRelay = relayFunc(func(ctx context.Context, _ relay.Job, _ func(relay.Progress)) (relay.Result, error) {
 	<-ctx.Done()
-	return dispatch.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
+	return relay.Result{}, &retry.ConnectorError{Category: retry.CategoryCancelled, Code: "CANCELLED"}
 })
 
-var okRelay = relayFunc(func(_ context.Context, job dispatch.Job, p func(dispatch.Progress)) (dispatch.Result, error) {
-	pr := dispatch.Progress{RecordsRead: 10, RecordsWritten: 10, BytesRead: 80, BytesWritten: 80, SourceWorker: "w:1", DestWorker: "w:2"}
+var okRelay = relayFunc(func(_ context.Context, job relay.Job, p func(relay.Progress)) (relay.Result, error) {
+	pr := relay.Progress{RecordsRead: 10, RecordsWritten: 10, BytesRead: 80, BytesWritten: 80, SourceWorker: "w:1", DestWorker: "w:2"}
 	p(pr)
-	return dispatch.Result{Progress: pr, Final: true}, nil
+	return relay.Result{Progress: pr, Final: true}, nil
 })
 
 type fakeWorkers struct{}

@@ -10,8 +10,8 @@ import (
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/pbconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -25,7 +25,7 @@ type runService interface {
 	Wait(ctx context.Context, id string) (store.Run, error)
 }
 
-// workerClient forwards unary calls to some worker (dispatch.Pool).
+// workerClient forwards unary calls to some worker (workerpool.Pool).
 type workerClient interface {
 	Spec(ctx context.Context, req *rapidbytev1.SpecRequest) (*rapidbytev1.SpecResponse, error)
 	Check(ctx context.Context, req *rapidbytev1.CheckRequest) (*rapidbytev1.CheckResponse, error)
@@ -81,7 +81,7 @@ func (s *CoordinatorServer) SubmitRun(ctx context.Context, r *rapidbytev1.Submit
 	}
 	return &rapidbytev1.SubmitRunResponse{
 		RunId: run.ID, AlreadyExists: existed,
-		Run: pbconv.RunDetailToProto(view.Run, view.Attempts, view.Streams),
+		Run: protoconv.RunDetailToProto(view.Run, view.Attempts, view.Streams),
 	}, nil
 }
 
@@ -94,14 +94,14 @@ func (s *CoordinatorServer) GetRun(ctx context.Context, r *rapidbytev1.GetRunReq
 	if err != nil {
 		return nil, toStatus(s.log, "GetRun", err)
 	}
-	return &rapidbytev1.GetRunResponse{Run: pbconv.RunDetailToProto(view.Run, view.Attempts, view.Streams)}, nil
+	return &rapidbytev1.GetRunResponse{Run: protoconv.RunDetailToProto(view.Run, view.Attempts, view.Streams)}, nil
 }
 
 // ListRuns returns one page of runs, newest first.
 func (s *CoordinatorServer) ListRuns(ctx context.Context, r *rapidbytev1.ListRunsRequest) (*rapidbytev1.ListRunsResponse, error) {
 	f := store.ListFilter{PageSize: int(min(r.GetPageSize(), store.MaxPageSize)), PageToken: r.GetPageToken(), Pipeline: r.GetPipeline()}
 	for _, st := range r.GetStates() {
-		v, ok := pbconv.StateFromProto(st)
+		v, ok := protoconv.StateFromProto(st)
 		if !ok {
 			return nil, toStatus(s.log, "ListRuns", badRequest("states: invalid run state %v", st))
 		}
@@ -113,7 +113,7 @@ func (s *CoordinatorServer) ListRuns(ctx context.Context, r *rapidbytev1.ListRun
 	}
 	out := &rapidbytev1.ListRunsResponse{NextPageToken: next}
 	for _, run := range runs {
-		out.Runs = append(out.Runs, pbconv.RunToProto(run))
+		out.Runs = append(out.Runs, protoconv.RunToProto(run))
 	}
 	return out, nil
 }
@@ -127,7 +127,7 @@ func (s *CoordinatorServer) CancelRun(ctx context.Context, r *rapidbytev1.Cancel
 	if err != nil {
 		return nil, toStatus(s.log, "CancelRun", err)
 	}
-	return &rapidbytev1.CancelRunResponse{Accepted: accepted, State: pbconv.StateToProto(run.State)}, nil
+	return &rapidbytev1.CancelRunResponse{Accepted: accepted, State: protoconv.StateToProto(run.State)}, nil
 }
 
 // WatchRun streams a run's events until it reaches a final state; the last
@@ -148,7 +148,7 @@ func (s *CoordinatorServer) WatchRun(r *rapidbytev1.WatchRunRequest, stream rapi
 		return stream.Send(finalEvent(view))
 	}
 	if err := stream.Send(&rapidbytev1.WatchRunResponse{
-		Time: timestamppb.Now(), State: pbconv.StateToProto(view.Run.State),
+		Time: timestamppb.Now(), State: protoconv.StateToProto(view.Run.State),
 		Attempt: uint32(max(view.Run.Attempts, 0)), Message: "watching run",
 	}); err != nil {
 		return err
@@ -182,20 +182,20 @@ func (s *CoordinatorServer) WatchRun(r *rapidbytev1.WatchRunRequest, stream rapi
 
 func eventToProto(ev engine.Event) *rapidbytev1.WatchRunResponse {
 	out := &rapidbytev1.WatchRunResponse{
-		Time: pbconv.Timestamp(ev.Time), State: pbconv.StateToProto(ev.State), Attempt: uint32(max(ev.Attempt, 0)),
-		Message: ev.Message, Error: pbconv.ErrorToProto(ev.Error),
+		Time: protoconv.Timestamp(ev.Time), State: protoconv.StateToProto(ev.State), Attempt: uint32(max(ev.Attempt, 0)),
+		Message: ev.Message, Error: protoconv.ErrorToProto(ev.Error),
 	}
 	for _, sp := range ev.Streams {
 		out.Streams = append(out.Streams, &rapidbytev1.StreamProgress{
 			Stream: sp.Stream, Partition: sp.Partition, RecordsRead: sp.RecordsRead, BytesRead: sp.BytesRead,
-			RecordsWritten: sp.RecordsWritten, State: pbconv.StateToProto(sp.State),
+			RecordsWritten: sp.RecordsWritten, State: protoconv.StateToProto(sp.State),
 		})
 	}
 	return out
 }
 
 func finalEvent(v engine.RunView) *rapidbytev1.WatchRunResponse {
-	run := pbconv.RunDetailToProto(v.Run, v.Attempts, v.Streams)
+	run := protoconv.RunDetailToProto(v.Run, v.Attempts, v.Streams)
 	out := &rapidbytev1.WatchRunResponse{
 		Time: timestamppb.Now(), State: run.GetState(), Attempt: run.GetAttempts(),
 		Message: "run " + string(v.Run.State), Error: run.GetError(), Run: run,
@@ -203,7 +203,7 @@ func finalEvent(v engine.RunView) *rapidbytev1.WatchRunResponse {
 	for _, sr := range v.Streams {
 		out.Streams = append(out.Streams, &rapidbytev1.StreamProgress{
 			Stream: sr.Stream, Partition: sr.Partition, RecordsRead: sr.RecordsRead, BytesRead: sr.BytesRead,
-			RecordsWritten: sr.RecordsWritten, State: pbconv.StateToProto(sr.State),
+			RecordsWritten: sr.RecordsWritten, State: protoconv.StateToProto(sr.State),
 		})
 	}
 	return out

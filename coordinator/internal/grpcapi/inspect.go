@@ -10,8 +10,8 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/pbconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 )
@@ -147,7 +147,7 @@ func (s *CoordinatorServer) checkConnector(ctx context.Context, name string, ref
 }
 
 func failed(name, msg string, ce *retry.ConnectorError) *rapidbytev1.CheckItem {
-	return &rapidbytev1.CheckItem{Name: name, Ok: false, Message: msg + ": " + ce.Message, Error: pbconv.ErrorToProto(ce)}
+	return &rapidbytev1.CheckItem{Name: name, Ok: false, Message: msg + ": " + ce.Message, Error: protoconv.ErrorToProto(ce)}
 }
 
 func shortDigest(d string) string {
@@ -165,7 +165,7 @@ func (s *CoordinatorServer) ListConnectors(context.Context, *rapidbytev1.ListCon
 	}
 	out := &rapidbytev1.ListConnectorsResponse{}
 	for _, m := range mods {
-		out.Connectors = append(out.Connectors, pbconv.ManifestToProto(m.Manifest))
+		out.Connectors = append(out.Connectors, protoconv.ManifestToProto(m.Manifest))
 	}
 	return out, nil
 }

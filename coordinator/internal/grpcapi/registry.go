@@ -10,7 +10,7 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/pbconv"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
 )
 
@@ -54,7 +54,7 @@ func (s *RegistryServer) FetchModule(r *rapidbytev1.FetchModuleRequest, stream r
 		return toStatus(s.log, method, err)
 	}
 	defer f.Close()
-	msg := &rapidbytev1.FetchModuleResponse{Manifest: pbconv.ManifestToProto(m.Manifest)}
+	msg := &rapidbytev1.FetchModuleResponse{Manifest: protoconv.ManifestToProto(m.Manifest)}
 	buf := make([]byte, chunkSize)
 	for {
 		n, rerr := io.ReadFull(f, buf)

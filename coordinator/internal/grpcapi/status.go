@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/pbconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
@@ -62,7 +62,7 @@ func toStatus(log hclog.Logger, method string, err error) error {
 		return status.Error(codes.InvalidArgument, reqErr.msg)
 	case errors.As(err, &valErr):
 		st := status.New(codes.InvalidArgument, valErr.Error())
-		detail := pbconv.ErrorToProto(retry.New(retry.CategoryConfig, "INVALID_PIPELINE", "%s", valErr.Error()))
+		detail := protoconv.ErrorToProto(retry.New(retry.CategoryConfig, "INVALID_PIPELINE", "%s", valErr.Error()))
 		if d, derr := st.WithDetails(detail); derr == nil {
 			st = d
 		}
@@ -81,7 +81,7 @@ func toStatus(log hclog.Logger, method string, err error) error {
 			code = codes.Internal
 		}
 		st := status.New(code, ce.Error())
-		if d, derr := st.WithDetails(pbconv.ErrorToProto(ce)); derr == nil {
+		if d, derr := st.WithDetails(protoconv.ErrorToProto(ce)); derr == nil {
 			st = d
 		}
 		return st.Err()

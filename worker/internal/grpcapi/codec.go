@@ -22,17 +22,12 @@ const (
 // Codec is the worker server's gRPC codec (install it with
 // grpc.ForceServerCodecV2). It is the standard protobuf codec, except that
 // Flight's FlightData, which carries whole Arrow record batch bodies, is
-// encoded and decoded without copying the body:
+// encoded without copying the body and decoded with one copy:
 //
 //   - Marshal gathers the small fields and the body as separate buffers,
 //     so the body is copied once, by the transport.
-//   - Unmarshal points DataHeader, AppMetadata and DataBody into the
-//     received message: gRPC hands it over in pieces of one HTTP/2 frame
-//     (16 KiB) each, which Unmarshal joins into one new buffer (a message
-//     received in one buffer is kept as is). That buffer is not returned to
-//     gRPC's pool (Arrow arrays built on the body may live on); the garbage
-//     collector reclaims it. The protobuf codec would join the pieces too,
-//     and then copy the body out again.
+//   - Unmarshal copies a DoPut's FlightData body once, straight from the
+//     pieces gRPC received it in, into a pooled buffer (see putMessage).
 //
 // The wire format is the standard one, so any Flight client interoperates.
 type Codec struct{}
@@ -121,67 +116,12 @@ func appendFlightHead(head, desc, header, meta []byte, bodyLen int) []byte {
 	return protowire.AppendVarint(head, uint64(bodyLen))
 }
 
-// Unmarshal implements encoding.CodecV2.
-func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
+// Unmarshal implements encoding.CodecV2. A DoPut's FlightData is
+// received as a *putMessage (see unmarshalPut); anything else goes to the
+// protobuf codec.
+func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if pm, ok := v.(*putMessage); ok {
-		return c.unmarshalPut(data, pm)
+		return unmarshalPut(data, pm)
 	}
-	fd, ok := v.(*flight.FlightData)
-	if !ok {
-		return protoCodec().Unmarshal(data, v)
-	}
-	var b []byte
-	if len(data) == 1 {
-		b = data[0].ReadOnlyData()
-	} else {
-		b = data.Materialize()
-	}
-	var out flight.FlightData
-	for rest := b; len(rest) > 0; {
-		num, typ, n := protowire.ConsumeTag(rest)
-		if n < 0 {
-			return fmt.Errorf("unmarshal flight data: %w", protowire.ParseError(n))
-		}
-		rest = rest[n:]
-		if typ != protowire.BytesType || num != fdDescriptor && num != fdDataHeader && num != fdAppMetadata && num != fdDataBody {
-			// Anything else (unknown fields): let the protobuf codec decode it.
-			return protoCodec().Unmarshal(data, v)
-		}
-		val, m := protowire.ConsumeBytes(rest)
-		if m < 0 {
-			return fmt.Errorf("unmarshal flight data field %d: %w", num, protowire.ParseError(m))
-		}
-		rest = rest[m:]
-		switch num {
-		case fdDescriptor:
-			if err := mergeDescriptor(&out.FlightDescriptor, val); err != nil {
-				return err
-			}
-		case fdDataHeader:
-			out.DataHeader = val
-		case fdAppMetadata:
-			out.AppMetadata = val
-		case fdDataBody:
-			out.DataBody = val
-		}
-	}
-	if len(data) == 1 {
-		data.Ref() // keep the buffer: out aliases it (never freed, see Codec)
-	}
-	fd.Reset()
-	fd.FlightDescriptor, fd.DataHeader, fd.AppMetadata, fd.DataBody = out.FlightDescriptor, out.DataHeader, out.AppMetadata, out.DataBody
-	return nil
-}
-
-// mergeDescriptor decodes a FlightData descriptor field into *dst,
-// allocating it on the first occurrence: repeated occurrences of a message
-// field merge, as in protobuf.
-func mergeDescriptor(dst **flight.FlightDescriptor, val []byte) error {
-	if *dst == nil {
-		*dst = &flight.FlightDescriptor{}
-	}
-	if err := (protov2.UnmarshalOptions{Merge: true}).Unmarshal(val, *dst); err != nil {
-		return fmt.Errorf("unmarshal flight descriptor: %w", err)
-	}
-	return nil
+	return protoCodec().Unmarshal(data, v)
 }

@@ -8,8 +8,9 @@ import (
 	"google.golang.org/grpc/mem"
 )
 
-// TestCodecRoundTrip sends FlightData through Marshal and Unmarshal the way
-// gRPC delivers it: in one buffer, or in pieces of one HTTP/2 frame each.
+// TestCodecRoundTrip sends FlightData through Marshal and Unmarshal (as a
+// DoPut's putMessage) the way gRPC delivers it: in one buffer, or in
+// pieces of one HTTP/2 frame each.
 func TestCodecRoundTrip(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef"), 10_000) // 160 KB
 	in := &flight.FlightData{
@@ -30,23 +31,27 @@ func TestCodecRoundTrip(t *testing.T) {
 			data = append(data, mem.SliceBuffer(bytes.Clone(rest[:n])))
 			rest = rest[n:]
 		}
-		var got flight.FlightData
+		var got putMessage
 		if err := (Codec{}).Unmarshal(data, &got); err != nil {
 			t.Fatalf("pieces of %d: %v", piece, err)
 		}
-		if string(got.GetFlightDescriptor().GetCmd()) != "ticket" || string(got.DataHeader) != "header" ||
-			string(got.AppMetadata) != "meta" || !bytes.Equal(got.DataBody, body) {
+		if got.body == nil {
+			t.Fatalf("pieces of %d: no body", piece)
+		}
+		if string(got.desc.GetCmd()) != "ticket" || string(got.header) != "header" ||
+			string(got.meta) != "meta" || !bytes.Equal(got.body.Bytes(), body) {
 			t.Fatalf("pieces of %d: got descriptor %v, header %q, meta %q, body of %d bytes",
-				piece, got.FlightDescriptor, got.DataHeader, got.AppMetadata, len(got.DataBody))
+				piece, got.desc, got.header, got.meta, got.body.Len())
 		}
 		// Pieces go back to gRPC's pool after Unmarshal: the body must not alias them.
 		if len(data) > 1 {
 			for _, b := range data {
 				clear(b.ReadOnlyData())
 			}
-			if !bytes.Equal(got.DataBody, body) {
+			if !bytes.Equal(got.body.Bytes(), body) {
 				t.Fatalf("pieces of %d: body aliases the received pieces", piece)
 			}
 		}
+		got.body.Release()
 	}
 }

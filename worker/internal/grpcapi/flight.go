@@ -10,18 +10,18 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
-	"github.com/rapidbyte/rapidbyte/worker/internal/convert"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
+	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
 )
 
@@ -68,17 +68,9 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 	if err := proto.Unmarshal(tkt.GetTicket(), &t); err != nil {
 		return toStatus(s.log, invalidf("ticket is not a rapidbyte.v1.ReadTicket: %v", err))
 	}
-	cfg, err := convert.ConfigJSON(t.GetConfig())
+	req, err := streamRequest(&t)
 	if err != nil {
-		return toStatus(s.log, invalidf("config: %v", err))
-	}
-	if t.GetStream().GetName() == "" {
-		return toStatus(s.log, invalidf("ticket has no stream name"))
-	}
-	req := runner.StreamRequest{
-		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: convert.StreamSpecFromProto(t.GetStream()),
-		Resume: convert.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
-		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
+		return toStatus(s.log, err)
 	}
 	sink := newFlightSink(stream)
 	_, err = s.svc.Read(stream.Context(), req, sink)
@@ -86,6 +78,35 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 		err = cerr
 	}
 	return toStatus(s.log, err)
+}
+
+// streamTicket is what ReadTicket and WriteTicket have in common.
+type streamTicket interface {
+	GetRunId() string
+	GetAttempt() uint32
+	GetConnector() *rbv1.ConnectorRef
+	GetConfig() *structpb.Struct
+	GetStream() *rbv1.StreamSpec
+	GetResume() *rbv1.Checkpoint
+	GetAllowedHosts() []string
+	GetTimeoutSeconds() uint32
+}
+
+// streamRequest converts a read or write ticket into the runner's request;
+// its errors are invalid-argument errors.
+func streamRequest(t streamTicket) (runner.StreamRequest, error) {
+	cfg, err := protoconv.ConfigJSON(t.GetConfig())
+	if err != nil {
+		return runner.StreamRequest{}, invalidf("config: %v", err)
+	}
+	if t.GetStream().GetName() == "" {
+		return runner.StreamRequest{}, invalidf("ticket has no stream name")
+	}
+	return runner.StreamRequest{
+		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: protoconv.StreamSpecFromProto(t.GetStream()),
+		Resume: protoconv.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
+		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
+	}, nil
 }
 
 // flightSink writes batches as Flight messages. The ipc.Writer builds the
@@ -111,7 +132,7 @@ func (f *flightSink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
 	if f.w == nil {
 		f.w = ipc.NewWriterWithPayloadWriter(f.pw, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	}
-	meta := &rbv1.BatchMeta{Records: uint64(rec.NumRows()), Checkpoint: convert.CheckpointToProto(cp)}
+	meta := &rbv1.BatchMeta{Records: uint64(rec.NumRows()), Checkpoint: protoconv.CheckpointToProto(cp)}
 	if !f.started {
 		meta.ModuleLoadMs = f.loadMs
 		f.started = true
@@ -285,17 +306,9 @@ func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
 	if err := proto.Unmarshal(desc.GetCmd(), &t); err != nil {
 		return toStatus(s.log, invalidf("descriptor cmd is not a rapidbyte.v1.WriteTicket: %v", err))
 	}
-	cfg, err := convert.ConfigJSON(t.GetConfig())
+	req, err := streamRequest(&t)
 	if err != nil {
-		return toStatus(s.log, invalidf("config: %v", err))
-	}
-	if t.GetStream().GetName() == "" {
-		return toStatus(s.log, invalidf("ticket has no stream name"))
-	}
-	req := runner.StreamRequest{
-		Ref: refFromProto(t.GetConnector()), Config: cfg, Stream: convert.StreamSpecFromProto(t.GetStream()),
-		Resume: convert.CheckpointFromProto(t.GetResume()), AllowedHosts: t.GetAllowedHosts(),
-		Timeout: time.Duration(t.GetTimeoutSeconds()) * time.Second, RunID: t.GetRunId(), Attempt: t.GetAttempt(),
+		return toStatus(s.log, err)
 	}
 	src := &flightSource{rdr: rdr, pr: pr}
 	acks := &acker{stream: stream, src: src}
@@ -328,7 +341,7 @@ func (f *flightSource) Next(context.Context) (arrow.RecordBatch, *abi.Checkpoint
 			// A stream with a schema and no rows still tells the
 			// destination its schema (for example to create an empty table).
 			f.delivered = true
-			return emptyRecord(f.rdr.Schema()), nil, nil
+			return guest.EmptyRecord(f.rdr.Schema()), nil, nil
 		}
 		return nil, nil, io.EOF
 	}
@@ -339,23 +352,11 @@ func (f *flightSource) Next(context.Context) (arrow.RecordBatch, *abi.Checkpoint
 		if err := proto.Unmarshal(md, &meta); err != nil {
 			return nil, nil, invalidf("batch app_metadata is not a rapidbyte.v1.BatchMeta: %v", err)
 		}
-		cp = convert.CheckpointFromProto(meta.GetCheckpoint())
+		cp = protoconv.CheckpointFromProto(meta.GetCheckpoint())
 	}
 	rec := f.rdr.RecordBatch()
 	rec.Retain()
 	return rec, cp, nil
-}
-
-func emptyRecord(s *arrow.Schema) arrow.RecordBatch {
-	cols := make([]arrow.Array, s.NumFields())
-	for i, fld := range s.Fields() {
-		cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, fld.Type, 0)
-	}
-	rec := array.NewRecordBatch(s, cols, 0)
-	for _, c := range cols {
-		c.Release()
-	}
-	return rec
 }
 
 // acker sends WriteAcks; the guest may call ack from its own goroutine.
@@ -374,7 +375,7 @@ func (a *acker) ack(committed *abi.Checkpoint, records, bytes uint64) error {
 		a.committed = committed
 	}
 	return a.send(&rbv1.WriteAck{
-		Checkpoint: convert.CheckpointToProto(committed), RecordsWritten: records, BytesWritten: bytes,
+		Checkpoint: protoconv.CheckpointToProto(committed), RecordsWritten: records, BytesWritten: bytes,
 		ModuleLoadMs: a.src.loadMs,
 	})
 }
@@ -383,7 +384,7 @@ func (a *acker) final(res runner.Result) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.send(&rbv1.WriteAck{
-		Checkpoint: convert.CheckpointToProto(a.committed), RecordsWritten: res.Records, BytesWritten: res.Bytes,
+		Checkpoint: protoconv.CheckpointToProto(a.committed), RecordsWritten: res.Records, BytesWritten: res.Bytes,
 		Final: true, ModuleLoadMs: a.src.loadMs,
 	})
 }

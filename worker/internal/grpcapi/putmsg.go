@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	protov2 "google.golang.org/protobuf/proto"
 
 	"github.com/rapidbyte/rapidbyte/worker/internal/bufpool"
 )
@@ -27,9 +28,9 @@ type putMessage struct {
 var errPutFallback = errors.New("not a plain FlightData")
 
 // unmarshalPut decodes data into m. A message with fields other than those
-// of FlightData, or of other wire types, goes through Unmarshal for a
-// *flight.FlightData instead (and so, if need be, the protobuf codec).
-func (c Codec) unmarshalPut(data mem.BufferSlice, m *putMessage) error {
+// of FlightData, or of other wire types, goes through the protobuf codec
+// as a *flight.FlightData instead.
+func unmarshalPut(data mem.BufferSlice, m *putMessage) error {
 	*m = putMessage{}
 	err := parsePut(data, m)
 	if err == nil {
@@ -43,7 +44,7 @@ func (c Codec) unmarshalPut(data mem.BufferSlice, m *putMessage) error {
 		return err
 	}
 	var fd flight.FlightData
-	if err := c.Unmarshal(data, &fd); err != nil {
+	if err := protoCodec().Unmarshal(data, &fd); err != nil {
 		return err
 	}
 	m.desc, m.header, m.meta = fd.FlightDescriptor, fd.DataHeader, fd.AppMetadata
@@ -53,6 +54,8 @@ func (c Codec) unmarshalPut(data mem.BufferSlice, m *putMessage) error {
 	return nil
 }
 
+// parsePut decodes the FlightData fields of data into m, the body into a
+// pooled buffer; it returns errPutFallback for any other field.
 func parsePut(data mem.BufferSlice, m *putMessage) error {
 	r := data.Reader()
 	defer r.Close()
@@ -258,4 +261,17 @@ func (p *putReader) Release() {
 			p.peeked = nil
 		}
 	}
+}
+
+// mergeDescriptor decodes a FlightData descriptor field into *dst,
+// allocating it on the first occurrence: repeated occurrences of a message
+// field merge, as in protobuf.
+func mergeDescriptor(dst **flight.FlightDescriptor, val []byte) error {
+	if *dst == nil {
+		*dst = &flight.FlightDescriptor{}
+	}
+	if err := (protov2.UnmarshalOptions{Merge: true}).Unmarshal(val, *dst); err != nil {
+		return fmt.Errorf("unmarshal flight descriptor: %w", err)
+	}
+	return nil
 }

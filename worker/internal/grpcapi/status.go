@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
-	"github.com/rapidbyte/rapidbyte/worker/internal/convert"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
+	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
 )
 
@@ -77,7 +77,7 @@ func toStatus(log hclog.Logger, err error) error {
 	)
 	switch {
 	case errors.As(err, &ge):
-		ce := convert.ErrorToProto(ge.Envelope, ge.Connector)
+		ce := protoconv.ErrorToProto(ge.Envelope, ge.Connector)
 		msg := ge.Envelope.Message
 		if msg == "" {
 			msg = ge.Envelope.Code

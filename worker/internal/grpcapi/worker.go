@@ -9,9 +9,9 @@ import (
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
-	"github.com/rapidbyte/rapidbyte/worker/internal/convert"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
+	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
 )
 
 // controlService is what WorkerServer needs from the runner.
@@ -43,21 +43,21 @@ func (s *WorkerServer) Spec(ctx context.Context, req *rbv1.SpecRequest) (*rbv1.S
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}
-	return &rbv1.SpecResponse{Manifest: convert.ManifestToProto(man)}, nil
+	return &rbv1.SpecResponse{Manifest: protoconv.ManifestToProto(man)}, nil
 }
 
 // Check verifies a connector's config and connection. A connector that
 // runs and classifies the failure yields ok=false with the error; failures
 // to run it at all (unknown module, busy worker) are statuses.
 func (s *WorkerServer) Check(ctx context.Context, req *rbv1.CheckRequest) (*rbv1.CheckResponse, error) {
-	cfg, err := convert.ConfigJSON(req.GetConfig())
+	cfg, err := protoconv.ConfigJSON(req.GetConfig())
 	if err != nil {
 		return nil, toStatus(s.log, invalidf("config: %v", err))
 	}
-	res, err := s.svc.Check(ctx, refFromProto(req.GetConnector()), cfg, convert.RoleName(req.GetRole()))
+	res, err := s.svc.Check(ctx, refFromProto(req.GetConnector()), cfg, protoconv.RoleName(req.GetRole()))
 	var ge *guest.Error
 	if errors.As(err, &ge) {
-		return &rbv1.CheckResponse{Ok: false, Message: ge.Envelope.Message, Error: convert.ErrorToProto(ge.Envelope, ge.Connector)}, nil
+		return &rbv1.CheckResponse{Ok: false, Message: ge.Envelope.Message, Error: protoconv.ErrorToProto(ge.Envelope, ge.Connector)}, nil
 	}
 	if err != nil {
 		return nil, toStatus(s.log, err)
@@ -67,7 +67,7 @@ func (s *WorkerServer) Check(ctx context.Context, req *rbv1.CheckRequest) (*rbv1
 
 // Discover returns a source's catalog.
 func (s *WorkerServer) Discover(ctx context.Context, req *rbv1.DiscoverRequest) (*rbv1.DiscoverResponse, error) {
-	cfg, err := convert.ConfigJSON(req.GetConfig())
+	cfg, err := protoconv.ConfigJSON(req.GetConfig())
 	if err != nil {
 		return nil, toStatus(s.log, invalidf("config: %v", err))
 	}
@@ -75,5 +75,5 @@ func (s *WorkerServer) Discover(ctx context.Context, req *rbv1.DiscoverRequest) 
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}
-	return &rbv1.DiscoverResponse{Catalog: convert.CatalogToProto(cat)}, nil
+	return &rbv1.DiscoverResponse{Catalog: protoconv.CatalogToProto(cat)}, nil
 }

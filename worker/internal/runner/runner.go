@@ -158,35 +158,31 @@ func (r *Runner) unary(ctx context.Context, ref modules.Ref, op abi.Op, role str
 
 // Read runs a source's read of one stream, handing batches to sink.
 func (r *Runner) Read(ctx context.Context, req StreamRequest, sink guest.ReadSink) (Result, error) {
-	m, load, err := r.prepare(ctx, req.Ref, abi.RoleSource)
-	if err != nil {
-		return Result{}, err
-	}
-	if o, ok := sink.(ModuleLoadObserver); ok {
-		o.ModuleLoaded(load)
-	}
-	ctx, cancel := r.deadline(ctx, req.Timeout)
-	defer cancel()
-	release, err := r.acquire(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	defer release()
-	inv := r.streamInvocation(m, abi.OpRead, req)
-	stats, err := m.Read(ctx, inv, sink)
-	r.processed(m, abi.OpRead, stats)
-	inv.Logger.Debug("read done", "connector", m.Manifest().ID, "records", stats.Records, "bytes", stats.Bytes, "duration", stats.Duration, "error", err)
-	return Result{Stats: stats, ModuleLoad: load}, err
+	return r.stream(ctx, req, abi.OpRead, abi.RoleSource, sink, func(ctx context.Context, m guest.Module, inv guest.Invocation) (guest.Stats, error) {
+		return m.Read(ctx, inv, sink)
+	})
 }
 
 // Write runs a destination's write of one stream, pulling batches from src
 // and calling ack after each commit.
 func (r *Runner) Write(ctx context.Context, req StreamRequest, src guest.WriteSource, ack guest.AckFunc) (Result, error) {
-	m, load, err := r.prepare(ctx, req.Ref, abi.RoleDestination)
+	return r.stream(ctx, req, abi.OpWrite, abi.RoleDestination, src, func(ctx context.Context, m guest.Module, inv guest.Invocation) (guest.Stats, error) {
+		return m.Write(ctx, inv, src, ack)
+	})
+}
+
+// stream runs one stream operation op of a connector with role: it
+// resolves the module (telling peer, the sink or source, the load time if
+// it is a ModuleLoadObserver), takes a guest slot under the request's
+// deadline and calls call, then records and logs the stats.
+func (r *Runner) stream(ctx context.Context, req StreamRequest, op abi.Op, role string, peer any,
+	call func(context.Context, guest.Module, guest.Invocation) (guest.Stats, error),
+) (Result, error) {
+	m, load, err := r.prepare(ctx, req.Ref, role)
 	if err != nil {
 		return Result{}, err
 	}
-	if o, ok := src.(ModuleLoadObserver); ok {
+	if o, ok := peer.(ModuleLoadObserver); ok {
 		o.ModuleLoaded(load)
 	}
 	ctx, cancel := r.deadline(ctx, req.Timeout)
@@ -196,10 +192,10 @@ func (r *Runner) Write(ctx context.Context, req StreamRequest, src guest.WriteSo
 		return Result{}, err
 	}
 	defer release()
-	inv := r.streamInvocation(m, abi.OpWrite, req)
-	stats, err := m.Write(ctx, inv, src, ack)
-	r.processed(m, abi.OpWrite, stats)
-	inv.Logger.Debug("write done", "connector", m.Manifest().ID, "records", stats.Records, "bytes", stats.Bytes, "duration", stats.Duration, "error", err)
+	inv := r.streamInvocation(m, op, req)
+	stats, err := call(ctx, m, inv)
+	r.processed(m, op, stats)
+	inv.Logger.Debug(string(op)+" done", "connector", m.Manifest().ID, "records", stats.Records, "bytes", stats.Bytes, "duration", stats.Duration, "error", err)
 	return Result{Stats: stats, ModuleLoad: load}, err
 }
 

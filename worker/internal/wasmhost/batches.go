@@ -9,11 +9,11 @@ import (
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 	"github.com/rapidbyte/rapidbyte/sdk/batch"
 	"github.com/rapidbyte/rapidbyte/worker/internal/bufpool"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -205,21 +205,9 @@ func (rs *readState) checkpoint(in *instance, mod api.Module, s []uint64) int32 
 			in.setFault(abi.CategoryInternal, "bad_checkpoint", errors.New("checkpoint before emit_schema"))
 			return -abi.EINVAL
 		}
-		rec = emptyRecord(rs.aschema)
+		rec = guest.EmptyRecord(rs.aschema)
 	}
 	return rs.deliver(in, rec, &cp)
-}
-
-func emptyRecord(s *arrow.Schema) arrow.RecordBatch {
-	cols := make([]arrow.Array, s.NumFields())
-	for i, f := range s.Fields() {
-		cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 0)
-	}
-	rec := array.NewRecordBatch(s, cols, 0)
-	for _, c := range cols {
-		c.Release()
-	}
-	return rec
 }
 
 // writeState is the host side of rb_write.

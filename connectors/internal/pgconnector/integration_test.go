@@ -1,0 +1,184 @@
+package pgconnector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
+	"github.com/rapidbyte/rapidbyte/sdk"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+// TestCopyAllTypesBetweenDatabases copies a table holding every supported
+// type (NULLs and edge values included) from one database to another
+// through the SDK batch buffers and frames, then proves equality column by
+// column with SQL on both sides.
+func TestCopyAllTypesBetweenDatabases(t *testing.T) {
+	srcCfg, dstCfg := pgtest.NewDB(t), pgtest.NewDB(t)
+	src, dst := pgtest.Connect(t, srcCfg), pgtest.Connect(t, dstCfg)
+	pgtest.Exec(t, src, pgtest.AllTypesSQL)
+	pgtest.Exec(t, dst, "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+
+	f, err := readAll(t, config(t, srcCfg, map[string]any{"schema": "public"}), abi.StreamSpec{Name: "all_types"}, nil, 4, true)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if f.rows != 6 || len(f.frames) != 2 {
+		t.Fatalf("read %d rows in %d frames, want 6 in 2", f.rows, len(f.frames))
+	}
+	spec := abi.StreamSpec{Name: "all_types", WriteMode: abi.WriteAppend, Pipeline: "it", RunID: "r1"}
+	it, err := writeAll(t, config(t, dstCfg, map[string]any{"schema": "copy"}), spec, f)
+	if err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if last := it.acked[len(it.acked)-1]; last == nil || last.Records != 6 {
+		t.Errorf("last acknowledged checkpoint = %+v", last)
+	}
+	for _, col := range append([]string{"id"}, pgtest.AllTypesColumns...) {
+		q := fmt.Sprintf("SELECT md5(string_agg(coalesce(%s::text, '<NULL>'), '|' ORDER BY id)), count(%[1]s) FROM %%s", pgsql.Ident(col))
+		a := pgtest.QueryStrings(t, src, fmt.Sprintf(q, "public.all_types"))[0]
+		b := pgtest.QueryStrings(t, dst, fmt.Sprintf(q, "copy.all_types"))[0]
+		if a[0] != b[0] || a[1] != b[1] {
+			t.Errorf("column %q: source md5 %s (%s non-null), destination md5 %s (%s non-null)", col, a[0], a[1], b[0], b[1])
+		}
+	}
+	// Same source types on the destination side.
+	q := `SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute
+	      WHERE attrelid = '%s'::regclass AND attnum > 0 AND attname <> 'c_point'`
+	if a, b := pgtest.QueryStrings(t, src, fmt.Sprintf(q, "public.all_types"))[0][0], pgtest.QueryStrings(t, dst, fmt.Sprintf(q, "copy.all_types"))[0][0]; a != b {
+		t.Errorf("column types differ:\nsource %s\ndest   %s", a, b)
+	}
+}
+
+func TestErrorsAreClassifiedAndSanitized(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	ctx := context.Background()
+	cases := []struct {
+		name     string
+		extra    map[string]any
+		category string
+	}{
+		{"unknown database", map[string]any{"database": "rb_pg_no_such_db"}, abi.CategoryConfig},
+		{"unknown role", map[string]any{"user": "rb_pg_no_such_role", "password": "s3cr3t-Pa55"}, abi.CategoryAuth},
+		{"connection refused", map[string]any{"port": 1}, abi.CategoryTransientNetwork},
+		{"bad sslmode", map[string]any{"sslmode": "prefer"}, abi.CategoryConfig},
+		{"unknown field", map[string]any{"hostname": "x"}, abi.CategoryConfig},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NewSource().Open(ctx, config(t, cfg, tc.extra))
+			var e *sdk.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v, want *sdk.Error", err)
+			}
+			if e.Envelope.Category != tc.category {
+				t.Errorf("category = %s (%v), want %s", e.Envelope.Category, err, tc.category)
+			}
+			if e.Envelope.Retryable != (tc.category == abi.CategoryTransientNetwork) {
+				t.Errorf("retryable = %v", e.Envelope.Retryable)
+			}
+			if strings.Contains(e.Envelope.Message, "s3cr3t") {
+				t.Errorf("message leaks the password: %s", e.Envelope.Message)
+			}
+		})
+	}
+	// Read of a missing table: config, not retried.
+	_, err := readAll(t, config(t, cfg, nil), abi.StreamSpec{Name: "missing"}, nil, 10, false)
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Envelope.Category != abi.CategoryConfig || e.Envelope.Retryable {
+		t.Errorf("missing table: %v", err)
+	}
+}
+
+// TestRetryAfterLostAckWithoutResume: the first attempt's fourth commit
+// lands but its acknowledgement is lost; the second attempt's source
+// resumes after the last acknowledged checkpoint, and the destination
+// (which gets no resume checkpoint from the SDK) derives the resume point
+// from the first checkpoint it sees and skips the rows it already
+// committed. No row is lost or duplicated in any write mode.
+func TestRetryAfterLostAckWithoutResume(t *testing.T) {
+	srcCfg := pgtest.NewDB(t)
+	src := pgtest.Connect(t, srcCfg)
+	pgtest.Exec(t, src, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i`)
+	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 200}}
+	for _, mode := range []string{abi.WriteAppend, abi.WriteReplace, abi.WriteUpsert} {
+		t.Run(mode, func(t *testing.T) {
+			dstCfg := pgtest.NewDB(t)
+			dst := pgtest.Connect(t, dstCfg)
+			ws := spec
+			ws.WriteMode, ws.Pipeline, ws.RunID, ws.PrimaryKey = mode, "p", "run-7", []string{"id"}
+			f1, err := readAll(t, config(t, srcCfg, nil), spec, nil, 100, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			it1, err := writeIter(t, config(t, dstCfg, nil), ws, &iterator{f: f1, failCommit: 3})
+			if !errors.Is(err, errAckLost) {
+				t.Fatalf("first attempt: %v", err)
+			}
+			resume := it1.acked[len(it1.acked)-1]
+			f2, err := readAll(t, config(t, srcCfg, nil), spec, resume, 100, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f2.rows != 400 {
+				t.Fatalf("resumed read: %d rows, want 400", f2.rows)
+			}
+			if _, err := writeAll(t, config(t, dstCfg, nil), ws, f2); err != nil {
+				t.Fatalf("second attempt: %v", err)
+			}
+			got := pgtest.QueryStrings(t, dst, "SELECT count(*), count(DISTINCT id), sum(id) FROM t")[0]
+			if fmt.Sprint(got) != "[1000 1000 500500]" {
+				t.Errorf("destination rows = %v, want [1000 1000 500500]", got)
+			}
+		})
+	}
+}
+
+func TestCheckAndDiscover(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, cfg)
+	pgtest.Exec(t, conn, `CREATE SCHEMA "Sales"; CREATE TABLE "Sales"."Orders" (id int PRIMARY KEY, at timestamptz)`)
+	ctx := context.Background()
+
+	src := NewSource()
+	if err := src.Open(ctx, config(t, cfg, map[string]any{"schema": "Sales"})); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(ctx)
+	if err := src.Check(ctx); err != nil {
+		t.Errorf("check: %v", err)
+	}
+	cat, err := src.Discover(ctx)
+	if err != nil || len(cat.Streams) != 1 || cat.Streams[0].Name != "Orders" || cat.Streams[0].Namespace != "Sales" {
+		t.Fatalf("discover = %+v, %v", cat, err)
+	}
+	if got := cat.Streams[0].CursorCandidates; fmt.Sprint(got) != "[id at]" {
+		t.Errorf("cursor candidates = %v", got)
+	}
+
+	missing := NewSource()
+	if err := missing.Open(ctx, config(t, cfg, map[string]any{"schema": "nope"})); err != nil {
+		t.Fatal(err)
+	}
+	defer missing.Close(ctx)
+	var e *sdk.Error
+	if err := missing.Check(ctx); !errors.As(err, &e) || e.Envelope.Category != abi.CategoryConfig {
+		t.Errorf("check of a missing schema = %v, want config error", err)
+	}
+
+	d := NewDestination()
+	if err := d.Open(ctx, config(t, cfg, map[string]any{"schema": "new schema", "copy_flush_bytes": 1024})); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	if err := d.Check(ctx); err != nil {
+		t.Errorf("destination check: %v", err)
+	}
+	if n := pgtest.QueryStrings(t, conn, `SELECT count(*) FROM pg_namespace WHERE nspname = 'new schema'`)[0][0]; n != "0" {
+		t.Errorf("check left the probe schema behind")
+	}
+}

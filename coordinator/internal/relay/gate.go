@@ -1,0 +1,59 @@
+package relay
+
+import (
+	"context"
+	"sync"
+)
+
+// MaxInflightBytes bounds the bytes of relayed messages queued between a
+// source and a destination, on top of the message count bound: with
+// 64 Ki-row batches of wide rows (10+ MB each) a count of 16 alone would
+// let one stream hold well over 100 MB in the coordinator. A message larger
+// than the bound still passes when nothing else is queued.
+const MaxInflightBytes = 32 << 20
+
+// byteGate counts queued bytes against a limit.
+type byteGate struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	used   int
+	limit  int
+	closed bool
+}
+
+// newByteGate returns a gate of limit bytes that opens for good once ctx
+// is done.
+func newByteGate(ctx context.Context, limit int) *byteGate {
+	g := &byteGate{limit: limit}
+	g.cond.L = &g.mu
+	context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		g.closed = true
+		g.mu.Unlock()
+		g.cond.Broadcast()
+	})
+	return g
+}
+
+// acquire waits until n more bytes fit (or nothing is queued) and counts
+// them. It returns false, counting nothing, when ctx ended first.
+func (g *byteGate) acquire(n int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.used > 0 && g.used+n > g.limit && !g.closed {
+		g.cond.Wait()
+	}
+	if g.closed {
+		return false
+	}
+	g.used += n
+	return true
+}
+
+// release uncounts n bytes acquired before.
+func (g *byteGate) release(n int) {
+	g.mu.Lock()
+	g.used -= n
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}

@@ -1,0 +1,446 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
+)
+
+// Flight methods the relay calls.
+const (
+	methodDoGet = "/arrow.flight.protocol.FlightService/DoGet"
+	methodDoPut = "/arrow.flight.protocol.FlightService/DoPut"
+)
+
+var (
+	doGetDesc = grpc.StreamDesc{StreamName: "DoGet", ServerStreams: true}
+	doPutDesc = grpc.StreamDesc{StreamName: "DoPut", ServerStreams: true, ClientStreams: true}
+)
+
+// DefaultMaxInflight is the bound on relayed messages when a job sets none.
+const DefaultMaxInflight = 16
+
+// Progress is a snapshot of one stream's progress in the current attempt.
+type Progress struct {
+	// RecordsRead and BytesRead count what the source emitted.
+	RecordsRead, BytesRead uint64
+	// MessagesRead counts Flight messages received from the source;
+	// MessagesSent those handed to the destination.
+	MessagesRead, MessagesSent uint64
+	// RecordsWritten and BytesWritten count what the destination committed.
+	RecordsWritten, BytesWritten uint64
+	// Checkpoint is the latest checkpoint the destination acknowledged, or
+	// nil. Every acknowledgement carrying a checkpoint makes a new value, so
+	// callers can spot new ones by pointer (checkpoint ids may repeat).
+	Checkpoint *store.Checkpoint
+	// SourceWorker and DestWorker are the addresses of the workers that
+	// serve the read and the write.
+	SourceWorker, DestWorker string
+	// SourceModuleLoadMs and DestModuleLoadMs are the workers' module load times.
+	SourceModuleLoadMs, DestModuleLoadMs float64
+}
+
+// Result is the outcome of one relayed stream. On error it holds what was
+// done before the failure (in particular the last acknowledged checkpoint).
+type Result struct {
+	Progress
+	// Duration is the relay's wall time.
+	Duration time.Duration
+	// ReadDuration is the time until the source finished; WriteDuration the
+	// time until the destination sent its final acknowledgement.
+	ReadDuration, WriteDuration time.Duration
+	// Final is true when the destination sent its final acknowledgement.
+	Final bool
+}
+
+// relay is the state of one relayed stream.
+type relay struct {
+	parent     context.Context // the caller's ctx: its end means "cancelled"
+	cancel     context.CancelFunc
+	start      time.Time
+	stream     string // names the stream in errors: stream "users" [partition i/n]
+	onProgress func(Progress)
+
+	mu                 sync.Mutex
+	prog               Progress
+	err                *retry.ConnectorError
+	deadline           *retry.ConnectorError // a worker's deadline verdict (see fail)
+	deadlineFromSource bool                  // deadline came from the source
+	final              bool
+	closeSent          bool
+	skipped            bool // the source sent no message, so the write was abandoned
+	readDur            time.Duration
+	writeDur           time.Duration
+
+	cbMu sync.Mutex // serialises onProgress calls
+}
+
+// fail records the destination's (or the relay's own) first error and
+// cancels both streams; failSource does so for the source's.
+//
+// A deadline verdict (retry.ConnectorError.DeadlineVerdict) is kept
+// without cancelling: both workers have the same deadline, and when one
+// side stalled (a source spinning in a loop), the other times out waiting
+// for it at about the same moment, while the stalled side's verdict
+// ("unresponsive") comes up to the worker's cancel grace later. Any other
+// error replaces a deadline verdict; between two, the source's wins (its
+// stall starves the destination, and a destination's timeout would claim
+// an unknown commit state). The relay's ctx, workerpool.PoolConfig.VerdictGrace past the
+// deadline, bounds the wait.
+func (r *relay) fail(err *retry.ConnectorError) { r.record(err, false) }
+
+func (r *relay) failSource(err *retry.ConnectorError) { r.record(err, true) }
+
+func (r *relay) record(err *retry.ConnectorError, source bool) {
+	r.mu.Lock()
+	if err.DeadlineVerdict() {
+		if r.deadline == nil || source && !r.deadlineFromSource {
+			r.deadline, r.deadlineFromSource = err, source
+		}
+		r.mu.Unlock()
+		return
+	}
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.cancel()
+}
+
+// failed reports whether an error (a deadline verdict included) was recorded.
+func (r *relay) failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err != nil || r.deadline != nil
+}
+
+// firstErr returns the error the relay ended with, if any.
+func (r *relay) firstErr() *retry.ConnectorError {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	return r.deadline
+}
+
+// update applies f to the progress under the lock and reports a snapshot.
+func (r *relay) update(f func(p *Progress)) {
+	r.mu.Lock()
+	f(&r.prog)
+	snap := r.prog
+	r.mu.Unlock()
+	if r.onProgress != nil {
+		r.cbMu.Lock()
+		r.onProgress(snap)
+		r.cbMu.Unlock()
+	}
+}
+
+// relayTickets relays one stream: it opens DoGet(read) and DoPut(write) on
+// workers (avoiding the addresses in avoid when another worker is
+// available) and forwards every FlightData from the read to the write with
+// at most maxInflight messages (and MaxInflightBytes) queued between them.
+func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
+	maxInflight int, avoid []string, onProgress func(Progress),
+) (Result, error) {
+	if maxInflight <= 0 {
+		maxInflight = DefaultMaxInflight
+	}
+	stream := fmt.Sprintf("stream %q", read.GetStream().GetName())
+	if pt := read.GetStream().GetPartition(); pt.GetCount() > 1 {
+		stream = fmt.Sprintf("stream %q partition %d/%d", read.GetStream().GetName(), pt.GetIndex(), pt.GetCount())
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &relay{parent: ctx, cancel: cancel, start: time.Now(), stream: stream, onProgress: onProgress}
+
+	ticket, err := proto.Marshal(read)
+	if err != nil {
+		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
+	}
+	cmd, err := proto.Marshal(write)
+	if err != nil {
+		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode write ticket of %s: %v", stream, err)
+	}
+
+	ticketMsg, err := proto.Marshal(&flightpb.Ticket{Ticket: ticket})
+	if err != nil {
+		return r.result(), retry.New(retry.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
+	}
+	// round_robin hands out workers in turn, so always opening the read
+	// first would put every read on the same half of the workers and every
+	// write on the other. A coin flip per stream mixes the roles.
+	var (
+		get, put         grpc.ClientStream
+		srcAddr, dstAddr string
+	)
+	openGet := func() error {
+		get, srcAddr, err = rl.pool.OpenStream(rctx, &doGetDesc, methodDoGet, avoid, grpc.ForceCodecV2(rawCodec{}))
+		return err
+	}
+	openPut := func() error {
+		put, dstAddr, err = rl.pool.OpenStream(rctx, &doPutDesc, methodDoPut, avoid, grpc.ForceCodecV2(rawCodec{}))
+		return err
+	}
+	first, second := openGet, openPut
+	if rand.IntN(2) == 1 {
+		first, second = openPut, openGet
+	}
+	if err := first(); err != nil {
+		return r.result(), workerpool.FromStatus(ctx, "open "+stream, err)
+	}
+	if err := second(); err != nil {
+		return r.result(), workerpool.FromStatus(ctx, "open "+stream, err)
+	}
+	if err := get.SendMsg(&frame{b: ticketMsg}); err != nil {
+		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, recvErr(get, err))
+	}
+	if err := get.CloseSend(); err != nil {
+		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, err)
+	}
+	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = srcAddr, dstAddr })
+
+	ch := make(chan *frame, maxInflight)
+	gate := newByteGate(rctx, MaxInflightBytes)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); r.read(rctx, get, srcAddr, ch, gate) }()
+	go func() { defer wg.Done(); r.write(rctx, put, dstAddr, cmd, ch, gate) }()
+	go func() { defer wg.Done(); r.ack(put, dstAddr) }()
+	wg.Wait()
+
+	res := r.result()
+	if err := r.firstErr(); err != nil {
+		return res, err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, workerpool.FromStatus(ctx, stream, err)
+	}
+	return res, nil
+}
+
+func (r *relay) result() Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Result{
+		Progress: r.prog, Duration: time.Since(r.start),
+		ReadDuration: r.readDur, WriteDuration: r.writeDur, Final: r.final,
+	}
+}
+
+// read receives the source's messages and queues them for the writer,
+// within gate's byte bound. It closes ch when the source ends (successfully
+// or not).
+func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch chan<- *frame, gate *byteGate) {
+	defer close(ch)
+	for {
+		msg := new(frame)
+		err := get.RecvMsg(msg)
+		if errors.Is(err, io.EOF) {
+			r.mu.Lock()
+			r.readDur = time.Since(r.start)
+			r.mu.Unlock()
+			return
+		}
+		if err != nil {
+			r.failSource(workerpool.FromStatus(r.parent, "read "+r.stream+" on "+addr, err))
+			return
+		}
+		header, appMeta, err := msg.fields()
+		if err != nil {
+			msg.release()
+			r.fail(retry.New(retry.CategoryInternal, "BAD_FLIGHT_DATA", "read %s on %s: %v", r.stream, addr, err))
+			return
+		}
+		var meta rapidbytev1.BatchMeta
+		if len(appMeta) > 0 {
+			if err := proto.Unmarshal(appMeta, &meta); err != nil {
+				msg.release()
+				r.fail(retry.New(retry.CategoryInternal, "BAD_BATCH_META", "read %s on %s: decode batch metadata: %v", r.stream, addr, err))
+				return
+			}
+		}
+		// Only record batches count: a writer may repeat the first batch's
+		// metadata on the schema message.
+		isBatch := messageType(header) == headerRecordBatch
+		r.update(func(p *Progress) {
+			p.MessagesRead++
+			if isBatch {
+				p.RecordsRead += meta.GetRecords()
+				p.BytesRead += meta.GetBytes()
+			}
+			if p.SourceModuleLoadMs == 0 {
+				p.SourceModuleLoadMs = meta.GetModuleLoadMs()
+			}
+		})
+		if !gate.acquire(msg.n) {
+			msg.release()
+			return
+		}
+		select {
+		case ch <- msg:
+		case <-ctx.Done():
+			gate.release(msg.n)
+			msg.release()
+			return
+		}
+	}
+}
+
+// write forwards queued messages to the destination; the first one carries
+// the WriteTicket as its descriptor cmd. When the source ends it half-closes
+// the DoPut so the destination finishes and sends its final ack. A source
+// that sent no message at all (not even a schema) leaves nothing to write:
+// the DoPut is cancelled and the relay succeeds with zero records.
+func (r *relay) write(ctx context.Context, put grpc.ClientStream, addr string, cmd []byte, ch <-chan *frame, gate *byteGate) {
+	first := true
+	// Once this returns, drop whatever the source still sends, so the
+	// reader keeps receiving and sees how the source ends.
+	defer func() {
+		for msg := range ch {
+			gate.release(msg.n)
+			msg.release()
+		}
+	}()
+	send := func(msg *frame) bool {
+		if first {
+			b, err := withDescriptor(msg.bytes(), cmd)
+			msg.release()
+			if err != nil {
+				r.fail(retry.New(retry.CategoryInternal, "ENCODE_TICKET", "write %s: %v", r.stream, err))
+				return false
+			}
+			msg, first = &frame{b: b}, false
+		}
+		if err := put.SendMsg(msg); err != nil {
+			if !errors.Is(err, io.EOF) { // io.EOF: the server ended the stream; ack reports why
+				r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
+			}
+			return false
+		}
+		return true
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				if first {
+					// The destination never got its ticket: the relay
+					// failed first (it has no verdict to wait for), or the
+					// source sent nothing, not even a schema (there is
+					// nothing a destination could write). Abandon the write.
+					r.mu.Lock()
+					r.skipped = true
+					r.mu.Unlock()
+					r.cancel()
+					return
+				}
+				if r.failed() || ctx.Err() != nil {
+					return
+				}
+				r.mu.Lock()
+				r.closeSent = true
+				r.mu.Unlock()
+				if err := put.CloseSend(); err != nil {
+					r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
+				}
+				return
+			}
+			n := msg.n
+			ok = send(msg)
+			gate.release(n)
+			if !ok {
+				return
+			}
+			r.update(func(p *Progress) { p.MessagesSent++ })
+		}
+	}
+}
+
+// ack reads the destination's PutResults until the stream ends.
+func (r *relay) ack(put grpc.ClientStream, addr string) {
+	for {
+		raw := new(frame)
+		err := put.RecvMsg(raw)
+		if errors.Is(err, io.EOF) {
+			r.mu.Lock()
+			early := !r.closeSent
+			r.writeDur = time.Since(r.start)
+			r.mu.Unlock()
+			if early && !r.failed() {
+				r.fail(retry.New(retry.CategoryInternal, "WRITE_ENDED_EARLY",
+					"write %s on %s: the destination ended the stream before the source finished", r.stream, addr))
+			}
+			return
+		}
+		if err != nil {
+			r.mu.Lock()
+			skipped := r.skipped
+			r.mu.Unlock()
+			if !skipped {
+				r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
+			}
+			return
+		}
+		var res flightpb.PutResult
+		err = proto.Unmarshal(raw.bytes(), &res)
+		raw.release()
+		if err != nil {
+			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode put result: %v", r.stream, addr, err))
+			return
+		}
+		if len(res.AppMetadata) == 0 {
+			continue
+		}
+		var wa rapidbytev1.WriteAck
+		if err := proto.Unmarshal(res.AppMetadata, &wa); err != nil {
+			r.fail(retry.New(retry.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode ack: %v", r.stream, addr, err))
+			return
+		}
+		cp := protoconv.CheckpointFromProto(wa.GetCheckpoint())
+		r.update(func(p *Progress) {
+			p.RecordsWritten = max(p.RecordsWritten, wa.GetRecordsWritten())
+			p.BytesWritten = max(p.BytesWritten, wa.GetBytesWritten())
+			if cp != nil {
+				p.Checkpoint = cp
+			}
+			if p.DestModuleLoadMs == 0 {
+				p.DestModuleLoadMs = wa.GetModuleLoadMs()
+			}
+		})
+		if wa.GetFinal() {
+			r.mu.Lock()
+			r.final = true
+			r.mu.Unlock()
+		}
+	}
+}
+
+// recvErr returns the stream's status error when a send failed with io.EOF.
+func recvErr(s grpc.ClientStream, err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	if rerr := s.RecvMsg(new(frame)); rerr != nil && !errors.Is(rerr, io.EOF) {
+		return rerr
+	}
+	return err
+}
