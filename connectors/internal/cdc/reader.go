@@ -306,9 +306,12 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 				return err
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, idlePoll)
-		msg, err := r.repl.ReceiveMessage(rctx)
-		cancel()
+		// A read deadline (not a context per message: a timer each) bounds
+		// the wait; a timeout leaves the connection usable.
+		if err := r.repl.Conn().SetReadDeadline(time.Now().Add(idlePoll)); err != nil {
+			return fmt.Errorf("set read deadline: %w", err)
+		}
+		msg, err := r.repl.ReceiveMessage(ctx)
 		if err != nil {
 			if ctx.Err() == nil && pgconn.Timeout(err) {
 				if !r.inTx {
