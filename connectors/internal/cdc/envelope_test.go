@@ -38,9 +38,9 @@ func TestDecodeTupleRejectsBadInput(t *testing.T) {
 
 func TestDefaultName(t *testing.T) {
 	for in, want := range map[string]string{
-		"pg_to_pg":       "rapidbyte_pg_to_pg",
-		"Orders-Sync v2": "rapidbyte_orders_sync_v2",
-		"":               "rapidbyte_",
+		"pg_to_pg":                     "rapidbyte_pg_to_pg",
+		"Orders-Sync v2":               "rapidbyte_orders_sync_v2",
+		"":                             "rapidbyte_",
 		"x" + string(make([]byte, 80)): "rapidbyte_x" + "_____________________________________________________"[:52],
 	} {
 		got := DefaultName(in)

@@ -82,7 +82,7 @@ type applyTable struct {
 	key    []int
 	order  []string
 	last   map[string]*pendingChange
-	dirty  bool // listed in applier.dirty
+	dirty  bool        // listed in applier.dirty
 	oldKey []cdc.Value // the old key of the key change whose update comes next
 }
 
