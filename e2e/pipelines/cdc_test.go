@@ -222,12 +222,22 @@ COMMIT`, lo, i))
 			}
 			return 0
 		}
-		p1 := wait(start)
+		wait(start)
 		var ok bool
-		if err := spool.QueryRow(ctx, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL", slot).Scan(&ok); err == nil && ok {
+		var killed int32
+		if err := spool.QueryRow(ctx, `SELECT active_pid, pg_terminate_backend(active_pid) FROM pg_replication_slots
+  WHERE slot_name = $1 AND active_pid IS NOT NULL`, slot).Scan(&killed, &ok); err == nil && ok {
 			kills.Add(1)
 		}
-		wait(p1)
+		// Strike the destination once the retry streams and commits.
+		for ctx.Err() == nil {
+			var pid int32
+			if err := spool.QueryRow(ctx, "SELECT coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&pid); err == nil && pid != 0 && pid != killed {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		wait(position())
 		for ctx.Err() == nil {
 			var pid int32
 			err := dpool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()

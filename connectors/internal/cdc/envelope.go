@@ -85,15 +85,21 @@ var ErrBadTuple = errors.New("bad change tuple")
 // DecodeTuple decodes an encoded tuple into vals (reused); the values
 // alias src.
 func DecodeTuple(src []byte, vals []Value) ([]Value, error) {
+	vals, _, err := decodeTuple(src, vals)
+	return vals, err
+}
+
+// decodeTuple is DecodeTuple that also returns the tuple's length in src.
+func decodeTuple(src []byte, vals []Value) ([]Value, int, error) {
 	vals = vals[:0]
 	if len(src) < 2 {
-		return nil, fmt.Errorf("%w: %d bytes", ErrBadTuple, len(src))
+		return nil, 0, fmt.Errorf("%w: %d bytes", ErrBadTuple, len(src))
 	}
 	n := int(binary.BigEndian.Uint16(src))
 	p := 2
 	for i := 0; i < n; i++ {
 		if p >= len(src) {
-			return nil, fmt.Errorf("%w: truncated at value %d", ErrBadTuple, i)
+			return nil, 0, fmt.Errorf("%w: truncated at value %d", ErrBadTuple, i)
 		}
 		v := Value{Kind: src[p]}
 		p++
@@ -101,21 +107,21 @@ func DecodeTuple(src []byte, vals []Value) ([]Value, error) {
 		case KindNull, KindUnchanged:
 		case KindText, 'b':
 			if p+4 > len(src) {
-				return nil, fmt.Errorf("%w: truncated length at value %d", ErrBadTuple, i)
+				return nil, 0, fmt.Errorf("%w: truncated length at value %d", ErrBadTuple, i)
 			}
 			l := int(binary.BigEndian.Uint32(src[p:]))
 			p += 4
 			if l < 0 || p+l > len(src) {
-				return nil, fmt.Errorf("%w: value %d overruns the tuple", ErrBadTuple, i)
+				return nil, 0, fmt.Errorf("%w: value %d overruns the tuple", ErrBadTuple, i)
 			}
 			v.Kind, v.Data = KindText, src[p:p+l]
 			p += l
 		default:
-			return nil, fmt.Errorf("%w: value %d has kind %q", ErrBadTuple, i, v.Kind)
+			return nil, 0, fmt.Errorf("%w: value %d has kind %q", ErrBadTuple, i, v.Kind)
 		}
 		vals = append(vals, v)
 	}
-	return vals, nil
+	return vals, p, nil
 }
 
 // Column is one column of a TableSchema.

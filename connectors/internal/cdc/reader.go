@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -67,6 +68,7 @@ type reader struct {
 	lastStat time.Time
 	tuple    []byte
 	vals     []Value
+	vals2    []Value
 	stats    Stats
 	ctl      *pgconn.PgConn
 }
@@ -379,6 +381,12 @@ func (r *reader) finish(lsn pglogrepl.LSN) error {
 
 // message handles one pgoutput message; done reports the end of the read.
 func (r *reader) message(ctx context.Context, data []byte) (done bool, err error) {
+	if len(data) > 0 {
+		switch data[0] {
+		case 'I', 'U', 'D':
+			return false, r.rawChange(data)
+		}
+	}
 	lm, err := pglogrepl.Parse(data)
 	if err != nil {
 		return false, fmt.Errorf("parse pgoutput message: %w", err)
@@ -398,25 +406,6 @@ func (r *reader) message(ctx context.Context, data []byte) (done bool, err error
 		if r.pending >= r.req.CheckpointRows || r.pending > 0 && time.Since(r.lastCP) >= r.req.CheckpointInterval {
 			return false, r.checkpoint(m.TransactionEndLSN)
 		}
-	case *pglogrepl.InsertMessage:
-		if t := r.rels[m.RelationID]; t != nil {
-			return false, r.change(t, OpInsert, m.Tuple)
-		}
-	case *pglogrepl.UpdateMessage:
-		t := r.rels[m.RelationID]
-		if t == nil {
-			return false, nil
-		}
-		if m.OldTuple != nil && keyChanged(t, m.OldTuple, m.NewTuple) {
-			if err := r.change(t, OpRekey, m.OldTuple); err != nil {
-				return false, err
-			}
-		}
-		return false, r.change(t, OpUpdate, m.NewTuple)
-	case *pglogrepl.DeleteMessage:
-		if t := r.rels[m.RelationID]; t != nil && m.OldTuple != nil {
-			return false, r.change(t, OpDelete, m.OldTuple)
-		}
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			if t := r.rels[id]; t != nil {
@@ -429,37 +418,80 @@ func (r *reader) message(ctx context.Context, data []byte) (done bool, err error
 	return false, nil
 }
 
-func (r *reader) change(t *Table, op string, td *pglogrepl.TupleData) error {
-	r.vals = r.vals[:0]
-	for _, c := range td.Columns {
-		switch c.DataType {
-		case pglogrepl.TupleDataTypeText, pglogrepl.TupleDataTypeBinary:
-			r.vals = append(r.vals, Value{Kind: KindText, Data: c.Data})
-		case pglogrepl.TupleDataTypeToast:
-			r.vals = append(r.vals, Value{Kind: KindUnchanged})
-		default:
-			r.vals = append(r.vals, Value{Kind: KindNull})
+// rawChange passes an Insert, Update or Delete message's tuples on as
+// they are: the envelope's tuple layout is pgoutput's TupleData.
+func (r *reader) rawChange(data []byte) error {
+	bad := func(what string) error { return fmt.Errorf("parse pgoutput %c message: %s", data[0], what) }
+	if len(data) < 6 {
+		return bad("too short")
+	}
+	t := r.rels[binary.BigEndian.Uint32(data[1:5])]
+	if t == nil {
+		return nil
+	}
+	p := 5
+	switch data[0] {
+	case 'I':
+		if data[p] != 'N' {
+			return bad("no new tuple")
+		}
+		return r.appendRow(t.Qualified(), OpInsert, r.txLSN, data[p+1:])
+	case 'D':
+		if data[p] != 'K' && data[p] != 'O' {
+			return bad("no old tuple")
+		}
+		return r.appendRow(t.Qualified(), OpDelete, r.txLSN, data[p+1:])
+	}
+	var old []byte
+	if data[p] == 'K' || data[p] == 'O' {
+		var n int
+		var err error
+		if r.vals, n, err = decodeTuple(data[p+1:], r.vals); err != nil {
+			return bad(err.Error())
+		}
+		old = data[p+1 : p+1+n]
+		p += 1 + n
+	}
+	if p >= len(data) || data[p] != 'N' {
+		return bad("no new tuple")
+	}
+	cur := data[p+1:]
+	if old != nil {
+		changed, err := r.keyChanged(t, cur)
+		if err != nil {
+			return bad(err.Error())
+		}
+		if changed {
+			if err := r.appendRow(t.Qualified(), OpRekey, r.txLSN, old); err != nil {
+				return err
+			}
 		}
 	}
-	return r.row(t, op, r.txLSN, r.vals)
+	return r.appendRow(t.Qualified(), OpUpdate, r.txLSN, cur)
 }
 
-// keyChanged reports whether an update's old key differs from its new one.
-func keyChanged(t *Table, old, cur *pglogrepl.TupleData) bool {
+// keyChanged reports whether the new tuple's key differs from the old
+// tuple's, which r.vals holds.
+func (r *reader) keyChanged(t *Table, cur []byte) (bool, error) {
+	vals, err := DecodeTuple(cur, r.vals2)
+	if err != nil {
+		return false, err
+	}
+	r.vals2 = vals
 	for _, k := range t.Key {
 		i := t.column(k)
-		if i >= len(old.Columns) || i >= len(cur.Columns) {
-			return true
+		if i >= len(r.vals) || i >= len(vals) {
+			return true, nil
 		}
-		o, n := old.Columns[i], cur.Columns[i]
-		if o.DataType == pglogrepl.TupleDataTypeToast || n.DataType == pglogrepl.TupleDataTypeToast {
+		o, n := r.vals[i], vals[i]
+		if o.Kind == KindUnchanged || n.Kind == KindUnchanged {
 			continue
 		}
-		if o.DataType != n.DataType || string(o.Data) != string(n.Data) {
-			return true
+		if o.Kind != n.Kind || string(o.Data) != string(n.Data) {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // relation maps a relation id to its table and follows schema changes: a
