@@ -73,8 +73,9 @@ fuzz: ## run every fuzz target briefly (FUZZTIME: executions like 30000x, or a d
 demo: warm ## seed a demo database and run examples/pg_to_pg.yaml end to end
 	env -u RAPIDBYTE_CACHE_DIR scripts/demo.sh
 
-bench: build wasm ## PG -> PG benchmark against the raw COPY pipe (see bench/README.md)
+bench: build wasm ## PG -> PG benchmark against the raw COPY pipe, then the CDC benchmark (see bench/README.md)
 	bench/run.sh
+	bench/cdc.sh
 
 check: tools ## regenerate, lint, breaking check, test, and fail on a dirty tree
 	$(MAKE) proto

@@ -63,9 +63,10 @@ q -d "$src" -c "DO \$\$ DECLARE b bigint; BEGIN
     COMMIT;
   END LOOP; END \$\$"
 changes=$((TXNS * 120))
-out=$(bin/rapidbyte run -o json "$work/p.yaml")
+out=$(/usr/bin/time -o "$work/time" -f "%U %S" bin/rapidbyte run -o json "$work/p.yaml")
 secs=$(echo "$out" | field duration_secs)
-python3 -c "print('burst: $changes changes (%d transactions) applied in %.2f s: %.0f changes/s end to end' % ($TXNS, $secs, $changes / $secs))"
+read -r usr sys <"$work/time"
+python3 -c "print('burst: $changes changes (%d transactions) applied in %.2f s: %.0f changes/s end to end; Rapidbyte CPU %.1f s (%.1f us/change)' % ($TXNS, $secs, $changes / $secs, $usr + $sys, ($usr + $sys) * 1e6 / $changes))"
 
 # Steady load: RATE/100 transactions of 100 inserts a second.
 q -d "$src" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); b bigint; BEGIN
