@@ -124,6 +124,11 @@ func TestCDCSnapshotAndChanges(t *testing.T) {
 	file := pl.Write(t)
 	env := e2etest.NewEmbeddedEnv(t)
 
+	// The server runs with wal_level=logical: discover offers cdc.
+	disc := e2etest.RunCLI(t, env, "discover", file)
+	disc.RequireExit(t, 0)
+	contains(t, "discover output", disc.Stdout, `"SYNC_MODE_CDC"`)
+
 	w := startWriter(t, p.src)
 	first, res := runOK(t, env, file)
 	n := w.Stop(t)
