@@ -160,6 +160,15 @@ BEGIN; INSERT INTO acct VALUES (900002, 'x', 5, repeat('y', 5000), NULL, NULL); 
 	confirmed := p.src.Int64(t, "SELECT (confirmed_flush_lsn - '0/0')::bigint FROM pg_replication_slots WHERE slot_name = 'rapidbyte_e2e_cdc_snap'")
 	wantEqual(t, "slot confirmed_flush_lsn after the next run", confirmed, committed)
 	t.Logf("slot lag after the idle run: %d bytes", slotLag(t, p.src, "rapidbyte_e2e_cdc_snap"))
+
+	// A slot that is gone is a clear, unretried error asking for a new snapshot.
+	p.src.Exec(t, "SELECT pg_drop_replication_slot('rapidbyte_e2e_cdc_snap')")
+	lost := e2etest.RunCLI(t, env, "run", "-o", "json", file)
+	lost.RequireExit(t, 1)
+	rr := lost.MustRunJSON(t)
+	wantEqual(t, "retries after the slot was dropped", rr.RetryCount, 0)
+	contains(t, "error of a run without its slot", lost.Stdout, "slot_lost")
+	contains(t, "error of a run without its slot", lost.Stdout, "re-snapshot")
 }
 
 // TestCDCFaultsAndAtomicity streams a backlog of large multi-table

@@ -123,10 +123,10 @@ func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emit
 		switch {
 		case !st.exists:
 			return r.stats, fmt.Errorf("%w: replication slot %q does not exist any more, so the changes since %s are gone: "+
-				"re-snapshot (run `rapidbyte cdc drop` for the pipeline and clear its state, then run it again)", ErrSlotLost, req.Slot, start)
+				"re-snapshot: delete the pipeline's `_cdc` row from the state store's cursors table, then run it again", ErrSlotLost, req.Slot, start)
 		case st.walStatus == "lost":
 			return r.stats, fmt.Errorf("%w: replication slot %q was invalidated (max_slot_wal_keep_size removed WAL it needed): "+
-				"re-snapshot (run `rapidbyte cdc drop` for the pipeline and clear its state, then run it again)", ErrSlotLost, req.Slot)
+				"re-snapshot: delete the pipeline's `_cdc` row from the state store's cursors table, then run it again", ErrSlotLost, req.Slot)
 		}
 		for i := range req.Tables {
 			if err := r.emitSchema(&req.Tables[i], false, start); err != nil {

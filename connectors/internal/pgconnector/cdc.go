@@ -119,7 +119,7 @@ func (s *Source) cdcError(err error) error {
 	switch {
 	case errors.Is(err, cdc.ErrSlotLost):
 		return sdk.ConfigError(err, sdk.WithCode("slot_lost"),
-			sdk.WithHint("the changes since the last checkpoint are gone: drop the slot and the pipeline's state, then run again to take a new snapshot"))
+			sdk.WithHint("the changes since the last checkpoint are gone: delete the pipeline's _cdc cursor (DELETE FROM cursors WHERE pipeline = '<name>' AND stream = '_cdc' in the state store) and run again to take a new snapshot"))
 	case errors.Is(err, cdc.ErrSlotBusy):
 		return sdk.TransientDBError(err, sdk.WithCode("slot_busy"))
 	case errors.Is(err, cdc.ErrSchema):
