@@ -278,3 +278,32 @@ COMMIT`, lo, i))
 	wantEqual(t, "observations of a partial source transaction", partial.Load(), 0)
 	requireSameCDC(t, p)
 }
+
+// TestCDCSoftDeleteAndNewColumn applies deletes as soft deletes and follows
+// a column added at the source (new_column: add), including the changes
+// written before it was added, while a column dropped between changes of a
+// run fails the stream with a schema error.
+func TestCDCSoftDeleteAndNewColumn(t *testing.T) {
+	p := cdcPair(t, "soft", "e2e_cdc_soft")
+	p.src.Exec(t, `CREATE TABLE item (id int PRIMARY KEY, v text); INSERT INTO item SELECT g, 'v' || g FROM generate_series(1, 100) g;`)
+	pl := p.pipeline("e2e_cdc_soft", "public", "", e2etest.Stream{Name: "item", SyncMode: "cdc"})
+	pl.Destination["soft_delete"] = true
+	file := pl.Write(t)
+	env := e2etest.NewEmbeddedEnv(t)
+	runOK(t, env, file)
+
+	p.src.Exec(t, `DELETE FROM item WHERE id <= 10; ALTER TABLE item ADD COLUMN n numeric(6,2);
+INSERT INTO item VALUES (101, 'new', 1.5); UPDATE item SET n = 2.25 WHERE id = 50;`)
+	runOK(t, env, file)
+	wantEqual(t, "destination rows (soft deletes keep them)", p.dst.Count(t, "item"), 101)
+	wantEqual(t, "soft-deleted rows", p.dst.Int64(t, "SELECT count(*) FROM item WHERE _rapidbyte_deleted_at IS NOT NULL"), 10)
+	wantEqual(t, "new column values", join(p.dst.Strings(t, "SELECT n::text FROM item WHERE n IS NOT NULL ORDER BY id")), "2.25, 1.50")
+	e2etest.RequireSameQuery(t, p.src, p.dst, "SELECT format('%s|%s|%s', id, v, n) FROM item WHERE id > 10 ORDER BY id")
+
+	// A column dropped between changes the run reads.
+	p.src.Exec(t, `INSERT INTO item VALUES (102, 'x', 3); ALTER TABLE item DROP COLUMN v; INSERT INTO item VALUES (103, 4);`)
+	res := e2etest.RunCLI(t, env, "run", "-o", "json", file)
+	res.RequireExit(t, 1)
+	contains(t, "error of a run after a dropped column", res.Stdout, `"category":"schema"`)
+	wantEqual(t, "retries after a dropped column", res.MustRunJSON(t).RetryCount, 0)
+}

@@ -58,6 +58,7 @@ type reader struct {
 	b        *batch.Builder
 	tables   map[string]*Table // by qualified name
 	rels     map[uint32]*Table // by relation id
+	seen     map[*Table]bool   // tables whose Relation message arrived
 	confirm  pglogrepl.LSN     // the LSN confirmed to the slot: the resume position
 	end      pglogrepl.LSN     // the WAL end observed at the start
 	txLSN    pglogrepl.LSN     // the commit LSN of the open transaction
@@ -86,7 +87,7 @@ func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emit
 	if req.CheckpointRows <= 0 {
 		req.CheckpointRows = 50_000
 	}
-	r := &reader{req: req, repl: repl, ctl: ctl, e: e, tables: map[string]*Table{}, rels: map[uint32]*Table{}}
+	r := &reader{req: req, repl: repl, ctl: ctl, e: e, tables: map[string]*Table{}, rels: map[uint32]*Table{}, seen: map[*Table]bool{}}
 	for i := range req.Tables {
 		r.tables[req.Tables[i].Qualified()] = &req.Tables[i]
 	}
@@ -504,16 +505,25 @@ func (r *reader) relation(ctx context.Context, m *pglogrepl.RelationMessage) err
 	}
 	r.rels[m.RelationID] = t
 	n := len(t.Columns)
-	if len(m.Columns) < n {
-		return fmt.Errorf("%w: table %s lost columns (%d now, %d before); CDC follows only added columns: re-snapshot the table", ErrSchema, t.Qualified(), len(m.Columns), n)
-	}
-	for i := 0; i < n; i++ {
+	shared := min(n, len(m.Columns))
+	for i := 0; i < shared; i++ {
 		c := m.Columns[i]
 		if c.Name != t.Columns[i].Name || c.DataType != t.typeOIDs[i] || c.TypeModifier != t.typeMods[i] {
 			return fmt.Errorf("%w: column %q of table %s was renamed, dropped or changed type (now %q); CDC follows only added columns: re-snapshot the table",
 				ErrSchema, t.Columns[i].Name, t.Qualified(), c.Name)
 		}
 	}
+	if len(m.Columns) < n {
+		if r.seen[t] {
+			return fmt.Errorf("%w: table %s lost columns (%d now, %d before); CDC follows only added columns: re-snapshot the table", ErrSchema, t.Qualified(), len(m.Columns), n)
+		}
+		// Changes from before a column was added (the catalog read at the
+		// start is ahead of them): follow the shape they were written in.
+		t.Columns, t.typeOIDs, t.typeMods = t.Columns[:len(m.Columns)], t.typeOIDs[:len(m.Columns)], t.typeMods[:len(m.Columns)]
+		r.seen[t] = true
+		return r.emitSchema(t, false, r.txLSN)
+	}
+	r.seen[t] = true
 	if len(m.Columns) == n {
 		return nil
 	}
