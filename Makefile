@@ -65,8 +65,8 @@ lint: ## gofmt check and go vet on every module
 	@cd sdk && GOOS=wasip1 GOARCH=wasm go vet ./...
 	@cd connectors && GOOS=wasip1 GOARCH=wasm go vet ./...
 
-test: build wasm ## run every test; starts a throwaway PostgreSQL when none answers
-	@eval "$$(scripts/pg-ensure.sh)"; \
+test: build wasm ## run every test; starts throwaway PostgreSQL clusters (one with wal_level=logical) when none answers
+	@eval "$$(scripts/pg-ensure.sh)"; eval "$$(scripts/pg-logical.sh)"; \
 	for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || exit 1; done
 
 FUZZTIME ?= 30000x
@@ -76,8 +76,9 @@ fuzz: ## run every fuzz target briefly (FUZZTIME: executions like 30000x, or a d
 demo: warm ## seed a demo database and run examples/pg_to_pg.yaml end to end
 	env -u RAPIDBYTE_CACHE_DIR scripts/demo.sh
 
-bench: build wasm ## PG -> PG benchmark against the raw COPY pipe (see bench/README.md)
+bench: build wasm ## PG -> PG benchmark against the raw COPY pipe, then the CDC benchmark (see bench/README.md)
 	bench/run.sh
+	bench/cdc.sh
 
 check: tools ## regenerate, lint, breaking check, test, and fail on a dirty tree
 	$(MAKE) proto
