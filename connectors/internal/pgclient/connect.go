@@ -32,9 +32,23 @@ type Conn struct {
 
 // Connect opens a connection described by c.
 func Connect(ctx context.Context, c Config, d Dialer) (*Conn, error) {
+	return connect(ctx, c, d, nil)
+}
+
+// ConnectReplication opens a logical replication connection
+// (replication=database): it accepts replication commands such as
+// CREATE_REPLICATION_SLOT and START_REPLICATION besides simple-protocol SQL.
+func ConnectReplication(ctx context.Context, c Config, d Dialer) (*Conn, error) {
+	return connect(ctx, c, d, map[string]string{"replication": "database"})
+}
+
+func connect(ctx context.Context, c Config, d Dialer, params map[string]string) (*Conn, error) {
 	pc, err := pgconnConfig(c, d)
 	if err != nil {
 		return nil, err
+	}
+	for k, v := range params {
+		pc.RuntimeParams[k] = v
 	}
 	conn := &Conn{}
 	pc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {

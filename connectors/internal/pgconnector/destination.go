@@ -24,6 +24,9 @@ type DestinationConfig struct {
 	// CopyFlushBytes is how many encoded bytes are handed to COPY at once;
 	// default 4 MiB.
 	CopyFlushBytes int `json:"copy_flush_bytes,omitempty"`
+	// SoftDelete makes a cdc delete set _rapidbyte_deleted_at instead of
+	// deleting the row; default false.
+	SoftDelete bool `json:"soft_delete,omitempty"`
 }
 
 // Destination is the dest-postgres connector.
@@ -142,6 +145,9 @@ func (d *Destination) CheckStreams(ctx context.Context, streams []abi.StreamSche
 
 // Write implements sdk.Destination.
 func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.BatchIterator) error {
+	if req.Stream.SyncMode == abi.SyncCDC {
+		return d.applyCDC(ctx, req, it)
+	}
 	r := dest.Request{
 		Schema:         d.cfg.Schema,
 		Stream:         req.Stream,

@@ -23,11 +23,13 @@ import (
 // SourceConfig is the source-postgres config.
 type SourceConfig struct {
 	pgclient.Config
+	CDCConfig
 }
 
 // Source is the source-postgres connector.
 type Source struct {
 	cfg  pgclient.Config
+	cdc  CDCConfig
 	conn *pgclient.Conn
 }
 
@@ -68,7 +70,7 @@ func (s *Source) Open(ctx context.Context, raw sdk.Config) error {
 	if err := decodeConfig(raw, &c, &c.Config); err != nil {
 		return err
 	}
-	s.cfg = c.Config
+	s.cfg, s.cdc = c.Config, c.CDCConfig
 	conn, err := connect(ctx, s.cfg, false)
 	if err != nil {
 		return err
@@ -83,13 +85,17 @@ func (s *Source) Discover(ctx context.Context) (*abi.Catalog, error) {
 	if err != nil {
 		return nil, classify(fmt.Errorf("discover: %w", err), s.cfg.Password, false)
 	}
+	s.addCDCMode(ctx, &cat)
 	return &cat, nil
 }
 
 // Check implements sdk.Source: the schema (when configured) must exist and
 // be usable.
 func (s *Source) Check(ctx context.Context) error {
-	return check(ctx, s.conn.PgConn, s.cfg, false)
+	if err := check(ctx, s.conn.PgConn, s.cfg, false); err != nil {
+		return err
+	}
+	return s.checkCDC(ctx)
 }
 
 func check(ctx context.Context, conn *pgconn.PgConn, cfg pgclient.Config, writing bool) error {
@@ -115,6 +121,9 @@ func check(ctx context.Context, conn *pgconn.PgConn, cfg pgclient.Config, writin
 
 // Read implements sdk.Source.
 func (s *Source) Read(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter) error {
+	if req.Stream.SyncMode == abi.SyncCDC {
+		return s.readCDC(ctx, req, e)
+	}
 	st, err := source.Read(ctx, s.conn, source.Request{Schema: s.cfg.Schema, Stream: req.Stream, Resume: req.Resume}, &sink{e: e})
 	if err != nil {
 		return classify(fmt.Errorf("read stream %q: %w", req.Stream.Name, err), s.cfg.Password, false)

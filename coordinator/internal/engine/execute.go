@@ -233,10 +233,19 @@ func (x *execution) expand(ctx context.Context) (*pipeline.Pipeline, *runerr.Con
 	return sel.Pipeline, nil
 }
 
-// planTasks splits the pipeline's streams into partitions.
+// planTasks splits the pipeline's streams into partitions; the cdc streams
+// become one change stream task (see pipeline.ChangeStream).
 func planTasks(p *pipeline.Pipeline) []*task {
 	var out []*task
+	if cs, ok := p.ChangeStream(); ok {
+		t := &task{stream: cs, count: 1}
+		t.live = StreamProgress{Stream: cs.Name, State: store.StatePending}
+		out = append(out, t)
+	}
 	for _, s := range p.Source.Streams {
+		if s.SyncMode == pipeline.SyncCDC {
+			continue
+		}
 		n := max(s.Partitions, 1)
 		for i := 0; i < n; i++ {
 			t := &task{stream: s, index: i, count: n}
@@ -398,7 +407,8 @@ func decisive(failures []*runerr.ConnectorError) *runerr.ConnectorError {
 func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError {
 	e := x.e
 	t.attempts++
-	incremental := t.stream.SyncMode == pipeline.SyncIncremental
+	// Incremental and change streams continue from their persisted cursor.
+	incremental := t.stream.SyncMode == pipeline.SyncIncremental || t.stream.SyncMode == pipeline.SyncCDC
 	if t.resume == nil && incremental && t.attempts == 1 {
 		cp, err := e.store.GetCursor(ctx, x.p.Name, t.stream.Name, uint32(t.index))
 		switch {

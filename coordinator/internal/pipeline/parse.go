@@ -343,6 +343,16 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 	if f, ok := fs["partitions"]; ok && st.Partitions > 1 && st.SyncMode != SyncFullRefresh {
 		c.add(deref(f.val), joinPath(path, "partitions"), "more than one partition is only allowed with sync_mode full_refresh, not %s", st.SyncMode)
 	}
+	if st.SyncMode == SyncCDC {
+		for _, k := range []string{"columns", "cursor_field", "tie_breaker_field", "destination_table"} {
+			if f, ok := fs[k]; ok {
+				c.add(deref(f.val), joinPath(path, k), "%s is not supported with sync_mode cdc (a change stream replicates every column, positioned by LSN, into a table of the same name)", k)
+			}
+		}
+	}
+	if st.Name == ChangeStreamName && nameNode != nil {
+		c.add(nameNode, joinPath(path, "name"), "%q is reserved for the pipeline's change stream", ChangeStreamName)
+	}
 	if len(st.Columns) > 0 {
 		for _, k := range []string{"cursor_field", "tie_breaker_field", "partition_key"} {
 			f, ok := fs[k]

@@ -47,9 +47,14 @@ func RequirePostgres(t testing.TB) *pgx.ConnConfig {
 // AdminExec runs sql on the admin database (e.g. CREATE ROLE); it fails the test on error.
 func AdminExec(t testing.TB, sql string, args ...any) {
 	t.Helper()
+	adminExec(t, AdminDSN(), sql, args...)
+}
+
+func adminExec(t testing.TB, admin, sql string, args ...any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, AdminDSN())
+	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		t.Fatalf("connect admin: %v", err)
 	}
@@ -81,11 +86,39 @@ type DB struct {
 // unreachable. Use your team prefix in name (e.g. rb_e2a_...).
 func NewDatabase(t testing.TB, name string) *DB {
 	t.Helper()
-	cfg := RequirePostgres(t)
+	return newDatabase(t, RequirePostgres(t), AdminDSN(), name)
+}
+
+// LogicalDSN returns RAPIDBYTE_TEST_PG_LOGICAL_DSN, the admin DSN of a
+// server with wal_level=logical (scripts/pg-logical.sh starts one), and
+// fails the test when it is unset or unreachable.
+func LogicalDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("RAPIDBYTE_TEST_PG_LOGICAL_DSN")
+	if dsn == "" {
+		t.Fatal(`RAPIDBYTE_TEST_PG_LOGICAL_DSN is unset: CDC tests need a server with wal_level=logical; run eval "$(scripts/pg-logical.sh)" (make test does)`)
+	}
+	return dsn
+}
+
+// NewLogicalDatabase is NewDatabase on the wal_level=logical server of
+// LogicalDSN.
+func NewLogicalDatabase(t testing.TB, name string) *DB {
+	t.Helper()
+	dsn := LogicalDSN(t)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("parse RAPIDBYTE_TEST_PG_LOGICAL_DSN: %v", err)
+	}
+	return newDatabase(t, cfg, dsn, name)
+}
+
+func newDatabase(t testing.TB, cfg *pgx.ConnConfig, admin, name string) *DB {
+	t.Helper()
 	ident := pgx.Identifier{name}.Sanitize()
-	AdminExec(t, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
-	AdminExec(t, "CREATE DATABASE "+ident)
-	u, err := url.Parse(AdminDSN())
+	adminExec(t, admin, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
+	adminExec(t, admin, "CREATE DATABASE "+ident)
+	u, err := url.Parse(admin)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		// Key/value DSNs: rebuild a URL from the parsed config.
 		u = &url.URL{Scheme: "postgres", Host: cfg.Host + ":" + strconv.Itoa(int(cfg.Port))}
@@ -102,7 +135,7 @@ func NewDatabase(t testing.TB, name string) *DB {
 		db.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, AdminDSN())
+		conn, err := pgx.Connect(ctx, admin)
 		if err != nil {
 			t.Errorf("drop database %s: %v", name, err)
 			return

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# cdc.sh — the change data capture benchmark (part of `make bench`).
+#
+# On a wal_level=logical cluster (scripts/pg-logical.sh) it
+#  1. snapshots a 200,000-row table (first run: slot + snapshot);
+#  2. applies a burst of mixed changes generated at full speed (CHANGES_TXNS
+#     transactions of 50 inserts, 50 updates and 20 deletes each) with one
+#     bounded run, and reports changes applied per second;
+#  3. writes a steady STEADY_RATE changes/s (inserts stamped with
+#     clock_timestamp()) for STEADY_SECS seconds while bounded runs follow
+#     back to back, and reports the lag (destination insert time minus source
+#     commit time) of every row: median, p95 and max.
+# Then it checks that the destination equals the source.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(scripts/pg-logical.sh)"
+dsn="$RAPIDBYTE_TEST_PG_LOGICAL_DSN"
+hostport="${dsn#postgres://postgres@}"; hostport="${hostport%%/*}"
+host="${hostport%:*}"; port="${hostport#*:}"
+export RAPIDBYTE_CACHE_DIR="${RAPIDBYTE_CACHE_DIR:-$PWD/build/wazero-cache}"
+export RAPIDBYTE_CONNECTORS_DIR="${RAPIDBYTE_CONNECTORS_DIR:-$PWD/dist/connectors}"
+bin/rapidbyte-worker --warm-only --connectors-dir "$RAPIDBYTE_CONNECTORS_DIR" --cache-dir "$RAPIDBYTE_CACHE_DIR" --log-level warn
+
+TXNS="${CHANGES_TXNS:-2000}"
+RATE="${STEADY_RATE:-5000}"
+SECS="${STEADY_SECS:-30}"
+src=rb_bench_cdc_src dst=rb_bench_cdc_dst pipeline=bench_cdc
+q() { psql -X -q -h "$host" -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+
+q -d "$src" -tAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'rapidbyte_$pipeline'" >/dev/null 2>&1 || true
+for db in $src $dst; do q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"; done
+q -d "$src" -c "CREATE TABLE ev (id bigint PRIMARY KEY, v int NOT NULL, payload text, created timestamptz NOT NULL DEFAULT clock_timestamp())
+  ; INSERT INTO ev (id, v, payload) SELECT g, g % 1000, md5(g::text) FROM generate_series(1, 200000) g"
+# The destination table carries the time each row was applied.
+q -d "$dst" -c "CREATE TABLE ev (id bigint PRIMARY KEY, v int NOT NULL, payload text, created timestamptz NOT NULL, applied timestamptz DEFAULT clock_timestamp())"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cat >"$work/p.yaml" <<YAML
+version: "1.0"
+pipeline: $pipeline
+source:
+  use: source-postgres
+  config: {host: $host, port: $port, user: postgres, database: $src, schema: public}
+  streams:
+    - {name: ev, sync_mode: cdc}
+destination:
+  use: dest-postgres
+  config: {host: $host, port: $port, user: postgres, database: $dst, schema: public}
+YAML
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d['$1'])"; }
+export RAPIDBYTE_STATE="sqlite://$work/state.db"
+
+out=$(bin/rapidbyte run -o json "$work/p.yaml")
+echo "snapshot: $(echo "$out" | field records_written) rows in $(echo "$out" | field duration_secs) s"
+
+q -d "$src" -c "DO \$\$ DECLARE b bigint; BEGIN
+  FOR i IN 1..$TXNS LOOP
+    b := 1000000 + i * 50;
+    INSERT INTO ev (id, v, payload) SELECT g, 0, md5(g::text) FROM generate_series(b, b + 49) g;
+    UPDATE ev SET v = v + 1 WHERE id BETWEEN (i * 97) % 199000 + 1 AND (i * 97) % 199000 + 50;
+    DELETE FROM ev WHERE id BETWEEN b - 50 AND b - 31;
+    COMMIT;
+  END LOOP; END \$\$"
+changes=$((TXNS * 120))
+out=$(/usr/bin/time -o "$work/time" -f "%U %S" bin/rapidbyte run -o json "$work/p.yaml")
+secs=$(echo "$out" | field duration_secs)
+read -r usr sys <"$work/time"
+python3 -c "print('burst: $changes changes (%d transactions) applied in %.2f s: %.0f changes/s end to end; Rapidbyte CPU %.1f s (%.1f us/change)' % ($TXNS, $secs, $changes / $secs, $usr + $sys, ($usr + $sys) * 1e6 / $changes))"
+
+# Steady load: RATE/100 transactions of 100 inserts a second.
+q -d "$src" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); b bigint; BEGIN
+  FOR i IN 1..($RATE / 100) * $SECS LOOP
+    b := 10000000 + i * 100;
+    INSERT INTO ev (id, v, payload) SELECT g, 1, md5(g::text) FROM generate_series(b, b + 99) g;
+    COMMIT;
+    PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + (i * 100.0 / $RATE) * interval '1 second' - clock_timestamp())));
+  END LOOP; END \$\$" &
+writer=$!
+runs=0
+while kill -0 "$writer" 2>/dev/null; do bin/rapidbyte run -o json "$work/p.yaml" >/dev/null; runs=$((runs + 1)); done
+wait "$writer"
+bin/rapidbyte run -o json "$work/p.yaml" >/dev/null
+echo "steady: $RATE changes/s for $SECS s, $runs back-to-back bounded runs; lag (applied - committed):"
+q -d "$dst" -tAc "SELECT format('  median %s s, p95 %s s, max %s s over %s rows',
+  round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
+  round(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
+  round(max(extract(epoch FROM applied - created))::numeric, 2), count(*)) FROM ev WHERE id >= 10000000"
+
+src_sum=$(q -d "$src" -tAc "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v || ':' || coalesce(payload, ''), ',' ORDER BY id)) FROM ev")
+dst_sum=$(q -d "$dst" -tAc "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v || ':' || coalesce(payload, ''), ',' ORDER BY id)) FROM ev")
+[ "$src_sum" = "$dst_sum" ] || { echo "cdc bench: destination differs from source: $src_sum vs $dst_sum"; exit 1; }
+echo "destination equals source ($src_sum)"
+q -d "$src" -tAc "SELECT pg_drop_replication_slot('rapidbyte_$pipeline')" >/dev/null

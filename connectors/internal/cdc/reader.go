@@ -1,0 +1,554 @@
+package cdc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
+	"github.com/rapidbyte/rapidbyte/sdk"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/sdk/batch"
+)
+
+// Request is one read of a change stream.
+type Request struct {
+	// Slot and Publication name the replication slot and publication.
+	Slot, Publication string
+	// Tables are the stream's tables, loaded with LoadTable.
+	Tables []Table
+	// Resume is the last persisted checkpoint; nil starts with a snapshot.
+	Resume *abi.Checkpoint
+	// CheckpointInterval is the longest time between two checkpoints
+	// while changes flow; default 1s.
+	CheckpointInterval time.Duration
+	// CheckpointRows checkpoints (at the next commit) once this many
+	// changes are pending; default 50,000.
+	CheckpointRows int
+}
+
+// Stats summarises a read.
+type Stats struct {
+	Snapshot         bool
+	Records, Commits uint64
+	Checkpoints      int
+	Start, End       pglogrepl.LSN
+}
+
+// idlePoll is how long the reader waits for a message before it asks the
+// server where its WAL sender stands.
+const idlePoll = 200 * time.Millisecond
+
+// statusEvery bounds the time between two standby status updates.
+const statusEvery = 10 * time.Second
+
+// reader is the state of one Read.
+type reader struct {
+	req      Request
+	repl     *pgconn.PgConn
+	e        sdk.Emitter
+	b        *batch.Builder
+	tables   map[string]*Table // by qualified name
+	rels     map[uint32]*Table // by relation id
+	seen     map[*Table]bool   // tables whose Relation message arrived
+	confirm  pglogrepl.LSN     // the LSN confirmed to the slot: the resume position
+	end      pglogrepl.LSN     // the WAL end observed at the start
+	txLSN    pglogrepl.LSN     // the commit LSN of the open transaction
+	inTx     bool
+	lastEnd  pglogrepl.LSN // the end of the last commit read
+	pending  int           // rows since the last checkpoint
+	lastCP   time.Time
+	lastStat time.Time
+	tuple    []byte
+	vals     []Value
+	vals2    []Value
+	stats    Stats
+	ctl      *pgconn.PgConn
+}
+
+// Read reads the change stream: on a fresh start it creates the slot,
+// copies the tables in the slot's snapshot and continues with the changes
+// after its consistent point; on a resume it streams from the resume LSN.
+// It stops at the WAL end observed when it started, at a commit boundary.
+// ctl is an ordinary connection for catalog queries; repl a replication
+// connection (pgclient.ConnectReplication).
+func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emitter) (Stats, error) {
+	if req.CheckpointInterval <= 0 {
+		req.CheckpointInterval = time.Second
+	}
+	if req.CheckpointRows <= 0 {
+		req.CheckpointRows = 50_000
+	}
+	r := &reader{req: req, repl: repl, ctl: ctl, e: e, tables: map[string]*Table{}, rels: map[uint32]*Table{}, seen: map[*Table]bool{}}
+	for i := range req.Tables {
+		r.tables[req.Tables[i].Qualified()] = &req.Tables[i]
+	}
+	var err error
+	if r.b, err = e.Schema(Fields); err != nil {
+		return r.stats, err
+	}
+	if err := EnsurePublication(ctx, ctl, req.Publication, req.Tables); err != nil {
+		return r.stats, err
+	}
+	st, err := readSlot(ctx, ctl, req.Slot)
+	if err != nil {
+		return r.stats, err
+	}
+	if st.active {
+		return r.stats, fmt.Errorf("%w: replication slot %q is in use by another connection (another run of this pipeline, or the backend of a failed attempt: see pg_stat_replication)", ErrSlotBusy, req.Slot)
+	}
+	var start pglogrepl.LSN
+	if req.Resume == nil {
+		if st.exists {
+			// No checkpoint was persisted: whatever the destination holds
+			// is replaced by a fresh snapshot.
+			if _, err := pgclient.Query(ctx, ctl, "SELECT pg_drop_replication_slot($1)", []byte(req.Slot)); err != nil {
+				return r.stats, fmt.Errorf("drop stale replication slot %q: %w", req.Slot, err)
+			}
+		}
+		if start, err = r.snapshot(ctx); err != nil {
+			return r.stats, err
+		}
+	} else {
+		if start, err = resumeLSN(req.Resume); err != nil {
+			return r.stats, err
+		}
+		switch {
+		case !st.exists:
+			return r.stats, fmt.Errorf("%w: replication slot %q does not exist any more, so the changes since %s are gone: "+
+				"re-snapshot: delete the pipeline's `_cdc` row from the state store's cursors table, then run it again", ErrSlotLost, req.Slot, start)
+		case st.walStatus == "lost":
+			return r.stats, fmt.Errorf("%w: replication slot %q was invalidated (max_slot_wal_keep_size removed WAL it needed): "+
+				"re-snapshot: delete the pipeline's `_cdc` row from the state store's cursors table, then run it again", ErrSlotLost, req.Slot)
+		}
+		for i := range req.Tables {
+			if err := r.emitSchema(&req.Tables[i], false, start); err != nil {
+				return r.stats, err
+			}
+		}
+	}
+	r.confirm, r.lastEnd = start, start
+	rows, err := pgclient.Query(ctx, ctl, "SELECT pg_current_wal_flush_lsn()::text")
+	if err != nil {
+		return r.stats, fmt.Errorf("read the WAL end: %w", err)
+	}
+	if r.end, err = pglogrepl.ParseLSN(string(rows[0][0])); err != nil {
+		return r.stats, fmt.Errorf("read the WAL end: %w", err)
+	}
+	r.stats.Start, r.stats.End = start, r.end
+	if err := r.stream(ctx, start); err != nil {
+		return r.stats, err
+	}
+	return r.stats, nil
+}
+
+func resumeLSN(cp *abi.Checkpoint) (pglogrepl.LSN, error) {
+	if cp.CursorField != CursorField || cp.CursorValue == nil || cp.CursorValue.String == nil {
+		return 0, fmt.Errorf("%w: the resume checkpoint of the change stream has no LSN (cursor %q)", ErrConfig, cp.CursorField)
+	}
+	lsn, err := pglogrepl.ParseLSN(*cp.CursorValue.String)
+	if err != nil {
+		return 0, fmt.Errorf("%w: resume LSN %q: %v", ErrConfig, *cp.CursorValue.String, err)
+	}
+	return lsn, nil
+}
+
+// snapshot creates the slot inside a REPEATABLE READ transaction that uses
+// its snapshot, copies every table in it, and returns the consistent point.
+func (r *reader) snapshot(ctx context.Context) (pglogrepl.LSN, error) {
+	r.stats.Snapshot = true
+	if err := pgclient.Exec(ctx, r.repl, "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ"); err != nil {
+		return 0, fmt.Errorf("begin snapshot: %w", err)
+	}
+	res, err := pglogrepl.CreateReplicationSlot(ctx, r.repl, r.req.Slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "USE_SNAPSHOT"})
+	if err != nil {
+		return 0, fmt.Errorf("create replication slot %q: %w", r.req.Slot, err)
+	}
+	cp, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		return 0, fmt.Errorf("slot consistent point %q: %w", res.ConsistentPoint, err)
+	}
+	for i := range r.req.Tables {
+		t := &r.req.Tables[i]
+		if err := r.emitSchema(t, true, cp); err != nil {
+			return 0, err
+		}
+		if err := r.copyTable(ctx, t, cp); err != nil {
+			return 0, err
+		}
+	}
+	if err := pgclient.Exec(ctx, r.repl, "COMMIT"); err != nil {
+		return 0, fmt.Errorf("end snapshot: %w", err)
+	}
+	r.lastEnd = cp
+	if err := r.checkpoint(cp); err != nil {
+		return 0, err
+	}
+	return cp, nil
+}
+
+// copyTable emits every row of t in the snapshot as OpSnapshot rows.
+func (r *reader) copyTable(ctx context.Context, t *Table, lsn pglogrepl.LSN) error {
+	names := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		names[i] = c.Name
+	}
+	mrr := r.repl.Exec(ctx, fmt.Sprintf("SELECT %s FROM %s", pgsql.Idents(names), pgsql.Qualified(t.Schema, t.Name)))
+	defer mrr.Close()
+	for mrr.NextResult() {
+		rr := mrr.ResultReader()
+		for rr.NextRow() {
+			r.vals = r.vals[:0]
+			for _, v := range rr.Values() {
+				if v == nil {
+					r.vals = append(r.vals, Value{Kind: KindNull})
+				} else {
+					r.vals = append(r.vals, Value{Kind: KindText, Data: v})
+				}
+			}
+			if err := r.row(t, OpSnapshot, lsn, r.vals); err != nil {
+				return err
+			}
+		}
+		if _, err := rr.Close(); err != nil {
+			return fmt.Errorf("snapshot of %s: %w", t.Qualified(), err)
+		}
+	}
+	if err := mrr.Close(); err != nil {
+		return fmt.Errorf("snapshot of %s: %w", t.Qualified(), err)
+	}
+	return nil
+}
+
+func (r *reader) emitSchema(t *Table, truncate bool, lsn pglogrepl.LSN) error {
+	b, err := EncodeSchema(t.Payload(truncate))
+	if err != nil {
+		return err
+	}
+	return r.appendRow(t.Qualified(), OpSchema, lsn, b)
+}
+
+func (r *reader) row(t *Table, op string, lsn pglogrepl.LSN, vals []Value) error {
+	r.tuple = AppendTuple(r.tuple[:0], vals)
+	return r.appendRow(t.Qualified(), op, lsn, r.tuple)
+}
+
+func (r *reader) appendRow(table, op string, lsn pglogrepl.LSN, tuple []byte) error {
+	r.b.Utf8(ColTable).AppendString(table)
+	r.b.Utf8(ColOp).AppendString(op)
+	r.b.Int64(ColLSN).Append(int64(lsn))
+	r.b.Binary(ColTuple).AppendBytes(tuple)
+	if op != OpSchema {
+		r.stats.Records++
+		r.pending++
+	}
+	if r.b.Full() {
+		return r.e.Emit(r.b)
+	}
+	return nil
+}
+
+// checkpoint emits the pending rows and a checkpoint at lsn, which must be
+// a commit boundary.
+func (r *reader) checkpoint(lsn pglogrepl.LSN) error {
+	if err := r.e.Emit(r.b); err != nil {
+		return err
+	}
+	s := lsn.String()
+	cp := abi.Checkpoint{Stream: StreamName, CursorField: CursorField, CursorValue: &abi.CursorValue{String: &s}, Records: r.stats.Records}
+	if err := r.e.Checkpoint(cp); err != nil {
+		return err
+	}
+	r.stats.Checkpoints++
+	r.pending = 0
+	r.lastCP = time.Now()
+	return nil
+}
+
+// sendStatus confirms the resume position (never a later one: only a
+// persisted checkpoint may move the slot) and optionally asks the server
+// to answer with its position.
+func (r *reader) sendStatus(ctx context.Context, reply bool) error {
+	r.lastStat = time.Now()
+	err := pglogrepl.SendStandbyStatusUpdate(ctx, r.repl, pglogrepl.StandbyStatusUpdate{WALWritePosition: r.confirm, ReplyRequested: reply})
+	if err != nil {
+		return fmt.Errorf("send standby status: %w", err)
+	}
+	return nil
+}
+
+// stream reads changes from start to the end position.
+func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
+	err := pglogrepl.StartReplication(ctx, r.repl, r.req.Slot, start, pglogrepl.StartReplicationOptions{
+		PluginArgs: []string{"proto_version '1'", "publication_names '" + r.req.Publication + "'"},
+	})
+	if err != nil {
+		return fmt.Errorf("start replication from slot %q at %s: %w", r.req.Slot, start, err)
+	}
+	if err := r.sendStatus(ctx, true); err != nil {
+		return err
+	}
+	r.lastCP = time.Now()
+	var idleAt pglogrepl.LSN // the server position of the previous idle answer
+	idleSame := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if time.Since(r.lastStat) > statusEvery {
+			if err := r.sendStatus(ctx, false); err != nil {
+				return err
+			}
+		}
+		// A read deadline (not a context per message: a timer each) bounds
+		// the wait; a timeout leaves the connection usable.
+		if err := r.repl.Conn().SetReadDeadline(time.Now().Add(idlePoll)); err != nil {
+			return fmt.Errorf("set read deadline: %w", err)
+		}
+		msg, err := r.repl.ReceiveMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil && pgconn.Timeout(err) {
+				if !r.inTx {
+					if err := r.sendStatus(ctx, true); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			return fmt.Errorf("receive changes: %w", err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			switch m.Data[0] {
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+				if err != nil {
+					return fmt.Errorf("parse keepalive: %w", err)
+				}
+				if !r.inTx {
+					// Everything before the server's sent position was sent:
+					// at or past the end, the read is complete; and a WAL
+					// sender with nothing left to send is caught up.
+					if ka.ServerWALEnd == idleAt {
+						idleSame++
+					} else {
+						idleAt, idleSame = ka.ServerWALEnd, 0
+					}
+					if ka.ServerWALEnd >= r.end || idleSame >= 3 {
+						return r.finish(max(r.lastEnd, ka.ServerWALEnd))
+					}
+				}
+				if ka.ReplyRequested {
+					if err := r.sendStatus(ctx, false); err != nil {
+						return err
+					}
+				}
+			case pglogrepl.XLogDataByteID:
+				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+				if err != nil {
+					return fmt.Errorf("parse WAL data: %w", err)
+				}
+				done, err := r.message(ctx, xld.WALData)
+				if err != nil {
+					return err
+				}
+				if done {
+					return r.finish(r.lastEnd)
+				}
+				idleSame = 0
+			}
+		case *pgproto3.ErrorResponse:
+			return fmt.Errorf("replication stream: %w", pgconn.ErrorResponseToPgError(m))
+		default:
+			return fmt.Errorf("replication stream: unexpected message %T", msg)
+		}
+	}
+}
+
+// finish checkpoints at lsn (a commit boundary at or after every change read).
+func (r *reader) finish(lsn pglogrepl.LSN) error {
+	r.lastEnd = lsn
+	return r.checkpoint(lsn)
+}
+
+// message handles one pgoutput message; done reports the end of the read.
+func (r *reader) message(ctx context.Context, data []byte) (done bool, err error) {
+	if len(data) > 0 {
+		switch data[0] {
+		case 'I', 'U', 'D':
+			return false, r.rawChange(data)
+		}
+	}
+	lm, err := pglogrepl.Parse(data)
+	if err != nil {
+		return false, fmt.Errorf("parse pgoutput message: %w", err)
+	}
+	switch m := lm.(type) {
+	case *pglogrepl.RelationMessage:
+		return false, r.relation(ctx, m)
+	case *pglogrepl.BeginMessage:
+		r.inTx, r.txLSN = true, m.FinalLSN
+	case *pglogrepl.CommitMessage:
+		r.inTx = false
+		r.stats.Commits++
+		r.lastEnd = m.TransactionEndLSN
+		if m.TransactionEndLSN >= r.end {
+			return true, nil
+		}
+		if r.pending >= r.req.CheckpointRows || r.pending > 0 && time.Since(r.lastCP) >= r.req.CheckpointInterval {
+			return false, r.checkpoint(m.TransactionEndLSN)
+		}
+	case *pglogrepl.TruncateMessage:
+		for _, id := range m.RelationIDs {
+			if t := r.rels[id]; t != nil {
+				if err := r.row(t, OpTruncate, r.txLSN, nil); err != nil {
+					return false, err
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+// rawChange passes an Insert, Update or Delete message's tuples on as
+// they are: the envelope's tuple layout is pgoutput's TupleData.
+func (r *reader) rawChange(data []byte) error {
+	bad := func(what string) error { return fmt.Errorf("parse pgoutput %c message: %s", data[0], what) }
+	if len(data) < 6 {
+		return bad("too short")
+	}
+	t := r.rels[binary.BigEndian.Uint32(data[1:5])]
+	if t == nil {
+		return nil
+	}
+	p := 5
+	switch data[0] {
+	case 'I':
+		if data[p] != 'N' {
+			return bad("no new tuple")
+		}
+		return r.appendRow(t.Qualified(), OpInsert, r.txLSN, data[p+1:])
+	case 'D':
+		if data[p] != 'K' && data[p] != 'O' {
+			return bad("no old tuple")
+		}
+		return r.appendRow(t.Qualified(), OpDelete, r.txLSN, data[p+1:])
+	}
+	var old []byte
+	if data[p] == 'K' || data[p] == 'O' {
+		var n int
+		var err error
+		if r.vals, n, err = decodeTuple(data[p+1:], r.vals); err != nil {
+			return bad(err.Error())
+		}
+		old = data[p+1 : p+1+n]
+		p += 1 + n
+	}
+	if p >= len(data) || data[p] != 'N' {
+		return bad("no new tuple")
+	}
+	cur := data[p+1:]
+	if old != nil {
+		changed, err := r.keyChanged(t, cur)
+		if err != nil {
+			return bad(err.Error())
+		}
+		if changed {
+			if err := r.appendRow(t.Qualified(), OpRekey, r.txLSN, old); err != nil {
+				return err
+			}
+		}
+	}
+	return r.appendRow(t.Qualified(), OpUpdate, r.txLSN, cur)
+}
+
+// keyChanged reports whether the new tuple's key differs from the old
+// tuple's, which r.vals holds.
+func (r *reader) keyChanged(t *Table, cur []byte) (bool, error) {
+	vals, err := DecodeTuple(cur, r.vals2)
+	if err != nil {
+		return false, err
+	}
+	r.vals2 = vals
+	for _, k := range t.Key {
+		i := t.column(k)
+		if i >= len(r.vals) || i >= len(vals) {
+			return true, nil
+		}
+		o, n := r.vals[i], vals[i]
+		if o.Kind == KindUnchanged || n.Kind == KindUnchanged {
+			continue
+		}
+		if o.Kind != n.Kind || string(o.Data) != string(n.Data) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// relation maps a relation id to its table and follows schema changes: a
+// new column is sent to the destination (its new_column policy decides);
+// any other change fails the stream.
+func (r *reader) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
+	t := r.tables[m.Namespace+"."+m.RelationName]
+	if t == nil {
+		return nil // a table of the publication that this pipeline does not sync
+	}
+	r.rels[m.RelationID] = t
+	n := len(t.Columns)
+	shared := min(n, len(m.Columns))
+	for i := 0; i < shared; i++ {
+		c := m.Columns[i]
+		if c.Name != t.Columns[i].Name || c.DataType != t.typeOIDs[i] || c.TypeModifier != t.typeMods[i] {
+			return fmt.Errorf("%w: column %q of table %s was renamed, dropped or changed type (now %q); CDC follows only added columns: re-snapshot the table",
+				ErrSchema, t.Columns[i].Name, t.Qualified(), c.Name)
+		}
+	}
+	if len(m.Columns) < n {
+		if r.seen[t] {
+			return fmt.Errorf("%w: table %s lost columns (%d now, %d before); CDC follows only added columns: re-snapshot the table", ErrSchema, t.Qualified(), len(m.Columns), n)
+		}
+		// Changes from before a column was added (the catalog read at the
+		// start is ahead of them): follow the shape they were written in.
+		t.Columns, t.typeOIDs, t.typeMods = t.Columns[:len(m.Columns)], t.typeOIDs[:len(m.Columns)], t.typeMods[:len(m.Columns)]
+		r.seen[t] = true
+		return r.emitSchema(t, false, r.txLSN)
+	}
+	r.seen[t] = true
+	if len(m.Columns) == n {
+		return nil
+	}
+	for _, c := range m.Columns[n:] {
+		rows, err := pgclient.Query(ctx, r.ctl, "SELECT format_type($1::oid, $2::int)", []byte(fmt.Sprint(c.DataType)), []byte(fmt.Sprint(c.TypeModifier)))
+		if err != nil {
+			return fmt.Errorf("type of new column %q of %s: %w", c.Name, t.Qualified(), err)
+		}
+		t.Columns = append(t.Columns, Column{Name: c.Name, Type: string(rows[0][0])})
+		t.typeOIDs = append(t.typeOIDs, c.DataType)
+		t.typeMods = append(t.typeMods, c.TypeModifier)
+	}
+	return r.emitSchema(t, false, r.txLSN)
+}
+
+// IsSlotLost reports whether err says the slot is gone.
+func IsSlotLost(err error) bool { return errors.Is(err, ErrSlotLost) }
+
+// SplitTable splits "schema.name" (default schema def).
+func SplitTable(s, def string) (schema, name string) {
+	if ns, n, ok := strings.Cut(s, "."); ok {
+		return ns, n
+	}
+	if def == "" {
+		def = "public"
+	}
+	return def, s
+}
