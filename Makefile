@@ -110,9 +110,10 @@ vulncheck: $(BIN)/govulncheck $(if $(filter file://$(VULNDB_DIR),$(VULNDB)),$(VU
 
 test: build wasm $(BIN)/grpcurl ## run every test (and the concurrency-heavy packages again under -race); starts throwaway PostgreSQL clusters (one with wal_level=logical) when none answers
 	@eval "$$(scripts/pg-ensure.sh)"; eval "$$(scripts/pg-logical.sh)"; \
-	for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || exit 1; done; \
-	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 15m $(RACE_COORDINATOR) || exit 1; \
-	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 15m $(RACE_WORKER) || exit 1
+	failed=; for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || failed="$$failed $$m"; done; \
+	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 15m $(RACE_COORDINATOR) || failed="$$failed race-coordinator"; \
+	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 15m $(RACE_WORKER) || failed="$$failed race-worker"; \
+	if [ -n "$$failed" ]; then echo "== FAILED:$$failed"; exit 1; fi
 
 FUZZTIME ?= 30000x
 fuzz: ## run every fuzz target briefly (FUZZTIME: executions like 30000x, or a duration)
