@@ -73,6 +73,8 @@ func dial(t *testing.T, f *fakeHost) net.Conn {
 }
 
 func TestReadPollsThenWaits(t *testing.T) {
+	yieldTime = func(time.Time) time.Duration { return 0 } // no other goroutine ran
+	t.Cleanup(func() { yieldTime = time.Since })
 	f := &fakeHost{reads: []int32{-abi.EAGAIN, -abi.EAGAIN, 3, 0}}
 	c := dial(t, f)
 	buf := make([]byte, 8)
