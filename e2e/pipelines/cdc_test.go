@@ -127,7 +127,7 @@ func TestCDCSnapshotAndChanges(t *testing.T) {
 	// The server runs with wal_level=logical: discover offers cdc.
 	disc := e2etest.RunCLI(t, env, "discover", file)
 	disc.RequireExit(t, 0)
-	contains(t, "discover output", disc.Stdout, `"SYNC_MODE_CDC"`)
+	contains(t, "discover output", disc.Stdout, "Sync modes:  full_refresh, incremental, cdc")
 
 	w := startWriter(t, p.src)
 	first, res := runOK(t, env, file)
