@@ -30,6 +30,10 @@ func (e *MemoryBusyError) Error() string {
 		e.Want, e.Total, e.RetryAfter)
 }
 
+// Unwrap makes a MemoryBusyError a *BusyError too, so it maps to
+// RESOURCE_EXHAUSTED with a retryable WORKER_BUSY ConnectorError.
+func (e *MemoryBusyError) Unwrap() error { return &BusyError{RetryAfter: e.RetryAfter} }
+
 // NewMemoryBudget returns a budget of total bytes (> 0).
 func NewMemoryBudget(total int64) *MemoryBudget {
 	return &MemoryBudget{total: total, sem: semaphore.NewWeighted(total)}
