@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,10 +75,15 @@ func startAndProbe(t *testing.T, root string, d *appsv1.Deployment, c corev1.Con
 	for _, p := range c.Ports {
 		ports[p.ContainerPort] = freePort(t)
 	}
+	// One pass, longest path first, so that a mapped path is never mapped
+	// again (a checkout under /tmp beside the pod's /tmp volume).
+	var pairs []string
+	for _, from := range slices.SortedFunc(maps.Keys(paths), func(a, b string) int { return len(b) - len(a) }) {
+		pairs = append(pairs, from, paths[from])
+	}
+	mapPaths := strings.NewReplacer(pairs...)
 	rewrite := func(s string) string {
-		for from, to := range paths {
-			s = strings.ReplaceAll(s, from, to)
-		}
+		s = mapPaths.Replace(s)
 		for from, to := range ports {
 			s = strings.ReplaceAll(s, "0.0.0.0:"+strconv.Itoa(int(from)), "127.0.0.1:"+strconv.Itoa(int(to)))
 		}

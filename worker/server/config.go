@@ -63,6 +63,10 @@ type Config struct {
 	// MaxStreams bounds concurrent guest instances (Discover, Check, reads
 	// and writes). Default 2 x NumCPU: guests mostly wait on their databases.
 	MaxStreams int
+	// MemoryBudget is the bytes of guest memory caps reads and writes may
+	// reserve at once (0 = no memory admission, slots only); the worker
+	// binary sets it from the cgroup memory limit.
+	MemoryBudget int64
 	// QueueTimeout is how long a request waits for a free guest slot before
 	// failing with RESOURCE_EXHAUSTED (retry_after_ms set). Default 10s.
 	QueueTimeout time.Duration

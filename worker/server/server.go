@@ -30,6 +30,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/worker/internal/metrics"
 	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
+	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
 )
 
 // Version is the worker's version, set at build time with
@@ -120,8 +121,13 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 		Dir: cfg.ConnectorsDir, CacheDir: filepath.Join(cfg.CacheDir, "modules"), Registry: registry,
 		Observer: s.metrics, Logger: log.Named("modules"), OnCompile: cfg.OnCompile,
 	})
+	var budget *runner.MemoryBudget
+	if cfg.MemoryBudget > 0 {
+		budget = runner.NewMemoryBudget(cfg.MemoryBudget)
+	}
 	s.runner = runner.New(s.resolver, runner.Config{
 		MaxStreams: cfg.MaxStreams, QueueTimeout: cfg.QueueTimeout, RequestTimeout: cfg.RequestTimeout,
+		Memory: budget, GuestMemory: wasmhost.DefaultMemoryLimitMiB << 20,
 		Metrics: s.metrics, Logger: log.Named("runner"),
 	})
 

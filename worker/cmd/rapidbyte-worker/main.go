@@ -80,6 +80,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("read cgroup limits: %w", err)
 	}
 	cfg.MaxStreams, o.goMemLimit = cgroup.Size(limits, runtime.NumCPU(), wasmhost.DefaultMemoryLimitMiB<<20)
+	cfg.MemoryBudget = cgroup.GuestBudget(limits)
 	fs := flag.NewFlagSet("rapidbyte-worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = usage(fs)

@@ -84,3 +84,13 @@ func TestSize(t *testing.T) {
 		})
 	}
 }
+
+func TestGuestBudget(t *testing.T) {
+	for _, tt := range []struct {
+		mem, want int64
+	}{{0, 0}, {1 << 30, 1<<30 - baseReserve}, {100 << 20, 1}} {
+		if got := GuestBudget(Limits{MemoryBytes: tt.mem}); got != tt.want {
+			t.Errorf("GuestBudget(%d) = %d, want %d", tt.mem, got, tt.want)
+		}
+	}
+}

@@ -26,3 +26,13 @@ func Size(l Limits, numCPU int, guestMem int64) (maxStreams int, goMemLimit int6
 	}
 	return max(1, maxStreams), goMemLimit
 }
+
+// GuestBudget returns the bytes of guest memory caps a worker under limits
+// l may reserve at once: the memory limit minus baseReserve, at least one
+// byte; 0 (no memory admission) when there is no memory limit.
+func GuestBudget(l Limits) int64 {
+	if l.MemoryBytes <= 0 {
+		return 0
+	}
+	return max(1, l.MemoryBytes-baseReserve)
+}

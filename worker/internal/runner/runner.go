@@ -41,6 +41,12 @@ type Config struct {
 	// RequestTimeout bounds an operation that asks for no timeout of its own
 	// (0 = unbounded).
 	RequestTimeout time.Duration
+	// Memory, when set, is the budget every read and write reserves its
+	// guest memory cap against (the stream's Limits.MaxMemoryBytes, else
+	// GuestMemory) while it holds a slot; nil = slots only.
+	Memory *MemoryBudget
+	// GuestMemory is the default per-guest memory cap in bytes.
+	GuestMemory int64
 	// Metrics may be nil.
 	Metrics Metrics
 	// Logger may be nil.
@@ -194,6 +200,17 @@ func (r *Runner) stream(ctx context.Context, req StreamRequest, op abi.Op, role 
 		return Result{}, err
 	}
 	defer release()
+	if r.cfg.Memory != nil {
+		want := int64(req.Stream.Limits.MaxMemoryBytes)
+		if want == 0 {
+			want = r.cfg.GuestMemory
+		}
+		free, err := r.cfg.Memory.Reserve(ctx, want, r.cfg.QueueTimeout)
+		if err != nil {
+			return Result{}, err
+		}
+		defer free()
+	}
 	inv := r.streamInvocation(m, op, req)
 	stats, err := call(ctx, m, inv)
 	r.processed(m, op, stats)

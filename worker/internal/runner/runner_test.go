@@ -230,3 +230,46 @@ func TestGuestGaugeWithinSlots(t *testing.T) {
 		t.Errorf("guest gauge above the slots taken %d times, peak %d, active %d; want 0, at most 2, 0", met.overflows, met.peak, met.active)
 	}
 }
+
+// TestMemoryAdmission: slots are free but the memory budget holds only one
+// guest's cap, so a second read fails busy after the queue timeout.
+func TestMemoryAdmission(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	src := &guesttest.Module{
+		Man: guesttest.Manifest("src", "1", abi.RoleSource),
+		ReadFn: func(context.Context, guest.Invocation, guest.ReadSink) (guest.Stats, error) {
+			started <- struct{}{}
+			<-release
+			return guest.Stats{}, nil
+		},
+	}
+	r := New(staticResolver{"src": src}, Config{
+		MaxStreams: 8, QueueTimeout: 30 * time.Millisecond,
+		Memory: NewMemoryBudget(96 << 20), GuestMemory: 64 << 20,
+	})
+	first := make(chan error, 1)
+	go func() {
+		_, err := r.Read(context.Background(), StreamRequest{Ref: modules.Ref{ID: "src"}}, nil)
+		first <- err
+	}()
+	<-started
+	_, err := r.Read(context.Background(), StreamRequest{Ref: modules.Ref{ID: "src"}}, nil)
+	var busy *BusyError
+	var mem *MemoryBusyError
+	if !errors.As(err, &mem) || !errors.As(err, &busy) || busy.RetryAfter <= 0 {
+		t.Fatalf("err = %v, want MemoryBusyError that is a BusyError", err)
+	}
+	// A stream asking for a smaller cap fits beside the first.
+	small := StreamRequest{Ref: modules.Ref{ID: "src"}, Stream: abi.StreamSpec{Limits: abi.Limits{MaxMemoryBytes: 16 << 20}}}
+	second := make(chan error, 1)
+	go func() { _, err := r.Read(context.Background(), small, nil); second <- err }()
+	<-started
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+}
