@@ -50,6 +50,11 @@ type Config struct {
 	// coordinator over TLS, verifying it against this PEM CA bundle (the
 	// bearer token then never travels in clear). Default "" (plaintext).
 	CoordinatorCAFile string
+	// CoordinatorCertFile and CoordinatorKeyFile are a PEM client
+	// certificate and key the registry client presents to a coordinator
+	// that requires one (its --client-ca: mutual TLS). Set both or neither;
+	// need CoordinatorCAFile. Default "".
+	CoordinatorCertFile, CoordinatorKeyFile string
 	// AuthToken, when set, is required as "authorization: Bearer <token>" on
 	// every call except gRPC health checks, and sent to the coordinator's
 	// registry. Default "" (no auth).
@@ -154,6 +159,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientCAFile != "" && c.TLSCert == "" {
 		errs = append(errs, errors.New("client CA needs tls cert and tls key (mutual TLS)"))
+	}
+	if (c.CoordinatorCertFile == "") != (c.CoordinatorKeyFile == "") || c.CoordinatorCertFile != "" && c.CoordinatorCAFile == "" {
+		errs = append(errs, errors.New("coordinator cert and coordinator key go together, with coordinator CA"))
 	}
 	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
 		errs = append(errs, errors.New("pprof needs metrics listen and an auth token (the profiler is served only to bearers of the token)"))

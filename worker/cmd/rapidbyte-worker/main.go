@@ -89,6 +89,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.CacheDir, "cache-dir", cfg.CacheDir, "compilation and module cache directory")
 	fs.StringVar(&cfg.CoordinatorAddr, "coordinator", "", "coordinator address to fetch missing modules from")
 	fs.StringVar(&cfg.CoordinatorCAFile, "coordinator-ca", "", "CA bundle (PEM) to verify the coordinator over TLS (empty: plaintext)")
+	fs.StringVar(&cfg.CoordinatorCertFile, "coordinator-cert", "", "client certificate (PEM) presented to a coordinator that requires one (mutual TLS)")
+	fs.StringVar(&cfg.CoordinatorKeyFile, "coordinator-key", "", "private key (PEM) of --coordinator-cert")
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required from clients and sent to the coordinator")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
