@@ -30,7 +30,6 @@ import (
 	"github.com/rapidbyte/rapidbyte/worker/internal/metrics"
 	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
-	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
 )
 
 // Version is the worker's version, set at build time with
@@ -128,7 +127,7 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 	}
 	s.runner = runner.New(s.resolver, runner.Config{
 		MaxStreams: cfg.MaxStreams, QueueTimeout: cfg.QueueTimeout, RequestTimeout: cfg.RequestTimeout,
-		Memory: budget, GuestMemory: wasmhost.DefaultMemoryLimitMiB << 20,
+		Memory: budget, GuestMemory: int64(cfg.GuestMemoryMiB) << 20,
 		Metrics: s.metrics, Logger: log.Named("runner"),
 	})
 

@@ -79,8 +79,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if err != nil {
 		return o, fmt.Errorf("read cgroup limits: %w", err)
 	}
-	cfg.MaxStreams, o.goMemLimit = cgroup.Size(limits, runtime.NumCPU(), wasmhost.DefaultMemoryLimitMiB<<20)
+	cfg.MaxStreams, o.goMemLimit = cgroup.Size(limits, runtime.NumCPU())
 	cfg.MemoryBudget = cgroup.GuestBudget(limits)
+	cfg.GuestMemoryMiB = uint32(cgroup.GuestMemory(limits, wasmhost.DefaultMemoryLimitMiB<<20) >> 20)
 	fs := flag.NewFlagSet("rapidbyte-worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = usage(fs)
@@ -137,7 +138,8 @@ func runMain(args []string) error {
 		return fmt.Errorf("--log-level %q is not a level", o.logLevel)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "worker", Level: level, JSONFormat: o.logFormat == "json", Output: os.Stderr})
-	log.Info("sized", "max_streams", cfg.MaxStreams, "go_memory_limit", debug.SetMemoryLimit(-1))
+	log.Info("sized", "max_streams", cfg.MaxStreams, "go_memory_limit", debug.SetMemoryLimit(-1),
+		"guest_memory_budget", cfg.MemoryBudget, "guest_memory_mib", cfg.GuestMemoryMiB)
 
 	srv, err := server.New(cfg, log)
 	if err != nil {

@@ -41,8 +41,8 @@ type Config struct {
 	// RequestTimeout bounds an operation that asks for no timeout of its own
 	// (0 = unbounded).
 	RequestTimeout time.Duration
-	// Memory, when set, is the budget every read and write reserves its
-	// guest memory cap against (the stream's Limits.MaxMemoryBytes, else
+	// Memory, when set, is the budget every operation reserves its guest
+	// memory cap against (a stream's Limits.MaxMemoryBytes, else
 	// GuestMemory) while it holds a slot; nil = slots only.
 	Memory *MemoryBudget
 	// GuestMemory is the default per-guest memory cap in bytes.
@@ -148,11 +148,11 @@ func (r *Runner) unary(ctx context.Context, ref modules.Ref, op abi.Op, role str
 	log := r.log.With("connector", m.Manifest().ID, "op", string(op))
 	ctx, cancel := r.deadline(ctx, 0)
 	defer cancel()
-	release, err := r.acquire(ctx)
+	adm, err := r.admit(ctx, r.cfg.GuestMemory)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer adm.Release()
 	inv := guest.Invocation{
 		Request: abi.Request{Op: op, ConnectorID: m.Manifest().ID, Config: config},
 		Timeout: r.cfg.RequestTimeout,
