@@ -163,8 +163,8 @@ func TestWorkerSizesToItsCgroup(t *testing.T) {
 
 // TestSmallWorkerAdmitsByMemory runs the worker image in a 256 MiB
 // container (no swap) with 2 CPUs and copies six wide tables two at a time,
-// each guest capped at 64 MiB: the worker sized itself from the cgroup (4
-// slots from the CPUs, GOMEMLIMIT 90% of 256 MiB, a 192 MiB guest budget
+// each guest capped at 40 MiB: the worker sized itself from the cgroup (4
+// slots from the CPUs, GOMEMLIMIT 90% of 256 MiB, a 128 MiB guest budget
 // that holds three such guests, not the four two streams want), so the
 // excess read or write is answered RESOURCE_EXHAUSTED (WORKER_BUSY) and its
 // stream retried; the run ends with every table exact and the container was
@@ -199,21 +199,21 @@ func TestSmallWorkerAdmitsByMemory(t *testing.T) {
 	waitServing(t, coordAddr, "rapidbyte.v1.CoordinatorService")
 
 	// Sized from the cgroup: 2 slots per CPU; Go limit 90% of 256 MiB;
-	// guest budget 256 MiB less a quarter kept; default guest cap half that.
+	// guest budget 256 MiB less half kept; default guest cap half that.
 	logs, err := exec.Command("docker", "logs", w.name).CombinedOutput()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("max_streams=4 go_memory_limit=%d guest_memory_budget=%d guest_memory_mib=96", int64(256<<20)/10*9, 192<<20)
+	want := fmt.Sprintf("max_streams=4 go_memory_limit=%d guest_memory_budget=%d guest_memory_mib=64", int64(256<<20)/10*9, 128<<20)
 	if !strings.Contains(string(logs), want) {
 		t.Errorf("worker log lacks %q:\n%s", want, logs)
 	}
-	if got := scrape(t, metricsAddr, "rapidbyte_worker_guest_memory_budget_bytes"); got != 192<<20 {
-		t.Errorf("guest memory budget gauge = %v, want %d", got, 192<<20)
+	if got := scrape(t, metricsAddr, "rapidbyte_worker_guest_memory_budget_bytes"); got != 128<<20 {
+		t.Errorf("guest memory budget gauge = %v, want %d", got, 128<<20)
 	}
 
 	file := e2etest.Pipeline{Name: "rb_e2c_mem", Source: e2etest.PGConfig(src, "public"), Destination: e2etest.PGConfig(dst, "public"),
-		Streams: streams, Resources: map[string]any{"parallelism": 2, "max_memory": "64mb", "max_retries": 40}}.Write(t)
+		Streams: streams, Resources: map[string]any{"parallelism": 2, "max_memory": "40mb", "max_retries": 40}}.Write(t)
 	res := e2etest.RunCLI(t, e2etest.Env{}, "--coordinator", coordAddr, "run", "-o", "json", file)
 	res.RequireExit(t, 0)
 	for _, s := range streams {

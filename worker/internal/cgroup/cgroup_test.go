@@ -91,8 +91,8 @@ func TestGuestBudget(t *testing.T) {
 	}{
 		{0, 0, guestCap},
 		{2 << 30, 2<<30 - baseReserve, guestCap},
-		{256 << 20, 192 << 20, 96 << 20}, // a quarter kept; one stream's two guests fit
-		{4 << 20, 3 << 20, 1 << 20},
+		{256 << 20, 128 << 20, 64 << 20}, // half kept; one stream's two guests fit
+		{4 << 20, 2 << 20, 1 << 20},
 	} {
 		l := Limits{MemoryBytes: tt.mem}
 		if got := GuestBudget(l); got != tt.budget {

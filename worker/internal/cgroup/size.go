@@ -3,8 +3,9 @@ package cgroup
 import "math"
 
 // baseReserve is the memory a worker keeps for itself (Go heap, gRPC
-// buffers, batches in flight, compiled modules) before it counts guest
-// memory; a quarter of a smaller limit.
+// buffers, batches in flight, compiled modules: about 70 MiB for the two
+// PostgreSQL connectors) before it counts guest memory; half of a limit
+// under 512 MiB (a 256 MiB worker with three 64 MiB guests was OOM-killed).
 const baseReserve = 256 << 20
 
 // Size returns a worker's guest slots (max_streams) and Go memory limit
@@ -24,11 +25,11 @@ func Size(l Limits, numCPU int) (maxStreams int, goMemLimit int64) {
 }
 
 // reserve is what a worker under a memory limit of mem keeps for itself.
-func reserve(mem int64) int64 { return min(baseReserve, mem/4) }
+func reserve(mem int64) int64 { return min(baseReserve, mem/2) }
 
 // GuestBudget returns the bytes of guest memory caps a worker under limits
 // l may reserve at once: the memory limit less the worker's own reserve
-// (256 MiB, or a quarter of a smaller limit); 0 (no memory admission) when
+// (256 MiB, or half of a limit under 512 MiB); 0 (no memory admission) when
 // there is no memory limit.
 func GuestBudget(l Limits) int64 {
 	if l.MemoryBytes <= 0 {
