@@ -161,10 +161,10 @@ func TestWorkerSizesToItsCgroup(t *testing.T) {
 	}
 }
 
-// TestSmallWorkerAdmitsByMemory runs the worker image in a 256 MiB
+// TestSmallWorkerAdmitsByMemory runs the worker image in a 512 MiB
 // container (no swap) with 2 CPUs and copies six wide tables two at a time,
-// each guest capped at 40 MiB: the worker sized itself from the cgroup (4
-// slots from the CPUs, GOMEMLIMIT 90% of 256 MiB, a 128 MiB guest budget
+// each guest capped at 80 MiB: the worker sized itself from the cgroup (4
+// slots from the CPUs, GOMEMLIMIT 90% of 512 MiB, a 256 MiB guest budget
 // that holds three such guests, not the four two streams want), so the
 // excess read or write is answered RESOURCE_EXHAUSTED (WORKER_BUSY) and its
 // stream retried; the run ends with every table exact and the container was
@@ -191,30 +191,37 @@ func TestSmallWorkerAdmitsByMemory(t *testing.T) {
 
 	coordAddr, workerAddr, metricsAddr := e2etest.FreeAddr(t), e2etest.FreeAddr(t), e2etest.FreeAddr(t)
 	w := runHardened(t, "rb-e2c-small", "rapidbyte/worker:"+tag, nil,
-		[]string{"--memory=256m", "--memory-swap=256m", "--cpus=2"},
+		[]string{"--memory=512m", "--memory-swap=512m", "--cpus=2"},
 		"--listen="+workerAddr, "--metrics-listen="+metricsAddr, "--queue-timeout=200ms")
 	runHardened(t, "rb-e2c-small-coordinator", "rapidbyte/coordinator:"+tag,
 		map[string]string{t.TempDir(): "/var/lib/rapidbyte"}, nil, "--listen="+coordAddr, "--workers="+workerAddr)
 	waitServing(t, workerAddr, "rapidbyte.v1.WorkerService")
 	waitServing(t, coordAddr, "rapidbyte.v1.CoordinatorService")
 
-	// Sized from the cgroup: 2 slots per CPU; Go limit 90% of 256 MiB;
-	// guest budget 256 MiB less half kept; default guest cap half that.
+	// Sized from the cgroup: 2 slots per CPU; Go limit 90% of 512 MiB;
+	// guest budget 512 MiB less 256 MiB kept; default guest cap half that.
 	logs, err := exec.Command("docker", "logs", w.name).CombinedOutput()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("max_streams=4 go_memory_limit=%d guest_memory_budget=%d guest_memory_mib=64", int64(256<<20)/10*9, 128<<20)
+	want := fmt.Sprintf("max_streams=4 go_memory_limit=%d guest_memory_budget=%d guest_memory_mib=128", int64(512<<20)/10*9, 256<<20)
 	if !strings.Contains(string(logs), want) {
 		t.Errorf("worker log lacks %q:\n%s", want, logs)
 	}
-	if got := scrape(t, metricsAddr, "rapidbyte_worker_guest_memory_budget_bytes"); got != 128<<20 {
-		t.Errorf("guest memory budget gauge = %v, want %d", got, 128<<20)
+	if got := scrape(t, metricsAddr, "rapidbyte_worker_guest_memory_budget_bytes"); got != 256<<20 {
+		t.Errorf("guest memory budget gauge = %v, want %d", got, 256<<20)
 	}
 
 	file := e2etest.Pipeline{Name: "rb_e2c_mem", Source: e2etest.PGConfig(src, "public"), Destination: e2etest.PGConfig(dst, "public"),
-		Streams: streams, Resources: map[string]any{"parallelism": 2, "max_memory": "40mb", "max_retries": 40}}.Write(t)
-	res := e2etest.RunCLI(t, e2etest.Env{}, "--coordinator", coordAddr, "run", "-o", "json", file)
+		Streams: streams, Resources: map[string]any{"parallelism": 2, "max_memory": "80mb", "max_retries": 40}}.Write(t)
+	// Bounded: a worker that died would leave the run retrying for minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res := e2etest.RunCLIContext(ctx, t, e2etest.Env{}, "--coordinator", coordAddr, "run", "-o", "json", file)
+	out, err := exec.Command("docker", "inspect", "--format", "{{.State.OOMKilled}} {{.State.Running}} {{.RestartCount}}", w.name).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "false true 0" {
+		t.Errorf("worker container state (OOMKilled Running RestartCount) = %q %v, want false true 0", out, err)
+	}
 	res.RequireExit(t, 0)
 	for _, s := range streams {
 		e2etest.RequireSameTable(t, src, dst, s.Name, s.Name, "id", "id", "c0", "c29")
@@ -234,10 +241,6 @@ func TestSmallWorkerAdmitsByMemory(t *testing.T) {
 	}
 	if got := scrape(t, metricsAddr, "rapidbyte_worker_guest_memory_reserved_bytes"); got != 0 {
 		t.Errorf("guest memory still reserved after the run: %v", got)
-	}
-	out, err := exec.Command("docker", "inspect", "--format", "{{.State.OOMKilled}} {{.State.Running}} {{.RestartCount}}", w.name).CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "false true 0" {
-		t.Errorf("worker container state (OOMKilled Running RestartCount) = %q %v, want false true 0", out, err)
 	}
 }
 

@@ -140,6 +140,9 @@ func runMain(args []string) error {
 	log := hclog.New(&hclog.LoggerOptions{Name: "worker", Level: level, JSONFormat: o.logFormat == "json", Output: os.Stderr})
 	log.Info("sized", "max_streams", cfg.MaxStreams, "go_memory_limit", debug.SetMemoryLimit(-1),
 		"guest_memory_budget", cfg.MemoryBudget, "guest_memory_mib", cfg.GuestMemoryMiB)
+	if b := cfg.MemoryBudget; b > 0 && b < cgroup.GuestBudget(cgroup.Limits{MemoryBytes: cgroup.MinMemory}) {
+		log.Warn("memory limit too small to run a stream; raise it", "guest_memory_budget", b, "min_memory_mib", cgroup.MinMemory>>20)
+	}
 
 	srv, err := server.New(cfg, log)
 	if err != nil {

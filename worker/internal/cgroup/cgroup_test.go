@@ -91,8 +91,8 @@ func TestGuestBudget(t *testing.T) {
 	}{
 		{0, 0, guestCap},
 		{2 << 30, 2<<30 - baseReserve, guestCap},
-		{256 << 20, 128 << 20, 64 << 20}, // half kept; one stream's two guests fit
-		{4 << 20, 2 << 20, 1 << 20},
+		{512 << 20, 256 << 20, 128 << 20}, // one stream's two guests fit
+		{256 << 20, 1, 1 << 20},           // too small: see MinMemory
 	} {
 		l := Limits{MemoryBytes: tt.mem}
 		if got := GuestBudget(l); got != tt.budget {

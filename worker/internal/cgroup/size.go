@@ -3,9 +3,10 @@ package cgroup
 import "math"
 
 // baseReserve is the memory a worker keeps for itself (Go heap, gRPC
-// buffers, batches in flight, compiled modules: about 70 MiB for the two
-// PostgreSQL connectors) before it counts guest memory; half of a limit
-// under 512 MiB (a 256 MiB worker with three 64 MiB guests was OOM-killed).
+// buffers, batches in flight, loaded modules) before it counts guest
+// memory. Measured: one wide stream at a time with 40 MiB guests peaked at
+// 150 MiB of live Go heap; a 256 MiB worker keeping 128 MiB of it was
+// OOM-killed under three such guests.
 const baseReserve = 256 << 20
 
 // Size returns a worker's guest slots (max_streams) and Go memory limit
@@ -24,18 +25,15 @@ func Size(l Limits, numCPU int) (maxStreams int, goMemLimit int64) {
 	return max(1, maxStreams), goMemLimit
 }
 
-// reserve is what a worker under a memory limit of mem keeps for itself.
-func reserve(mem int64) int64 { return min(baseReserve, mem/2) }
-
 // GuestBudget returns the bytes of guest memory caps a worker under limits
-// l may reserve at once: the memory limit less the worker's own reserve
-// (256 MiB, or half of a limit under 512 MiB); 0 (no memory admission) when
-// there is no memory limit.
+// l may reserve at once: the memory limit less the worker's own 256 MiB, at
+// least one byte (a worker under 512 MiB can hardly run a guest: see
+// MinMemory); 0 (no memory admission) when there is no memory limit.
 func GuestBudget(l Limits) int64 {
 	if l.MemoryBytes <= 0 {
 		return 0
 	}
-	return max(1, l.MemoryBytes-reserve(l.MemoryBytes))
+	return max(1, l.MemoryBytes-baseReserve)
 }
 
 // GuestMemory returns the default guest memory cap of a worker under
@@ -48,3 +46,7 @@ func GuestMemory(l Limits, defaultCap int64) int64 {
 	}
 	return defaultCap
 }
+
+// MinMemory is the smallest memory limit a worker is useful under: its
+// reserve and one stream's two guests of 64 MiB.
+const MinMemory = baseReserve + 2*64<<20
