@@ -5,8 +5,8 @@ import "math"
 // baseReserve is the memory a worker keeps for itself (Go heap, gRPC
 // buffers, batches in flight, loaded modules) before it counts guest
 // memory. Measured: one wide stream at a time with 40 MiB guests peaked at
-// 150 MiB of live Go heap; a 256 MiB worker keeping 128 MiB of it was
-// OOM-killed under three such guests.
+// 355 MB in a 1 GiB container (105 MB of Go heap in use after it); a
+// 256 MiB worker keeping 128 MiB was OOM-killed under three such guests.
 const baseReserve = 256 << 20
 
 // Size returns a worker's guest slots (max_streams) and Go memory limit
