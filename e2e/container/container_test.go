@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,15 +40,26 @@ func requireDocker(t *testing.T) {
 }
 
 // buildImages runs scripts/images.sh, which builds both images from this
-// checkout without pulling anything.
+// checkout without pulling anything, once for all the package's tests.
 func buildImages(t *testing.T) {
 	t.Helper()
-	root := e2etest.RepoRoot(t)
-	cmd := exec.Command(filepath.Join(root, "scripts", "images.sh"), tag)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/images.sh: %v\n%s", err, out)
+	images.Do(func() {
+		root := e2etest.RepoRoot(t)
+		cmd := exec.Command(filepath.Join(root, "scripts", "images.sh"), tag)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			images.err = fmt.Errorf("scripts/images.sh: %v\n%s", err, out)
+		}
+	})
+	if images.err != nil {
+		t.Fatal(images.err)
 	}
+}
+
+// images is the one build of buildImages.
+var images struct {
+	sync.Once
+	err error
 }
 
 // container is a running container.
