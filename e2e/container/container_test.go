@@ -248,9 +248,12 @@ func TestSmallWorkerAdmitsByMemory(t *testing.T) {
 	if busy == 0 || run.RetryCount == 0 {
 		t.Errorf("retries %d, attempt errors %+v: want the excess retried after WORKER_BUSY", run.RetryCount, run.AttemptErrors)
 	}
-	if got := scrape(t, metricsAddr, `grpc_server_handled_total{grpc_code="ResourceExhausted"`); got == 0 {
+	exhausted := scrape(t, metricsAddr, `grpc_server_handled_total{grpc_code="ResourceExhausted"`)
+	if exhausted == 0 {
 		t.Error("the worker answered no call RESOURCE_EXHAUSTED")
 	}
+	t.Logf("%d retries (%d after WORKER_BUSY), %v calls answered RESOURCE_EXHAUSTED, container peak memory %s",
+		run.RetryCount, busy, exhausted, peakMemory(w.id))
 	if got := scrape(t, metricsAddr, "rapidbyte_worker_guest_memory_reserved_bytes"); got != 0 {
 		t.Errorf("guest memory still reserved after the run: %v", got)
 	}
@@ -282,4 +285,18 @@ func scrape(t *testing.T, addr, prefix string) float64 {
 		sum += v
 	}
 	return sum
+}
+
+// peakMemory returns a container's peak memory use as its cgroup (v1 or
+// v2 under docker's default cgroup parent) reports it, for the log only.
+func peakMemory(id string) string {
+	for _, f := range []string{"/sys/fs/cgroup/memory/docker/" + id + "/memory.max_usage_in_bytes",
+		"/sys/fs/cgroup/system.slice/docker-" + id + ".scope/memory.peak"} {
+		if b, err := os.ReadFile(f); err == nil {
+			if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
+				return fmt.Sprintf("%d MiB", n>>20)
+			}
+		}
+	}
+	return "unknown"
 }
