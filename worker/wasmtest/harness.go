@@ -191,4 +191,3 @@ func (h *Harness) Write(ctx context.Context, req sdktest.WriteRequest) (*sdktest
 	res.Delivered = src.next
 	return res, toSDKError(err)
 }
-
