@@ -151,6 +151,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.checkCommand(),
 		a.discoverCommand(),
 		a.connectorsCommand(),
+		a.connectorCommand(),
 		a.statusCommand(),
 		a.watchCommand(),
 		a.runsCommand(),
