@@ -121,7 +121,8 @@ func emptyDir(dir string) error {
 }
 
 func render(src, dst string, d data) error {
-	t, err := template.ParseFS(templates, src)
+	// [[ ]] delimiters: Go composite literals are full of {{ }}.
+	t, err := template.New(path.Base(src)).Delims("[[", "]]").ParseFS(templates, src)
 	if err != nil {
 		return err
 	}
