@@ -1,6 +1,8 @@
 package kit
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -171,3 +173,72 @@ func writeJSON(t *testing.T, s string) string {
 }
 
 func itoa(n uint16) string { return strconv.Itoa(int(n)) }
+
+// TestRbpackGoInstall publishes this checkout's sdk as version v0.0.1 in a
+// file-based module proxy and installs rbpack from it the way an author
+// will once the sdk is released: `go install
+// github.com/rapidbyte/rapidbyte/sdk/cmd/rbpack@v0.0.1` outside any
+// module. It fails if the sdk's go.mod gains a replace directive or rbpack
+// a dependency that does not resolve.
+func TestRbpackGoInstall(t *testing.T) {
+	root := e2etest.RepoRoot(t)
+	proxy := outsideRepo(t)
+	const version = "v0.0.1"
+	at := filepath.Join(proxy, "github.com", "rapidbyte", "rapidbyte", "sdk", "@v")
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, err := exec.Command("git", "-C", root, "ls-files", "sdk").Output()
+	if err != nil {
+		t.Fatalf("git ls-files sdk: %v", err)
+	}
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	for _, f := range strings.Fields(string(files)) {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := zw.Create("github.com/rapidbyte/rapidbyte/sdk@" + version + "/" + strings.TrimPrefix(f, "sdk/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gomod, err := os.ReadFile(filepath.Join(root, "sdk", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"list": []byte(version + "\n"), version + ".info": []byte(`{"Version":"` + version + `"}`),
+		version + ".mod": gomod, version + ".zip": zbuf.Bytes(),
+	} {
+		if err := os.WriteFile(filepath.Join(at, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	modcache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gobin := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "install", "github.com/rapidbyte/rapidbyte/sdk/cmd/rbpack@"+version)
+	cmd.Dir = t.TempDir()
+	// The sdk's own requirements come from the local module cache.
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOSUMDB=off", "GOBIN="+gobin,
+		"GOPROXY=file://"+proxy+",file://"+filepath.Join(strings.TrimSpace(string(modcache)), "cache", "download"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install rbpack@%s: %v\n%s", version, err, out)
+	}
+	out, err := exec.Command(filepath.Join(gobin, "rbpack")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "usage: rbpack -manifest FILE -wasm FILE") {
+		t.Errorf("installed rbpack without arguments: %v\n%s", err, out)
+	}
+}
