@@ -102,14 +102,17 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if s.metrics != nil {
 		ecfg.Observer = newRunMetrics(s.metrics)
 	}
-	s.engine = engine.New(st, relay.New(pool), ecfg, log)
+	relayer := relay.New(pool)
+	s.engine = engine.New(st, relayer, ecfg, log)
 
 	s.grpc = grpc.NewServer(opts...)
 	ping := func(ctx context.Context) error {
 		_, _, err := st.ListRuns(ctx, store.ListFilter{PageSize: 1})
 		return err
 	}
-	rapidbytev1.RegisterCoordinatorServiceServer(s.grpc, grpcapi.NewCoordinatorServer(s.engine, pool, reg, ping, env, log))
+	coordinatorAPI := grpcapi.NewCoordinatorServer(s.engine, pool, reg, ping, env, log)
+	coordinatorAPI.SetReader(relayer)
+	rapidbytev1.RegisterCoordinatorServiceServer(s.grpc, coordinatorAPI)
 	rapidbytev1.RegisterConnectorRegistryServiceServer(s.grpc, grpcapi.NewRegistryServer(reg, log))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)

@@ -23,6 +23,145 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReadStreamRequest reads one stream of a pipeline's source.
+type ReadStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pipeline_yaml is the pipeline definition (only version, pipeline and source are needed).
+	PipelineYaml string `protobuf:"bytes,1,opt,name=pipeline_yaml,json=pipelineYaml,proto3" json:"pipeline_yaml,omitempty"`
+	// variables supply ${VAR} values ahead of the coordinator's environment.
+	Variables map[string]string `protobuf:"bytes,2,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// stream names the stream: a streams entry's name (or namespace.name), or a table a pattern entry selects.
+	Stream string `protobuf:"bytes,3,opt,name=stream,proto3" json:"stream,omitempty"`
+	// limit stops the read once at least this many rows were sent (0 = the whole stream); the last
+	// message may hold more rows than the limit leaves.
+	Limit         uint64 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadStreamRequest) Reset() {
+	*x = ReadStreamRequest{}
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadStreamRequest) ProtoMessage() {}
+
+func (x *ReadStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadStreamRequest.ProtoReflect.Descriptor instead.
+func (*ReadStreamRequest) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ReadStreamRequest) GetPipelineYaml() string {
+	if x != nil {
+		return x.PipelineYaml
+	}
+	return ""
+}
+
+func (x *ReadStreamRequest) GetVariables() map[string]string {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
+func (x *ReadStreamRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *ReadStreamRequest) GetLimit() uint64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ReadStreamResponse is one Arrow IPC message of the stream, as the worker's Flight DoGet sent it:
+// the schema first, then record batches.
+type ReadStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// data_header is the IPC flatbuffer Message.
+	DataHeader []byte `protobuf:"bytes,1,opt,name=data_header,json=dataHeader,proto3" json:"data_header,omitempty"`
+	// data_body is the message body.
+	DataBody []byte `protobuf:"bytes,2,opt,name=data_body,json=dataBody,proto3" json:"data_body,omitempty"`
+	// records is the row count of a record batch (0 for the schema).
+	Records       uint64 `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadStreamResponse) Reset() {
+	*x = ReadStreamResponse{}
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadStreamResponse) ProtoMessage() {}
+
+func (x *ReadStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadStreamResponse.ProtoReflect.Descriptor instead.
+func (*ReadStreamResponse) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReadStreamResponse) GetDataHeader() []byte {
+	if x != nil {
+		return x.DataHeader
+	}
+	return nil
+}
+
+func (x *ReadStreamResponse) GetDataBody() []byte {
+	if x != nil {
+		return x.DataBody
+	}
+	return nil
+}
+
+func (x *ReadStreamResponse) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
 // SubmitRunRequest submits a pipeline run.
 type SubmitRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -40,7 +179,7 @@ type SubmitRunRequest struct {
 
 func (x *SubmitRunRequest) Reset() {
 	*x = SubmitRunRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[0]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +191,7 @@ func (x *SubmitRunRequest) String() string {
 func (*SubmitRunRequest) ProtoMessage() {}
 
 func (x *SubmitRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[0]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +204,7 @@ func (x *SubmitRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRunRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRunRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{0}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SubmitRunRequest) GetPipelineYaml() string {
@@ -111,7 +250,7 @@ type SubmitRunResponse struct {
 
 func (x *SubmitRunResponse) Reset() {
 	*x = SubmitRunResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[1]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -123,7 +262,7 @@ func (x *SubmitRunResponse) String() string {
 func (*SubmitRunResponse) ProtoMessage() {}
 
 func (x *SubmitRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[1]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -136,7 +275,7 @@ func (x *SubmitRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRunResponse.ProtoReflect.Descriptor instead.
 func (*SubmitRunResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{1}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SubmitRunResponse) GetRunId() string {
@@ -171,7 +310,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[2]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -183,7 +322,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[2]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -196,7 +335,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{2}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -217,7 +356,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[3]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +368,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[3]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +381,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{3}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetRunResponse) GetRun() *RunResult {
@@ -263,7 +402,7 @@ type WatchRunRequest struct {
 
 func (x *WatchRunRequest) Reset() {
 	*x = WatchRunRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[4]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +414,7 @@ func (x *WatchRunRequest) String() string {
 func (*WatchRunRequest) ProtoMessage() {}
 
 func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[4]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +427,7 @@ func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunRequest.ProtoReflect.Descriptor instead.
 func (*WatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WatchRunRequest) GetRunId() string {
@@ -321,7 +460,7 @@ type StreamProgress struct {
 
 func (x *StreamProgress) Reset() {
 	*x = StreamProgress{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[5]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +472,7 @@ func (x *StreamProgress) String() string {
 func (*StreamProgress) ProtoMessage() {}
 
 func (x *StreamProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[5]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +485,7 @@ func (x *StreamProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamProgress.ProtoReflect.Descriptor instead.
 func (*StreamProgress) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StreamProgress) GetStream() string {
@@ -421,7 +560,7 @@ type WatchRunResponse struct {
 
 func (x *WatchRunResponse) Reset() {
 	*x = WatchRunResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +572,7 @@ func (x *WatchRunResponse) String() string {
 func (*WatchRunResponse) ProtoMessage() {}
 
 func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +585,7 @@ func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunResponse.ProtoReflect.Descriptor instead.
 func (*WatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchRunResponse) GetTime() *timestamppb.Timestamp {
@@ -515,7 +654,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +666,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +679,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRunsRequest) GetPageSize() uint32 {
@@ -584,7 +723,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +735,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +748,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRunsResponse) GetRuns() []*RunResult {
@@ -637,7 +776,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +788,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +801,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -685,7 +824,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +836,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +849,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CancelRunResponse) GetAccepted() bool {
@@ -744,7 +883,7 @@ type CoordinatorServiceDiscoverRequest struct {
 
 func (x *CoordinatorServiceDiscoverRequest) Reset() {
 	*x = CoordinatorServiceDiscoverRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +895,7 @@ func (x *CoordinatorServiceDiscoverRequest) String() string {
 func (*CoordinatorServiceDiscoverRequest) ProtoMessage() {}
 
 func (x *CoordinatorServiceDiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +908,7 @@ func (x *CoordinatorServiceDiscoverRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use CoordinatorServiceDiscoverRequest.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceDiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CoordinatorServiceDiscoverRequest) GetPipelineYaml() string {
@@ -817,7 +956,7 @@ type CoordinatorServiceDiscoverResponse struct {
 
 func (x *CoordinatorServiceDiscoverResponse) Reset() {
 	*x = CoordinatorServiceDiscoverResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[12]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +968,7 @@ func (x *CoordinatorServiceDiscoverResponse) String() string {
 func (*CoordinatorServiceDiscoverResponse) ProtoMessage() {}
 
 func (x *CoordinatorServiceDiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[12]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +981,7 @@ func (x *CoordinatorServiceDiscoverResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use CoordinatorServiceDiscoverResponse.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceDiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CoordinatorServiceDiscoverResponse) GetCatalog() *Catalog {
@@ -888,7 +1027,7 @@ type StreamSelection struct {
 
 func (x *StreamSelection) Reset() {
 	*x = StreamSelection{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1039,7 @@ func (x *StreamSelection) String() string {
 func (*StreamSelection) ProtoMessage() {}
 
 func (x *StreamSelection) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1052,7 @@ func (x *StreamSelection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSelection.ProtoReflect.Descriptor instead.
 func (*StreamSelection) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StreamSelection) GetPattern() string {
@@ -950,7 +1089,7 @@ type CoordinatorServiceCheckRequest struct {
 
 func (x *CoordinatorServiceCheckRequest) Reset() {
 	*x = CoordinatorServiceCheckRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1101,7 @@ func (x *CoordinatorServiceCheckRequest) String() string {
 func (*CoordinatorServiceCheckRequest) ProtoMessage() {}
 
 func (x *CoordinatorServiceCheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1114,7 @@ func (x *CoordinatorServiceCheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorServiceCheckRequest.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceCheckRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CoordinatorServiceCheckRequest) GetPipelineYaml() string {
@@ -1009,7 +1148,7 @@ type CheckItem struct {
 
 func (x *CheckItem) Reset() {
 	*x = CheckItem{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1160,7 @@ func (x *CheckItem) String() string {
 func (*CheckItem) ProtoMessage() {}
 
 func (x *CheckItem) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1173,7 @@ func (x *CheckItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckItem.ProtoReflect.Descriptor instead.
 func (*CheckItem) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CheckItem) GetName() string {
@@ -1078,7 +1217,7 @@ type CoordinatorServiceCheckResponse struct {
 
 func (x *CoordinatorServiceCheckResponse) Reset() {
 	*x = CoordinatorServiceCheckResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1229,7 @@ func (x *CoordinatorServiceCheckResponse) String() string {
 func (*CoordinatorServiceCheckResponse) ProtoMessage() {}
 
 func (x *CoordinatorServiceCheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1242,7 @@ func (x *CoordinatorServiceCheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorServiceCheckResponse.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceCheckResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CoordinatorServiceCheckResponse) GetItems() []*CheckItem {
@@ -1129,7 +1268,7 @@ type ListConnectorsRequest struct {
 
 func (x *ListConnectorsRequest) Reset() {
 	*x = ListConnectorsRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1280,7 @@ func (x *ListConnectorsRequest) String() string {
 func (*ListConnectorsRequest) ProtoMessage() {}
 
 func (x *ListConnectorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1293,7 @@ func (x *ListConnectorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConnectorsRequest.ProtoReflect.Descriptor instead.
 func (*ListConnectorsRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 // ListConnectorsResponse lists connector modules.
@@ -1168,7 +1307,7 @@ type ListConnectorsResponse struct {
 
 func (x *ListConnectorsResponse) Reset() {
 	*x = ListConnectorsResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1319,7 @@ func (x *ListConnectorsResponse) String() string {
 func (*ListConnectorsResponse) ProtoMessage() {}
 
 func (x *ListConnectorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1332,7 @@ func (x *ListConnectorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConnectorsResponse.ProtoReflect.Descriptor instead.
 func (*ListConnectorsResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListConnectorsResponse) GetConnectors() []*ConnectorManifest {
@@ -1207,7 +1346,20 @@ var File_rapidbyte_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
-	"\x1erapidbyte/v1/coordinator.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18rapidbyte/v1/types.proto\"\xff\x01\n" +
+	"\x1erapidbyte/v1/coordinator.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18rapidbyte/v1/types.proto\"\xf2\x01\n" +
+	"\x11ReadStreamRequest\x12#\n" +
+	"\rpipeline_yaml\x18\x01 \x01(\tR\fpipelineYaml\x12L\n" +
+	"\tvariables\x18\x02 \x03(\v2..rapidbyte.v1.ReadStreamRequest.VariablesEntryR\tvariables\x12\x16\n" +
+	"\x06stream\x18\x03 \x01(\tR\x06stream\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x04R\x05limit\x1a<\n" +
+	"\x0eVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"l\n" +
+	"\x12ReadStreamResponse\x12\x1f\n" +
+	"\vdata_header\x18\x01 \x01(\fR\n" +
+	"dataHeader\x12\x1b\n" +
+	"\tdata_body\x18\x02 \x01(\fR\bdataBody\x12\x18\n" +
+	"\arecords\x18\x03 \x01(\x04R\arecords\"\xff\x01\n" +
 	"\x10SubmitRunRequest\x12#\n" +
 	"\rpipeline_yaml\x18\x01 \x01(\tR\fpipelineYaml\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x12\n" +
@@ -1294,7 +1446,7 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\x16ListConnectorsResponse\x12?\n" +
 	"\n" +
 	"connectors\x18\x01 \x03(\v2\x1f.rapidbyte.v1.ConnectorManifestR\n" +
-	"connectors2\xbf\x05\n" +
+	"connectors2\x92\x06\n" +
 	"\x12CoordinatorService\x12L\n" +
 	"\tSubmitRun\x12\x1e.rapidbyte.v1.SubmitRunRequest\x1a\x1f.rapidbyte.v1.SubmitRunResponse\x12C\n" +
 	"\x06GetRun\x12\x1b.rapidbyte.v1.GetRunRequest\x1a\x1c.rapidbyte.v1.GetRunResponse\x12K\n" +
@@ -1303,7 +1455,9 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\tCancelRun\x12\x1e.rapidbyte.v1.CancelRunRequest\x1a\x1f.rapidbyte.v1.CancelRunResponse\x12m\n" +
 	"\bDiscover\x12/.rapidbyte.v1.CoordinatorServiceDiscoverRequest\x1a0.rapidbyte.v1.CoordinatorServiceDiscoverResponse\x12d\n" +
 	"\x05Check\x12,.rapidbyte.v1.CoordinatorServiceCheckRequest\x1a-.rapidbyte.v1.CoordinatorServiceCheckResponse\x12[\n" +
-	"\x0eListConnectors\x12#.rapidbyte.v1.ListConnectorsRequest\x1a$.rapidbyte.v1.ListConnectorsResponseB\xb8\x01\n" +
+	"\x0eListConnectors\x12#.rapidbyte.v1.ListConnectorsRequest\x1a$.rapidbyte.v1.ListConnectorsResponse\x12Q\n" +
+	"\n" +
+	"ReadStream\x12\x1f.rapidbyte.v1.ReadStreamRequest\x1a .rapidbyte.v1.ReadStreamResponse0\x01B\xb8\x01\n" +
 	"\x10com.rapidbyte.v1B\x10CoordinatorProtoP\x01ZAgithub.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1;rapidbytev1\xa2\x02\x03RXX\xaa\x02\fRapidbyte.V1\xca\x02\fRapidbyte\\V1\xe2\x02\x18Rapidbyte\\V1\\GPBMetadata\xea\x02\rRapidbyte::V1b\x06proto3"
 
 var (
@@ -1318,82 +1472,88 @@ func file_rapidbyte_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_coordinator_proto_rawDescData
 }
 
-var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_rapidbyte_v1_coordinator_proto_goTypes = []any{
-	(*SubmitRunRequest)(nil),                   // 0: rapidbyte.v1.SubmitRunRequest
-	(*SubmitRunResponse)(nil),                  // 1: rapidbyte.v1.SubmitRunResponse
-	(*GetRunRequest)(nil),                      // 2: rapidbyte.v1.GetRunRequest
-	(*GetRunResponse)(nil),                     // 3: rapidbyte.v1.GetRunResponse
-	(*WatchRunRequest)(nil),                    // 4: rapidbyte.v1.WatchRunRequest
-	(*StreamProgress)(nil),                     // 5: rapidbyte.v1.StreamProgress
-	(*WatchRunResponse)(nil),                   // 6: rapidbyte.v1.WatchRunResponse
-	(*ListRunsRequest)(nil),                    // 7: rapidbyte.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),                   // 8: rapidbyte.v1.ListRunsResponse
-	(*CancelRunRequest)(nil),                   // 9: rapidbyte.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),                  // 10: rapidbyte.v1.CancelRunResponse
-	(*CoordinatorServiceDiscoverRequest)(nil),  // 11: rapidbyte.v1.CoordinatorServiceDiscoverRequest
-	(*CoordinatorServiceDiscoverResponse)(nil), // 12: rapidbyte.v1.CoordinatorServiceDiscoverResponse
-	(*StreamSelection)(nil),                    // 13: rapidbyte.v1.StreamSelection
-	(*CoordinatorServiceCheckRequest)(nil),     // 14: rapidbyte.v1.CoordinatorServiceCheckRequest
-	(*CheckItem)(nil),                          // 15: rapidbyte.v1.CheckItem
-	(*CoordinatorServiceCheckResponse)(nil),    // 16: rapidbyte.v1.CoordinatorServiceCheckResponse
-	(*ListConnectorsRequest)(nil),              // 17: rapidbyte.v1.ListConnectorsRequest
-	(*ListConnectorsResponse)(nil),             // 18: rapidbyte.v1.ListConnectorsResponse
-	nil,                                        // 19: rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	nil,                                        // 20: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	nil,                                        // 21: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	(*RunResult)(nil),                          // 22: rapidbyte.v1.RunResult
-	(RunState)(0),                              // 23: rapidbyte.v1.RunState
-	(*timestamppb.Timestamp)(nil),              // 24: google.protobuf.Timestamp
-	(*ConnectorError)(nil),                     // 25: rapidbyte.v1.ConnectorError
-	(*ConnectorRef)(nil),                       // 26: rapidbyte.v1.ConnectorRef
-	(*structpb.Struct)(nil),                    // 27: google.protobuf.Struct
-	(*Catalog)(nil),                            // 28: rapidbyte.v1.Catalog
-	(*ConnectorManifest)(nil),                  // 29: rapidbyte.v1.ConnectorManifest
+	(*ReadStreamRequest)(nil),                  // 0: rapidbyte.v1.ReadStreamRequest
+	(*ReadStreamResponse)(nil),                 // 1: rapidbyte.v1.ReadStreamResponse
+	(*SubmitRunRequest)(nil),                   // 2: rapidbyte.v1.SubmitRunRequest
+	(*SubmitRunResponse)(nil),                  // 3: rapidbyte.v1.SubmitRunResponse
+	(*GetRunRequest)(nil),                      // 4: rapidbyte.v1.GetRunRequest
+	(*GetRunResponse)(nil),                     // 5: rapidbyte.v1.GetRunResponse
+	(*WatchRunRequest)(nil),                    // 6: rapidbyte.v1.WatchRunRequest
+	(*StreamProgress)(nil),                     // 7: rapidbyte.v1.StreamProgress
+	(*WatchRunResponse)(nil),                   // 8: rapidbyte.v1.WatchRunResponse
+	(*ListRunsRequest)(nil),                    // 9: rapidbyte.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),                   // 10: rapidbyte.v1.ListRunsResponse
+	(*CancelRunRequest)(nil),                   // 11: rapidbyte.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),                  // 12: rapidbyte.v1.CancelRunResponse
+	(*CoordinatorServiceDiscoverRequest)(nil),  // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest
+	(*CoordinatorServiceDiscoverResponse)(nil), // 14: rapidbyte.v1.CoordinatorServiceDiscoverResponse
+	(*StreamSelection)(nil),                    // 15: rapidbyte.v1.StreamSelection
+	(*CoordinatorServiceCheckRequest)(nil),     // 16: rapidbyte.v1.CoordinatorServiceCheckRequest
+	(*CheckItem)(nil),                          // 17: rapidbyte.v1.CheckItem
+	(*CoordinatorServiceCheckResponse)(nil),    // 18: rapidbyte.v1.CoordinatorServiceCheckResponse
+	(*ListConnectorsRequest)(nil),              // 19: rapidbyte.v1.ListConnectorsRequest
+	(*ListConnectorsResponse)(nil),             // 20: rapidbyte.v1.ListConnectorsResponse
+	nil,                                        // 21: rapidbyte.v1.ReadStreamRequest.VariablesEntry
+	nil,                                        // 22: rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	nil,                                        // 23: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	nil,                                        // 24: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	(*RunResult)(nil),                          // 25: rapidbyte.v1.RunResult
+	(RunState)(0),                              // 26: rapidbyte.v1.RunState
+	(*timestamppb.Timestamp)(nil),              // 27: google.protobuf.Timestamp
+	(*ConnectorError)(nil),                     // 28: rapidbyte.v1.ConnectorError
+	(*ConnectorRef)(nil),                       // 29: rapidbyte.v1.ConnectorRef
+	(*structpb.Struct)(nil),                    // 30: google.protobuf.Struct
+	(*Catalog)(nil),                            // 31: rapidbyte.v1.Catalog
+	(*ConnectorManifest)(nil),                  // 32: rapidbyte.v1.ConnectorManifest
 }
 var file_rapidbyte_v1_coordinator_proto_depIdxs = []int32{
-	19, // 0: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	22, // 1: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	22, // 2: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	23, // 3: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
-	24, // 4: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
-	23, // 5: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
-	5,  // 6: rapidbyte.v1.WatchRunResponse.streams:type_name -> rapidbyte.v1.StreamProgress
-	25, // 7: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
-	22, // 8: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	23, // 9: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
-	22, // 10: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
-	23, // 11: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
-	26, // 12: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	27, // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
-	20, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	28, // 15: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
-	13, // 16: rapidbyte.v1.CoordinatorServiceDiscoverResponse.selections:type_name -> rapidbyte.v1.StreamSelection
-	21, // 17: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	25, // 18: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
-	15, // 19: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
-	29, // 20: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
-	0,  // 21: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
-	2,  // 22: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
-	4,  // 23: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
-	7,  // 24: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
-	9,  // 25: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
-	11, // 26: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
-	14, // 27: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
-	17, // 28: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
-	1,  // 29: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
-	3,  // 30: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
-	6,  // 31: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
-	8,  // 32: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
-	10, // 33: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
-	12, // 34: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
-	16, // 35: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
-	18, // 36: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
-	29, // [29:37] is the sub-list for method output_type
-	21, // [21:29] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	21, // 0: rapidbyte.v1.ReadStreamRequest.variables:type_name -> rapidbyte.v1.ReadStreamRequest.VariablesEntry
+	22, // 1: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	25, // 2: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	25, // 3: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	26, // 4: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
+	27, // 5: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
+	26, // 6: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
+	7,  // 7: rapidbyte.v1.WatchRunResponse.streams:type_name -> rapidbyte.v1.StreamProgress
+	28, // 8: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
+	25, // 9: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	26, // 10: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
+	25, // 11: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
+	26, // 12: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
+	29, // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	30, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
+	23, // 15: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	31, // 16: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
+	15, // 17: rapidbyte.v1.CoordinatorServiceDiscoverResponse.selections:type_name -> rapidbyte.v1.StreamSelection
+	24, // 18: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	28, // 19: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
+	17, // 20: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
+	32, // 21: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
+	2,  // 22: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
+	4,  // 23: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
+	6,  // 24: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
+	9,  // 25: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
+	11, // 26: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
+	13, // 27: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
+	16, // 28: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
+	19, // 29: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
+	0,  // 30: rapidbyte.v1.CoordinatorService.ReadStream:input_type -> rapidbyte.v1.ReadStreamRequest
+	3,  // 31: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
+	5,  // 32: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
+	8,  // 33: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
+	10, // 34: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
+	12, // 35: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
+	14, // 36: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
+	18, // 37: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
+	20, // 38: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
+	1,  // 39: rapidbyte.v1.CoordinatorService.ReadStream:output_type -> rapidbyte.v1.ReadStreamResponse
+	31, // [31:40] is the sub-list for method output_type
+	22, // [22:31] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_coordinator_proto_init() }
@@ -1408,7 +1568,7 @@ func file_rapidbyte_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_coordinator_proto_rawDesc), len(file_rapidbyte_v1_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	CoordinatorService_Discover_FullMethodName       = "/rapidbyte.v1.CoordinatorService/Discover"
 	CoordinatorService_Check_FullMethodName          = "/rapidbyte.v1.CoordinatorService/Check"
 	CoordinatorService_ListConnectors_FullMethodName = "/rapidbyte.v1.CoordinatorService/ListConnectors"
+	CoordinatorService_ReadStream_FullMethodName     = "/rapidbyte.v1.CoordinatorService/ReadStream"
 )
 
 // CoordinatorServiceClient is the client API for CoordinatorService service.
@@ -51,6 +52,9 @@ type CoordinatorServiceClient interface {
 	Check(ctx context.Context, in *CoordinatorServiceCheckRequest, opts ...grpc.CallOption) (*CoordinatorServiceCheckResponse, error)
 	// ListConnectors lists the connector modules the coordinator can serve.
 	ListConnectors(ctx context.Context, in *ListConnectorsRequest, opts ...grpc.CallOption) (*ListConnectorsResponse, error)
+	// ReadStream reads one stream of a pipeline's source on a worker and streams its Arrow IPC
+	// messages, with no destination: nothing is written and no cursor or run is recorded.
+	ReadStream(ctx context.Context, in *ReadStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadStreamResponse], error)
 }
 
 type coordinatorServiceClient struct {
@@ -150,6 +154,25 @@ func (c *coordinatorServiceClient) ListConnectors(ctx context.Context, in *ListC
 	return out, nil
 }
 
+func (c *coordinatorServiceClient) ReadStream(ctx context.Context, in *ReadStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CoordinatorService_ServiceDesc.Streams[1], CoordinatorService_ReadStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadStreamRequest, ReadStreamResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CoordinatorService_ReadStreamClient = grpc.ServerStreamingClient[ReadStreamResponse]
+
 // CoordinatorServiceServer is the server API for CoordinatorService service.
 // All implementations must embed UnimplementedCoordinatorServiceServer
 // for forward compatibility.
@@ -172,6 +195,9 @@ type CoordinatorServiceServer interface {
 	Check(context.Context, *CoordinatorServiceCheckRequest) (*CoordinatorServiceCheckResponse, error)
 	// ListConnectors lists the connector modules the coordinator can serve.
 	ListConnectors(context.Context, *ListConnectorsRequest) (*ListConnectorsResponse, error)
+	// ReadStream reads one stream of a pipeline's source on a worker and streams its Arrow IPC
+	// messages, with no destination: nothing is written and no cursor or run is recorded.
+	ReadStream(*ReadStreamRequest, grpc.ServerStreamingServer[ReadStreamResponse]) error
 	mustEmbedUnimplementedCoordinatorServiceServer()
 }
 
@@ -205,6 +231,9 @@ func (UnimplementedCoordinatorServiceServer) Check(context.Context, *Coordinator
 }
 func (UnimplementedCoordinatorServiceServer) ListConnectors(context.Context, *ListConnectorsRequest) (*ListConnectorsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListConnectors not implemented")
+}
+func (UnimplementedCoordinatorServiceServer) ReadStream(*ReadStreamRequest, grpc.ServerStreamingServer[ReadStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method ReadStream not implemented")
 }
 func (UnimplementedCoordinatorServiceServer) mustEmbedUnimplementedCoordinatorServiceServer() {}
 func (UnimplementedCoordinatorServiceServer) testEmbeddedByValue()                            {}
@@ -364,6 +393,17 @@ func _CoordinatorService_ListConnectors_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoordinatorService_ReadStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadStreamRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CoordinatorServiceServer).ReadStream(m, &grpc.GenericServerStream[ReadStreamRequest, ReadStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CoordinatorService_ReadStreamServer = grpc.ServerStreamingServer[ReadStreamResponse]
+
 // CoordinatorService_ServiceDesc is the grpc.ServiceDesc for CoordinatorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -404,6 +444,11 @@ var CoordinatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchRun",
 			Handler:       _CoordinatorService_WatchRun_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReadStream",
+			Handler:       _CoordinatorService_ReadStream_Handler,
 			ServerStreams: true,
 		},
 	},
