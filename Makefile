@@ -117,9 +117,9 @@ test: build wasm $(BIN)/grpcurl ## run every test (and the concurrency-heavy pac
 	echo "== warm the tests' compilation cache ($(RAPIDBYTE_CACHE_DIR))"; \
 	$(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/connectors --cache-dir $(RAPIDBYTE_CACHE_DIR) --log-level warn || exit 1; \
 	$(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/testconnectors --cache-dir $(RAPIDBYTE_CACHE_DIR) --log-level error >/dev/null 2>&1 || true; \
-	failed=; for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || failed="$$failed $$m"; done; \
-	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 15m $(RACE_COORDINATOR) || failed="$$failed race-coordinator"; \
-	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 15m $(RACE_WORKER) || failed="$$failed race-worker"; \
+	failed=; for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 25m ./... || failed="$$failed $$m"; done; \
+	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 25m $(RACE_COORDINATOR) || failed="$$failed race-coordinator"; \
+	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 25m $(RACE_WORKER) || failed="$$failed race-worker"; \
 	if [ -n "$$failed" ]; then echo "== FAILED:$$failed"; exit 1; fi
 
 FUZZTIME ?= 30000x
