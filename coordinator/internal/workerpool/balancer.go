@@ -56,7 +56,11 @@ func (b *loadBalancer) Close() { b.child.Close() }
 // over the ready endpoints (when none is ready, its picker reports why).
 func (b *loadBalancer) UpdateState(state balancer.State) {
 	var ready []readyEndpoint
+	pending := 0
 	for _, c := range endpointsharding.ChildStatesFromPicker(state.Picker) {
+		if cs := c.State.ConnectivityState; cs == connectivity.Idle || cs == connectivity.Connecting {
+			pending++
+		}
 		if c.State.ConnectivityState != connectivity.Ready || len(c.Endpoint.Addresses) == 0 {
 			continue
 		}
@@ -67,7 +71,7 @@ func (b *loadBalancer) UpdateState(state balancer.State) {
 		return
 	}
 	slices.SortFunc(ready, func(a, b readyEndpoint) int { return strings.Compare(a.addr, b.addr) })
-	b.ClientConn.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: &loadPicker{ready: ready, loads: b.loads}})
+	b.ClientConn.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: &loadPicker{ready: ready, pending: pending, loads: b.loads}})
 }
 
 type readyEndpoint struct {
@@ -78,7 +82,12 @@ type readyEndpoint struct {
 // loadPicker places each call with loads.place.
 type loadPicker struct {
 	ready []readyEndpoint // sorted by address
-	loads *loads
+	// pending counts the workers still connecting: a call whose hint the
+	// ready ones cannot honour waits for them (a fresh coordinator
+	// otherwise put a stream's read and write on the first worker it
+	// reached). A worker that fails to connect stops being pending.
+	pending int
+	loads   *loads
 }
 
 func (p *loadPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
@@ -89,7 +98,11 @@ func (p *loadPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	role := roleOf(info.FullMethodName)
 	h, _ := info.Ctx.Value(hintKey{}).(hint)
 	p.loads.mu.Lock()
-	i := p.loads.place(addrs, role, h)
+	i, tier := p.loads.place(addrs, role, h)
+	if tier > 0 && p.pending > 0 {
+		p.loads.mu.Unlock()
+		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+	}
 	res, err := p.ready[i].picker.Pick(info)
 	if err != nil {
 		p.loads.mu.Unlock()
@@ -165,13 +178,14 @@ func (l *loads) add(addr string, r role, delta int) {
 }
 
 // place returns the index in addrs (at least one) of the worker for the
-// next call of role r. The caller holds mu. In order, it prefers: a worker
+// next call of role r, and how far it is from what h asked (0: outside
+// h.avoid and not h.apart; 1: h.apart; 2: in h.avoid). The caller holds mu. In order, it prefers: a worker
 // not in h.avoid (workers that failed this stream before), then one other
 // than h.apart (the worker serving the stream's other half), then the
 // fewest calls in flight, then the fewest of the same role (so reads and
 // writes both spread when many streams open at once), then the next worker
 // in turn, so that equal workers take turns deterministically.
-func (l *loads) place(addrs []string, r role, h hint) int {
+func (l *loads) place(addrs []string, r role, h hint) (int, int) {
 	key := func(i int) [3]int {
 		w, tier := l.byAddr[addrs[i]], 0
 		if slices.Contains(h.avoid, addrs[i]) {
@@ -197,7 +211,7 @@ func (l *loads) place(addrs []string, r role, h hint) int {
 	if ties > 1 {
 		l.next = (best + 1) % n
 	}
-	return best
+	return best, bestKey[0]
 }
 
 // hint is what the caller tells the picker about one call (see withHint).

@@ -6,7 +6,8 @@ import (
 
 // pick places one call of role r with hint h and records it as in flight.
 func pick(l *loads, addrs []string, r role, h hint) string {
-	a := addrs[l.place(addrs, r, h)]
+	i, _ := l.place(addrs, r, h)
+	a := addrs[i]
 	l.add(a, r, 1)
 	return a
 }
@@ -84,18 +85,20 @@ func TestPlaceHints(t *testing.T) {
 		name string
 		h    hint
 		want string
+		tier int
 	}{
-		{"least loaded", hint{}, "a:1"},
-		{"avoid beats load", hint{avoid: []string{"a:1", "c:1"}}, "b:1"},
-		{"apart", hint{apart: "a:1"}, "c:1"},
-		{"apart beats load", hint{apart: "a:1", avoid: []string{"c:1"}}, "b:1"},
-		{"avoid beats apart", hint{apart: "b:1", avoid: []string{"a:1", "c:1"}}, "b:1"},
-		{"every worker avoided: least loaded", hint{avoid: addrs}, "a:1"},
+		{"least loaded", hint{}, "a:1", 0},
+		{"avoid beats load", hint{avoid: []string{"a:1", "c:1"}}, "b:1", 0},
+		{"apart", hint{apart: "a:1"}, "c:1", 0},
+		{"apart beats load", hint{apart: "a:1", avoid: []string{"c:1"}}, "b:1", 0},
+		{"avoid beats apart", hint{apart: "b:1", avoid: []string{"a:1", "c:1"}}, "b:1", 1},
+		{"every worker avoided: least loaded", hint{avoid: addrs}, "a:1", 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := addrs[l.place(addrs, roleWrite, tc.h)]; got != tc.want {
-				t.Errorf("placed on %s, want %s", got, tc.want)
+			i, tier := l.place(addrs, roleWrite, tc.h)
+			if got := addrs[i]; got != tc.want || tier != tc.tier {
+				t.Errorf("placed on %s (tier %d), want %s (tier %d)", got, tier, tc.want, tc.tier)
 			}
 		})
 	}
