@@ -35,7 +35,7 @@ func main() {
 	flag.StringVar(&cfg.DstDB, "dst-db", "rb_bench_dst", "destination database")
 	flag.BoolVar(&cfg.DB, "db", true, "also run the whole-database workload (12 tables, one pattern stream) against pgcopydb")
 	flag.StringVar(&cfg.DBModes, "db-modes", "pgcopydb,embedded,distributed", "modes of the whole-database workload")
-	flag.IntVar(&cfg.DBParallelism, "db-parallelism", 4, "resources.parallelism of the whole-database pipeline")
+	flag.IntVar(&cfg.DBParallelism, "db-parallelism", 2, "resources.parallelism of the whole-database pipeline (2, like pgcopydb --table-jobs 2: a read and a write each take a worker slot)")
 	flag.StringVar(&cfg.DBSrc, "db-src", "rb_bench_db_src", "source database of the whole-database workload")
 	flag.StringVar(&cfg.DBDst, "db-dst", "rb_bench_db_dst", "destination database of the whole-database workload")
 	flag.Parse()
