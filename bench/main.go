@@ -3,7 +3,10 @@
 // server, in the same run: 3 repetitions of each mode with the median
 // reported, rows/s, MB/s, the ratio to the pipe, CPU seconds per million
 // rows, the peak RSS of every Rapidbyte process, and a checksum of every
-// destination table against its source. It writes a JSON result file.
+// destination table against its source. Then it copies a whole database
+// (12 tables, 1.55M rows) with one pattern-stream pipeline, alternating with
+// pgcopydb copy table-data --table-jobs 2 into the same pre-created tables.
+// It writes a JSON result file.
 //
 // It expects PGHOST/PGPORT/PGUSER in the environment (bench/run.sh sets them)
 // and the binaries and connectors built by `make build wasm`.
@@ -30,6 +33,11 @@ func main() {
 	flag.StringVar(&cfg.Out, "out", "", "JSON result file (default bench/results/<time>.json)")
 	flag.StringVar(&cfg.SrcDB, "src-db", "rb_bench_src", "source database")
 	flag.StringVar(&cfg.DstDB, "dst-db", "rb_bench_dst", "destination database")
+	flag.BoolVar(&cfg.DB, "db", true, "also run the whole-database workload (12 tables, one pattern stream) against pgcopydb")
+	flag.StringVar(&cfg.DBModes, "db-modes", "pgcopydb,embedded,distributed", "modes of the whole-database workload")
+	flag.IntVar(&cfg.DBParallelism, "db-parallelism", 2, "resources.parallelism of the whole-database pipeline (2, like pgcopydb --table-jobs 2: a read and a write each take a worker slot)")
+	flag.StringVar(&cfg.DBSrc, "db-src", "rb_bench_db_src", "source database of the whole-database workload")
+	flag.StringVar(&cfg.DBDst, "db-dst", "rb_bench_db_dst", "destination database of the whole-database workload")
 	flag.Parse()
 
 	root, err := filepath.Abs(cfg.Root)
@@ -56,12 +64,22 @@ func main() {
 }
 
 type config struct {
-	Rows, Reps, Partitions                 int
-	Tables, Modes, Root, Out, SrcDB, DstDB string
+	Rows, Reps, Partitions, DBParallelism                         int
+	Tables, Modes, Root, Out, SrcDB, DstDB, DBModes, DBSrc, DBDst string
+	DB                                                            bool
 }
 
-func (c config) tables() []string { return strings.Split(c.Tables, ",") }
-func (c config) modes() []string  { return strings.Split(c.Modes, ",") }
+func (c config) tables() []string  { return list(c.Tables) }
+func (c config) modes() []string   { return list(c.Modes) }
+func (c config) dbModes() []string { return list(c.DBModes) }
+
+// list splits a comma-separated flag value; "" is none.
+func list(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
 
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)

@@ -27,8 +27,10 @@ var destDDL = map[string]string{
 func run(cfg config) (*report, error) {
 	rep := &report{Time: time.Now().UTC(), Rows: map[string]int64{}, SourceMiB: map[string]float64{}, Partitions: cfg.Partitions, AllVerified: true}
 	rep.Host, _ = os.Hostname()
-	if err := ensureData(cfg); err != nil {
-		return nil, err
+	if len(cfg.tables()) > 0 {
+		if err := ensureData(cfg); err != nil {
+			return nil, err
+		}
 	}
 	work, err := os.MkdirTemp("", "rapidbyte-bench-")
 	if err != nil {
@@ -53,40 +55,56 @@ func run(cfg config) (*report, error) {
 		if err != nil {
 			return nil, err
 		}
-		var pipeWall float64
-		for _, mode := range cfg.modes() {
-			m := modeResult{Table: table, Mode: mode}
-			for rep := 1; rep <= cfg.Reps; rep++ {
+		// Modes alternate within each repetition, so a change of load on
+		// the machine hits every mode alike.
+		modes := cfg.modes()
+		results := make([]modeResult, len(modes))
+		for i, mode := range modes {
+			results[i] = modeResult{Table: table, Mode: mode}
+		}
+		for r := 1; r <= cfg.Reps; r++ {
+			for i, mode := range modes {
 				if err := resetDest(cfg.DstDB, table); err != nil {
 					return nil, err
 				}
-				r, err := runMode(cfg, mode, table, work)
+				res, err := runMode(cfg, mode, table, work)
 				if err != nil {
-					return nil, fmt.Errorf("%s %s rep %d: %w", table, mode, rep, err)
+					return nil, fmt.Errorf("%s %s rep %d: %w", table, mode, r, err)
 				}
 				got, err := checksum(cfg.DstDB, "bench."+table)
 				if err != nil {
 					return nil, err
 				}
-				r.Verified = got == want
-				if !r.Verified {
-					r.Note = fmt.Sprintf("checksum mismatch: source %s, destination %s", want, got)
-					fmt.Fprintf(os.Stderr, "%s %s rep %d: %s\n", table, mode, rep, r.Note)
+				res.Verified = got == want
+				if !res.Verified {
+					res.Note = fmt.Sprintf("checksum mismatch: source %s, destination %s", want, got)
+					fmt.Fprintf(os.Stderr, "%s %s rep %d: %s\n", table, mode, r, res.Note)
 				}
-				fmt.Fprintf(os.Stderr, "%s %-11s rep %d: %.2fs cpu %.2fs rss %v verified=%v\n", table, mode, rep, r.WallSecs, r.CPUSecs, r.PeakRSSMiB, r.Verified)
-				m.Runs = append(m.Runs, r)
+				fmt.Fprintf(os.Stderr, "%s %-11s rep %d: %.2fs cpu %.2fs rss %v verified=%v\n", table, mode, r, res.WallSecs, res.CPUSecs, res.PeakRSSMiB, res.Verified)
+				results[i].Runs = append(results[i].Runs, res)
 			}
-			summarize(&m, rows, mib)
-			if mode == "pipe" {
+		}
+		var pipeWall float64
+		for i := range results {
+			m := &results[i]
+			summarize(m, rows, mib)
+			if m.Mode == "pipe" {
 				pipeWall = m.MedianWallSecs
-			}
-			if pipeWall > 0 && m.MedianWallSecs > 0 {
-				m.RatioToPipe = pipeWall / m.MedianWallSecs
 			}
 			for _, r := range m.Runs {
 				rep.AllVerified = rep.AllVerified && r.Verified
 			}
-			rep.Results = append(rep.Results, m)
+		}
+		for i := range results {
+			if pipeWall > 0 && results[i].MedianWallSecs > 0 {
+				results[i].RatioToPipe = pipeWall / results[i].MedianWallSecs
+			}
+		}
+		rep.Results = append(rep.Results, results...)
+	}
+	if cfg.DB {
+		if err := runWholeDB(cfg, rep, work); err != nil {
+			return nil, err
 		}
 	}
 	return rep, nil
@@ -103,32 +121,35 @@ func runMode(cfg config, mode, table, work string) (runResult, error) {
 			return runResult{}, fmt.Errorf("pipe: %v: %s", u.ExitErr, u.Stderr)
 		}
 		return runResult{WallSecs: u.Wall.Seconds(), CPUSecs: u.CPU.Seconds()}, nil
-	case "embedded":
+	case "embedded", "distributed":
 		pipeline, err := writePipeline(cfg, table, work)
 		if err != nil {
 			return runResult{}, err
 		}
-		cmd := exec.Command(filepath.Join(cfg.Root, "bin", "rapidbyte"), "-o", "json", "run", pipeline)
-		cmd.Env = append(os.Environ(), "RAPIDBYTE_STATE=sqlite://"+filepath.Join(work, "embedded.db"))
-		u := timed(cmd)
-		if err := checkRun(u); err != nil {
-			return runResult{}, err
+		if mode == "embedded" {
+			return runEmbedded(cfg, pipeline, work)
 		}
-		return runResult{WallSecs: u.Wall.Seconds(), CPUSecs: u.CPU.Seconds(), PeakRSSMiB: map[string]int64{"rapidbyte": u.MaxRSS >> 20}}, nil
-	case "distributed":
-		return runDistributed(cfg, table, work)
+		return runDistributed(cfg, pipeline, work)
 	}
 	return runResult{}, fmt.Errorf("unknown mode %q", mode)
+}
+
+// runEmbedded runs the pipeline with `rapidbyte run` (in-process coordinator
+// and worker) and reports its wall time, CPU and peak RSS.
+func runEmbedded(cfg config, pipeline, work string) (runResult, error) {
+	cmd := exec.Command(filepath.Join(cfg.Root, "bin", "rapidbyte"), "-o", "json", "run", pipeline)
+	cmd.Env = append(os.Environ(), "RAPIDBYTE_STATE=sqlite://"+filepath.Join(work, "embedded.db"))
+	u := timed(cmd)
+	if err := checkRun(u); err != nil {
+		return runResult{}, err
+	}
+	return runResult{WallSecs: u.Wall.Seconds(), CPUSecs: u.CPU.Seconds(), PeakRSSMiB: map[string]int64{"rapidbyte": u.MaxRSS >> 20}}, nil
 }
 
 // runDistributed starts a coordinator and two workers, runs the pipeline
 // through them, and reports the wall time of the CLI run plus the CPU and peak
 // RSS of all four processes.
-func runDistributed(cfg config, table, work string) (runResult, error) {
-	pipeline, err := writePipeline(cfg, table, work)
-	if err != nil {
-		return runResult{}, err
-	}
+func runDistributed(cfg config, pipeline, work string) (runResult, error) {
 	bin := func(name string) string { return filepath.Join(cfg.Root, "bin", name) }
 	ports, err := freePorts(3)
 	if err != nil {

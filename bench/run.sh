@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/pg-ensure.sh)"
+# The whole-database workload runs beside Debian's pgcopydb.
+if ! command -v pgcopydb >/dev/null && [[ " $* " != *" -db=false "* ]]; then
+  echo "bench: installing pgcopydb with apt-get" >&2
+  apt-get install -y -qq pgcopydb >&2 || { apt-get update -qq >&2 && apt-get install -y -qq pgcopydb >&2; }
+fi
 mkdir -p build
 export RAPIDBYTE_CACHE_DIR="${RAPIDBYTE_CACHE_DIR:-$PWD/build/wazero-cache}"
 export RAPIDBYTE_CONNECTORS_DIR="${RAPIDBYTE_CONNECTORS_DIR:-$PWD/dist/connectors}"

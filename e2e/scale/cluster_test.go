@@ -120,7 +120,7 @@ func (c *cluster) waitWarm(t *testing.T) {
 }
 
 // waitWatched waits until the coordinator resolved the name and opened a
-// health Watch on every worker (its round_robin subchannels are then ready).
+// health Watch on every worker (its balancer's subchannels are then ready).
 func (c *cluster) waitWatched(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)

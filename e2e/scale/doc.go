@@ -1,8 +1,9 @@
 // Package scale holds the horizontal scale-out end-to-end test: a real
 // coordinator process dials N real worker processes (N = 1, 2, 4) through
 // ONE DNS name — `--workers dns://<resolver>/workers.rapidbyte.test:<port>`,
-// the gRPC dns resolver with round_robin and health checking, as against a
-// Kubernetes headless Service — and runs an 8-stream pipeline. Each worker
+// the gRPC dns resolver with the coordinator's least-loaded balancer and
+// health checking, as against a Kubernetes headless Service — and runs an
+// 8-stream pipeline. Each worker
 // listens on its own loopback address (127.0.0.1, 127.0.0.2, ...) on the
 // same port; a tiny in-test DNS server answers the name with all of them.
 //

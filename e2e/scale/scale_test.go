@@ -167,7 +167,7 @@ func TestScaleOut(t *testing.T) {
 			if sum.DoGet != numStreams || sum.DoPut != numStreams {
 				t.Errorf("workers started %d DoGet and %d DoPut streams, want %d each", sum.DoGet, sum.DoPut, numStreams)
 			}
-			// The work spreads: with round_robin over healthy workers, every
+			// The work spreads: placed by load over healthy workers, every
 			// worker serves Flight streams.
 			if busy != n {
 				t.Errorf("%d of %d workers served a Flight stream, want all", busy, n)
@@ -262,9 +262,9 @@ func TestScaleOut(t *testing.T) {
 }
 
 // requireOpSpread requires that reads and writes each ran on at least two
-// workers (consecutive round_robin picks for a stream's DoGet and DoPut once
-// put every read on half of an even number of workers, every write on the
-// other half).
+// workers (round_robin picks for a stream's DoGet and DoPut once put every
+// read on half of an even number of workers, every write on the other half;
+// the coordinator now places by load and role, so this holds on every run).
 func requireOpSpread(t *testing.T, per []workerRun, readers, writers int) {
 	t.Helper()
 	if readers >= 2 && writers >= 2 {

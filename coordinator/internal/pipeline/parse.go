@@ -24,10 +24,13 @@ var (
 	stateKeys       = []string{"backend", "connection"}
 	resourceKeys    = []string{
 		"max_retries", "parallelism", "max_inflight_batches", "max_batch_bytes", "max_batch_rows", "max_memory",
-		"checkpoint_interval_rows", "checkpoint_interval_bytes", "checkpoint_interval_seconds", "compression", "timeout_seconds",
+		"checkpoint_interval_rows", "checkpoint_interval_bytes", "checkpoint_interval_seconds", "timeout_seconds",
 	}
-	permissionKeys = []string{"network"}
-	networkKeys    = []string{"allowed_hosts"}
+	// removedResourceKeys were accepted once; naming one is an error that
+	// says why it went.
+	removedResourceKeys = []string{"compression"}
+	permissionKeys      = []string{"network"}
+	networkKeys         = []string{"allowed_hosts"}
 
 	syncModes    = []string{string(SyncFullRefresh), string(SyncIncremental), string(SyncCDC)}
 	writeModes   = []string{string(WriteAppend), string(WriteReplace), string(WriteUpsert)}
@@ -36,7 +39,6 @@ var (
 	removedCols  = []string{string(RemovedColumnIgnore), string(RemovedColumnFail)}
 	typeChanges  = []string{string(TypeChangeCoerce), string(TypeChangeFail), string(TypeChangeNull)}
 	nullChanges  = []string{string(NullabilityAllow), string(NullabilityFail)}
-	compressions = []string{string(CompressionLZ4), string(CompressionZstd), string(CompressionNone)}
 	backends     = []string{string(StateSQLite), string(StatePostgres)}
 
 	// parserProblems are the yaml.v3 parser (not scanner) messages.
@@ -440,9 +442,13 @@ func (c *checker) state(n *yaml.Node) State {
 
 func (c *checker) resources(n *yaml.Node) Resources {
 	const path = "resources"
-	fs := c.fields(n, path, resourceKeys)
+	fs := c.fields(n, path, append(slices.Clip(resourceKeys), removedResourceKeys...))
 	if fs == nil {
 		fs = map[string]field{}
+	}
+	if f, ok := fs["compression"]; ok {
+		c.add(f.key, path+".compression", "removed: it never had an effect, Arrow batches cross the coordinator-worker hops "+
+			"uncompressed (docs/rationale.md, \"No compression between coordinator and workers\"); delete the key")
 	}
 	return Resources{
 		MaxRetries:                c.integer(fs, "max_retries", path, 0, DefaultMaxRetries),
@@ -454,14 +460,8 @@ func (c *checker) resources(n *yaml.Node) Resources {
 		CheckpointIntervalRows:    uint64(c.integer(fs, "checkpoint_interval_rows", path, 0, 0)),
 		CheckpointIntervalBytes:   c.size(fs, "checkpoint_interval_bytes", path, 0, DefaultCheckpointIntervalBytes),
 		CheckpointIntervalSeconds: c.integer(fs, "checkpoint_interval_seconds", path, 0, 0),
-		Compression:               c.compression(fs, path),
 		TimeoutSeconds:            c.integer(fs, "timeout_seconds", path, 0, 0),
 	}
-}
-
-// compression accepts lz4, zstd, none, or null (none).
-func (c *checker) compression(fs map[string]field, path string) Compression {
-	return Compression(c.enum(fs, "compression", path, compressions, string(CompressionNone)))
 }
 
 func (c *checker) permissions(n *yaml.Node, path string) Permissions {

@@ -26,8 +26,7 @@ destination:
   on_data_error: fail             # fail | skip | dlq
 state: {backend: sqlite}          # or postgres with connection: postgres://...
 resources: {max_retries: 3, parallelism: 4, max_inflight_batches: 16, max_batch_bytes: 64mb,
-            checkpoint_interval_rows: 0, checkpoint_interval_bytes: 64mb, checkpoint_interval_seconds: 0,
-            compression: lz4}
+            checkpoint_interval_rows: 0, checkpoint_interval_bytes: 64mb, checkpoint_interval_seconds: 0}
 `
 
 // minimal is the smallest valid pipeline; cases below append to or edit it.
@@ -76,7 +75,7 @@ func TestParseDesignExample(t *testing.T) {
 		},
 		State: State{Backend: StateSQLite},
 		Resources: Resources{MaxRetries: 3, Parallelism: 4, MaxInflightBatches: 16, MaxBatchBytes: 64 << 20,
-			MaxBatchRows: 16384, CheckpointIntervalBytes: 64 << 20, Compression: CompressionLZ4},
+			MaxBatchRows: 16384, CheckpointIntervalBytes: 64 << 20},
 	}
 	if diff := cmp.Diff(want, p, cmpPipeline...); diff != "" {
 		t.Errorf("Parse (-want +got):\n%s", diff)
@@ -105,7 +104,7 @@ func TestParseDefaults(t *testing.T) {
 		Resources: Resources{
 			MaxRetries: DefaultMaxRetries, Parallelism: DefaultParallelism, MaxInflightBatches: DefaultMaxInflightBatches,
 			MaxBatchBytes: DefaultMaxBatchBytes, MaxBatchRows: DefaultMaxBatchRows,
-			CheckpointIntervalBytes: DefaultCheckpointIntervalBytes, Compression: CompressionNone,
+			CheckpointIntervalBytes: DefaultCheckpointIntervalBytes,
 		},
 	}
 	if diff := cmp.Diff(want, p, cmpPipeline...); diff != "" {
@@ -146,7 +145,6 @@ resources:
   checkpoint_interval_rows: 100_000
   checkpoint_interval_bytes: 0
   checkpoint_interval_seconds: 30
-  compression: zstd
   timeout_seconds: 600
 `
 	p, err := Parse([]byte(src), vars("NAME", "events_sync", "PARTS", "2", "PAR", "2", "PW", "x"))
@@ -173,7 +171,7 @@ resources:
 		Permissions: Permissions{Network: NetworkPermissions{AllowedHosts: []string{"metrics.internal"}}},
 		Resources: Resources{MaxRetries: 0, Parallelism: 2, MaxInflightBatches: 1, MaxBatchBytes: 1 << 30,
 			MaxBatchRows: 256, MaxMemory: 3 << 29, CheckpointIntervalRows: 100000, CheckpointIntervalBytes: 0,
-			CheckpointIntervalSeconds: 30, Compression: CompressionZstd, TimeoutSeconds: 600},
+			CheckpointIntervalSeconds: 30, TimeoutSeconds: 600},
 	}
 	if diff := cmp.Diff(want, p, cmpPipeline...); diff != "" {
 		t.Errorf("Parse (-want +got):\n%s", diff)

@@ -90,16 +90,6 @@ const (
 	NullabilityFail  NullabilityChangePolicy = "fail"
 )
 
-// Compression is the codec for Arrow IPC bodies between workers.
-type Compression string
-
-// Compression codecs.
-const (
-	CompressionNone Compression = "none"
-	CompressionLZ4  Compression = "lz4"
-	CompressionZstd Compression = "zstd"
-)
-
 // StateBackend is where a pipeline's state lives.
 type StateBackend string
 
@@ -268,8 +258,6 @@ type Resources struct {
 	CheckpointIntervalBytes uint64
 	// CheckpointIntervalSeconds emits a checkpoint every N seconds (default 0 = off).
 	CheckpointIntervalSeconds int
-	// Compression is the IPC body codec between workers (default none).
-	Compression Compression
 	// TimeoutSeconds bounds one attempt's wall time (default 0 = none).
 	TimeoutSeconds int
 }

@@ -63,9 +63,8 @@ func TestParseProblems(t *testing.T) {
 			`10:35: destination.schema_evolution.type_change: "cast" is not one of coerce, fail, null`,
 			`10:61: destination.schema_evolution.nullability_change: "no" is not one of allow, fail`,
 		}},
-		{"compression", func(*testing.T) string { return res("  compression: gzip\n") }, nil,
-			[]string{`10:16: resources.compression: "gzip" is not one of lz4, zstd, none`}},
-		{"compression null is none", func(*testing.T) string { return res("  compression: null\n") }, nil, nil},
+		{"compression removed", func(*testing.T) string { return res("  compression: lz4\n") }, nil,
+			[]string{`10:3: resources.compression: removed: it never had an effect, Arrow batches cross the coordinator-worker hops uncompressed (docs/rationale.md, "No compression between coordinator and workers"); delete the key`}},
 		{"state backend", func(*testing.T) string { return minimal + "state: {backend: mysql}\n" }, nil,
 			[]string{`9:18: state.backend: "mysql" is not one of sqlite, postgres`}},
 		{"postgres state needs connection", func(*testing.T) string { return minimal + "state: {backend: postgres}\n" }, nil,
@@ -199,7 +198,7 @@ source:
 destination:
   use: dest-postgres
   write_mode: upsrt
-resources: {parallelism: 0, compression: lz5}
+resources: {parallelism: 0, max_retriez: 1}
 `
 	want := `pipeline.yaml:1:10: version: "2.0" is not supported; use "1.0"
 pipeline.yaml:2:11: pipeline: must not be empty
@@ -208,7 +207,7 @@ pipeline.yaml:7:14: source.streams[1].name: duplicate stream name "a" (first def
 pipeline.yaml:7:32: source.streams[1].partition_key: partition_key is only allowed with sync_mode full_refresh, not incremental
 pipeline.yaml:10:15: destination.write_mode: "upsrt" is not one of append, replace, upsert (did you mean "upsert"?)
 pipeline.yaml:11:26: resources.parallelism: must be >= 1, got 0
-pipeline.yaml:11:42: resources.compression: "lz5" is not one of lz4, zstd, none (did you mean "lz4"?)`
+pipeline.yaml:11:29: resources: unknown key "max_retriez" (did you mean "max_retries"?)`
 	_, err := Parse([]byte(src), nil)
 	if err == nil {
 		t.Fatal("Parse succeeded")

@@ -241,19 +241,7 @@ func TestRelayAvoidsFailedWorker(t *testing.T) {
 	b := startFake(t, &fakeWorker{getMsgs: cannedMessages(t, 1, 10, 0)})
 	p := newTestRelayer(t, a.addr, b.addr)
 	read, write := testTickets()
-	// Warm up until round_robin has both workers ready.
-	seen := map[string]bool{}
-	for i := 0; len(seen) < 2; i++ {
-		if i == 50 {
-			t.Fatalf("round_robin used only %v", seen)
-		}
-		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
-		if err != nil {
-			t.Fatalf("warm-up relay: %v", err)
-		}
-		seen[res.SourceWorker] = true
-		seen[res.DestWorker] = true
-	}
+	warmUp(t, p, read, write)
 	a.mu.Lock()
 	warmGets, warmPuts := a.gets, a.puts
 	a.mu.Unlock()
@@ -270,6 +258,48 @@ func TestRelayAvoidsFailedWorker(t *testing.T) {
 	defer a.mu.Unlock()
 	if a.gets != warmGets || a.puts != warmPuts {
 		t.Errorf("avoided worker served %d reads and %d writes", a.gets-warmGets, a.puts-warmPuts)
+	}
+}
+
+// warmUp relays until the pool has used two workers (both connected).
+func warmUp(t *testing.T, p *Relayer, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket) {
+	t.Helper()
+	seen := map[string]bool{}
+	for i := 0; len(seen) < 2; i++ {
+		if i == 50 {
+			t.Fatalf("the pool used only %v", seen)
+		}
+		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
+		if err != nil {
+			t.Fatalf("warm-up relay: %v", err)
+		}
+		seen[res.SourceWorker] = true
+		seen[res.DestWorker] = true
+	}
+}
+
+// TestRelayPlacesReadAndWriteApart: with two ready workers, a stream's read
+// and write go to different workers, and successive streams take turns
+// reading on each.
+func TestRelayPlacesReadAndWriteApart(t *testing.T) {
+	a := startFake(t, &fakeWorker{getMsgs: cannedMessages(t, 1, 10, 0)})
+	b := startFake(t, &fakeWorker{getMsgs: cannedMessages(t, 1, 10, 0)})
+	p := newTestRelayer(t, a.addr, b.addr)
+	read, write := testTickets()
+	warmUp(t, p, read, write)
+	sources := map[string]int{}
+	for i := range 4 {
+		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
+		if err != nil {
+			t.Fatalf("relay %d: %v", i, err)
+		}
+		if res.SourceWorker == res.DestWorker {
+			t.Errorf("relay %d: read and write both on %s", i, res.SourceWorker)
+		}
+		sources[res.SourceWorker]++
+	}
+	if sources[a.addr] != 2 || sources[b.addr] != 2 {
+		t.Errorf("reads per worker %v, want 2 on each of %s and %s", sources, a.addr, b.addr)
 	}
 }
 

@@ -46,7 +46,7 @@ func (rl *Relayer) HoldSnapshot(ctx context.Context, job Job) (id string, releas
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	what := fmt.Sprintf("snapshot of stream %q", job.Stream.Name)
-	get, addr, err := rl.pool.OpenStream(hctx, &doGetDesc, methodDoGet, job.Avoid, grpc.ForceCodecV2(rawCodec{}))
+	get, addr, err := rl.pool.OpenStream(hctx, &doGetDesc, methodDoGet, job.Avoid, "", grpc.ForceCodecV2(rawCodec{}))
 	if err != nil {
 		cancel()
 		return "", nil, workerpool.FromStatus(ctx, "open "+what, err)

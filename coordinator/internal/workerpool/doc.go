@@ -1,5 +1,6 @@
 // Package workerpool is the coordinator's client side of the workers: one
-// connection to the set of workers (gRPC name resolution, round_robin,
+// connection to the set of workers (gRPC name resolution, a least-loaded
+// balancer that places each call by the calls in flight per worker,
 // client-side health checking, bearer-token credentials), the unary
 // forwarding of Spec/Check/Discover, and the opening of streams on a worker
 // (OpenStream, used by the relay).

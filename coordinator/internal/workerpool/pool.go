@@ -28,8 +28,9 @@ import (
 // checks before it sends work to a worker.
 const WorkerHealthService = "rapidbyte.v1.WorkerService"
 
-// serviceConfig turns on round_robin and client-side health checking.
-const serviceConfig = `{"loadBalancingConfig":[{"round_robin":{}}],` +
+// serviceConfig turns on the least-loaded balancer (balancer.go) and
+// client-side health checking.
+const serviceConfig = `{"loadBalancingConfig":[{"` + balancerName + `":{}}],` +
 	`"healthCheckConfig":{"serviceName":"` + WorkerHealthService + `"}}`
 
 // maxMessageSize bounds one gRPC message between the coordinator and a
@@ -53,13 +54,12 @@ type PoolConfig struct {
 // Pool holds one client connection to the set of workers. It is safe for
 // concurrent use.
 type Pool struct {
-	conn      *grpc.ClientConn
-	flight    flightpb.FlightServiceClient
-	worker    rapidbytev1.WorkerServiceClient
-	addrCount int
-	grace     time.Duration // VerdictGrace
-	log       hclog.Logger
-	closed    atomic.Bool
+	conn   *grpc.ClientConn
+	flight flightpb.FlightServiceClient
+	worker rapidbytev1.WorkerServiceClient
+	grace  time.Duration // VerdictGrace
+	log    hclog.Logger
+	closed atomic.Bool
 }
 
 var schemeSeq atomic.Uint64
@@ -67,7 +67,7 @@ var schemeSeq atomic.Uint64
 // NewPool parses cfg.Workers and creates the connection. It does not block:
 // workers are dialled lazily and calls wait for a healthy one.
 func NewPool(cfg PoolConfig, log hclog.Logger) (*Pool, error) {
-	target, opts, count, err := targetOptions(cfg.Workers)
+	target, opts, err := targetOptions(cfg.Workers)
 	if err != nil {
 		return nil, err
 	}
@@ -88,30 +88,28 @@ func NewPool(cfg PoolConfig, log hclog.Logger) (*Pool, error) {
 		return nil, fmt.Errorf("create worker client for %q: %w", cfg.Workers, err)
 	}
 	return &Pool{
-		conn:      conn,
-		flight:    flightpb.NewFlightServiceClient(conn),
-		worker:    rapidbytev1.NewWorkerServiceClient(conn),
-		addrCount: count,
-		grace:     cmp.Or(cfg.VerdictGrace, DefaultVerdictGrace),
-		log:       log.Named("dispatch"),
+		conn:   conn,
+		flight: flightpb.NewFlightServiceClient(conn),
+		worker: rapidbytev1.NewWorkerServiceClient(conn),
+		grace:  cmp.Or(cfg.VerdictGrace, DefaultVerdictGrace),
+		log:    log.Named("dispatch"),
 	}, nil
 }
 
 // targetOptions turns the --workers value into a dial target. A list of
 // host:port becomes a private manual resolver with every address, so
-// round_robin spreads calls over all of them; a value with a scheme
-// ("dns:///...") is passed to grpc as is. count is the number of static
-// addresses (0 when resolved by name).
-func targetOptions(workers string) (target string, opts []grpc.DialOption, count int, err error) {
+// the balancer places calls over all of them; a value with a scheme
+// ("dns:///...") is passed to grpc as is.
+func targetOptions(workers string) (target string, opts []grpc.DialOption, err error) {
 	workers = strings.TrimSpace(workers)
 	if workers == "" {
-		return "", nil, 0, errors.New("no workers configured")
+		return "", nil, errors.New("no workers configured")
 	}
 	if strings.Contains(workers, "://") {
 		if strings.Contains(workers, ",") {
-			return "", nil, 0, fmt.Errorf("workers %q: a target with a scheme must be the only entry", workers)
+			return "", nil, fmt.Errorf("workers %q: a target with a scheme must be the only entry", workers)
 		}
-		return workers, nil, 0, nil
+		return workers, nil, nil
 	}
 	var addrs []resolver.Address
 	seen := map[string]bool{}
@@ -121,7 +119,7 @@ func targetOptions(workers string) (target string, opts []grpc.DialOption, count
 			continue
 		}
 		if !strings.Contains(a, ":") {
-			return "", nil, 0, fmt.Errorf("worker address %q: want host:port", a)
+			return "", nil, fmt.Errorf("worker address %q: want host:port", a)
 		}
 		if !seen[a] {
 			seen[a] = true
@@ -129,12 +127,12 @@ func targetOptions(workers string) (target string, opts []grpc.DialOption, count
 		}
 	}
 	if len(addrs) == 0 {
-		return "", nil, 0, errors.New("no workers configured")
+		return "", nil, errors.New("no workers configured")
 	}
 	scheme := fmt.Sprintf("rbworkers%d", schemeSeq.Add(1))
 	r := manual.NewBuilderWithScheme(scheme)
 	r.InitialState(resolver.State{Addresses: addrs})
-	return scheme + ":///workers", []grpc.DialOption{grpc.WithResolvers(r)}, len(addrs), nil
+	return scheme + ":///workers", []grpc.DialOption{grpc.WithResolvers(r)}, nil
 }
 
 // Close closes the connection. It is idempotent.
@@ -237,46 +235,22 @@ const DefaultVerdictGrace = 10 * time.Second
 // workers' verdict (PoolConfig.VerdictGrace or DefaultVerdictGrace).
 func (p *Pool) VerdictGrace() time.Duration { return p.grace }
 
-// OpenStream opens a stream on some worker, preferring one whose address is
-// not in avoid: a stream that landed on an avoided address is dropped before
-// anything was sent and round_robin picks the next worker, up to one try per
-// known worker. It returns the stream and the worker's address; opts apply
-// to the call (the relay passes its raw codec).
-func (p *Pool) OpenStream(ctx context.Context, desc *grpc.StreamDesc, method string, avoid []string, opts ...grpc.CallOption) (grpc.ClientStream, string, error) {
-	tries := p.addrCount
-	if tries == 0 {
-		tries = 3
-	}
-	if len(avoid) == 0 {
-		tries = 1
-	}
+// OpenStream opens a stream on the least loaded ready worker (balancer.go):
+// one whose address is not in avoid when there is one (workers that failed
+// this stream before), then one other than apart when there is one (the
+// worker serving the stream's other half; "" for none), then the one with
+// the fewest calls in flight from this coordinator. It returns the stream
+// and the worker's address; opts apply to the call (the relay passes its
+// raw codec).
+func (p *Pool) OpenStream(ctx context.Context, desc *grpc.StreamDesc, method string, avoid []string, apart string, opts ...grpc.CallOption) (grpc.ClientStream, string, error) {
 	p.awaitReady(ctx)
-	for i := 0; ; i++ {
-		sctx, scancel := context.WithCancel(ctx)
-		s, err := p.conn.NewStream(sctx, desc, method, opts...)
-		if err != nil {
-			scancel()
-			return nil, "", err
-		}
-		addr := "unknown"
-		if pr, ok := peer.FromContext(s.Context()); ok && pr.Addr != nil {
-			addr = pr.Addr.String()
-		}
-		if i+1 < tries && contains(avoid, addr) {
-			scancel()
-			continue
-		}
-		// The stream lives as long as ctx: the caller cancels ctx when it ends.
-		context.AfterFunc(ctx, scancel)
-		return s, addr, nil
+	s, err := p.conn.NewStream(withHint(ctx, hint{avoid: avoid, apart: apart}), desc, method, opts...)
+	if err != nil {
+		return nil, "", err
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
+	addr := "unknown"
+	if pr, ok := peer.FromContext(s.Context()); ok && pr.Addr != nil {
+		addr = pr.Addr.String()
 	}
-	return false
+	return s, addr, nil
 }
