@@ -41,7 +41,7 @@ func (rl *Relayer) Read(ctx context.Context, job Job, fn func(msg *flightpb.Flig
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	get, _, err := rl.pool.OpenStream(rctx, &doGetDesc, methodDoGet, nil)
+	get, _, err := rl.pool.OpenStream(rctx, &doGetDesc, methodDoGet, nil, "")
 	if err != nil {
 		return workerpool.FromStatus(ctx, "open "+stream, err)
 	}
