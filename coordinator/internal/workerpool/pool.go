@@ -48,6 +48,10 @@ type PoolConfig struct {
 	// VerdictGrace is how long past a job's timeout a relay waits for the
 	// workers' verdict; 0 means DefaultVerdictGrace.
 	VerdictGrace time.Duration
+	// Name, when set, is how errors and run status name the worker that
+	// served a call, instead of its address (see Pool.OpenStream). Without
+	// it a worker on a Unix socket is "worker on unix socket <path>".
+	Name string
 }
 
 // Pool holds one client connection to the set of workers. It is safe for
@@ -57,6 +61,7 @@ type Pool struct {
 	flight    flightpb.FlightServiceClient
 	worker    rapidbytev1.WorkerServiceClient
 	addrCount int
+	name      string        // PoolConfig.Name
 	grace     time.Duration // VerdictGrace
 	log       hclog.Logger
 	closed    atomic.Bool
@@ -92,6 +97,7 @@ func NewPool(cfg PoolConfig, log hclog.Logger) (*Pool, error) {
 		flight:    flightpb.NewFlightServiceClient(conn),
 		worker:    rapidbytev1.NewWorkerServiceClient(conn),
 		addrCount: count,
+		name:      cfg.Name,
 		grace:     cmp.Or(cfg.VerdictGrace, DefaultVerdictGrace),
 		log:       log.Named("dispatch"),
 	}, nil
@@ -240,8 +246,9 @@ func (p *Pool) VerdictGrace() time.Duration { return p.grace }
 // OpenStream opens a stream on some worker, preferring one whose address is
 // not in avoid: a stream that landed on an avoided address is dropped before
 // anything was sent and round_robin picks the next worker, up to one try per
-// known worker. It returns the stream and the worker's address; opts apply
-// to the call (the relay passes its raw codec).
+// known worker. It returns the stream and the worker's name: its address
+// (host:port), or the pool's Name when set; opts apply to the call (the
+// relay passes its raw codec).
 func (p *Pool) OpenStream(ctx context.Context, desc *grpc.StreamDesc, method string, avoid []string, opts ...grpc.CallOption) (grpc.ClientStream, string, error) {
 	tries := p.addrCount
 	if tries == 0 {
@@ -258,10 +265,7 @@ func (p *Pool) OpenStream(ctx context.Context, desc *grpc.StreamDesc, method str
 			scancel()
 			return nil, "", err
 		}
-		addr := "unknown"
-		if pr, ok := peer.FromContext(s.Context()); ok && pr.Addr != nil {
-			addr = pr.Addr.String()
-		}
+		addr := p.workerName(s.Context())
 		if i+1 < tries && contains(avoid, addr) {
 			scancel()
 			continue
@@ -270,6 +274,23 @@ func (p *Pool) OpenStream(ctx context.Context, desc *grpc.StreamDesc, method str
 		context.AfterFunc(ctx, scancel)
 		return s, addr, nil
 	}
+}
+
+// workerName names the worker that serves a call: the pool's Name when
+// set, else the worker's address as the user configured it (host:port);
+// a Unix socket says so.
+func (p *Pool) workerName(ctx context.Context) string {
+	if p.name != "" {
+		return p.name
+	}
+	pr, ok := peer.FromContext(ctx)
+	if !ok || pr.Addr == nil {
+		return "unknown worker"
+	}
+	if pr.Addr.Network() == "unix" {
+		return "worker on unix socket " + pr.Addr.String()
+	}
+	return pr.Addr.String()
 }
 
 func contains(list []string, s string) bool {
