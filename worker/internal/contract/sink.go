@@ -26,12 +26,11 @@ type Sink struct {
 
 	// The projection of the last schema seen: keep[i] is the index in the
 	// input of output column i; out is nil when nothing is dropped.
-	in      *arrow.Schema
-	keep    []int
-	out     *arrow.Schema
-	warned  bool
-	splits  uint64
-	dropped []string
+	in     *arrow.Schema
+	keep   []int
+	out    *arrow.Schema
+	warned bool
+	splits uint64
 }
 
 // NewSink returns a Sink for stream spec of connector, passing batches on
@@ -103,10 +102,6 @@ func (s *Sink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
 // Split returns how many batches were over the limits and split.
 func (s *Sink) Split() uint64 { return s.splits }
 
-// Dropped returns the columns the projection dropped from the connector's
-// batches, in schema order.
-func (s *Sink) Dropped() []string { return s.dropped }
-
 func (s *Sink) rowTooLarge(size int64) error {
 	return &guest.Error{Connector: s.connector, Op: string(abi.OpRead), Envelope: abi.NewErrorEnvelope(abi.CategoryData, "row_too_large",
 		fmt.Sprintf("one row is %d bytes of Arrow data, more than the stream's max_batch_bytes (%d): raise resources.max_batch_bytes", size, s.maxBytes))}
@@ -134,7 +129,6 @@ func (s *Sink) project(rec arrow.RecordBatch) arrow.RecordBatch {
 		if len(dropped) > 0 {
 			md := sch.Metadata()
 			s.out = arrow.NewSchema(fields, &md)
-			s.dropped = dropped
 			if !s.warned {
 				s.warned = true
 				s.log.Warn("connector ignored the stream's projection; the host drops the columns it did not ask for",
