@@ -112,9 +112,9 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 		ms := contract.RegistryManifests{Registry: s.modules, Workers: s.workers}
 		items = append(items, s.checkConnectors(ctx, p))
 		srcMan, srcErr := ms.Manifest(ctx, p.Source.Use)
-		items = append(items, s.checkConnector(ctx, itemSource, p.Source.Use, res.Source, rapidbytev1.Role_ROLE_SOURCE, nil,
-			configProblems(srcMan, srcErr, res.Source, p.SourceConfigProblem)))
-		item, sel, cat := s.checkStreams(ctx, p, res.Source, srcMan, srcErr)
+		srcSchema := configProblems(srcMan, srcErr, res.Source, p.SourceConfigProblem)
+		items = append(items, s.checkConnector(ctx, itemSource, p.Source.Use, res.Source, rapidbytev1.Role_ROLE_SOURCE, nil, srcSchema))
+		item, sel, cat := s.checkStreams(ctx, p, res.Source, srcMan, srcErr, srcSchema != nil)
 		items = append(items, item)
 		dstMan, dstErr := ms.Manifest(ctx, p.Destination.Use)
 		items = append(items, s.checkConnector(ctx, itemDestination, p.Destination.Use, res.Destination, rapidbytev1.Role_ROLE_DESTINATION,
@@ -135,13 +135,22 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 // checkStreams checks the pipeline's streams against the source's
 // contract (see contract.StreamProblems and PartitionProblems) and lists
 // what each stream pattern selects. It returns the expanded pipeline and
-// the catalog, or nils when the source could not be discovered.
+// the catalog, or nils when the source could not be discovered. With
+// badConfig (the source config fails its config_schema) the source is not
+// discovered: no connector code runs on a config its schema rejects.
 func (s *CoordinatorServer) checkStreams(ctx context.Context, p *pipeline.Pipeline, source map[string]any,
-	man abi.Manifest, manErr error,
+	man abi.Manifest, manErr error, badConfig bool,
 ) (*rapidbytev1.CheckItem, *pipeline.Pipeline, *rapidbytev1.Catalog) {
 	var ps []pipeline.Problem
 	if manErr == nil {
 		ps = contract.PartitionProblems(p, man)
+	}
+	if badConfig {
+		ce := runerr.New(runerr.CategoryConfig, "INVALID_CONFIG", "the source config does not match its config_schema")
+		if err := pipeline.Problems(ps); err != nil {
+			ce = runerr.New(runerr.CategoryConfig, "INVALID_PIPELINE", "%s", err.Error())
+		}
+		return failed(itemStreams, "not discovered: the source config does not match its config_schema", ce), nil, nil
 	}
 	cat, err := catalog.Discover(ctx, s.workers, p, source)
 	if err != nil {
