@@ -82,6 +82,7 @@ func TestPlan(t *testing.T) {
 			want: []string{`pipeline.yaml:7:14: source.streams[0].name: the source has no stream "numbrs" (did you mean "numbers"?)`}},
 		{name: "unknown qualified stream", body: "  config: {host: h}\n  streams:\n    - {name: public.evnts}",
 			want: []string{`source.streams[0].name: the source has no stream "public.evnts" (did you mean "public.events"?)`}},
+		{name: "namespace discover did not cover", body: "  config: {host: h}\n  streams:\n    - {name: tbl, namespace: other}"},
 		{name: "unsupported sync mode", body: "  config: {host: h}\n  streams:\n    - {name: numbers, sync_mode: incremental, cursor_field: n}",
 			want: []string{`pipeline.yaml:7:34: source.streams[0].sync_mode: stream "numbers" supports sync_mode full_refresh, not incremental`}},
 		{name: "unknown column", body: "  config: {host: h}\n  streams:\n    - {name: numbers, columns: [n, lable]}",

@@ -36,12 +36,19 @@ func PartitionProblems(p *pipeline.Pipeline, m abi.Manifest) []pipeline.Problem 
 // StreamProblems checks the streams of p (patterns expanded) against the
 // source's catalog: each must be a stream of the catalog (an unknown one
 // gets the closest name as a suggestion), read with a sync mode the
-// stream supports, and project only columns it has. The change stream of
-// cdc streams is checked through its tables.
+// stream supports, and project only columns it has. A stream in a
+// namespace the catalog does not list at all is not checked: the source's
+// Discover did not cover it (source-postgres lists only its configured
+// schema, but reads a stream of any schema).
 func StreamProblems(p *pipeline.Pipeline, cat *rapidbytev1.Catalog) []pipeline.Problem {
 	var out []pipeline.Problem
 	for _, s := range p.Source.Streams {
 		cs := find(cat, s)
+		if cs == nil && s.Namespace != "" && !hasNamespace(cat, s.Namespace) {
+			// Discover did not cover this namespace (a source may list only
+			// its configured schema): the read itself will tell.
+			continue
+		}
 		if cs == nil {
 			out = append(out, s.Problem("name", "the source has no stream %s%s", quoted(s), pipeline.DidYouMean(name(s), names(cat, s))))
 			continue
@@ -74,6 +81,16 @@ func find(cat *rapidbytev1.Catalog, s pipeline.StreamConfig) *rapidbytev1.Stream
 		}
 	}
 	return nil
+}
+
+// hasNamespace reports whether some catalog stream is in namespace ns.
+func hasNamespace(cat *rapidbytev1.Catalog, ns string) bool {
+	for _, cs := range cat.GetStreams() {
+		if cs.GetNamespace() == ns {
+			return true
+		}
+	}
+	return false
 }
 
 // name is how s is written for a suggestion: "ns.name" when it has a
