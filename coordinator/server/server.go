@@ -147,11 +147,19 @@ func (s *Server) serverOptions() ([]grpc.ServerOption, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if s.cfg.TLSCert != "" {
-		creds, err := credentials.NewServerTLSFromFile(s.cfg.TLSCert, s.cfg.TLSKey)
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("load TLS certificate: %w", err)
 		}
-		opts = append(opts, grpc.Creds(creds))
+		tcfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if s.cfg.ClientCAFile != "" {
+			pool, err := loadPool(s.cfg.ClientCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("client CA: %w", err)
+			}
+			tcfg.ClientCAs, tcfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tcfg)))
 	}
 	return opts, nil
 }
@@ -162,13 +170,9 @@ func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if caFile == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(caFile)
+	pool, err := loadPool(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("read worker CA %q: %w", caFile, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("worker CA %q: no PEM certificates", caFile)
+		return nil, fmt.Errorf("worker CA: %w", err)
 	}
 	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if certFile != "" {
@@ -179,6 +183,19 @@ func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// loadPool reads a PEM CA bundle.
+func loadPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read CA bundle: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA bundle %q: no PEM certificates", file)
+	}
+	return pool, nil
 }
 
 // owner identifies this coordinator instance in the state store: the host

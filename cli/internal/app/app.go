@@ -63,6 +63,8 @@ type config struct {
 	dialTimeout   time.Duration
 	tls           bool
 	tlsCA         string
+	tlsCert       string
+	tlsKey        string
 }
 
 // cluster is a running embedded coordinator and worker.
@@ -145,6 +147,8 @@ func (a *app) rootCommand() *cobra.Command {
 	f.DurationVar(&a.cfg.dialTimeout, "dial-timeout", coord.DefaultDialTimeout, "how long to wait for the coordinator to answer")
 	f.BoolVar(&a.cfg.tls, "tls", false, "connect to the coordinator over TLS")
 	f.StringVar(&a.cfg.tlsCA, "tls-ca", "", "PEM file of the CA that signed the coordinator's certificate (implies --tls)")
+	f.StringVar(&a.cfg.tlsCert, "tls-cert", "", "PEM client certificate for a coordinator that requires one (mutual TLS; implies --tls, needs --tls-key)")
+	f.StringVar(&a.cfg.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 
 	root.AddCommand(
 		a.runCommand(),
