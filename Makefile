@@ -13,7 +13,7 @@ LDFLAGS   := -X github.com/rapidbyte/rapidbyte/worker/server.Version=$(VERSION) 
 
 # Connector modules: directory under connectors/ -> dist path.
 CONNECTORS      := source-postgres dest-postgres
-TEST_CONNECTORS := test-generator test-faulty test-badabi
+TEST_CONNECTORS := test-generator test-faulty test-badabi test-careless test-noreactor
 
 # Concurrency-heavy packages: `make test` runs them a second time under the
 # race detector (a whole-suite -race run would not fit CI's time on 2 cores).
@@ -53,6 +53,14 @@ $(DIST)/testconnectors/%.wasm: $(shell find connectors sdk -name '*.go' -o -name
 	@mkdir -p $(@D)
 	cd connectors && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o $@.tmp ./testing/$*
 	go -C sdk run ./cmd/rbpack -manifest $(CURDIR)/connectors/testing/$*/manifest.json -wasm $@.tmp
+	mv -f $@.tmp $@
+
+# test-noreactor is built without -buildmode=c-shared on purpose (a wasip1
+# command, no _initialize export): the host must refuse it at load.
+$(DIST)/testconnectors/test-noreactor.wasm: $(shell find connectors sdk -name '*.go' -o -name '*.json' -o -name go.mod 2>/dev/null)
+	@mkdir -p $(@D)
+	cd connectors && GOOS=wasip1 GOARCH=wasm go build -o $@.tmp ./testing/test-noreactor
+	go -C sdk run ./cmd/rbpack -manifest $(CURDIR)/connectors/testing/test-noreactor/manifest.json -wasm $@.tmp
 	mv -f $@.tmp $@
 
 # warm and demo use the cache a plain `bin/rapidbyte run` uses (the user cache

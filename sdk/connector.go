@@ -65,6 +65,15 @@ type Source interface {
 	// then appends rows to the builder and calls e.Emit whenever it is
 	// Full and once at the end, and e.Checkpoint after the batches each
 	// checkpoint covers. It returns nil at the end of the stream.
+	//
+	// Read must honour req.Stream: its projection (Columns), sync mode and,
+	// when the manifest declares capabilities.partitions, its Partition.
+	// The platform checks what it can without trusting the connector: the
+	// coordinator runs a stream only if Discover lists it with the sync
+	// mode asked for, and plans partitions only for a source that declares
+	// them; the host drops columns the stream did not ask for and splits a
+	// batch over the stream's limits (refusing a single row over
+	// max_batch_bytes). Honouring them in the connector is still cheaper.
 	Read(ctx context.Context, req ReadRequest, e Emitter) error
 	// Close releases everything; it runs after Open (even a failed one)
 	// and after the operation, whatever its outcome.

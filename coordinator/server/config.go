@@ -25,6 +25,10 @@ type Config struct {
 	// host:port, or one gRPC target such as "dns:///workers.ns.svc:7071".
 	// Required.
 	Workers string
+	// WorkerName, when set, names the workers in run errors and run status
+	// instead of their addresses: the CLI's embedded worker, whose address
+	// is a temporary Unix socket, is "embedded worker".
+	WorkerName string
 	// State is the state store URL: "sqlite:///path/state.db" or
 	// "postgres://..." (default sqlite under ~/.rapidbyte/state.db).
 	State string

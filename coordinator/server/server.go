@@ -28,6 +28,7 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/contract"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/grpcapi"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
@@ -80,7 +81,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
-	pool, err := workerpool.NewPool(workerpool.PoolConfig{Workers: cfg.Workers, Token: cfg.WorkerAuthToken, TLS: workerTLS}, log)
+	pool, err := workerpool.NewPool(workerpool.PoolConfig{Workers: cfg.Workers, Name: cfg.WorkerName, Token: cfg.WorkerAuthToken, TLS: workerTLS}, log)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
@@ -91,7 +92,8 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 		return nil, errors.Join(err, s.Close())
 	}
 	env := pipeline.AllowEnv(os.LookupEnv, cfg.EnvAllow)
-	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen), LeaseTTL: cfg.LeaseTTL, Failover: !cfg.NoFailover, Discoverer: pool, Env: env}
+	ecfg := engine.Config{MaxConcurrentRuns: cfg.MaxConcurrentRuns, Owner: owner(cfg.Listen), LeaseTTL: cfg.LeaseTTL, Failover: !cfg.NoFailover,
+		Discoverer: pool, Manifests: contract.RegistryManifests{Registry: reg, Workers: pool}, Env: env}
 	if cfg.StateKey != "" {
 		box, err := seal.New(cfg.StateKey)
 		if err != nil {

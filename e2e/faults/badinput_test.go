@@ -113,14 +113,17 @@ func TestBadInput(t *testing.T) {
 		category string
 		code     string // "" = any
 		retries  uint32
-		want     []string
+		// planned: rejected when the run is planned (a contract violation
+		// found through the source's Discover), before any attempt.
+		planned bool
+		want    []string
 	}{
 		{name: "unknown_connector", category: "config", code: "CONNECTOR_NOT_FOUND", want: []string{"source-nope"}},
 		{name: "non_wasm_module", category: "", want: []string{"test-notwasm"}},
 		{name: "wrong_abi", category: "internal", code: "abi_mismatch", want: []string{"test-badabi", "rb_abi_version"}},
 		{name: "unknown_role", category: "auth", want: []string{"rb_e2b_no_such_role"}},
 		{name: "unreachable_host", category: "transient_network", retries: 2, want: []string{"source-postgres", closedPort}},
-		{name: "missing_table", category: "config", want: []string{"no_such_table"}},
+		{name: "missing_table", category: "config", planned: true, want: []string{"no_such_table"}},
 		{name: "guest_trap", category: "internal", code: "trap", want: []string{"test-faulty", "trap"}},
 		{name: "guest_panic", category: "internal", code: "panic", want: []string{"test-faulty", "panic"}},
 		{name: "guest_exit", category: "internal", code: "exit", want: []string{"test-faulty", "exit"}},
@@ -152,6 +155,7 @@ func TestBadInput(t *testing.T) {
 				mode = "garbage_ptr"
 			}
 			raw = strings.Replace(raw, "use: source-postgres", "use: test-faulty", 1)
+			raw = strings.Replace(raw, "- name: items", "- name: faults", 1) // test-faulty's one stream
 			start := strings.Index(raw, "  config:\n")
 			end := strings.Index(raw, "  streams:")
 			raw = raw[:start] + "  config: {mode: " + mode + "}\n" + raw[end:]
@@ -182,8 +186,12 @@ func TestBadInput(t *testing.T) {
 				if f.code != "" && rr.Error.Code != f.code {
 					t.Errorf("code %q, want %q: %s", rr.Error.Code, f.code, rr.Error.Message)
 				}
-				if rr.RetryCount != f.retries || rr.Attempts != f.retries+1 {
-					t.Errorf("retry_count %d attempts %d, want %d and %d", rr.RetryCount, rr.Attempts, f.retries, f.retries+1)
+				wantAttempts := f.retries + 1
+				if f.planned {
+					wantAttempts = 0
+				}
+				if rr.RetryCount != f.retries || rr.Attempts != wantAttempts {
+					t.Errorf("retry_count %d attempts %d, want %d and %d", rr.RetryCount, rr.Attempts, f.retries, wantAttempts)
 				}
 				if f.retries > 0 && rr.RetryWaitSecs < 0.5 {
 					t.Errorf("retry_wait_secs %.3f: retries without backoff", rr.RetryWaitSecs)

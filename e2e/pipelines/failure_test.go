@@ -1,6 +1,7 @@
 package pipelines
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -8,7 +9,8 @@ import (
 )
 
 // TestNonRetryableFailures runs pipelines that cannot succeed: each must
-// fail at once (exit 1, state FAILED, no retry, one attempt) with a
+// fail at once (exit 1, state FAILED, no retry, one attempt, none when
+// the plan rejects it) with a
 // classified error in the JSON and one "error: " line on stderr: unknown
 // role (auth), unknown table or database (config), values an existing
 // destination column cannot take (data).
@@ -33,12 +35,15 @@ CREATE TABLE notuuid (id int PRIMARY KEY, v text); INSERT INTO notuuid VALUES (1
 		name     string
 		pipeline e2etest.Pipeline
 		category string
+		// attempts is 0 for a pipeline rejected when the run is planned
+		// (a stream the source's Discover does not list).
+		attempts uint32
 	}{
-		{"unknown source role", unknownRole, "auth"},
-		{"unknown source table", unknownTable, "config"},
-		{"unknown destination database", unknownDB, "config"},
-		{"bigint value out of range of an existing integer column", outOfRange, "data"},
-		{"text that is no uuid into an existing uuid column", badUUID, "data"},
+		{"unknown source role", unknownRole, "auth", 1},
+		{"unknown source table", unknownTable, "config", 0},
+		{"unknown destination database", unknownDB, "config", 1},
+		{"bigint value out of range of an existing integer column", outOfRange, "data", 1},
+		{"text that is no uuid into an existing uuid column", badUUID, "data", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := tc.pipeline.Write(t)
@@ -47,7 +52,7 @@ CREATE TABLE notuuid (id int PRIMARY KEY, v text); INSERT INTO notuuid VALUES (1
 			rr := res.MustRunJSON(t)
 			wantEqual(t, "state", rr.State, "FAILED")
 			wantEqual(t, "retry_count", rr.RetryCount, 0)
-			wantEqual(t, "attempts", rr.Attempts, 1)
+			wantEqual(t, "attempts", rr.Attempts, tc.attempts)
 			if rr.Error == nil {
 				t.Fatalf("run JSON has no error\n%s", res)
 			}
@@ -64,7 +69,7 @@ CREATE TABLE notuuid (id int PRIMARY KEY, v text); INSERT INTO notuuid VALUES (1
 			contains(t, "text stderr", text.Stderr, "error: run ")
 			// A failed run prints its summary (attempt count, no Retries
 			// line without retries) before the error.
-			contains(t, "text stdout", text.Stdout, "failed after 1 attempt(s).\n")
+			contains(t, "text stdout", text.Stdout, fmt.Sprintf("failed after %d attempt(s).\n", tc.attempts))
 			contains(t, "text stdout", text.Stdout, "\n@@BENCH_JSON@@{")
 			if strings.Contains(text.Stdout, "Retries:") {
 				t.Errorf("a run without retries printed a Retries line:\n%s", text)

@@ -14,6 +14,11 @@ const HostModule = "rapidbyte"
 // field names), so the manifest can be read without instantiating the module.
 const ManifestSection = "rapidbyte.manifest"
 
+// ExportInitialize is the reactor initialiser a module built with
+// -buildmode=c-shared exports; the host runs it on every instance and
+// refuses a module without it (a wasip1 command, whose exports trap).
+const ExportInitialize = "_initialize"
+
 // Guest exports. Each takes no arguments and returns i32 (negative = error).
 const (
 	ExportABIVersion = "rb_abi_version" // () -> i32: returns Version

@@ -73,7 +73,7 @@ func TestManifestJSON(t *testing.T) {
 	in := `{"id":"source-x","version":"1.2.0","roles":["ROLE_SOURCE","ROLE_DESTINATION"],
 		"sync_modes":["SYNC_MODE_INCREMENTAL"],"write_modes":["WRITE_MODE_UPSERT"],
 		"config_schema":"{\"type\": \"object\"}","permissions":{"allowed_hosts":["db:5432"],"env_vars":["TZ"]},
-		"abi_version":1,"size_bytes":"42","secret_fields":["password"]}`
+		"abi_version":1,"size_bytes":"42","secret_fields":["password"],"capabilities":{"partitions":true}}`
 	var m Manifest
 	if err := json.Unmarshal([]byte(in), &m); err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestManifestJSON(t *testing.T) {
 	want := Manifest{ID: "source-x", Version: "1.2.0", Roles: []string{RoleSource, RoleDestination},
 		SyncModes: []string{SyncIncremental}, WriteModes: []string{WriteUpsert}, ConfigSchema: json.RawMessage(`{"type": "object"}`),
 		Permissions: Permissions{AllowedHosts: []string{"db:5432"}, EnvVars: []string{"TZ"}}, ABIVersion: 1, SizeBytes: 42,
-		SecretFields: []string{"password"}}
+		SecretFields: []string{"password"}, Capabilities: Capabilities{Partitions: true}}
 	if diff := cmp.Diff(want, m); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}

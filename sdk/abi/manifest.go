@@ -32,6 +32,17 @@ type Permissions struct {
 	EnvVars []string `json:"env_vars,omitempty"`
 }
 
+// Capabilities mirrors rapidbyte.v1.ConnectorCapabilities: optional parts
+// of the connector contract a connector declares it implements. The
+// coordinator plans only what is declared.
+type Capabilities struct {
+	// Partitions says the source reads only the partition
+	// StreamSpec.Partition names (a key range, or ctid ranges without a
+	// key) when asked. Without it a pipeline's partition_key or partitions
+	// on this source is a config error.
+	Partitions bool `json:"partitions,omitempty"`
+}
+
 // Manifest mirrors rapidbyte.v1.ConnectorManifest. Roles, sync modes and
 // write modes are spelt everywhere a user sees them (manifest.json, the
 // pipeline YAML, CLI output, Go) with the lower-case short names
@@ -55,6 +66,7 @@ type Manifest struct {
 	Digest       string          `json:"digest,omitempty"`
 	SizeBytes    uint64          `json:"size_bytes,omitempty"`
 	SecretFields []string        `json:"secret_fields,omitempty"`
+	Capabilities Capabilities    `json:"capabilities"`
 }
 
 type manifestJSON struct {
@@ -70,6 +82,7 @@ type manifestJSON struct {
 	Digest       string          `json:"digest,omitempty"`
 	SizeBytes    uint64          `json:"size_bytes,omitempty,string"`
 	SecretFields []string        `json:"secret_fields,omitempty"`
+	Capabilities *Capabilities   `json:"capabilities,omitempty"`
 }
 
 var enumPrefixes = map[string]string{"roles": "ROLE_", "sync_modes": "SYNC_MODE_", "write_modes": "WRITE_MODE_"}
@@ -105,6 +118,10 @@ func (m Manifest) MarshalJSON() ([]byte, error) {
 	if len(m.Permissions.AllowedHosts) > 0 || len(m.Permissions.EnvVars) > 0 {
 		p := m.Permissions
 		j.Permissions = &p
+	}
+	if m.Capabilities != (Capabilities{}) {
+		c := m.Capabilities
+		j.Capabilities = &c
 	}
 	if len(m.ConfigSchema) > 0 {
 		var compact bytes.Buffer
@@ -151,6 +168,9 @@ func (m *Manifest) UnmarshalJSON(b []byte) error {
 	}
 	if j.Permissions != nil {
 		m.Permissions = *j.Permissions
+	}
+	if j.Capabilities != nil {
+		m.Capabilities = *j.Capabilities
 	}
 	if cs := bytes.TrimSpace(j.ConfigSchema); len(cs) > 0 && !bytes.Equal(cs, []byte("null")) {
 		if cs[0] == '"' {

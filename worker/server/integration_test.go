@@ -128,6 +128,8 @@ type relayResult struct {
 	firstLoadMs       float64
 	lastCheckpoint    *rbv1.Checkpoint
 	acks              []*rbv1.WriteAck
+	// batches holds the metadata of every message that carried records.
+	batches []*rbv1.BatchMeta
 }
 
 // relay reads a stream with DoGet and forwards every FlightData message,
@@ -191,6 +193,9 @@ func relay(ctx context.Context, conn *grpc.ClientConn, read *rbv1.ReadTicket, wr
 				res.firstLoadMs = m.GetModuleLoadMs()
 			}
 			res.records += m.GetRecords()
+			if m.GetRecords() > 0 {
+				res.batches = append(res.batches, &m)
+			}
 			if m.GetCheckpoint() != nil {
 				res.lastCheckpoint = m.GetCheckpoint()
 			}

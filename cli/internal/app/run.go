@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -101,6 +102,10 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach, queue bool, vars
 	}
 	rep := report.FromProto(run)
 	rep.AlreadyExists = resp.GetAlreadyExists()
+	if rep.Error != nil && rep.Error.Code == "INVALID_PIPELINE" {
+		// Planning found problems in the pipeline: name the file, not "pipeline.yaml".
+		rep.Error.Message = strings.Join(fileLines(file, rep.Error.Message), "\n")
+	}
 	// A failed run prints its summary too (attempts, retries, each attempt's
 	// error) before the command's error.
 	if err := a.printRun(rep); err != nil {

@@ -117,6 +117,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	ccfg := coordinator.Default()
 	ccfg.Listen = clis.Addr().String()
 	ccfg.Workers = waddr
+	ccfg.WorkerName = "embedded worker"
 	ccfg.State = cfg.State
 	ccfg.ConnectorsDir = cfg.ConnectorsDir
 	ccfg.AuthToken = token

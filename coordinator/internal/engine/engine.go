@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/contract"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
@@ -96,9 +97,15 @@ type Config struct {
 	// Observer, when set, is told about run starts, retries and ends
 	// (metrics). Its methods must not block.
 	Observer Observer
-	// Discoverer expands stream patterns ("public.*") at plan time through
-	// the source's catalog; without it a pipeline with patterns fails.
+	// Discoverer, when set, plans every run through the source's catalog:
+	// streams, sync modes and projections are checked against it and
+	// stream patterns ("public.*") expanded (see contract.Plan); without it
+	// a pipeline with patterns fails.
 	Discoverer catalog.Discoverer
+	// Manifests, when set, checks connector configs against their
+	// manifests' config_schema and partitioning against the source's
+	// capabilities before a run's first connector call.
+	Manifests contract.Manifests
 }
 
 // Observer receives run lifecycle notifications, e.g. to export metrics.

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/contract"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/relay"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/retry"
@@ -89,9 +89,10 @@ func (x *execution) execute(ctx context.Context) {
 	}
 
 	policy := retry.Policy{MaxRetries: x.p.Resources.MaxRetries, Jitter: e.cfg.Jitter}
-	if x.p.HasPatterns() {
-		// Expanding patterns discovers the source: a transient failure is
-		// retried like an attempt's, without counting as one.
+	if x.p.HasPatterns() || e.cfg.Discoverer != nil {
+		// Planning checks the pipeline against its connectors' contracts
+		// and expands patterns, through the source's Discover: a transient
+		// failure is retried like an attempt's, without counting as one.
 		start := time.Now()
 		for n := 1; ; n++ {
 			p, failure := x.expand(ctx)
@@ -210,7 +211,8 @@ func (x *execution) restore(ctx context.Context, tasks []*task) error {
 	return nil
 }
 
-// expand returns the pipeline with its stream patterns replaced by the
+// expand checks the pipeline against its connectors' contracts (see
+// contract.Plan) and returns it with its stream patterns replaced by the
 // tables they select in the source's catalog.
 func (x *execution) expand(ctx context.Context) (*pipeline.Pipeline, *runerr.ConnectorError) {
 	if x.e.cfg.Discoverer == nil {
@@ -220,17 +222,7 @@ func (x *execution) expand(ctx context.Context) (*pipeline.Pipeline, *runerr.Con
 	if err != nil {
 		return nil, runerr.New(runerr.CategoryConfig, "UNRESOLVED_VARIABLE", "%v", err)
 	}
-	cat, err := catalog.Discover(ctx, x.e.cfg.Discoverer, x.p, resolved.Source)
-	if err != nil {
-		ce := *runerr.Classify(err)
-		ce.Message = "discover the source to expand stream patterns: " + ce.Message
-		return nil, &ce
-	}
-	sel, err := catalog.Select(x.p, cat)
-	if err != nil {
-		return nil, runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err)
-	}
-	return sel.Pipeline, nil
+	return contract.Plan(ctx, x.e.cfg.Manifests, x.e.cfg.Discoverer, x.p, resolved)
 }
 
 // planTasks splits the pipeline's streams into partitions; the cdc streams

@@ -10,8 +10,10 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/contract"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/registry"
@@ -107,13 +109,16 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 	} else {
 		items = append(items, &rapidbytev1.CheckItem{Name: itemStructure, Ok: true,
 			Message: fmt.Sprintf("pipeline %q: %d stream(s)", p.Name, len(p.Source.Streams))})
+		ms := contract.RegistryManifests{Registry: s.modules, Workers: s.workers}
 		items = append(items, s.checkConnectors(ctx, p))
-		items = append(items, s.checkConnector(ctx, itemSource, p.Source.Use, res.Source, rapidbytev1.Role_ROLE_SOURCE, nil))
-		if p.HasPatterns() {
-			items = append(items, s.checkPatterns(ctx, p, res.Source))
-		}
+		srcMan, srcErr := ms.Manifest(ctx, p.Source.Use)
+		srcSchema := configProblems(srcMan, srcErr, res.Source, p.SourceConfigProblem)
+		items = append(items, s.checkConnector(ctx, itemSource, p.Source.Use, res.Source, rapidbytev1.Role_ROLE_SOURCE, nil, srcSchema))
+		item, sel, cat := s.checkStreams(ctx, p, res.Source, srcMan, srcErr, srcSchema != nil)
+		items = append(items, item)
+		dstMan, dstErr := ms.Manifest(ctx, p.Destination.Use)
 		items = append(items, s.checkConnector(ctx, itemDestination, p.Destination.Use, res.Destination, rapidbytev1.Role_ROLE_DESTINATION,
-			s.streamSchemas(ctx, p, res.Source)))
+			streamSchemas(sel, cat), configProblems(dstMan, dstErr, res.Destination, p.DestinationConfigProblem)))
 	}
 	if err := s.ping(ctx); err != nil {
 		items = append(items, failed(itemState, "state store unreachable", runerr.Classify(err)))
@@ -127,17 +132,44 @@ func (s *CoordinatorServer) Check(ctx context.Context, r *rapidbytev1.Coordinato
 	return &rapidbytev1.CoordinatorServiceCheckResponse{Items: items, Ok: ok}, nil
 }
 
-// checkPatterns lists what each stream pattern selects from the source's
-// catalog; a pattern that selects nothing fails the item.
-func (s *CoordinatorServer) checkPatterns(ctx context.Context, p *pipeline.Pipeline, source map[string]any) *rapidbytev1.CheckItem {
+// checkStreams checks the pipeline's streams against the source's
+// contract (see contract.StreamProblems and PartitionProblems) and lists
+// what each stream pattern selects. It returns the expanded pipeline and
+// the catalog, or nils when the source could not be discovered. With
+// badConfig (the source config fails its config_schema) the source is not
+// discovered: no connector code runs on a config its schema rejects.
+func (s *CoordinatorServer) checkStreams(ctx context.Context, p *pipeline.Pipeline, source map[string]any,
+	man abi.Manifest, manErr error, badConfig bool,
+) (*rapidbytev1.CheckItem, *pipeline.Pipeline, *rapidbytev1.Catalog) {
+	var ps []pipeline.Problem
+	if manErr == nil {
+		ps = contract.PartitionProblems(p, man)
+	}
+	if badConfig {
+		ce := runerr.New(runerr.CategoryConfig, "INVALID_CONFIG", "the source config does not match its config_schema")
+		if err := pipeline.Problems(ps); err != nil {
+			ce = runerr.New(runerr.CategoryConfig, "INVALID_PIPELINE", "%s", err.Error())
+		}
+		return failed(itemStreams, "not discovered: the source config does not match its config_schema", ce), nil, nil
+	}
 	cat, err := catalog.Discover(ctx, s.workers, p, source)
 	if err != nil {
-		return failed(itemStreams, "discover failed", runerr.Classify(err))
+		return failed(itemStreams, "discover failed", runerr.Classify(err)), nil, nil
 	}
 	sel, err := catalog.Select(p, cat)
 	if err != nil {
-		return failed(itemStreams, "stream pattern", runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err))
+		return failed(itemStreams, "stream pattern", runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err)), nil, nil
 	}
+	ps = append(ps, contract.StreamProblems(sel.Pipeline, cat)...)
+	if err := pipeline.Problems(ps); err != nil {
+		return failed(itemStreams, "streams do not match the source", runerr.New(runerr.CategoryConfig, "INVALID_PIPELINE", "%s", err.Error())),
+			sel.Pipeline, cat
+	}
+	var names []string
+	for _, st := range sel.Pipeline.Source.Streams {
+		names = append(names, st.Name)
+	}
+	msg := fmt.Sprintf("%d stream(s): %s", len(names), strings.Join(names, ", "))
 	var parts []string
 	for _, sc := range p.Source.Streams {
 		if sc.Pattern == "" {
@@ -151,8 +183,26 @@ func (s *CoordinatorServer) checkPatterns(ctx context.Context, p *pipeline.Pipel
 		}
 		parts = append(parts, fmt.Sprintf("%q selects %s", sc.Pattern, strings.Join(tables, ", ")))
 	}
-	return &rapidbytev1.CheckItem{Name: itemStreams, Ok: true,
-		Message: fmt.Sprintf("%d stream(s): %s", len(sel.Pipeline.Source.Streams), strings.Join(parts, "; "))}
+	if len(parts) > 0 {
+		msg = fmt.Sprintf("%d stream(s): %s", len(names), strings.Join(parts, "; "))
+	}
+	return &rapidbytev1.CheckItem{Name: itemStreams, Ok: true, Message: msg}, sel.Pipeline, cat
+}
+
+// configProblems checks a connector config against its manifest's
+// config_schema; nil when the manifest was not found (the connectors item
+// reports that).
+func configProblems(m abi.Manifest, manErr error, cfg map[string]any,
+	at func(path []string, format string, args ...any) pipeline.Problem,
+) error {
+	if manErr != nil {
+		return nil
+	}
+	ps, err := contract.ConfigProblems(m, cfg, at)
+	if err != nil {
+		return err
+	}
+	return pipeline.Problems(ps)
 }
 
 // checkConnectors looks the pipeline's connectors up in the registry, and
@@ -178,22 +228,17 @@ func (s *CoordinatorServer) checkConnectors(ctx context.Context, p *pipeline.Pip
 	return &rapidbytev1.CheckItem{Name: itemConnectors, Ok: true, Message: strings.Join(found, ", ")}
 }
 
-// streamSchemas discovers the source and returns the pipeline's streams
-// with their (projected) source columns, so that the destination's check
-// reports schema drift before any row moves; nil when the source cannot be
-// discovered (its own check item reports why).
-func (s *CoordinatorServer) streamSchemas(ctx context.Context, p *pipeline.Pipeline, srcConfig map[string]any) []*rapidbytev1.StreamSchema {
-	cfg, err := structpb.NewStruct(srcConfig)
-	if err != nil {
-		return nil
-	}
-	resp, err := s.workers.Discover(ctx, &rapidbytev1.DiscoverRequest{Connector: connectorRef(p.Source.Use), Config: cfg})
-	if err != nil {
+// streamSchemas returns the pipeline's streams (patterns expanded) with
+// their (projected) source columns from cat, so that the destination's
+// check reports schema drift before any row moves; nil when the source
+// could not be discovered (the streams item reports why).
+func streamSchemas(p *pipeline.Pipeline, cat *rapidbytev1.Catalog) []*rapidbytev1.StreamSchema {
+	if p == nil || cat == nil {
 		return nil
 	}
 	var out []*rapidbytev1.StreamSchema
 	for _, st := range p.Source.Streams {
-		for _, cs := range resp.GetCatalog().GetStreams() {
+		for _, cs := range cat.GetStreams() {
 			if cs.GetName() != st.Name || st.Namespace != "" && cs.GetNamespace() != st.Namespace {
 				continue
 			}
@@ -213,8 +258,18 @@ func (s *CoordinatorServer) streamSchemas(ctx context.Context, p *pipeline.Pipel
 // checkConnector asks a worker to check one side's config and connection
 // (and, for a destination, the schema drift of streams).
 func (s *CoordinatorServer) checkConnector(ctx context.Context, name string, ref pipeline.ConnectorRef,
-	config map[string]any, role rapidbytev1.Role, streams []*rapidbytev1.StreamSchema,
+	config map[string]any, role rapidbytev1.Role, streams []*rapidbytev1.StreamSchema, schemaErr error,
 ) *rapidbytev1.CheckItem {
+	if schemaErr != nil {
+		// The connector is not asked to check a config its own schema
+		// rejects.
+		var ve *pipeline.ValidationError
+		if errors.As(schemaErr, &ve) {
+			return failed(name, ref.String()+" config does not match its config_schema",
+				runerr.New(runerr.CategoryConfig, "INVALID_CONFIG", "%s", ve.Error()))
+		}
+		return failed(name, ref.String()+" config_schema", runerr.Classify(schemaErr))
+	}
 	cfg, err := structpb.NewStruct(config)
 	if err != nil {
 		return failed(name, "config cannot be sent", runerr.New(runerr.CategoryConfig, "BAD_CONFIG", "%v", err))

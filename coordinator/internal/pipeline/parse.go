@@ -367,6 +367,10 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 	if pattern {
 		c.pattern(&st, fs, nameNode, path)
 	}
+	st.pos = streamPos{path: path, entry: deref(n), keys: map[string]*yaml.Node{}}
+	for k, f := range fs {
+		st.pos.keys[k] = deref(f.val)
+	}
 	return st, nameNode
 }
 

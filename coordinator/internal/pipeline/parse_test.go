@@ -48,7 +48,7 @@ func vars(kv ...string) Lookup {
 	return MapLookup(m, nil)
 }
 
-var cmpPipeline = []cmp.Option{cmpopts.IgnoreUnexported(Source{}, Destination{}, State{}), cmpopts.EquateEmpty()}
+var cmpPipeline = []cmp.Option{cmpopts.IgnoreUnexported(Source{}, Destination{}, State{}, StreamConfig{}), cmpopts.EquateEmpty()}
 
 func TestParseDesignExample(t *testing.T) {
 	p, err := Parse([]byte(designExample), vars("PG_PASSWORD", "hunter2"))

@@ -58,3 +58,7 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// DidYouMean renders ` (did you mean "x"?)` naming the candidate closest
+// to word, or "" when none is a likely typo of it.
+func DidYouMean(word string, candidates []string) string { return didYouMean(word, candidates) }

@@ -187,6 +187,16 @@ type StreamConfig struct {
 	Pattern string
 	// Exclude lists tables (or globs) a pattern must not select.
 	Exclude []string
+
+	pos streamPos
+}
+
+// streamPos is where a stream entry is in the YAML: its path
+// ("source.streams[1]"), its mapping and the value node of each key.
+type streamPos struct {
+	path  string
+	entry *yaml.Node
+	keys  map[string]*yaml.Node
 }
 
 // Destination is the pipeline's destination section.

@@ -1,6 +1,7 @@
 package protoconv
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -133,6 +134,9 @@ func ManifestToProto(m abi.Manifest) *rapidbytev1.ConnectorManifest {
 		SizeBytes:    m.SizeBytes,
 		SecretFields: m.SecretFields,
 	}
+	if m.Capabilities != (abi.Capabilities{}) {
+		out.Capabilities = &rapidbytev1.ConnectorCapabilities{Partitions: m.Capabilities.Partitions}
+	}
 	if len(m.Permissions.AllowedHosts) > 0 || len(m.Permissions.EnvVars) > 0 {
 		out.Permissions = &rapidbytev1.Permissions{AllowedHosts: m.Permissions.AllowedHosts, EnvVars: m.Permissions.EnvVars}
 	}
@@ -146,4 +150,28 @@ func ManifestToProto(m abi.Manifest) *rapidbytev1.ConnectorManifest {
 		out.WriteModes = append(out.WriteModes, rapidbytev1.WriteMode(rapidbytev1.WriteMode_value["WRITE_MODE_"+strings.ToUpper(w)]))
 	}
 	return out
+}
+
+// ManifestFromProto converts a connector manifest back (enum names to
+// the lower-case short names).
+func ManifestFromProto(p *rapidbytev1.ConnectorManifest) abi.Manifest {
+	m := abi.Manifest{
+		ID: p.GetId(), Version: p.GetVersion(), Description: p.GetDescription(),
+		ABIVersion: p.GetAbiVersion(), Digest: p.GetDigest(), SizeBytes: p.GetSizeBytes(), SecretFields: p.GetSecretFields(),
+		Permissions:  abi.Permissions{AllowedHosts: p.GetPermissions().GetAllowedHosts(), EnvVars: p.GetPermissions().GetEnvVars()},
+		Capabilities: abi.Capabilities{Partitions: p.GetCapabilities().GetPartitions()},
+	}
+	if s := p.GetConfigSchema(); s != "" {
+		m.ConfigSchema = json.RawMessage(s)
+	}
+	for _, r := range p.GetRoles() {
+		m.Roles = append(m.Roles, strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_")))
+	}
+	for _, s := range p.GetSyncModes() {
+		m.SyncModes = append(m.SyncModes, strings.ToLower(strings.TrimPrefix(s.String(), "SYNC_MODE_")))
+	}
+	for _, w := range p.GetWriteModes() {
+		m.WriteModes = append(m.WriteModes, strings.ToLower(strings.TrimPrefix(w.String(), "WRITE_MODE_")))
+	}
+	return m
 }

@@ -49,6 +49,10 @@ type PoolConfig struct {
 	// VerdictGrace is how long past a job's timeout a relay waits for the
 	// workers' verdict; 0 means DefaultVerdictGrace.
 	VerdictGrace time.Duration
+	// Name, when set, is how errors and run status name the worker that
+	// served a call, instead of its address (see Pool.OpenStream). Without
+	// it a worker on a Unix socket is "worker on unix socket <path>".
+	Name string
 }
 
 // Pool holds one client connection to the set of workers. It is safe for
@@ -57,6 +61,7 @@ type Pool struct {
 	conn   *grpc.ClientConn
 	flight flightpb.FlightServiceClient
 	worker rapidbytev1.WorkerServiceClient
+	name   string        // PoolConfig.Name
 	grace  time.Duration // VerdictGrace
 	log    hclog.Logger
 	closed atomic.Bool
@@ -91,6 +96,7 @@ func NewPool(cfg PoolConfig, log hclog.Logger) (*Pool, error) {
 		conn:   conn,
 		flight: flightpb.NewFlightServiceClient(conn),
 		worker: rapidbytev1.NewWorkerServiceClient(conn),
+		name:   cfg.Name,
 		grace:  cmp.Or(cfg.VerdictGrace, DefaultVerdictGrace),
 		log:    log.Named("dispatch"),
 	}, nil
@@ -240,7 +246,7 @@ func (p *Pool) VerdictGrace() time.Duration { return p.grace }
 // this stream before), then one other than apart when there is one (the
 // worker serving the stream's other half; "" for none), then the one with
 // the fewest calls in flight from this coordinator. It returns the stream
-// and the worker's address; opts apply to the call (the relay passes its
+// and the worker's name (its address, or PoolConfig.Name); opts apply to the call (the relay passes its
 // raw codec).
 func (p *Pool) OpenStream(ctx context.Context, desc *grpc.StreamDesc, method string, avoid []string, apart string, opts ...grpc.CallOption) (grpc.ClientStream, string, error) {
 	p.awaitReady(ctx)
@@ -248,9 +254,20 @@ func (p *Pool) OpenStream(ctx context.Context, desc *grpc.StreamDesc, method str
 	if err != nil {
 		return nil, "", err
 	}
-	addr := "unknown"
-	if pr, ok := peer.FromContext(s.Context()); ok && pr.Addr != nil {
-		addr = pr.Addr.String()
+	return s, p.workerName(s.Context()), nil
+}
+
+// workerName names the worker that serves a call: the pool's Name when
+// set (the embedded worker), else the worker's address as the resolver
+// gave it (host:port), which is also what the balancer's avoid and apart
+// lists hold.
+func (p *Pool) workerName(ctx context.Context) string {
+	if p.name != "" {
+		return p.name
 	}
-	return s, addr, nil
+	pr, ok := peer.FromContext(ctx)
+	if !ok || pr.Addr == nil {
+		return "unknown worker"
+	}
+	return pr.Addr.String()
 }

@@ -297,6 +297,9 @@ func ManifestToProto(m abi.Manifest) *rbv1.ConnectorManifest {
 		SizeBytes:    m.SizeBytes,
 		SecretFields: m.SecretFields,
 	}
+	if m.Capabilities != (abi.Capabilities{}) {
+		p.Capabilities = &rbv1.ConnectorCapabilities{Partitions: m.Capabilities.Partitions}
+	}
 	if len(m.Permissions.AllowedHosts) > 0 || len(m.Permissions.EnvVars) > 0 {
 		p.Permissions = &rbv1.Permissions{AllowedHosts: m.Permissions.AllowedHosts, EnvVars: m.Permissions.EnvVars}
 	}
@@ -320,6 +323,7 @@ func ManifestFromProto(p *rbv1.ConnectorManifest) abi.Manifest {
 			AllowedHosts: p.GetPermissions().GetAllowedHosts(),
 			EnvVars:      p.GetPermissions().GetEnvVars(),
 		},
+		Capabilities: abi.Capabilities{Partitions: p.GetCapabilities().GetPartitions()},
 	}
 	if s := p.GetConfigSchema(); s != "" {
 		m.ConfigSchema = json.RawMessage(s)

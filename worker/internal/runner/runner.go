@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/contract"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
 )
@@ -164,10 +165,13 @@ func (r *Runner) unary(ctx context.Context, ref modules.Ref, op abi.Op, role str
 	return err
 }
 
-// Read runs a source's read of one stream, handing batches to sink.
+// Read runs a source's read of one stream, handing batches to sink. The
+// host enforces the stream's projection and batch limits on what the
+// connector emits (see package contract): sink never sees a column the
+// stream did not ask for, nor a batch over its limits.
 func (r *Runner) Read(ctx context.Context, req StreamRequest, sink guest.ReadSink) (Result, error) {
 	return r.stream(ctx, nil, req, abi.OpRead, abi.RoleSource, sink, func(ctx context.Context, m guest.Module, inv guest.Invocation) (guest.Stats, error) {
-		return m.Read(ctx, inv, sink)
+		return m.Read(ctx, inv, contract.NewSink(m.Manifest().ID, req.Stream, sink, inv.Logger))
 	})
 }
 

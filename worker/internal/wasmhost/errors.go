@@ -52,8 +52,9 @@ var ErrAbandoned = errors.New("guest did not return; instance abandoned")
 //
 // Host-derived classifications:
 //   - load failures (bad module, missing or invalid manifest, ABI
-//     mismatch, missing exports): internal, code "load", "manifest",
-//     "abi_mismatch" or "missing_export"; not retryable.
+//     mismatch, missing exports, no _initialize): internal, code "load",
+//     "manifest", "abi_mismatch", "missing_export" or "not_reactor"; not
+//     retryable.
 //   - traps, guest panics that escape the SDK, out of memory and other
 //     guest exits: internal, code "trap" or "exit"; not retryable.
 //   - invalid guest output (bad descriptor, out-of-range pointers, bad

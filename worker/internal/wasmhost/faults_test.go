@@ -292,6 +292,14 @@ func TestLoadFailures(t *testing.T) {
 	if err := loadModule(t, "test-generator").Verify(ctx); err != nil {
 		t.Fatalf("verify test-generator: %v", err)
 	}
+	// A module built without -buildmode=c-shared is a command, not a
+	// reactor: refused at load, with the build flag in the message,
+	// before any export traps in runtime.notInitialized.
+	_, err = testRT.LoadFile(ctx, wasmPath("test-noreactor"))
+	if !errors.As(err, &e) || e.Envelope.Code != "not_reactor" || !strings.Contains(err.Error(), "-buildmode=c-shared") ||
+		strings.Contains(err.Error(), "rb_abi_version") {
+		t.Fatalf("module without _initialize: %v", err)
+	}
 	bare := []byte("\x00asm\x01\x00\x00\x00")
 	_, err = testRT.LoadBytes(ctx, bare, Digest(bare))
 	if !errors.As(err, &e) || e.Envelope.Code != "manifest" {

@@ -72,7 +72,7 @@ func (m *Module) newInstance(ctx context.Context, op string, inv guest.Invocatio
 	in.stderr = newLogWriter(logger, hclog.Warn, 2048)
 	cfg := wazero.NewModuleConfig().
 		WithName(name).
-		WithStartFunctions("_initialize").
+		WithStartFunctions(abi.ExportInitialize).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithSysNanosleep().

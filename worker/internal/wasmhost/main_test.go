@@ -18,7 +18,7 @@ import (
 )
 
 // testConnectors are built by the Makefile pattern rule before the tests.
-var testConnectors = []string{"test-generator", "test-faulty", "test-badabi"}
+var testConnectors = []string{"test-generator", "test-faulty", "test-badabi", "test-careless", "test-noreactor"}
 
 var (
 	repoRoot   string

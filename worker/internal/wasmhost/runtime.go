@@ -380,6 +380,12 @@ func (m *Module) checkExports() error {
 		need = append(need, abi.ExportWrite)
 	}
 	exports := m.compiled.ExportedFunctions()
+	if _, ok := exports[abi.ExportInitialize]; !ok {
+		// A Go wasip1 command (no -buildmode=c-shared) exports _start
+		// instead: its exports trap in runtime.notInitialized when called.
+		return loadErr(m.manifest.ID, "not_reactor", fmt.Errorf("module has no %s export: it was built as a command, not a reactor; "+
+			"build it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared", abi.ExportInitialize))
+	}
 	var missing []string
 	for _, name := range need {
 		def, ok := exports[name]

@@ -2556,7 +2556,10 @@ type ConnectorManifest struct {
 	// size_bytes is the module's size.
 	SizeBytes uint64 `protobuf:"varint,11,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	// secret_fields are config keys whose values are secrets and are redacted.
-	SecretFields  []string `protobuf:"bytes,12,rep,name=secret_fields,json=secretFields,proto3" json:"secret_fields,omitempty"`
+	SecretFields []string `protobuf:"bytes,12,rep,name=secret_fields,json=secretFields,proto3" json:"secret_fields,omitempty"`
+	// capabilities are optional parts of the connector contract the connector
+	// implements; the coordinator plans only what they declare.
+	Capabilities  *ConnectorCapabilities `protobuf:"bytes,13,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2673,6 +2676,60 @@ func (x *ConnectorManifest) GetSecretFields() []string {
 		return x.SecretFields
 	}
 	return nil
+}
+
+func (x *ConnectorManifest) GetCapabilities() *ConnectorCapabilities {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+// ConnectorCapabilities are optional parts of the connector contract.
+type ConnectorCapabilities struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// partitions: the source reads one partition of a stream (StreamSpec.partition)
+	// when asked, so a stream may be split with partition_key / partitions.
+	Partitions    bool `protobuf:"varint,1,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectorCapabilities) Reset() {
+	*x = ConnectorCapabilities{}
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectorCapabilities) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectorCapabilities) ProtoMessage() {}
+
+func (x *ConnectorCapabilities) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectorCapabilities.ProtoReflect.Descriptor instead.
+func (*ConnectorCapabilities) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ConnectorCapabilities) GetPartitions() bool {
+	if x != nil {
+		return x.Partitions
+	}
+	return false
 }
 
 var File_rapidbyte_v1_types_proto protoreflect.FileDescriptor
@@ -2843,7 +2900,7 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\x0erecords_failed\x18\x14 \x01(\x04R\rrecordsFailed\"M\n" +
 	"\vPermissions\x12#\n" +
 	"\rallowed_hosts\x18\x01 \x03(\tR\fallowedHosts\x12\x19\n" +
-	"\benv_vars\x18\x02 \x03(\tR\aenvVars\"\xd9\x03\n" +
+	"\benv_vars\x18\x02 \x03(\tR\aenvVars\"\xa2\x04\n" +
 	"\x11ConnectorManifest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
@@ -2861,7 +2918,12 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	" \x01(\tR\x06digest\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\v \x01(\x04R\tsizeBytes\x12#\n" +
-	"\rsecret_fields\x18\f \x03(\tR\fsecretFields*o\n" +
+	"\rsecret_fields\x18\f \x03(\tR\fsecretFields\x12G\n" +
+	"\fcapabilities\x18\r \x01(\v2#.rapidbyte.v1.ConnectorCapabilitiesR\fcapabilities\"7\n" +
+	"\x15ConnectorCapabilities\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x01 \x01(\bR\n" +
+	"partitions*o\n" +
 	"\bSyncMode\x12\x19\n" +
 	"\x15SYNC_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SYNC_MODE_FULL_REFRESH\x10\x01\x12\x19\n" +
@@ -2951,7 +3013,7 @@ func file_rapidbyte_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_rapidbyte_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
-var file_rapidbyte_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_rapidbyte_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_rapidbyte_v1_types_proto_goTypes = []any{
 	(SyncMode)(0),                 // 0: rapidbyte.v1.SyncMode
 	(WriteMode)(0),                // 1: rapidbyte.v1.WriteMode
@@ -2982,7 +3044,8 @@ var file_rapidbyte_v1_types_proto_goTypes = []any{
 	(*RunResult)(nil),             // 26: rapidbyte.v1.RunResult
 	(*Permissions)(nil),           // 27: rapidbyte.v1.Permissions
 	(*ConnectorManifest)(nil),     // 28: rapidbyte.v1.ConnectorManifest
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*ConnectorCapabilities)(nil), // 29: rapidbyte.v1.ConnectorCapabilities
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
 }
 var file_rapidbyte_v1_types_proto_depIdxs = []int32{
 	14, // 0: rapidbyte.v1.Stream.columns:type_name -> rapidbyte.v1.Column
@@ -3006,26 +3069,27 @@ var file_rapidbyte_v1_types_proto_depIdxs = []int32{
 	12, // 18: rapidbyte.v1.StreamResult.state:type_name -> rapidbyte.v1.RunState
 	19, // 19: rapidbyte.v1.StreamResult.error:type_name -> rapidbyte.v1.ConnectorError
 	18, // 20: rapidbyte.v1.StreamResult.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	29, // 21: rapidbyte.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
-	29, // 22: rapidbyte.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
+	30, // 21: rapidbyte.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
+	30, // 22: rapidbyte.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
 	19, // 23: rapidbyte.v1.Attempt.error:type_name -> rapidbyte.v1.ConnectorError
 	12, // 24: rapidbyte.v1.RunResult.state:type_name -> rapidbyte.v1.RunState
 	24, // 25: rapidbyte.v1.RunResult.streams:type_name -> rapidbyte.v1.StreamResult
 	23, // 26: rapidbyte.v1.RunResult.timings:type_name -> rapidbyte.v1.PhaseTimings
 	19, // 27: rapidbyte.v1.RunResult.error:type_name -> rapidbyte.v1.ConnectorError
 	25, // 28: rapidbyte.v1.RunResult.attempt_history:type_name -> rapidbyte.v1.Attempt
-	29, // 29: rapidbyte.v1.RunResult.created_at:type_name -> google.protobuf.Timestamp
-	29, // 30: rapidbyte.v1.RunResult.started_at:type_name -> google.protobuf.Timestamp
-	29, // 31: rapidbyte.v1.RunResult.finished_at:type_name -> google.protobuf.Timestamp
+	30, // 29: rapidbyte.v1.RunResult.created_at:type_name -> google.protobuf.Timestamp
+	30, // 30: rapidbyte.v1.RunResult.started_at:type_name -> google.protobuf.Timestamp
+	30, // 31: rapidbyte.v1.RunResult.finished_at:type_name -> google.protobuf.Timestamp
 	2,  // 32: rapidbyte.v1.ConnectorManifest.roles:type_name -> rapidbyte.v1.Role
 	0,  // 33: rapidbyte.v1.ConnectorManifest.sync_modes:type_name -> rapidbyte.v1.SyncMode
 	1,  // 34: rapidbyte.v1.ConnectorManifest.write_modes:type_name -> rapidbyte.v1.WriteMode
 	27, // 35: rapidbyte.v1.ConnectorManifest.permissions:type_name -> rapidbyte.v1.Permissions
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	29, // 36: rapidbyte.v1.ConnectorManifest.capabilities:type_name -> rapidbyte.v1.ConnectorCapabilities
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_types_proto_init() }
@@ -3047,7 +3111,7 @@ func file_rapidbyte_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_types_proto_rawDesc), len(file_rapidbyte_v1_types_proto_rawDesc)),
 			NumEnums:      13,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,91 @@
+package contract
+
+import (
+	"context"
+	"errors"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+// Manifests finds the manifest of a pipeline's connector.
+type Manifests interface {
+	Manifest(ctx context.Context, ref pipeline.ConnectorRef) (abi.Manifest, error)
+}
+
+// Static returns what is wrong with p (resolved configs res) that the
+// connectors' manifests alone show: the source and destination configs
+// against their config_schema, and partitioning against the source's
+// capabilities. No connector code runs. A connector whose manifest cannot
+// be found is skipped (the run's attempt reports it); an error means a
+// manifest's config_schema is invalid.
+func Static(ctx context.Context, ms Manifests, p *pipeline.Pipeline, res pipeline.Resolved) ([]pipeline.Problem, error) {
+	var out []pipeline.Problem
+	if src, err := ms.Manifest(ctx, p.Source.Use); err == nil {
+		ps, err := ConfigProblems(src, res.Source, p.SourceConfigProblem)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, ps...), PartitionProblems(p, src)...)
+	}
+	if p.Destination.Use.ID == "" {
+		return out, nil
+	}
+	if dst, err := ms.Manifest(ctx, p.Destination.Use); err == nil {
+		ps, err := ConfigProblems(dst, res.Destination, p.DestinationConfigProblem)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
+}
+
+// Plan checks p against its connectors' contracts before a run: Static
+// (when ms is set), then the source's Discover, pattern expansion and
+// StreamProblems. It returns the pipeline with its patterns expanded. A
+// contract violation is a config error (INVALID_PIPELINE) listing every
+// problem with its YAML line. When the source cannot be discovered, a
+// pipeline without patterns is returned unchecked: its attempt meets the
+// same failure and reports (and retries) it as any read failure; with
+// patterns the failure is returned, classified, so a transient one may be
+// retried.
+func Plan(ctx context.Context, ms Manifests, d catalog.Discoverer, p *pipeline.Pipeline, res pipeline.Resolved) (*pipeline.Pipeline, *runerr.ConnectorError) {
+	if ms != nil {
+		ps, err := Static(ctx, ms, p, res)
+		if err != nil {
+			return nil, runerr.Classify(err)
+		}
+		if err := pipeline.Problems(ps); err != nil {
+			return nil, invalid(err)
+		}
+	}
+	cat, err := catalog.Discover(ctx, d, p, res.Source)
+	if err != nil {
+		if !p.HasPatterns() {
+			return p, nil
+		}
+		ce := *runerr.Classify(err)
+		ce.Message = "discover the source to expand stream patterns: " + ce.Message
+		return nil, &ce
+	}
+	sel, err := catalog.Select(p, cat)
+	if err != nil {
+		return nil, runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err)
+	}
+	if err := pipeline.Problems(StreamProblems(sel.Pipeline, cat)); err != nil {
+		return nil, invalid(err)
+	}
+	return sel.Pipeline, nil
+}
+
+// invalid wraps a *pipeline.ValidationError as the run's config error.
+func invalid(err error) *runerr.ConnectorError {
+	var ve *pipeline.ValidationError
+	if errors.As(err, &ve) {
+		return runerr.New(runerr.CategoryConfig, "INVALID_PIPELINE", "%s", ve.Error())
+	}
+	return runerr.Classify(err)
+}
