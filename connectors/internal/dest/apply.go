@@ -51,6 +51,9 @@ type ApplyRequest struct {
 	// NewColumn is the policy for source columns the destination table
 	// lacks: "add" (default), "ignore" or "fail".
 	NewColumn string
+	// Tables lists the change stream's source tables ("schema.name", or
+	// a bare name in the source's default schema): see TargetName.
+	Tables []string
 }
 
 // ApplyStats summarises an application.
@@ -301,6 +304,24 @@ func (a *applier) exec(ctx context.Context, sql string) error {
 	return pgclient.Exec(ctx, a.conn, sql)
 }
 
+// TargetName returns the destination table of a change stream's source
+// table ("schema.name"): its name, or "schema_name" when another of the
+// stream's tables has the same name in another schema, so a.t and b.t do
+// not write one table.
+func TargetName(source string, tables []string) string {
+	schema, name := cdc.SplitTable(source, "")
+	n := 0
+	for _, t := range tables {
+		if _, tn := cdc.SplitTable(t, ""); tn == name {
+			n++
+		}
+	}
+	if n > 1 {
+		return schema + "_" + name
+	}
+	return name
+}
+
 // serverMajor returns the server's major version, 0 when unknown.
 func serverMajor(conn *pgconn.PgConn) int {
 	v := conn.ParameterStatus("server_version")
@@ -349,7 +370,7 @@ func (t *applyTable) add(del bool, vals []cdc.Value) {
 
 // schema creates or evolves the destination table of a source table.
 func (a *applier) schema(ctx context.Context, source string, s cdc.TableSchema) error {
-	_, name := cdc.SplitTable(source, "")
+	name := TargetName(source, a.req.Tables)
 	// Type names are pasted into SQL: anything but a plain type name
 	// becomes text (values arrive in text form either way).
 	for i := range s.Columns {

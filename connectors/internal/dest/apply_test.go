@@ -62,3 +62,12 @@ func TestTextArray(t *testing.T) {
 		t.Errorf("textArray = %s, want %s", got, want)
 	}
 }
+
+func TestTargetName(t *testing.T) {
+	tables := []string{"a.t", "b.t", "u", "a.v"}
+	for src, want := range map[string]string{"a.t": "a_t", "b.t": "b_t", "public.u": "u", "a.v": "v"} {
+		if got := TargetName(src, tables); got != want {
+			t.Errorf("TargetName(%q) = %q, want %q", src, got, want)
+		}
+	}
+}
