@@ -554,83 +554,109 @@ func (t *applyTable) isKey(ci int) bool {
 	return false
 }
 
-// unnest returns "unnest((SELECT $1::text[]), ...) AS k(c0, ...)" over
-// cols of the changes cs, then dels (key columns only), and the array
-// parameters. With flag, a last boolean column d marks the deletes.
+// Array parameters travel in PostgreSQL's binary array format: no
+// quoting on the way out, no array_in parsing on the server.
+const (
+	oidBool      = 16
+	oidText      = 25
+	oidBoolArray = 1000
+	oidTextArray = 1009
+)
+
+// params are the parameters of one apply statement.
+type params struct {
+	vals    [][]byte
+	oids    []uint32
+	formats []int16
+}
+
+func (p *params) add(oid uint32, v []byte) string {
+	p.vals, p.oids, p.formats = append(p.vals, v), append(p.oids, oid), append(p.formats, 1)
+	return "$" + strconv.Itoa(len(p.vals))
+}
+
+// unnest returns "unnest((SELECT $1), ...) AS k(c0, ...)" over cols of the
+// changes cs, then dels (key columns only), and the array parameters. With
+// flag, a last boolean column d marks the deletes.
 //
 // The sub-selects hide the arrays' lengths from the planner, which then
 // joins k to the table by its key index (a nested loop): knowing that k
 // holds thousands of rows it hashes the whole table instead, a scan per
 // flush that grows with the table, not with the changes.
-func (t *applyTable) unnest(cs, dels []pendingChange, cols []int, flag bool) (string, [][]byte) {
+func (t *applyTable) unnest(cs, dels []pendingChange, cols []int, flag bool) (string, params) {
 	n := len(cols)
 	if flag {
 		n++
 	}
+	var p params
 	ph := make([]string, 0, n)
 	alias := make([]string, 0, n)
-	params := make([][]byte, 0, n)
-	for j, ci := range cols {
-		ph = append(ph, "(SELECT $"+strconv.Itoa(j+1)+"::text[])")
+	for _, ci := range cols {
+		ph = append(ph, "(SELECT "+p.add(oidTextArray, t.textArray(cs, dels, ci))+")")
 		alias = append(alias, "c"+strconv.Itoa(ci))
-		params = append(params, t.textArray(cs, dels, ci))
 	}
 	if flag {
-		ph = append(ph, "(SELECT $"+strconv.Itoa(len(cols)+1)+"::boolean[])")
-		alias = append(alias, "d")
-		b := make([]byte, 0, 2+2*(len(cs)+len(dels)))
-		b = append(b, '{')
+		b := arrayHeader(nil, oidBool, len(cs)+len(dels), false)
 		for i := range len(cs) + len(dels) {
-			if i > 0 {
-				b = append(b, ',')
-			}
+			b = binary.BigEndian.AppendUint32(b, 1)
 			if i < len(cs) {
-				b = append(b, 'f')
+				b = append(b, 0)
 			} else {
-				b = append(b, 't')
+				b = append(b, 1)
 			}
 		}
-		params = append(params, append(b, '}'))
+		ph = append(ph, "(SELECT "+p.add(oidBoolArray, b)+")")
+		alias = append(alias, "d")
 	}
-	return "unnest(" + strings.Join(ph, ", ") + ") AS k(" + strings.Join(alias, ", ") + ")", params
+	return "unnest(" + strings.Join(ph, ", ") + ") AS k(" + strings.Join(alias, ", ") + ")", p
 }
 
-// textArray encodes column ci of cs, then of dels, as a text[] literal
+// arrayHeader appends the header of a one-dimensional binary array of n
+// elements of type elem.
+func arrayHeader(b []byte, elem uint32, n int, nulls bool) []byte {
+	flags := uint32(0)
+	if nulls {
+		flags = 1
+	}
+	b = binary.BigEndian.AppendUint32(b, 1) // dimensions
+	b = binary.BigEndian.AppendUint32(b, flags)
+	b = binary.BigEndian.AppendUint32(b, elem)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	return binary.BigEndian.AppendUint32(b, 1) // lower bound
+}
+
+// textArray encodes column ci of cs, then of dels, as a binary text[]
 // (NULL for a delete's non-key column).
 func (t *applyTable) textArray(cs, dels []pendingChange, ci int) []byte {
-	size := 2
-	for _, c := range cs {
-		size += len(t.vals[int(c.off)+ci].Data) + 3
+	size, nulls := 20, false
+	for _, part := range [2][]pendingChange{cs, dels} {
+		for _, c := range part {
+			v := t.vals[int(c.off)+ci]
+			size += 4 + len(v.Data)
+			nulls = nulls || v.Kind != cdc.KindText
+		}
 	}
-	for _, c := range dels {
-		size += len(t.vals[int(c.off)+ci].Data) + 3
-	}
-	b := make([]byte, 0, size)
-	b = append(b, '{')
-	for i := range len(cs) + len(dels) {
-		c := cs
-		j := i
-		if i >= len(cs) {
-			c, j = dels, i-len(cs)
-		}
-		if i > 0 {
-			b = append(b, ',')
-		}
-		v := t.vals[int(c[j].off)+ci]
-		if v.Kind != cdc.KindText {
-			b = append(b, "NULL"...)
-			continue
-		}
-		b = append(b, '"')
-		for _, ch := range v.Data {
-			if ch == '"' || ch == '\\' {
-				b = append(b, '\\')
+	b := arrayHeader(make([]byte, 0, size), oidText, len(cs)+len(dels), nulls)
+	for _, part := range [2][]pendingChange{cs, dels} {
+		for _, c := range part {
+			v := t.vals[int(c.off)+ci]
+			if v.Kind != cdc.KindText {
+				b = binary.BigEndian.AppendUint32(b, 0xFFFFFFFF) // -1: NULL
+				continue
 			}
-			b = append(b, ch)
+			b = binary.BigEndian.AppendUint32(b, uint32(len(v.Data)))
+			b = append(b, v.Data...)
 		}
-		b = append(b, '"')
 	}
-	return append(b, '}')
+	return b
+}
+
+// execParams runs an apply statement in the open transaction.
+func (a *applier) execParams(ctx context.Context, sql string, p params) error {
+	if err := a.begin(ctx); err != nil {
+		return err
+	}
+	return a.conn.ExecParams(ctx, sql, p.vals, p.oids, p.formats, nil).Read().Err
 }
 
 func (t *applyTable) keyMatch() string {
@@ -679,10 +705,7 @@ func (a *applier) mergeRows(ctx context.Context, t *applyTable, mask []byte, cs,
 	if len(cs) > 0 {
 		fmt.Fprintf(&sql, " %s THEN INSERT (%s) VALUES (%s)", insert, strings.Join(names, ", "), strings.Join(exprs, ", "))
 	}
-	if err := a.begin(ctx); err != nil {
-		return err
-	}
-	if _, err := pgclient.Query(ctx, a.conn, sql.String(), params...); err != nil {
+	if err := a.execParams(ctx, sql.String(), params); err != nil {
 		return fmt.Errorf("apply changes to %s: %w", t.target, err)
 	}
 	return nil
@@ -696,10 +719,7 @@ func (a *applier) deleteRows(ctx context.Context, t *applyTable, dels []pendingC
 	if a.req.SoftDelete {
 		sql = fmt.Sprintf("UPDATE %s AS t SET %s = now() FROM %s WHERE %s", t.target, pgsql.Ident(SoftDeleteColumn), from, t.keyMatch())
 	}
-	if err := a.begin(ctx); err != nil {
-		return err
-	}
-	if _, err := pgclient.Query(ctx, a.conn, sql, params...); err != nil {
+	if err := a.execParams(ctx, sql, params); err != nil {
 		return fmt.Errorf("apply deletes to %s: %w", t.target, err)
 	}
 	return nil
@@ -735,10 +755,7 @@ func (a *applier) upsertRows(ctx context.Context, t *applyTable, mask []byte, cs
 	}
 	sql := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM %s ON CONFLICT (%s) DO %s",
 		t.target, strings.Join(names, ", "), strings.Join(exprs, ", "), from, pgsql.Idents(keyNames), action)
-	if err := a.begin(ctx); err != nil {
-		return err
-	}
-	if _, err := pgclient.Query(ctx, a.conn, sql, params...); err != nil {
+	if err := a.execParams(ctx, sql, params); err != nil {
 		return fmt.Errorf("apply upserts to %s: %w", t.target, err)
 	}
 	return nil
