@@ -318,7 +318,7 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 		// and removes a context watcher per message, which cost more
 		// than decoding the message; the deadline above and the ctx
 		// check at the top of the loop bound how long cancellation takes.
-		msg, err := r.repl.ReceiveMessage(context.Background()) //nolint:contextcheck // see above
+		msg, err := r.repl.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() == nil && pgconn.Timeout(err) {
 				if !r.inTx {
