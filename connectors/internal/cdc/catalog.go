@@ -36,10 +36,16 @@ type Table struct {
 	typeMods     []int32
 	Key          []string
 	replIdent    string
+	qualified    string // Schema + "." + Name, set by LoadTable: the envelope repeats it per change
 }
 
 // Qualified returns "schema.name", the envelope's table value.
-func (t *Table) Qualified() string { return t.Schema + "." + t.Name }
+func (t *Table) Qualified() string {
+	if t.qualified != "" {
+		return t.qualified
+	}
+	return t.Schema + "." + t.Name
+}
 
 var namePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
@@ -106,7 +112,7 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, []byte(sch
 	if len(rows) == 0 {
 		return Table{}, fmt.Errorf("%w: table %s.%s does not exist", ErrConfig, schema, name)
 	}
-	t := Table{Schema: schema, Name: name, replIdent: string(rows[0][0])}
+	t := Table{Schema: schema, Name: name, replIdent: string(rows[0][0]), qualified: schema + "." + name}
 	var cols []struct {
 		Name string `json:"name"`
 		Type string `json:"type"`

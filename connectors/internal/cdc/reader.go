@@ -314,7 +314,11 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 		if err := r.repl.Conn().SetReadDeadline(time.Now().Add(idlePoll)); err != nil {
 			return fmt.Errorf("set read deadline: %w", err)
 		}
-		msg, err := r.repl.ReceiveMessage(ctx)
+		// context.Background: with a cancellable context pgconn registers
+		// and removes a context watcher per message, which cost more
+		// than decoding the message; the deadline above and the ctx
+		// check at the top of the loop bound how long cancellation takes.
+		msg, err := r.repl.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() == nil && pgconn.Timeout(err) {
 				if !r.inTx {

@@ -2,6 +2,7 @@ package dest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,9 @@ type ApplyRequest struct {
 	// NewColumn is the policy for source columns the destination table
 	// lacks: "add" (default), "ignore" or "fail".
 	NewColumn string
+	// Tables lists the change stream's source tables ("schema.name", or
+	// a bare name in the source's default schema): see TargetName.
+	Tables []string
 }
 
 // ApplyStats summarises an application.
@@ -71,6 +75,7 @@ type applier struct {
 	lastCP  *abi.Checkpoint
 	stats   ApplyStats
 	scratch []cdc.Value
+	merge   bool // the server has MERGE (PostgreSQL 15+)
 }
 
 // applyTable is a destination table and its pending changes.
@@ -80,15 +85,33 @@ type applyTable struct {
 	cols   []cdc.Column
 	skip   []bool // source columns the destination does not take (new_column: ignore)
 	key    []int
-	order  []string
-	last   map[string]*pendingChange
+	// The pending changes, one per key in first-change order: idx maps
+	// an encoded key to its index in pend, whose values live in vals
+	// (len(cols) each). Values alias the batch being applied, which is
+	// flushed before the next one is read. Reused across flushes, so a
+	// change costs no allocation but its key's map entry.
+	idx    map[string]int32
+	pend   []pendingChange
+	vals   []cdc.Value
+	keyBuf []byte
 	dirty  bool        // listed in applier.dirty
 	oldKey []cdc.Value // the old key of the key change whose update comes next
 }
 
 type pendingChange struct {
-	del  bool
-	vals []cdc.Value
+	del bool
+	off int32 // the change's values are vals[off : off+len(cols)]
+}
+
+// values returns the values of c.
+func (t *applyTable) values(c pendingChange) []cdc.Value {
+	return t.vals[c.off : int(c.off)+len(t.cols) : int(c.off)+len(t.cols)]
+}
+
+// reset forgets the pending changes, keeping their memory.
+func (t *applyTable) reset() {
+	clear(t.idx)
+	t.pend, t.vals, t.dirty = t.pend[:0], t.vals[:0], false
 }
 
 // Apply applies a change stream: per batch it merges each table's changes
@@ -101,7 +124,7 @@ func Apply(ctx context.Context, conn *pgconn.PgConn, req ApplyRequest, in Change
 	if req.Schema == "" {
 		req.Schema = "public"
 	}
-	a := &applier{conn: conn, req: req, tables: map[string]*applyTable{}, pos: -1}
+	a := &applier{conn: conn, req: req, tables: map[string]*applyTable{}, pos: -1, merge: serverMajor(conn) >= 15}
 	err := a.run(ctx, in)
 	if err != nil && a.inTx && !conn.IsClosed() {
 		_ = pgclient.Exec(context.WithoutCancel(ctx), conn, "ROLLBACK")
@@ -281,35 +304,73 @@ func (a *applier) exec(ctx context.Context, sql string) error {
 	return pgclient.Exec(ctx, a.conn, sql)
 }
 
-// add records a change of t under its key.
-func (t *applyTable) add(del bool, vals []cdc.Value) {
-	var kb strings.Builder
-	for _, k := range t.key {
-		v := vals[k]
-		kb.WriteByte(v.Kind)
-		kb.WriteString(strconv.Itoa(len(v.Data)))
-		kb.WriteByte(':')
-		kb.Write(v.Data)
-	}
-	key := kb.String()
-	c := &pendingChange{del: del, vals: make([]cdc.Value, len(vals))}
-	copy(c.vals, vals)
-	prev, seen := t.last[key]
-	if !seen {
-		t.order = append(t.order, key)
-	} else if !del && !prev.del {
-		for i := range c.vals {
-			if c.vals[i].Kind == cdc.KindUnchanged {
-				c.vals[i] = prev.vals[i]
-			}
+// TargetName returns the destination table of a change stream's source
+// table ("schema.name"): its name, or "schema_name" when another of the
+// stream's tables has the same name in another schema, so a.t and b.t do
+// not write one table.
+func TargetName(source string, tables []string) string {
+	schema, name := cdc.SplitTable(source, "")
+	n := 0
+	for _, t := range tables {
+		if _, tn := cdc.SplitTable(t, ""); tn == name {
+			n++
 		}
 	}
-	t.last[key] = c
+	if n > 1 {
+		return schema + "_" + name
+	}
+	return name
+}
+
+// serverMajor returns the server's major version, 0 when unknown.
+func serverMajor(conn *pgconn.PgConn) int {
+	v := conn.ParameterStatus("server_version")
+	end := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' })
+	if end >= 0 {
+		v = v[:end]
+	}
+	n, _ := strconv.Atoi(v)
+	return n
+}
+
+// add records a change of t under its key: the net effect of a key's
+// changes is its last change, where an unchanged TOASTed value of an
+// update takes the value of the key's previous insert or update.
+func (t *applyTable) add(del bool, vals []cdc.Value) {
+	kb := t.keyBuf[:0]
+	for _, k := range t.key {
+		v := vals[k]
+		kb = append(kb, v.Kind)
+		kb = binary.BigEndian.AppendUint32(kb, uint32(len(v.Data)))
+		kb = append(kb, v.Data...)
+	}
+	t.keyBuf = kb
+	if i, seen := t.idx[string(kb)]; seen {
+		prev := &t.pend[i]
+		pv := t.values(*prev)
+		if !del && !prev.del {
+			for j, v := range vals {
+				if v.Kind != cdc.KindUnchanged {
+					pv[j] = v
+				}
+			}
+		} else {
+			copy(pv, vals)
+		}
+		prev.del = del
+		return
+	}
+	if t.idx == nil {
+		t.idx = map[string]int32{}
+	}
+	t.idx[string(kb)] = int32(len(t.pend))
+	t.pend = append(t.pend, pendingChange{del: del, off: int32(len(t.vals))})
+	t.vals = append(t.vals, vals...)
 }
 
 // schema creates or evolves the destination table of a source table.
 func (a *applier) schema(ctx context.Context, source string, s cdc.TableSchema) error {
-	_, name := cdc.SplitTable(source, "")
+	name := TargetName(source, a.req.Tables)
 	// Type names are pasted into SQL: anything but a plain type name
 	// becomes text (values arrive in text form either way).
 	for i := range s.Columns {
@@ -317,7 +378,7 @@ func (a *applier) schema(ctx context.Context, source string, s cdc.TableSchema) 
 			s.Columns[i].Type = "text"
 		}
 	}
-	t := &applyTable{source: source, target: pgsql.Qualified(a.req.Schema, name), cols: s.Columns, last: map[string]*pendingChange{}}
+	t := &applyTable{source: source, target: pgsql.Qualified(a.req.Schema, name), cols: s.Columns}
 	t.skip = make([]bool, len(s.Columns))
 	for _, k := range s.Key {
 		i := -1
@@ -392,87 +453,213 @@ func (a *applier) flush(ctx context.Context) error {
 		if err := a.flushTable(ctx, t); err != nil {
 			return err
 		}
-		t.order, t.last, t.dirty = t.order[:0], map[string]*pendingChange{}, false
+		t.reset()
 	}
 	a.dirty = a.dirty[:0]
 	return nil
 }
 
 func (a *applier) flushTable(ctx context.Context, t *applyTable) error {
-	var dels []*pendingChange
-	groups := map[string][]*pendingChange{} // by unchanged-column mask
+	// Changes are grouped by the set of columns they leave unchanged
+	// (TOAST, or skipped under new_column: ignore): each group is one
+	// statement that writes only its columns. Deletes join the group
+	// that writes every column, the common case.
+	var base, dels []pendingChange
+	var groups map[string][]pendingChange
 	var masks []string
-	for _, k := range t.order {
-		c := t.last[k]
+	skipped := false
+	for _, sk := range t.skip {
+		skipped = skipped || sk
+	}
+	mask := make([]byte, len(t.cols))
+	for _, c := range t.pend {
 		if c.del {
 			dels = append(dels, c)
 			continue
 		}
-		mask := make([]byte, len(c.vals))
-		for i, v := range c.vals {
+		vals := t.values(c)
+		partial := skipped
+		for _, v := range vals {
+			partial = partial || v.Kind == cdc.KindUnchanged
+		}
+		if !partial {
+			base = append(base, c)
+			continue
+		}
+		for i, v := range vals {
 			mask[i] = '0'
 			if v.Kind == cdc.KindUnchanged || t.skip[i] {
 				mask[i] = '1'
 			}
 		}
-		m := string(mask)
-		if _, ok := groups[m]; !ok {
-			masks = append(masks, m)
+		g, ok := groups[string(mask)]
+		if !ok {
+			if groups == nil {
+				groups = map[string][]pendingChange{}
+			}
+			masks = append(masks, string(mask))
 		}
-		groups[m] = append(groups[m], c)
+		groups[string(mask)] = append(g, c)
+	}
+	if a.merge {
+		if len(base) > 0 || len(dels) > 0 {
+			if err := a.mergeRows(ctx, t, nil, base, dels); err != nil {
+				return err
+			}
+		}
+		for _, m := range masks {
+			if err := a.mergeRows(ctx, t, []byte(m), groups[m], nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if len(dels) > 0 {
 		if err := a.deleteRows(ctx, t, dels); err != nil {
 			return err
 		}
 	}
+	if len(base) > 0 {
+		if err := a.upsertRows(ctx, t, nil, base); err != nil {
+			return err
+		}
+	}
 	for _, m := range masks {
-		if err := a.upsertRows(ctx, t, m, groups[m]); err != nil {
+		if err := a.upsertRows(ctx, t, []byte(m), groups[m]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// unnest returns "unnest($1::text[], ...) AS k(c0, ...)" over cols and
-// the array parameters.
-func unnest(cs []*pendingChange, cols []int) (string, [][]byte) {
-	ph := make([]string, len(cols))
-	alias := make([]string, len(cols))
-	params := make([][]byte, len(cols))
-	for j, ci := range cols {
-		ph[j] = "$" + strconv.Itoa(j+1) + "::text[]"
-		alias[j] = "c" + strconv.Itoa(ci)
-		params[j] = textArray(cs, ci)
+// writes returns the columns a group with the unchanged-column mask
+// writes (every column when mask is nil).
+func (t *applyTable) writes(mask []byte) []int {
+	cols := make([]int, 0, len(t.cols))
+	for i := range t.cols {
+		if mask == nil || mask[i] == '0' {
+			cols = append(cols, i)
+		}
 	}
-	return "unnest(" + strings.Join(ph, ", ") + ") AS k(" + strings.Join(alias, ", ") + ")", params
+	return cols
 }
 
-// textArray encodes column ci of cs as a text[] literal.
-func textArray(cs []*pendingChange, ci int) []byte {
-	b := []byte{'{'}
-	for i, c := range cs {
-		if i > 0 {
-			b = append(b, ',')
+// isKey reports whether column ci is a key column.
+func (t *applyTable) isKey(ci int) bool {
+	for _, k := range t.key {
+		if k == ci {
+			return true
 		}
-		v := c.vals[ci]
-		if v.Kind != cdc.KindText {
-			b = append(b, "NULL"...)
-			continue
-		}
-		b = append(b, '"')
-		for _, ch := range v.Data {
-			if ch == '"' || ch == '\\' {
-				b = append(b, '\\')
+	}
+	return false
+}
+
+// Array parameters travel in PostgreSQL's binary array format: no
+// quoting on the way out, no array_in parsing on the server.
+const (
+	oidBool      = 16
+	oidText      = 25
+	oidBoolArray = 1000
+	oidTextArray = 1009
+)
+
+// params are the parameters of one apply statement.
+type params struct {
+	vals    [][]byte
+	oids    []uint32
+	formats []int16
+}
+
+func (p *params) add(oid uint32, v []byte) string {
+	p.vals, p.oids, p.formats = append(p.vals, v), append(p.oids, oid), append(p.formats, 1)
+	return "$" + strconv.Itoa(len(p.vals))
+}
+
+// unnest returns "unnest((SELECT $1), ...) AS k(c0, ...)" over cols of the
+// changes cs, then dels (key columns only), and the array parameters. With
+// flag, a last boolean column d marks the deletes.
+//
+// The sub-selects hide the arrays' lengths from the planner, which then
+// joins k to the table by its key index (a nested loop): knowing that k
+// holds thousands of rows it hashes the whole table instead, a scan per
+// flush that grows with the table, not with the changes.
+func (t *applyTable) unnest(cs, dels []pendingChange, cols []int, flag bool) (string, params) {
+	n := len(cols)
+	if flag {
+		n++
+	}
+	var p params
+	ph := make([]string, 0, n)
+	alias := make([]string, 0, n)
+	for _, ci := range cols {
+		ph = append(ph, "(SELECT "+p.add(oidTextArray, t.textArray(cs, dels, ci))+")")
+		alias = append(alias, "c"+strconv.Itoa(ci))
+	}
+	if flag {
+		b := arrayHeader(nil, oidBool, len(cs)+len(dels), false)
+		for i := range len(cs) + len(dels) {
+			b = binary.BigEndian.AppendUint32(b, 1)
+			if i < len(cs) {
+				b = append(b, 0)
+			} else {
+				b = append(b, 1)
 			}
-			b = append(b, ch)
 		}
-		b = append(b, '"')
+		ph = append(ph, "(SELECT "+p.add(oidBoolArray, b)+")")
+		alias = append(alias, "d")
 	}
-	return append(b, '}')
+	return "unnest(" + strings.Join(ph, ", ") + ") AS k(" + strings.Join(alias, ", ") + ")", p
 }
 
-func (a *applier) keyMatch(t *applyTable) string {
+// arrayHeader appends the header of a one-dimensional binary array of n
+// elements of type elem.
+func arrayHeader(b []byte, elem uint32, n int, nulls bool) []byte {
+	flags := uint32(0)
+	if nulls {
+		flags = 1
+	}
+	b = binary.BigEndian.AppendUint32(b, 1) // dimensions
+	b = binary.BigEndian.AppendUint32(b, flags)
+	b = binary.BigEndian.AppendUint32(b, elem)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	return binary.BigEndian.AppendUint32(b, 1) // lower bound
+}
+
+// textArray encodes column ci of cs, then of dels, as a binary text[]
+// (NULL for a delete's non-key column).
+func (t *applyTable) textArray(cs, dels []pendingChange, ci int) []byte {
+	size, nulls := 20, false
+	for _, part := range [2][]pendingChange{cs, dels} {
+		for _, c := range part {
+			v := t.vals[int(c.off)+ci]
+			size += 4 + len(v.Data)
+			nulls = nulls || v.Kind != cdc.KindText
+		}
+	}
+	b := arrayHeader(make([]byte, 0, size), oidText, len(cs)+len(dels), nulls)
+	for _, part := range [2][]pendingChange{cs, dels} {
+		for _, c := range part {
+			v := t.vals[int(c.off)+ci]
+			if v.Kind != cdc.KindText {
+				b = binary.BigEndian.AppendUint32(b, 0xFFFFFFFF) // -1: NULL
+				continue
+			}
+			b = binary.BigEndian.AppendUint32(b, uint32(len(v.Data)))
+			b = append(b, v.Data...)
+		}
+	}
+	return b
+}
+
+// execParams runs an apply statement in the open transaction.
+func (a *applier) execParams(ctx context.Context, sql string, p params) error {
+	if err := a.begin(ctx); err != nil {
+		return err
+	}
+	return a.conn.ExecParams(ctx, sql, p.vals, p.oids, p.formats, nil).Read().Err
+}
+
+func (t *applyTable) keyMatch() string {
 	conds := make([]string, len(t.key))
 	for j, ci := range t.key {
 		conds[j] = fmt.Sprintf("t.%s = k.c%d::%s", pgsql.Ident(t.cols[ci].Name), ci, t.cols[ci].Type)
@@ -480,29 +667,13 @@ func (a *applier) keyMatch(t *applyTable) string {
 	return strings.Join(conds, " AND ")
 }
 
-func (a *applier) deleteRows(ctx context.Context, t *applyTable, cs []*pendingChange) error {
-	from, params := unnest(cs, t.key)
-	sql := fmt.Sprintf("DELETE FROM %s AS t USING %s WHERE %s", t.target, from, a.keyMatch(t))
-	if a.req.SoftDelete {
-		sql = fmt.Sprintf("UPDATE %s AS t SET %s = now() FROM %s WHERE %s", t.target, pgsql.Ident(SoftDeleteColumn), from, a.keyMatch(t))
-	}
-	if err := a.begin(ctx); err != nil {
-		return err
-	}
-	if _, err := pgclient.Query(ctx, a.conn, sql, params...); err != nil {
-		return fmt.Errorf("apply deletes to %s: %w", t.target, err)
-	}
-	return nil
-}
-
-func (a *applier) upsertRows(ctx context.Context, t *applyTable, mask string, cs []*pendingChange) error {
-	var cols []int
-	for i := range t.cols {
-		if mask[i] == '0' {
-			cols = append(cols, i)
-		}
-	}
-	from, params := unnest(cs, cols)
+// mergeRows applies the upserts cs, which write the columns mask leaves
+// (every column when nil), and the deletes dels in one MERGE: no
+// speculative insertion and no row lock, so a change costs the
+// destination the WAL it cost the source.
+func (a *applier) mergeRows(ctx context.Context, t *applyTable, mask []byte, cs, dels []pendingChange) error {
+	cols := t.writes(mask)
+	from, params := t.unnest(cs, dels, cols, len(dels) > 0)
 	names := make([]string, 0, len(cols)+1)
 	exprs := make([]string, 0, len(cols)+1)
 	var sets []string
@@ -510,11 +681,62 @@ func (a *applier) upsertRows(ctx context.Context, t *applyTable, mask string, cs
 		c := t.cols[ci]
 		names = append(names, pgsql.Ident(c.Name))
 		exprs = append(exprs, fmt.Sprintf("k.c%d::%s", ci, c.Type))
-		isKey := false
-		for _, k := range t.key {
-			isKey = isKey || k == ci
+		if !t.isKey(ci) {
+			sets = append(sets, fmt.Sprintf("%s = k.c%d::%s", pgsql.Ident(c.Name), ci, c.Type))
 		}
-		if !isKey {
+	}
+	if a.req.SoftDelete {
+		sets = append(sets, pgsql.Ident(SoftDeleteColumn)+" = NULL")
+	}
+	var sql strings.Builder
+	fmt.Fprintf(&sql, "MERGE INTO %s AS t USING %s ON %s", t.target, from, t.keyMatch())
+	upsert, insert := "WHEN MATCHED", "WHEN NOT MATCHED"
+	if len(dels) > 0 {
+		if a.req.SoftDelete {
+			fmt.Fprintf(&sql, " WHEN MATCHED AND k.d THEN UPDATE SET %s = now()", pgsql.Ident(SoftDeleteColumn))
+		} else {
+			sql.WriteString(" WHEN MATCHED AND k.d THEN DELETE")
+		}
+		insert += " AND NOT k.d"
+	}
+	if len(sets) > 0 {
+		fmt.Fprintf(&sql, " %s THEN UPDATE SET %s", upsert, strings.Join(sets, ", "))
+	}
+	if len(cs) > 0 {
+		fmt.Fprintf(&sql, " %s THEN INSERT (%s) VALUES (%s)", insert, strings.Join(names, ", "), strings.Join(exprs, ", "))
+	}
+	if err := a.execParams(ctx, sql.String(), params); err != nil {
+		return fmt.Errorf("apply changes to %s: %w", t.target, err)
+	}
+	return nil
+}
+
+// deleteRows deletes (or soft-deletes) the rows of dels, before
+// PostgreSQL 15.
+func (a *applier) deleteRows(ctx context.Context, t *applyTable, dels []pendingChange) error {
+	from, params := t.unnest(nil, dels, t.key, false)
+	sql := fmt.Sprintf("DELETE FROM %s AS t USING %s WHERE %s", t.target, from, t.keyMatch())
+	if a.req.SoftDelete {
+		sql = fmt.Sprintf("UPDATE %s AS t SET %s = now() FROM %s WHERE %s", t.target, pgsql.Ident(SoftDeleteColumn), from, t.keyMatch())
+	}
+	if err := a.execParams(ctx, sql, params); err != nil {
+		return fmt.Errorf("apply deletes to %s: %w", t.target, err)
+	}
+	return nil
+}
+
+// upsertRows upserts cs with INSERT ... ON CONFLICT, before PostgreSQL 15.
+func (a *applier) upsertRows(ctx context.Context, t *applyTable, mask []byte, cs []pendingChange) error {
+	cols := t.writes(mask)
+	from, params := t.unnest(cs, nil, cols, false)
+	names := make([]string, 0, len(cols)+1)
+	exprs := make([]string, 0, len(cols)+1)
+	var sets []string
+	for _, ci := range cols {
+		c := t.cols[ci]
+		names = append(names, pgsql.Ident(c.Name))
+		exprs = append(exprs, fmt.Sprintf("k.c%d::%s", ci, c.Type))
+		if !t.isKey(ci) {
 			sets = append(sets, fmt.Sprintf("%s = EXCLUDED.%s", pgsql.Ident(c.Name), pgsql.Ident(c.Name)))
 		}
 	}
@@ -533,10 +755,7 @@ func (a *applier) upsertRows(ctx context.Context, t *applyTable, mask string, cs
 	}
 	sql := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM %s ON CONFLICT (%s) DO %s",
 		t.target, strings.Join(names, ", "), strings.Join(exprs, ", "), from, pgsql.Idents(keyNames), action)
-	if err := a.begin(ctx); err != nil {
-		return err
-	}
-	if _, err := pgclient.Query(ctx, a.conn, sql, params...); err != nil {
+	if err := a.execParams(ctx, sql, params); err != nil {
 		return fmt.Errorf("apply upserts to %s: %w", t.target, err)
 	}
 	return nil

@@ -132,7 +132,7 @@ func (s *Source) cdcError(err error) error {
 
 // applyCDC applies the pipeline's change stream.
 func (d *Destination) applyCDC(ctx context.Context, req sdk.WriteRequest, it sdk.BatchIterator) error {
-	r := dest.ApplyRequest{Schema: d.cfg.Schema, Pipeline: req.Stream.Pipeline, SoftDelete: d.cfg.SoftDelete, NewColumn: req.Stream.NewColumn}
+	r := dest.ApplyRequest{Schema: d.cfg.Schema, Pipeline: req.Stream.Pipeline, SoftDelete: d.cfg.SoftDelete, NewColumn: req.Stream.NewColumn, Tables: req.Stream.Columns}
 	st, err := dest.Apply(ctx, d.conn, r, it)
 	if err != nil {
 		return classify(fmt.Errorf("apply change stream: %w", err), d.cfg.Password, true)

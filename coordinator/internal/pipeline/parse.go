@@ -269,11 +269,18 @@ func (c *checker) source(f field, res Resources) Source {
 			s.Streams = append(s.Streams, st)
 			continue
 		}
-		if line, dup := names[st.Name]; dup {
-			c.add(nameNode, sp+".name", "duplicate stream name %q (first defined at line %d)", st.Name, line)
+		// A cdc stream's table travels in the pipeline's change stream, by
+		// its qualified name: a.t and b.t may both be cdc streams (the
+		// destination names their tables a_t and b_t).
+		key := st.Name
+		if st.SyncMode == SyncCDC && st.Namespace != "" {
+			key = st.Namespace + "." + st.Name
+		}
+		if line, dup := names[key]; dup {
+			c.add(nameNode, sp+".name", "duplicate stream name %q (first defined at line %d)", key, line)
 		} else {
-			names[st.Name] = nameNode.Line
-			table := cmp.Or(st.DestinationTable, st.Name)
+			names[key] = nameNode.Line
+			table := cmp.Or(st.DestinationTable, key)
 			if other, dup := tables[table]; dup {
 				c.add(nameNode, sp, "streams %q and %q both write destination table %q; set destination_table", other, st.Name, table)
 			} else {
@@ -348,7 +355,7 @@ func (c *checker) stream(n *yaml.Node, path string, res Resources) (StreamConfig
 	if st.SyncMode == SyncCDC {
 		for _, k := range []string{"columns", "cursor_field", "tie_breaker_field", "destination_table"} {
 			if f, ok := fs[k]; ok {
-				c.add(deref(f.val), joinPath(path, k), "%s is not supported with sync_mode cdc (a change stream replicates every column, positioned by LSN, into a table of the same name)", k)
+				c.add(deref(f.val), joinPath(path, k), "%s is not supported with sync_mode cdc (a change stream replicates every column, positioned by LSN, into a table of the same name, schema_name when two of its tables share a name)", k)
 			}
 		}
 	}
