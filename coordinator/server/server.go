@@ -103,6 +103,9 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 		ecfg.Observer = newRunMetrics(s.metrics)
 	}
 	s.engine = engine.New(st, relay.New(pool), ecfg, log)
+	if s.metrics != nil {
+		s.metrics.MustRegister(newLagCollector(s.engine))
+	}
 
 	s.grpc = grpc.NewServer(opts...)
 	ping := func(ctx context.Context) error {

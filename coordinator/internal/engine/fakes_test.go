@@ -193,6 +193,17 @@ func (m *memStore) PutCursor(_ context.Context, p, _ string, cp store.Checkpoint
 	return nil
 }
 
+func (m *memStore) DeleteCursors(_ context.Context, p, stream string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.cursors {
+		if strings.HasPrefix(k, p+"/"+stream+"/") {
+			delete(m.cursors, k)
+		}
+	}
+	return nil
+}
+
 // relayCall is one recorded Relay call.
 type relayCall struct {
 	Job relay.Job

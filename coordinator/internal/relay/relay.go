@@ -56,6 +56,9 @@ type Progress struct {
 	SourceWorker, DestWorker string
 	// SourceModuleLoadMs and DestModuleLoadMs are the workers' module load times.
 	SourceModuleLoadMs, DestModuleLoadMs float64
+	// SourceHead, for a change stream, is the newest source log position
+	// the source reported (rapidbyte.v1.LogPosition.head) on a checkpoint.
+	SourceHead uint64
 }
 
 // Result is the outcome of one relayed stream. On error it holds what was
@@ -193,7 +196,7 @@ func (r *relay) update(f func(p *Progress)) {
 // available) and forwards every FlightData from the read to the write with
 // at most maxInflight messages (and MaxInflightBytes) queued between them.
 func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
-	maxInflight int, avoid []string, onProgress func(Progress),
+	maxInflight int, avoid []string, follow *Follow, onProgress func(Progress),
 ) (Result, error) {
 	if maxInflight <= 0 {
 		maxInflight = DefaultMaxInflight
@@ -226,8 +229,12 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 		get, put         grpc.ClientStream
 		srcAddr, dstAddr string
 	)
+	getDesc := &doGetDesc
+	if follow != nil {
+		getDesc = &doGetFollowDesc
+	}
 	openGet := func() error {
-		get, srcAddr, err = rl.pool.OpenStream(rctx, &doGetDesc, methodDoGet, avoid, grpc.ForceCodecV2(rawCodec{}))
+		get, srcAddr, err = rl.pool.OpenStream(rctx, getDesc, methodDoGet, avoid, grpc.ForceCodecV2(rawCodec{}))
 		return err
 	}
 	openPut := func() error {
@@ -247,7 +254,11 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	if err := get.SendMsg(&frame{b: ticketMsg}); err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, recvErr(get, err))
 	}
-	if err := get.CloseSend(); err != nil {
+	if follow != nil {
+		// The client side stays open for the follow control messages.
+		follow.notify() // the first tells a resumed read what is persisted
+		go sendControl(rctx, get, follow)
+	} else if err := get.CloseSend(); err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, err)
 	}
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = srcAddr, dstAddr })
@@ -330,6 +341,7 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 			if p.SourceModuleLoadMs == 0 {
 				p.SourceModuleLoadMs = meta.GetModuleLoadMs()
 			}
+			p.SourceHead = max(p.SourceHead, meta.GetCheckpoint().GetLog().GetHead())
 		})
 		if !gate.acquire(msg.n) {
 			msg.release()

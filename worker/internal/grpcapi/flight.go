@@ -47,6 +47,11 @@ type streamService interface {
 // with a PutResult whose app_metadata is a serialized WriteAck; the last one
 // has final=true.
 //
+// A follow read (StreamSpec.follow) also reads further Ticket messages
+// after the first: each carries a serialized rapidbyte.v1.FollowControl
+// (the checkpoint the coordinator persisted, a stop request); see
+// followControl.
+//
 // GetFlightInfo (flightinfo.go) describes a read for standard Flight
 // clients. Every other Flight method is Unimplemented.
 type FlightServer struct {
@@ -70,6 +75,11 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 	req, err := readRequest(tkt.GetTicket())
 	if err != nil {
 		return toStatus(s.log, err)
+	}
+	if req.Stream.Follow {
+		fc := &followControl{}
+		req.Follow = fc
+		go fc.receive(stream, s.log)
 	}
 	sink := newFlightSink(stream)
 	res, err := s.svc.Read(stream.Context(), req, sink)

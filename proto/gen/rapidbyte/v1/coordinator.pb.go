@@ -33,7 +33,10 @@ type SubmitRunRequest struct {
 	// wait makes the call return only when the run reaches a final state.
 	Wait bool `protobuf:"varint,3,opt,name=wait,proto3" json:"wait,omitempty"`
 	// variables supply ${VAR} values ahead of the coordinator's environment; they are never stored.
-	Variables     map[string]string `protobuf:"bytes,4,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Variables map[string]string `protobuf:"bytes,4,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// follow keeps the pipeline's change stream reading until the run is cancelled, committing
+	// at checkpoints; cancelling such a run stops it at a checkpoint and it ends SUCCEEDED.
+	Follow        bool `protobuf:"varint,5,opt,name=follow,proto3" json:"follow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -94,6 +97,13 @@ func (x *SubmitRunRequest) GetVariables() map[string]string {
 		return x.Variables
 	}
 	return nil
+}
+
+func (x *SubmitRunRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
 }
 
 // SubmitRunResponse reports a submitted run.
@@ -315,6 +325,8 @@ type StreamProgress struct {
 	State RunState `protobuf:"varint,6,opt,name=state,proto3,enum=rapidbyte.v1.RunState" json:"state,omitempty"`
 	// records_failed counts records the destination rejected so far.
 	RecordsFailed uint64 `protobuf:"varint,7,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
+	// lag, for a change stream, is how far the destination is behind the source.
+	Lag           *StreamLag `protobuf:"bytes,8,opt,name=lag,proto3" json:"lag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -396,6 +408,13 @@ func (x *StreamProgress) GetRecordsFailed() uint64 {
 		return x.RecordsFailed
 	}
 	return 0
+}
+
+func (x *StreamProgress) GetLag() *StreamLag {
+	if x != nil {
+		return x.Lag
+	}
+	return nil
 }
 
 // WatchRunResponse is one event of a run.
@@ -1203,16 +1222,137 @@ func (x *ListConnectorsResponse) GetConnectors() []*ConnectorManifest {
 	return nil
 }
 
+// DropChangeStreamRequest asks to drop a pipeline's change stream: its source's replication
+// slot and publication (through the source connector) and its persisted cdc cursor.
+type DropChangeStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pipeline_yaml is the pipeline definition; ${VAR} references stay unresolved until dispatch.
+	PipelineYaml string `protobuf:"bytes,1,opt,name=pipeline_yaml,json=pipelineYaml,proto3" json:"pipeline_yaml,omitempty"`
+	// variables supply ${VAR} values ahead of the coordinator's environment; they are never stored.
+	Variables     map[string]string `protobuf:"bytes,2,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropChangeStreamRequest) Reset() {
+	*x = DropChangeStreamRequest{}
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropChangeStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropChangeStreamRequest) ProtoMessage() {}
+
+func (x *DropChangeStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropChangeStreamRequest.ProtoReflect.Descriptor instead.
+func (*DropChangeStreamRequest) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DropChangeStreamRequest) GetPipelineYaml() string {
+	if x != nil {
+		return x.PipelineYaml
+	}
+	return ""
+}
+
+func (x *DropChangeStreamRequest) GetVariables() map[string]string {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
+// DropChangeStreamResponse says what was dropped.
+type DropChangeStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pipeline is the pipeline name.
+	Pipeline string `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// message is the source connector's account of what it dropped.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// cursor_deleted is true when a persisted cdc cursor was forgotten: the next run re-snapshots.
+	CursorDeleted bool `protobuf:"varint,3,opt,name=cursor_deleted,json=cursorDeleted,proto3" json:"cursor_deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropChangeStreamResponse) Reset() {
+	*x = DropChangeStreamResponse{}
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropChangeStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropChangeStreamResponse) ProtoMessage() {}
+
+func (x *DropChangeStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropChangeStreamResponse.ProtoReflect.Descriptor instead.
+func (*DropChangeStreamResponse) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DropChangeStreamResponse) GetPipeline() string {
+	if x != nil {
+		return x.Pipeline
+	}
+	return ""
+}
+
+func (x *DropChangeStreamResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *DropChangeStreamResponse) GetCursorDeleted() bool {
+	if x != nil {
+		return x.CursorDeleted
+	}
+	return false
+}
+
 var File_rapidbyte_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
-	"\x1erapidbyte/v1/coordinator.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18rapidbyte/v1/types.proto\"\xff\x01\n" +
+	"\x1erapidbyte/v1/coordinator.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18rapidbyte/v1/types.proto\"\x97\x02\n" +
 	"\x10SubmitRunRequest\x12#\n" +
 	"\rpipeline_yaml\x18\x01 \x01(\tR\fpipelineYaml\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x12\n" +
 	"\x04wait\x18\x03 \x01(\bR\x04wait\x12K\n" +
-	"\tvariables\x18\x04 \x03(\v2-.rapidbyte.v1.SubmitRunRequest.VariablesEntryR\tvariables\x1a<\n" +
+	"\tvariables\x18\x04 \x03(\v2-.rapidbyte.v1.SubmitRunRequest.VariablesEntryR\tvariables\x12\x16\n" +
+	"\x06follow\x18\x05 \x01(\bR\x06follow\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"|\n" +
@@ -1225,7 +1365,7 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\x0eGetRunResponse\x12)\n" +
 	"\x03run\x18\x01 \x01(\v2\x17.rapidbyte.v1.RunResultR\x03run\"(\n" +
 	"\x0fWatchRunRequest\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x86\x02\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\xb1\x02\n" +
 	"\x0eStreamProgress\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12!\n" +
@@ -1234,7 +1374,8 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"bytes_read\x18\x04 \x01(\x04R\tbytesRead\x12'\n" +
 	"\x0frecords_written\x18\x05 \x01(\x04R\x0erecordsWritten\x12,\n" +
 	"\x05state\x18\x06 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\x12%\n" +
-	"\x0erecords_failed\x18\a \x01(\x04R\rrecordsFailed\"\xbb\x02\n" +
+	"\x0erecords_failed\x18\a \x01(\x04R\rrecordsFailed\x12)\n" +
+	"\x03lag\x18\b \x01(\v2\x17.rapidbyte.v1.StreamLagR\x03lag\"\xbb\x02\n" +
 	"\x10WatchRunResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\x12\x18\n" +
@@ -1294,7 +1435,17 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\x16ListConnectorsResponse\x12?\n" +
 	"\n" +
 	"connectors\x18\x01 \x03(\v2\x1f.rapidbyte.v1.ConnectorManifestR\n" +
-	"connectors2\xbf\x05\n" +
+	"connectors\"\xd0\x01\n" +
+	"\x17DropChangeStreamRequest\x12#\n" +
+	"\rpipeline_yaml\x18\x01 \x01(\tR\fpipelineYaml\x12R\n" +
+	"\tvariables\x18\x02 \x03(\v24.rapidbyte.v1.DropChangeStreamRequest.VariablesEntryR\tvariables\x1a<\n" +
+	"\x0eVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"w\n" +
+	"\x18DropChangeStreamResponse\x12\x1a\n" +
+	"\bpipeline\x18\x01 \x01(\tR\bpipeline\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12%\n" +
+	"\x0ecursor_deleted\x18\x03 \x01(\bR\rcursorDeleted2\xa2\x06\n" +
 	"\x12CoordinatorService\x12L\n" +
 	"\tSubmitRun\x12\x1e.rapidbyte.v1.SubmitRunRequest\x1a\x1f.rapidbyte.v1.SubmitRunResponse\x12C\n" +
 	"\x06GetRun\x12\x1b.rapidbyte.v1.GetRunRequest\x1a\x1c.rapidbyte.v1.GetRunResponse\x12K\n" +
@@ -1302,7 +1453,8 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\bListRuns\x12\x1d.rapidbyte.v1.ListRunsRequest\x1a\x1e.rapidbyte.v1.ListRunsResponse\x12L\n" +
 	"\tCancelRun\x12\x1e.rapidbyte.v1.CancelRunRequest\x1a\x1f.rapidbyte.v1.CancelRunResponse\x12m\n" +
 	"\bDiscover\x12/.rapidbyte.v1.CoordinatorServiceDiscoverRequest\x1a0.rapidbyte.v1.CoordinatorServiceDiscoverResponse\x12d\n" +
-	"\x05Check\x12,.rapidbyte.v1.CoordinatorServiceCheckRequest\x1a-.rapidbyte.v1.CoordinatorServiceCheckResponse\x12[\n" +
+	"\x05Check\x12,.rapidbyte.v1.CoordinatorServiceCheckRequest\x1a-.rapidbyte.v1.CoordinatorServiceCheckResponse\x12a\n" +
+	"\x10DropChangeStream\x12%.rapidbyte.v1.DropChangeStreamRequest\x1a&.rapidbyte.v1.DropChangeStreamResponse\x12[\n" +
 	"\x0eListConnectors\x12#.rapidbyte.v1.ListConnectorsRequest\x1a$.rapidbyte.v1.ListConnectorsResponseB\xb8\x01\n" +
 	"\x10com.rapidbyte.v1B\x10CoordinatorProtoP\x01ZAgithub.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1;rapidbytev1\xa2\x02\x03RXX\xaa\x02\fRapidbyte.V1\xca\x02\fRapidbyte\\V1\xe2\x02\x18Rapidbyte\\V1\\GPBMetadata\xea\x02\rRapidbyte::V1b\x06proto3"
 
@@ -1318,7 +1470,7 @@ func file_rapidbyte_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_coordinator_proto_rawDescData
 }
 
-var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_rapidbyte_v1_coordinator_proto_goTypes = []any{
 	(*SubmitRunRequest)(nil),                   // 0: rapidbyte.v1.SubmitRunRequest
 	(*SubmitRunResponse)(nil),                  // 1: rapidbyte.v1.SubmitRunResponse
@@ -1339,61 +1491,69 @@ var file_rapidbyte_v1_coordinator_proto_goTypes = []any{
 	(*CoordinatorServiceCheckResponse)(nil),    // 16: rapidbyte.v1.CoordinatorServiceCheckResponse
 	(*ListConnectorsRequest)(nil),              // 17: rapidbyte.v1.ListConnectorsRequest
 	(*ListConnectorsResponse)(nil),             // 18: rapidbyte.v1.ListConnectorsResponse
-	nil,                                        // 19: rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	nil,                                        // 20: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	nil,                                        // 21: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	(*RunResult)(nil),                          // 22: rapidbyte.v1.RunResult
-	(RunState)(0),                              // 23: rapidbyte.v1.RunState
-	(*timestamppb.Timestamp)(nil),              // 24: google.protobuf.Timestamp
-	(*ConnectorError)(nil),                     // 25: rapidbyte.v1.ConnectorError
-	(*ConnectorRef)(nil),                       // 26: rapidbyte.v1.ConnectorRef
-	(*structpb.Struct)(nil),                    // 27: google.protobuf.Struct
-	(*Catalog)(nil),                            // 28: rapidbyte.v1.Catalog
-	(*ConnectorManifest)(nil),                  // 29: rapidbyte.v1.ConnectorManifest
+	(*DropChangeStreamRequest)(nil),            // 19: rapidbyte.v1.DropChangeStreamRequest
+	(*DropChangeStreamResponse)(nil),           // 20: rapidbyte.v1.DropChangeStreamResponse
+	nil,                                        // 21: rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	nil,                                        // 22: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	nil,                                        // 23: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	nil,                                        // 24: rapidbyte.v1.DropChangeStreamRequest.VariablesEntry
+	(*RunResult)(nil),                          // 25: rapidbyte.v1.RunResult
+	(RunState)(0),                              // 26: rapidbyte.v1.RunState
+	(*StreamLag)(nil),                          // 27: rapidbyte.v1.StreamLag
+	(*timestamppb.Timestamp)(nil),              // 28: google.protobuf.Timestamp
+	(*ConnectorError)(nil),                     // 29: rapidbyte.v1.ConnectorError
+	(*ConnectorRef)(nil),                       // 30: rapidbyte.v1.ConnectorRef
+	(*structpb.Struct)(nil),                    // 31: google.protobuf.Struct
+	(*Catalog)(nil),                            // 32: rapidbyte.v1.Catalog
+	(*ConnectorManifest)(nil),                  // 33: rapidbyte.v1.ConnectorManifest
 }
 var file_rapidbyte_v1_coordinator_proto_depIdxs = []int32{
-	19, // 0: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	22, // 1: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	22, // 2: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	23, // 3: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
-	24, // 4: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
-	23, // 5: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
-	5,  // 6: rapidbyte.v1.WatchRunResponse.streams:type_name -> rapidbyte.v1.StreamProgress
-	25, // 7: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
-	22, // 8: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	23, // 9: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
-	22, // 10: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
-	23, // 11: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
-	26, // 12: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	27, // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
-	20, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	28, // 15: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
-	13, // 16: rapidbyte.v1.CoordinatorServiceDiscoverResponse.selections:type_name -> rapidbyte.v1.StreamSelection
-	21, // 17: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	25, // 18: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
-	15, // 19: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
-	29, // 20: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
-	0,  // 21: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
-	2,  // 22: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
-	4,  // 23: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
-	7,  // 24: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
-	9,  // 25: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
-	11, // 26: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
-	14, // 27: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
-	17, // 28: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
-	1,  // 29: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
-	3,  // 30: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
-	6,  // 31: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
-	8,  // 32: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
-	10, // 33: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
-	12, // 34: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
-	16, // 35: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
-	18, // 36: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
-	29, // [29:37] is the sub-list for method output_type
-	21, // [21:29] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	21, // 0: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	25, // 1: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	25, // 2: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	26, // 3: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
+	27, // 4: rapidbyte.v1.StreamProgress.lag:type_name -> rapidbyte.v1.StreamLag
+	28, // 5: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
+	26, // 6: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
+	5,  // 7: rapidbyte.v1.WatchRunResponse.streams:type_name -> rapidbyte.v1.StreamProgress
+	29, // 8: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
+	25, // 9: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	26, // 10: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
+	25, // 11: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
+	26, // 12: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
+	30, // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	31, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
+	22, // 15: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	32, // 16: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
+	13, // 17: rapidbyte.v1.CoordinatorServiceDiscoverResponse.selections:type_name -> rapidbyte.v1.StreamSelection
+	23, // 18: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	29, // 19: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
+	15, // 20: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
+	33, // 21: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
+	24, // 22: rapidbyte.v1.DropChangeStreamRequest.variables:type_name -> rapidbyte.v1.DropChangeStreamRequest.VariablesEntry
+	0,  // 23: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
+	2,  // 24: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
+	4,  // 25: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
+	7,  // 26: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
+	9,  // 27: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
+	11, // 28: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
+	14, // 29: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
+	19, // 30: rapidbyte.v1.CoordinatorService.DropChangeStream:input_type -> rapidbyte.v1.DropChangeStreamRequest
+	17, // 31: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
+	1,  // 32: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
+	3,  // 33: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
+	6,  // 34: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
+	8,  // 35: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
+	10, // 36: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
+	12, // 37: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
+	16, // 38: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
+	20, // 39: rapidbyte.v1.CoordinatorService.DropChangeStream:output_type -> rapidbyte.v1.DropChangeStreamResponse
+	18, // 40: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_coordinator_proto_init() }
@@ -1408,7 +1568,7 @@ func file_rapidbyte_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_coordinator_proto_rawDesc), len(file_rapidbyte_v1_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
