@@ -14,15 +14,24 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
-// doGetFollowDesc opens a DoGet whose client side stays open after the
-// ticket, for the FollowControl messages of a follow read.
-var doGetFollowDesc = grpc.StreamDesc{StreamName: "DoGet", ServerStreams: true, ClientStreams: true}
+// A follow read runs on a Flight DoExchange instead of a DoGet: the first
+// message's descriptor cmd is the ReadTicket, the worker answers like a
+// DoGet, and the relay's later messages carry FollowControl as
+// app_metadata (a DoGet cannot take client messages after its ticket).
+const methodDoExchange = "/arrow.flight.protocol.FlightService/DoExchange"
+
+var doExchangeDesc = grpc.StreamDesc{StreamName: "DoExchange", ServerStreams: true, ClientStreams: true}
+
+// exchangeOpening is the first DoExchange message of a follow read.
+func exchangeOpening(ticket []byte) ([]byte, error) {
+	return proto.Marshal(&flightpb.FlightData{FlightDescriptor: &flightpb.FlightDescriptor{Type: flightpb.FlightDescriptor_CMD, Cmd: ticket}})
+}
 
 // Follow is the coordinator's side of a follow read (Job.Follow): what it
 // tells the source while the read runs. Each change is sent to the
 // source's worker on the read's DoGet stream, as a
-// rapidbyte.v1.FollowControl carried in a further Ticket message. It is
-// safe for concurrent use.
+// rapidbyte.v1.FollowControl carried as the app_metadata of a DoExchange
+// message. It is safe for concurrent use.
 type Follow struct {
 	mu        sync.Mutex
 	persisted *store.Checkpoint
@@ -85,7 +94,7 @@ func sendControl(ctx context.Context, get grpc.ClientStream, f *Follow) {
 		if err != nil {
 			return
 		}
-		t, err := proto.Marshal(&flightpb.Ticket{Ticket: b})
+		t, err := proto.Marshal(&flightpb.FlightData{AppMetadata: b})
 		if err != nil {
 			return
 		}

@@ -229,12 +229,15 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 		get, put         grpc.ClientStream
 		srcAddr, dstAddr string
 	)
-	getDesc := &doGetDesc
+	getDesc, getMethod := &doGetDesc, methodDoGet
 	if follow != nil {
-		getDesc = &doGetFollowDesc
+		getDesc, getMethod = &doExchangeDesc, methodDoExchange
+		if ticketMsg, err = exchangeOpening(ticket); err != nil {
+			return r.result(), runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
+		}
 	}
 	openGet := func() error {
-		get, srcAddr, err = rl.pool.OpenStream(rctx, getDesc, methodDoGet, avoid, grpc.ForceCodecV2(rawCodec{}))
+		get, srcAddr, err = rl.pool.OpenStream(rctx, getDesc, getMethod, avoid, grpc.ForceCodecV2(rawCodec{}))
 		return err
 	}
 	openPut := func() error {
