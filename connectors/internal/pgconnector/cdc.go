@@ -143,7 +143,7 @@ func (s *Source) cdcError(err error) error {
 	switch {
 	case errors.Is(err, cdc.ErrSlotLost):
 		return sdk.ConfigError(err, sdk.WithCode("slot_lost"),
-			sdk.WithHint("the changes since the last checkpoint are gone: delete the pipeline's _cdc cursor (DELETE FROM cursors WHERE pipeline = '<name>' AND stream = '_cdc' in the state store) and run again to take a new snapshot"))
+			sdk.WithHint("the changes since the last checkpoint are gone: run 'rapidbyte cdc drop PIPELINE.yaml' (drops the slot and publication and forgets the cdc cursor), then run again to take a new snapshot"))
 	case errors.Is(err, cdc.ErrSlotBusy):
 		return sdk.TransientDBError(err, sdk.WithCode("slot_busy"))
 	case errors.Is(err, cdc.ErrSchema):
