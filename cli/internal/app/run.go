@@ -279,14 +279,18 @@ func snapshot(ev *rapidbytev1.WatchRunResponse) progress.Snapshot {
 		s.Message = report.FailureLine(coord.FailureFromProto(ev.GetError()))
 	}
 	for _, st := range ev.GetStreams() {
-		s.Streams = append(s.Streams, progress.Stream{
+		ps := progress.Stream{
 			Name:           st.GetStream(),
 			Partition:      st.GetPartition(),
 			RecordsRead:    st.GetRecordsRead(),
 			BytesRead:      st.GetBytesRead(),
 			RecordsWritten: st.GetRecordsWritten(),
 			State:          report.StateName(st.GetState()),
-		})
+		}
+		if l := report.LagFromProto(st.GetLag()); l != nil {
+			ps.Lag = l.String()
+		}
+		s.Streams = append(s.Streams, ps)
 	}
 	return s
 }
