@@ -108,11 +108,18 @@ staticcheck: $(BIN)/staticcheck ## staticcheck (pinned in tools/lint) on every m
 vulncheck: $(BIN)/govulncheck $(if $(filter file://$(VULNDB_DIR),$(VULNDB)),$(VULNDB_DIR)/index/db.json) ## govulncheck every module (see scripts/vulncheck.sh)
 	scripts/vulncheck.sh $(BIN)/govulncheck $(VULNDB) $(MODULES)
 
+# make test compiles the modules into the tests' cache first, so no
+# time-bounded test pays a compile on a busy machine. The deliberately broken
+# test modules (test-badabi, ...) fail to load by design: that warm is
+# best-effort, the others are compiled.
 test: build wasm $(BIN)/grpcurl ## run every test (and the concurrency-heavy packages again under -race); starts throwaway PostgreSQL clusters (one with wal_level=logical) when none answers
 	@eval "$$(scripts/pg-ensure.sh)"; eval "$$(scripts/pg-logical.sh)"; \
-	failed=; for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 15m ./... || failed="$$failed $$m"; done; \
-	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 15m $(RACE_COORDINATOR) || failed="$$failed race-coordinator"; \
-	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 15m $(RACE_WORKER) || failed="$$failed race-worker"; \
+	echo "== warm the tests' compilation cache ($(RAPIDBYTE_CACHE_DIR))"; \
+	$(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/connectors --cache-dir $(RAPIDBYTE_CACHE_DIR) --log-level warn || exit 1; \
+	$(BIN)/rapidbyte-worker --warm-only --connectors-dir $(DIST)/testconnectors --cache-dir $(RAPIDBYTE_CACHE_DIR) --log-level error >/dev/null 2>&1 || true; \
+	failed=; for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 25m ./... || failed="$$failed $$m"; done; \
+	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 25m $(RACE_COORDINATOR) || failed="$$failed race-coordinator"; \
+	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 25m $(RACE_WORKER) || failed="$$failed race-worker"; \
 	if [ -n "$$failed" ]; then echo "== FAILED:$$failed"; exit 1; fi
 
 FUZZTIME ?= 30000x

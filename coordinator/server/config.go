@@ -40,6 +40,10 @@ type Config struct {
 	// TLSCert and TLSKey are PEM files that turn on TLS for the gRPC
 	// listener; set both or neither.
 	TLSCert, TLSKey string
+	// ClientCAFile, with TLS, requires every client (workers fetching
+	// modules, the CLI) to present a certificate signed by this PEM CA
+	// bundle: mutual TLS. Default "" (no client certificate asked).
+	ClientCAFile string
 	// WorkerCAFile, when set, makes the coordinator dial workers over TLS,
 	// verifying them against this PEM CA bundle; empty means plaintext.
 	WorkerCAFile string
@@ -127,6 +131,9 @@ func (c Config) Validate() error {
 	}
 	if err := pipeline.CheckEnvAllow(c.EnvAllow); err != nil {
 		errs = append(errs, err)
+	}
+	if c.ClientCAFile != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("client-ca needs tls-cert and tls-key (mutual TLS)"))
 	}
 	if (c.WorkerCertFile == "") != (c.WorkerKeyFile == "") || c.WorkerCertFile != "" && c.WorkerCAFile == "" {
 		errs = append(errs, errors.New("worker-cert and worker-key go together, with worker-ca"))

@@ -102,7 +102,8 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if s.metrics != nil {
 		ecfg.Observer = newRunMetrics(s.metrics)
 	}
-	s.engine = engine.New(st, relay.New(pool), ecfg, log)
+	relayer := relay.New(pool)
+	s.engine = engine.New(st, relayer, ecfg, log)
 	if s.metrics != nil {
 		s.metrics.MustRegister(newLagCollector(s.engine))
 	}
@@ -112,7 +113,9 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 		_, _, err := st.ListRuns(ctx, store.ListFilter{PageSize: 1})
 		return err
 	}
-	rapidbytev1.RegisterCoordinatorServiceServer(s.grpc, grpcapi.NewCoordinatorServer(s.engine, pool, reg, ping, env, log))
+	coordinatorAPI := grpcapi.NewCoordinatorServer(s.engine, pool, reg, ping, env, log)
+	coordinatorAPI.SetReader(relayer)
+	rapidbytev1.RegisterCoordinatorServiceServer(s.grpc, coordinatorAPI)
 	rapidbytev1.RegisterConnectorRegistryServiceServer(s.grpc, grpcapi.NewRegistryServer(reg, log))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -148,11 +151,19 @@ func (s *Server) serverOptions() ([]grpc.ServerOption, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if s.cfg.TLSCert != "" {
-		creds, err := credentials.NewServerTLSFromFile(s.cfg.TLSCert, s.cfg.TLSKey)
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("load TLS certificate: %w", err)
 		}
-		opts = append(opts, grpc.Creds(creds))
+		tcfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if s.cfg.ClientCAFile != "" {
+			pool, err := loadPool(s.cfg.ClientCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("client CA: %w", err)
+			}
+			tcfg.ClientCAs, tcfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tcfg)))
 	}
 	return opts, nil
 }
@@ -163,13 +174,9 @@ func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if caFile == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(caFile)
+	pool, err := loadPool(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("read worker CA %q: %w", caFile, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("worker CA %q: no PEM certificates", caFile)
+		return nil, fmt.Errorf("worker CA: %w", err)
 	}
 	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if certFile != "" {
@@ -180,6 +187,19 @@ func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// loadPool reads a PEM CA bundle.
+func loadPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read CA bundle: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA bundle %q: no PEM certificates", file)
+	}
+	return pool, nil
 }
 
 // owner identifies this coordinator instance in the state store: the host

@@ -32,13 +32,16 @@ type Permissions struct {
 	EnvVars []string `json:"env_vars,omitempty"`
 }
 
-// Manifest mirrors rapidbyte.v1.ConnectorManifest. Its JSON form is the
-// protojson encoding with proto field names: roles, sync_modes and
-// write_modes are enum names ("ROLE_SOURCE", "SYNC_MODE_INCREMENTAL",
-// "WRITE_MODE_UPSERT") and config_schema is a JSON string holding the
-// schema text. Unmarshal also accepts the lower-case short names and an
-// inline config_schema object. In Go the enums are the lower-case short
-// names (RoleSource, SyncIncremental, WriteUpsert, ...).
+// Manifest mirrors rapidbyte.v1.ConnectorManifest. Roles, sync modes and
+// write modes are spelt everywhere a user sees them (manifest.json, the
+// pipeline YAML, CLI output, Go) with the lower-case short names
+// ("source", "full_refresh", "incremental", "upsert": RoleSource,
+// SyncFullRefresh, ...), and manifest.json holds config_schema as an
+// inline JSON object. Unmarshal also accepts the protojson form of older
+// manifests: enum names ("ROLE_SOURCE", "SYNC_MODE_INCREMENTAL",
+// "WRITE_MODE_UPSERT") and config_schema as a JSON string. MarshalJSON
+// writes that protojson form, which is what rbpack embeds in the module's
+// rapidbyte.manifest section (the proto's own JSON encoding).
 type Manifest struct {
 	ID           string          `json:"id"`
 	Version      string          `json:"version"`

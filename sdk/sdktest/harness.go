@@ -2,7 +2,9 @@
 // in-process (no wasm) against a native host that dials real TCP and
 // collects batches and checkpoints, and RunSource / RunDestination are a
 // conformance suite that runs against any Harness, including the real wasm
-// host (the worker module provides that adapter in its tests).
+// host (worker/wasmtest.Open loads a module as one). RunSourceT and
+// RunDestinationT run the same suite outside go test, reporting to a
+// Report, as `rapidbyte connector test` does.
 package sdktest
 
 import (

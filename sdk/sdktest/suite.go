@@ -23,7 +23,11 @@ type SourceCase struct {
 	Resume *abi.Checkpoint
 	// WantRows is the exact number of rows expected; -1 skips the check.
 	WantRows int64
-	// Check, when set, inspects the result further.
+	// WantErrCategory, when set, expects the read to fail with it (an
+	// abi.Category* value); WantRows and Check are then not used.
+	WantErrCategory string
+	// Check, when set, inspects the result further. It runs only under go
+	// test (RunSource), not in a Report.
 	Check func(t *testing.T, r *ReadResult)
 }
 
@@ -39,35 +43,56 @@ type SourceSuite struct {
 	Timeout time.Duration
 }
 
-func (s SourceSuite) ctx(t *testing.T) context.Context {
-	d := s.Timeout
-	if d <= 0 {
-		d = 2 * time.Minute
+// ctx bounds one operation by the suite's timeout.
+func ctx(timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
+	return context.WithTimeout(context.Background(), timeout)
+}
+
+// runCheck runs a case's Check with the *testing.T behind t; a Report has
+// none, so a case with a Check fails there.
+func runCheck[R any](t T, name string, check func(*testing.T, R), res R) {
+	if check == nil {
+		return
+	}
+	tt, ok := t.(testingT)
+	if !ok {
+		t.Errorf("case %q has a Check func, which runs only under go test", name)
+		return
+	}
+	check(tt.T, res)
 }
 
 // category returns the envelope category of err.
 func category(err error) string { return sdk.Classify(err).Envelope.Category }
 
-// RunSource runs the source conformance suite against h: Discover returns
+// RunSource runs the source conformance suite against h under go test (see
+// RunSourceT).
+func RunSource(t *testing.T, h Harness, s SourceSuite) {
+	t.Helper()
+	RunSourceT(Testing(t), h, s)
+}
+
+// RunSourceT runs the source conformance suite against h: Discover returns
 // streams whose column types all parse; Check passes with Config; a bad
 // config fails with a config error; every read emits its schema once,
 // before any batch, batches that validate against that schema, the
 // expected row count, and checkpoints whose records never decrease and
-// whose integer or timestamp cursors never go back; and, for a
-// NativeHarness, close follows every open.
-func RunSource(t *testing.T, h Harness, s SourceSuite) {
+// whose integer or timestamp cursors never go back, or the expected error
+// category; and, for a NativeHarness, close follows every open.
+func RunSourceT(t T, h Harness, s SourceSuite) {
 	t.Helper()
-	t.Run("discover", func(t *testing.T) {
-		cat, err := h.Discover(s.ctx(t), s.Config)
+	t.Run("discover", func(t T) {
+		ctx, cancel := ctx(s.Timeout)
+		defer cancel()
+		cat, err := h.Discover(ctx, s.Config)
 		if err != nil {
 			t.Fatalf("discover: %v", err)
 		}
 		if len(cat.Streams) == 0 {
-			t.Fatal("discover returned no streams")
+			t.Fatalf("discover returned no streams")
 		}
 		seen := map[string]bool{}
 		for _, st := range cat.Streams {
@@ -86,24 +111,36 @@ func RunSource(t *testing.T, h Harness, s SourceSuite) {
 			}
 		}
 	})
-	t.Run("check", func(t *testing.T) {
-		if err := h.Check(s.ctx(t), s.Config); err != nil {
+	t.Run("check", func(t T) {
+		ctx, cancel := ctx(s.Timeout)
+		defer cancel()
+		if err := h.Check(ctx, s.Config); err != nil {
 			t.Fatalf("check: %v", err)
 		}
 	})
 	if s.BadConfig != nil {
-		t.Run("bad config is a config error", func(t *testing.T) {
-			if err := h.Check(s.ctx(t), s.BadConfig); category(err) != abi.CategoryConfig {
+		t.Run("bad config is a config error", func(t T) {
+			ctx, cancel := ctx(s.Timeout)
+			defer cancel()
+			if err := h.Check(ctx, s.BadConfig); category(err) != abi.CategoryConfig {
 				t.Errorf("check with a bad config: %v (category %q)", err, category(err))
 			}
-			if _, err := h.Discover(s.ctx(t), s.BadConfig); category(err) != abi.CategoryConfig {
+			if _, err := h.Discover(ctx, s.BadConfig); category(err) != abi.CategoryConfig {
 				t.Errorf("discover with a bad config: %v", err)
 			}
 		})
 	}
 	for _, c := range s.Cases {
-		t.Run("read "+c.Name, func(t *testing.T) {
-			res, err := h.Read(s.ctx(t), ReadRequest{Config: c.Config, Stream: c.Stream, Resume: c.Resume})
+		t.Run("read "+c.Name, func(t T) {
+			ctx, cancel := ctx(s.Timeout)
+			defer cancel()
+			res, err := h.Read(ctx, ReadRequest{Config: c.Config, Stream: c.Stream, Resume: c.Resume})
+			if c.WantErrCategory != "" {
+				if category(err) != c.WantErrCategory {
+					t.Fatalf("read: %v, want category %s", err, c.WantErrCategory)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("read: %v", err)
 			}
@@ -111,18 +148,16 @@ func RunSource(t *testing.T, h Harness, s SourceSuite) {
 			if c.WantRows >= 0 && res.Rows() != c.WantRows {
 				t.Errorf("read %d rows, want %d", res.Rows(), c.WantRows)
 			}
-			if c.Check != nil {
-				c.Check(t, res)
-			}
+			runCheck(t, c.Name, c.Check, res)
 		})
 	}
 	if nh, ok := h.(*NativeHarness); ok {
-		t.Run("lifecycle", func(t *testing.T) { CheckLifecycle(t, nh.Calls()) })
+		t.Run("lifecycle", func(t T) { CheckLifecycle(t, nh.Calls()) })
 	}
 }
 
 // CheckReadResult checks the invariants of one read's output.
-func CheckReadResult(t *testing.T, res *ReadResult) {
+func CheckReadResult(t Reporter, res *ReadResult) {
 	t.Helper()
 	var schema *batch.Schema
 	var last *abi.Checkpoint
@@ -157,7 +192,7 @@ func CheckReadResult(t *testing.T, res *ReadResult) {
 	}
 }
 
-func checkMonotonic(t *testing.T, i int, prev, cur *abi.Checkpoint) {
+func checkMonotonic(t Reporter, i int, prev, cur *abi.Checkpoint) {
 	t.Helper()
 	if cur.Records != 0 && cur.Records < prev.Records {
 		t.Errorf("event %d: checkpoint records went back from %d to %d", i, prev.Records, cur.Records)
@@ -177,7 +212,7 @@ func checkMonotonic(t *testing.T, i int, prev, cur *abi.Checkpoint) {
 
 // CheckLifecycle checks that calls (export names in order) pair every
 // rb_open with a later rb_close, with at most one operation in between.
-func CheckLifecycle(t *testing.T, calls []string) {
+func CheckLifecycle(t Reporter, calls []string) {
 	t.Helper()
 	open := false
 	ops := 0
@@ -213,7 +248,8 @@ type DestinationCase struct {
 	Write WriteRequest
 	// WantErrCategory, when set, expects the write to fail with it.
 	WantErrCategory string
-	// Check, when set, inspects the result further.
+	// Check, when set, inspects the result further. It runs only under go
+	// test (RunDestination), not in a Report.
 	Check func(t *testing.T, r *WriteResult)
 }
 
@@ -229,29 +265,41 @@ type DestinationSuite struct {
 	Timeout time.Duration
 }
 
-// RunDestination runs the destination conformance suite against h: Check
+// RunDestination runs the destination conformance suite against h under go
+// test (see RunDestinationT).
+func RunDestination(t *testing.T, h Harness, s DestinationSuite) {
+	t.Helper()
+	RunDestinationT(Testing(t), h, s)
+}
+
+// RunDestinationT runs the destination conformance suite against h: Check
 // passes with Config and fails with a config error for BadConfig; each
 // successful write pulls every batch, commits at least once, and its last
 // commit covers every batch (so the host acknowledges the last
 // checkpoint); and, for a NativeHarness, close follows every open.
-func RunDestination(t *testing.T, h Harness, s DestinationSuite) {
+func RunDestinationT(t T, h Harness, s DestinationSuite) {
 	t.Helper()
-	ss := SourceSuite{Timeout: s.Timeout}
-	t.Run("check", func(t *testing.T) {
-		if err := h.Check(ss.ctx(t), s.Config); err != nil {
+	t.Run("check", func(t T) {
+		ctx, cancel := ctx(s.Timeout)
+		defer cancel()
+		if err := h.Check(ctx, s.Config); err != nil {
 			t.Fatalf("check: %v", err)
 		}
 	})
 	if s.BadConfig != nil {
-		t.Run("bad config is a config error", func(t *testing.T) {
-			if err := h.Check(ss.ctx(t), s.BadConfig); category(err) != abi.CategoryConfig {
+		t.Run("bad config is a config error", func(t T) {
+			ctx, cancel := ctx(s.Timeout)
+			defer cancel()
+			if err := h.Check(ctx, s.BadConfig); category(err) != abi.CategoryConfig {
 				t.Errorf("check with a bad config: %v", err)
 			}
 		})
 	}
 	for _, c := range s.Cases {
-		t.Run("write "+c.Name, func(t *testing.T) {
-			res, err := h.Write(ss.ctx(t), c.Write)
+		t.Run("write "+c.Name, func(t T) {
+			ctx, cancel := ctx(s.Timeout)
+			defer cancel()
+			res, err := h.Write(ctx, c.Write)
 			if c.WantErrCategory != "" {
 				if category(err) != c.WantErrCategory {
 					t.Fatalf("write: %v, want category %s", err, c.WantErrCategory)
@@ -266,7 +314,7 @@ func RunDestination(t *testing.T, h Harness, s DestinationSuite) {
 				t.Errorf("destination pulled %d of %d batches", res.Delivered, n)
 			}
 			if len(res.Commits) == 0 {
-				t.Fatal("destination never committed")
+				t.Fatalf("destination never committed")
 			}
 			lastCommit := res.Commits[len(res.Commits)-1]
 			if lastCommit.Batches != n {
@@ -286,12 +334,10 @@ func RunDestination(t *testing.T, h Harness, s DestinationSuite) {
 					t.Errorf("commit %d covers fewer batches than commit %d", i, i-1)
 				}
 			}
-			if c.Check != nil {
-				c.Check(t, res)
-			}
+			runCheck(t, c.Name, c.Check, res)
 		})
 	}
 	if nh, ok := h.(*NativeHarness); ok {
-		t.Run("lifecycle", func(t *testing.T) { CheckLifecycle(t, nh.Calls()) })
+		t.Run("lifecycle", func(t T) { CheckLifecycle(t, nh.Calls()) })
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
 )
 
 // Config configures a worker. Zero fields take the defaults of Default when
@@ -50,6 +52,11 @@ type Config struct {
 	// coordinator over TLS, verifying it against this PEM CA bundle (the
 	// bearer token then never travels in clear). Default "" (plaintext).
 	CoordinatorCAFile string
+	// CoordinatorCertFile and CoordinatorKeyFile are a PEM client
+	// certificate and key the registry client presents to a coordinator
+	// that requires one (its --client-ca: mutual TLS). Set both or neither;
+	// need CoordinatorCAFile. Default "".
+	CoordinatorCertFile, CoordinatorKeyFile string
 	// AuthToken, when set, is required as "authorization: Bearer <token>" on
 	// every call except gRPC health checks, and sent to the coordinator's
 	// registry. Default "" (no auth).
@@ -67,6 +74,12 @@ type Config struct {
 	// reserve at once (0 = no memory admission, slots only); the worker
 	// binary sets it from the cgroup memory limit.
 	MemoryBudget int64
+	// GuestMemoryMiB caps the linear memory of each guest that asks for no
+	// cap of its own (a stream's limits.max_memory_bytes), and is what
+	// Discover and Check reserve against MemoryBudget. Default
+	// wasmhost.DefaultMemoryLimitMiB (512); the worker binary lowers it to
+	// half the budget of a small cgroup.
+	GuestMemoryMiB uint32
 	// QueueTimeout is how long a request waits for a free guest slot before
 	// failing with RESOURCE_EXHAUSTED (retry_after_ms set). Default 10s.
 	QueueTimeout time.Duration
@@ -123,6 +136,7 @@ func Default() Config {
 		MaxConnectionAge: 5 * time.Minute,
 		MaxAbandoned:     0,
 		MaxRecvMsgBytes:  256 << 20,
+		GuestMemoryMiB:   wasmhost.DefaultMemoryLimitMiB,
 	}
 }
 
@@ -155,6 +169,9 @@ func (c Config) Validate() error {
 	if c.ClientCAFile != "" && c.TLSCert == "" {
 		errs = append(errs, errors.New("client CA needs tls cert and tls key (mutual TLS)"))
 	}
+	if (c.CoordinatorCertFile == "") != (c.CoordinatorKeyFile == "") || c.CoordinatorCertFile != "" && c.CoordinatorCAFile == "" {
+		errs = append(errs, errors.New("coordinator cert and coordinator key go together, with coordinator CA"))
+	}
 	if c.Pprof && (c.AuthToken == "" || c.MetricsListen == "") {
 		errs = append(errs, errors.New("pprof needs metrics listen and an auth token (the profiler is served only to bearers of the token)"))
 	}
@@ -168,6 +185,9 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", d.name, d.v))
 		}
+	}
+	if c.GuestMemoryMiB < 1 || c.GuestMemoryMiB > 4096 {
+		errs = append(errs, fmt.Errorf("guest memory must be 1-4096 MiB, got %d", c.GuestMemoryMiB))
 	}
 	if c.MaxAbandoned < 0 {
 		errs = append(errs, fmt.Errorf("max abandoned must not be negative, got %d", c.MaxAbandoned))

@@ -30,7 +30,6 @@ import (
 	"github.com/rapidbyte/rapidbyte/worker/internal/metrics"
 	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
-	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
 )
 
 // Version is the worker's version, set at build time with
@@ -104,7 +103,7 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 
 	var registry modules.Registry
 	if cfg.CoordinatorAddr != "" {
-		creds, err := coordinatorCreds(cfg.CoordinatorCAFile)
+		creds, err := coordinatorCreds(cfg.CoordinatorCAFile, cfg.CoordinatorCertFile, cfg.CoordinatorKeyFile)
 		if err != nil {
 			return nil, err
 		}
@@ -124,10 +123,11 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 	var budget *runner.MemoryBudget
 	if cfg.MemoryBudget > 0 {
 		budget = runner.NewMemoryBudget(cfg.MemoryBudget)
+		s.metrics.ObserveMemory(budget.Total(), budget.Reserved)
 	}
 	s.runner = runner.New(s.resolver, runner.Config{
 		MaxStreams: cfg.MaxStreams, QueueTimeout: cfg.QueueTimeout, RequestTimeout: cfg.RequestTimeout,
-		Memory: budget, GuestMemory: wasmhost.DefaultMemoryLimitMiB << 20,
+		Memory: budget, GuestMemory: int64(cfg.GuestMemoryMiB) << 20,
 		Metrics: s.metrics, Logger: log.Named("runner"),
 	})
 
@@ -175,9 +175,9 @@ func newServer(cfg Config, log hclog.Logger, h host) (*Server, error) {
 }
 
 // coordinatorCreds returns the transport credentials of the registry
-// client: TLS verified against the PEM bundle caFile, or plaintext when
-// caFile is empty.
-func coordinatorCreds(caFile string) (credentials.TransportCredentials, error) {
+// client: TLS verified against the PEM bundle caFile, presenting the client
+// certificate certFile/keyFile when set, or plaintext when caFile is empty.
+func coordinatorCreds(caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
 	if caFile == "" {
 		return insecure.NewCredentials(), nil
 	}
@@ -185,7 +185,15 @@ func coordinatorCreds(caFile string) (credentials.TransportCredentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator CA: %w", err)
 	}
-	return credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), nil
+	tcfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load coordinator client certificate: %w", err)
+		}
+		tcfg.Certificates = []tls.Certificate{cert}
+	}
+	return credentials.NewTLS(tcfg), nil
 }
 
 // loadPool reads a PEM CA bundle.

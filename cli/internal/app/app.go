@@ -63,6 +63,8 @@ type config struct {
 	dialTimeout   time.Duration
 	tls           bool
 	tlsCA         string
+	tlsCert       string
+	tlsKey        string
 }
 
 // cluster is a running embedded coordinator and worker.
@@ -140,17 +142,21 @@ func (a *app) rootCommand() *cobra.Command {
 	f.StringVar(&a.cfg.authToken, "auth-token", "", "bearer token for the coordinator (env "+EnvAuthToken+")")
 	f.StringVar(&a.cfg.connectorsDir, "connectors-dir", "", "connector modules for embedded mode (env "+EnvConnectorsDir+", default dist/connectors)")
 	f.StringVar(&a.cfg.state, "state", "", "state store URL for embedded mode (env "+EnvState+", default sqlite under ~/.rapidbyte/; on 'runs', --state filters by run state)")
-	f.StringVarP(&a.cfg.output, "output", "o", "text", "output format: text or json")
+	f.StringVarP(&a.cfg.output, "output", "o", "text", "output format: text (or table) or json")
 	f.StringVar(&a.cfg.logLevel, "log-level", "", "log level of the embedded coordinator and worker: trace, debug, info, warn, error (default warn)")
 	f.DurationVar(&a.cfg.dialTimeout, "dial-timeout", coord.DefaultDialTimeout, "how long to wait for the coordinator to answer")
 	f.BoolVar(&a.cfg.tls, "tls", false, "connect to the coordinator over TLS")
 	f.StringVar(&a.cfg.tlsCA, "tls-ca", "", "PEM file of the CA that signed the coordinator's certificate (implies --tls)")
+	f.StringVar(&a.cfg.tlsCert, "tls-cert", "", "PEM client certificate for a coordinator that requires one (mutual TLS; implies --tls, needs --tls-key)")
+	f.StringVar(&a.cfg.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 
 	root.AddCommand(
 		a.runCommand(),
 		a.checkCommand(),
 		a.discoverCommand(),
 		a.connectorsCommand(),
+		a.connectorCommand(),
+		a.readCommand(),
 		a.statusCommand(),
 		a.watchCommand(),
 		a.runsCommand(),
@@ -178,6 +184,8 @@ func (a *app) resolve(cmd *cobra.Command) error {
 
 	switch a.cfg.output {
 	case "text", "json":
+	case "table": // the text form of read; a synonym of text
+		a.cfg.output = "text"
 	default:
 		return &usageError{cmd: cmd.CommandPath(), err: fmt.Errorf("invalid --output %q: use text or json", a.cfg.output)}
 	}

@@ -123,7 +123,7 @@ func shutdownNoise(level hclog.Level, _ string, args ...any) bool {
 
 // tlsConfig builds the client TLS configuration, or nil for plaintext.
 func (a *app) tlsConfig() (*tls.Config, error) {
-	if !a.cfg.tls && a.cfg.tlsCA == "" {
+	if !a.cfg.tls && a.cfg.tlsCA == "" && a.cfg.tlsCert == "" {
 		return nil, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -137,6 +137,16 @@ func (a *app) tlsConfig() (*tls.Config, error) {
 			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate found", a.cfg.tlsCA)
 		}
 		cfg.RootCAs = pool
+	}
+	if (a.cfg.tlsCert == "") != (a.cfg.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if a.cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(a.cfg.tlsCert, a.cfg.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("load --tls-cert: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
 }

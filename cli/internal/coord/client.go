@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // DefaultDialTimeout bounds how long Dial waits for the coordinator to answer.
@@ -99,7 +100,7 @@ func waitReady(ctx context.Context, cc *grpc.ClientConn, timeout time.Duration, 
 			if err := rec.last(); err != nil {
 				return err
 			}
-			return errors.New("connection failed during the gRPC handshake (TLS or plaintext mismatch?)")
+			return handshakeError(ctx, cc)
 		}
 		if !cc.WaitForStateChange(ctx, st) {
 			if err := rec.last(); err != nil {
@@ -108,6 +109,24 @@ func waitReady(ctx context.Context, cc *grpc.ClientConn, timeout time.Duration, 
 			return fmt.Errorf("no answer within %s", timeout)
 		}
 	}
+}
+
+// handshakeError says why a connection that dialled failed: a call on a
+// channel in TransientFailure fails at once with the last connection error
+// (a TLS alert, say), which the channel's state does not carry.
+func handshakeError(ctx context.Context, cc *grpc.ClientConn) error {
+	_, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		return errors.New("connection failed during the gRPC handshake (TLS or plaintext mismatch?)")
+	}
+	msg := strings.Trim(shortReason(err), `"`)
+	switch {
+	case strings.Contains(msg, "certificate required"):
+		return fmt.Errorf("%s: the coordinator requires a client certificate (--tls-cert and --tls-key)", msg)
+	case strings.Contains(msg, "bad certificate"), strings.Contains(msg, "unknown certificate authority"):
+		return fmt.Errorf("%s: the coordinator did not accept the client certificate (--tls-cert)", msg)
+	}
+	return fmt.Errorf("connection failed during the gRPC handshake (TLS or plaintext mismatch?): %s", msg)
 }
 
 // lookup resolves the host of a plain host:port address, so a failed connection to a

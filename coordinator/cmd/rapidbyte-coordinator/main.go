@@ -64,6 +64,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required from clients and sent to workers")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate PEM file")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key PEM file")
+	fs.StringVar(&cfg.ClientCAFile, "client-ca", "", "with TLS, require client certificates (workers, the CLI) signed by this CA bundle (mutual TLS)")
 	fs.StringVar(&cfg.WorkerCAFile, "worker-ca", "", "CA bundle to verify workers over TLS (empty: plaintext)")
 	fs.StringVar(&cfg.WorkerCertFile, "worker-cert", "", "client certificate (PEM) presented to workers that require one (mutual TLS)")
 	fs.StringVar(&cfg.WorkerKeyFile, "worker-key", "", "private key (PEM) of --worker-cert")

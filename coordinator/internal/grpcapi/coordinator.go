@@ -45,6 +45,8 @@ type CoordinatorServer struct {
 	log     hclog.Logger
 	// pollInterval is how often WatchRun polls a run no local engine executes.
 	pollInterval time.Duration
+	// reader serves ReadStream (see SetReader).
+	reader streamReader
 }
 
 // NewCoordinatorServer returns the service. ping checks the state store;

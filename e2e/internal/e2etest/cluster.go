@@ -3,6 +3,7 @@ package e2etest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -35,6 +37,9 @@ type ClusterOptions struct {
 	CoordinatorArgs, WorkerArgs []string
 	// LogLevel is the servers' log level (default info).
 	LogLevel string
+	// CoordinatorTLS, when the coordinator serves TLS (--tls-cert in
+	// CoordinatorArgs), is how its health is checked.
+	CoordinatorTLS *tls.Config
 }
 
 // Cluster is a coordinator and its workers running as child processes.
@@ -101,7 +106,7 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		"--state", c.StateURL, "--log-level", opts.LogLevel}
 	args = append(args, opts.CoordinatorArgs...)
 	c.Coordinator = &Process{Name: "coordinator", Addr: c.Addr, Path: BinPath(t, "rapidbyte-coordinator"), Args: args,
-		Env: c.serverEnv(t), LogPath: filepath.Join(dir, "coordinator.log"), token: c.Token}
+		Env: c.serverEnv(t), LogPath: filepath.Join(dir, "coordinator.log"), token: c.Token, TLS: opts.CoordinatorTLS}
 	c.Coordinator.Start(t)
 	for _, p := range c.all() {
 		if err := p.WaitHealthy(HealthTimeout); err != nil {
@@ -119,7 +124,7 @@ func (c *Cluster) AddCoordinator(t testing.TB, name string, extra ...string) *Pr
 	addr := FreeAddr(t)
 	args := append(append(append([]string{}, c.Coordinator.Args...), "--listen", addr), extra...)
 	p := &Process{Name: name, Addr: addr, Path: c.Coordinator.Path, Args: args, Env: c.Coordinator.Env,
-		LogPath: filepath.Join(filepath.Dir(c.Coordinator.LogPath), name+".log"), token: c.Token}
+		LogPath: filepath.Join(filepath.Dir(c.Coordinator.LogPath), name+".log"), token: c.Token, TLS: c.Coordinator.TLS}
 	c.extra = append(c.extra, p)
 	p.Start(t)
 	if err := p.WaitHealthy(HealthTimeout); err != nil {
@@ -196,6 +201,8 @@ type Process struct {
 	Env  Env
 	// LogPath receives its stdout and stderr (appended across restarts).
 	LogPath string
+	// TLS, when it serves TLS, is the client configuration WaitHealthy uses.
+	TLS *tls.Config
 
 	token string
 	mu    sync.Mutex
@@ -308,7 +315,11 @@ func (p *Process) doneCh() chan struct{} {
 // reports SERVING, the process exits, or timeout passes.
 func (p *Process) WaitHealthy(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if p.TLS != nil {
+		creds = credentials.NewTLS(p.TLS)
+	}
+	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("dial %s at %s: %w", p.Name, p.Addr, err)
 	}

@@ -1,7 +1,19 @@
 // Command rbpack validates a connector manifest and embeds it in a wasm
 // module's rapidbyte.manifest custom section (replacing an existing one):
 //
-//	go -C sdk run ./cmd/rbpack -manifest connectors/<id>/manifest.json -wasm dist/connectors/<id>.wasm
+//	rbpack -manifest manifest.json -wasm <id>.wasm
+//
+// Install it with the sdk's module path (the sdk module has no replace
+// directives, so this works wherever the sdk version is reachable):
+//
+//	go install github.com/rapidbyte/rapidbyte/sdk/cmd/rbpack@<version>
+//
+// Before an sdk release is published, a connector module that replaces the
+// sdk with a checkout (`go mod edit -replace
+// github.com/rapidbyte/rapidbyte/sdk=/path/to/rapidbyte/sdk`) runs it as a
+// tool (`go get -tool github.com/rapidbyte/rapidbyte/sdk/cmd/rbpack`, then
+// `go tool rbpack ...`; `rapidbyte connector init` sets this up), and in
+// this repository `go -C sdk run ./cmd/rbpack` does.
 //
 // The section holds the manifest as protojson of
 // rapidbyte.v1.ConnectorManifest (see abi.Manifest). abi_version defaults

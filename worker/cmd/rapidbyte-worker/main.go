@@ -79,8 +79,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if err != nil {
 		return o, fmt.Errorf("read cgroup limits: %w", err)
 	}
-	cfg.MaxStreams, o.goMemLimit = cgroup.Size(limits, runtime.NumCPU(), wasmhost.DefaultMemoryLimitMiB<<20)
+	cfg.MaxStreams, o.goMemLimit = cgroup.Size(limits, runtime.NumCPU())
 	cfg.MemoryBudget = cgroup.GuestBudget(limits)
+	cfg.GuestMemoryMiB = uint32(cgroup.GuestMemory(limits, wasmhost.DefaultMemoryLimitMiB<<20) >> 20)
 	fs := flag.NewFlagSet("rapidbyte-worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = usage(fs)
@@ -89,6 +90,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.CacheDir, "cache-dir", cfg.CacheDir, "compilation and module cache directory")
 	fs.StringVar(&cfg.CoordinatorAddr, "coordinator", "", "coordinator address to fetch missing modules from")
 	fs.StringVar(&cfg.CoordinatorCAFile, "coordinator-ca", "", "CA bundle (PEM) to verify the coordinator over TLS (empty: plaintext)")
+	fs.StringVar(&cfg.CoordinatorCertFile, "coordinator-cert", "", "client certificate (PEM) presented to a coordinator that requires one (mutual TLS)")
+	fs.StringVar(&cfg.CoordinatorKeyFile, "coordinator-key", "", "private key (PEM) of --coordinator-cert")
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required from clients and sent to the coordinator")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
@@ -135,7 +138,11 @@ func runMain(args []string) error {
 		return fmt.Errorf("--log-level %q is not a level", o.logLevel)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "worker", Level: level, JSONFormat: o.logFormat == "json", Output: os.Stderr})
-	log.Info("sized", "max_streams", cfg.MaxStreams, "go_memory_limit", debug.SetMemoryLimit(-1))
+	log.Info("sized", "max_streams", cfg.MaxStreams, "go_memory_limit", debug.SetMemoryLimit(-1),
+		"guest_memory_budget", cfg.MemoryBudget, "guest_memory_mib", cfg.GuestMemoryMiB)
+	if b := cfg.MemoryBudget; b > 0 && b < cgroup.GuestBudget(cgroup.Limits{MemoryBytes: cgroup.MinMemory}) {
+		log.Warn("memory limit too small to run a stream; raise it", "guest_memory_budget", b, "min_memory_mib", cgroup.MinMemory>>20)
+	}
 
 	srv, err := server.New(cfg, log)
 	if err != nil {

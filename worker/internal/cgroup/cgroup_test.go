@@ -62,7 +62,6 @@ func TestRead(t *testing.T) {
 }
 
 func TestSize(t *testing.T) {
-	const guest = 512 << 20
 	tests := []struct {
 		name       string
 		l          Limits
@@ -72,12 +71,12 @@ func TestSize(t *testing.T) {
 	}{
 		{"no limits: 2 per node core", Limits{}, 8, 16, 0},
 		{"cpu quota, not node cores", Limits{CPUs: 1.5}, 8, 4, 0},
-		{"manifest pod: 2 GiB, node of 8", Limits{MemoryBytes: 2 << 30}, 8, 3, 2 << 30 / 10 * 9},
-		{"tiny memory still one slot", Limits{CPUs: 4, MemoryBytes: 300 << 20}, 8, 1, 300 << 20 / 10 * 9},
+		{"manifest pod: 2 GiB, 2 CPUs", Limits{CPUs: 2, MemoryBytes: 2 << 30}, 8, 4, 2 << 30 / 10 * 9},
+		{"small memory: slots still from CPU", Limits{CPUs: 2, MemoryBytes: 256 << 20}, 8, 4, 256 << 20 / 10 * 9},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			slots, lim := Size(tt.l, tt.numCPU, guest)
+			slots, lim := Size(tt.l, tt.numCPU)
 			if slots != tt.wantSlots || lim != tt.wantMemLim {
 				t.Errorf("Size = %d slots, GOMEMLIMIT %d; want %d, %d", slots, lim, tt.wantSlots, tt.wantMemLim)
 			}
@@ -86,11 +85,21 @@ func TestSize(t *testing.T) {
 }
 
 func TestGuestBudget(t *testing.T) {
+	const guestCap = 512 << 20
 	for _, tt := range []struct {
-		mem, want int64
-	}{{0, 0}, {1 << 30, 1<<30 - baseReserve}, {100 << 20, 1}} {
-		if got := GuestBudget(Limits{MemoryBytes: tt.mem}); got != tt.want {
-			t.Errorf("GuestBudget(%d) = %d, want %d", tt.mem, got, tt.want)
+		mem, budget, guest int64
+	}{
+		{0, 0, guestCap},
+		{2 << 30, 2<<30 - baseReserve, guestCap},
+		{512 << 20, 256 << 20, 128 << 20}, // one stream's two guests fit
+		{256 << 20, 1, 1 << 20},           // too small: see MinMemory
+	} {
+		l := Limits{MemoryBytes: tt.mem}
+		if got := GuestBudget(l); got != tt.budget {
+			t.Errorf("GuestBudget(%d) = %d, want %d", tt.mem, got, tt.budget)
+		}
+		if got := GuestMemory(l, guestCap); got != tt.guest {
+			t.Errorf("GuestMemory(%d) = %d, want %d", tt.mem, got, tt.guest)
 		}
 	}
 }

@@ -29,7 +29,8 @@ import (
 // streamService is what FlightServer needs from the runner.
 type streamService interface {
 	Read(ctx context.Context, req runner.StreamRequest, sink guest.ReadSink) (runner.Result, error)
-	Write(ctx context.Context, req runner.StreamRequest, src guest.WriteSource, ack guest.AckFunc) (runner.Result, error)
+	Admit(ctx context.Context) (*runner.Admission, error)
+	WriteAdmitted(ctx context.Context, adm *runner.Admission, req runner.StreamRequest, src guest.WriteSource, ack guest.AckFunc) (runner.Result, error)
 	ReadSchema(ctx context.Context, req runner.StreamRequest) ([]abi.Field, error)
 }
 
@@ -41,7 +42,9 @@ type streamService interface {
 // carries app_metadata = serialized BatchMeta (the schema message carries
 // none); module_load_ms is set on the first batch.
 //
-// DoPut: the first message's descriptor cmd is a serialized
+// DoPut: admitted (a guest slot and the default guest memory cap reserved,
+// else RESOURCE_EXHAUSTED) before any message is read, so writes waiting
+// for room hold no payload. The first message's descriptor cmd is a serialized
 // rapidbyte.v1.WriteTicket; each batch's app_metadata may carry a BatchMeta
 // whose checkpoint covers that batch. Every destination commit is answered
 // with a PutResult whose app_metadata is a serialized WriteAck; the last one
@@ -324,6 +327,11 @@ func isRecordBatch(meta *memory.Buffer) bool {
 
 // DoPut writes one stream.
 func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
+	adm, err := s.svc.Admit(stream.Context())
+	if err != nil {
+		return toStatus(s.log, err)
+	}
+	defer adm.Release()
 	rdr, pr, err := newPutReader(stream)
 	if errors.Is(err, io.EOF) {
 		return toStatus(s.log, invalidf("DoPut stream is empty"))
@@ -346,7 +354,7 @@ func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
 	}
 	src := &flightSource{rdr: rdr, pr: pr}
 	acks := &acker{stream: stream, src: src}
-	res, err := s.svc.Write(stream.Context(), req, src, acks.ack)
+	res, err := s.svc.WriteAdmitted(stream.Context(), adm, req, src, acks.ack)
 	if err != nil {
 		return toStatus(s.log, err)
 	}

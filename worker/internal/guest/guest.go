@@ -127,7 +127,7 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("connector %s %s: %s: %s", e.Connector, e.Op, e.Envelope.Category, e.Envelope.Message)
-	if e.Err != nil {
+	if e.Err != nil && e.Err.Error() != e.Envelope.Message {
 		msg += ": " + e.Err.Error()
 	}
 	return msg

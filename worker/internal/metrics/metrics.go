@@ -72,6 +72,20 @@ func (m *Metrics) CacheHit() { m.hits.Inc() }
 // CacheMiss counts a resolution that loaded a module.
 func (m *Metrics) CacheMiss() { m.misses.Inc() }
 
+// ObserveMemory exports a guest memory budget of total bytes and the bytes
+// reserved() from it now, as rapidbyte_worker_guest_memory_budget_bytes and
+// rapidbyte_worker_guest_memory_reserved_bytes. Call it once.
+func (m *Metrics) ObserveMemory(total int64, reserved func() int64) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "rapidbyte_worker_guest_memory_budget_bytes", Help: "Bytes of guest memory caps reads and writes may reserve at once (cgroup memory limit less a reserve).",
+		}, func() float64 { return float64(total) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "rapidbyte_worker_guest_memory_reserved_bytes", Help: "Bytes of guest memory caps reserved by admitted reads and writes now.",
+		}, func() float64 { return float64(reserved()) }),
+	)
+}
+
 // Handler serves /metrics and /healthz, which answers 200 while serving()
 // is true and 503 otherwise. When pprofToken is set, it also serves the Go
 // profiler under /debug/pprof/ to requests bearing that token (--pprof).

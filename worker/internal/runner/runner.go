@@ -41,8 +41,8 @@ type Config struct {
 	// RequestTimeout bounds an operation that asks for no timeout of its own
 	// (0 = unbounded).
 	RequestTimeout time.Duration
-	// Memory, when set, is the budget every read and write reserves its
-	// guest memory cap against (the stream's Limits.MaxMemoryBytes, else
+	// Memory, when set, is the budget every operation reserves its guest
+	// memory cap against (a stream's Limits.MaxMemoryBytes, else
 	// GuestMemory) while it holds a slot; nil = slots only.
 	Memory *MemoryBudget
 	// GuestMemory is the default per-guest memory cap in bytes.
@@ -164,11 +164,11 @@ func (r *Runner) unary(ctx context.Context, ref modules.Ref, op abi.Op, role str
 	log := r.log.With("connector", m.Manifest().ID, "op", string(op))
 	ctx, cancel := r.deadline(ctx, 0)
 	defer cancel()
-	release, err := r.acquire(ctx)
+	adm, err := r.admit(ctx, r.cfg.GuestMemory)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer adm.Release()
 	inv := guest.Invocation{
 		Request: abi.Request{Op: op, ConnectorID: m.Manifest().ID, Config: config},
 		Timeout: r.cfg.RequestTimeout,
@@ -182,7 +182,7 @@ func (r *Runner) unary(ctx context.Context, ref modules.Ref, op abi.Op, role str
 
 // Read runs a source's read of one stream, handing batches to sink.
 func (r *Runner) Read(ctx context.Context, req StreamRequest, sink guest.ReadSink) (Result, error) {
-	return r.stream(ctx, req, abi.OpRead, abi.RoleSource, sink, func(ctx context.Context, m guest.Module, inv guest.Invocation) (guest.Stats, error) {
+	return r.stream(ctx, nil, req, abi.OpRead, abi.RoleSource, sink, func(ctx context.Context, m guest.Module, inv guest.Invocation) (guest.Stats, error) {
 		return m.Read(ctx, inv, sink)
 	})
 }
@@ -190,16 +190,27 @@ func (r *Runner) Read(ctx context.Context, req StreamRequest, sink guest.ReadSin
 // Write runs a destination's write of one stream, pulling batches from src
 // and calling ack after each commit.
 func (r *Runner) Write(ctx context.Context, req StreamRequest, src guest.WriteSource, ack guest.AckFunc) (Result, error) {
-	return r.stream(ctx, req, abi.OpWrite, abi.RoleDestination, src, func(ctx context.Context, m guest.Module, inv guest.Invocation) (guest.Stats, error) {
+	return r.WriteAdmitted(ctx, nil, req, src, ack)
+}
+
+// WriteAdmitted is Write under adm, an Admission taken before the request
+// was read (nil: admit now); its reservation is resized to the stream's cap
+// and it is released when the write ends.
+func (r *Runner) WriteAdmitted(ctx context.Context, adm *Admission, req StreamRequest, src guest.WriteSource, ack guest.AckFunc) (Result, error) {
+	if adm != nil {
+		defer adm.Release()
+	}
+	return r.stream(ctx, adm, req, abi.OpWrite, abi.RoleDestination, src, func(ctx context.Context, m guest.Module, inv guest.Invocation) (guest.Stats, error) {
 		return m.Write(ctx, inv, src, ack)
 	})
 }
 
 // stream runs one stream operation op of a connector with role: it
 // resolves the module (telling peer, the sink or source, the load time if
-// it is a ModuleLoadObserver), takes a guest slot under the request's
-// deadline and calls call, then records and logs the stats.
-func (r *Runner) stream(ctx context.Context, req StreamRequest, op abi.Op, role string, peer any,
+// it is a ModuleLoadObserver), takes a guest slot and reserves the
+// stream's guest memory cap (or resizes adm's reservation to it) under the
+// request's deadline and calls call, then records and logs the stats.
+func (r *Runner) stream(ctx context.Context, adm *Admission, req StreamRequest, op abi.Op, role string, peer any,
 	call func(context.Context, guest.Module, guest.Invocation) (guest.Stats, error),
 ) (Result, error) {
 	m, load, err := r.prepare(ctx, req.Ref, role)
@@ -218,21 +229,17 @@ func (r *Runner) stream(ctx context.Context, req StreamRequest, op abi.Op, role 
 		ctx, cancel = r.deadline(ctx, req.Timeout)
 	}
 	defer cancel()
-	release, err := r.acquire(ctx)
-	if err != nil {
-		return Result{}, err
+	want := int64(req.Stream.Limits.MaxMemoryBytes)
+	if want == 0 {
+		want = r.cfg.GuestMemory
 	}
-	defer release()
-	if r.cfg.Memory != nil {
-		want := int64(req.Stream.Limits.MaxMemoryBytes)
-		if want == 0 {
-			want = r.cfg.GuestMemory
-		}
-		free, err := r.cfg.Memory.Reserve(ctx, want, r.cfg.QueueTimeout)
-		if err != nil {
+	if adm == nil {
+		if adm, err = r.admit(ctx, want); err != nil {
 			return Result{}, err
 		}
-		defer free()
+		defer adm.Release()
+	} else if err := adm.resize(ctx, want, r.cfg.QueueTimeout); err != nil {
+		return Result{}, err
 	}
 	inv := r.streamInvocation(m, op, req)
 	stats, err := call(ctx, m, inv)

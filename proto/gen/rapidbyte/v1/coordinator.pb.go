@@ -23,6 +23,145 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReadStreamRequest reads one stream of a pipeline's source.
+type ReadStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pipeline_yaml is the pipeline definition (only version, pipeline and source are needed).
+	PipelineYaml string `protobuf:"bytes,1,opt,name=pipeline_yaml,json=pipelineYaml,proto3" json:"pipeline_yaml,omitempty"`
+	// variables supply ${VAR} values ahead of the coordinator's environment.
+	Variables map[string]string `protobuf:"bytes,2,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// stream names the stream: a streams entry's name (or namespace.name), or a table a pattern entry selects.
+	Stream string `protobuf:"bytes,3,opt,name=stream,proto3" json:"stream,omitempty"`
+	// limit stops the read once at least this many rows were sent (0 = the whole stream); the last
+	// message may hold more rows than the limit leaves.
+	Limit         uint64 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadStreamRequest) Reset() {
+	*x = ReadStreamRequest{}
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadStreamRequest) ProtoMessage() {}
+
+func (x *ReadStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadStreamRequest.ProtoReflect.Descriptor instead.
+func (*ReadStreamRequest) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ReadStreamRequest) GetPipelineYaml() string {
+	if x != nil {
+		return x.PipelineYaml
+	}
+	return ""
+}
+
+func (x *ReadStreamRequest) GetVariables() map[string]string {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
+func (x *ReadStreamRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *ReadStreamRequest) GetLimit() uint64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ReadStreamResponse is one Arrow IPC message of the stream, as the worker's Flight DoGet sent it:
+// the schema first, then record batches.
+type ReadStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// data_header is the IPC flatbuffer Message.
+	DataHeader []byte `protobuf:"bytes,1,opt,name=data_header,json=dataHeader,proto3" json:"data_header,omitempty"`
+	// data_body is the message body.
+	DataBody []byte `protobuf:"bytes,2,opt,name=data_body,json=dataBody,proto3" json:"data_body,omitempty"`
+	// records is the row count of a record batch (0 for the schema).
+	Records       uint64 `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadStreamResponse) Reset() {
+	*x = ReadStreamResponse{}
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadStreamResponse) ProtoMessage() {}
+
+func (x *ReadStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadStreamResponse.ProtoReflect.Descriptor instead.
+func (*ReadStreamResponse) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReadStreamResponse) GetDataHeader() []byte {
+	if x != nil {
+		return x.DataHeader
+	}
+	return nil
+}
+
+func (x *ReadStreamResponse) GetDataBody() []byte {
+	if x != nil {
+		return x.DataBody
+	}
+	return nil
+}
+
+func (x *ReadStreamResponse) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
 // SubmitRunRequest submits a pipeline run.
 type SubmitRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -43,7 +182,7 @@ type SubmitRunRequest struct {
 
 func (x *SubmitRunRequest) Reset() {
 	*x = SubmitRunRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[0]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -55,7 +194,7 @@ func (x *SubmitRunRequest) String() string {
 func (*SubmitRunRequest) ProtoMessage() {}
 
 func (x *SubmitRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[0]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -68,7 +207,7 @@ func (x *SubmitRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRunRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRunRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{0}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SubmitRunRequest) GetPipelineYaml() string {
@@ -121,7 +260,7 @@ type SubmitRunResponse struct {
 
 func (x *SubmitRunResponse) Reset() {
 	*x = SubmitRunResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[1]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -133,7 +272,7 @@ func (x *SubmitRunResponse) String() string {
 func (*SubmitRunResponse) ProtoMessage() {}
 
 func (x *SubmitRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[1]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -146,7 +285,7 @@ func (x *SubmitRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRunResponse.ProtoReflect.Descriptor instead.
 func (*SubmitRunResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{1}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SubmitRunResponse) GetRunId() string {
@@ -181,7 +320,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[2]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -193,7 +332,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[2]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -206,7 +345,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{2}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -227,7 +366,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[3]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -239,7 +378,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[3]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -252,7 +391,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{3}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetRunResponse) GetRun() *RunResult {
@@ -273,7 +412,7 @@ type WatchRunRequest struct {
 
 func (x *WatchRunRequest) Reset() {
 	*x = WatchRunRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[4]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -285,7 +424,7 @@ func (x *WatchRunRequest) String() string {
 func (*WatchRunRequest) ProtoMessage() {}
 
 func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[4]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -298,7 +437,7 @@ func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunRequest.ProtoReflect.Descriptor instead.
 func (*WatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WatchRunRequest) GetRunId() string {
@@ -333,7 +472,7 @@ type StreamProgress struct {
 
 func (x *StreamProgress) Reset() {
 	*x = StreamProgress{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[5]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +484,7 @@ func (x *StreamProgress) String() string {
 func (*StreamProgress) ProtoMessage() {}
 
 func (x *StreamProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[5]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +497,7 @@ func (x *StreamProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamProgress.ProtoReflect.Descriptor instead.
 func (*StreamProgress) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StreamProgress) GetStream() string {
@@ -440,7 +579,7 @@ type WatchRunResponse struct {
 
 func (x *WatchRunResponse) Reset() {
 	*x = WatchRunResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +591,7 @@ func (x *WatchRunResponse) String() string {
 func (*WatchRunResponse) ProtoMessage() {}
 
 func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +604,7 @@ func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunResponse.ProtoReflect.Descriptor instead.
 func (*WatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchRunResponse) GetTime() *timestamppb.Timestamp {
@@ -534,7 +673,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +685,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +698,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRunsRequest) GetPageSize() uint32 {
@@ -603,7 +742,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +754,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +767,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRunsResponse) GetRuns() []*RunResult {
@@ -656,7 +795,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +807,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +820,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -704,7 +843,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +855,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +868,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CancelRunResponse) GetAccepted() bool {
@@ -763,7 +902,7 @@ type CoordinatorServiceDiscoverRequest struct {
 
 func (x *CoordinatorServiceDiscoverRequest) Reset() {
 	*x = CoordinatorServiceDiscoverRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +914,7 @@ func (x *CoordinatorServiceDiscoverRequest) String() string {
 func (*CoordinatorServiceDiscoverRequest) ProtoMessage() {}
 
 func (x *CoordinatorServiceDiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +927,7 @@ func (x *CoordinatorServiceDiscoverRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use CoordinatorServiceDiscoverRequest.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceDiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CoordinatorServiceDiscoverRequest) GetPipelineYaml() string {
@@ -836,7 +975,7 @@ type CoordinatorServiceDiscoverResponse struct {
 
 func (x *CoordinatorServiceDiscoverResponse) Reset() {
 	*x = CoordinatorServiceDiscoverResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[12]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +987,7 @@ func (x *CoordinatorServiceDiscoverResponse) String() string {
 func (*CoordinatorServiceDiscoverResponse) ProtoMessage() {}
 
 func (x *CoordinatorServiceDiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[12]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1000,7 @@ func (x *CoordinatorServiceDiscoverResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use CoordinatorServiceDiscoverResponse.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceDiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CoordinatorServiceDiscoverResponse) GetCatalog() *Catalog {
@@ -907,7 +1046,7 @@ type StreamSelection struct {
 
 func (x *StreamSelection) Reset() {
 	*x = StreamSelection{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1058,7 @@ func (x *StreamSelection) String() string {
 func (*StreamSelection) ProtoMessage() {}
 
 func (x *StreamSelection) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[13]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1071,7 @@ func (x *StreamSelection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSelection.ProtoReflect.Descriptor instead.
 func (*StreamSelection) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StreamSelection) GetPattern() string {
@@ -969,7 +1108,7 @@ type CoordinatorServiceCheckRequest struct {
 
 func (x *CoordinatorServiceCheckRequest) Reset() {
 	*x = CoordinatorServiceCheckRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1120,7 @@ func (x *CoordinatorServiceCheckRequest) String() string {
 func (*CoordinatorServiceCheckRequest) ProtoMessage() {}
 
 func (x *CoordinatorServiceCheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[14]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1133,7 @@ func (x *CoordinatorServiceCheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorServiceCheckRequest.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceCheckRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CoordinatorServiceCheckRequest) GetPipelineYaml() string {
@@ -1028,7 +1167,7 @@ type CheckItem struct {
 
 func (x *CheckItem) Reset() {
 	*x = CheckItem{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1179,7 @@ func (x *CheckItem) String() string {
 func (*CheckItem) ProtoMessage() {}
 
 func (x *CheckItem) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[15]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1192,7 @@ func (x *CheckItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckItem.ProtoReflect.Descriptor instead.
 func (*CheckItem) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CheckItem) GetName() string {
@@ -1097,7 +1236,7 @@ type CoordinatorServiceCheckResponse struct {
 
 func (x *CoordinatorServiceCheckResponse) Reset() {
 	*x = CoordinatorServiceCheckResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1248,7 @@ func (x *CoordinatorServiceCheckResponse) String() string {
 func (*CoordinatorServiceCheckResponse) ProtoMessage() {}
 
 func (x *CoordinatorServiceCheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[16]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1261,7 @@ func (x *CoordinatorServiceCheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CoordinatorServiceCheckResponse.ProtoReflect.Descriptor instead.
 func (*CoordinatorServiceCheckResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CoordinatorServiceCheckResponse) GetItems() []*CheckItem {
@@ -1148,7 +1287,7 @@ type ListConnectorsRequest struct {
 
 func (x *ListConnectorsRequest) Reset() {
 	*x = ListConnectorsRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1299,7 @@ func (x *ListConnectorsRequest) String() string {
 func (*ListConnectorsRequest) ProtoMessage() {}
 
 func (x *ListConnectorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[17]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1312,7 @@ func (x *ListConnectorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConnectorsRequest.ProtoReflect.Descriptor instead.
 func (*ListConnectorsRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 // ListConnectorsResponse lists connector modules.
@@ -1187,7 +1326,7 @@ type ListConnectorsResponse struct {
 
 func (x *ListConnectorsResponse) Reset() {
 	*x = ListConnectorsResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1338,7 @@ func (x *ListConnectorsResponse) String() string {
 func (*ListConnectorsResponse) ProtoMessage() {}
 
 func (x *ListConnectorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[18]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1351,7 @@ func (x *ListConnectorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConnectorsResponse.ProtoReflect.Descriptor instead.
 func (*ListConnectorsResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListConnectorsResponse) GetConnectors() []*ConnectorManifest {
@@ -1236,7 +1375,7 @@ type DropChangeStreamRequest struct {
 
 func (x *DropChangeStreamRequest) Reset() {
 	*x = DropChangeStreamRequest{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[19]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1387,7 @@ func (x *DropChangeStreamRequest) String() string {
 func (*DropChangeStreamRequest) ProtoMessage() {}
 
 func (x *DropChangeStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[19]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1400,7 @@ func (x *DropChangeStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropChangeStreamRequest.ProtoReflect.Descriptor instead.
 func (*DropChangeStreamRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DropChangeStreamRequest) GetPipelineYaml() string {
@@ -1293,7 +1432,7 @@ type DropChangeStreamResponse struct {
 
 func (x *DropChangeStreamResponse) Reset() {
 	*x = DropChangeStreamResponse{}
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[20]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1444,7 @@ func (x *DropChangeStreamResponse) String() string {
 func (*DropChangeStreamResponse) ProtoMessage() {}
 
 func (x *DropChangeStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[20]
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1457,7 @@ func (x *DropChangeStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropChangeStreamResponse.ProtoReflect.Descriptor instead.
 func (*DropChangeStreamResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DropChangeStreamResponse) GetPipeline() string {
@@ -1346,7 +1485,20 @@ var File_rapidbyte_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
-	"\x1erapidbyte/v1/coordinator.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18rapidbyte/v1/types.proto\"\x97\x02\n" +
+	"\x1erapidbyte/v1/coordinator.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18rapidbyte/v1/types.proto\"\xf2\x01\n" +
+	"\x11ReadStreamRequest\x12#\n" +
+	"\rpipeline_yaml\x18\x01 \x01(\tR\fpipelineYaml\x12L\n" +
+	"\tvariables\x18\x02 \x03(\v2..rapidbyte.v1.ReadStreamRequest.VariablesEntryR\tvariables\x12\x16\n" +
+	"\x06stream\x18\x03 \x01(\tR\x06stream\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x04R\x05limit\x1a<\n" +
+	"\x0eVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"l\n" +
+	"\x12ReadStreamResponse\x12\x1f\n" +
+	"\vdata_header\x18\x01 \x01(\fR\n" +
+	"dataHeader\x12\x1b\n" +
+	"\tdata_body\x18\x02 \x01(\fR\bdataBody\x12\x18\n" +
+	"\arecords\x18\x03 \x01(\x04R\arecords\"\x97\x02\n" +
 	"\x10SubmitRunRequest\x12#\n" +
 	"\rpipeline_yaml\x18\x01 \x01(\tR\fpipelineYaml\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x12\n" +
@@ -1445,7 +1597,7 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\x18DropChangeStreamResponse\x12\x1a\n" +
 	"\bpipeline\x18\x01 \x01(\tR\bpipeline\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12%\n" +
-	"\x0ecursor_deleted\x18\x03 \x01(\bR\rcursorDeleted2\xa2\x06\n" +
+	"\x0ecursor_deleted\x18\x03 \x01(\bR\rcursorDeleted2\xf5\x06\n" +
 	"\x12CoordinatorService\x12L\n" +
 	"\tSubmitRun\x12\x1e.rapidbyte.v1.SubmitRunRequest\x1a\x1f.rapidbyte.v1.SubmitRunResponse\x12C\n" +
 	"\x06GetRun\x12\x1b.rapidbyte.v1.GetRunRequest\x1a\x1c.rapidbyte.v1.GetRunResponse\x12K\n" +
@@ -1455,7 +1607,9 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\bDiscover\x12/.rapidbyte.v1.CoordinatorServiceDiscoverRequest\x1a0.rapidbyte.v1.CoordinatorServiceDiscoverResponse\x12d\n" +
 	"\x05Check\x12,.rapidbyte.v1.CoordinatorServiceCheckRequest\x1a-.rapidbyte.v1.CoordinatorServiceCheckResponse\x12a\n" +
 	"\x10DropChangeStream\x12%.rapidbyte.v1.DropChangeStreamRequest\x1a&.rapidbyte.v1.DropChangeStreamResponse\x12[\n" +
-	"\x0eListConnectors\x12#.rapidbyte.v1.ListConnectorsRequest\x1a$.rapidbyte.v1.ListConnectorsResponseB\xb8\x01\n" +
+	"\x0eListConnectors\x12#.rapidbyte.v1.ListConnectorsRequest\x1a$.rapidbyte.v1.ListConnectorsResponse\x12Q\n" +
+	"\n" +
+	"ReadStream\x12\x1f.rapidbyte.v1.ReadStreamRequest\x1a .rapidbyte.v1.ReadStreamResponse0\x01B\xb8\x01\n" +
 	"\x10com.rapidbyte.v1B\x10CoordinatorProtoP\x01ZAgithub.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1;rapidbytev1\xa2\x02\x03RXX\xaa\x02\fRapidbyte.V1\xca\x02\fRapidbyte\\V1\xe2\x02\x18Rapidbyte\\V1\\GPBMetadata\xea\x02\rRapidbyte::V1b\x06proto3"
 
 var (
@@ -1470,90 +1624,96 @@ func file_rapidbyte_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_coordinator_proto_rawDescData
 }
 
-var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_rapidbyte_v1_coordinator_proto_goTypes = []any{
-	(*SubmitRunRequest)(nil),                   // 0: rapidbyte.v1.SubmitRunRequest
-	(*SubmitRunResponse)(nil),                  // 1: rapidbyte.v1.SubmitRunResponse
-	(*GetRunRequest)(nil),                      // 2: rapidbyte.v1.GetRunRequest
-	(*GetRunResponse)(nil),                     // 3: rapidbyte.v1.GetRunResponse
-	(*WatchRunRequest)(nil),                    // 4: rapidbyte.v1.WatchRunRequest
-	(*StreamProgress)(nil),                     // 5: rapidbyte.v1.StreamProgress
-	(*WatchRunResponse)(nil),                   // 6: rapidbyte.v1.WatchRunResponse
-	(*ListRunsRequest)(nil),                    // 7: rapidbyte.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),                   // 8: rapidbyte.v1.ListRunsResponse
-	(*CancelRunRequest)(nil),                   // 9: rapidbyte.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),                  // 10: rapidbyte.v1.CancelRunResponse
-	(*CoordinatorServiceDiscoverRequest)(nil),  // 11: rapidbyte.v1.CoordinatorServiceDiscoverRequest
-	(*CoordinatorServiceDiscoverResponse)(nil), // 12: rapidbyte.v1.CoordinatorServiceDiscoverResponse
-	(*StreamSelection)(nil),                    // 13: rapidbyte.v1.StreamSelection
-	(*CoordinatorServiceCheckRequest)(nil),     // 14: rapidbyte.v1.CoordinatorServiceCheckRequest
-	(*CheckItem)(nil),                          // 15: rapidbyte.v1.CheckItem
-	(*CoordinatorServiceCheckResponse)(nil),    // 16: rapidbyte.v1.CoordinatorServiceCheckResponse
-	(*ListConnectorsRequest)(nil),              // 17: rapidbyte.v1.ListConnectorsRequest
-	(*ListConnectorsResponse)(nil),             // 18: rapidbyte.v1.ListConnectorsResponse
-	(*DropChangeStreamRequest)(nil),            // 19: rapidbyte.v1.DropChangeStreamRequest
-	(*DropChangeStreamResponse)(nil),           // 20: rapidbyte.v1.DropChangeStreamResponse
-	nil,                                        // 21: rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	nil,                                        // 22: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	nil,                                        // 23: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	nil,                                        // 24: rapidbyte.v1.DropChangeStreamRequest.VariablesEntry
-	(*RunResult)(nil),                          // 25: rapidbyte.v1.RunResult
-	(RunState)(0),                              // 26: rapidbyte.v1.RunState
-	(*StreamLag)(nil),                          // 27: rapidbyte.v1.StreamLag
-	(*timestamppb.Timestamp)(nil),              // 28: google.protobuf.Timestamp
-	(*ConnectorError)(nil),                     // 29: rapidbyte.v1.ConnectorError
-	(*ConnectorRef)(nil),                       // 30: rapidbyte.v1.ConnectorRef
-	(*structpb.Struct)(nil),                    // 31: google.protobuf.Struct
-	(*Catalog)(nil),                            // 32: rapidbyte.v1.Catalog
-	(*ConnectorManifest)(nil),                  // 33: rapidbyte.v1.ConnectorManifest
+	(*ReadStreamRequest)(nil),                  // 0: rapidbyte.v1.ReadStreamRequest
+	(*ReadStreamResponse)(nil),                 // 1: rapidbyte.v1.ReadStreamResponse
+	(*SubmitRunRequest)(nil),                   // 2: rapidbyte.v1.SubmitRunRequest
+	(*SubmitRunResponse)(nil),                  // 3: rapidbyte.v1.SubmitRunResponse
+	(*GetRunRequest)(nil),                      // 4: rapidbyte.v1.GetRunRequest
+	(*GetRunResponse)(nil),                     // 5: rapidbyte.v1.GetRunResponse
+	(*WatchRunRequest)(nil),                    // 6: rapidbyte.v1.WatchRunRequest
+	(*StreamProgress)(nil),                     // 7: rapidbyte.v1.StreamProgress
+	(*WatchRunResponse)(nil),                   // 8: rapidbyte.v1.WatchRunResponse
+	(*ListRunsRequest)(nil),                    // 9: rapidbyte.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),                   // 10: rapidbyte.v1.ListRunsResponse
+	(*CancelRunRequest)(nil),                   // 11: rapidbyte.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),                  // 12: rapidbyte.v1.CancelRunResponse
+	(*CoordinatorServiceDiscoverRequest)(nil),  // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest
+	(*CoordinatorServiceDiscoverResponse)(nil), // 14: rapidbyte.v1.CoordinatorServiceDiscoverResponse
+	(*StreamSelection)(nil),                    // 15: rapidbyte.v1.StreamSelection
+	(*CoordinatorServiceCheckRequest)(nil),     // 16: rapidbyte.v1.CoordinatorServiceCheckRequest
+	(*CheckItem)(nil),                          // 17: rapidbyte.v1.CheckItem
+	(*CoordinatorServiceCheckResponse)(nil),    // 18: rapidbyte.v1.CoordinatorServiceCheckResponse
+	(*ListConnectorsRequest)(nil),              // 19: rapidbyte.v1.ListConnectorsRequest
+	(*ListConnectorsResponse)(nil),             // 20: rapidbyte.v1.ListConnectorsResponse
+	(*DropChangeStreamRequest)(nil),            // 21: rapidbyte.v1.DropChangeStreamRequest
+	(*DropChangeStreamResponse)(nil),           // 22: rapidbyte.v1.DropChangeStreamResponse
+	nil,                                        // 23: rapidbyte.v1.ReadStreamRequest.VariablesEntry
+	nil,                                        // 24: rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	nil,                                        // 25: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	nil,                                        // 26: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	nil,                                        // 27: rapidbyte.v1.DropChangeStreamRequest.VariablesEntry
+	(*RunResult)(nil),                          // 28: rapidbyte.v1.RunResult
+	(RunState)(0),                              // 29: rapidbyte.v1.RunState
+	(*StreamLag)(nil),                          // 30: rapidbyte.v1.StreamLag
+	(*timestamppb.Timestamp)(nil),              // 31: google.protobuf.Timestamp
+	(*ConnectorError)(nil),                     // 32: rapidbyte.v1.ConnectorError
+	(*ConnectorRef)(nil),                       // 33: rapidbyte.v1.ConnectorRef
+	(*structpb.Struct)(nil),                    // 34: google.protobuf.Struct
+	(*Catalog)(nil),                            // 35: rapidbyte.v1.Catalog
+	(*ConnectorManifest)(nil),                  // 36: rapidbyte.v1.ConnectorManifest
 }
 var file_rapidbyte_v1_coordinator_proto_depIdxs = []int32{
-	21, // 0: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	25, // 1: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	25, // 2: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	26, // 3: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
-	27, // 4: rapidbyte.v1.StreamProgress.lag:type_name -> rapidbyte.v1.StreamLag
-	28, // 5: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
-	26, // 6: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
-	5,  // 7: rapidbyte.v1.WatchRunResponse.streams:type_name -> rapidbyte.v1.StreamProgress
-	29, // 8: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
-	25, // 9: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	26, // 10: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
-	25, // 11: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
-	26, // 12: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
-	30, // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	31, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
-	22, // 15: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	32, // 16: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
-	13, // 17: rapidbyte.v1.CoordinatorServiceDiscoverResponse.selections:type_name -> rapidbyte.v1.StreamSelection
-	23, // 18: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	29, // 19: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
-	15, // 20: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
-	33, // 21: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
-	24, // 22: rapidbyte.v1.DropChangeStreamRequest.variables:type_name -> rapidbyte.v1.DropChangeStreamRequest.VariablesEntry
-	0,  // 23: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
-	2,  // 24: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
-	4,  // 25: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
-	7,  // 26: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
-	9,  // 27: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
-	11, // 28: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
-	14, // 29: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
-	19, // 30: rapidbyte.v1.CoordinatorService.DropChangeStream:input_type -> rapidbyte.v1.DropChangeStreamRequest
-	17, // 31: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
-	1,  // 32: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
-	3,  // 33: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
-	6,  // 34: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
-	8,  // 35: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
-	10, // 36: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
-	12, // 37: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
-	16, // 38: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
-	20, // 39: rapidbyte.v1.CoordinatorService.DropChangeStream:output_type -> rapidbyte.v1.DropChangeStreamResponse
-	18, // 40: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
-	32, // [32:41] is the sub-list for method output_type
-	23, // [23:32] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	23, // 0: rapidbyte.v1.ReadStreamRequest.variables:type_name -> rapidbyte.v1.ReadStreamRequest.VariablesEntry
+	24, // 1: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	28, // 2: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	28, // 3: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	29, // 4: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
+	30, // 5: rapidbyte.v1.StreamProgress.lag:type_name -> rapidbyte.v1.StreamLag
+	31, // 6: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
+	29, // 7: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
+	7,  // 8: rapidbyte.v1.WatchRunResponse.streams:type_name -> rapidbyte.v1.StreamProgress
+	32, // 9: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
+	28, // 10: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	29, // 11: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
+	28, // 12: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
+	29, // 13: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
+	33, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	34, // 15: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
+	25, // 16: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	35, // 17: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
+	15, // 18: rapidbyte.v1.CoordinatorServiceDiscoverResponse.selections:type_name -> rapidbyte.v1.StreamSelection
+	26, // 19: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	32, // 20: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
+	17, // 21: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
+	36, // 22: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
+	27, // 23: rapidbyte.v1.DropChangeStreamRequest.variables:type_name -> rapidbyte.v1.DropChangeStreamRequest.VariablesEntry
+	2,  // 24: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
+	4,  // 25: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
+	6,  // 26: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
+	9,  // 27: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
+	11, // 28: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
+	13, // 29: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
+	16, // 30: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
+	21, // 31: rapidbyte.v1.CoordinatorService.DropChangeStream:input_type -> rapidbyte.v1.DropChangeStreamRequest
+	19, // 32: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
+	0,  // 33: rapidbyte.v1.CoordinatorService.ReadStream:input_type -> rapidbyte.v1.ReadStreamRequest
+	3,  // 34: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
+	5,  // 35: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
+	8,  // 36: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
+	10, // 37: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
+	12, // 38: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
+	14, // 39: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
+	18, // 40: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
+	22, // 41: rapidbyte.v1.CoordinatorService.DropChangeStream:output_type -> rapidbyte.v1.DropChangeStreamResponse
+	20, // 42: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
+	1,  // 43: rapidbyte.v1.CoordinatorService.ReadStream:output_type -> rapidbyte.v1.ReadStreamResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_coordinator_proto_init() }
@@ -1568,7 +1728,7 @@ func file_rapidbyte_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_coordinator_proto_rawDesc), len(file_rapidbyte_v1_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

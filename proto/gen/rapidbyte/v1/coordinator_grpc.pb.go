@@ -28,6 +28,7 @@ const (
 	CoordinatorService_Check_FullMethodName            = "/rapidbyte.v1.CoordinatorService/Check"
 	CoordinatorService_DropChangeStream_FullMethodName = "/rapidbyte.v1.CoordinatorService/DropChangeStream"
 	CoordinatorService_ListConnectors_FullMethodName   = "/rapidbyte.v1.CoordinatorService/ListConnectors"
+	CoordinatorService_ReadStream_FullMethodName       = "/rapidbyte.v1.CoordinatorService/ReadStream"
 )
 
 // CoordinatorServiceClient is the client API for CoordinatorService service.
@@ -55,6 +56,9 @@ type CoordinatorServiceClient interface {
 	DropChangeStream(ctx context.Context, in *DropChangeStreamRequest, opts ...grpc.CallOption) (*DropChangeStreamResponse, error)
 	// ListConnectors lists the connector modules the coordinator can serve.
 	ListConnectors(ctx context.Context, in *ListConnectorsRequest, opts ...grpc.CallOption) (*ListConnectorsResponse, error)
+	// ReadStream reads one stream of a pipeline's source on a worker and streams its Arrow IPC
+	// messages, with no destination: nothing is written and no cursor or run is recorded.
+	ReadStream(ctx context.Context, in *ReadStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadStreamResponse], error)
 }
 
 type coordinatorServiceClient struct {
@@ -164,6 +168,25 @@ func (c *coordinatorServiceClient) ListConnectors(ctx context.Context, in *ListC
 	return out, nil
 }
 
+func (c *coordinatorServiceClient) ReadStream(ctx context.Context, in *ReadStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CoordinatorService_ServiceDesc.Streams[1], CoordinatorService_ReadStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadStreamRequest, ReadStreamResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CoordinatorService_ReadStreamClient = grpc.ServerStreamingClient[ReadStreamResponse]
+
 // CoordinatorServiceServer is the server API for CoordinatorService service.
 // All implementations must embed UnimplementedCoordinatorServiceServer
 // for forward compatibility.
@@ -189,6 +212,9 @@ type CoordinatorServiceServer interface {
 	DropChangeStream(context.Context, *DropChangeStreamRequest) (*DropChangeStreamResponse, error)
 	// ListConnectors lists the connector modules the coordinator can serve.
 	ListConnectors(context.Context, *ListConnectorsRequest) (*ListConnectorsResponse, error)
+	// ReadStream reads one stream of a pipeline's source on a worker and streams its Arrow IPC
+	// messages, with no destination: nothing is written and no cursor or run is recorded.
+	ReadStream(*ReadStreamRequest, grpc.ServerStreamingServer[ReadStreamResponse]) error
 	mustEmbedUnimplementedCoordinatorServiceServer()
 }
 
@@ -225,6 +251,9 @@ func (UnimplementedCoordinatorServiceServer) DropChangeStream(context.Context, *
 }
 func (UnimplementedCoordinatorServiceServer) ListConnectors(context.Context, *ListConnectorsRequest) (*ListConnectorsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListConnectors not implemented")
+}
+func (UnimplementedCoordinatorServiceServer) ReadStream(*ReadStreamRequest, grpc.ServerStreamingServer[ReadStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method ReadStream not implemented")
 }
 func (UnimplementedCoordinatorServiceServer) mustEmbedUnimplementedCoordinatorServiceServer() {}
 func (UnimplementedCoordinatorServiceServer) testEmbeddedByValue()                            {}
@@ -402,6 +431,17 @@ func _CoordinatorService_ListConnectors_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoordinatorService_ReadStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadStreamRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CoordinatorServiceServer).ReadStream(m, &grpc.GenericServerStream[ReadStreamRequest, ReadStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CoordinatorService_ReadStreamServer = grpc.ServerStreamingServer[ReadStreamResponse]
+
 // CoordinatorService_ServiceDesc is the grpc.ServiceDesc for CoordinatorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -446,6 +486,11 @@ var CoordinatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchRun",
 			Handler:       _CoordinatorService_WatchRun_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReadStream",
+			Handler:       _CoordinatorService_ReadStream_Handler,
 			ServerStreams: true,
 		},
 	},
