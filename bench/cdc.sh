@@ -9,7 +9,10 @@
 #  3. writes a steady STEADY_RATE changes/s (inserts stamped with
 #     clock_timestamp()) for STEADY_SECS seconds while bounded runs follow
 #     back to back, and reports the lag (destination insert time minus source
-#     commit time) of every row: median, p95 and max.
+#     commit time) of every row: median, p95 and max;
+#  4. writes the same steady load while one `run --follow` streams it, stops
+#     the follow with SIGINT, and reports the same lag, plus the largest slot
+#     lag (WAL end minus confirmed_flush_lsn) sampled during the follow.
 # Then it checks that the destination equals the source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,6 +89,38 @@ q -d "$dst" -tAc "SELECT format('  median %s s, p95 %s s, max %s s over %s rows'
   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
   round(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
   round(max(extract(epoch FROM applied - created))::numeric, 2), count(*)) FROM ev WHERE id >= 10000000"
+
+# Steady load again, followed by one `run --follow`.
+steady() { # $1: first id
+  q -d "$src" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); b bigint; BEGIN
+    FOR i IN 1..($RATE / 100) * $SECS LOOP
+      b := $1 + i * 100;
+      INSERT INTO ev (id, v, payload) SELECT g, 1, md5(g::text) FROM generate_series(b, b + 99) g;
+      COMMIT;
+      PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + (i * 100.0 / $RATE) * interval '1 second' - clock_timestamp())));
+    END LOOP; END \$\$"
+}
+bin/rapidbyte run --follow -o json "$work/p.yaml" >"$work/follow.json" &
+follow=$!
+until [ "$(q -d "$src" -tAc "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'rapidbyte_$pipeline' AND active")" = 1 ]; do sleep 0.2; done
+steady 20000000 &
+writer=$!
+slotmax=0
+while kill -0 "$writer" 2>/dev/null; do
+  l=$(q -d "$src" -tAc "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = 'rapidbyte_$pipeline'")
+  [ "$l" -gt "$slotmax" ] && slotmax=$l
+  sleep 0.5
+done
+wait "$writer"
+sleep 3
+kill -INT "$follow"
+wait "$follow"
+echo "follow: $RATE changes/s for $SECS s, one run --follow (stopped with SIGINT: $(field state <"$work/follow.json")); lag (applied - committed):"
+q -d "$dst" -tAc "SELECT format('  median %s s, p95 %s s, max %s s over %s rows',
+  round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
+  round(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
+  round(max(extract(epoch FROM applied - created))::numeric, 2), count(*)) FROM ev WHERE id >= 20000000"
+echo "  largest slot lag sampled during the follow: $slotmax bytes of WAL"
 
 src_sum=$(q -d "$src" -tAc "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v || ':' || coalesce(payload, ''), ',' ORDER BY id)) FROM ev")
 dst_sum=$(q -d "$dst" -tAc "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v || ':' || coalesce(payload, ''), ',' ORDER BY id)) FROM ev")

@@ -103,6 +103,15 @@ type CheckNoter interface {
 	CheckNote() string
 }
 
+// Releaser is implemented by a Source that holds server-side resources
+// for a pipeline's change stream (PostgreSQL: a replication slot and a
+// publication). Release drops them (what is already gone is fine) and
+// returns what it did, for the user; it fails when they are in use.
+// `rapidbyte cdc drop` reaches it through a release-mode check.
+type Releaser interface {
+	Release(ctx context.Context, pipeline string) (string, error)
+}
+
 // StreamChecker is implemented by a Destination that reports, during
 // check, how the streams a pipeline will write differ from what it holds
 // (schema drift). CheckStreams runs after Check; its message is added to

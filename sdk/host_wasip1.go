@@ -55,6 +55,9 @@ func rbSockClose(h int32) int32
 //go:wasmimport rapidbyte is_cancelled
 func rbIsCancelled() int32
 
+//go:wasmimport rapidbyte follow_state
+func rbFollowState(buf unsafe.Pointer, capacity uint32) int32
+
 func ptr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
 
 func sptr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
@@ -101,3 +104,6 @@ func (*wasmHost) SockRead(h int32, buf []byte, timeoutMs int32) int32 {
 func (*wasmHost) SockWrite(h int32, p []byte) int32 { return rbSockWrite(h, ptr(p), uint32(len(p))) }
 func (*wasmHost) SockClose(h int32) int32           { return rbSockClose(h) }
 func (*wasmHost) IsCancelled() int32                { return rbIsCancelled() }
+func (*wasmHost) FollowState(buf []byte) int32 {
+	return rbFollowState(ptr(buf), uint32(len(buf)))
+}

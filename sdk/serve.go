@@ -91,6 +91,9 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		}
 		return setResult(h, cat)
 	case abi.ExportCheck:
+		if s.req.Release != "" {
+			return release(ctx, h, s)
+		}
 		var err error
 		var conn any = s.dst
 		if s.src != nil {
@@ -294,3 +297,16 @@ func trimStack(b []byte) []byte {
 
 // errHost reports SDK calls made without a host in ctx.
 var errHost = errors.New("sdk: no host in context (use the ctx the SDK passed to the connector)")
+
+// release runs a release-mode check (abi.Request.Release).
+func release(ctx context.Context, h rt.Host, s *session) int32 {
+	r, ok := s.src.(Releaser)
+	if !ok {
+		return fail(h, errorf(abi.CategoryConfig, "unsupported", "connector %q holds nothing on the server to release", s.req.ConnectorID))
+	}
+	msg, err := r.Release(ctx, s.req.Release)
+	if err != nil {
+		return failCtx(ctx, h, err)
+	}
+	return setResult(h, abi.CheckResult{OK: true, Message: msg})
+}

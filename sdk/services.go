@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -75,4 +76,33 @@ func Cancelled(ctx context.Context) bool {
 	}
 	h := rt.FromContext(ctx)
 	return h != nil && h.IsCancelled() == 1
+}
+
+// FollowState returns what the coordinator last told this follow read
+// (abi.StreamSpec.Follow): the latest checkpoint of the read it persisted
+// and whether it asks the read to end at its next checkpoint. ok is false
+// when the read does not follow, or the host does not serve follow reads.
+// It is a host call: poll it every few hundred milliseconds, not per row.
+func FollowState(ctx context.Context) (st abi.FollowState, ok bool, err error) {
+	h, _ := rt.FromContext(ctx).(rt.Follower)
+	if h == nil {
+		return st, false, nil
+	}
+	buf := make([]byte, 512)
+	for {
+		rc := h.FollowState(buf)
+		if rc == -abi.ENOENT {
+			return st, false, nil
+		}
+		if rc < 0 {
+			return st, false, hostError("follow_state", rc)
+		}
+		if int(rc) <= len(buf) {
+			if err := json.Unmarshal(buf[:rc], &st); err != nil {
+				return st, false, InternalError(fmt.Errorf("decode follow state: %w", err))
+			}
+			return st, true, nil
+		}
+		buf = make([]byte, rc)
+	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/engine"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
@@ -59,4 +60,36 @@ func (m *runMetrics) RunFinished(state store.RunState, started bool, records, by
 	m.records.Add(float64(records))
 	m.bytes.Add(float64(bytes))
 	m.duration.Observe(d.Seconds())
+}
+
+// lagCollector exports the lag of the change streams of the follow runs
+// executing here, read from the engine at each scrape.
+type lagCollector struct {
+	lags        func() []engine.StreamLag
+	bytes, secs *prometheus.Desc
+}
+
+func newLagCollector(e *engine.Engine) *lagCollector {
+	labels := []string{"pipeline", "stream", "run_id"}
+	return &lagCollector{
+		lags: e.Lags,
+		bytes: prometheus.NewDesc("rapidbyte_coordinator_cdc_lag_bytes",
+			"Change stream lag of a follow run: the newest source WAL position reported minus the last persisted checkpoint's.", labels, nil),
+		secs: prometheus.NewDesc("rapidbyte_coordinator_cdc_lag_seconds",
+			"Change stream lag of a follow run: seconds since the source committed the last persisted transaction (0 when caught up).", labels, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.bytes
+	ch <- c.secs
+}
+
+// Collect implements prometheus.Collector.
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.lags() {
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(l.Lag.Bytes), l.Pipeline, l.Stream, l.RunID)
+		ch <- prometheus.MustNewConstMetric(c.secs, prometheus.GaugeValue, l.Lag.Seconds, l.Pipeline, l.Stream, l.RunID)
+	}
 }

@@ -106,6 +106,9 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	}
 	relayer := relay.New(pool)
 	s.engine = engine.New(st, relayer, ecfg, log)
+	if s.metrics != nil {
+		s.metrics.MustRegister(newLagCollector(s.engine))
+	}
 
 	s.grpc = grpc.NewServer(opts...)
 	ping := func(ctx context.Context) error {

@@ -48,6 +48,7 @@ const (
 	ImportSockWrite   = "sock_write"   // (h, ptr, len) -> n (writes everything or fails)
 	ImportSockClose   = "sock_close"   // (h) -> 0
 	ImportIsCancelled = "is_cancelled" // () -> 1 when the host's context is done, else 0
+	ImportFollowState = "follow_state" // (buf, cap) -> len of the FollowState JSON; -ENOENT when the read does not follow; len > cap: grow and retry
 )
 
 // FrameMagic starts every next_batch frame ("RBF1" little-endian).

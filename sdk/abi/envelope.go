@@ -36,6 +36,11 @@ type Request struct {
 	// Streams, for an OpCheck of a destination, are the streams the
 	// pipeline will write with the source's fields, for a drift report.
 	Streams []StreamSchema `json:"streams,omitempty"`
+	// Release, for an OpCheck of a source, names a pipeline: instead of
+	// checking, the source drops what it holds on the server for that
+	// pipeline's change stream (see sdk.Releaser) and the CheckResult
+	// message says what it dropped.
+	Release string `json:"release,omitempty"`
 }
 
 // StreamSchema is a stream to write and the fields the source will send.
@@ -80,6 +85,10 @@ type StreamSpec struct {
 	Pipeline         string `json:"pipeline,omitempty"`
 	RunID            string `json:"run_id,omitempty"`
 	Attempt          uint32 `json:"attempt,omitempty"`
+	// Follow makes a change stream read until the coordinator asks it to
+	// stop (see FollowState), instead of up to the log position it saw at
+	// its start.
+	Follow bool `json:"follow,omitempty"`
 }
 
 // Partition mirrors rapidbyte.v1.Partition.
@@ -114,6 +123,31 @@ type Checkpoint struct {
 	Records         uint64       `json:"records,omitempty"`
 	Bytes           uint64       `json:"bytes,omitempty"`
 	Partition       uint32       `json:"partition,omitempty"`
+	// Log, for a change stream, places the checkpoint in the source's log.
+	Log *LogPosition `json:"log,omitempty"`
+}
+
+// LogPosition mirrors rapidbyte.v1.LogPosition: where a change stream's
+// checkpoint stands in the source's log, for lag.
+type LogPosition struct {
+	// Position is the checkpoint's position (PostgreSQL: the LSN).
+	Position uint64 `json:"position,omitempty"`
+	// Head is the newest position the source had seen at the checkpoint.
+	Head uint64 `json:"head,omitempty"`
+	// CommitTimeMicros is the source commit time (Unix microseconds) of
+	// the last transaction the checkpoint covers; 0 when none.
+	CommitTimeMicros int64 `json:"commit_time_micros,omitempty"`
+}
+
+// FollowState is what the follow_state import hands a follow read (see
+// StreamSpec.Follow): what the coordinator last told it.
+type FollowState struct {
+	// Persisted is the latest checkpoint of this read the coordinator
+	// persisted (nil before the first): the source may release what
+	// precedes it, e.g. confirm a replication slot up to its position.
+	Persisted *Checkpoint `json:"persisted,omitempty"`
+	// Stop asks the read to end at its next checkpoint.
+	Stop bool `json:"stop,omitempty"`
 }
 
 // CursorValue mirrors rapidbyte.v1.CursorValue: exactly one field is set.

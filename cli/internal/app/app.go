@@ -161,6 +161,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.watchCommand(),
 		a.runsCommand(),
 		a.cancelCommand(),
+		a.cdcCommand(),
 	)
 	return root
 }

@@ -25,21 +25,26 @@ func (a *app) runCommand() *cobra.Command {
 		key    string
 		detach bool
 		queue  bool
+		follow bool
 		vars   varsFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "run PIPELINE.yaml",
 		Short: "Run a pipeline and print its summary",
 		Long: "Run submits the pipeline to the coordinator and waits for it to finish. The summary ends with\n" +
-			"one @@BENCH_JSON@@{...} line; -o json prints only that JSON. The exit code is 0 only on success.",
+			"one @@BENCH_JSON@@{...} line; -o json prints only that JSON. The exit code is 0 only on success.\n\n" +
+			"With --follow the pipeline's change stream (sync_mode: cdc) keeps reading until the run is\n" +
+			"stopped: Ctrl-C (or 'rapidbyte cancel RUN_ID') ends it at its next checkpoint, the destination\n" +
+			"commits it, and the run ends SUCCEEDED. A second Ctrl-C quits at once.",
 		Args: pipelineArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.run(cmd, args[0], key, detach, queue, &vars)
+			return a.run(cmd, args[0], runOptions{key: key, detach: detach, queue: queue, follow: follow}, &vars)
 		},
 	}
 	cmd.Flags().StringVar(&key, "idempotency-key", "", "return the earlier run submitted with this key instead of starting another")
 	cmd.Flags().BoolVar(&detach, "detach", false, "submit the run and return its id without waiting (needs --coordinator)")
 	cmd.Flags().BoolVar(&queue, "wait", false, "when the pipeline already has an active run, wait until it ends (or its coordinator's lease expires), then run")
+	cmd.Flags().BoolVar(&follow, "follow", false, "keep the change stream (sync_mode: cdc) reading until the run is stopped (Ctrl-C or 'rapidbyte cancel')")
 	vars.register(cmd)
 	return cmd
 }
@@ -47,7 +52,18 @@ func (a *app) runCommand() *cobra.Command {
 // activePoll is how often `run --wait` submits again while the pipeline has an active run.
 const activePoll = time.Second
 
-func (a *app) run(cmd *cobra.Command, file, key string, detach, queue bool, vars *varsFlag) error {
+// runOptions are the flags of `run`.
+type runOptions struct {
+	key                   string
+	detach, queue, follow bool
+}
+
+// stopWait bounds how long an interrupted `run --follow` waits for the run
+// to stop at its checkpoint (the coordinator cancels it after 30 s).
+const stopWait = 45 * time.Second
+
+func (a *app) run(cmd *cobra.Command, file string, o runOptions, vars *varsFlag) error {
+	key, detach, queue := o.key, o.detach, o.queue
 	ctx := cmd.Context()
 	if detach && a.cfg.coordinator == "" {
 		return &usageError{cmd: cmd.CommandPath(), err: errors.New("--detach needs a coordinator (--coordinator or " + EnvCoordinator + "): an embedded one stops when rapidbyte exits")}
@@ -66,8 +82,9 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach, queue bool, vars
 	req := &rapidbytev1.SubmitRunRequest{
 		PipelineYaml:   text,
 		IdempotencyKey: key,
-		Wait:           !detach && !live,
+		Wait:           !detach && !live && !o.follow,
 		Variables:      variables,
+		Follow:         o.follow,
 	}
 	resp, err := sess.api.SubmitRun(ctx, req)
 	for told := false; queue && activeRun(err) && ctx.Err() == nil; {
@@ -93,6 +110,9 @@ func (a *app) run(cmd *cobra.Command, file, key string, detach, queue bool, vars
 	run := resp.GetRun()
 	if live || run == nil || !report.Final(run.GetState()) {
 		run, err = a.follow(ctx, sess.api, resp.GetRunId(), live, nil)
+		if err != nil && o.follow && ctx.Err() != nil {
+			run, err = a.stopFollow(ctx, sess.api, resp.GetRunId())
+		}
 		if err != nil {
 			if ctx.Err() != nil && !sess.embedded {
 				a.cancelOnInterrupt(ctx, sess.api, resp.GetRunId())
@@ -130,6 +150,19 @@ func (a *app) cancelOnInterrupt(ctx context.Context, api rapidbytev1.Coordinator
 	if _, err := api.CancelRun(ctx, &rapidbytev1.CancelRunRequest{RunId: runID}); err == nil {
 		fmt.Fprintf(a.env.Stderr, "cancellation of run %s requested\n", runID)
 	}
+}
+
+// stopFollow stops an interrupted follow run at its next checkpoint and
+// waits (up to stopWait) for its final state; a second interrupt ends the
+// process.
+func (a *app) stopFollow(ctx context.Context, api rapidbytev1.CoordinatorServiceClient, runID string) (*rapidbytev1.RunResult, error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopWait)
+	defer cancel()
+	if _, err := api.CancelRun(wctx, &rapidbytev1.CancelRunRequest{RunId: runID}); err != nil {
+		return nil, coord.FromStatus(err)
+	}
+	fmt.Fprintf(a.env.Stderr, "stopping run %s at its next checkpoint (Ctrl-C again to quit at once)\n", runID)
+	return a.poll(wctx, api, runID)
 }
 
 // printSubmitted reports a detached submission.
@@ -251,14 +284,18 @@ func snapshot(ev *rapidbytev1.WatchRunResponse) progress.Snapshot {
 		s.Message = report.FailureLine(coord.FailureFromProto(ev.GetError()))
 	}
 	for _, st := range ev.GetStreams() {
-		s.Streams = append(s.Streams, progress.Stream{
+		ps := progress.Stream{
 			Name:           st.GetStream(),
 			Partition:      st.GetPartition(),
 			RecordsRead:    st.GetRecordsRead(),
 			BytesRead:      st.GetBytesRead(),
 			RecordsWritten: st.GetRecordsWritten(),
 			State:          report.StateName(st.GetState()),
-		})
+		}
+		if l := report.LagFromProto(st.GetLag()); l != nil {
+			ps.Lag = l.String()
+		}
+		s.Streams = append(s.Streams, ps)
 	}
 	return s
 }

@@ -58,10 +58,22 @@ func (a *app) watchCommand() *cobra.Command {
 	}
 }
 
-// eventPrinter prints a watch event whenever the run's state, attempt, message or error changes.
+// lagEvery is how often `watch` prints the lag of a follow run's change
+// stream when nothing else changes.
+const lagEvery = 5 * time.Second
+
+// eventPrinter prints a watch event whenever the run's state, attempt, message or error
+// changes, and, for a follow run, its change stream's lag every lagEvery.
 func (a *app) eventPrinter() func(*rapidbytev1.WatchRunResponse) error {
 	var prev string
+	var lagAt time.Time
 	return func(ev *rapidbytev1.WatchRunResponse) error {
+		var lag string
+		for _, st := range ev.GetStreams() {
+			if l := report.LagFromProto(st.GetLag()); l != nil {
+				lag = fmt.Sprintf(" (%s lag %s)", st.GetStream(), l)
+			}
+		}
 		line := fmt.Sprintf("%s attempt %d", report.StateName(ev.GetState()), max(ev.GetAttempt(), 1))
 		if msg := strings.Join(strings.Fields(ev.GetMessage()), " "); msg != "" {
 			line += ": " + msg
@@ -69,15 +81,18 @@ func (a *app) eventPrinter() func(*rapidbytev1.WatchRunResponse) error {
 		if ev.GetError() != nil {
 			line += " [" + report.FailureLine(coord.FailureFromProto(ev.GetError())) + "]"
 		}
-		if line == prev {
+		if line == prev && (lag == "" || time.Since(lagAt) < lagEvery) {
 			return nil
 		}
 		prev = line
+		if lag != "" {
+			lagAt = time.Now()
+		}
 		ts := time.Now()
 		if ev.GetTime() != nil {
 			ts = ev.GetTime().AsTime()
 		}
-		_, err := fmt.Fprintf(a.env.Stdout, "%s %s\n", ts.Local().Format(time.TimeOnly), line)
+		_, err := fmt.Fprintf(a.env.Stdout, "%s %s%s\n", ts.Local().Format(time.TimeOnly), line, lag)
 		return err
 	}
 }

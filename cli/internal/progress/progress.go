@@ -17,6 +17,9 @@ type Stream struct {
 	BytesRead      uint64
 	RecordsWritten uint64
 	State          string
+	// Lag, for the change stream of a follow run, is "12.0 KiB, 0.4s"
+	// (empty otherwise).
+	Lag string
 }
 
 // Snapshot is the progress of a run at one moment.
@@ -129,8 +132,12 @@ func (r *Renderer) render(s Snapshot) []string {
 	}
 	for _, st := range s.Streams {
 		mbs := r.seen[key(st)].mbps()
-		lines = append(lines, fmt.Sprintf("  %-*s  %12s read  %12s written  %8.2f MB/s  %s",
-			width, label(st), count(st.RecordsRead), count(st.RecordsWritten), mbs, st.State))
+		line := fmt.Sprintf("  %-*s  %12s read  %12s written  %8.2f MB/s  %s",
+			width, label(st), count(st.RecordsRead), count(st.RecordsWritten), mbs, st.State)
+		if st.Lag != "" {
+			line += "  lag " + st.Lag
+		}
+		lines = append(lines, line)
 	}
 	return lines
 }

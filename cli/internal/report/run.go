@@ -46,6 +46,7 @@ type Run struct {
 	Error              *coord.Failure `json:"error,omitempty"`
 	AttemptErrors      []AttemptError `json:"attempt_errors,omitempty"`
 	IdempotencyKey     string         `json:"idempotency_key,omitempty"`
+	Follow             bool           `json:"follow,omitempty"`
 	AlreadyExists      bool           `json:"already_exists,omitempty"`
 	CreatedAt          *time.Time     `json:"created_at,omitempty"`
 	FinishedAt         *time.Time     `json:"finished_at,omitempty"`
@@ -67,6 +68,30 @@ type Stream struct {
 	// Guarantee, when set, says that the stream's delivery guarantee is
 	// weaker than exactly-once, and when.
 	Guarantee string `json:"guarantee,omitempty"`
+	// Lag, for the change stream of a running follow run, is how far the
+	// destination is behind the source.
+	Lag *Lag `json:"lag,omitempty"`
+}
+
+// Lag is how far a change stream's destination is behind its source.
+type Lag struct {
+	// Bytes is the source's newest WAL position minus the last persisted one.
+	Bytes uint64 `json:"bytes"`
+	// Seconds is the age of the last persisted transaction (0 when caught up).
+	Seconds float64 `json:"seconds"`
+}
+
+// LagFromProto converts a stream lag; nil stays nil.
+func LagFromProto(l *rapidbytev1.StreamLag) *Lag {
+	if l == nil {
+		return nil
+	}
+	return &Lag{Bytes: l.GetBytes(), Seconds: round(l.GetSeconds(), 3)}
+}
+
+// String renders a lag: "12.0 KiB, 0.4 s".
+func (l Lag) String() string {
+	return fmt.Sprintf("%s, %s", Bytes(l.Bytes), Secs(l.Seconds))
 }
 
 // keylessGuarantee is the Guarantee of a stream read in physical order
@@ -135,6 +160,7 @@ func FromProto(r *rapidbytev1.RunResult) Run {
 		Streams:            make([]Stream, 0, len(r.GetStreams())),
 		Error:              coord.FailureFromProto(r.GetError()),
 		IdempotencyKey:     r.GetIdempotencyKey(),
+		Follow:             r.GetFollow(),
 	}
 	for _, s := range r.GetStreams() {
 		out.Streams = append(out.Streams, Stream{
@@ -150,6 +176,7 @@ func FromProto(r *rapidbytev1.RunResult) Run {
 			Attempts:       s.GetAttempts(),
 			Error:          coord.FailureFromProto(s.GetError()),
 			Guarantee:      guarantee(s.GetCheckpoint()),
+			Lag:            LagFromProto(s.GetLag()),
 		})
 	}
 	for _, a := range r.GetAttemptHistory() {
@@ -201,6 +228,9 @@ func WriteText(w io.Writer, r Run) error {
 	p := &printer{w: w}
 	p.line(r.Headline())
 	p.kv("Run", r.RunID)
+	if r.Follow {
+		p.kv("Mode", "follow (the change stream reads until the run is cancelled)")
+	}
 	if r.AlreadyExists {
 		p.kv("Note", "an earlier run with the same idempotency key was returned")
 	}
@@ -248,6 +278,9 @@ func WriteText(w io.Writer, r Run) error {
 			}
 			if s.Attempts > 1 {
 				line += fmt.Sprintf(", %d attempts", s.Attempts)
+			}
+			if s.Lag != nil {
+				line += ", lag " + s.Lag.String()
 			}
 			if s.Error != nil && s.State != "SUCCEEDED" {
 				line += ": " + FailureLine(s.Error)

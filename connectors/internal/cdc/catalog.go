@@ -225,21 +225,37 @@ func readSlot(ctx context.Context, conn *pgconn.PgConn, slot string) (slotState,
 	return slotState{exists: true, active: string(rows[0][0]) == "true", walStatus: string(rows[0][1])}, nil
 }
 
-// Drop drops the replication slot and the publication when they exist.
-func Drop(ctx context.Context, conn *pgconn.PgConn, slot, pub string) error {
+// Drop drops the replication slot and the publication when they exist and
+// says what it did. A slot in use (a running follow, or the backend of an
+// attempt not yet gone) is not dropped: it fails with ErrSlotBusy.
+func Drop(ctx context.Context, conn *pgconn.PgConn, slot, pub string) (string, error) {
 	st, err := readSlot(ctx, conn, slot)
 	if err != nil {
-		return err
+		return "", err
 	}
+	if st.active {
+		return "", fmt.Errorf("%w: replication slot %q is in use by another connection (a running follow of this pipeline: stop it first; see pg_stat_replication)", ErrSlotBusy, slot)
+	}
+	var done []string
 	if st.exists {
 		if _, err := pgclient.Query(ctx, conn, "SELECT pg_drop_replication_slot($1)", []byte(slot)); err != nil {
-			return fmt.Errorf("drop replication slot %q: %w", slot, err)
+			return "", fmt.Errorf("drop replication slot %q: %w", slot, err)
 		}
+		done = append(done, fmt.Sprintf("dropped replication slot %q", slot))
+	} else {
+		done = append(done, fmt.Sprintf("replication slot %q did not exist", slot))
 	}
-	if err := pgclient.Exec(ctx, conn, "DROP PUBLICATION IF EXISTS "+pgsql.Ident(pub)); err != nil {
-		return fmt.Errorf("drop publication %q: %w", pub, err)
+	rows, err := pgclient.Query(ctx, conn, "SELECT 1 FROM pg_publication WHERE pubname = $1", []byte(pub))
+	if err != nil {
+		return "", fmt.Errorf("find publication %q: %w", pub, err)
 	}
-	return nil
+	if len(rows) == 0 {
+		return strings.Join(append(done, fmt.Sprintf("publication %q did not exist", pub)), ", "), nil
+	}
+	if err := pgclient.Exec(ctx, conn, "DROP PUBLICATION "+pgsql.Ident(pub)); err != nil {
+		return "", fmt.Errorf("drop publication %q: %w", pub, err)
+	}
+	return strings.Join(append(done, fmt.Sprintf("dropped publication %q", pub)), ", "), nil
 }
 
 // CheckSlot reports a replication slot that is in use, or invalidated; a

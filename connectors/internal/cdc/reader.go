@@ -33,6 +33,13 @@ type Request struct {
 	// CheckpointRows checkpoints (at the next commit) once this many
 	// changes are pending; default 50,000.
 	CheckpointRows int
+	// Follow reads until Control asks the read to stop, instead of up to
+	// the WAL end observed at the start (see follow.go).
+	Follow bool
+	// Control, for a follow read, returns what the coordinator last said:
+	// the checkpoint it persisted (the slot is confirmed up to it) and
+	// whether to stop. It is polled every controlEvery.
+	Control func(ctx context.Context) (abi.FollowState, error)
 }
 
 // Stats summarises a read.
@@ -72,6 +79,7 @@ type reader struct {
 	vals2    []Value
 	stats    Stats
 	ctl      *pgconn.PgConn
+	follow   followState
 }
 
 // Read reads the change stream: on a fresh start it creates the slot,
@@ -143,6 +151,10 @@ func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emit
 	if r.end, err = pglogrepl.ParseLSN(string(rows[0][0])); err != nil {
 		return r.stats, fmt.Errorf("read the WAL end: %w", err)
 	}
+	if req.Follow {
+		r.end = endless
+	}
+	r.follow.cpLSN = start
 	r.stats.Start, r.stats.End = start, r.end
 	if err := r.stream(ctx, start); err != nil {
 		return r.stats, err
@@ -265,12 +277,16 @@ func (r *reader) checkpoint(lsn pglogrepl.LSN) error {
 	}
 	s := lsn.String()
 	cp := abi.Checkpoint{Stream: StreamName, CursorField: CursorField, CursorValue: &abi.CursorValue{String: &s}, Records: r.stats.Records}
+	if r.req.Follow {
+		cp.Log = r.logPosition(lsn)
+	}
 	if err := r.e.Checkpoint(cp); err != nil {
 		return err
 	}
 	r.stats.Checkpoints++
 	r.pending = 0
 	r.lastCP = time.Now()
+	r.follow.cpLSN = lsn
 	return nil
 }
 
@@ -304,6 +320,11 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if r.req.Follow {
+			if stop, err := r.control(ctx); err != nil || stop {
+				return err
+			}
+		}
 		if time.Since(r.lastStat) > statusEvery {
 			if err := r.sendStatus(ctx, false); err != nil {
 				return err
@@ -321,6 +342,14 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 		msg, err := r.repl.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() == nil && pgconn.Timeout(err) {
+				if r.req.Follow && !r.inTx && r.pending > 0 {
+					// Caught up: commit what is pending now rather than
+					// at the end of the checkpoint interval.
+					r.follow.caughtUp = true
+					if err := r.checkpoint(r.lastEnd); err != nil {
+						return err
+					}
+				}
 				if !r.inTx {
 					if err := r.sendStatus(ctx, true); err != nil {
 						return err
@@ -347,7 +376,12 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 					} else {
 						idleAt, idleSame = ka.ServerWALEnd, 0
 					}
-					if ka.ServerWALEnd >= r.end || idleSame >= 3 {
+					switch {
+					case r.req.Follow:
+						if err := r.followIdle(ka.ServerWALEnd); err != nil {
+							return err
+						}
+					case ka.ServerWALEnd >= r.end || idleSame >= 3:
 						return r.finish(max(r.lastEnd, ka.ServerWALEnd))
 					}
 				}
@@ -404,8 +438,9 @@ func (r *reader) message(ctx context.Context, data []byte) (done bool, err error
 	case *pglogrepl.CommitMessage:
 		r.inTx = false
 		r.stats.Commits++
+		r.follow.commitTime, r.follow.caughtUp = m.CommitTime, false
 		r.lastEnd = m.TransactionEndLSN
-		if m.TransactionEndLSN >= r.end {
+		if m.TransactionEndLSN >= r.end || r.follow.stop {
 			return true, nil
 		}
 		if r.pending >= r.req.CheckpointRows || r.pending > 0 && time.Since(r.lastCP) >= r.req.CheckpointInterval {

@@ -89,6 +89,16 @@ func (s *Source) readCDC(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter
 	if n := req.Stream.Limits.CheckpointIntervalRows; n > 0 {
 		r.CheckpointRows = int(n)
 	}
+	if req.Stream.Follow {
+		r.Follow = true
+		r.Control = func(ctx context.Context) (abi.FollowState, error) {
+			st, ok, err := sdk.FollowState(ctx)
+			if err == nil && !ok {
+				err = sdk.InternalError(errors.New("this worker does not serve follow reads (follow_state)"), sdk.WithCode("no_follow"))
+			}
+			return st, err
+		}
+	}
 	if len(req.Stream.Columns) == 0 {
 		return sdk.ConfigError(errors.New("the change stream names no tables"), sdk.WithCode("invalid_stream"))
 	}
@@ -114,12 +124,26 @@ func (s *Source) readCDC(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter
 	return nil
 }
 
+// Release implements sdk.Releaser: it drops the pipeline's replication
+// slot and publication, refusing while a connection streams from the slot.
+func (s *Source) Release(ctx context.Context, pipeline string) (string, error) {
+	slot, pub, err := s.cdc.names(pipeline)
+	if err != nil {
+		return "", err
+	}
+	st, err := cdc.Drop(ctx, s.conn.PgConn, slot, pub)
+	if err != nil {
+		return "", s.cdcError(fmt.Errorf("drop change stream: %w", err))
+	}
+	return st, nil
+}
+
 // cdcError classifies the cdc package's errors.
 func (s *Source) cdcError(err error) error {
 	switch {
 	case errors.Is(err, cdc.ErrSlotLost):
 		return sdk.ConfigError(err, sdk.WithCode("slot_lost"),
-			sdk.WithHint("the changes since the last checkpoint are gone: delete the pipeline's _cdc cursor (DELETE FROM cursors WHERE pipeline = '<name>' AND stream = '_cdc' in the state store) and run again to take a new snapshot"))
+			sdk.WithHint("the changes since the last checkpoint are gone: run 'rapidbyte cdc drop PIPELINE.yaml' (drops the slot and publication and forgets the cdc cursor), then run again to take a new snapshot"))
 	case errors.Is(err, cdc.ErrSlotBusy):
 		return sdk.TransientDBError(err, sdk.WithCode("slot_busy"))
 	case errors.Is(err, cdc.ErrSchema):

@@ -38,6 +38,7 @@ type runStore interface {
 	ListStreamResults(ctx context.Context, runID string) ([]store.StreamResult, error)
 	GetCursor(ctx context.Context, pipeline, stream string, partition uint32) (*store.Checkpoint, error)
 	PutCursor(ctx context.Context, pipeline, runID string, cp store.Checkpoint) error
+	DeleteCursors(ctx context.Context, pipeline, stream string) error
 	AcquireLease(ctx context.Context, l store.Lease, now time.Time) (store.Lease, bool, error)
 	RenewLease(ctx context.Context, l store.Lease) (bool, error)
 	ReleaseLease(ctx context.Context, pipeline, runID, owner string) error
@@ -170,6 +171,7 @@ type Engine struct {
 	mu      sync.Mutex
 	base    context.Context // set by Run; nil when not running
 	active  map[string]context.CancelCauseFunc
+	execs   map[string]*execution // the executing runs, by id
 	wg      sync.WaitGroup
 	stopped bool
 }
@@ -186,6 +188,7 @@ func New(st runStore, rl relayer, cfg Config, log hclog.Logger) *Engine {
 		slots:  make(chan struct{}, cfg.MaxConcurrentRuns),
 		ready:  make(chan struct{}),
 		active: map[string]context.CancelCauseFunc{},
+		execs:  map[string]*execution{},
 	}
 }
 
@@ -250,6 +253,9 @@ type Submission struct {
 	// Variables supply ${VAR} values ahead of the environment. They live in
 	// memory for the run's duration only and are never stored.
 	Variables map[string]string
+	// Follow keeps the pipeline's change stream reading until the run is
+	// cancelled (see follow.go); the pipeline needs a cdc stream.
+	Follow bool
 }
 
 // Submit validates and records a run and starts it in the background. It
@@ -264,6 +270,10 @@ func (e *Engine) Submit(ctx context.Context, sub Submission) (store.Run, bool, e
 	p, err := pipeline.Parse([]byte(sub.YAML), lookup)
 	if err != nil {
 		return store.Run{}, false, err
+	}
+	if _, cdc := p.ChangeStream(); sub.Follow && !cdc {
+		return store.Run{}, false, runerr.New(runerr.CategoryConfig, "FOLLOW_WITHOUT_CDC",
+			"pipeline %q has no stream with sync_mode: cdc: only a change stream can be followed", p.Name)
 	}
 	stored, err := pipeline.RedactYAML([]byte(sub.YAML), nil)
 	if err != nil {
@@ -282,6 +292,7 @@ func (e *Engine) Submit(ctx context.Context, sub Submission) (store.Run, bool, e
 		IdempotencyKey: sub.IdempotencyKey,
 		PipelineYAML:   string(stored),
 		Owner:          e.cfg.Owner,
+		Follow:         sub.Follow,
 	}
 	if err := e.attachResumeData(&run, sub, string(stored) != sub.YAML); err != nil {
 		return store.Run{}, false, err
@@ -329,18 +340,21 @@ func (e *Engine) start(run store.Run, p *pipeline.Pipeline, lookup pipeline.Look
 		return ErrNotRunning
 	}
 	ctx, cancel := context.WithCancelCause(e.base)
+	x := &execution{e: e, run: run, p: p, lookup: lookup, plan: plan, cancel: cancel, resumedFrom: resumedFrom,
+		follow: run.Follow, follows: map[*task]*relay.Follow{}}
 	e.active[run.ID] = cancel
+	e.execs[run.ID] = x
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		defer func() {
 			e.mu.Lock()
 			delete(e.active, run.ID)
+			delete(e.execs, run.ID)
 			e.mu.Unlock()
 			cancel(nil)
 			e.hub.finish(run.ID)
 		}()
-		x := &execution{e: e, run: run, p: p, lookup: lookup, plan: plan, cancel: cancel, resumedFrom: resumedFrom}
 		x.execute(ctx)
 	}()
 	return nil
@@ -351,6 +365,9 @@ type RunView struct {
 	Run      store.Run
 	Attempts []store.Attempt
 	Streams  []store.StreamResult
+	// Lags is the live lag of the change streams of a follow run executing
+	// here, by stream name (nil otherwise).
+	Lags map[string]Lag
 }
 
 // Get returns a run with its attempts and stream results. A missing run
@@ -369,7 +386,7 @@ func (e *Engine) Get(ctx context.Context, id string) (RunView, error) {
 		return RunView{}, fmt.Errorf("list stream results of run %q: %w", id, err)
 	}
 	pipelineOrder(streams, atts)
-	return RunView{Run: run, Attempts: atts, Streams: streams}, nil
+	return RunView{Run: run, Attempts: atts, Streams: streams, Lags: e.RunLags(id)}, nil
 }
 
 // pipelineOrder sorts stream results in the order the run planned them (the
@@ -419,10 +436,10 @@ func (e *Engine) Cancel(ctx context.Context, id string) (store.Run, bool, error)
 		return run, false, nil
 	}
 	e.mu.Lock()
-	cancel, local := e.active[id]
+	x, local := e.execs[id]
 	e.mu.Unlock()
 	if local {
-		cancel(errUserCancel)
+		x.userCancel()
 		e.log.Info("run cancel requested", "run_id", id)
 		return run, true, nil
 	}

@@ -12,6 +12,8 @@ var (
 	// ErrNotRunning means the engine is not started (Run was not called) or
 	// is shutting down.
 	ErrNotRunning = errors.New("engine is not running")
+	// ErrNoChangeStream means a pipeline has no cdc stream to drop.
+	ErrNoChangeStream = errors.New("no change stream")
 	// errShutdown is the cancel cause of runs interrupted by shutdown.
 	errShutdown = errors.New("coordinator shutting down")
 	// errUserCancel is the cancel cause of runs cancelled through Cancel.

@@ -23,6 +23,9 @@ type StreamProgress struct {
 	RecordsFailed uint64
 	// State is the stream's state.
 	State store.RunState
+	// Lag, for the change stream of a follow run, is how far the
+	// destination is behind the source (nil otherwise).
+	Lag *Lag
 }
 
 // Event is one thing that happened to a run.

@@ -42,7 +42,9 @@ type task struct {
 	srcLoad, dstLd float64
 	readDur        time.Duration
 	writeDur       time.Duration
-	srcPh, dstPh   relay.Phases // of the successful attempt
+	srcPh, dstPh   relay.Phases       // of the successful attempt
+	log            *store.LogPosition // of the last persisted checkpoint (change streams)
+	head           uint64             // the newest source log position reported
 }
 
 func (t *task) name() string {
@@ -70,6 +72,14 @@ type execution struct {
 	// resumedFrom, when set, is the coordinator this run was taken over
 	// from: tasks and attempts continue from what the store holds.
 	resumedFrom string
+
+	// follow is set for a follow run (see follow.go); follows holds the
+	// follow controls of its running change streams.
+	follow     bool
+	follows    map[*task]*relay.Follow
+	stopping   bool // the user asked a follow run to stop
+	progressed bool // a checkpoint was persisted since the last failure
+	streak     int  // failed attempts since the last progress (follow runs)
 }
 
 // execute drives the run to a final state.
@@ -138,11 +148,11 @@ func (x *execution) execute(ctx context.Context) {
 		x.attempt++
 		x.mu.Unlock()
 		failure := x.runAttempt(ctx)
-		if failure == nil || ctx.Err() != nil {
+		if failure == nil || ctx.Err() != nil || x.isStopping() {
 			x.finish(ctx, failure)
 			return
 		}
-		d := policy.Decision(x.attempt, *failure)
+		d := policy.Decision(x.retryNumber(), *failure)
 		if !d.Retry {
 			log.Info("run failed", "attempt", x.attempt, "error", failure, "reason", d.Reason)
 			x.finish(ctx, failure)
@@ -424,6 +434,18 @@ func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError
 		Resume: t.resume, Avoid: t.avoid, Snapshot: t.snapshot,
 		Timeout: time.Duration(x.p.Resources.TimeoutSeconds) * time.Second,
 	}
+	if x.follow && t.stream.SyncMode == pipeline.SyncCDC {
+		f, done, ok := x.startFollow(t)
+		if !ok {
+			// Stopped between attempts: nothing is left to drain.
+			t.done = true
+			x.setLive(t, func(sp *StreamProgress) { sp.State = store.StateSucceeded })
+			x.putResult(ctx, t, store.StateSucceeded, nil, relay.Result{})
+			return nil
+		}
+		defer done()
+		job.Follow = f
+	}
 	var lastCP *store.Checkpoint // each acknowledgement brings a new checkpoint value
 	var cpErr error
 	relayOnce := func() (relay.Result, error) {
@@ -434,10 +456,17 @@ func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError
 				// may it become the stream's cursor.
 				if incremental && cpErr == nil {
 					cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
+					if cpErr == nil && job.Follow != nil {
+						job.Follow.Persisted(cp)
+						x.noteLog(t, cp, pr.SourceHead)
+					}
 				}
 				// The stream result keeps it too, so that a coordinator taking
 				// the run over resumes the stream from it.
 				x.putAck(ctx, t, cp, pr)
+			}
+			if job.Follow != nil {
+				x.noteLog(t, nil, pr.SourceHead)
 			}
 			x.setLive(t, func(sp *StreamProgress) {
 				sp.RecordsRead = t.baseRead + pr.RecordsRead
@@ -582,7 +611,7 @@ func (x *execution) finish(ctx context.Context, failure *runerr.ConnectorError) 
 	switch {
 	case ctx.Err() != nil && errors.Is(cause, errShutdown):
 		r.State, r.Error = store.StateFailed, shutdownError()
-	case ctx.Err() != nil:
+	case ctx.Err() != nil, failure != nil && x.stopping:
 		r.State, r.Error = store.StateCancelled, cancelledError()
 	case failure != nil:
 		r.State, r.Error = store.StateFailed, failure
@@ -736,7 +765,7 @@ func (x *execution) heartbeat(ctx context.Context) func() {
 			case <-poll.C:
 				// CancelRun may have reached another coordinator sharing the store.
 				if r, err := x.e.store.GetRun(hctx, id); err == nil && r.CancelRequested && x.cancel != nil {
-					x.cancel(errUserCancel)
+					x.userCancel()
 				}
 			}
 		}
@@ -770,8 +799,10 @@ func (x *execution) publish(ev Event) {
 	ev.State = x.run.State
 	ev.Attempt = x.attempt
 	ev.Streams = make([]StreamProgress, len(x.tasks))
+	now := time.Now()
 	for i, t := range x.tasks {
 		ev.Streams[i] = t.live
+		ev.Streams[i].Lag = lagOf(t, now)
 	}
 	x.lastEvent = time.Now()
 	x.mu.Unlock()

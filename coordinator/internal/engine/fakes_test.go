@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,6 +191,17 @@ func (m *memStore) PutCursor(_ context.Context, p, _ string, cp store.Checkpoint
 	defer m.mu.Unlock()
 	m.cursors[fmt.Sprintf("%s/%s/%d", p, cp.Stream, cp.Partition)] = cp
 	m.puts = append(m.puts, cp)
+	return nil
+}
+
+func (m *memStore) DeleteCursors(_ context.Context, p, stream string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.cursors {
+		if strings.HasPrefix(k, p+"/"+stream+"/") {
+			delete(m.cursors, k)
+		}
+	}
 	return nil
 }
 

@@ -23,6 +23,7 @@ type runService interface {
 	Cancel(ctx context.Context, id string) (store.Run, bool, error)
 	Watch(id string) (<-chan engine.Event, func())
 	Wait(ctx context.Context, id string) (store.Run, error)
+	DropChangeStream(ctx context.Context, p *pipeline.Pipeline, release func(context.Context) (string, error)) (string, bool, error)
 }
 
 // workerClient forwards unary calls to some worker (workerpool.Pool).
@@ -68,6 +69,7 @@ func (s *CoordinatorServer) SubmitRun(ctx context.Context, r *rapidbytev1.Submit
 	}
 	run, existed, err := s.runs.Submit(ctx, engine.Submission{
 		YAML: r.GetPipelineYaml(), IdempotencyKey: r.GetIdempotencyKey(), Variables: r.GetVariables(),
+		Follow: r.GetFollow(),
 	})
 	if err != nil {
 		return nil, toStatus(s.log, method, err)
@@ -83,7 +85,7 @@ func (s *CoordinatorServer) SubmitRun(ctx context.Context, r *rapidbytev1.Submit
 	}
 	return &rapidbytev1.SubmitRunResponse{
 		RunId: run.ID, AlreadyExists: existed,
-		Run: protoconv.RunDetailToProto(view.Run, view.Attempts, view.Streams),
+		Run: runDetail(view),
 	}, nil
 }
 
@@ -96,7 +98,25 @@ func (s *CoordinatorServer) GetRun(ctx context.Context, r *rapidbytev1.GetRunReq
 	if err != nil {
 		return nil, toStatus(s.log, "GetRun", err)
 	}
-	return &rapidbytev1.GetRunResponse{Run: protoconv.RunDetailToProto(view.Run, view.Attempts, view.Streams)}, nil
+	return &rapidbytev1.GetRunResponse{Run: runDetail(view)}, nil
+}
+
+// runDetail converts a run view, with the live lag of its change streams.
+func runDetail(v engine.RunView) *rapidbytev1.RunResult {
+	out := protoconv.RunDetailToProto(v.Run, v.Attempts, v.Streams)
+	for _, sr := range out.Streams {
+		if l, ok := v.Lags[sr.GetStream()]; ok {
+			sr.Lag = lagToProto(&l)
+		}
+	}
+	return out
+}
+
+func lagToProto(l *engine.Lag) *rapidbytev1.StreamLag {
+	if l == nil {
+		return nil
+	}
+	return &rapidbytev1.StreamLag{Bytes: l.Bytes, Seconds: l.Seconds}
 }
 
 // ListRuns returns one page of runs, newest first.
@@ -191,6 +211,7 @@ func eventToProto(ev engine.Event) *rapidbytev1.WatchRunResponse {
 		out.Streams = append(out.Streams, &rapidbytev1.StreamProgress{
 			Stream: sp.Stream, Partition: sp.Partition, RecordsRead: sp.RecordsRead, BytesRead: sp.BytesRead,
 			RecordsWritten: sp.RecordsWritten, RecordsFailed: sp.RecordsFailed, State: protoconv.StateToProto(sp.State),
+			Lag: lagToProto(sp.Lag),
 		})
 	}
 	return out

@@ -72,6 +72,8 @@ func toStatus(log hclog.Logger, method string, err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, store.ErrConflict):
 		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, engine.ErrNoChangeStream):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, engine.ErrNotRunning):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.As(err, &ce):

@@ -1,6 +1,8 @@
 package protoconv
 
 import (
+	"time"
+
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
@@ -21,7 +23,30 @@ func CheckpointToProto(c *store.Checkpoint) *rapidbytev1.Checkpoint {
 		TieBreakerValue: CursorToProto(c.TieBreakerValue),
 		Records:         c.Records,
 		Bytes:           c.Bytes,
+		Log:             logToProto(c.Log),
 	}
+}
+
+func logToProto(l *store.LogPosition) *rapidbytev1.LogPosition {
+	if l == nil {
+		return nil
+	}
+	p := &rapidbytev1.LogPosition{Position: l.Position, Head: l.Head}
+	if !l.CommitTime.IsZero() {
+		p.CommitTimeMicros = l.CommitTime.UnixMicro()
+	}
+	return p
+}
+
+func logFromProto(p *rapidbytev1.LogPosition) *store.LogPosition {
+	if p == nil {
+		return nil
+	}
+	l := &store.LogPosition{Position: p.GetPosition(), Head: p.GetHead()}
+	if us := p.GetCommitTimeMicros(); us > 0 {
+		l.CommitTime = time.UnixMicro(us)
+	}
+	return l
 }
 
 // CheckpointFromProto converts a proto checkpoint; nil stays nil.
@@ -39,6 +64,7 @@ func CheckpointFromProto(p *rapidbytev1.Checkpoint) *store.Checkpoint {
 		TieBreakerValue: CursorFromProto(p.GetTieBreakerValue()),
 		Records:         p.GetRecords(),
 		Bytes:           p.GetBytes(),
+		Log:             logFromProto(p.GetLog()),
 	}
 }
 

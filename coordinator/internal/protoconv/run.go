@@ -63,6 +63,7 @@ func RunToProto(r store.Run) *rapidbytev1.RunResult {
 		FinishedAt:      Timestamp(r.FinishedAt),
 		IdempotencyKey:  r.IdempotencyKey,
 		CancelRequested: r.CancelRequested,
+		Follow:          r.Follow,
 	}
 }
 

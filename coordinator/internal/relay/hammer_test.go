@@ -111,7 +111,7 @@ func TestRelayHammer(t *testing.T) {
 		cancelled := g%4 == 3
 		var mu sync.Mutex
 		var last Progress
-		res, err := rl.relayTickets(ctx, read, write, 1+g%4, nil, func(pr Progress) {
+		res, err := rl.relayTickets(ctx, read, write, 1+g%4, nil, nil, func(pr Progress) {
 			mu.Lock()
 			last = pr
 			mu.Unlock()

@@ -47,6 +47,9 @@ type Job struct {
 	// Snapshot, for a partition, is the exported snapshot (HoldSnapshot)
 	// that all partitions of the stream read in; "" for none.
 	Snapshot string
+	// Follow, for a change stream, makes the read follow: it runs until
+	// Follow.Stop, and learns through Follow what was persisted.
+	Follow *Follow
 }
 
 // Relayer relays jobs' streams between the workers of a pool.
@@ -69,7 +72,7 @@ func (rl *Relayer) Relay(ctx context.Context, job Job, onProgress func(Progress)
 		ctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
-	res, err := rl.relayTickets(ctx, read, write, job.Pipeline.Resources.MaxInflightBatches, job.Avoid, onProgress)
+	res, err := rl.relayTickets(ctx, read, write, job.Pipeline.Resources.MaxInflightBatches, job.Avoid, job.Follow, onProgress)
 	// The stream may end with the worker's view of the deadline (it is
 	// propagated) a moment before ctx reports it: go by the clock.
 	if err != nil && job.Timeout > 0 && parent.Err() == nil && !time.Now().Before(until) {
@@ -168,6 +171,7 @@ func streamSpec(p *pipeline.Pipeline, job Job) *rapidbytev1.StreamSpec {
 		MaxFailedRecords:  p.Destination.MaxFailedRecords,
 		DestinationTable:  s.DestinationTable,
 		Pipeline:          p.Name,
+		Follow:            job.Follow != nil,
 	}
 	if spec.SyncMode == rapidbytev1.SyncMode_SYNC_MODE_UNSPECIFIED {
 		spec.SyncMode = rapidbytev1.SyncMode_SYNC_MODE_FULL_REFRESH

@@ -55,6 +55,9 @@ type Progress struct {
 	SourceWorker, DestWorker string
 	// SourceModuleLoadMs and DestModuleLoadMs are the workers' module load times.
 	SourceModuleLoadMs, DestModuleLoadMs float64
+	// SourceHead, for a change stream, is the newest source log position
+	// the source reported (rapidbyte.v1.LogPosition.head) on a checkpoint.
+	SourceHead uint64
 }
 
 // Result is the outcome of one relayed stream. On error it holds what was
@@ -192,7 +195,7 @@ func (r *relay) update(f func(p *Progress)) {
 // available) and forwards every FlightData from the read to the write with
 // at most maxInflight messages (and MaxInflightBytes) queued between them.
 func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
-	maxInflight int, avoid []string, onProgress func(Progress),
+	maxInflight int, avoid []string, follow *Follow, onProgress func(Progress),
 ) (Result, error) {
 	if maxInflight <= 0 {
 		maxInflight = DefaultMaxInflight
@@ -222,8 +225,16 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	// to another worker than the read when one is ready: on the 1-table
 	// bench that was faster than sharing one (docs/rationale.md,
 	// "Placement by load"), and with two workers it halves every stream's
-	// work between them whatever the table sizes.
-	get, srcAddr, err := rl.pool.OpenStream(rctx, &doGetDesc, methodDoGet, avoid, "", grpc.ForceCodecV2(rawCodec{}))
+	// work between them whatever the table sizes. A follow read runs on
+	// DoExchange, so the coordinator can tell it what it persisted.
+	getDesc, getMethod := &doGetDesc, methodDoGet
+	if follow != nil {
+		getDesc, getMethod = &doExchangeDesc, methodDoExchange
+		if ticketMsg, err = exchangeOpening(ticket); err != nil {
+			return r.result(), runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
+		}
+	}
+	get, srcAddr, err := rl.pool.OpenStream(rctx, getDesc, getMethod, avoid, "", grpc.ForceCodecV2(rawCodec{}))
 	if err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "open "+stream, err)
 	}
@@ -234,7 +245,11 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	if err := get.SendMsg(&frame{b: ticketMsg}); err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, recvErr(get, err))
 	}
-	if err := get.CloseSend(); err != nil {
+	if follow != nil {
+		// The client side stays open for the follow control messages.
+		follow.notify() // the first tells a resumed read what is persisted
+		go sendControl(rctx, get, follow)
+	} else if err := get.CloseSend(); err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, err)
 	}
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = srcAddr, dstAddr })
@@ -317,6 +332,7 @@ func (r *relay) read(ctx context.Context, get grpc.ClientStream, addr string, ch
 			if p.SourceModuleLoadMs == 0 {
 				p.SourceModuleLoadMs = meta.GetModuleLoadMs()
 			}
+			p.SourceHead = max(p.SourceHead, meta.GetCheckpoint().GetLog().GetHead())
 		})
 		if !gate.acquire(msg.n) {
 			msg.release()

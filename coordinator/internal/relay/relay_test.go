@@ -44,7 +44,7 @@ func TestRelayPassesBodiesThroughAndTracksAcks(t *testing.T) {
 
 	var mu sync.Mutex
 	var ckpts []uint64
-	res, err := p.relayTickets(testCtx(t), read, write, 2, nil, func(pr Progress) {
+	res, err := p.relayTickets(testCtx(t), read, write, 2, nil, nil, func(pr Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		if pr.Checkpoint != nil && (len(ckpts) == 0 || ckpts[len(ckpts)-1] != pr.Checkpoint.ID) {
@@ -109,7 +109,7 @@ func TestRelayBoundsInflight(t *testing.T) {
 	changed := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
-		_, err := p.relayTickets(testCtx(t), read, write, maxInflight, nil, func(pr Progress) {
+		_, err := p.relayTickets(testCtx(t), read, write, maxInflight, nil, nil, func(pr Progress) {
 			mu.Lock()
 			last = pr
 			maxGap = max(maxGap, pr.MessagesRead-pr.MessagesSent)
@@ -179,7 +179,7 @@ func TestRelayErrors(t *testing.T) {
 			p := newTestRelayer(t, w.addr)
 			read, write := testTickets()
 			var once sync.Once
-			_, err := p.relayTickets(testCtx(t), read, write, 4, nil, func(pr Progress) {
+			_, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, func(pr Progress) {
 				if tc.kill && pr.MessagesRead >= 2 {
 					once.Do(func() { go w.srv.Stop() })
 				}
@@ -212,7 +212,7 @@ func TestRelayCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	var once sync.Once
 	start := time.Now()
-	_, err := p.relayTickets(ctx, read, write, 4, nil, func(pr Progress) {
+	_, err := p.relayTickets(ctx, read, write, 4, nil, nil, func(pr Progress) {
 		if pr.MessagesSent >= 2 {
 			once.Do(cancel)
 		}
@@ -246,7 +246,7 @@ func TestRelayAvoidsFailedWorker(t *testing.T) {
 	warmGets, warmPuts := a.gets, a.puts
 	a.mu.Unlock()
 	for i := 0; i < 4; i++ {
-		res, err := p.relayTickets(testCtx(t), read, write, 4, []string{a.addr}, nil)
+		res, err := p.relayTickets(testCtx(t), read, write, 4, []string{a.addr}, nil, nil)
 		if err != nil {
 			t.Fatalf("relay %d: %v", i, err)
 		}
@@ -269,7 +269,7 @@ func warmUp(t *testing.T, p *Relayer, read *rapidbytev1.ReadTicket, write *rapid
 		if i == 50 {
 			t.Fatalf("the pool used only %v", seen)
 		}
-		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
+		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
 		if err != nil {
 			t.Fatalf("warm-up relay: %v", err)
 		}
@@ -289,7 +289,7 @@ func TestRelayPlacesReadAndWriteApart(t *testing.T) {
 	warmUp(t, p, read, write)
 	sources := map[string]int{}
 	for i := range 4 {
-		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
+		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
 		if err != nil {
 			t.Fatalf("relay %d: %v", i, err)
 		}
@@ -307,7 +307,7 @@ func TestRelayEmptySource(t *testing.T) {
 	w := startFake(t, &fakeWorker{})
 	p := newTestRelayer(t, w.addr)
 	read, write := testTickets()
-	res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
+	res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
 	if err != nil {
 		t.Fatalf("relay of an empty stream: %v", err)
 	}
@@ -357,7 +357,7 @@ func TestRelayDeadlineVerdicts(t *testing.T) {
 			p := newTestRelayer(t, w.addr)
 			read, write := testTickets()
 			start := time.Now()
-			_, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil)
+			_, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
 			took := time.Since(start)
 			ce, ok := err.(*runerr.ConnectorError)
 			if !ok {

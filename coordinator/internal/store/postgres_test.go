@@ -101,8 +101,8 @@ func TestPostgresMigrationRace(t *testing.T) {
 		defer stores[i].Close()
 	}
 	ctx := context.Background()
-	if v, err := stores[0].SchemaVersion(ctx); err != nil || v != 3 {
-		t.Errorf("SchemaVersion = %d, %v; want 3", v, err)
+	if v, err := stores[0].SchemaVersion(ctx); err != nil || v != 4 {
+		t.Errorf("SchemaVersion = %d, %v; want 4", v, err)
 	}
 	if stores[0].Backend() != "postgres" {
 		t.Errorf("Backend = %q", stores[0].Backend())

@@ -17,7 +17,7 @@ import (
 
 const runColumns = `id, pipeline, state, idempotency_key, pipeline_yaml, created_at, started_at, finished_at,
 updated_at, cancel_requested, owner, records_read, records_written, bytes_read, bytes_written,
-duration_secs, attempts, timings, error, resume_data, resume_blocker, records_failed`
+duration_secs, attempts, timings, error, resume_data, resume_blocker, records_failed, follow`
 
 type rowScanner interface {
 	Scan(dest ...any) error
@@ -35,7 +35,7 @@ func scanRun(row rowScanner) (Run, error) {
 	)
 	if err := row.Scan(&r.ID, &r.Pipeline, &state, &key, &r.PipelineYAML, &created, &started, &finished,
 		&updated, &r.CancelRequested, &r.Owner, &recRead, &recWritten, &bRead, &bWritten,
-		&r.DurationSecs, &r.Attempts, &timings, &errText, &r.ResumeData, &r.ResumeBlocker, &recFailed); err != nil {
+		&r.DurationSecs, &r.Attempts, &timings, &errText, &r.ResumeData, &r.ResumeBlocker, &recFailed, &r.Follow); err != nil {
 		return Run{}, err
 	}
 	r.RecordsFailed = toU64(recFailed)
@@ -77,12 +77,12 @@ func (s *DB) CreateRun(ctx context.Context, run Run) (Run, bool, error) {
 		return Run{}, false, fmt.Errorf("create run: %w", err)
 	}
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (`+runColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (idempotency_key) DO NOTHING`),
 		run.ID, run.Pipeline, string(run.State), nullString(run.IdempotencyKey), run.PipelineYAML,
 		micros(run.CreatedAt), micros(run.StartedAt), micros(run.FinishedAt), micros(run.UpdatedAt),
 		run.CancelRequested, run.Owner, u64(run.RecordsRead), u64(run.RecordsWritten), u64(run.BytesRead),
-		u64(run.BytesWritten), run.DurationSecs, run.Attempts, string(timings), errText, run.ResumeData, run.ResumeBlocker, u64(run.RecordsFailed))
+		u64(run.BytesWritten), run.DurationSecs, run.Attempts, string(timings), errText, run.ResumeData, run.ResumeBlocker, u64(run.RecordsFailed), run.Follow)
 	if err != nil {
 		if classify(err) == uniqueViolation {
 			return Run{}, false, fmt.Errorf("create run %q: id already exists: %w", run.ID, ErrConflict)

@@ -54,8 +54,8 @@ func TestSQLiteReopen(t *testing.T) {
 			if _, err := s.GetRun(ctx, "r1"); err != nil {
 				t.Errorf("run lost across reopen: %v", err)
 			}
-			if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
-				t.Errorf("SchemaVersion = %d, %v; want 3", v, err)
+			if v, err := s.SchemaVersion(ctx); err != nil || v != 4 {
+				t.Errorf("SchemaVersion = %d, %v; want 4", v, err)
 			}
 		})
 	}

@@ -46,6 +46,9 @@ type Run struct {
 	UpdatedAt time.Time
 	// CancelRequested is set by RequestCancel; UpdateRun never clears it.
 	CancelRequested bool
+	// Follow is set for a run whose change stream reads until it is
+	// cancelled (rapidbyte run --follow); set at creation.
+	Follow bool
 	// Owner identifies the coordinator instance that last drove the run;
 	// the pipeline's Lease says who drives it now. Empty when unowned.
 	Owner string
@@ -185,6 +188,20 @@ type Checkpoint struct {
 	Records uint64 `json:"records"`
 	// Bytes is the number of Arrow bytes covered.
 	Bytes uint64 `json:"bytes"`
+	// Log, for a change stream, places the checkpoint in the source's log
+	// (for lag). It lives in memory only: the store keeps the cursor.
+	Log *LogPosition `json:"-"`
+}
+
+// LogPosition places a change stream's checkpoint in the source's log.
+type LogPosition struct {
+	// Position is the checkpoint's position (PostgreSQL: the LSN).
+	Position uint64
+	// Head is the newest position the source had seen at the checkpoint.
+	Head uint64
+	// CommitTime is the source commit time of the last transaction the
+	// checkpoint covers; zero when the source was caught up.
+	CommitTime time.Time
 }
 
 // Cursor is the stored cursor of one stream partition of a pipeline.

@@ -122,8 +122,9 @@ func (p *loadPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	return res, nil
 }
 
-// role is what a call does on a worker: a read (Flight DoGet), a write
-// (DoPut), or anything else (Spec, Check, Discover).
+// role is what a call does on a worker: a read (Flight DoGet, or DoExchange
+// for a follow read), a write (DoPut), or anything else (Spec, Check,
+// Discover).
 type role int
 
 const (
@@ -135,7 +136,7 @@ const (
 
 func roleOf(method string) role {
 	switch method {
-	case methodDoGet:
+	case methodDoGet, methodDoExchange:
 		return roleRead
 	case methodDoPut:
 		return roleWrite
@@ -147,6 +148,8 @@ func roleOf(method string) role {
 const (
 	methodDoGet = "/arrow.flight.protocol.FlightService/DoGet"
 	methodDoPut = "/arrow.flight.protocol.FlightService/DoPut"
+	// methodDoExchange carries a follow read (relay/follow.go).
+	methodDoExchange = "/arrow.flight.protocol.FlightService/DoExchange"
 )
 
 // load is one worker's calls in flight from this coordinator, by role.

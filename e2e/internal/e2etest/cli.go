@@ -188,6 +188,14 @@ type StreamResult struct {
 	DurationSecs   float64  `json:"duration_secs"`
 	Attempts       uint32   `json:"attempts"`
 	Error          *Failure `json:"error,omitempty"`
+	// Lag is set on the change stream of a running follow run.
+	Lag *Lag `json:"lag,omitempty"`
+}
+
+// Lag is how far a change stream's destination is behind its source.
+type Lag struct {
+	Bytes   uint64  `json:"bytes"`
+	Seconds float64 `json:"seconds"`
 }
 
 // AttemptError is the failure of one earlier attempt of a run.
@@ -221,6 +229,7 @@ type RunResult struct {
 	Error              *Failure       `json:"error,omitempty"`
 	AttemptErrors      []AttemptError `json:"attempt_errors,omitempty"`
 	IdempotencyKey     string         `json:"idempotency_key,omitempty"`
+	Follow             bool           `json:"follow,omitempty"`
 	AlreadyExists      bool           `json:"already_exists,omitempty"`
 	CreatedAt          *time.Time     `json:"created_at,omitempty"`
 	FinishedAt         *time.Time     `json:"finished_at,omitempty"`

@@ -32,6 +32,12 @@ type Host interface {
 	IsCancelled() int32
 }
 
+// Follower is implemented by hosts that serve the follow_state import
+// (the wasm host; a native test host may not).
+type Follower interface {
+	FollowState(buf []byte) int32
+}
+
 // Default is the host of a wasm guest (nil in native builds).
 var Default Host
 

@@ -50,6 +50,12 @@ type streamService interface {
 // with a PutResult whose app_metadata is a serialized WriteAck; the last one
 // has final=true.
 //
+// DoExchange serves a follow read (StreamSpec.follow): the first message's
+// descriptor cmd is a serialized ReadTicket, the server answers like a
+// DoGet, and each later client message carries a serialized
+// rapidbyte.v1.FollowControl as app_metadata (the checkpoint the
+// coordinator persisted, a stop request); see followControl.
+//
 // GetFlightInfo (flightinfo.go) describes a read for standard Flight
 // clients. Every other Flight method is Unimplemented.
 type FlightServer struct {
@@ -74,6 +80,14 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 	if err != nil {
 		return toStatus(s.log, err)
 	}
+	if req.Stream.Follow {
+		return toStatus(s.log, invalidf("a follow read is served by DoExchange, not DoGet"))
+	}
+	return s.read(req, stream)
+}
+
+// read serves a read request on stream (a DoGet's or a DoExchange's).
+func (s *FlightServer) read(req runner.StreamRequest, stream readStream) error {
 	sink := newFlightSink(stream)
 	res, err := s.svc.Read(stream.Context(), req, sink)
 	if cerr := sink.close(); err == nil && cerr != nil {

@@ -19,6 +19,7 @@ type controlService interface {
 	Spec(ctx context.Context, ref modules.Ref) (abi.Manifest, error)
 	Check(ctx context.Context, ref modules.Ref, config json.RawMessage, role string, streams []abi.StreamSchema) (*abi.CheckResult, error)
 	Discover(ctx context.Context, ref modules.Ref, config json.RawMessage) (*abi.Catalog, error)
+	Release(ctx context.Context, ref modules.Ref, config json.RawMessage, pipeline string) (*abi.CheckResult, error)
 }
 
 // WorkerServer implements rapidbyte.v1.WorkerService.
@@ -54,7 +55,12 @@ func (s *WorkerServer) Check(ctx context.Context, req *rbv1.CheckRequest) (*rbv1
 	if err != nil {
 		return nil, toStatus(s.log, invalidf("config: %v", err))
 	}
-	res, err := s.svc.Check(ctx, refFromProto(req.GetConnector()), cfg, protoconv.RoleName(req.GetRole()), protoconv.StreamSchemasFromProto(req.GetStreams()))
+	var res *abi.CheckResult
+	if p := req.GetReleasePipeline(); p != "" {
+		res, err = s.svc.Release(ctx, refFromProto(req.GetConnector()), cfg, p)
+	} else {
+		res, err = s.svc.Check(ctx, refFromProto(req.GetConnector()), cfg, protoconv.RoleName(req.GetRole()), protoconv.StreamSchemasFromProto(req.GetStreams()))
+	}
 	var ge *guest.Error
 	if errors.As(err, &ge) {
 		return &rbv1.CheckResponse{Ok: false, Message: ge.Envelope.Message, Error: protoconv.ErrorToProto(ge.Envelope, ge.Connector)}, nil

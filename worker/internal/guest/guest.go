@@ -51,6 +51,15 @@ type Invocation struct {
 	// State backs the state_get and state_put imports (optional; default:
 	// a map that lives for this invocation only).
 	State StateStore
+	// Follow backs the follow_state import of a follow read (nil for
+	// every other invocation: the import answers -ENOENT).
+	Follow Follow
+}
+
+// Follow is what the coordinator last told a follow read.
+type Follow interface {
+	// State returns the latest persisted checkpoint and stop request.
+	State() abi.FollowState
 }
 
 // StateStore is the connector state the state_get and state_put imports

@@ -44,6 +44,7 @@ func StreamSpecFromProto(p *rbv1.StreamSpec) abi.StreamSpec {
 		MaxFailedRecords:  p.GetMaxFailedRecords(),
 		DestinationTable:  p.GetDestinationTable(),
 		Pipeline:          p.GetPipeline(),
+		Follow:            p.GetFollow(),
 	}
 	if pp := p.GetPartition(); pp != nil {
 		s.Partition = &abi.Partition{Index: pp.GetIndex(), Count: pp.GetCount(), Key: pp.GetKey(),
@@ -82,6 +83,7 @@ func StreamSpecToProto(s abi.StreamSpec) *rbv1.StreamSpec {
 		MaxFailedRecords:  s.MaxFailedRecords,
 		DestinationTable:  s.DestinationTable,
 		Pipeline:          s.Pipeline,
+		Follow:            s.Follow,
 	}
 	if s.Partition != nil {
 		p.Partition = &rbv1.Partition{Index: s.Partition.Index, Count: s.Partition.Count, Key: s.Partition.Key,
@@ -157,7 +159,15 @@ func CheckpointFromProto(p *rbv1.Checkpoint) *abi.Checkpoint {
 		Records:         p.GetRecords(),
 		Bytes:           p.GetBytes(),
 		Partition:       p.GetPartition(),
+		Log:             logFromProto(p.GetLog()),
 	}
+}
+
+func logFromProto(p *rbv1.LogPosition) *abi.LogPosition {
+	if p == nil {
+		return nil
+	}
+	return &abi.LogPosition{Position: p.GetPosition(), Head: p.GetHead(), CommitTimeMicros: p.GetCommitTimeMicros()}
 }
 
 // CheckpointToProto converts a checkpoint; nil gives nil.
@@ -175,7 +185,15 @@ func CheckpointToProto(c *abi.Checkpoint) *rbv1.Checkpoint {
 		Records:         c.Records,
 		Bytes:           c.Bytes,
 		Partition:       c.Partition,
+		Log:             logToProto(c.Log),
 	}
+}
+
+func logToProto(l *abi.LogPosition) *rbv1.LogPosition {
+	if l == nil {
+		return nil
+	}
+	return &rbv1.LogPosition{Position: l.Position, Head: l.Head, CommitTimeMicros: l.CommitTimeMicros}
 }
 
 // CatalogToProto converts a catalog; nil gives an empty catalog.

@@ -94,6 +94,9 @@ type StreamRequest struct {
 	Timeout time.Duration
 	RunID   string
 	Attempt uint32
+	// Follow, for a follow read (Stream.Follow), carries what the
+	// coordinator tells the read while it runs.
+	Follow guest.Follow
 }
 
 // Result summarises a read or a write.
@@ -133,6 +136,19 @@ func (r *Runner) Check(ctx context.Context, ref modules.Ref, config json.RawMess
 	err := r.unary(ctx, ref, abi.OpCheck, role, config, func(ctx context.Context, m guest.Module, inv guest.Invocation) error {
 		var err error
 		inv.Request.Streams = streams
+		res, err = m.Check(ctx, inv)
+		return err
+	})
+	return res, err
+}
+
+// Release runs a source's check export in release mode: the source drops
+// what it holds on the server for pipeline's change stream (abi.Request.Release).
+func (r *Runner) Release(ctx context.Context, ref modules.Ref, config json.RawMessage, pipeline string) (*abi.CheckResult, error) {
+	var res *abi.CheckResult
+	err := r.unary(ctx, ref, abi.OpCheck, abi.RoleSource, config, func(ctx context.Context, m guest.Module, inv guest.Invocation) error {
+		var err error
+		inv.Request.Release = pipeline
 		res, err = m.Check(ctx, inv)
 		return err
 	})
@@ -208,7 +224,14 @@ func (r *Runner) stream(ctx context.Context, adm *Admission, req StreamRequest, 
 	if o, ok := peer.(ModuleLoadObserver); ok {
 		o.ModuleLoaded(load)
 	}
-	ctx, cancel := r.deadline(ctx, req.Timeout)
+	var cancel context.CancelFunc
+	if req.Stream.Follow && req.Timeout == 0 {
+		// A follow stream runs until the coordinator stops it: only a
+		// timeout the pipeline set bounds it.
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = r.deadline(ctx, req.Timeout)
+	}
 	defer cancel()
 	want := int64(req.Stream.Limits.MaxMemoryBytes)
 	if want == 0 {
@@ -233,7 +256,7 @@ func (r *Runner) streamInvocation(m guest.Module, op abi.Op, req StreamRequest) 
 	stream := req.Stream
 	stream.RunID, stream.Attempt = req.RunID, req.Attempt
 	timeout := req.Timeout
-	if timeout == 0 {
+	if timeout == 0 && !req.Stream.Follow {
 		timeout = r.cfg.RequestTimeout
 	}
 	return guest.Invocation{
@@ -242,6 +265,7 @@ func (r *Runner) streamInvocation(m guest.Module, op abi.Op, req StreamRequest) 
 		},
 		AllowedHosts: req.AllowedHosts,
 		Timeout:      timeout,
+		Follow:       req.Follow,
 		Logger:       r.log.With("run_id", req.RunID, "attempt", req.Attempt, "stream", req.Stream.Name),
 	}
 }

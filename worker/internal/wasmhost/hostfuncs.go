@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ func instantiateHostModule(ctx context.Context, wrt wazero.Runtime) error {
 		{abi.ImportSockWrite, 3, hSockWrite, false},
 		{abi.ImportSockClose, 1, hSockClose, true},
 		{abi.ImportIsCancelled, 0, hIsCancelled, true},
+		{abi.ImportFollowState, 2, hFollowState, false},
 	}
 	b := wrt.NewHostModuleBuilder(abi.HostModule)
 	for _, f := range funcs {
@@ -178,6 +180,17 @@ func hIsCancelled(ctx context.Context, _ *instance, _ api.Module, _ []uint64) in
 		return 1
 	}
 	return 0
+}
+
+func hFollowState(_ context.Context, in *instance, mod api.Module, s []uint64) int32 {
+	if in.follow == nil {
+		return -abi.ENOENT
+	}
+	b, err := json.Marshal(in.follow.State())
+	if err != nil {
+		return -abi.EINVAL
+	}
+	return in.give(mod, "follow_state", b, api.DecodeU32(s[0]), api.DecodeU32(s[1]))
 }
 
 func hStateGet(ctx context.Context, in *instance, mod api.Module, s []uint64) int32 {

@@ -42,6 +42,7 @@ type instance struct {
 	denied   []string
 	allow    allowList
 	state    guest.StateStore
+	follow   guest.Follow
 	socks    sockTable
 
 	read  *readState

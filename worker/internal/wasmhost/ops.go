@@ -43,6 +43,7 @@ func (m *Module) invoke(ctx context.Context, inv guest.Invocation, op abi.Op, ex
 	st.LoadDuration = time.Since(start)
 	in.allow = newAllowList(req.Config, m.manifest.Permissions.AllowedHosts, inv.AllowedHosts)
 	in.state = inv.State
+	in.follow = inv.Follow
 	if setup != nil {
 		if err := setup(in, &req); err != nil {
 			in.close(ctx)

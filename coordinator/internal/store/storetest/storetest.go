@@ -222,7 +222,10 @@ func testIdempotencyRace(t *testing.T, s store.Store) {
 
 func testUpdateRun(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
-	orig := mustCreate(t, s, store.Run{ID: "r", Pipeline: "p", PipelineYAML: "y", IdempotencyKey: "k", CreatedAt: base})
+	orig := mustCreate(t, s, store.Run{ID: "r", Pipeline: "p", PipelineYAML: "y", IdempotencyKey: "k", CreatedAt: base, Follow: true})
+	if !orig.Follow {
+		t.Errorf("CreateRun lost Follow")
+	}
 
 	upd := orig
 	upd.State = store.StateFailed
@@ -235,7 +238,7 @@ func testUpdateRun(t *testing.T, s store.Store) {
 	// Immutable fields are ignored by UpdateRun.
 	tampered := upd
 	tampered.Pipeline, tampered.PipelineYAML, tampered.IdempotencyKey = "other", "other", "other"
-	tampered.CreatedAt, tampered.CancelRequested = base.Add(time.Hour), true
+	tampered.CreatedAt, tampered.CancelRequested, tampered.Follow = base.Add(time.Hour), true, false
 	if err := s.UpdateRun(ctx, tampered); err != nil {
 		t.Fatal(err)
 	}

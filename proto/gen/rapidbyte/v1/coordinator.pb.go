@@ -172,7 +172,10 @@ type SubmitRunRequest struct {
 	// wait makes the call return only when the run reaches a final state.
 	Wait bool `protobuf:"varint,3,opt,name=wait,proto3" json:"wait,omitempty"`
 	// variables supply ${VAR} values ahead of the coordinator's environment; they are never stored.
-	Variables     map[string]string `protobuf:"bytes,4,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Variables map[string]string `protobuf:"bytes,4,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// follow keeps the pipeline's change stream reading until the run is cancelled, committing
+	// at checkpoints; cancelling such a run stops it at a checkpoint and it ends SUCCEEDED.
+	Follow        bool `protobuf:"varint,5,opt,name=follow,proto3" json:"follow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,6 +236,13 @@ func (x *SubmitRunRequest) GetVariables() map[string]string {
 		return x.Variables
 	}
 	return nil
+}
+
+func (x *SubmitRunRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
 }
 
 // SubmitRunResponse reports a submitted run.
@@ -454,6 +464,8 @@ type StreamProgress struct {
 	State RunState `protobuf:"varint,6,opt,name=state,proto3,enum=rapidbyte.v1.RunState" json:"state,omitempty"`
 	// records_failed counts records the destination rejected so far.
 	RecordsFailed uint64 `protobuf:"varint,7,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
+	// lag, for a change stream, is how far the destination is behind the source.
+	Lag           *StreamLag `protobuf:"bytes,8,opt,name=lag,proto3" json:"lag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -535,6 +547,13 @@ func (x *StreamProgress) GetRecordsFailed() uint64 {
 		return x.RecordsFailed
 	}
 	return 0
+}
+
+func (x *StreamProgress) GetLag() *StreamLag {
+	if x != nil {
+		return x.Lag
+	}
+	return nil
 }
 
 // WatchRunResponse is one event of a run.
@@ -1342,6 +1361,126 @@ func (x *ListConnectorsResponse) GetConnectors() []*ConnectorManifest {
 	return nil
 }
 
+// DropChangeStreamRequest asks to drop a pipeline's change stream: its source's replication
+// slot and publication (through the source connector) and its persisted cdc cursor.
+type DropChangeStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pipeline_yaml is the pipeline definition; ${VAR} references stay unresolved until dispatch.
+	PipelineYaml string `protobuf:"bytes,1,opt,name=pipeline_yaml,json=pipelineYaml,proto3" json:"pipeline_yaml,omitempty"`
+	// variables supply ${VAR} values ahead of the coordinator's environment; they are never stored.
+	Variables     map[string]string `protobuf:"bytes,2,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropChangeStreamRequest) Reset() {
+	*x = DropChangeStreamRequest{}
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropChangeStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropChangeStreamRequest) ProtoMessage() {}
+
+func (x *DropChangeStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropChangeStreamRequest.ProtoReflect.Descriptor instead.
+func (*DropChangeStreamRequest) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DropChangeStreamRequest) GetPipelineYaml() string {
+	if x != nil {
+		return x.PipelineYaml
+	}
+	return ""
+}
+
+func (x *DropChangeStreamRequest) GetVariables() map[string]string {
+	if x != nil {
+		return x.Variables
+	}
+	return nil
+}
+
+// DropChangeStreamResponse says what was dropped.
+type DropChangeStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pipeline is the pipeline name.
+	Pipeline string `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// message is the source connector's account of what it dropped.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// cursor_deleted is true when a persisted cdc cursor was forgotten: the next run re-snapshots.
+	CursorDeleted bool `protobuf:"varint,3,opt,name=cursor_deleted,json=cursorDeleted,proto3" json:"cursor_deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropChangeStreamResponse) Reset() {
+	*x = DropChangeStreamResponse{}
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropChangeStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropChangeStreamResponse) ProtoMessage() {}
+
+func (x *DropChangeStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_coordinator_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropChangeStreamResponse.ProtoReflect.Descriptor instead.
+func (*DropChangeStreamResponse) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_coordinator_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DropChangeStreamResponse) GetPipeline() string {
+	if x != nil {
+		return x.Pipeline
+	}
+	return ""
+}
+
+func (x *DropChangeStreamResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *DropChangeStreamResponse) GetCursorDeleted() bool {
+	if x != nil {
+		return x.CursorDeleted
+	}
+	return false
+}
+
 var File_rapidbyte_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
@@ -1359,12 +1498,13 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\vdata_header\x18\x01 \x01(\fR\n" +
 	"dataHeader\x12\x1b\n" +
 	"\tdata_body\x18\x02 \x01(\fR\bdataBody\x12\x18\n" +
-	"\arecords\x18\x03 \x01(\x04R\arecords\"\xff\x01\n" +
+	"\arecords\x18\x03 \x01(\x04R\arecords\"\x97\x02\n" +
 	"\x10SubmitRunRequest\x12#\n" +
 	"\rpipeline_yaml\x18\x01 \x01(\tR\fpipelineYaml\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x12\n" +
 	"\x04wait\x18\x03 \x01(\bR\x04wait\x12K\n" +
-	"\tvariables\x18\x04 \x03(\v2-.rapidbyte.v1.SubmitRunRequest.VariablesEntryR\tvariables\x1a<\n" +
+	"\tvariables\x18\x04 \x03(\v2-.rapidbyte.v1.SubmitRunRequest.VariablesEntryR\tvariables\x12\x16\n" +
+	"\x06follow\x18\x05 \x01(\bR\x06follow\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"|\n" +
@@ -1377,7 +1517,7 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\x0eGetRunResponse\x12)\n" +
 	"\x03run\x18\x01 \x01(\v2\x17.rapidbyte.v1.RunResultR\x03run\"(\n" +
 	"\x0fWatchRunRequest\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x86\x02\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\xb1\x02\n" +
 	"\x0eStreamProgress\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12!\n" +
@@ -1386,7 +1526,8 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"bytes_read\x18\x04 \x01(\x04R\tbytesRead\x12'\n" +
 	"\x0frecords_written\x18\x05 \x01(\x04R\x0erecordsWritten\x12,\n" +
 	"\x05state\x18\x06 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\x12%\n" +
-	"\x0erecords_failed\x18\a \x01(\x04R\rrecordsFailed\"\xbb\x02\n" +
+	"\x0erecords_failed\x18\a \x01(\x04R\rrecordsFailed\x12)\n" +
+	"\x03lag\x18\b \x01(\v2\x17.rapidbyte.v1.StreamLagR\x03lag\"\xbb\x02\n" +
 	"\x10WatchRunResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.rapidbyte.v1.RunStateR\x05state\x12\x18\n" +
@@ -1446,7 +1587,17 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\x16ListConnectorsResponse\x12?\n" +
 	"\n" +
 	"connectors\x18\x01 \x03(\v2\x1f.rapidbyte.v1.ConnectorManifestR\n" +
-	"connectors2\x92\x06\n" +
+	"connectors\"\xd0\x01\n" +
+	"\x17DropChangeStreamRequest\x12#\n" +
+	"\rpipeline_yaml\x18\x01 \x01(\tR\fpipelineYaml\x12R\n" +
+	"\tvariables\x18\x02 \x03(\v24.rapidbyte.v1.DropChangeStreamRequest.VariablesEntryR\tvariables\x1a<\n" +
+	"\x0eVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"w\n" +
+	"\x18DropChangeStreamResponse\x12\x1a\n" +
+	"\bpipeline\x18\x01 \x01(\tR\bpipeline\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12%\n" +
+	"\x0ecursor_deleted\x18\x03 \x01(\bR\rcursorDeleted2\xf5\x06\n" +
 	"\x12CoordinatorService\x12L\n" +
 	"\tSubmitRun\x12\x1e.rapidbyte.v1.SubmitRunRequest\x1a\x1f.rapidbyte.v1.SubmitRunResponse\x12C\n" +
 	"\x06GetRun\x12\x1b.rapidbyte.v1.GetRunRequest\x1a\x1c.rapidbyte.v1.GetRunResponse\x12K\n" +
@@ -1454,7 +1605,8 @@ const file_rapidbyte_v1_coordinator_proto_rawDesc = "" +
 	"\bListRuns\x12\x1d.rapidbyte.v1.ListRunsRequest\x1a\x1e.rapidbyte.v1.ListRunsResponse\x12L\n" +
 	"\tCancelRun\x12\x1e.rapidbyte.v1.CancelRunRequest\x1a\x1f.rapidbyte.v1.CancelRunResponse\x12m\n" +
 	"\bDiscover\x12/.rapidbyte.v1.CoordinatorServiceDiscoverRequest\x1a0.rapidbyte.v1.CoordinatorServiceDiscoverResponse\x12d\n" +
-	"\x05Check\x12,.rapidbyte.v1.CoordinatorServiceCheckRequest\x1a-.rapidbyte.v1.CoordinatorServiceCheckResponse\x12[\n" +
+	"\x05Check\x12,.rapidbyte.v1.CoordinatorServiceCheckRequest\x1a-.rapidbyte.v1.CoordinatorServiceCheckResponse\x12a\n" +
+	"\x10DropChangeStream\x12%.rapidbyte.v1.DropChangeStreamRequest\x1a&.rapidbyte.v1.DropChangeStreamResponse\x12[\n" +
 	"\x0eListConnectors\x12#.rapidbyte.v1.ListConnectorsRequest\x1a$.rapidbyte.v1.ListConnectorsResponse\x12Q\n" +
 	"\n" +
 	"ReadStream\x12\x1f.rapidbyte.v1.ReadStreamRequest\x1a .rapidbyte.v1.ReadStreamResponse0\x01B\xb8\x01\n" +
@@ -1472,7 +1624,7 @@ func file_rapidbyte_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_coordinator_proto_rawDescData
 }
 
-var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_rapidbyte_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_rapidbyte_v1_coordinator_proto_goTypes = []any{
 	(*ReadStreamRequest)(nil),                  // 0: rapidbyte.v1.ReadStreamRequest
 	(*ReadStreamResponse)(nil),                 // 1: rapidbyte.v1.ReadStreamResponse
@@ -1495,65 +1647,73 @@ var file_rapidbyte_v1_coordinator_proto_goTypes = []any{
 	(*CoordinatorServiceCheckResponse)(nil),    // 18: rapidbyte.v1.CoordinatorServiceCheckResponse
 	(*ListConnectorsRequest)(nil),              // 19: rapidbyte.v1.ListConnectorsRequest
 	(*ListConnectorsResponse)(nil),             // 20: rapidbyte.v1.ListConnectorsResponse
-	nil,                                        // 21: rapidbyte.v1.ReadStreamRequest.VariablesEntry
-	nil,                                        // 22: rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	nil,                                        // 23: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	nil,                                        // 24: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	(*RunResult)(nil),                          // 25: rapidbyte.v1.RunResult
-	(RunState)(0),                              // 26: rapidbyte.v1.RunState
-	(*timestamppb.Timestamp)(nil),              // 27: google.protobuf.Timestamp
-	(*ConnectorError)(nil),                     // 28: rapidbyte.v1.ConnectorError
-	(*ConnectorRef)(nil),                       // 29: rapidbyte.v1.ConnectorRef
-	(*structpb.Struct)(nil),                    // 30: google.protobuf.Struct
-	(*Catalog)(nil),                            // 31: rapidbyte.v1.Catalog
-	(*ConnectorManifest)(nil),                  // 32: rapidbyte.v1.ConnectorManifest
+	(*DropChangeStreamRequest)(nil),            // 21: rapidbyte.v1.DropChangeStreamRequest
+	(*DropChangeStreamResponse)(nil),           // 22: rapidbyte.v1.DropChangeStreamResponse
+	nil,                                        // 23: rapidbyte.v1.ReadStreamRequest.VariablesEntry
+	nil,                                        // 24: rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	nil,                                        // 25: rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	nil,                                        // 26: rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	nil,                                        // 27: rapidbyte.v1.DropChangeStreamRequest.VariablesEntry
+	(*RunResult)(nil),                          // 28: rapidbyte.v1.RunResult
+	(RunState)(0),                              // 29: rapidbyte.v1.RunState
+	(*StreamLag)(nil),                          // 30: rapidbyte.v1.StreamLag
+	(*timestamppb.Timestamp)(nil),              // 31: google.protobuf.Timestamp
+	(*ConnectorError)(nil),                     // 32: rapidbyte.v1.ConnectorError
+	(*ConnectorRef)(nil),                       // 33: rapidbyte.v1.ConnectorRef
+	(*structpb.Struct)(nil),                    // 34: google.protobuf.Struct
+	(*Catalog)(nil),                            // 35: rapidbyte.v1.Catalog
+	(*ConnectorManifest)(nil),                  // 36: rapidbyte.v1.ConnectorManifest
 }
 var file_rapidbyte_v1_coordinator_proto_depIdxs = []int32{
-	21, // 0: rapidbyte.v1.ReadStreamRequest.variables:type_name -> rapidbyte.v1.ReadStreamRequest.VariablesEntry
-	22, // 1: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
-	25, // 2: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	25, // 3: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	26, // 4: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
-	27, // 5: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
-	26, // 6: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
-	7,  // 7: rapidbyte.v1.WatchRunResponse.streams:type_name -> rapidbyte.v1.StreamProgress
-	28, // 8: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
-	25, // 9: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
-	26, // 10: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
-	25, // 11: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
-	26, // 12: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
-	29, // 13: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	30, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
-	23, // 15: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
-	31, // 16: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
-	15, // 17: rapidbyte.v1.CoordinatorServiceDiscoverResponse.selections:type_name -> rapidbyte.v1.StreamSelection
-	24, // 18: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
-	28, // 19: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
-	17, // 20: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
-	32, // 21: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
-	2,  // 22: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
-	4,  // 23: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
-	6,  // 24: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
-	9,  // 25: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
-	11, // 26: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
-	13, // 27: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
-	16, // 28: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
-	19, // 29: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
-	0,  // 30: rapidbyte.v1.CoordinatorService.ReadStream:input_type -> rapidbyte.v1.ReadStreamRequest
-	3,  // 31: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
-	5,  // 32: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
-	8,  // 33: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
-	10, // 34: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
-	12, // 35: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
-	14, // 36: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
-	18, // 37: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
-	20, // 38: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
-	1,  // 39: rapidbyte.v1.CoordinatorService.ReadStream:output_type -> rapidbyte.v1.ReadStreamResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	23, // 0: rapidbyte.v1.ReadStreamRequest.variables:type_name -> rapidbyte.v1.ReadStreamRequest.VariablesEntry
+	24, // 1: rapidbyte.v1.SubmitRunRequest.variables:type_name -> rapidbyte.v1.SubmitRunRequest.VariablesEntry
+	28, // 2: rapidbyte.v1.SubmitRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	28, // 3: rapidbyte.v1.GetRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	29, // 4: rapidbyte.v1.StreamProgress.state:type_name -> rapidbyte.v1.RunState
+	30, // 5: rapidbyte.v1.StreamProgress.lag:type_name -> rapidbyte.v1.StreamLag
+	31, // 6: rapidbyte.v1.WatchRunResponse.time:type_name -> google.protobuf.Timestamp
+	29, // 7: rapidbyte.v1.WatchRunResponse.state:type_name -> rapidbyte.v1.RunState
+	7,  // 8: rapidbyte.v1.WatchRunResponse.streams:type_name -> rapidbyte.v1.StreamProgress
+	32, // 9: rapidbyte.v1.WatchRunResponse.error:type_name -> rapidbyte.v1.ConnectorError
+	28, // 10: rapidbyte.v1.WatchRunResponse.run:type_name -> rapidbyte.v1.RunResult
+	29, // 11: rapidbyte.v1.ListRunsRequest.states:type_name -> rapidbyte.v1.RunState
+	28, // 12: rapidbyte.v1.ListRunsResponse.runs:type_name -> rapidbyte.v1.RunResult
+	29, // 13: rapidbyte.v1.CancelRunResponse.state:type_name -> rapidbyte.v1.RunState
+	33, // 14: rapidbyte.v1.CoordinatorServiceDiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	34, // 15: rapidbyte.v1.CoordinatorServiceDiscoverRequest.config:type_name -> google.protobuf.Struct
+	25, // 16: rapidbyte.v1.CoordinatorServiceDiscoverRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceDiscoverRequest.VariablesEntry
+	35, // 17: rapidbyte.v1.CoordinatorServiceDiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
+	15, // 18: rapidbyte.v1.CoordinatorServiceDiscoverResponse.selections:type_name -> rapidbyte.v1.StreamSelection
+	26, // 19: rapidbyte.v1.CoordinatorServiceCheckRequest.variables:type_name -> rapidbyte.v1.CoordinatorServiceCheckRequest.VariablesEntry
+	32, // 20: rapidbyte.v1.CheckItem.error:type_name -> rapidbyte.v1.ConnectorError
+	17, // 21: rapidbyte.v1.CoordinatorServiceCheckResponse.items:type_name -> rapidbyte.v1.CheckItem
+	36, // 22: rapidbyte.v1.ListConnectorsResponse.connectors:type_name -> rapidbyte.v1.ConnectorManifest
+	27, // 23: rapidbyte.v1.DropChangeStreamRequest.variables:type_name -> rapidbyte.v1.DropChangeStreamRequest.VariablesEntry
+	2,  // 24: rapidbyte.v1.CoordinatorService.SubmitRun:input_type -> rapidbyte.v1.SubmitRunRequest
+	4,  // 25: rapidbyte.v1.CoordinatorService.GetRun:input_type -> rapidbyte.v1.GetRunRequest
+	6,  // 26: rapidbyte.v1.CoordinatorService.WatchRun:input_type -> rapidbyte.v1.WatchRunRequest
+	9,  // 27: rapidbyte.v1.CoordinatorService.ListRuns:input_type -> rapidbyte.v1.ListRunsRequest
+	11, // 28: rapidbyte.v1.CoordinatorService.CancelRun:input_type -> rapidbyte.v1.CancelRunRequest
+	13, // 29: rapidbyte.v1.CoordinatorService.Discover:input_type -> rapidbyte.v1.CoordinatorServiceDiscoverRequest
+	16, // 30: rapidbyte.v1.CoordinatorService.Check:input_type -> rapidbyte.v1.CoordinatorServiceCheckRequest
+	21, // 31: rapidbyte.v1.CoordinatorService.DropChangeStream:input_type -> rapidbyte.v1.DropChangeStreamRequest
+	19, // 32: rapidbyte.v1.CoordinatorService.ListConnectors:input_type -> rapidbyte.v1.ListConnectorsRequest
+	0,  // 33: rapidbyte.v1.CoordinatorService.ReadStream:input_type -> rapidbyte.v1.ReadStreamRequest
+	3,  // 34: rapidbyte.v1.CoordinatorService.SubmitRun:output_type -> rapidbyte.v1.SubmitRunResponse
+	5,  // 35: rapidbyte.v1.CoordinatorService.GetRun:output_type -> rapidbyte.v1.GetRunResponse
+	8,  // 36: rapidbyte.v1.CoordinatorService.WatchRun:output_type -> rapidbyte.v1.WatchRunResponse
+	10, // 37: rapidbyte.v1.CoordinatorService.ListRuns:output_type -> rapidbyte.v1.ListRunsResponse
+	12, // 38: rapidbyte.v1.CoordinatorService.CancelRun:output_type -> rapidbyte.v1.CancelRunResponse
+	14, // 39: rapidbyte.v1.CoordinatorService.Discover:output_type -> rapidbyte.v1.CoordinatorServiceDiscoverResponse
+	18, // 40: rapidbyte.v1.CoordinatorService.Check:output_type -> rapidbyte.v1.CoordinatorServiceCheckResponse
+	22, // 41: rapidbyte.v1.CoordinatorService.DropChangeStream:output_type -> rapidbyte.v1.DropChangeStreamResponse
+	20, // 42: rapidbyte.v1.CoordinatorService.ListConnectors:output_type -> rapidbyte.v1.ListConnectorsResponse
+	1,  // 43: rapidbyte.v1.CoordinatorService.ReadStream:output_type -> rapidbyte.v1.ReadStreamResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_coordinator_proto_init() }
@@ -1568,7 +1728,7 @@ func file_rapidbyte_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_coordinator_proto_rawDesc), len(file_rapidbyte_v1_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

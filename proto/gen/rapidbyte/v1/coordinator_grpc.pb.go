@@ -19,15 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CoordinatorService_SubmitRun_FullMethodName      = "/rapidbyte.v1.CoordinatorService/SubmitRun"
-	CoordinatorService_GetRun_FullMethodName         = "/rapidbyte.v1.CoordinatorService/GetRun"
-	CoordinatorService_WatchRun_FullMethodName       = "/rapidbyte.v1.CoordinatorService/WatchRun"
-	CoordinatorService_ListRuns_FullMethodName       = "/rapidbyte.v1.CoordinatorService/ListRuns"
-	CoordinatorService_CancelRun_FullMethodName      = "/rapidbyte.v1.CoordinatorService/CancelRun"
-	CoordinatorService_Discover_FullMethodName       = "/rapidbyte.v1.CoordinatorService/Discover"
-	CoordinatorService_Check_FullMethodName          = "/rapidbyte.v1.CoordinatorService/Check"
-	CoordinatorService_ListConnectors_FullMethodName = "/rapidbyte.v1.CoordinatorService/ListConnectors"
-	CoordinatorService_ReadStream_FullMethodName     = "/rapidbyte.v1.CoordinatorService/ReadStream"
+	CoordinatorService_SubmitRun_FullMethodName        = "/rapidbyte.v1.CoordinatorService/SubmitRun"
+	CoordinatorService_GetRun_FullMethodName           = "/rapidbyte.v1.CoordinatorService/GetRun"
+	CoordinatorService_WatchRun_FullMethodName         = "/rapidbyte.v1.CoordinatorService/WatchRun"
+	CoordinatorService_ListRuns_FullMethodName         = "/rapidbyte.v1.CoordinatorService/ListRuns"
+	CoordinatorService_CancelRun_FullMethodName        = "/rapidbyte.v1.CoordinatorService/CancelRun"
+	CoordinatorService_Discover_FullMethodName         = "/rapidbyte.v1.CoordinatorService/Discover"
+	CoordinatorService_Check_FullMethodName            = "/rapidbyte.v1.CoordinatorService/Check"
+	CoordinatorService_DropChangeStream_FullMethodName = "/rapidbyte.v1.CoordinatorService/DropChangeStream"
+	CoordinatorService_ListConnectors_FullMethodName   = "/rapidbyte.v1.CoordinatorService/ListConnectors"
+	CoordinatorService_ReadStream_FullMethodName       = "/rapidbyte.v1.CoordinatorService/ReadStream"
 )
 
 // CoordinatorServiceClient is the client API for CoordinatorService service.
@@ -50,6 +51,9 @@ type CoordinatorServiceClient interface {
 	Discover(ctx context.Context, in *CoordinatorServiceDiscoverRequest, opts ...grpc.CallOption) (*CoordinatorServiceDiscoverResponse, error)
 	// Check verifies a pipeline: its structure, connectors, source, destination and state store.
 	Check(ctx context.Context, in *CoordinatorServiceCheckRequest, opts ...grpc.CallOption) (*CoordinatorServiceCheckResponse, error)
+	// DropChangeStream drops a pipeline's replication slot and publication through its source
+	// connector and forgets its cdc cursor, so the next run takes a new snapshot.
+	DropChangeStream(ctx context.Context, in *DropChangeStreamRequest, opts ...grpc.CallOption) (*DropChangeStreamResponse, error)
 	// ListConnectors lists the connector modules the coordinator can serve.
 	ListConnectors(ctx context.Context, in *ListConnectorsRequest, opts ...grpc.CallOption) (*ListConnectorsResponse, error)
 	// ReadStream reads one stream of a pipeline's source on a worker and streams its Arrow IPC
@@ -144,6 +148,16 @@ func (c *coordinatorServiceClient) Check(ctx context.Context, in *CoordinatorSer
 	return out, nil
 }
 
+func (c *coordinatorServiceClient) DropChangeStream(ctx context.Context, in *DropChangeStreamRequest, opts ...grpc.CallOption) (*DropChangeStreamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DropChangeStreamResponse)
+	err := c.cc.Invoke(ctx, CoordinatorService_DropChangeStream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *coordinatorServiceClient) ListConnectors(ctx context.Context, in *ListConnectorsRequest, opts ...grpc.CallOption) (*ListConnectorsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListConnectorsResponse)
@@ -193,6 +207,9 @@ type CoordinatorServiceServer interface {
 	Discover(context.Context, *CoordinatorServiceDiscoverRequest) (*CoordinatorServiceDiscoverResponse, error)
 	// Check verifies a pipeline: its structure, connectors, source, destination and state store.
 	Check(context.Context, *CoordinatorServiceCheckRequest) (*CoordinatorServiceCheckResponse, error)
+	// DropChangeStream drops a pipeline's replication slot and publication through its source
+	// connector and forgets its cdc cursor, so the next run takes a new snapshot.
+	DropChangeStream(context.Context, *DropChangeStreamRequest) (*DropChangeStreamResponse, error)
 	// ListConnectors lists the connector modules the coordinator can serve.
 	ListConnectors(context.Context, *ListConnectorsRequest) (*ListConnectorsResponse, error)
 	// ReadStream reads one stream of a pipeline's source on a worker and streams its Arrow IPC
@@ -228,6 +245,9 @@ func (UnimplementedCoordinatorServiceServer) Discover(context.Context, *Coordina
 }
 func (UnimplementedCoordinatorServiceServer) Check(context.Context, *CoordinatorServiceCheckRequest) (*CoordinatorServiceCheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedCoordinatorServiceServer) DropChangeStream(context.Context, *DropChangeStreamRequest) (*DropChangeStreamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DropChangeStream not implemented")
 }
 func (UnimplementedCoordinatorServiceServer) ListConnectors(context.Context, *ListConnectorsRequest) (*ListConnectorsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListConnectors not implemented")
@@ -375,6 +395,24 @@ func _CoordinatorService_Check_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoordinatorService_DropChangeStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DropChangeStreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServiceServer).DropChangeStream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoordinatorService_DropChangeStream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServiceServer).DropChangeStream(ctx, req.(*DropChangeStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CoordinatorService_ListConnectors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListConnectorsRequest)
 	if err := dec(in); err != nil {
@@ -434,6 +472,10 @@ var CoordinatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _CoordinatorService_Check_Handler,
+		},
+		{
+			MethodName: "DropChangeStream",
+			Handler:    _CoordinatorService_DropChangeStream_Handler,
 		},
 		{
 			MethodName: "ListConnectors",

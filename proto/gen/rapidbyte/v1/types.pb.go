@@ -1258,7 +1258,9 @@ type Checkpoint struct {
 	// bytes is the number of Arrow bytes covered since the stream (or its resume point) began.
 	Bytes uint64 `protobuf:"varint,8,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	// partition is the partition index the checkpoint belongs to (0 when unpartitioned).
-	Partition     uint32 `protobuf:"varint,9,opt,name=partition,proto3" json:"partition,omitempty"`
+	Partition uint32 `protobuf:"varint,9,opt,name=partition,proto3" json:"partition,omitempty"`
+	// log, for a change stream, places the checkpoint in the source's log (for lag).
+	Log           *LogPosition `protobuf:"bytes,10,opt,name=log,proto3" json:"log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1356,6 +1358,79 @@ func (x *Checkpoint) GetPartition() uint32 {
 	return 0
 }
 
+func (x *Checkpoint) GetLog() *LogPosition {
+	if x != nil {
+		return x.Log
+	}
+	return nil
+}
+
+// LogPosition places a change stream's checkpoint in the source's log, so that the
+// coordinator can report how far the stream is behind.
+type LogPosition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// position is the checkpoint's position in the log (PostgreSQL: the LSN as a number).
+	Position uint64 `protobuf:"varint,1,opt,name=position,proto3" json:"position,omitempty"`
+	// head is the newest log position the source had seen when it emitted the checkpoint.
+	Head uint64 `protobuf:"varint,2,opt,name=head,proto3" json:"head,omitempty"`
+	// commit_time_micros is the source commit time (Unix microseconds) of the last
+	// transaction the checkpoint covers; 0 when it covers none.
+	CommitTimeMicros int64 `protobuf:"varint,3,opt,name=commit_time_micros,json=commitTimeMicros,proto3" json:"commit_time_micros,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *LogPosition) Reset() {
+	*x = LogPosition{}
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogPosition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogPosition) ProtoMessage() {}
+
+func (x *LogPosition) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogPosition.ProtoReflect.Descriptor instead.
+func (*LogPosition) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LogPosition) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *LogPosition) GetHead() uint64 {
+	if x != nil {
+		return x.Head
+	}
+	return 0
+}
+
+func (x *LogPosition) GetCommitTimeMicros() int64 {
+	if x != nil {
+		return x.CommitTimeMicros
+	}
+	return 0
+}
+
 // ConnectorError is a classified failure. It crosses gRPC in the status details.
 type ConnectorError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1387,7 +1462,7 @@ type ConnectorError struct {
 
 func (x *ConnectorError) Reset() {
 	*x = ConnectorError{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1474,7 @@ func (x *ConnectorError) String() string {
 func (*ConnectorError) ProtoMessage() {}
 
 func (x *ConnectorError) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1487,7 @@ func (x *ConnectorError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectorError.ProtoReflect.Descriptor instead.
 func (*ConnectorError) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{6}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConnectorError) GetCategory() ErrorCategory {
@@ -1515,7 +1590,7 @@ type Partition struct {
 
 func (x *Partition) Reset() {
 	*x = Partition{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1602,7 @@ func (x *Partition) String() string {
 func (*Partition) ProtoMessage() {}
 
 func (x *Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1615,7 @@ func (x *Partition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partition.ProtoReflect.Descriptor instead.
 func (*Partition) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{7}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Partition) GetIndex() uint32 {
@@ -1599,7 +1674,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1686,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1699,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Limits) GetMaxBatchBytes() uint64 {
@@ -1708,13 +1783,16 @@ type StreamSpec struct {
 	NullabilityChange NullabilityChangePolicy `protobuf:"varint,17,opt,name=nullability_change,json=nullabilityChange,proto3,enum=rapidbyte.v1.NullabilityChangePolicy" json:"nullability_change,omitempty"`
 	// max_failed_records stops a write under on_data_error skip or dlq once more records were rejected (0 = no limit).
 	MaxFailedRecords uint64 `protobuf:"varint,18,opt,name=max_failed_records,json=maxFailedRecords,proto3" json:"max_failed_records,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// follow makes a change stream read until the coordinator asks it to stop, instead of
+	// up to the log position seen at its start.
+	Follow        bool `protobuf:"varint,19,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamSpec) Reset() {
 	*x = StreamSpec{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1804,7 @@ func (x *StreamSpec) String() string {
 func (*StreamSpec) ProtoMessage() {}
 
 func (x *StreamSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1817,7 @@ func (x *StreamSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSpec.ProtoReflect.Descriptor instead.
 func (*StreamSpec) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{9}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamSpec) GetNamespace() string {
@@ -1868,6 +1946,13 @@ func (x *StreamSpec) GetMaxFailedRecords() uint64 {
 	return 0
 }
 
+func (x *StreamSpec) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
 // PhaseTimings breaks a run's wall time down by phase.
 type PhaseTimings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1901,7 +1986,7 @@ type PhaseTimings struct {
 
 func (x *PhaseTimings) Reset() {
 	*x = PhaseTimings{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +1998,7 @@ func (x *PhaseTimings) String() string {
 func (*PhaseTimings) ProtoMessage() {}
 
 func (x *PhaseTimings) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +2011,7 @@ func (x *PhaseTimings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhaseTimings.ProtoReflect.Descriptor instead.
 func (*PhaseTimings) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PhaseTimings) GetSourceModuleLoadMs() float64 {
@@ -2044,13 +2129,15 @@ type StreamResult struct {
 	DestWorker string `protobuf:"bytes,13,opt,name=dest_worker,json=destWorker,proto3" json:"dest_worker,omitempty"`
 	// records_failed counts records the destination rejected (on_data_error skip or dlq).
 	RecordsFailed uint64 `protobuf:"varint,14,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
+	// lag, for a change stream, is how far the destination is behind the source.
+	Lag           *StreamLag `protobuf:"bytes,15,opt,name=lag,proto3" json:"lag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamResult) Reset() {
 	*x = StreamResult{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2149,7 @@ func (x *StreamResult) String() string {
 func (*StreamResult) ProtoMessage() {}
 
 func (x *StreamResult) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2162,7 @@ func (x *StreamResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamResult.ProtoReflect.Descriptor instead.
 func (*StreamResult) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{11}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StreamResult) GetStream() string {
@@ -2176,6 +2263,69 @@ func (x *StreamResult) GetRecordsFailed() uint64 {
 	return 0
 }
 
+func (x *StreamResult) GetLag() *StreamLag {
+	if x != nil {
+		return x.Lag
+	}
+	return nil
+}
+
+// StreamLag is how far a change stream's destination is behind its source.
+type StreamLag struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// bytes is the newest source log position seen minus the last persisted checkpoint's.
+	Bytes uint64 `protobuf:"varint,1,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// seconds is now minus the source commit time of the last transaction the persisted
+	// checkpoint covers, or 0 when that checkpoint reached the newest position seen.
+	Seconds       float64 `protobuf:"fixed64,2,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamLag) Reset() {
+	*x = StreamLag{}
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamLag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamLag) ProtoMessage() {}
+
+func (x *StreamLag) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamLag.ProtoReflect.Descriptor instead.
+func (*StreamLag) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StreamLag) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *StreamLag) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
 // Attempt records one try of a run.
 type Attempt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2195,7 +2345,7 @@ type Attempt struct {
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[12]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2357,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[12]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2370,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Attempt) GetNumber() uint32 {
@@ -2301,13 +2451,15 @@ type RunResult struct {
 	CancelRequested bool `protobuf:"varint,19,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
 	// records_failed is the sum over streams.
 	RecordsFailed uint64 `protobuf:"varint,20,opt,name=records_failed,json=recordsFailed,proto3" json:"records_failed,omitempty"`
+	// follow is true for a run submitted with follow (its change stream reads until cancelled).
+	Follow        bool `protobuf:"varint,21,opt,name=follow,proto3" json:"follow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunResult) Reset() {
 	*x = RunResult{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[13]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2471,7 @@ func (x *RunResult) String() string {
 func (*RunResult) ProtoMessage() {}
 
 func (x *RunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[13]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2484,7 @@ func (x *RunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
 func (*RunResult) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{13}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RunResult) GetRunId() string {
@@ -2475,6 +2627,13 @@ func (x *RunResult) GetRecordsFailed() uint64 {
 	return 0
 }
 
+func (x *RunResult) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
 // Permissions are what a connector may reach outside its sandbox.
 type Permissions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2488,7 +2647,7 @@ type Permissions struct {
 
 func (x *Permissions) Reset() {
 	*x = Permissions{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[14]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2659,7 @@ func (x *Permissions) String() string {
 func (*Permissions) ProtoMessage() {}
 
 func (x *Permissions) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[14]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2672,7 @@ func (x *Permissions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Permissions.ProtoReflect.Descriptor instead.
 func (*Permissions) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{14}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Permissions) GetAllowedHosts() []string {
@@ -2566,7 +2725,7 @@ type ConnectorManifest struct {
 
 func (x *ConnectorManifest) Reset() {
 	*x = ConnectorManifest{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[15]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2737,7 @@ func (x *ConnectorManifest) String() string {
 func (*ConnectorManifest) ProtoMessage() {}
 
 func (x *ConnectorManifest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[15]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2750,7 @@ func (x *ConnectorManifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectorManifest.ProtoReflect.Descriptor instead.
 func (*ConnectorManifest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{15}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ConnectorManifest) GetId() string {
@@ -2697,7 +2856,7 @@ type ConnectorCapabilities struct {
 
 func (x *ConnectorCapabilities) Reset() {
 	*x = ConnectorCapabilities{}
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[16]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +2868,7 @@ func (x *ConnectorCapabilities) String() string {
 func (*ConnectorCapabilities) ProtoMessage() {}
 
 func (x *ConnectorCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_types_proto_msgTypes[16]
+	mi := &file_rapidbyte_v1_types_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +2881,7 @@ func (x *ConnectorCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectorCapabilities.ProtoReflect.Descriptor instead.
 func (*ConnectorCapabilities) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{16}
+	return file_rapidbyte_v1_types_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ConnectorCapabilities) GetPartitions() bool {
@@ -2766,7 +2925,7 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\x10timestamp_micros\x18\x04 \x01(\x03H\x00R\x0ftimestampMicros\x12\x1d\n" +
 	"\tdate_days\x18\x05 \x01(\x05H\x00R\bdateDays\x12%\n" +
 	"\rdecimal_value\x18\x06 \x01(\tH\x00R\fdecimalValueB\a\n" +
-	"\x05value\"\xd6\x02\n" +
+	"\x05value\"\x83\x03\n" +
 	"\n" +
 	"Checkpoint\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
@@ -2777,7 +2936,13 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\x11tie_breaker_value\x18\x06 \x01(\v2\x19.rapidbyte.v1.CursorValueR\x0ftieBreakerValue\x12\x18\n" +
 	"\arecords\x18\a \x01(\x04R\arecords\x12\x14\n" +
 	"\x05bytes\x18\b \x01(\x04R\x05bytes\x12\x1c\n" +
-	"\tpartition\x18\t \x01(\rR\tpartition\"\xc0\x03\n" +
+	"\tpartition\x18\t \x01(\rR\tpartition\x12+\n" +
+	"\x03log\x18\n" +
+	" \x01(\v2\x19.rapidbyte.v1.LogPositionR\x03log\"k\n" +
+	"\vLogPosition\x12\x1a\n" +
+	"\bposition\x18\x01 \x01(\x04R\bposition\x12\x12\n" +
+	"\x04head\x18\x02 \x01(\x04R\x04head\x12,\n" +
+	"\x12commit_time_micros\x18\x03 \x01(\x03R\x10commitTimeMicros\"\xc0\x03\n" +
 	"\x0eConnectorError\x127\n" +
 	"\bcategory\x18\x01 \x01(\x0e2\x1b.rapidbyte.v1.ErrorCategoryR\bcategory\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
@@ -2803,7 +2968,7 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\x18checkpoint_interval_rows\x18\x03 \x01(\x04R\x16checkpointIntervalRows\x12:\n" +
 	"\x19checkpoint_interval_bytes\x18\x04 \x01(\x04R\x17checkpointIntervalBytes\x12>\n" +
 	"\x1bcheckpoint_interval_seconds\x18\x05 \x01(\rR\x19checkpointIntervalSeconds\x12(\n" +
-	"\x10max_memory_bytes\x18\x06 \x01(\x04R\x0emaxMemoryBytes\"\xf3\x06\n" +
+	"\x10max_memory_bytes\x18\x06 \x01(\x04R\x0emaxMemoryBytes\"\x8b\a\n" +
 	"\n" +
 	"StreamSpec\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
@@ -2828,7 +2993,8 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\vtype_change\x18\x10 \x01(\x0e2\x1e.rapidbyte.v1.TypeChangePolicyR\n" +
 	"typeChange\x12T\n" +
 	"\x12nullability_change\x18\x11 \x01(\x0e2%.rapidbyte.v1.NullabilityChangePolicyR\x11nullabilityChange\x12,\n" +
-	"\x12max_failed_records\x18\x12 \x01(\x04R\x10maxFailedRecords\"\x9b\x04\n" +
+	"\x12max_failed_records\x18\x12 \x01(\x04R\x10maxFailedRecords\x12\x16\n" +
+	"\x06follow\x18\x13 \x01(\bR\x06follow\"\x9b\x04\n" +
 	"\fPhaseTimings\x121\n" +
 	"\x15source_module_load_ms\x18\x01 \x01(\x01R\x12sourceModuleLoadMs\x12-\n" +
 	"\x13dest_module_load_ms\x18\x02 \x01(\x01R\x10destModuleLoadMs\x120\n" +
@@ -2842,7 +3008,7 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\x11dest_connect_secs\x18\n" +
 	" \x01(\x01R\x0fdestConnectSecs\x12&\n" +
 	"\x0fdest_flush_secs\x18\v \x01(\x01R\rdestFlushSecs\x12(\n" +
-	"\x10dest_commit_secs\x18\f \x01(\x01R\x0edestCommitSecs\"\x9e\x04\n" +
+	"\x10dest_commit_secs\x18\f \x01(\x01R\x0edestCommitSecs\"\xc9\x04\n" +
 	"\fStreamResult\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12,\n" +
@@ -2862,7 +3028,11 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\rsource_worker\x18\f \x01(\tR\fsourceWorker\x12\x1f\n" +
 	"\vdest_worker\x18\r \x01(\tR\n" +
 	"destWorker\x12%\n" +
-	"\x0erecords_failed\x18\x0e \x01(\x04R\rrecordsFailed\"\xe7\x01\n" +
+	"\x0erecords_failed\x18\x0e \x01(\x04R\rrecordsFailed\x12)\n" +
+	"\x03lag\x18\x0f \x01(\v2\x17.rapidbyte.v1.StreamLagR\x03lag\";\n" +
+	"\tStreamLag\x12\x14\n" +
+	"\x05bytes\x18\x01 \x01(\x04R\x05bytes\x12\x18\n" +
+	"\aseconds\x18\x02 \x01(\x01R\aseconds\"\xe7\x01\n" +
 	"\aAttempt\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\rR\x06number\x129\n" +
 	"\n" +
@@ -2870,7 +3040,7 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\vfinished_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x122\n" +
 	"\x05error\x18\x04 \x01(\v2\x1c.rapidbyte.v1.ConnectorErrorR\x05error\x12\x18\n" +
-	"\astreams\x18\x05 \x03(\tR\astreams\"\xec\x06\n" +
+	"\astreams\x18\x05 \x03(\tR\astreams\"\x84\a\n" +
 	"\tRunResult\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\bpipeline\x18\x02 \x01(\tR\bpipeline\x12,\n" +
@@ -2897,7 +3067,8 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"finishedAt\x12'\n" +
 	"\x0fidempotency_key\x18\x12 \x01(\tR\x0eidempotencyKey\x12)\n" +
 	"\x10cancel_requested\x18\x13 \x01(\bR\x0fcancelRequested\x12%\n" +
-	"\x0erecords_failed\x18\x14 \x01(\x04R\rrecordsFailed\"M\n" +
+	"\x0erecords_failed\x18\x14 \x01(\x04R\rrecordsFailed\x12\x16\n" +
+	"\x06follow\x18\x15 \x01(\bR\x06follow\"M\n" +
 	"\vPermissions\x12#\n" +
 	"\rallowed_hosts\x18\x01 \x03(\tR\fallowedHosts\x12\x19\n" +
 	"\benv_vars\x18\x02 \x03(\tR\aenvVars\"\xa2\x04\n" +
@@ -3013,7 +3184,7 @@ func file_rapidbyte_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_rapidbyte_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
-var file_rapidbyte_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_rapidbyte_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_rapidbyte_v1_types_proto_goTypes = []any{
 	(SyncMode)(0),                 // 0: rapidbyte.v1.SyncMode
 	(WriteMode)(0),                // 1: rapidbyte.v1.WriteMode
@@ -3034,18 +3205,20 @@ var file_rapidbyte_v1_types_proto_goTypes = []any{
 	(*Catalog)(nil),               // 16: rapidbyte.v1.Catalog
 	(*CursorValue)(nil),           // 17: rapidbyte.v1.CursorValue
 	(*Checkpoint)(nil),            // 18: rapidbyte.v1.Checkpoint
-	(*ConnectorError)(nil),        // 19: rapidbyte.v1.ConnectorError
-	(*Partition)(nil),             // 20: rapidbyte.v1.Partition
-	(*Limits)(nil),                // 21: rapidbyte.v1.Limits
-	(*StreamSpec)(nil),            // 22: rapidbyte.v1.StreamSpec
-	(*PhaseTimings)(nil),          // 23: rapidbyte.v1.PhaseTimings
-	(*StreamResult)(nil),          // 24: rapidbyte.v1.StreamResult
-	(*Attempt)(nil),               // 25: rapidbyte.v1.Attempt
-	(*RunResult)(nil),             // 26: rapidbyte.v1.RunResult
-	(*Permissions)(nil),           // 27: rapidbyte.v1.Permissions
-	(*ConnectorManifest)(nil),     // 28: rapidbyte.v1.ConnectorManifest
-	(*ConnectorCapabilities)(nil), // 29: rapidbyte.v1.ConnectorCapabilities
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*LogPosition)(nil),           // 19: rapidbyte.v1.LogPosition
+	(*ConnectorError)(nil),        // 20: rapidbyte.v1.ConnectorError
+	(*Partition)(nil),             // 21: rapidbyte.v1.Partition
+	(*Limits)(nil),                // 22: rapidbyte.v1.Limits
+	(*StreamSpec)(nil),            // 23: rapidbyte.v1.StreamSpec
+	(*PhaseTimings)(nil),          // 24: rapidbyte.v1.PhaseTimings
+	(*StreamResult)(nil),          // 25: rapidbyte.v1.StreamResult
+	(*StreamLag)(nil),             // 26: rapidbyte.v1.StreamLag
+	(*Attempt)(nil),               // 27: rapidbyte.v1.Attempt
+	(*RunResult)(nil),             // 28: rapidbyte.v1.RunResult
+	(*Permissions)(nil),           // 29: rapidbyte.v1.Permissions
+	(*ConnectorManifest)(nil),     // 30: rapidbyte.v1.ConnectorManifest
+	(*ConnectorCapabilities)(nil), // 31: rapidbyte.v1.ConnectorCapabilities
+	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
 }
 var file_rapidbyte_v1_types_proto_depIdxs = []int32{
 	14, // 0: rapidbyte.v1.Stream.columns:type_name -> rapidbyte.v1.Column
@@ -3053,43 +3226,45 @@ var file_rapidbyte_v1_types_proto_depIdxs = []int32{
 	15, // 2: rapidbyte.v1.Catalog.streams:type_name -> rapidbyte.v1.Stream
 	17, // 3: rapidbyte.v1.Checkpoint.cursor_value:type_name -> rapidbyte.v1.CursorValue
 	17, // 4: rapidbyte.v1.Checkpoint.tie_breaker_value:type_name -> rapidbyte.v1.CursorValue
-	3,  // 5: rapidbyte.v1.ConnectorError.category:type_name -> rapidbyte.v1.ErrorCategory
-	4,  // 6: rapidbyte.v1.ConnectorError.commit_state:type_name -> rapidbyte.v1.CommitState
-	5,  // 7: rapidbyte.v1.ConnectorError.scope:type_name -> rapidbyte.v1.ErrorScope
-	6,  // 8: rapidbyte.v1.ConnectorError.backoff_class:type_name -> rapidbyte.v1.BackoffClass
-	0,  // 9: rapidbyte.v1.StreamSpec.sync_mode:type_name -> rapidbyte.v1.SyncMode
-	20, // 10: rapidbyte.v1.StreamSpec.partition:type_name -> rapidbyte.v1.Partition
-	1,  // 11: rapidbyte.v1.StreamSpec.write_mode:type_name -> rapidbyte.v1.WriteMode
-	21, // 12: rapidbyte.v1.StreamSpec.limits:type_name -> rapidbyte.v1.Limits
-	7,  // 13: rapidbyte.v1.StreamSpec.on_data_error:type_name -> rapidbyte.v1.DataErrorPolicy
-	8,  // 14: rapidbyte.v1.StreamSpec.new_column:type_name -> rapidbyte.v1.NewColumnPolicy
-	9,  // 15: rapidbyte.v1.StreamSpec.removed_column:type_name -> rapidbyte.v1.RemovedColumnPolicy
-	10, // 16: rapidbyte.v1.StreamSpec.type_change:type_name -> rapidbyte.v1.TypeChangePolicy
-	11, // 17: rapidbyte.v1.StreamSpec.nullability_change:type_name -> rapidbyte.v1.NullabilityChangePolicy
-	12, // 18: rapidbyte.v1.StreamResult.state:type_name -> rapidbyte.v1.RunState
-	19, // 19: rapidbyte.v1.StreamResult.error:type_name -> rapidbyte.v1.ConnectorError
-	18, // 20: rapidbyte.v1.StreamResult.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	30, // 21: rapidbyte.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
-	30, // 22: rapidbyte.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
-	19, // 23: rapidbyte.v1.Attempt.error:type_name -> rapidbyte.v1.ConnectorError
-	12, // 24: rapidbyte.v1.RunResult.state:type_name -> rapidbyte.v1.RunState
-	24, // 25: rapidbyte.v1.RunResult.streams:type_name -> rapidbyte.v1.StreamResult
-	23, // 26: rapidbyte.v1.RunResult.timings:type_name -> rapidbyte.v1.PhaseTimings
-	19, // 27: rapidbyte.v1.RunResult.error:type_name -> rapidbyte.v1.ConnectorError
-	25, // 28: rapidbyte.v1.RunResult.attempt_history:type_name -> rapidbyte.v1.Attempt
-	30, // 29: rapidbyte.v1.RunResult.created_at:type_name -> google.protobuf.Timestamp
-	30, // 30: rapidbyte.v1.RunResult.started_at:type_name -> google.protobuf.Timestamp
-	30, // 31: rapidbyte.v1.RunResult.finished_at:type_name -> google.protobuf.Timestamp
-	2,  // 32: rapidbyte.v1.ConnectorManifest.roles:type_name -> rapidbyte.v1.Role
-	0,  // 33: rapidbyte.v1.ConnectorManifest.sync_modes:type_name -> rapidbyte.v1.SyncMode
-	1,  // 34: rapidbyte.v1.ConnectorManifest.write_modes:type_name -> rapidbyte.v1.WriteMode
-	27, // 35: rapidbyte.v1.ConnectorManifest.permissions:type_name -> rapidbyte.v1.Permissions
-	29, // 36: rapidbyte.v1.ConnectorManifest.capabilities:type_name -> rapidbyte.v1.ConnectorCapabilities
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	19, // 5: rapidbyte.v1.Checkpoint.log:type_name -> rapidbyte.v1.LogPosition
+	3,  // 6: rapidbyte.v1.ConnectorError.category:type_name -> rapidbyte.v1.ErrorCategory
+	4,  // 7: rapidbyte.v1.ConnectorError.commit_state:type_name -> rapidbyte.v1.CommitState
+	5,  // 8: rapidbyte.v1.ConnectorError.scope:type_name -> rapidbyte.v1.ErrorScope
+	6,  // 9: rapidbyte.v1.ConnectorError.backoff_class:type_name -> rapidbyte.v1.BackoffClass
+	0,  // 10: rapidbyte.v1.StreamSpec.sync_mode:type_name -> rapidbyte.v1.SyncMode
+	21, // 11: rapidbyte.v1.StreamSpec.partition:type_name -> rapidbyte.v1.Partition
+	1,  // 12: rapidbyte.v1.StreamSpec.write_mode:type_name -> rapidbyte.v1.WriteMode
+	22, // 13: rapidbyte.v1.StreamSpec.limits:type_name -> rapidbyte.v1.Limits
+	7,  // 14: rapidbyte.v1.StreamSpec.on_data_error:type_name -> rapidbyte.v1.DataErrorPolicy
+	8,  // 15: rapidbyte.v1.StreamSpec.new_column:type_name -> rapidbyte.v1.NewColumnPolicy
+	9,  // 16: rapidbyte.v1.StreamSpec.removed_column:type_name -> rapidbyte.v1.RemovedColumnPolicy
+	10, // 17: rapidbyte.v1.StreamSpec.type_change:type_name -> rapidbyte.v1.TypeChangePolicy
+	11, // 18: rapidbyte.v1.StreamSpec.nullability_change:type_name -> rapidbyte.v1.NullabilityChangePolicy
+	12, // 19: rapidbyte.v1.StreamResult.state:type_name -> rapidbyte.v1.RunState
+	20, // 20: rapidbyte.v1.StreamResult.error:type_name -> rapidbyte.v1.ConnectorError
+	18, // 21: rapidbyte.v1.StreamResult.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	26, // 22: rapidbyte.v1.StreamResult.lag:type_name -> rapidbyte.v1.StreamLag
+	32, // 23: rapidbyte.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
+	32, // 24: rapidbyte.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
+	20, // 25: rapidbyte.v1.Attempt.error:type_name -> rapidbyte.v1.ConnectorError
+	12, // 26: rapidbyte.v1.RunResult.state:type_name -> rapidbyte.v1.RunState
+	25, // 27: rapidbyte.v1.RunResult.streams:type_name -> rapidbyte.v1.StreamResult
+	24, // 28: rapidbyte.v1.RunResult.timings:type_name -> rapidbyte.v1.PhaseTimings
+	20, // 29: rapidbyte.v1.RunResult.error:type_name -> rapidbyte.v1.ConnectorError
+	27, // 30: rapidbyte.v1.RunResult.attempt_history:type_name -> rapidbyte.v1.Attempt
+	32, // 31: rapidbyte.v1.RunResult.created_at:type_name -> google.protobuf.Timestamp
+	32, // 32: rapidbyte.v1.RunResult.started_at:type_name -> google.protobuf.Timestamp
+	32, // 33: rapidbyte.v1.RunResult.finished_at:type_name -> google.protobuf.Timestamp
+	2,  // 34: rapidbyte.v1.ConnectorManifest.roles:type_name -> rapidbyte.v1.Role
+	0,  // 35: rapidbyte.v1.ConnectorManifest.sync_modes:type_name -> rapidbyte.v1.SyncMode
+	1,  // 36: rapidbyte.v1.ConnectorManifest.write_modes:type_name -> rapidbyte.v1.WriteMode
+	29, // 37: rapidbyte.v1.ConnectorManifest.permissions:type_name -> rapidbyte.v1.Permissions
+	31, // 38: rapidbyte.v1.ConnectorManifest.capabilities:type_name -> rapidbyte.v1.ConnectorCapabilities
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_types_proto_init() }
@@ -3111,7 +3286,7 @@ func file_rapidbyte_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_types_proto_rawDesc), len(file_rapidbyte_v1_types_proto_rawDesc)),
 			NumEnums:      13,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -125,9 +125,13 @@ type CheckRequest struct {
 	Role Role `protobuf:"varint,3,opt,name=role,proto3,enum=rapidbyte.v1.Role" json:"role,omitempty"`
 	// streams, for a destination, are the streams the pipeline will write with the source's
 	// columns: the destination reports their schema drift against its tables.
-	Streams       []*StreamSchema `protobuf:"bytes,4,rep,name=streams,proto3" json:"streams,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Streams []*StreamSchema `protobuf:"bytes,4,rep,name=streams,proto3" json:"streams,omitempty"`
+	// release_pipeline, for a source, asks it to drop instead what it holds on the server for
+	// this pipeline's change stream (PostgreSQL: the replication slot and publication); the
+	// response's message says what was dropped. A source that holds nothing fails it (config).
+	ReleasePipeline string `protobuf:"bytes,5,opt,name=release_pipeline,json=releasePipeline,proto3" json:"release_pipeline,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CheckRequest) Reset() {
@@ -186,6 +190,13 @@ func (x *CheckRequest) GetStreams() []*StreamSchema {
 		return x.Streams
 	}
 	return nil
+}
+
+func (x *CheckRequest) GetReleasePipeline() string {
+	if x != nil {
+		return x.ReleasePipeline
+	}
+	return ""
 }
 
 // StreamSchema is a stream to write and the columns the source will send.
@@ -517,6 +528,65 @@ func (x *ReadTicket) GetTimeoutSeconds() uint32 {
 	return 0
 }
 
+// FollowControl is a message a coordinator sends on a DoGet after its ReadTicket, while
+// a follow read (StreamSpec.follow) runs: the client keeps its side of the stream open and
+// sends a serialized FollowControl as the ticket bytes of each further Ticket message. A
+// Flight client that half-closes after the ticket (every standard one) sends none.
+type FollowControl struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// persisted is the latest checkpoint of this read that the coordinator persisted, so the
+	// source may release what precedes it (PostgreSQL: confirm the slot up to its LSN).
+	Persisted *Checkpoint `protobuf:"bytes,1,opt,name=persisted,proto3" json:"persisted,omitempty"`
+	// stop asks the source to end the read at its next checkpoint.
+	Stop          bool `protobuf:"varint,2,opt,name=stop,proto3" json:"stop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FollowControl) Reset() {
+	*x = FollowControl{}
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FollowControl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FollowControl) ProtoMessage() {}
+
+func (x *FollowControl) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FollowControl.ProtoReflect.Descriptor instead.
+func (*FollowControl) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FollowControl) GetPersisted() *Checkpoint {
+	if x != nil {
+		return x.Persisted
+	}
+	return nil
+}
+
+func (x *FollowControl) GetStop() bool {
+	if x != nil {
+		return x.Stop
+	}
+	return false
+}
+
 // WriteTicket is the descriptor cmd of the first DoPut message: it writes one stream.
 type WriteTicket struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -542,7 +612,7 @@ type WriteTicket struct {
 
 func (x *WriteTicket) Reset() {
 	*x = WriteTicket{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +624,7 @@ func (x *WriteTicket) String() string {
 func (*WriteTicket) ProtoMessage() {}
 
 func (x *WriteTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +637,7 @@ func (x *WriteTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteTicket.ProtoReflect.Descriptor instead.
 func (*WriteTicket) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WriteTicket) GetRunId() string {
@@ -643,7 +713,7 @@ type BatchMeta struct {
 
 func (x *BatchMeta) Reset() {
 	*x = BatchMeta{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +725,7 @@ func (x *BatchMeta) String() string {
 func (*BatchMeta) ProtoMessage() {}
 
 func (x *BatchMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +738,7 @@ func (x *BatchMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchMeta.ProtoReflect.Descriptor instead.
 func (*BatchMeta) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BatchMeta) GetRecords() uint64 {
@@ -722,7 +792,7 @@ type WriteAck struct {
 
 func (x *WriteAck) Reset() {
 	*x = WriteAck{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +804,7 @@ func (x *WriteAck) String() string {
 func (*WriteAck) ProtoMessage() {}
 
 func (x *WriteAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +817,7 @@ func (x *WriteAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAck.ProtoReflect.Descriptor instead.
 func (*WriteAck) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WriteAck) GetCheckpoint() *Checkpoint {
@@ -819,7 +889,7 @@ type StreamPhases struct {
 
 func (x *StreamPhases) Reset() {
 	*x = StreamPhases{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +901,7 @@ func (x *StreamPhases) String() string {
 func (*StreamPhases) ProtoMessage() {}
 
 func (x *StreamPhases) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +914,7 @@ func (x *StreamPhases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamPhases.ProtoReflect.Descriptor instead.
 func (*StreamPhases) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StreamPhases) GetConnectSecs() float64 {
@@ -890,12 +960,13 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\vSpecRequest\x128\n" +
 	"\tconnector\x18\x01 \x01(\v2\x1a.rapidbyte.v1.ConnectorRefR\tconnector\"K\n" +
 	"\fSpecResponse\x12;\n" +
-	"\bmanifest\x18\x01 \x01(\v2\x1f.rapidbyte.v1.ConnectorManifestR\bmanifest\"\xd7\x01\n" +
+	"\bmanifest\x18\x01 \x01(\v2\x1f.rapidbyte.v1.ConnectorManifestR\bmanifest\"\x82\x02\n" +
 	"\fCheckRequest\x128\n" +
 	"\tconnector\x18\x01 \x01(\v2\x1a.rapidbyte.v1.ConnectorRefR\tconnector\x12/\n" +
 	"\x06config\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06config\x12&\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x12.rapidbyte.v1.RoleR\x04role\x124\n" +
-	"\astreams\x18\x04 \x03(\v2\x1a.rapidbyte.v1.StreamSchemaR\astreams\"p\n" +
+	"\astreams\x18\x04 \x03(\v2\x1a.rapidbyte.v1.StreamSchemaR\astreams\x12)\n" +
+	"\x10release_pipeline\x18\x05 \x01(\tR\x0freleasePipeline\"p\n" +
 	"\fStreamSchema\x120\n" +
 	"\x06stream\x18\x01 \x01(\v2\x18.rapidbyte.v1.StreamSpecR\x06stream\x12.\n" +
 	"\acolumns\x18\x02 \x03(\v2\x14.rapidbyte.v1.ColumnR\acolumns\"m\n" +
@@ -917,7 +988,10 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\x06stream\x18\x05 \x01(\v2\x18.rapidbyte.v1.StreamSpecR\x06stream\x120\n" +
 	"\x06resume\x18\x06 \x01(\v2\x18.rapidbyte.v1.CheckpointR\x06resume\x12#\n" +
 	"\rallowed_hosts\x18\a \x03(\tR\fallowedHosts\x12'\n" +
-	"\x0ftimeout_seconds\x18\b \x01(\rR\x0etimeoutSeconds\"\xdb\x02\n" +
+	"\x0ftimeout_seconds\x18\b \x01(\rR\x0etimeoutSeconds\"[\n" +
+	"\rFollowControl\x126\n" +
+	"\tpersisted\x18\x01 \x01(\v2\x18.rapidbyte.v1.CheckpointR\tpersisted\x12\x12\n" +
+	"\x04stop\x18\x02 \x01(\bR\x04stop\"\xdb\x02\n" +
 	"\vWriteTicket\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x128\n" +
@@ -972,7 +1046,7 @@ func file_rapidbyte_v1_worker_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_worker_proto_rawDescData
 }
 
-var file_rapidbyte_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_rapidbyte_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_rapidbyte_v1_worker_proto_goTypes = []any{
 	(*SpecRequest)(nil),       // 0: rapidbyte.v1.SpecRequest
 	(*SpecResponse)(nil),      // 1: rapidbyte.v1.SpecResponse
@@ -982,55 +1056,57 @@ var file_rapidbyte_v1_worker_proto_goTypes = []any{
 	(*DiscoverRequest)(nil),   // 5: rapidbyte.v1.DiscoverRequest
 	(*DiscoverResponse)(nil),  // 6: rapidbyte.v1.DiscoverResponse
 	(*ReadTicket)(nil),        // 7: rapidbyte.v1.ReadTicket
-	(*WriteTicket)(nil),       // 8: rapidbyte.v1.WriteTicket
-	(*BatchMeta)(nil),         // 9: rapidbyte.v1.BatchMeta
-	(*WriteAck)(nil),          // 10: rapidbyte.v1.WriteAck
-	(*StreamPhases)(nil),      // 11: rapidbyte.v1.StreamPhases
-	(*ConnectorRef)(nil),      // 12: rapidbyte.v1.ConnectorRef
-	(*ConnectorManifest)(nil), // 13: rapidbyte.v1.ConnectorManifest
-	(*structpb.Struct)(nil),   // 14: google.protobuf.Struct
-	(Role)(0),                 // 15: rapidbyte.v1.Role
-	(*StreamSpec)(nil),        // 16: rapidbyte.v1.StreamSpec
-	(*Column)(nil),            // 17: rapidbyte.v1.Column
-	(*ConnectorError)(nil),    // 18: rapidbyte.v1.ConnectorError
-	(*Catalog)(nil),           // 19: rapidbyte.v1.Catalog
-	(*Checkpoint)(nil),        // 20: rapidbyte.v1.Checkpoint
+	(*FollowControl)(nil),     // 8: rapidbyte.v1.FollowControl
+	(*WriteTicket)(nil),       // 9: rapidbyte.v1.WriteTicket
+	(*BatchMeta)(nil),         // 10: rapidbyte.v1.BatchMeta
+	(*WriteAck)(nil),          // 11: rapidbyte.v1.WriteAck
+	(*StreamPhases)(nil),      // 12: rapidbyte.v1.StreamPhases
+	(*ConnectorRef)(nil),      // 13: rapidbyte.v1.ConnectorRef
+	(*ConnectorManifest)(nil), // 14: rapidbyte.v1.ConnectorManifest
+	(*structpb.Struct)(nil),   // 15: google.protobuf.Struct
+	(Role)(0),                 // 16: rapidbyte.v1.Role
+	(*StreamSpec)(nil),        // 17: rapidbyte.v1.StreamSpec
+	(*Column)(nil),            // 18: rapidbyte.v1.Column
+	(*ConnectorError)(nil),    // 19: rapidbyte.v1.ConnectorError
+	(*Catalog)(nil),           // 20: rapidbyte.v1.Catalog
+	(*Checkpoint)(nil),        // 21: rapidbyte.v1.Checkpoint
 }
 var file_rapidbyte_v1_worker_proto_depIdxs = []int32{
-	12, // 0: rapidbyte.v1.SpecRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	13, // 1: rapidbyte.v1.SpecResponse.manifest:type_name -> rapidbyte.v1.ConnectorManifest
-	12, // 2: rapidbyte.v1.CheckRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	14, // 3: rapidbyte.v1.CheckRequest.config:type_name -> google.protobuf.Struct
-	15, // 4: rapidbyte.v1.CheckRequest.role:type_name -> rapidbyte.v1.Role
+	13, // 0: rapidbyte.v1.SpecRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	14, // 1: rapidbyte.v1.SpecResponse.manifest:type_name -> rapidbyte.v1.ConnectorManifest
+	13, // 2: rapidbyte.v1.CheckRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	15, // 3: rapidbyte.v1.CheckRequest.config:type_name -> google.protobuf.Struct
+	16, // 4: rapidbyte.v1.CheckRequest.role:type_name -> rapidbyte.v1.Role
 	3,  // 5: rapidbyte.v1.CheckRequest.streams:type_name -> rapidbyte.v1.StreamSchema
-	16, // 6: rapidbyte.v1.StreamSchema.stream:type_name -> rapidbyte.v1.StreamSpec
-	17, // 7: rapidbyte.v1.StreamSchema.columns:type_name -> rapidbyte.v1.Column
-	18, // 8: rapidbyte.v1.CheckResponse.error:type_name -> rapidbyte.v1.ConnectorError
-	12, // 9: rapidbyte.v1.DiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	14, // 10: rapidbyte.v1.DiscoverRequest.config:type_name -> google.protobuf.Struct
-	19, // 11: rapidbyte.v1.DiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
-	12, // 12: rapidbyte.v1.ReadTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
-	14, // 13: rapidbyte.v1.ReadTicket.config:type_name -> google.protobuf.Struct
-	16, // 14: rapidbyte.v1.ReadTicket.stream:type_name -> rapidbyte.v1.StreamSpec
-	20, // 15: rapidbyte.v1.ReadTicket.resume:type_name -> rapidbyte.v1.Checkpoint
-	12, // 16: rapidbyte.v1.WriteTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
-	14, // 17: rapidbyte.v1.WriteTicket.config:type_name -> google.protobuf.Struct
-	16, // 18: rapidbyte.v1.WriteTicket.stream:type_name -> rapidbyte.v1.StreamSpec
-	20, // 19: rapidbyte.v1.WriteTicket.resume:type_name -> rapidbyte.v1.Checkpoint
-	20, // 20: rapidbyte.v1.BatchMeta.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	20, // 21: rapidbyte.v1.WriteAck.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	11, // 22: rapidbyte.v1.WriteAck.phases:type_name -> rapidbyte.v1.StreamPhases
-	0,  // 23: rapidbyte.v1.WorkerService.Spec:input_type -> rapidbyte.v1.SpecRequest
-	2,  // 24: rapidbyte.v1.WorkerService.Check:input_type -> rapidbyte.v1.CheckRequest
-	5,  // 25: rapidbyte.v1.WorkerService.Discover:input_type -> rapidbyte.v1.DiscoverRequest
-	1,  // 26: rapidbyte.v1.WorkerService.Spec:output_type -> rapidbyte.v1.SpecResponse
-	4,  // 27: rapidbyte.v1.WorkerService.Check:output_type -> rapidbyte.v1.CheckResponse
-	6,  // 28: rapidbyte.v1.WorkerService.Discover:output_type -> rapidbyte.v1.DiscoverResponse
-	26, // [26:29] is the sub-list for method output_type
-	23, // [23:26] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	17, // 6: rapidbyte.v1.StreamSchema.stream:type_name -> rapidbyte.v1.StreamSpec
+	18, // 7: rapidbyte.v1.StreamSchema.columns:type_name -> rapidbyte.v1.Column
+	19, // 8: rapidbyte.v1.CheckResponse.error:type_name -> rapidbyte.v1.ConnectorError
+	13, // 9: rapidbyte.v1.DiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	15, // 10: rapidbyte.v1.DiscoverRequest.config:type_name -> google.protobuf.Struct
+	20, // 11: rapidbyte.v1.DiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
+	13, // 12: rapidbyte.v1.ReadTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
+	15, // 13: rapidbyte.v1.ReadTicket.config:type_name -> google.protobuf.Struct
+	17, // 14: rapidbyte.v1.ReadTicket.stream:type_name -> rapidbyte.v1.StreamSpec
+	21, // 15: rapidbyte.v1.ReadTicket.resume:type_name -> rapidbyte.v1.Checkpoint
+	21, // 16: rapidbyte.v1.FollowControl.persisted:type_name -> rapidbyte.v1.Checkpoint
+	13, // 17: rapidbyte.v1.WriteTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
+	15, // 18: rapidbyte.v1.WriteTicket.config:type_name -> google.protobuf.Struct
+	17, // 19: rapidbyte.v1.WriteTicket.stream:type_name -> rapidbyte.v1.StreamSpec
+	21, // 20: rapidbyte.v1.WriteTicket.resume:type_name -> rapidbyte.v1.Checkpoint
+	21, // 21: rapidbyte.v1.BatchMeta.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	21, // 22: rapidbyte.v1.WriteAck.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	12, // 23: rapidbyte.v1.WriteAck.phases:type_name -> rapidbyte.v1.StreamPhases
+	0,  // 24: rapidbyte.v1.WorkerService.Spec:input_type -> rapidbyte.v1.SpecRequest
+	2,  // 25: rapidbyte.v1.WorkerService.Check:input_type -> rapidbyte.v1.CheckRequest
+	5,  // 26: rapidbyte.v1.WorkerService.Discover:input_type -> rapidbyte.v1.DiscoverRequest
+	1,  // 27: rapidbyte.v1.WorkerService.Spec:output_type -> rapidbyte.v1.SpecResponse
+	4,  // 28: rapidbyte.v1.WorkerService.Check:output_type -> rapidbyte.v1.CheckResponse
+	6,  // 29: rapidbyte.v1.WorkerService.Discover:output_type -> rapidbyte.v1.DiscoverResponse
+	27, // [27:30] is the sub-list for method output_type
+	24, // [24:27] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_worker_proto_init() }
@@ -1045,7 +1121,7 @@ func file_rapidbyte_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_worker_proto_rawDesc), len(file_rapidbyte_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,115 @@
+package cdc
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+// A follow read (Request.Follow) has no end position: it streams until
+// Control asks it to stop, then ends at the next commit boundary with a
+// checkpoint. While it runs it
+//   - confirms the slot up to each checkpoint the coordinator persisted
+//     (Control's Persisted), so the slot holds back no WAL the destination
+//     already has;
+//   - checkpoints as soon as it is caught up (no message for idlePoll, or
+//     the server's keepalive while nothing is pending), not only every
+//     CheckpointInterval, so that changes reach the destination quickly;
+//   - checkpoints at the server's sent position every CheckpointInterval
+//     while idle, so WAL written for other tables is released too;
+//   - puts the checkpoint's place in the log (abi.LogPosition) on each
+//     checkpoint, for the coordinator's lag.
+
+// endless is the end position of a follow read.
+const endless = pglogrepl.LSN(^uint64(0))
+
+// controlEvery is how often a follow read polls Control.
+const controlEvery = 200 * time.Millisecond
+
+// headEvery is how often a follow read asks the server for its WAL flush
+// position (the head its lag is measured against).
+const headEvery = time.Second
+
+// followState is a follow read's part of the reader.
+type followState struct {
+	polled     time.Time     // last Control poll
+	stop       bool          // Control asked to stop: end at the next commit
+	cpLSN      pglogrepl.LSN // the position of the last checkpoint emitted
+	head       pglogrepl.LSN // the newest server WAL position seen
+	headAt     time.Time     // when head was last read from the server
+	commitTime time.Time     // commit time of the last transaction read
+	caughtUp   bool          // nothing was left to read at the last checkpoint
+}
+
+// control polls Control (at most every controlEvery): it confirms the slot
+// up to a newly persisted checkpoint, refreshes the server head and, on a
+// stop request outside a transaction, ends the read with a checkpoint.
+func (r *reader) control(ctx context.Context) (stop bool, err error) {
+	if time.Since(r.follow.polled) < controlEvery {
+		return false, nil
+	}
+	r.follow.polled = time.Now()
+	if time.Since(r.follow.headAt) >= headEvery {
+		r.follow.headAt = time.Now()
+		rows, err := pgclient.Query(ctx, r.ctl, "SELECT pg_current_wal_flush_lsn()::text")
+		if err != nil {
+			return false, fmt.Errorf("read the WAL end: %w", err)
+		}
+		if lsn, err := pglogrepl.ParseLSN(string(rows[0][0])); err == nil {
+			r.follow.head = max(r.follow.head, lsn)
+		}
+	}
+	st, err := r.req.Control(ctx)
+	if err != nil {
+		return false, err
+	}
+	if cp := st.Persisted; cp != nil {
+		lsn, err := resumeLSN(cp)
+		if err != nil {
+			return false, err
+		}
+		// Only a position this read checkpointed may confirm the slot.
+		if lsn > r.confirm && lsn <= r.follow.cpLSN {
+			r.confirm = lsn
+			if err := r.sendStatus(ctx, false); err != nil {
+				return false, err
+			}
+		}
+	}
+	if st.Stop {
+		r.follow.stop = true
+		if !r.inTx {
+			return true, r.finish(r.lastEnd)
+		}
+	}
+	return false, nil
+}
+
+// followIdle handles a keepalive that arrived outside a transaction: the
+// read has everything the server sent up to end. Pending changes are
+// checkpointed at once; with none, the position moves to end every
+// CheckpointInterval.
+func (r *reader) followIdle(end pglogrepl.LSN) error {
+	r.follow.head = max(r.follow.head, end)
+	if r.pending == 0 && (end <= r.follow.cpLSN || time.Since(r.lastCP) < r.req.CheckpointInterval) {
+		return nil
+	}
+	r.follow.caughtUp = true
+	r.lastEnd = max(r.lastEnd, end)
+	return r.checkpoint(r.lastEnd)
+}
+
+// logPosition places a checkpoint at lsn in the log. The commit time is
+// left 0 when the read was caught up: the lag in seconds is then 0.
+func (r *reader) logPosition(lsn pglogrepl.LSN) *abi.LogPosition {
+	lp := &abi.LogPosition{Position: uint64(lsn), Head: uint64(max(r.follow.head, lsn))}
+	if !r.follow.caughtUp && !r.follow.commitTime.IsZero() {
+		lp.CommitTimeMicros = r.follow.commitTime.UnixMicro()
+	}
+	return lp
+}
