@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # cdc.sh — the change data capture benchmark (part of `make bench`).
 #
-# On a wal_level=logical cluster (scripts/pg-logical.sh) it
+# The source is a wal_level=logical cluster (scripts/pg-logical.sh); the
+# destination is another server (scripts/pg-ensure.sh), so the source's WAL
+# sender decodes only the source's writes, as in production. It
 #  1. snapshots a 200,000-row table (first run: slot + snapshot);
 #  2. applies a burst of mixed changes generated at full speed (CHANGES_TXNS
 #     transactions of 50 inserts, 50 updates and 20 deletes each) with one
-#     bounded run, and reports changes applied per second;
+#     bounded run, and reports changes applied per second and Rapidbyte's
+#     CPU per change;
 #  3. writes a steady STEADY_RATE changes/s (inserts stamped with
-#     clock_timestamp()) for STEADY_SECS seconds while bounded runs follow
-#     back to back, and reports the lag (destination insert time minus source
-#     commit time) of every row: median, p95 and max;
-#  4. writes the same steady load while one `run --follow` streams it, stops
-#     the follow with SIGINT, and reports the same lag, plus the largest slot
-#     lag (WAL end minus confirmed_flush_lsn) sampled during the follow.
+#     clock_timestamp()) for STEADY_SECS seconds while one `run --follow`
+#     streams it, stops the follow with SIGINT, and reports the lag
+#     (destination apply time minus source write time) of every row:
+#     median, p95 and max, plus the largest slot lag (WAL end minus
+#     confirmed_flush_lsn) sampled during the follow.
 # Then it checks that the destination equals the source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,22 +22,31 @@ eval "$(scripts/pg-logical.sh)"
 dsn="$RAPIDBYTE_TEST_PG_LOGICAL_DSN"
 hostport="${dsn#postgres://postgres@}"; hostport="${hostport%%/*}"
 host="${hostport%:*}"; port="${hostport#*:}"
+eval "$(scripts/pg-ensure.sh)"
+dhost="$PGHOST" dport="$PGPORT"
+if [ "$dhost:$dport" = "$host:$port" ]; then
+  echo "cdc bench: the destination server ($dhost:$dport) is the source server: set PGPORT or RAPIDBYTE_PG_LOGICAL_PORT apart" >&2
+  exit 1
+fi
 export RAPIDBYTE_CACHE_DIR="${RAPIDBYTE_CACHE_DIR:-$PWD/build/wazero-cache}"
 export RAPIDBYTE_CONNECTORS_DIR="${RAPIDBYTE_CONNECTORS_DIR:-$PWD/dist/connectors}"
 bin/rapidbyte-worker --warm-only --connectors-dir "$RAPIDBYTE_CONNECTORS_DIR" --cache-dir "$RAPIDBYTE_CACHE_DIR" --log-level warn
 
+echo "cdc bench: source $host:$port, destination $dhost:$dport; $(uptime)"
 TXNS="${CHANGES_TXNS:-2000}"
 RATE="${STEADY_RATE:-5000}"
 SECS="${STEADY_SECS:-30}"
 src=rb_bench_cdc_src dst=rb_bench_cdc_dst pipeline=bench_cdc
 q() { psql -X -q -h "$host" -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+qd() { psql -X -q -h "$dhost" -p "$dport" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 
 q -d "$src" -tAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'rapidbyte_$pipeline'" >/dev/null 2>&1 || true
-for db in $src $dst; do q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"; done
+q -d postgres -c "DROP DATABASE IF EXISTS $src WITH (FORCE)" -c "CREATE DATABASE $src"
+qd -d postgres -c "DROP DATABASE IF EXISTS $dst WITH (FORCE)" -c "CREATE DATABASE $dst"
 q -d "$src" -c "CREATE TABLE ev (id bigint PRIMARY KEY, v int NOT NULL, payload text, created timestamptz NOT NULL DEFAULT clock_timestamp())
   ; INSERT INTO ev (id, v, payload) SELECT g, g % 1000, md5(g::text) FROM generate_series(1, 200000) g"
 # The destination table carries the time each row was applied.
-q -d "$dst" -c "CREATE TABLE ev (id bigint PRIMARY KEY, v int NOT NULL, payload text, created timestamptz NOT NULL, applied timestamptz DEFAULT clock_timestamp())"
+qd -d "$dst" -c "CREATE TABLE ev (id bigint PRIMARY KEY, v int NOT NULL, payload text, created timestamptz NOT NULL, applied timestamptz DEFAULT clock_timestamp())"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -49,7 +60,7 @@ source:
     - {name: ev, sync_mode: cdc}
 destination:
   use: dest-postgres
-  config: {host: $host, port: $port, user: postgres, database: $dst, schema: public}
+  config: {host: $dhost, port: $dport, user: postgres, database: $dst, schema: public}
 YAML
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d['$1'])"; }
 export RAPIDBYTE_STATE="sqlite://$work/state.db"
@@ -71,26 +82,7 @@ secs=$(echo "$out" | field duration_secs)
 read -r usr sys <"$work/time"
 python3 -c "print('burst: $changes changes (%d transactions) applied in %.2f s: %.0f changes/s end to end; Rapidbyte CPU %.1f s (%.1f us/change)' % ($TXNS, $secs, $changes / $secs, $usr + $sys, ($usr + $sys) * 1e6 / $changes))"
 
-# Steady load: RATE/100 transactions of 100 inserts a second.
-q -d "$src" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); b bigint; BEGIN
-  FOR i IN 1..($RATE / 100) * $SECS LOOP
-    b := 10000000 + i * 100;
-    INSERT INTO ev (id, v, payload) SELECT g, 1, md5(g::text) FROM generate_series(b, b + 99) g;
-    COMMIT;
-    PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + (i * 100.0 / $RATE) * interval '1 second' - clock_timestamp())));
-  END LOOP; END \$\$" &
-writer=$!
-runs=0
-while kill -0 "$writer" 2>/dev/null; do bin/rapidbyte run -o json "$work/p.yaml" >/dev/null; runs=$((runs + 1)); done
-wait "$writer"
-bin/rapidbyte run -o json "$work/p.yaml" >/dev/null
-echo "steady: $RATE changes/s for $SECS s, $runs back-to-back bounded runs; lag (applied - committed):"
-q -d "$dst" -tAc "SELECT format('  median %s s, p95 %s s, max %s s over %s rows',
-  round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
-  round(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
-  round(max(extract(epoch FROM applied - created))::numeric, 2), count(*)) FROM ev WHERE id >= 10000000"
-
-# Steady load again, followed by one `run --follow`.
+# Steady load, followed by one `run --follow`.
 steady() { # $1: first id
   q -d "$src" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); b bigint; BEGIN
     FOR i IN 1..($RATE / 100) * $SECS LOOP
@@ -100,7 +92,7 @@ steady() { # $1: first id
       PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + (i * 100.0 / $RATE) * interval '1 second' - clock_timestamp())));
     END LOOP; END \$\$"
 }
-bin/rapidbyte run --follow -o json "$work/p.yaml" >"$work/follow.json" &
+/usr/bin/time -o "$work/ftime" -f "%U %S" bin/rapidbyte run --follow -o json "$work/p.yaml" >"$work/follow.json" &
 follow=$!
 until [ "$(q -d "$src" -tAc "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'rapidbyte_$pipeline' AND active")" = 1 ]; do sleep 0.2; done
 steady 20000000 &
@@ -116,14 +108,16 @@ sleep 3
 kill -INT "$follow"
 wait "$follow"
 echo "follow: $RATE changes/s for $SECS s, one run --follow (stopped with SIGINT: $(field state <"$work/follow.json")); lag (applied - committed):"
-q -d "$dst" -tAc "SELECT format('  median %s s, p95 %s s, max %s s over %s rows',
+qd -d "$dst" -tAc "SELECT format('  median %s s, p95 %s s, max %s s over %s rows',
   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
   round(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
   round(max(extract(epoch FROM applied - created))::numeric, 2), count(*)) FROM ev WHERE id >= 20000000"
+read -r usr sys <"$work/ftime"
+python3 -c "print('  Rapidbyte CPU of the follow run %.1f s (%.1f us/change)' % ($usr + $sys, ($usr + $sys) * 1e6 / ($RATE * $SECS)))"
 echo "  largest slot lag sampled during the follow: $slotmax bytes of WAL"
 
 src_sum=$(q -d "$src" -tAc "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v || ':' || coalesce(payload, ''), ',' ORDER BY id)) FROM ev")
-dst_sum=$(q -d "$dst" -tAc "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v || ':' || coalesce(payload, ''), ',' ORDER BY id)) FROM ev")
+dst_sum=$(qd -d "$dst" -tAc "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v || ':' || coalesce(payload, ''), ',' ORDER BY id)) FROM ev")
 [ "$src_sum" = "$dst_sum" ] || { echo "cdc bench: destination differs from source: $src_sum vs $dst_sum"; exit 1; }
-echo "destination equals source ($src_sum)"
+echo "destination equals source ($src_sum); $(uptime)"
 q -d "$src" -tAc "SELECT pg_drop_replication_slot('rapidbyte_$pipeline')" >/dev/null
