@@ -105,7 +105,8 @@ while kill -0 "$writer" 2>/dev/null; do
 done
 wait "$writer"
 sleep 3
-kill -INT "$follow"
+# SIGINT to the run, not to time(1), which ignores it while it waits.
+kill -INT "$(pgrep -P "$follow")"
 wait "$follow"
 echo "follow: $RATE changes/s for $SECS s, one run --follow (stopped with SIGINT: $(field state <"$work/follow.json")); lag (applied - committed):"
 qd -d "$dst" -tAc "SELECT format('  median %s s, p95 %s s, max %s s over %s rows',

@@ -17,9 +17,14 @@ import (
 //   - confirms the slot up to each checkpoint the coordinator persisted
 //     (Control's Persisted), so the slot holds back no WAL the destination
 //     already has;
-//   - checkpoints as soon as it is caught up (no message for idlePoll, or
-//     the server's keepalive while nothing is pending), not only every
-//     CheckpointInterval, so that changes reach the destination quickly;
+//   - checkpoints as soon as it is caught up, not only every
+//     CheckpointInterval (followInterval by default), so that changes
+//     reach the destination quickly: when no message followed the last
+//     commit for quietWait, or the server's keepalive says it sent
+//     everything; but not sooner than followMinGap after the previous
+//     checkpoint, so a stream of small transactions is committed in
+//     groups rather than one destination commit (and one coordinator
+//     checkpoint) per source transaction (see readDeadline);
 //   - checkpoints at the server's sent position every CheckpointInterval
 //     while idle, so WAL written for other tables is released too;
 //   - puts the checkpoint's place in the log (abi.LogPosition) on each
@@ -34,6 +39,35 @@ const controlEvery = 200 * time.Millisecond
 // headEvery is how often a follow read asks the server for its WAL flush
 // position (the head its lag is measured against).
 const headEvery = time.Second
+
+// followInterval is a follow read's default CheckpointInterval: changes
+// that flow without a pause still reach the destination this often.
+const followInterval = 200 * time.Millisecond
+
+// quietWait is how long a follow read with pending changes waits after a
+// commit for the next message before it takes the stream as caught up and
+// checkpoints. Under load the next message is already there, so batches
+// keep growing up to CheckpointInterval or CheckpointRows.
+const quietWait = 5 * time.Millisecond
+
+// followMinGap is the shortest time between a checkpoint and the next one
+// of a caught-up follow read.
+const followMinGap = 100 * time.Millisecond
+
+// readDeadline returns the deadline of the next receive at now. A follow
+// read with pending changes outside a transaction waits until they are
+// due: quietWait from now, and not before followMinGap after the last
+// checkpoint. A receive that times out then checkpoints them (stream).
+func (r *reader) readDeadline(now time.Time) time.Time {
+	if r.req.Follow && !r.inTx && r.pending > 0 {
+		due := now.Add(quietWait)
+		if gap := r.lastCP.Add(followMinGap); gap.After(due) {
+			due = gap
+		}
+		return due
+	}
+	return now.Add(idlePoll)
+}
 
 // followState is a follow read's part of the reader.
 type followState struct {
@@ -92,11 +126,15 @@ func (r *reader) control(ctx context.Context) (stop bool, err error) {
 
 // followIdle handles a keepalive that arrived outside a transaction: the
 // read has everything the server sent up to end. Pending changes are
-// checkpointed at once; with none, the position moves to end every
-// CheckpointInterval.
+// checkpointed at once, or at followMinGap after the last checkpoint (the
+// read deadline, see readDeadline); with none, the position moves to end
+// every CheckpointInterval.
 func (r *reader) followIdle(end pglogrepl.LSN) error {
 	r.follow.head = max(r.follow.head, end)
 	if r.pending == 0 && (end <= r.follow.cpLSN || time.Since(r.lastCP) < r.req.CheckpointInterval) {
+		return nil
+	}
+	if r.pending > 0 && time.Since(r.lastCP) < followMinGap {
 		return nil
 	}
 	r.follow.caughtUp = true

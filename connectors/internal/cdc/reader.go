@@ -28,7 +28,7 @@ type Request struct {
 	// Resume is the last persisted checkpoint; nil starts with a snapshot.
 	Resume *abi.Checkpoint
 	// CheckpointInterval is the longest time between two checkpoints
-	// while changes flow; default 1s.
+	// while changes flow; default 1s (followInterval for a follow read).
 	CheckpointInterval time.Duration
 	// CheckpointRows checkpoints (at the next commit) once this many
 	// changes are pending; default 50,000.
@@ -91,6 +91,9 @@ type reader struct {
 func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emitter) (Stats, error) {
 	if req.CheckpointInterval <= 0 {
 		req.CheckpointInterval = time.Second
+		if req.Follow {
+			req.CheckpointInterval = followInterval
+		}
 	}
 	if req.CheckpointRows <= 0 {
 		req.CheckpointRows = 50_000
@@ -332,7 +335,7 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 		}
 		// A read deadline (not a context per message: a timer each) bounds
 		// the wait; a timeout leaves the connection usable.
-		if err := r.repl.Conn().SetReadDeadline(time.Now().Add(idlePoll)); err != nil {
+		if err := r.repl.Conn().SetReadDeadline(r.readDeadline(time.Now())); err != nil {
 			return fmt.Errorf("set read deadline: %w", err)
 		}
 		// context.Background: with a cancellable context pgconn registers
