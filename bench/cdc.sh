@@ -62,6 +62,15 @@ destination:
   use: dest-postgres
   config: {host: $dhost, port: $dport, user: postgres, database: $dst, schema: public}
 YAML
+# pgcpu Q prints the CPU ticks of the exited children of the server Q
+# talks to (its WAL senders and backends, once they end), when it runs on
+# this machine.
+pgcpu() {
+  local pm
+  pm=$($1 -d postgres -tAc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'" 2>/dev/null) || return 0
+  pm=$(awk '{print $4}' "/proc/$pm/stat" 2>/dev/null) || return 0
+  awk '{print $16 + $17}' "/proc/$pm/stat" 2>/dev/null || true
+}
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d['$1'])"; }
 export RAPIDBYTE_STATE="sqlite://$work/state.db"
 
@@ -77,10 +86,19 @@ q -d "$src" -c "DO \$\$ DECLARE b bigint; BEGIN
     COMMIT;
   END LOOP; END \$\$"
 changes=$((TXNS * 120))
+s0=$(pgcpu q) d0=$(pgcpu qd)
 out=$(/usr/bin/time -o "$work/time" -f "%U %S" bin/rapidbyte run -o json "$work/p.yaml")
+s1=$(pgcpu q) d1=$(pgcpu qd)
 secs=$(echo "$out" | field duration_secs)
 read -r usr sys <"$work/time"
 python3 -c "print('burst: $changes changes (%d transactions) applied in %.2f s: %.0f changes/s end to end; Rapidbyte CPU %.1f s (%.1f us/change)' % ($TXNS, $secs, $changes / $secs, $usr + $sys, ($usr + $sys) * 1e6 / $changes))"
+# The apply rate without the run's start-up: from the first to the last
+# applied insert of the burst (the first batch's apply time is left out).
+window=$(qd -d "$dst" -tAc "SELECT extract(epoch FROM max(applied) - min(applied)) FROM ev WHERE id > 1000000 AND id < 10000000")
+python3 -c "print('  first to last applied change: %.2f s: %.0f changes/s' % ($window, $changes / $window))"
+if [ -n "$s0" ] && [ -n "$d0" ]; then
+  python3 -c "print('  PostgreSQL CPU of the run (WAL sender, backends): source %.1f s, destination %.1f s (%.1f us/change)' % (($s1 - $s0) / 100, ($d1 - $d0) / 100, ($s1 - $s0 + $d1 - $d0) * 1e4 / $changes))"
+fi
 
 # Steady load, followed by one `run --follow`.
 steady() { # $1: first id
@@ -92,6 +110,7 @@ steady() { # $1: first id
       PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + (i * 100.0 / $RATE) * interval '1 second' - clock_timestamp())));
     END LOOP; END \$\$"
 }
+s0=$(pgcpu q) d0=$(pgcpu qd)
 /usr/bin/time -o "$work/ftime" -f "%U %S" bin/rapidbyte run --follow -o json "$work/p.yaml" >"$work/follow.json" &
 follow=$!
 until [ "$(q -d "$src" -tAc "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'rapidbyte_$pipeline' AND active")" = 1 ]; do sleep 0.2; done
@@ -113,8 +132,12 @@ qd -d "$dst" -tAc "SELECT format('  median %s s, p95 %s s, max %s s over %s rows
   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
   round(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM applied - created))::numeric, 2),
   round(max(extract(epoch FROM applied - created))::numeric, 2), count(*)) FROM ev WHERE id >= 20000000"
+s1=$(pgcpu q) d1=$(pgcpu qd)
 read -r usr sys <"$work/ftime"
-python3 -c "print('  Rapidbyte CPU of the follow run %.1f s (%.1f us/change)' % ($usr + $sys, ($usr + $sys) * 1e6 / ($RATE * $SECS)))"
+python3 -c "print('  Rapidbyte CPU of the follow run %.1f s (%.1f us/change, start-up and the idle seconds included)' % ($usr + $sys, ($usr + $sys) * 1e6 / ($RATE * $SECS)))"
+if [ -n "$s0" ] && [ -n "$d0" ]; then
+  python3 -c "print('  PostgreSQL CPU of the follow (WAL sender, backends): source %.1f s, destination %.1f s' % (($s1 - $s0) / 100, ($d1 - $d0) / 100))"
+fi
 echo "  largest slot lag sampled during the follow: $slotmax bytes of WAL"
 
 src_sum=$(q -d "$src" -tAc "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v || ':' || coalesce(payload, ''), ',' ORDER BY id)) FROM ev")
