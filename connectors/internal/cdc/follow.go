@@ -80,16 +80,17 @@ type followState struct {
 	caughtUp   bool          // nothing was left to read at the last checkpoint
 }
 
-// control polls Control (at most every controlEvery): it confirms the slot
-// up to a newly persisted checkpoint, refreshes the server head and, on a
-// stop request outside a transaction, ends the read with a checkpoint.
-func (r *reader) control(ctx context.Context) (stop bool, err error) {
-	if time.Since(r.follow.polled) < controlEvery {
+// control polls Control (at most every controlEvery, now being the time):
+// it confirms the slot up to a newly persisted checkpoint, refreshes the
+// server head and, on a stop request outside a transaction, ends the read
+// with a checkpoint.
+func (r *reader) control(ctx context.Context, now time.Time) (stop bool, err error) {
+	if now.Sub(r.follow.polled) < controlEvery {
 		return false, nil
 	}
-	r.follow.polled = time.Now()
-	if time.Since(r.follow.headAt) >= headEvery {
-		r.follow.headAt = time.Now()
+	r.follow.polled = now
+	if now.Sub(r.follow.headAt) >= headEvery {
+		r.follow.headAt = now
 		rows, err := pgclient.Query(ctx, r.ctl, "SELECT pg_current_wal_flush_lsn()::text")
 		if err != nil {
 			return false, fmt.Errorf("read the WAL end: %w", err)

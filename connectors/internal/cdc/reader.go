@@ -323,19 +323,20 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		now := time.Now() // one clock read per message: each is two host calls
 		if r.req.Follow {
-			if stop, err := r.control(ctx); err != nil || stop {
+			if stop, err := r.control(ctx, now); err != nil || stop {
 				return err
 			}
 		}
-		if time.Since(r.lastStat) > statusEvery {
+		if now.Sub(r.lastStat) > statusEvery {
 			if err := r.sendStatus(ctx, false); err != nil {
 				return err
 			}
 		}
 		// A read deadline (not a context per message: a timer each) bounds
 		// the wait; a timeout leaves the connection usable.
-		if err := r.repl.Conn().SetReadDeadline(r.readDeadline(time.Now())); err != nil {
+		if err := r.repl.Conn().SetReadDeadline(r.readDeadline(now)); err != nil {
 			return fmt.Errorf("set read deadline: %w", err)
 		}
 		// context.Background: with a cancellable context pgconn registers

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -75,7 +76,8 @@ type applier struct {
 	lastCP  *abi.Checkpoint
 	stats   ApplyStats
 	scratch []cdc.Value
-	merge   bool // the server has MERGE (PostgreSQL 15+)
+	arrays  [][]byte // the array parameters' buffers, reused by every statement
+	merge   bool     // the server has MERGE (PostgreSQL 15+)
 }
 
 // applyTable is a destination table and its pending changes.
@@ -583,16 +585,23 @@ func (p *params) add(oid uint32, v []byte) string {
 // joins k to the table by its key index (a nested loop): knowing that k
 // holds thousands of rows it hashes the whole table instead, a scan per
 // flush that grows with the table, not with the changes.
-func (t *applyTable) unnest(cs, dels []pendingChange, cols []int, flag bool) (string, params) {
+//
+// The arrays are built in bufs (grown as needed), whose memory the
+// statement's parameters alias: they are valid until the next unnest.
+func (t *applyTable) unnest(bufs *[][]byte, cs, dels []pendingChange, cols []int, flag bool) (string, params) {
 	n := len(cols)
 	if flag {
 		n++
 	}
+	for len(*bufs) < len(cols) {
+		*bufs = append(*bufs, nil)
+	}
 	var p params
 	ph := make([]string, 0, n)
 	alias := make([]string, 0, n)
-	for _, ci := range cols {
-		ph = append(ph, "(SELECT "+p.add(oidTextArray, t.textArray(cs, dels, ci))+")")
+	for j, ci := range cols {
+		(*bufs)[j] = t.textArray((*bufs)[j][:0], cs, dels, ci)
+		ph = append(ph, "(SELECT "+p.add(oidTextArray, (*bufs)[j])+")")
 		alias = append(alias, "c"+strconv.Itoa(ci))
 	}
 	if flag {
@@ -625,9 +634,9 @@ func arrayHeader(b []byte, elem uint32, n int, nulls bool) []byte {
 	return binary.BigEndian.AppendUint32(b, 1) // lower bound
 }
 
-// textArray encodes column ci of cs, then of dels, as a binary text[]
-// (NULL for a delete's non-key column).
-func (t *applyTable) textArray(cs, dels []pendingChange, ci int) []byte {
+// textArray appends column ci of cs, then of dels, to b as a binary
+// text[] (NULL for a delete's non-key column).
+func (t *applyTable) textArray(b []byte, cs, dels []pendingChange, ci int) []byte {
 	size, nulls := 20, false
 	for _, part := range [2][]pendingChange{cs, dels} {
 		for _, c := range part {
@@ -636,7 +645,8 @@ func (t *applyTable) textArray(cs, dels []pendingChange, ci int) []byte {
 			nulls = nulls || v.Kind != cdc.KindText
 		}
 	}
-	b := arrayHeader(make([]byte, 0, size), oidText, len(cs)+len(dels), nulls)
+	b = slices.Grow(b, size)
+	b = arrayHeader(b, oidText, len(cs)+len(dels), nulls)
 	for _, part := range [2][]pendingChange{cs, dels} {
 		for _, c := range part {
 			v := t.vals[int(c.off)+ci]
@@ -673,7 +683,7 @@ func (t *applyTable) keyMatch() string {
 // destination the WAL it cost the source.
 func (a *applier) mergeRows(ctx context.Context, t *applyTable, mask []byte, cs, dels []pendingChange) error {
 	cols := t.writes(mask)
-	from, params := t.unnest(cs, dels, cols, len(dels) > 0)
+	from, params := t.unnest(&a.arrays, cs, dels, cols, len(dels) > 0)
 	names := make([]string, 0, len(cols)+1)
 	exprs := make([]string, 0, len(cols)+1)
 	var sets []string
@@ -714,7 +724,7 @@ func (a *applier) mergeRows(ctx context.Context, t *applyTable, mask []byte, cs,
 // deleteRows deletes (or soft-deletes) the rows of dels, before
 // PostgreSQL 15.
 func (a *applier) deleteRows(ctx context.Context, t *applyTable, dels []pendingChange) error {
-	from, params := t.unnest(nil, dels, t.key, false)
+	from, params := t.unnest(&a.arrays, nil, dels, t.key, false)
 	sql := fmt.Sprintf("DELETE FROM %s AS t USING %s WHERE %s", t.target, from, t.keyMatch())
 	if a.req.SoftDelete {
 		sql = fmt.Sprintf("UPDATE %s AS t SET %s = now() FROM %s WHERE %s", t.target, pgsql.Ident(SoftDeleteColumn), from, t.keyMatch())
@@ -728,7 +738,7 @@ func (a *applier) deleteRows(ctx context.Context, t *applyTable, dels []pendingC
 // upsertRows upserts cs with INSERT ... ON CONFLICT, before PostgreSQL 15.
 func (a *applier) upsertRows(ctx context.Context, t *applyTable, mask []byte, cs []pendingChange) error {
 	cols := t.writes(mask)
-	from, params := t.unnest(cs, nil, cols, false)
+	from, params := t.unnest(&a.arrays, cs, nil, cols, false)
 	names := make([]string, 0, len(cols)+1)
 	exprs := make([]string, 0, len(cols)+1)
 	var sets []string

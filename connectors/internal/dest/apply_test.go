@@ -60,8 +60,19 @@ func TestTextArray(t *testing.T) {
 	}
 	want := []byte{0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, oidText, 0, 0, 0, 4, 0, 0, 0, 1,
 		0, 0, 0, 3, 'a', '"', 'b', 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 4, 'N', 'U', 'L', 'L'}
-	if got := tb.textArray(tb.pend[:2], tb.pend[2:], 0); string(got) != string(want) {
+	if got := tb.textArray(nil, tb.pend[:2], tb.pend[2:], 0); string(got) != string(want) {
 		t.Errorf("textArray = %v, want %v", got, want)
+	}
+	// unnest reuses its buffers: a second statement's arrays overwrite the
+	// first's, whatever their sizes.
+	var bufs [][]byte
+	_, p := tb.unnest(&bufs, tb.pend[:1], nil, []int{0}, false)
+	if len(p.vals) != 1 || len(bufs) != 1 {
+		t.Fatalf("unnest of one column: %d parameters, %d buffers", len(p.vals), len(bufs))
+	}
+	_, p = tb.unnest(&bufs, tb.pend[:2], tb.pend[2:], []int{0}, false)
+	if string(p.vals[0]) != string(want) || &bufs[0][0] != &p.vals[0][0] {
+		t.Errorf("unnest again = %v (in its buffer: %v), want %v", p.vals[0], &bufs[0][0] == &p.vals[0][0], want)
 	}
 }
 
