@@ -91,8 +91,8 @@ type applyTable struct {
 	// an encoded key to its index in pend, whose values live in vals
 	// (len(cols) each). Values alias the batch being applied, which is
 	// flushed before the next one is read. Reused across flushes, so a
-	// change costs no allocation but its key's map entry.
-	idx    map[string]int32
+	// change costs no allocation.
+	idx    keyIndex
 	pend   []pendingChange
 	vals   []cdc.Value
 	keyBuf []byte
@@ -112,7 +112,7 @@ func (t *applyTable) values(c pendingChange) []cdc.Value {
 
 // reset forgets the pending changes, keeping their memory.
 func (t *applyTable) reset() {
-	clear(t.idx)
+	t.idx.reset()
 	t.pend, t.vals, t.dirty = t.pend[:0], t.vals[:0], false
 }
 
@@ -347,7 +347,7 @@ func (t *applyTable) add(del bool, vals []cdc.Value) {
 		kb = append(kb, v.Data...)
 	}
 	t.keyBuf = kb
-	if i, seen := t.idx[string(kb)]; seen {
+	if i, seen := t.idx.get(kb, int32(len(t.pend))); seen {
 		prev := &t.pend[i]
 		pv := t.values(*prev)
 		if !del && !prev.del {
@@ -362,10 +362,6 @@ func (t *applyTable) add(del bool, vals []cdc.Value) {
 		prev.del = del
 		return
 	}
-	if t.idx == nil {
-		t.idx = map[string]int32{}
-	}
-	t.idx[string(kb)] = int32(len(t.pend))
 	t.pend = append(t.pend, pendingChange{del: del, off: int32(len(t.vals))})
 	t.vals = append(t.vals, vals...)
 }
