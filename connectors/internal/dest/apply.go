@@ -681,6 +681,25 @@ func (t *applyTable) keyMatch() string {
 	return strings.Join(conds, " AND ")
 }
 
+// columnLists returns, for the columns cols an upsert writes, their quoted
+// names, their values in unnest's k ("k.c<i>::<type>") and the SET items
+// of the non-key ones, set(name, value) each; the lists have room for one
+// more item (the soft-delete column).
+func (t *applyTable) columnLists(cols []int, set func(name, expr string) string) (names, exprs, sets []string) {
+	names = make([]string, 0, len(cols)+1)
+	exprs = make([]string, 0, len(cols)+1)
+	for _, ci := range cols {
+		c := t.cols[ci]
+		name, expr := pgsql.Ident(c.Name), fmt.Sprintf("k.c%d::%s", ci, c.Type)
+		names = append(names, name)
+		exprs = append(exprs, expr)
+		if !t.isKey(ci) {
+			sets = append(sets, set(name, expr))
+		}
+	}
+	return names, exprs, sets
+}
+
 // mergeRows applies the upserts cs, which write the columns mask leaves
 // (every column when nil), and the deletes dels in one MERGE: no
 // speculative insertion and no row lock, so a change costs the
@@ -688,17 +707,7 @@ func (t *applyTable) keyMatch() string {
 func (a *applier) mergeRows(ctx context.Context, t *applyTable, mask []byte, cs, dels []pendingChange) error {
 	cols := t.writes(mask)
 	from, params := t.unnest(cs, dels, cols, len(dels) > 0)
-	names := make([]string, 0, len(cols)+1)
-	exprs := make([]string, 0, len(cols)+1)
-	var sets []string
-	for _, ci := range cols {
-		c := t.cols[ci]
-		names = append(names, pgsql.Ident(c.Name))
-		exprs = append(exprs, fmt.Sprintf("k.c%d::%s", ci, c.Type))
-		if !t.isKey(ci) {
-			sets = append(sets, fmt.Sprintf("%s = k.c%d::%s", pgsql.Ident(c.Name), ci, c.Type))
-		}
-	}
+	names, exprs, sets := t.columnLists(cols, func(name, expr string) string { return name + " = " + expr })
 	if a.req.SoftDelete {
 		sets = append(sets, pgsql.Ident(SoftDeleteColumn)+" = NULL")
 	}
@@ -743,17 +752,7 @@ func (a *applier) deleteRows(ctx context.Context, t *applyTable, dels []pendingC
 func (a *applier) upsertRows(ctx context.Context, t *applyTable, mask []byte, cs []pendingChange) error {
 	cols := t.writes(mask)
 	from, params := t.unnest(cs, nil, cols, false)
-	names := make([]string, 0, len(cols)+1)
-	exprs := make([]string, 0, len(cols)+1)
-	var sets []string
-	for _, ci := range cols {
-		c := t.cols[ci]
-		names = append(names, pgsql.Ident(c.Name))
-		exprs = append(exprs, fmt.Sprintf("k.c%d::%s", ci, c.Type))
-		if !t.isKey(ci) {
-			sets = append(sets, fmt.Sprintf("%s = EXCLUDED.%s", pgsql.Ident(c.Name), pgsql.Ident(c.Name)))
-		}
-	}
+	names, exprs, sets := t.columnLists(cols, func(name, _ string) string { return name + " = EXCLUDED." + name })
 	if a.req.SoftDelete {
 		names = append(names, pgsql.Ident(SoftDeleteColumn))
 		exprs = append(exprs, "NULL")
