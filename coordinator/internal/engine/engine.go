@@ -248,12 +248,18 @@ func (e *Engine) Ready() <-chan struct{} { return e.ready }
 // first calls alongside Run, in goroutines the scheduler may start in
 // either order (on a loaded machine a call can arrive before Run has begun):
 // such a call waits instead of failing. It returns ErrNotRunning once Run
-// has stopped, and ctx's error when ctx ends first.
+// has stopped, ctx's error when ctx ends first, and ErrStarting after
+// readyWait (a failover take-over at start-up that outlasts it, e.g. on a
+// slow state store: the caller retries, rather than hangs with no deadline).
 func (e *Engine) awaitReady(ctx context.Context) error {
+	t := time.NewTimer(readyWait)
+	defer t.Stop()
 	select {
 	case <-e.ready:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-t.C:
+		return ErrStarting
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -262,6 +268,9 @@ func (e *Engine) awaitReady(ctx context.Context) error {
 	}
 	return nil
 }
+
+// readyWait bounds how long a submission waits for Run (see awaitReady).
+const readyWait = 30 * time.Second
 
 // Submission is a request to run a pipeline.
 type Submission struct {

@@ -476,3 +476,45 @@ func TestCursorWriteRetriedWithNextCheckpoint(t *testing.T) {
 		t.Fatalf("run whose last cursor write failed: %s (%v), want FAILED with STATE_STORE", v.Run.State, v.Run.Error)
 	}
 }
+
+// TestCursorWriteFailureIsReported: a failed cursor write is reported once
+// per streak as a run event (a silent failure would leave a follow run's
+// slot unconfirmed, holding WAL, with nothing said), and so is the write
+// that ends the streak.
+func TestCursorWriteFailureIsReported(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
+		<-release
+		var p relay.Progress
+		for i := uint64(1); i <= 4; i++ {
+			cp := &store.Checkpoint{Stream: job.Stream.Name, Records: i, CursorField: "id", CursorValue: store.IntCursor(int64(i))}
+			p = relay.Progress{RecordsRead: i, RecordsWritten: i, Checkpoint: cp}
+			progress(p)
+		}
+		return relay.Result{Progress: p, Final: true}, nil
+	})
+	h.st.mu.Lock()
+	h.st.failPuts = 2
+	h.st.mu.Unlock()
+	run, _, err := h.e.Submit(h.ctx, Submission{YAML: pipelineYAML(0, stream{name: "a", extra: ", sync_mode: incremental, cursor_field: id"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, stop := h.e.Watch(run.ID)
+	defer stop()
+	close(release)
+	var failed, recovered int
+	var last Event
+	for ev := range ch {
+		last = ev
+		switch {
+		case strings.Contains(ev.Message, "save cursor failed"):
+			failed++
+		case strings.Contains(ev.Message, "cursor saved again after 2 failed writes"):
+			recovered++
+		}
+	}
+	if failed != 1 || recovered != 1 || last.State != store.StateSucceeded {
+		t.Errorf("events: %d failure reports, %d recovery reports (want 1 and 1), final state %s", failed, recovered, last.State)
+	}
+}

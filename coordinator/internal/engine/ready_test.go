@@ -16,8 +16,9 @@ import (
 // goroutine has started (the coordinator serves gRPC alongside Run, and on
 // a loaded machine the first call can win) waits for Run instead of
 // failing with ErrNotRunning; one whose context ends meanwhile fails with
-// the context's error. synctest.Wait returns once every
-// goroutine of the bubble is blocked, so the ordering is forced, not raced.
+// the context's error, and one that Run never gets to, ErrStarting.
+// synctest.Wait returns once every goroutine of the bubble is blocked, so
+// the ordering is forced, not raced.
 func TestSubmitBeforeRun(t *testing.T) {
 	type result struct {
 		run store.Run
@@ -36,6 +37,10 @@ func TestSubmitBeforeRun(t *testing.T) {
 		{name: "submission cancelled", wantErr: context.Canceled, next: func(_ *Engine, _ context.Context, cancelSubmit context.CancelFunc) {
 			cancelSubmit()
 		}},
+		// A Run that does not become ready (a long take-over) fails the
+		// submission after readyWait instead of holding a call with no
+		// deadline for ever (the bubble's clock jumps to the timer).
+		{name: "run not ready in time", wantErr: ErrStarting, next: func(*Engine, context.Context, context.CancelFunc) {}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
