@@ -46,16 +46,16 @@ func TestReadDeadline(t *testing.T) {
 	}
 }
 
-// recordingEmitter is an sdk.Emitter that counts rows and keeps the
-// checkpoints.
-type recordingEmitter struct {
+// followEmitter is an sdk.Emitter that counts rows and keeps the
+// checkpoints; the test reads them while the read runs.
+type followEmitter struct {
 	b    *batch.Builder
 	mu   sync.Mutex
 	rows int
 	cps  []abi.Checkpoint
 }
 
-func (e *recordingEmitter) Schema(fields []abi.Field) (*batch.Builder, error) {
+func (e *followEmitter) Schema(fields []abi.Field) (*batch.Builder, error) {
 	s, err := batch.NewSchema(fields)
 	if err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func (e *recordingEmitter) Schema(fields []abi.Field) (*batch.Builder, error) {
 	return e.b, err
 }
 
-func (e *recordingEmitter) Emit(b *batch.Builder) error {
+func (e *followEmitter) Emit(b *batch.Builder) error {
 	e.mu.Lock()
 	e.rows += b.Rows()
 	e.mu.Unlock()
@@ -72,7 +72,7 @@ func (e *recordingEmitter) Emit(b *batch.Builder) error {
 	return nil
 }
 
-func (e *recordingEmitter) Checkpoint(cp abi.Checkpoint) error {
+func (e *followEmitter) Checkpoint(cp abi.Checkpoint) error {
 	e.mu.Lock()
 	e.cps = append(e.cps, cp)
 	e.mu.Unlock()
@@ -80,7 +80,7 @@ func (e *recordingEmitter) Checkpoint(cp abi.Checkpoint) error {
 }
 
 // last returns the latest checkpoint and the rows emitted so far.
-func (e *recordingEmitter) last() (abi.Checkpoint, int, bool) {
+func (e *followEmitter) last() (abi.Checkpoint, int, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(e.cps) == 0 {
@@ -122,7 +122,7 @@ func TestFollowCommitsQuietStream(t *testing.T) {
 	}
 	defer repl.Close(context.Background())
 	var stop atomic.Bool
-	e := &recordingEmitter{}
+	e := &followEmitter{}
 	req := Request{Slot: slot, Publication: slot, Tables: []Table{tbl}, Follow: true,
 		Control: func(context.Context) (abi.FollowState, error) { return abi.FollowState{Stop: stop.Load()}, nil }}
 	done := make(chan error, 1)

@@ -9,9 +9,12 @@ import (
 )
 
 var (
-	// ErrNotRunning means the engine is not started (Run was not called) or
-	// is shutting down.
+	// ErrNotRunning means the engine is shutting down or has stopped (a
+	// submission made before Run has started waits for it instead).
 	ErrNotRunning = errors.New("engine is not running")
+	// ErrStarting means the engine did not start accepting submissions in
+	// time: it is still taking over the runs of stopped coordinators.
+	ErrStarting = errors.New("coordinator is starting (taking over the runs of stopped coordinators): try again shortly")
 	// ErrNoChangeStream means a pipeline has no cdc stream to drop.
 	ErrNoChangeStream = errors.New("no change stream")
 	// errShutdown is the cancel cause of runs interrupted by shutdown.

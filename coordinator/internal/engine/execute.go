@@ -448,14 +448,18 @@ func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError
 	}
 	var lastCP *store.Checkpoint // each acknowledgement brings a new checkpoint value
 	var cpErr error
+	cpFails := 0 // cursor writes failed since the last one saved
 	relayOnce := func() (relay.Result, error) {
 		return e.relay.Relay(ctx, job, func(pr relay.Progress) {
 			if cp := pr.Checkpoint; cp != nil && cp != lastCP && ctx.Err() == nil {
 				lastCP = cp
 				// The destination acknowledged the commit covering cp: only now
-				// may it become the stream's cursor.
-				if incremental && cpErr == nil {
+				// may it become the stream's cursor. A failed write is tried
+				// again with the next checkpoint (a later cursor supersedes
+				// it); the stream fails only when its last one is not saved.
+				if incremental {
 					cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
+					x.noteCursorWrite(t, cpErr, &cpFails)
 					if cpErr == nil && job.Follow != nil {
 						job.Follow.Persisted(cp)
 						x.noteLog(t, cp, pr.SourceHead)
@@ -807,4 +811,26 @@ func (x *execution) publish(ev Event) {
 	x.lastEvent = time.Now()
 	x.mu.Unlock()
 	x.e.hub.publish(ev)
+}
+
+// noteCursorWrite reports a stream's cursor writes that fail, once per
+// streak (a log line and a run event; the next checkpoint tries again),
+// and the write that ends the streak. Until then the cursor, and for a
+// change stream the slot's confirmed position, stay where they are: a
+// follow run keeps WAL on the source for as long as the state store
+// refuses writes, which the warning says.
+func (x *execution) noteCursorWrite(t *task, err error, fails *int) {
+	log := x.e.log.With("run_id", x.run.ID, "stream", t.name())
+	switch {
+	case err != nil:
+		*fails++
+		if *fails == 1 {
+			log.Warn("save cursor failed; the next checkpoint tries again (the cursor and a change stream's slot stay where they are)", "error", err)
+			x.publish(Event{Message: fmt.Sprintf("%s: save cursor failed, the next checkpoint tries again: %v", t.name(), err)})
+		}
+	case *fails > 0:
+		log.Info("cursor saved again", "failed_writes", *fails)
+		x.publish(Event{Message: fmt.Sprintf("%s: cursor saved again after %d failed writes", t.name(), *fails)})
+		*fails = 0
+	}
 }

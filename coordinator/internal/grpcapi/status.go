@@ -74,7 +74,7 @@ func toStatus(log hclog.Logger, method string, err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, engine.ErrNoChangeStream):
 		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, engine.ErrNotRunning):
+	case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrStarting):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.As(err, &ce):
 		pe := protoconv.ErrorToProto(ce)
