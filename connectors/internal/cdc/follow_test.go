@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
+
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -158,5 +160,36 @@ func TestFollowCommitsQuietStream(t *testing.T) {
 	stop.Store(true)
 	if err := <-done; err != nil {
 		t.Fatalf("read: %v", err)
+	}
+}
+
+// TestFollowCheckpointsWithoutKeepalive: a follow read checkpoints a
+// transaction once nothing follows it, on its own read deadline: the WAL
+// sender here sends no keepalive (a real one busy decoding other WAL does
+// not either), and neither the interval (an hour) nor the row count comes.
+// Control stops the read only after that checkpoint, so without it the
+// read would not end.
+func TestFollowCheckpointsWithoutKeepalive(t *testing.T) {
+	const start = pglogrepl.LSN(0x1000)
+	release := make(chan struct{})
+	defer close(release)
+	repl := startFakeWALSender(t, func(w *fakeWALSender) {
+		w.txn(0x8000, 0x9100, "1")
+		<-release // then silence, the connection open
+	})
+	r, e := newTestReader(t, repl, start, endless)
+	r.req.Follow, r.req.CheckpointInterval, r.req.CheckpointRows = true, time.Hour, 1<<30
+	r.follow.headAt = time.Now().Add(time.Hour) // no head query: the test has no control connection
+	r.req.Control = func(context.Context) (abi.FollowState, error) {
+		return abi.FollowState{Stop: len(e.checkpoints) > 0}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.stream(ctx, start); err != nil {
+		t.Fatal(err)
+	}
+	want := pglogrepl.LSN(0x9100).String()
+	if len(e.checkpoints) != 2 || e.checkpoints[0] != want || e.checkpoints[1] != want || e.rows != 1 {
+		t.Fatalf("checkpoints %v after %d rows; want the quiet one at the commit's end %s, then the stop's", e.checkpoints, e.rows, want)
 	}
 }
