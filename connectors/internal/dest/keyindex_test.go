@@ -44,3 +44,22 @@ func TestKeyIndex(t *testing.T) {
 		t.Fatalf("the empty key: %d, %v; want 1, true", v, seen)
 	}
 }
+
+// TestKeyIndexSeeded: two indexes hash the same keys differently (each
+// draws its own seed), so keys chosen at the source to collide in one
+// cannot be precomputed.
+func TestKeyIndexSeeded(t *testing.T) {
+	var a, b keyIndex
+	a.get([]byte("k"), 1)
+	b.get([]byte("k"), 1)
+	same := 0
+	for i := range 64 {
+		k := []byte(strconv.Itoa(i))
+		if a.hash(k) == b.hash(k) {
+			same++
+		}
+	}
+	if same == 64 {
+		t.Fatalf("two indexes hash 64 keys alike (seeds %d and %d): the hash is not seeded", a.seed, b.seed)
+	}
+}
