@@ -6,7 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+	"github.com/rapidbyte/rapidbyte/worker/internal/grpcapi"
 )
 
 // counterValue returns the value of the worker's counter called name.
@@ -85,4 +90,48 @@ func TestIntegrationModuleCacheAcrossRuns(t *testing.T) {
 			t.Errorf("misses %v after 2 runs with a 1 MiB module cache, want at least 4", got)
 		}
 	})
+}
+
+// With one guest slot, a stream's read and write marked as one pair (as the
+// coordinator's relay marks them) both run on it; unmarked, the write waits
+// for the slot the read holds and is refused WORKER_BUSY.
+func TestIntegrationPairedAdmission(t *testing.T) {
+	distModule(t, "source-postgres")
+	distModule(t, "dest-postgres")
+	_, conf := testDatabase(t, 100_000)
+	_, addr := startRealWorkerWith(t, func(c *Config) {
+		c.MaxStreams = 1
+		c.QueueTimeout = 500 * time.Millisecond
+	}, "source-postgres", "dest-postgres")
+	conn := dialAddr(t, addr)
+	tickets := func(n int) (*rbv1.ReadTicket, *rbv1.WriteTicket) {
+		id := fmt.Sprintf("it-pair-%d", n)
+		return &rbv1.ReadTicket{
+				RunId: id, Attempt: 1, Connector: &rbv1.ConnectorRef{Id: "source-postgres"}, Config: mustStruct(t, conf),
+				Stream: &rbv1.StreamSpec{Namespace: "public", Name: "events", SyncMode: rbv1.SyncMode_SYNC_MODE_FULL_REFRESH},
+			}, &rbv1.WriteTicket{
+				RunId: id, Attempt: 1, Connector: &rbv1.ConnectorRef{Id: "dest-postgres"}, Config: mustStruct(t, conf),
+				Stream: &rbv1.StreamSpec{
+					Namespace: "public", Name: "events", DestinationTable: fmt.Sprintf("events_pair_%d", n), Pipeline: "it",
+					WriteMode: rbv1.WriteMode_WRITE_MODE_APPEND,
+				},
+			}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	read, write := tickets(1)
+	res, err := relay(metadata.AppendToOutgoingContext(ctx, grpcapi.PairHeader, "pair-1"), conn, read, write)
+	if err != nil {
+		t.Fatalf("paired stream on one slot: %v", err)
+	}
+	if res.records != 100_000 {
+		t.Errorf("paired stream relayed %d records, want 100000", res.records)
+	}
+
+	read, write = tickets(2)
+	_, err = relay(ctx, conn, read, write)
+	if status.Code(err) != codes.ResourceExhausted || grpcapi.ConnectorError(err).GetCode() != "WORKER_BUSY" {
+		t.Errorf("unpaired stream on one slot = %v, want RESOURCE_EXHAUSTED / WORKER_BUSY", err)
+	}
 }
