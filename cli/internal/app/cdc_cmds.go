@@ -1,12 +1,12 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rapidbyte/rapidbyte/cli/internal/coord"
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 )
 
@@ -37,22 +37,14 @@ func (a *app) cdcDropCommand() *cobra.Command {
 			"the pipeline's persisted change stream position, so the next run takes a new snapshot.\n" +
 			"It refuses while the pipeline has an active run or the slot is in use.",
 		Args: pipelineArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			file := args[0]
-			text, variables, err := a.loadPipeline(cmd, file, &vars)
+		RunE: a.pipelineCall(&vars, false, func(ctx context.Context, api rapidbytev1.CoordinatorServiceClient, _, text string, variables map[string]string) error {
+			resp, err := api.DropChangeStream(ctx, &rapidbytev1.DropChangeStreamRequest{PipelineYaml: text, Variables: variables})
 			if err != nil {
 				return err
 			}
-			return a.withSession(ctx, pipelineConnectors(text, false), func(api rapidbytev1.CoordinatorServiceClient) error {
-				resp, err := api.DropChangeStream(ctx, &rapidbytev1.DropChangeStreamRequest{PipelineYaml: text, Variables: variables})
-				if err != nil {
-					return a.pipelineError(ctx, api, file, coord.FromStatus(err))
-				}
-				res := dropResult{Pipeline: resp.GetPipeline(), Source: resp.GetMessage(), CursorDeleted: resp.GetCursorDeleted()}
-				return printAs(a, res, writeDropText)
-			})
-		},
+			res := dropResult{Pipeline: resp.GetPipeline(), Source: resp.GetMessage(), CursorDeleted: resp.GetCursorDeleted()}
+			return printAs(a, res, writeDropText)
+		}),
 	}
 	vars.register(cmd)
 	return cmd

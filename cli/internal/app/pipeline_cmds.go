@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -17,43 +18,35 @@ func (a *app) checkCommand() *cobra.Command {
 		Use:   "check PIPELINE.yaml",
 		Short: "Verify a pipeline: structure, connectors, source, destination and state",
 		Args:  pipelineArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			file := args[0]
-			text, variables, err := a.loadPipeline(cmd, file, &vars)
+		RunE: a.pipelineCall(&vars, true, func(ctx context.Context, api rapidbytev1.CoordinatorServiceClient, file, text string, variables map[string]string) error {
+			resp, err := api.Check(ctx, &rapidbytev1.CoordinatorServiceCheckRequest{PipelineYaml: text, Variables: variables})
 			if err != nil {
 				return err
 			}
-			return a.withSession(ctx, pipelineConnectors(text, true), func(api rapidbytev1.CoordinatorServiceClient) error {
-				resp, err := api.Check(ctx, &rapidbytev1.CoordinatorServiceCheckRequest{PipelineYaml: text, Variables: variables})
-				if err != nil {
-					return a.pipelineError(ctx, api, file, coord.FromStatus(err))
+			res := report.CheckFromProto(resp)
+			for _, f := range itemFailures(res) {
+				if isValidation(&coord.Error{Failure: f}) {
+					f.Message = strings.Join(fileLines(file, f.Message), "\n")
 				}
-				res := report.CheckFromProto(resp)
-				for _, f := range itemFailures(res) {
-					if isValidation(&coord.Error{Failure: f}) {
-						f.Message = strings.Join(fileLines(file, f.Message), "\n")
+			}
+			if err := printAs(a, res, report.WriteCheckText); err != nil {
+				return err
+			}
+			if !res.OK {
+				failed := res.Failed()
+				msg := fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(res.Items), strings.Join(failed, ", "))
+				if len(failed) == 0 {
+					msg = "the coordinator reported the pipeline as not OK"
+				}
+				if failureNamesUnknownConnector(itemFailures(res)...) {
+					if known := knownConnectors(ctx, api); known != "" {
+						msg += "; available connectors: " + known
 					}
 				}
-				if err := printAs(a, res, report.WriteCheckText); err != nil {
-					return err
-				}
-				if !res.OK {
-					failed := res.Failed()
-					msg := fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(res.Items), strings.Join(failed, ", "))
-					if len(failed) == 0 {
-						msg = "the coordinator reported the pipeline as not OK"
-					}
-					if failureNamesUnknownConnector(itemFailures(res)...) {
-						if known := knownConnectors(ctx, api); known != "" {
-							msg += "; available connectors: " + known
-						}
-					}
-					return &exitError{code: ExitFailure, msg: msg}
-				}
-				return nil
-			})
-		},
+				return &exitError{code: ExitFailure, msg: msg}
+			}
+			return nil
+		}),
 	}
 	vars.register(cmd)
 	return cmd
@@ -69,24 +62,16 @@ func (a *app) discoverCommand() *cobra.Command {
 			"The pipeline needs only version, pipeline and source; the streams it lists (patterns such as\n" +
 			"\"public.*\" included) filter the catalog.",
 		Args: pipelineArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			file := args[0]
-			text, variables, err := a.loadPipeline(cmd, file, &vars)
+		RunE: a.pipelineCall(&vars, false, func(ctx context.Context, api rapidbytev1.CoordinatorServiceClient, _, text string, variables map[string]string) error {
+			resp, err := api.Discover(ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: text, Variables: variables})
 			if err != nil {
 				return err
 			}
-			return a.withSession(ctx, pipelineConnectors(text, false), func(api rapidbytev1.CoordinatorServiceClient) error {
-				resp, err := api.Discover(ctx, &rapidbytev1.CoordinatorServiceDiscoverRequest{PipelineYaml: text, Variables: variables})
-				if err != nil {
-					return a.pipelineError(ctx, api, file, coord.FromStatus(err))
-				}
-				if a.json() {
-					return report.WriteDiscoverJSON(a.env.Stdout, resp)
-				}
-				return report.WriteCatalogText(a.env.Stdout, report.DiscoveryFromProto(resp))
-			})
-		},
+			if a.json() {
+				return report.WriteDiscoverJSON(a.env.Stdout, resp)
+			}
+			return report.WriteCatalogText(a.env.Stdout, report.DiscoveryFromProto(resp))
+		}),
 	}
 	vars.register(cmd)
 	return cmd

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
 
 	"github.com/rapidbyte/rapidbyte/cli/internal/coord"
 	"github.com/rapidbyte/rapidbyte/cli/internal/embedded"
@@ -183,6 +184,29 @@ func (a *app) withSession(ctx context.Context, preload []string, f func(api rapi
 	}
 	defer sess.Close()
 	return f(sess.api)
+}
+
+// pipelineCall is the RunE of a command that sends one pipeline file to the
+// coordinator (check, discover, cdc drop): it reads the file and its --var
+// values (loadPipeline), opens a session that preloads the pipeline's
+// source connector (and its destination's with destination, see
+// pipelineConnectors) and calls call with them. A gRPC status error call
+// returns is reported against the file (pipelineError); any other error is
+// returned as it is.
+func (a *app) pipelineCall(vars *varsFlag, destination bool,
+	call func(ctx context.Context, api rapidbytev1.CoordinatorServiceClient, file, text string, variables map[string]string) error,
+) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		file := args[0]
+		text, variables, err := a.loadPipeline(cmd, file, vars)
+		if err != nil {
+			return err
+		}
+		return a.withSession(ctx, pipelineConnectors(text, destination), func(api rapidbytev1.CoordinatorServiceClient) error {
+			return a.pipelineError(ctx, api, file, coord.FromStatus(call(ctx, api, file, text, variables)))
+		})
+	}
 }
 
 // printAs writes v to stdout: as JSON with -o json, else with text.

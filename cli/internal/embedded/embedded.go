@@ -67,9 +67,11 @@ type Cluster struct {
 	serveErrs []error
 }
 
-// Start starts a worker and a coordinator and returns once both are serving:
-// the coordinator on 127.0.0.1:0, the worker on a Unix socket (see
-// listenWorker). The caller must Close the cluster.
+// Start starts a worker and a coordinator and returns once both listen: the
+// coordinator on 127.0.0.1:0, the worker on a Unix socket (see
+// listenWorker). Their Serve goroutines may not have run yet; a call made
+// meanwhile waits for them (a submission waits for the coordinator's engine
+// to run). The caller must Close the cluster.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	log := cfg.Logger
 	if log == nil {

@@ -80,6 +80,11 @@ type reader struct {
 	stats    Stats
 	ctl      *pgconn.PgConn
 	follow   followState
+	// flushWAL commits a transaction on the source, so that the WAL up to
+	// its commit is flushed and the WAL sender can read past r.end; see
+	// stream.
+	flushWAL func(ctx context.Context) error
+	flushed  bool // flushWAL ran in this read
 }
 
 // Read reads the change stream: on a fresh start it creates the slot,
@@ -96,6 +101,10 @@ func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emit
 		req.CheckpointRows = 50_000
 	}
 	r := &reader{req: req, repl: repl, ctl: ctl, e: e, tables: map[string]*Table{}, rels: map[uint32]*Table{}, seen: map[*Table]bool{}}
+	r.flushWAL = func(ctx context.Context) error {
+		_, err := pgclient.Query(ctx, ctl, "SELECT txid_current()")
+		return err
+	}
 	for i := range req.Tables {
 		r.tables[req.Tables[i].Qualified()] = &req.Tables[i]
 	}
@@ -314,8 +323,7 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 		return err
 	}
 	r.lastCP = time.Now()
-	var idleAt pglogrepl.LSN // the server position of the previous idle answer
-	idleSame := 0
+	var idleAt pglogrepl.LSN // the server position of the previous keepalive outside a transaction
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -369,20 +377,28 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 				}
 				if !r.inTx {
 					// Everything before the server's sent position was sent:
-					// at or past the end, the read is complete; and a WAL
-					// sender with nothing left to send is caught up.
-					if ka.ServerWALEnd == idleAt {
-						idleSame++
-					} else {
-						idleAt, idleSame = ka.ServerWALEnd, 0
-					}
+					// at or past the end, the read is complete.
+					stalled := ka.ServerWALEnd == idleAt
+					idleAt = ka.ServerWALEnd
 					switch {
 					case r.req.Follow:
 						if err := r.followIdle(ka.ServerWALEnd); err != nil {
 							return err
 						}
-					case ka.ServerWALEnd >= r.end || idleSame >= 3:
+					case ka.ServerWALEnd >= r.end:
 						return r.finish(max(r.lastEnd, ka.ServerWALEnd))
+					case stalled && !r.flushed:
+						// Only the position proves the end: keepalives that
+						// repeat a position below it do not (the WAL sender
+						// answers every status request it finds queued after a
+						// long step with its one position). An idle sender
+						// below the end waits for the rest of a record that
+						// crosses the end, which may stay unflushed: flush the
+						// WAL past the end.
+						r.flushed = true
+						if err := r.flushWAL(ctx); err != nil {
+							return fmt.Errorf("flush the WAL past the end of the read at %s: %w", r.end, err)
+						}
 					}
 				}
 				if ka.ReplyRequested {
@@ -402,7 +418,6 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 				if done {
 					return r.finish(r.lastEnd)
 				}
-				idleSame = 0
 			}
 		case *pgproto3.ErrorResponse:
 			return fmt.Errorf("replication stream: %w", pgconn.ErrorResponseToPgError(m))

@@ -22,7 +22,9 @@ import (
 // PositionsTable records, per pipeline, the LSN of the last change stream
 // checkpoint the destination committed, in the same transaction as the
 // changes. Changes of transactions that committed before it are skipped,
-// so a lost acknowledgement never applies a transaction twice.
+// so a lost acknowledgement never applies a transaction twice. Only a new
+// snapshot moves it back: a retry that re-reads transactions the
+// destination holds commits their checkpoints without lowering it.
 const PositionsTable = "_rapidbyte_cdc_positions"
 
 // SoftDeleteColumn is set instead of deleting the row under soft_delete.
@@ -70,6 +72,7 @@ type applier struct {
 	req     ApplyRequest
 	pos     int64 // committed position; -1 when none
 	inTx    bool
+	restart bool // the open transaction takes a new snapshot: its position replaces pos
 	tables  map[string]*applyTable
 	dirty   []*applyTable // tables with pending changes, in first-change order
 	lastCP  *abi.Checkpoint
@@ -202,8 +205,15 @@ func (a *applier) commit(ctx context.Context, cp *abi.Checkpoint) error {
 	if err := a.begin(ctx); err != nil {
 		return err
 	}
-	_, err = pgclient.Query(ctx, a.conn, fmt.Sprintf(`INSERT INTO %s (pipeline, lsn) VALUES ($1, $2)
-ON CONFLICT (pipeline) DO UPDATE SET lsn = EXCLUDED.lsn, updated_at = now()`, a.positions()),
+	// A checkpoint before the committed position (a retry re-reads what a
+	// lost acknowledgement left unconfirmed) keeps the position: lowered,
+	// it would let the transactions between them be applied again.
+	set := "GREATEST(p.lsn, EXCLUDED.lsn)"
+	if a.restart {
+		set = "EXCLUDED.lsn"
+	}
+	_, err = pgclient.Query(ctx, a.conn, fmt.Sprintf(`INSERT INTO %s AS p (pipeline, lsn) VALUES ($1, $2)
+ON CONFLICT (pipeline) DO UPDATE SET lsn = %s, updated_at = now()`, a.positions(), set),
 		[]byte(a.req.Pipeline), []byte(strconv.FormatInt(int64(lsn), 10)))
 	if err != nil {
 		return fmt.Errorf("record position: %w", err)
@@ -212,7 +222,10 @@ ON CONFLICT (pipeline) DO UPDATE SET lsn = EXCLUDED.lsn, updated_at = now()`, a.
 		return fmt.Errorf("commit: %w", err)
 	}
 	a.inTx = false
-	a.pos = int64(lsn)
+	if a.restart || int64(lsn) > a.pos {
+		a.pos = int64(lsn)
+	}
+	a.restart = false
 	a.stats.Commits++
 	return nil
 }
@@ -442,6 +455,7 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, []b
 		if err := a.exec(ctx, "TRUNCATE "+t.target); err != nil {
 			return fmt.Errorf("truncate %s before its snapshot: %w", t.target, err)
 		}
+		a.restart = true
 	}
 	a.tables[source] = t
 	return nil
@@ -667,6 +681,25 @@ func (t *applyTable) keyMatch() string {
 	return strings.Join(conds, " AND ")
 }
 
+// columnLists returns, for the columns cols an upsert writes, their quoted
+// names, their values in unnest's k ("k.c<i>::<type>") and the SET items
+// of the non-key ones, set(name, value) each; the lists have room for one
+// more item (the soft-delete column).
+func (t *applyTable) columnLists(cols []int, set func(name, expr string) string) (names, exprs, sets []string) {
+	names = make([]string, 0, len(cols)+1)
+	exprs = make([]string, 0, len(cols)+1)
+	for _, ci := range cols {
+		c := t.cols[ci]
+		name, expr := pgsql.Ident(c.Name), fmt.Sprintf("k.c%d::%s", ci, c.Type)
+		names = append(names, name)
+		exprs = append(exprs, expr)
+		if !t.isKey(ci) {
+			sets = append(sets, set(name, expr))
+		}
+	}
+	return names, exprs, sets
+}
+
 // mergeRows applies the upserts cs, which write the columns mask leaves
 // (every column when nil), and the deletes dels in one MERGE: no
 // speculative insertion and no row lock, so a change costs the
@@ -674,17 +707,7 @@ func (t *applyTable) keyMatch() string {
 func (a *applier) mergeRows(ctx context.Context, t *applyTable, mask []byte, cs, dels []pendingChange) error {
 	cols := t.writes(mask)
 	from, params := t.unnest(cs, dels, cols, len(dels) > 0)
-	names := make([]string, 0, len(cols)+1)
-	exprs := make([]string, 0, len(cols)+1)
-	var sets []string
-	for _, ci := range cols {
-		c := t.cols[ci]
-		names = append(names, pgsql.Ident(c.Name))
-		exprs = append(exprs, fmt.Sprintf("k.c%d::%s", ci, c.Type))
-		if !t.isKey(ci) {
-			sets = append(sets, fmt.Sprintf("%s = k.c%d::%s", pgsql.Ident(c.Name), ci, c.Type))
-		}
-	}
+	names, exprs, sets := t.columnLists(cols, func(name, expr string) string { return name + " = " + expr })
 	if a.req.SoftDelete {
 		sets = append(sets, pgsql.Ident(SoftDeleteColumn)+" = NULL")
 	}
@@ -729,17 +752,7 @@ func (a *applier) deleteRows(ctx context.Context, t *applyTable, dels []pendingC
 func (a *applier) upsertRows(ctx context.Context, t *applyTable, mask []byte, cs []pendingChange) error {
 	cols := t.writes(mask)
 	from, params := t.unnest(cs, nil, cols, false)
-	names := make([]string, 0, len(cols)+1)
-	exprs := make([]string, 0, len(cols)+1)
-	var sets []string
-	for _, ci := range cols {
-		c := t.cols[ci]
-		names = append(names, pgsql.Ident(c.Name))
-		exprs = append(exprs, fmt.Sprintf("k.c%d::%s", ci, c.Type))
-		if !t.isKey(ci) {
-			sets = append(sets, fmt.Sprintf("%s = EXCLUDED.%s", pgsql.Ident(c.Name), pgsql.Ident(c.Name)))
-		}
-	}
+	names, exprs, sets := t.columnLists(cols, func(name, _ string) string { return name + " = EXCLUDED." + name })
 	if a.req.SoftDelete {
 		names = append(names, pgsql.Ident(SoftDeleteColumn))
 		exprs = append(exprs, "NULL")

@@ -244,6 +244,25 @@ func (e *Engine) Run(ctx context.Context) error {
 // submissions.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
+// awaitReady waits until Run accepts submissions. A server serves its
+// first calls alongside Run, in goroutines the scheduler may start in
+// either order (on a loaded machine a call can arrive before Run has begun):
+// such a call waits instead of failing. It returns ErrNotRunning once Run
+// has stopped, and ctx's error when ctx ends first.
+func (e *Engine) awaitReady(ctx context.Context) error {
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return ErrNotRunning
+	}
+	return nil
+}
+
 // Submission is a request to run a pipeline.
 type Submission struct {
 	// YAML is the pipeline definition with ${VAR} references unresolved.
@@ -260,6 +279,7 @@ type Submission struct {
 
 // Submit validates and records a run and starts it in the background. It
 // returns the run and whether it already existed (same idempotency key).
+// Called before Run is ready, it waits for it (see awaitReady).
 // A pipeline that does not parse returns a *pipeline.ValidationError; a
 // pipeline with an active run (its lease is live) an *ActiveRunError. An
 // unfinished run of the pipeline whose lease expired (its coordinator
@@ -279,11 +299,8 @@ func (e *Engine) Submit(ctx context.Context, sub Submission) (store.Run, bool, e
 	if err != nil {
 		return store.Run{}, false, fmt.Errorf("redact pipeline: %w", err)
 	}
-	e.mu.Lock()
-	running := e.base != nil && !e.stopped
-	e.mu.Unlock()
-	if !running {
-		return store.Run{}, false, ErrNotRunning
+	if err := e.awaitReady(ctx); err != nil {
+		return store.Run{}, false, err
 	}
 	run := store.Run{
 		ID:             uuid.NewString(),

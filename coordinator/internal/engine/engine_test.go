@@ -441,3 +441,38 @@ func TestResumeAheadRedispatches(t *testing.T) {
 		t.Errorf("cursor writes = %+v, want the acknowledged position first", h.st.puts)
 	}
 }
+
+// TestCursorWriteRetriedWithNextCheckpoint: a cursor write that fails is
+// tried again with the next acknowledged checkpoint, which supersedes it,
+// so a passing state store failure does not fail the stream (nor, in a
+// follow run, stop confirming its slot for good); a stream whose last
+// checkpoint is not saved fails.
+func TestCursorWriteRetriedWithNextCheckpoint(t *testing.T) {
+	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
+		var p relay.Progress
+		for i := uint64(1); i <= 3; i++ {
+			cp := &store.Checkpoint{Stream: job.Stream.Name, Records: i, CursorField: "id", CursorValue: store.IntCursor(int64(i))}
+			p = relay.Progress{RecordsRead: i, RecordsWritten: i, Checkpoint: cp}
+			progress(p)
+		}
+		return relay.Result{Progress: p, Final: true}, nil
+	})
+	y := pipelineYAML(0, stream{name: "a", extra: ", sync_mode: incremental, cursor_field: id"})
+	h.st.mu.Lock()
+	h.st.failPuts = 1
+	h.st.mu.Unlock()
+	if v := h.submitWait(t, y); v.Run.State != store.StateSucceeded {
+		t.Fatalf("run after a failed cursor write: %s (%v), want SUCCEEDED", v.Run.State, v.Run.Error)
+	}
+	cp, err := h.st.GetCursor(h.ctx, "p1", "a", 0)
+	if err != nil || cp.CursorValue != store.IntCursor(3) {
+		t.Fatalf("cursor = %v (%v), want the last checkpoint 3", cp, err)
+	}
+	h.st.mu.Lock()
+	h.st.failPuts = 3
+	h.st.mu.Unlock()
+	v := h.submitWait(t, y)
+	if v.Run.State != store.StateFailed || v.Run.Error == nil || v.Run.Error.Code != "STATE_STORE" {
+		t.Fatalf("run whose last cursor write failed: %s (%v), want FAILED with STATE_STORE", v.Run.State, v.Run.Error)
+	}
+}

@@ -9,8 +9,8 @@ import (
 )
 
 var (
-	// ErrNotRunning means the engine is not started (Run was not called) or
-	// is shutting down.
+	// ErrNotRunning means the engine is shutting down or has stopped (a
+	// submission made before Run has started waits for it instead).
 	ErrNotRunning = errors.New("engine is not running")
 	// ErrNoChangeStream means a pipeline has no cdc stream to drop.
 	ErrNoChangeStream = errors.New("no change stream")

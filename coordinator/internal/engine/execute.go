@@ -453,8 +453,10 @@ func (x *execution) runTask(ctx context.Context, t *task) *runerr.ConnectorError
 			if cp := pr.Checkpoint; cp != nil && cp != lastCP && ctx.Err() == nil {
 				lastCP = cp
 				// The destination acknowledged the commit covering cp: only now
-				// may it become the stream's cursor.
-				if incremental && cpErr == nil {
+				// may it become the stream's cursor. A failed write is tried
+				// again with the next checkpoint (a later cursor supersedes
+				// it); the stream fails only when its last one is not saved.
+				if incremental {
 					cpErr = e.store.PutCursor(ctx, x.p.Name, x.run.ID, *cp)
 					if cpErr == nil && job.Follow != nil {
 						job.Follow.Persisted(cp)

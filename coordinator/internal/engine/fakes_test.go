@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -22,6 +23,7 @@ type memStore struct {
 	streams  map[string]map[string]store.StreamResult
 	cursors  map[string]store.Checkpoint
 	puts     []store.Checkpoint // every PutCursor, in order
+	failPuts int                // the next failPuts PutCursor calls fail
 	leases   map[string]store.Lease
 }
 
@@ -189,6 +191,10 @@ func (m *memStore) GetCursor(_ context.Context, p, s string, part uint32) (*stor
 func (m *memStore) PutCursor(_ context.Context, p, _ string, cp store.Checkpoint) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failPuts > 0 {
+		m.failPuts--
+		return errors.New("state store unavailable")
+	}
 	m.cursors[fmt.Sprintf("%s/%s/%d", p, cp.Stream, cp.Partition)] = cp
 	m.puts = append(m.puts, cp)
 	return nil
