@@ -68,7 +68,9 @@ type Config struct {
 	// Default "" (no client certificate asked).
 	ClientCAFile string
 	// MaxStreams bounds concurrent guest instances (Discover, Check, reads
-	// and writes). Default 2 x NumCPU: guests mostly wait on their databases.
+	// and writes), except that a stream's read and write that the
+	// coordinator marks as one pair share one slot when both run here.
+	// Default 2 x NumCPU: guests mostly wait on their databases.
 	MaxStreams int
 	// MemoryBudget is the bytes of guest memory caps reads and writes may
 	// reserve at once (0 = no memory admission, slots only); the worker
