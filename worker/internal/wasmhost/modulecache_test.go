@@ -63,7 +63,7 @@ func TestModuleCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		if _, err := rt.LoadBytes(ctx, faulty, Digest(faulty)); err != nil {
 			t.Fatal(err)
 		}
-		if got := rt.LoadedModules(); !slices.Equal(got, []string{Digest(faulty), Digest(gen)}) {
+		if got := rt.loadedModules(); !slices.Equal(got, []string{Digest(faulty), Digest(gen)}) {
 			t.Errorf("loaded %v, want faulty then generator", got)
 		}
 	})
@@ -80,7 +80,7 @@ func TestModuleCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		if _, err := rt.LoadBytes(ctx, faulty, Digest(faulty)); err != nil {
 			t.Fatal(err)
 		}
-		if got := rt.LoadedModules(); !slices.Equal(got, []string{Digest(faulty)}) {
+		if got := rt.loadedModules(); !slices.Equal(got, []string{Digest(faulty)}) {
 			t.Errorf("loaded %v, want only faulty (the generator evicted)", got)
 		}
 		if _, ok := rt.Loaded(Digest(gen)); ok {
@@ -89,7 +89,7 @@ func TestModuleCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		// The caller still holding the evicted module can run it: it loads
 		// again, and evicts faulty in turn.
 		readGenerated(t, m, 1000)
-		if got := rt.LoadedModules(); !slices.Equal(got, []string{Digest(gen)}) {
+		if got := rt.loadedModules(); !slices.Equal(got, []string{Digest(gen)}) {
 			t.Errorf("loaded %v after running the evicted generator, want only it", got)
 		}
 	})

@@ -159,9 +159,9 @@ func (r *Runtime) Loaded(digest string) (guest.Module, bool) {
 	return m, true
 }
 
-// LoadedModules returns the digests of the loaded modules, most recently
+// loadedModules returns the digests of the loaded modules, most recently
 // used first.
-func (r *Runtime) LoadedModules() []string {
+func (r *Runtime) loadedModules() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
