@@ -13,6 +13,18 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
+// loadedModules returns the digests of the loaded modules, most recently
+// used first.
+func (r *Runtime) loadedModules() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for e := r.lru.Front(); e != nil; e = e.Next() {
+		out = append(out, e.Value.(*Module).digest)
+	}
+	return out
+}
+
 // newCacheRuntime returns a runtime whose module cache holds budget bytes.
 func newCacheRuntime(t testing.TB, budget int64) *Runtime {
 	t.Helper()

@@ -159,18 +159,6 @@ func (r *Runtime) Loaded(digest string) (guest.Module, bool) {
 	return m, true
 }
 
-// loadedModules returns the digests of the loaded modules, most recently
-// used first.
-func (r *Runtime) loadedModules() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for e := r.lru.Front(); e != nil; e = e.Next() {
-		out = append(out, e.Value.(*Module).digest)
-	}
-	return out
-}
-
 // keep adds m to the loaded modules as the most recently used and unloads
 // the least recently used others while their cost exceeds
 // Config.ModuleCacheBytes. Called with r.mu held.
