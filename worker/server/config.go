@@ -68,7 +68,9 @@ type Config struct {
 	// Default "" (no client certificate asked).
 	ClientCAFile string
 	// MaxStreams bounds concurrent guest instances (Discover, Check, reads
-	// and writes). Default 2 x NumCPU: guests mostly wait on their databases.
+	// and writes), except that a stream's read and write that the
+	// coordinator marks as one pair share one slot when both run here.
+	// Default 2 x NumCPU: guests mostly wait on their databases.
 	MaxStreams int
 	// MemoryBudget is the bytes of guest memory caps reads and writes may
 	// reserve at once (0 = no memory admission, slots only); the worker
@@ -80,6 +82,14 @@ type Config struct {
 	// wasmhost.DefaultMemoryLimitMiB (512); the worker binary lowers it to
 	// half the budget of a small cgroup.
 	GuestMemoryMiB uint32
+	// ModuleCacheMiB bounds the memory of the compiled modules a worker
+	// keeps loaded between runs (estimated at wasmhost.ModuleCostFactor
+	// times each module's size, some 80 MiB for a PostgreSQL connector):
+	// beyond it the least recently used is unloaded, and loads again from
+	// the compilation cache (about half a CPU-second) when next used.
+	// 0 keeps every module loaded (the CLI's embedded worker, which lives
+	// for one command). Default 256.
+	ModuleCacheMiB int
 	// QueueTimeout is how long a request waits for a free guest slot before
 	// failing with RESOURCE_EXHAUSTED (retry_after_ms set). Default 10s.
 	QueueTimeout time.Duration
@@ -137,8 +147,13 @@ func Default() Config {
 		MaxAbandoned:     0,
 		MaxRecvMsgBytes:  256 << 20,
 		GuestMemoryMiB:   wasmhost.DefaultMemoryLimitMiB,
+		ModuleCacheMiB:   DefaultModuleCacheMiB,
 	}
 }
+
+// DefaultModuleCacheMiB is the default Config.ModuleCacheMiB: room for
+// the two PostgreSQL connectors and a third module.
+const DefaultModuleCacheMiB = 256
 
 // Validate checks the configuration and lists every problem.
 func (c Config) Validate() error {
@@ -185,6 +200,9 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", d.name, d.v))
 		}
+	}
+	if c.ModuleCacheMiB < 0 {
+		errs = append(errs, fmt.Errorf("module cache must be at least 0 MiB (0: no bound), got %d", c.ModuleCacheMiB))
 	}
 	if c.GuestMemoryMiB < 1 || c.GuestMemoryMiB > 4096 {
 		errs = append(errs, fmt.Errorf("guest memory must be 1-4096 MiB, got %d", c.GuestMemoryMiB))

@@ -62,6 +62,14 @@ func distModule(t *testing.T, id string) string {
 // connectors dir holding the given modules.
 func startRealWorker(t *testing.T, ids ...string) string {
 	t.Helper()
+	_, addr := startRealWorkerWith(t, func(*Config) {}, ids...)
+	return addr
+}
+
+// startRealWorkerWith is startRealWorker with the config adjusted by edit;
+// it also returns the server.
+func startRealWorkerWith(t *testing.T, edit func(*Config), ids ...string) (*Server, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test")
 	}
@@ -75,6 +83,7 @@ func startRealWorker(t *testing.T, ids ...string) string {
 	cfg.ConnectorsDir = dir
 	cfg.CacheDir = sharedCacheDir()
 	cfg.DrainTimeout = 5 * time.Second
+	edit(&cfg)
 	level := hclog.Warn
 	if testing.Verbose() {
 		level = hclog.Info
@@ -99,7 +108,7 @@ func startRealWorker(t *testing.T, ids ...string) string {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return lis.Addr().String()
+	return srv, lis.Addr().String()
 }
 
 func dialAddr(t *testing.T, addr string) *grpc.ClientConn {

@@ -12,7 +12,8 @@ import (
 // newHost creates the wazero runtime, with its compilation cache in
 // cfg.CacheDir and the operator's network policy over guest dials.
 func newHost(ctx context.Context, cfg Config, log hclog.Logger) (host, error) {
-	return wasmhost.New(ctx, wasmhost.Config{CacheDir: cfg.CacheDir, Logger: log, Net: cfg.netPolicy(), MemoryLimitMiB: cfg.GuestMemoryMiB})
+	return wasmhost.New(ctx, wasmhost.Config{CacheDir: cfg.CacheDir, Logger: log, Net: cfg.netPolicy(), MemoryLimitMiB: cfg.GuestMemoryMiB,
+		ModuleCacheBytes: int64(cfg.ModuleCacheMiB) << 20})
 }
 
 // netPolicy is the policy guests dial under: wasmhost.DefaultDeny, the

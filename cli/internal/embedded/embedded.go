@@ -102,6 +102,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	wcfg.ConnectorsDir = cfg.ConnectorsDir
 	// One command needs only its pipeline's connectors: compile those on use.
 	wcfg.NoWarm = true
+	// It lives for one command: keep its modules loaded, unbounded.
+	wcfg.ModuleCacheMiB = 0
 	wcfg.Preload = cfg.Preload
 	wcfg.OnCompile = cfg.OnCompile
 	if cfg.CacheDir != "" {

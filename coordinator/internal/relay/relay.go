@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
@@ -190,6 +192,10 @@ func (r *relay) update(f func(p *Progress)) {
 	}
 }
 
+// pairHeader is the gRPC metadata key of a stream's pair key (the worker's
+// grpcapi.PairHeader).
+const pairHeader = "rapidbyte-pair"
+
 // relayTickets relays one stream: it opens DoGet(read) and DoPut(write) on
 // workers (avoiding the addresses in avoid when another worker is
 // available) and forwards every FlightData from the read to the write with
@@ -234,11 +240,15 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 			return r.result(), runerr.New(runerr.CategoryInternal, "ENCODE_TICKET", "encode read ticket of %s: %v", stream, err)
 		}
 	}
-	get, srcAddr, err := rl.pool.OpenStream(rctx, getDesc, getMethod, avoid, "", grpc.ForceCodecV2(rawCodec{}))
+	// Both halves carry one pair key: a worker that runs both admits them
+	// on one guest slot (the worker's paired admission), so reads cannot
+	// hold every slot while their writes wait, nor writes while reads do.
+	pctx := metadata.AppendToOutgoingContext(rctx, pairHeader, rand.Text())
+	get, srcAddr, err := rl.pool.OpenStream(pctx, getDesc, getMethod, avoid, "", grpc.ForceCodecV2(rawCodec{}))
 	if err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "open "+stream, err)
 	}
-	put, dstAddr, err := rl.pool.OpenStream(rctx, &doPutDesc, methodDoPut, avoid, srcAddr, grpc.ForceCodecV2(rawCodec{}))
+	put, dstAddr, err := rl.pool.OpenStream(pctx, &doPutDesc, methodDoPut, avoid, srcAddr, grpc.ForceCodecV2(rawCodec{}))
 	if err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "open "+stream, err)
 	}

@@ -29,7 +29,7 @@ import (
 // streamService is what FlightServer needs from the runner.
 type streamService interface {
 	Read(ctx context.Context, req runner.StreamRequest, sink guest.ReadSink) (runner.Result, error)
-	Admit(ctx context.Context) (*runner.Admission, error)
+	AdmitWrite(ctx context.Context, pair string) (*runner.Admission, error)
 	WriteAdmitted(ctx context.Context, adm *runner.Admission, req runner.StreamRequest, src guest.WriteSource, ack guest.AckFunc) (runner.Result, error)
 	ReadSchema(ctx context.Context, req runner.StreamRequest) ([]abi.Field, error)
 }
@@ -44,7 +44,9 @@ type streamService interface {
 //
 // DoPut: admitted (a guest slot and the default guest memory cap reserved,
 // else RESOURCE_EXHAUSTED) before any message is read, so writes waiting
-// for room hold no payload. The first message's descriptor cmd is a serialized
+// for room hold no payload. A read and a write that carry the same
+// PairHeader share one guest slot when both run on this worker (see
+// runner's paired admission). The first message's descriptor cmd is a serialized
 // rapidbyte.v1.WriteTicket; each batch's app_metadata may carry a BatchMeta
 // whose checkpoint covers that batch. Every destination commit is answered
 // with a PutResult whose app_metadata is a serialized WriteAck; the last one
@@ -88,6 +90,7 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 
 // read serves a read request on stream (a DoGet's or a DoExchange's).
 func (s *FlightServer) read(req runner.StreamRequest, stream readStream) error {
+	req.Pair = pairKey(stream.Context())
 	sink := newFlightSink(stream)
 	res, err := s.svc.Read(stream.Context(), req, sink)
 	if cerr := sink.close(); err == nil && cerr != nil {
@@ -99,6 +102,19 @@ func (s *FlightServer) read(req runner.StreamRequest, stream readStream) error {
 		}
 	}
 	return toStatus(s.log, err)
+}
+
+// PairHeader is the gRPC metadata key with which the coordinator marks a
+// stream's read and write as one pair (the same opaque value on both).
+const PairHeader = "rapidbyte-pair"
+
+// pairKey returns the call's PairHeader value, or "".
+func pairKey(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(PairHeader); len(v) == 1 && len(v[0]) <= 128 {
+		return v[0]
+	}
+	return ""
 }
 
 // PhasesTrailer is the DoGet trailer that carries the source connector's
@@ -327,7 +343,7 @@ func isRecordBatch(meta *memory.Buffer) bool {
 
 // DoPut writes one stream.
 func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
-	adm, err := s.svc.Admit(stream.Context())
+	adm, err := s.svc.AdmitWrite(stream.Context(), pairKey(stream.Context()))
 	if err != nil {
 		return toStatus(s.log, err)
 	}

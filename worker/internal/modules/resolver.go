@@ -55,6 +55,10 @@ type Loader interface {
 	// Compiled reports whether the compilation cache holds the module, so
 	// LoadVerified will not compile it.
 	Compiled(digest string) bool
+	// Loaded returns the module with digest if it is loaded (LoadVerified
+	// loaded it and the loader has not unloaded it since to stay within
+	// its memory budget).
+	Loaded(digest string) (guest.Module, bool)
 }
 
 // Observer counts in-memory cache hits and misses (for metrics); nil-safe.
@@ -89,9 +93,8 @@ type Resolver struct {
 	log    hclog.Logger
 	group  singleflight.Group
 
-	mu     sync.Mutex
-	loaded map[string]guest.Module // by digest
-	files  map[string]fileEntry    // by path
+	mu    sync.Mutex
+	files map[string]fileEntry // by path
 }
 
 type fileEntry struct {
@@ -107,7 +110,7 @@ func New(loader Loader, cfg Config) *Resolver {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Resolver{cfg: cfg, loader: loader, log: log, loaded: map[string]guest.Module{}, files: map[string]fileEntry{}}
+	return &Resolver{cfg: cfg, loader: loader, log: log, files: map[string]fileEntry{}}
 }
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -180,10 +183,9 @@ func (r *Resolver) check(ref Ref, m guest.Module) (guest.Module, error) {
 	return m, nil
 }
 
+// cached returns the module with digest when the loader holds it loaded.
 func (r *Resolver) cached(digest string) (guest.Module, bool) {
-	r.mu.Lock()
-	m, ok := r.loaded[digest]
-	r.mu.Unlock()
+	m, ok := r.loader.Loaded(digest)
 	if ok && r.cfg.Observer != nil {
 		r.cfg.Observer.CacheHit()
 	}
@@ -198,10 +200,7 @@ func (r *Resolver) load(ctx context.Context, id, digest string, read func() ([]b
 		return m, nil
 	}
 	v, err, _ := r.group.Do(digest, func() (any, error) {
-		r.mu.Lock()
-		m, ok := r.loaded[digest]
-		r.mu.Unlock()
-		if ok {
+		if m, ok := r.loader.Loaded(digest); ok {
 			return m, nil
 		}
 		if r.cfg.Observer != nil {
@@ -220,15 +219,12 @@ func (r *Resolver) load(ctx context.Context, id, digest string, read func() ([]b
 		start := time.Now()
 		// The compile is shared by every waiter: do not let the first caller's
 		// cancellation fail the others.
-		m, err = r.loader.LoadVerified(context.WithoutCancel(ctx), b, digest)
+		m, err := r.loader.LoadVerified(context.WithoutCancel(ctx), b, digest)
 		if err != nil {
 			return nil, fmt.Errorf("load module %s: %w", digest, err)
 		}
 		r.log.Info("module loaded", "connector", m.Manifest().ID, "version", m.Manifest().Version,
 			"digest", digest, "duration", time.Since(start))
-		r.mu.Lock()
-		r.loaded[digest] = m
-		r.mu.Unlock()
 		return m, nil
 	})
 	if err != nil {
@@ -401,10 +397,7 @@ func (r *Resolver) precompile(ctx context.Context, ref Ref) error {
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	_, loaded := r.loaded[fe.digest]
-	r.mu.Unlock()
-	if loaded {
+	if _, loaded := r.loader.Loaded(fe.digest); loaded {
 		return nil
 	}
 	if b == nil {

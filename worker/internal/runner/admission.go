@@ -24,13 +24,6 @@ type Admission struct {
 	done   bool
 }
 
-// Admit takes a guest slot and reserves the default guest memory cap
-// (Config.GuestMemory), each waiting up to the queue timeout; it fails with
-// a *BusyError (a *MemoryBusyError for memory) when the worker is full.
-func (r *Runner) Admit(ctx context.Context) (*Admission, error) {
-	return r.admit(ctx, r.cfg.GuestMemory)
-}
-
 // admit takes a slot and reserves want bytes when the runner has a budget.
 func (r *Runner) admit(ctx context.Context, want int64) (*Admission, error) {
 	slot, err := r.acquire(ctx)

@@ -13,7 +13,7 @@ func TestAdmissionResize(t *testing.T) {
 	ctx := context.Background()
 	budget := NewMemoryBudget(100 << 20)
 	r := New(staticResolver{}, Config{MaxStreams: 2, Memory: budget, GuestMemory: 40 << 20})
-	a, err := r.Admit(ctx)
+	a, err := r.AdmitWrite(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestAdmissionResize(t *testing.T) {
 		}
 	}
 	// Full: another admission is busy at once (no queue timeout).
-	if _, err := r.Admit(ctx); !errors.As(err, new(*MemoryBusyError)) {
+	if _, err := r.AdmitWrite(ctx, ""); !errors.As(err, new(*MemoryBusyError)) {
 		t.Errorf("Admit with the budget full = %v, want MemoryBusyError", err)
 	}
 	if r.InUse() != 1 {

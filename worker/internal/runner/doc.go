@@ -4,8 +4,9 @@
 // knows nothing about gRPC; package grpcapi converts requests and maps the
 // errors returned here.
 //
-// Admission: at most MaxStreams guest instances run at once. An operation
-// that finds every slot taken waits up to QueueTimeout, then fails with a
-// *BusyError carrying a retry hint. Module resolution happens before
+// Admission: at most MaxStreams guest slots are taken at once; each guest
+// takes one, except that a stream's read and write marked as one pair share
+// a slot (see admitPaired). An operation that finds every slot taken waits
+// up to QueueTimeout, then fails with a *BusyError carrying a retry hint. Module resolution happens before
 // admission, so a missing or broken module fails fast without queueing.
 package runner

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -60,6 +61,10 @@ type Runner struct {
 	resolver Resolver
 	log      hclog.Logger
 	slots    chan struct{}
+
+	pairMu       sync.Mutex
+	pairs        map[string]*pair // admitted stream halves by pair key
+	pairsChanged chan struct{}    // closed (and replaced) when a pair is added
 }
 
 // New returns a Runner.
@@ -71,7 +76,8 @@ func New(resolver Resolver, cfg Config) *Runner {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Runner{cfg: cfg, resolver: resolver, log: log, slots: make(chan struct{}, cfg.MaxStreams)}
+	return &Runner{cfg: cfg, resolver: resolver, log: log, slots: make(chan struct{}, cfg.MaxStreams),
+		pairs: map[string]*pair{}, pairsChanged: make(chan struct{})}
 }
 
 // InUse returns the number of guest slots taken.
@@ -97,6 +103,9 @@ type StreamRequest struct {
 	// Follow, for a follow read (Stream.Follow), carries what the
 	// coordinator tells the read while it runs.
 	Follow guest.Follow
+	// Pair is the key the coordinator gave both halves of the stream
+	// (see admitPaired); "" for none.
+	Pair string
 }
 
 // Result summarises a read or a write.
@@ -238,7 +247,7 @@ func (r *Runner) stream(ctx context.Context, adm *Admission, req StreamRequest, 
 		want = r.cfg.GuestMemory
 	}
 	if adm == nil {
-		if adm, err = r.admit(ctx, want); err != nil {
+		if adm, err = r.admitPaired(ctx, req.Pair, pairRead, want); err != nil {
 			return Result{}, err
 		}
 		defer adm.Release()
@@ -301,23 +310,9 @@ func (r *Runner) deadline(ctx context.Context, d time.Duration) (context.Context
 
 // acquire takes a guest slot, waiting up to QueueTimeout.
 func (r *Runner) acquire(ctx context.Context) (func(), error) {
-	// The gauge counts down before the slot is freed (and up after it is
-	// taken), so it never shows more guests than MaxStreams.
-	release := func() {
-		if r.cfg.Metrics != nil {
-			r.cfg.Metrics.GuestFinished()
-		}
-		<-r.slots
-	}
-	took := func() (func(), error) {
-		if r.cfg.Metrics != nil {
-			r.cfg.Metrics.GuestStarted()
-		}
-		return release, nil
-	}
 	select {
 	case r.slots <- struct{}{}:
-		return took()
+		return r.took(), nil
 	default:
 	}
 	busy := &BusyError{MaxStreams: r.cfg.MaxStreams, RetryAfter: DefaultRetryAfter}
@@ -328,10 +323,25 @@ func (r *Runner) acquire(ctx context.Context) (func(), error) {
 	defer timer.Stop()
 	select {
 	case r.slots <- struct{}{}:
-		return took()
+		return r.took(), nil
 	case <-timer.C:
 		return nil, busy
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// took counts a slot just taken and returns its release. The gauge counts
+// down before the slot is freed (and up after it is taken), so it never
+// shows more guests than MaxStreams.
+func (r *Runner) took() func() {
+	if r.cfg.Metrics != nil {
+		r.cfg.Metrics.GuestStarted()
+	}
+	return func() {
+		if r.cfg.Metrics != nil {
+			r.cfg.Metrics.GuestFinished()
+		}
+		<-r.slots
 	}
 }

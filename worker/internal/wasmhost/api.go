@@ -70,4 +70,18 @@ type Config struct {
 	// freezes at its next GC. A worker should stop serving and exit (to be
 	// restarted) when this fires, unless CloseOnContextDone is set.
 	OnAbandon func(connector string)
+	// ModuleCacheBytes bounds the modules kept loaded (compiled code and
+	// decoded form, estimated as ModuleCostFactor times the module's size)
+	// between runs: beyond it the least recently used module is unloaded
+	// (its compiled code freed once its last instance closes) and loads
+	// again from the compilation cache on its next use. The module just
+	// loaded always stays, whatever its cost. Default 0: no bound, every
+	// module stays loaded while the runtime lives.
+	ModuleCacheBytes int64
 }
+
+// ModuleCostFactor is the memory a loaded module holds per byte of module:
+// a 12 MiB PostgreSQL connector measured 82 MiB more RSS once loaded
+// (compiled code, the decoded module and its function bodies, and the
+// module bytes kept to load it again after an eviction).
+const ModuleCostFactor = 7

@@ -1,6 +1,8 @@
 package wasmhost
 
 import (
+	"sync"
+
 	"github.com/tetratelabs/wazero/experimental"
 )
 
@@ -20,7 +22,43 @@ import (
 //
 // reserve, when non-zero, is the least capacity of the first slice (up to
 // the cap), so a guest growing to that size never copies its memory.
+//
+// A closed instance's memory (and the smaller slice a growth replaced) goes
+// to guestMemPool, and the next instance reuses it, cleared up to what the
+// last one touched: every stream of a run instantiates two guests of 32-64
+// MiB, and as garbage each one stayed resident until the next collection,
+// which the live heap (modules, running guests) put hundreds of MiB away.
 type heapAllocator struct{ limit, reserve uint64 }
+
+// guestMemPool holds freed guest memories of at least minPooled bytes of
+// capacity, as *[]byte whose length is the part that may hold data. Being a
+// sync.Pool, it drops what stays unused over two collections.
+var guestMemPool sync.Pool
+
+// minPooled is the least capacity worth pooling: a stream's reserve.
+const minPooled = streamMemoryReserve
+
+// pooled returns a zeroed slice of length 0 and a capacity from want to
+// most from the pool, or nil.
+func pooled(want, most uint64) []byte {
+	p, _ := guestMemPool.Get().(*[]byte)
+	if p == nil {
+		return nil
+	}
+	if c := uint64(cap(*p)); c < want || c > most {
+		guestMemPool.Put(p)
+		return nil
+	}
+	clear(*p)
+	return (*p)[:0]
+}
+
+// release puts a guest memory no instance uses any more into the pool.
+func release(b []byte) {
+	if cap(b) >= minPooled {
+		guestMemPool.Put(&b)
+	}
+}
 
 // streamMemoryReserve is the reserve of an instance that reads or writes a
 // stream: a PostgreSQL source or destination with 16k-row batches uses
@@ -41,7 +79,12 @@ func (a heapAllocator) Allocate(capacity, maxBytes uint64) experimental.LinearMe
 	if a.limit > 0 && a.limit < maxBytes {
 		maxBytes = a.limit
 	}
-	return &heapMemory{max: maxBytes, buf: make([]byte, 0, min(max(capacity, a.reserve), maxBytes))}
+	want := min(max(capacity, a.reserve), maxBytes)
+	buf := pooled(want, maxBytes)
+	if buf == nil {
+		buf = make([]byte, 0, want)
+	}
+	return &heapMemory{max: maxBytes, buf: buf}
 }
 
 // heapMemory is one guest memory (see heapAllocator).
@@ -63,12 +106,21 @@ func (m *heapMemory) Reallocate(size uint64) []byte {
 	}
 	newCap := max(size, 2*uint64(cap(m.buf)))
 	newCap = min((newCap+pageSize-1)/pageSize*pageSize, m.max)
-	nb := make([]byte, size, newCap)
+	nb := pooled(newCap, m.max)
+	if nb == nil {
+		nb = make([]byte, 0, newCap)
+	}
+	nb = nb[:size]
 	copy(nb, m.buf)
+	release(m.buf)
 	m.buf = nb
 	return nb
 }
 
-// Free implements experimental.LinearMemory; the garbage collector
-// reclaims the slice once nothing refers to it.
-func (m *heapMemory) Free() { m.buf = nil }
+// Free implements experimental.LinearMemory: the slice goes to the pool
+// (wazero calls Free once the instance is closed, when no guest code runs
+// on it and host functions hold no view of it any more).
+func (m *heapMemory) Free() {
+	release(m.buf)
+	m.buf = nil
+}

@@ -76,3 +76,34 @@ func TestHeapMemoryReserve(t *testing.T) {
 		t.Errorf("reserve above the limit: capacity %d, want the limit", cap(m.buf))
 	}
 }
+
+// A closed guest's memory is reused by the next instance, zeroed up to
+// what the first touched, and never beyond the next instance's cap.
+func TestHeapMemoryPooled(t *testing.T) {
+	a := heapAllocator{reserve: 32 << 20}
+	reused := 0
+	for range 20 { // sync.Pool may hand out another entry, or none
+		m := a.Allocate(0, 512<<20).(*heapMemory)
+		b := m.Reallocate(1 << 20)
+		for i := range b {
+			b[i] = 0xff
+		}
+		first := &b[0]
+		m.Free()
+		if small := (heapAllocator{limit: 8 << 20, reserve: 32 << 20}).Allocate(0, 512<<20).(*heapMemory); cap(small.buf) != 8<<20 {
+			t.Fatalf("an 8 MiB-capped guest got a pooled %d-byte memory", cap(small.buf))
+		}
+		m2 := a.Allocate(0, 512<<20).(*heapMemory)
+		b2 := m2.Reallocate(2 << 20)
+		if bytes.ContainsFunc(b2, func(r rune) bool { return r != 0 }) {
+			t.Fatal("reused memory not zero")
+		}
+		if &b2[0] == first {
+			reused++
+		}
+		m2.Free()
+	}
+	if reused == 0 {
+		t.Error("freed guest memory never reused")
+	}
+}

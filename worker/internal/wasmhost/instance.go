@@ -49,6 +49,8 @@ type instance struct {
 	write *writeState
 
 	abandoned bool
+	// release ends the instance's use of the module's compiled code.
+	release func()
 }
 
 type instanceKey struct{}
@@ -85,7 +87,12 @@ func (m *Module) newInstance(ctx context.Context, op string, inv guest.Invocatio
 			cfg = cfg.WithEnv(k, v)
 		}
 	}
-	_, err := in.guard(ctx, func(gctx context.Context) (int32, error) {
+	compiled, release, err := m.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in.release = release
+	_, err = in.guard(ctx, func(gctx context.Context) (int32, error) {
 		if r.cfg.FixedMemory {
 			gctx = experimental.WithMemoryAllocator(gctx, newMemoryAllocator())
 		} else {
@@ -95,12 +102,14 @@ func (m *Module) newInstance(ctx context.Context, op string, inv guest.Invocatio
 			}
 			gctx = experimental.WithMemoryAllocator(gctx, alloc)
 		}
-		mod, err := r.wrt.InstantiateModule(gctx, m.compiled, cfg)
+		mod, err := r.wrt.InstantiateModule(gctx, compiled, cfg)
 		in.mod = mod
 		return 0, err
 	})
 	if err != nil {
-		if e := in.exportErr(ctx, "_initialize", 0, err); e != nil {
+		e := in.exportErr(ctx, "_initialize", 0, err)
+		in.close(ctx)
+		if e != nil {
 			return nil, e
 		}
 		return nil, newError(in.connector, op, abi.CategoryInternal, "instantiate", err)
@@ -160,6 +169,7 @@ func (in *instance) guard(ctx context.Context, fn func(context.Context) (int32, 
 			_ = in.mod.Close(context.Background())
 		}
 		in.socks.closeAll()
+		in.release()
 	}()
 	return 0, ErrAbandoned
 }
@@ -187,10 +197,17 @@ func (in *instance) call(ctx context.Context, export string) (int32, error) {
 // case the watcher closes the module once the guest returns).
 func (in *instance) close(ctx context.Context) {
 	in.socks.closeAll()
-	if in.abandoned || in.mod == nil {
+	if in.abandoned {
 		return
 	}
-	_ = in.mod.Close(ctx)
+	if in.mod != nil {
+		_ = in.mod.Close(ctx)
+		in.mod = nil
+	}
+	if in.release != nil {
+		in.release()
+		in.release = nil
+	}
 }
 
 // setFault records a guest violation; the first one wins.

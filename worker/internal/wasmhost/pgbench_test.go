@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,14 +14,18 @@ import (
 )
 
 // pgBenchConfig returns the connector config of the database named by
-// RAPIDBYTE_PG_BENCH_DB (holding public.bench_events, see bench/), or
-// skips the benchmark.
+// RAPIDBYTE_PG_BENCH_DB (holding public.bench_events, see bench/) on
+// 127.0.0.1 at RAPIDBYTE_PG_PORT (default 5432), or skips the benchmark.
 func pgBenchConfig(b *testing.B, extra map[string]any) map[string]any {
 	db := os.Getenv("RAPIDBYTE_PG_BENCH_DB")
 	if db == "" {
 		b.Skip("set RAPIDBYTE_PG_BENCH_DB to a database holding bench_events")
 	}
-	cfg := map[string]any{"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": db, "schema": "public"}
+	port := 5432
+	if p, err := strconv.Atoi(os.Getenv("RAPIDBYTE_PG_PORT")); err == nil {
+		port = p
+	}
+	cfg := map[string]any{"host": "127.0.0.1", "port": port, "user": "postgres", "database": db, "schema": "public"}
 	for k, v := range extra {
 		cfg[k] = v
 	}

@@ -1,6 +1,7 @@
 package wasmhost
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,6 +36,8 @@ type Runtime struct {
 
 	mu      sync.Mutex
 	modules map[string]*Module      // by digest
+	lru     list.List               // of *Module in modules, most recently used first
+	cost    int64                   // sum of the cost of modules
 	loading map[string]*loadingCall // in-flight compiles by digest
 	closed  bool
 
@@ -141,6 +144,43 @@ func (r *Runtime) closeAll(ctx context.Context) error {
 // after cancellation and still runs. A worker should report NOT_SERVING
 // when it grows.
 func (r *Runtime) Abandoned() int64 { return r.abandoned.Load() }
+
+// Loaded returns the module with digest when it is loaded, and marks it
+// the most recently used (see Config.ModuleCacheBytes). It implements
+// modules.Loader, so it returns the guest.Module the worker uses.
+func (r *Runtime) Loaded(digest string) (guest.Module, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.modules[digest]
+	if !ok {
+		return nil, false
+	}
+	r.lru.MoveToFront(m.elem)
+	return m, true
+}
+
+// keep adds m to the loaded modules as the most recently used and unloads
+// the least recently used others while their cost exceeds
+// Config.ModuleCacheBytes. Called with r.mu held.
+func (r *Runtime) keep(m *Module) {
+	r.modules[m.digest] = m
+	m.elem = r.lru.PushFront(m)
+	r.cost += m.cost
+	for budget := r.cfg.ModuleCacheBytes; budget > 0 && r.cost > budget; {
+		old := r.lru.Back().Value.(*Module)
+		if old == m {
+			break
+		}
+		r.lru.Remove(old.elem)
+		delete(r.modules, old.digest)
+		r.cost -= old.cost
+		old.evicted = true
+		r.logger.Debug("module unloaded", "connector", old.manifest.ID, "digest", old.digest, "instances", old.users)
+		if old.users == 0 {
+			old.closeCompiled()
+		}
+	}
+}
 
 // LoadFile reads a .wasm file and loads it (see LoadBytes); its digest is
 // computed from the bytes.
@@ -276,6 +316,7 @@ func (r *Runtime) loadShared(ctx context.Context, wasm []byte, digest string, re
 		return nil, loadErr("", "load", errors.New("runtime is closed"))
 	}
 	if m, ok := r.modules[digest]; ok {
+		r.lru.MoveToFront(m.elem)
 		r.mu.Unlock()
 		return m, nil
 	}
@@ -306,7 +347,7 @@ func (r *Runtime) loadShared(ctx context.Context, wasm []byte, digest string, re
 	delete(r.loading, digest)
 	keep := c.retain
 	if err == nil && keep {
-		r.modules[digest] = mod
+		r.keep(mod)
 	}
 	r.mu.Unlock()
 	if err == nil && !keep {
@@ -341,7 +382,11 @@ func (r *Runtime) load(ctx context.Context, wasm []byte, digest string) (*Module
 	if err != nil {
 		return nil, loadErr(id, "compile", fmt.Errorf("compile: %w", err))
 	}
-	m := &Module{r: r, compiled: compiled, manifest: *man, digest: digest, compileTime: time.Since(start)}
+	m := &Module{r: r, compiled: compiled, manifest: *man, digest: digest, compileTime: time.Since(start),
+		cost: int64(len(wasm)) * ModuleCostFactor}
+	if r.cfg.ModuleCacheBytes > 0 {
+		m.wasm = wasm // to load it again once evicted; without a bound, nothing is
+	}
 	if err := m.checkExports(); err != nil {
 		_ = compiled.Close(ctx)
 		return nil, err
@@ -363,6 +408,57 @@ type Module struct {
 	compileTime time.Duration
 	// abiOK is set once an instance's rb_abi_version returned abi.Version.
 	abiOK atomic.Bool
+	// wasm is the module's bytes, to load it again after an eviction
+	// (nil without Config.ModuleCacheBytes: nothing is evicted).
+	wasm []byte
+	// cost is the memory the module is estimated to hold while loaded.
+	cost int64
+
+	// Guarded by r.mu: elem is the module's place in r.lru; users counts
+	// its open instances; evicted is set once it left r.modules, and closed
+	// once its compiled code was released (evicted and no users).
+	elem    *list.Element
+	users   int
+	evicted bool
+	closed  bool
+}
+
+// closeCompiled releases the compiled code. Called with r.mu held.
+func (m *Module) closeCompiled() {
+	m.closed = true
+	// CompiledModule.Close only drops references; it does not call back.
+	_ = m.compiled.Close(context.Background())
+}
+
+// acquire returns the compiled code to instantiate, counted as in use
+// until release is called. A module unloaded since it was resolved is
+// loaded again (from the compilation cache) and that module's code used.
+func (m *Module) acquire(ctx context.Context) (compiled wazero.CompiledModule, release func(), err error) {
+	r := m.r
+	for cur := m; ; {
+		r.mu.Lock()
+		if !cur.closed {
+			cur.users++
+			r.mu.Unlock()
+			held := cur
+			return cur.compiled, func() { held.release() }, nil
+		}
+		r.mu.Unlock()
+		cur, err = r.loadShared(ctx, m.wasm, m.digest, true)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// release ends one use begun by acquire.
+func (m *Module) release() {
+	m.r.mu.Lock()
+	defer m.r.mu.Unlock()
+	m.users--
+	if m.users == 0 && m.evicted && !m.closed {
+		m.closeCompiled()
+	}
 }
 
 // Manifest returns the module's manifest (Digest and SizeBytes filled).

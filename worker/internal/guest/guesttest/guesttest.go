@@ -77,6 +77,7 @@ type Loader struct {
 	loads atomic.Int32
 	mu    sync.Mutex
 	byDig map[string]int
+	kept  map[string]guest.Module
 }
 
 // Loads returns the number of LoadVerified calls that compiled something.
@@ -89,8 +90,38 @@ func (l *Loader) LoadsOf(digest string) int {
 	return l.byDig[digest]
 }
 
-// LoadVerified implements modules.Loader.
+// LoadVerified implements modules.Loader; the module stays loaded.
 func (l *Loader) LoadVerified(ctx context.Context, wasm []byte, digest string) (guest.Module, error) {
+	m, err := l.load(ctx, wasm, digest)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if l.kept == nil {
+		l.kept = map[string]guest.Module{}
+	}
+	l.kept[digest] = m
+	l.mu.Unlock()
+	return m, nil
+}
+
+// Loaded implements modules.Loader: the modules LoadVerified returned stay
+// loaded (no eviction), until Unload.
+func (l *Loader) Loaded(digest string) (guest.Module, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m, ok := l.kept[digest]
+	return m, ok
+}
+
+// Unload forgets a loaded module, as an eviction would.
+func (l *Loader) Unload(digest string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.kept, digest)
+}
+
+func (l *Loader) load(ctx context.Context, wasm []byte, digest string) (guest.Module, error) {
 	l.loads.Add(1)
 	l.mu.Lock()
 	if l.byDig == nil {
@@ -122,7 +153,7 @@ func (l *Loader) LoadVerified(ctx context.Context, wasm []byte, digest string) (
 // Precompile implements modules.Loader: it loads as LoadVerified does and
 // drops the module.
 func (l *Loader) Precompile(ctx context.Context, wasm []byte, digest string) error {
-	_, err := l.LoadVerified(ctx, wasm, digest)
+	_, err := l.load(ctx, wasm, digest)
 	return err
 }
 
