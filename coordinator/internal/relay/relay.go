@@ -241,8 +241,10 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 		}
 	}
 	// Both halves carry one pair key: a worker that runs both admits them
-	// on one guest slot (the worker's paired admission), so reads cannot
-	// hold every slot while their writes wait, nor writes while reads do.
+	// on one guest slot (the worker's paired admission), so there reads
+	// cannot hold every slot while their writes wait, nor writes while
+	// reads do. With other workers ready the write goes apart (below) and
+	// the halves hold a slot each.
 	pctx := metadata.AppendToOutgoingContext(rctx, pairHeader, rand.Text())
 	get, srcAddr, err := rl.pool.OpenStream(pctx, getDesc, getMethod, avoid, "", grpc.ForceCodecV2(rawCodec{}))
 	if err != nil {

@@ -14,7 +14,16 @@ import (
 // the reads: nothing moves until the queue timeout fails the writes with
 // WORKER_BUSY), or writes every slot while their reads waited. Each joins
 // at most once per role, so a key cannot admit more than one read and one
-// write on one slot. Memory is still reserved per guest.
+// write on one slot.
+//
+// Two limits remain. Pairing works only where both halves land on one
+// worker: the coordinator places a write apart from its read whenever
+// another worker is ready (placement by load), so on a cluster of several
+// workers the halves usually hold a slot each, and a parallelism above all
+// the workers' slots can still end in WORKER_BUSY. And memory is still
+// reserved per guest: a joining half waits for its own reservation, so a
+// worker whose memory budget the reads have filled can still refuse their
+// writes (a MemoryBusyError); the embedded worker has no budget.
 
 // pairRole is the half of a stream a call serves.
 type pairRole int
@@ -88,13 +97,20 @@ func (r *Runner) admitPaired(ctx context.Context, key string, role pairRole, wan
 		}
 		a := &Admission{budget: r.cfg.Memory, slot: slot}
 		r.pairMu.Lock()
-		if _, taken := r.pairs[key]; !taken {
+		switch p, taken := r.pairs[key]; {
+		case !taken:
 			p := &pair{refs: 1, release: slot}
 			p.joined[role] = true
 			r.pairs[key] = p
 			a.slot = func() { r.leave(key, p) }
 			close(r.pairsChanged)
 			r.pairsChanged = make(chan struct{})
+		case !p.joined[role]:
+			// The other half was admitted while this one took a slot:
+			// give the slot back and join it, so that the pair holds one.
+			r.pairMu.Unlock()
+			slot()
+			continue
 		}
 		r.pairMu.Unlock()
 		if err := a.resize(ctx, want, r.cfg.QueueTimeout); err != nil {

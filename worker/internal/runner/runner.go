@@ -332,8 +332,9 @@ func (r *Runner) acquire(ctx context.Context) (func(), error) {
 }
 
 // took counts a slot just taken and returns its release. The gauge counts
-// down before the slot is freed (and up after it is taken), so it never
-// shows more guests than MaxStreams.
+// down before the slot is freed (and up after it is taken), so the guests
+// holding slots never show more than MaxStreams; a paired half that joins
+// a slot counts as a guest too (see admitPaired), up to 2*MaxStreams.
 func (r *Runner) took() func() {
 	if r.cfg.Metrics != nil {
 		r.cfg.Metrics.GuestStarted()
