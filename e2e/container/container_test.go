@@ -21,8 +21,19 @@ import (
 	"github.com/rapidbyte/rapidbyte/e2e/internal/e2etest"
 )
 
-// tag is the image tag the test builds and runs, apart from users' images.
-const tag = "e2e"
+// tag is the image tag the test builds and runs, apart from users' images
+// and from another test process's on the same docker host (its container
+// names carry the process id too, see runHardened).
+var tag = fmt.Sprintf("e2e-%d", os.Getpid())
+
+// TestMain removes the images the package's tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if images.built {
+		_ = exec.Command("docker", "rmi", "-f", "rapidbyte/worker:"+tag, "rapidbyte/coordinator:"+tag).Run()
+	}
+	os.Exit(code)
+}
 
 // requireDocker skips the test when docker does not answer, except under
 // CI=true, where that fails it.
@@ -47,6 +58,7 @@ func buildImages(t *testing.T) {
 		root := e2etest.RepoRoot(t)
 		cmd := exec.Command(filepath.Join(root, "scripts", "images.sh"), tag)
 		cmd.Dir = root
+		images.built = true
 		if out, err := cmd.CombinedOutput(); err != nil {
 			images.err = fmt.Errorf("scripts/images.sh: %v\n%s", err, out)
 		}
@@ -59,7 +71,8 @@ func buildImages(t *testing.T) {
 // images is the one build of buildImages.
 var images struct {
 	sync.Once
-	err error
+	built bool
+	err   error
 }
 
 // container is a running container.
@@ -67,9 +80,12 @@ type container struct{ id, name string }
 
 // runHardened starts image with the manifests' securityContext on the host
 // network; volumes map host directories (made writable for uid 65532) to
-// container paths, dockerArgs add docker run options (limits).
+// container paths, dockerArgs add docker run options (limits). The
+// container is named name and the process id, so that test processes
+// sharing a docker host never remove each other's containers.
 func runHardened(t *testing.T, name, image string, volumes map[string]string, dockerArgs []string, args ...string) *container {
 	t.Helper()
+	name = fmt.Sprintf("%s-%d", name, os.Getpid())
 	run := []string{"run", "-d", "--name", name, "--network", "host", "--read-only",
 		"--user", "65532:65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
 		"--tmpfs", "/tmp:uid=65532,gid=65532"}
