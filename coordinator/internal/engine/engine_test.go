@@ -442,6 +442,18 @@ func TestResumeAheadRedispatches(t *testing.T) {
 	}
 }
 
+// checkpointed relays n records of job's stream, each acknowledged with its
+// own checkpoint (cursor id = the record number), and returns the result.
+func checkpointed(job relay.Job, n uint64, progress func(relay.Progress)) relay.Result {
+	var p relay.Progress
+	for i := uint64(1); i <= n; i++ {
+		cp := &store.Checkpoint{Stream: job.Stream.Name, Records: i, CursorField: "id", CursorValue: store.IntCursor(int64(i))}
+		p = relay.Progress{RecordsRead: i, RecordsWritten: i, Checkpoint: cp}
+		progress(p)
+	}
+	return relay.Result{Progress: p, Final: true}
+}
+
 // TestCursorWriteRetriedWithNextCheckpoint: a cursor write that fails is
 // tried again with the next acknowledged checkpoint, which supersedes it,
 // so a passing state store failure does not fail the stream (nor, in a
@@ -449,13 +461,7 @@ func TestResumeAheadRedispatches(t *testing.T) {
 // checkpoint is not saved fails.
 func TestCursorWriteRetriedWithNextCheckpoint(t *testing.T) {
 	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
-		var p relay.Progress
-		for i := uint64(1); i <= 3; i++ {
-			cp := &store.Checkpoint{Stream: job.Stream.Name, Records: i, CursorField: "id", CursorValue: store.IntCursor(int64(i))}
-			p = relay.Progress{RecordsRead: i, RecordsWritten: i, Checkpoint: cp}
-			progress(p)
-		}
-		return relay.Result{Progress: p, Final: true}, nil
+		return checkpointed(job, 3, progress), nil
 	})
 	y := pipelineYAML(0, stream{name: "a", extra: ", sync_mode: incremental, cursor_field: id"})
 	h.st.mu.Lock()
@@ -485,13 +491,7 @@ func TestCursorWriteFailureIsReported(t *testing.T) {
 	release := make(chan struct{})
 	h := newHarness(t, func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
 		<-release
-		var p relay.Progress
-		for i := uint64(1); i <= 4; i++ {
-			cp := &store.Checkpoint{Stream: job.Stream.Name, Records: i, CursorField: "id", CursorValue: store.IntCursor(int64(i))}
-			p = relay.Progress{RecordsRead: i, RecordsWritten: i, Checkpoint: cp}
-			progress(p)
-		}
-		return relay.Result{Progress: p, Final: true}, nil
+		return checkpointed(job, 4, progress), nil
 	})
 	h.st.mu.Lock()
 	h.st.failPuts = 2
