@@ -190,30 +190,34 @@ func TestWorkerSizesToItsCgroup(t *testing.T) {
 }
 
 // TestSmallWorkerAdmitsByMemory runs the worker image in a 512 MiB
-// container (no swap) with 2 CPUs and copies six wide tables two at a time,
-// each guest capped at 80 MiB: the worker sized itself from the cgroup (4
-// slots from the CPUs, GOMEMLIMIT 90% of 512 MiB, a 256 MiB guest budget
-// that holds three such guests, not the four two streams want), so the
-// excess read or write is answered RESOURCE_EXHAUSTED (WORKER_BUSY) and its
-// stream retried; the run ends with every table exact and the container was
-// never OOM-killed.
+// container (no swap) with 2 CPUs and copies four wide tables two at a
+// time, each guest capped at 80 MiB: the worker sized itself from the
+// cgroup (4 slots from the CPUs, GOMEMLIMIT 90% of 512 MiB, a 256 MiB guest
+// budget that holds three such guests, not the four two streams want), so
+// the excess read or write is answered RESOURCE_EXHAUSTED (WORKER_BUSY) and
+// its stream retried; the run ends with every table exact and the container
+// was never OOM-killed. Each table (~90 MB) is larger than all the relay
+// and the gRPC windows hold in flight, so a read cannot finish before its
+// write is admitted: the two streams' reads and writes overlap however fast
+// the machine is (with 4 MB tables, on an idle machine, each read had ended
+// before its write asked for memory, and nothing was refused).
 func TestSmallWorkerAdmitsByMemory(t *testing.T) {
 	requireDocker(t)
 	e2etest.RequirePostgres(t)
 	buildImages(t)
 	src := e2etest.NewDatabase(t, "rb_e2c_mem_src")
 	dst := e2etest.NewDatabase(t, "rb_e2c_mem_dst")
-	const tables, cols = 6, 30
+	const tables, cols, rows = 4, 30, 24_000
 	var streams []e2etest.Stream
 	for i := range tables {
 		name := fmt.Sprintf("wide_%d", i)
 		var defs, exprs []string
 		for c := range cols {
 			defs = append(defs, fmt.Sprintf("c%d text", c))
-			exprs = append(exprs, fmt.Sprintf("md5((g * %d + %d)::text)", i+1, c))
+			exprs = append(exprs, fmt.Sprintf("repeat(md5((g * %d + %d)::text), 4)", i+1, c))
 		}
-		src.Exec(t, fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, %s); INSERT INTO %s SELECT g, %s FROM generate_series(1, 4000) g",
-			name, strings.Join(defs, ", "), name, strings.Join(exprs, ", ")))
+		src.Exec(t, fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, %s); INSERT INTO %s SELECT g, %s FROM generate_series(1, %d) g",
+			name, strings.Join(defs, ", "), name, strings.Join(exprs, ", "), rows))
 		streams = append(streams, e2etest.Stream{Name: name})
 	}
 

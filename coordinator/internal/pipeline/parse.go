@@ -461,7 +461,7 @@ func (c *checker) resources(n *yaml.Node) Resources {
 		c.add(f.key, path+".compression", "removed: it never had an effect, Arrow batches cross the coordinator-worker hops "+
 			"uncompressed (docs/rationale.md, \"No compression between coordinator and workers\"); delete the key")
 	}
-	return Resources{
+	r := Resources{
 		MaxRetries:                c.integer(fs, "max_retries", path, 0, DefaultMaxRetries),
 		Parallelism:               c.integer(fs, "parallelism", path, 1, DefaultParallelism),
 		MaxInflightBatches:        c.integer(fs, "max_inflight_batches", path, 1, DefaultMaxInflightBatches),
@@ -472,6 +472,27 @@ func (c *checker) resources(n *yaml.Node) Resources {
 		CheckpointIntervalBytes:   c.size(fs, "checkpoint_interval_bytes", path, 0, DefaultCheckpointIntervalBytes),
 		CheckpointIntervalSeconds: c.integer(fs, "checkpoint_interval_seconds", path, 0, 0),
 		TimeoutSeconds:            c.integer(fs, "timeout_seconds", path, 0, 0),
+	}
+	c.batchFitsMemory(fs, &r)
+	return r
+}
+
+// batchFitsMemory keeps a batch within a guest's memory cap: a guest holds
+// the batch it sends while it builds the next, so with max_memory set the
+// default max_batch_bytes becomes a quarter of it (a 64 MiB default batch
+// in an 80 MiB guest ran it out of memory), and a max_batch_bytes above
+// half of it is a problem naming both.
+func (c *checker) batchFitsMemory(fs map[string]field, r *Resources) {
+	if r.MaxMemory == 0 {
+		return
+	}
+	f, set := fs["max_batch_bytes"]
+	switch {
+	case !set:
+		r.MaxBatchBytes = min(r.MaxBatchBytes, max(r.MaxMemory/4, 1))
+	case r.MaxBatchBytes > r.MaxMemory/2:
+		c.add(deref(f.val), "resources.max_batch_bytes", "must be at most half of max_memory (%d bytes here): a guest holds one batch while it builds the next",
+			r.MaxMemory/2)
 	}
 }
 

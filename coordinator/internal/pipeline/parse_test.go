@@ -139,7 +139,7 @@ resources:
   max_retries: 0
   parallelism: ${PAR}
   max_inflight_batches: 1
-  max_batch_bytes: 1GiB
+  max_batch_bytes: 512MiB
   max_batch_rows: 0x100
   max_memory: 1.5 gb
   checkpoint_interval_rows: 100_000
@@ -169,7 +169,7 @@ resources:
 		},
 		State:       State{Backend: StatePostgres, Connection: "postgres://u:${PW}@h/state"},
 		Permissions: Permissions{Network: NetworkPermissions{AllowedHosts: []string{"metrics.internal"}}},
-		Resources: Resources{MaxRetries: 0, Parallelism: 2, MaxInflightBatches: 1, MaxBatchBytes: 1 << 30,
+		Resources: Resources{MaxRetries: 0, Parallelism: 2, MaxInflightBatches: 1, MaxBatchBytes: 512 << 20,
 			MaxBatchRows: 256, MaxMemory: 3 << 29, CheckpointIntervalRows: 100000, CheckpointIntervalBytes: 0,
 			CheckpointIntervalSeconds: 30, TimeoutSeconds: 600},
 	}
@@ -245,3 +245,27 @@ func TestParseQualifiedStreamName(t *testing.T) {
 }
 
 var defaultEvolution = SchemaEvolution{NewColumn: NewColumnAdd, RemovedColumn: RemovedColumnIgnore, TypeChange: TypeChangeCoerce, NullabilityChange: NullabilityAllow}
+
+// TestBatchBytesFollowMaxMemory: with max_memory set and max_batch_bytes
+// not, a batch is at most a quarter of the guest's memory (the 64 MiB
+// default ran an 80 MiB guest out of memory); an explicit max_batch_bytes
+// within half of it is kept.
+func TestBatchBytesFollowMaxMemory(t *testing.T) {
+	for _, tc := range []struct {
+		resources string
+		want      uint64
+	}{
+		{"resources: {max_memory: 80mb}\n", 20 << 20},
+		{"resources: {max_memory: 1gb}\n", DefaultMaxBatchBytes},
+		{"resources: {max_memory: 80mb, max_batch_bytes: 40mb}\n", 40 << 20},
+		{"resources: {max_batch_bytes: 8mb}\n", 8 << 20},
+	} {
+		p, err := Parse([]byte(minimal+tc.resources), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.resources, err)
+		}
+		if p.Resources.MaxBatchBytes != tc.want {
+			t.Errorf("%q: max_batch_bytes = %d, want %d", tc.resources, p.Resources.MaxBatchBytes, tc.want)
+		}
+	}
+}

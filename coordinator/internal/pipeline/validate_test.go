@@ -79,6 +79,8 @@ func TestParseProblems(t *testing.T) {
 			[]string{`10:15: resources.max_memory: invalid size "99999999tb": size is too large`}},
 		{"byte size fraction of a byte", func(*testing.T) string { return res("  max_memory: 1.5b\n") }, nil,
 			[]string{`10:15: resources.max_memory: invalid size "1.5b": size is not a whole number of bytes`}},
+		{"batch larger than half the guest memory", func(*testing.T) string { return res("  max_memory: 80mb\n  max_batch_bytes: 64mb\n") }, nil,
+			[]string{`11:20: resources.max_batch_bytes: must be at most half of max_memory (41943040 bytes here): a guest holds one batch while it builds the next`}},
 		{"max_inflight_batches zero", func(*testing.T) string { return res("  max_inflight_batches: 0\n") }, nil,
 			[]string{`10:25: resources.max_inflight_batches: must be >= 1, got 0`}},
 		{"parallelism zero", func(*testing.T) string { return res("  parallelism: 0\n") }, nil,
