@@ -191,7 +191,7 @@ func TestWorkerSizesToItsCgroup(t *testing.T) {
 
 // TestSmallWorkerAdmitsByMemory runs the worker image in a 512 MiB
 // container (no swap) with 2 CPUs and copies four wide tables two at a
-// time, each guest capped at 80 MiB: the worker sized itself from the
+// time, each guest capped at 80 MiB (8 MiB batches): the worker sized itself from the
 // cgroup (4 slots from the CPUs, GOMEMLIMIT 90% of 512 MiB, a 256 MiB guest
 // budget that holds three such guests, not the four two streams want), so
 // the excess read or write is answered RESOURCE_EXHAUSTED (WORKER_BUSY) and
@@ -245,7 +245,7 @@ func TestSmallWorkerAdmitsByMemory(t *testing.T) {
 	}
 
 	file := e2etest.Pipeline{Name: "rb_e2c_mem", Source: e2etest.PGConfig(src, "public"), Destination: e2etest.PGConfig(dst, "public"),
-		Streams: streams, Resources: map[string]any{"parallelism": 2, "max_memory": "80mb", "max_retries": 40}}.Write(t)
+		Streams: streams, Resources: map[string]any{"parallelism": 2, "max_memory": "80mb", "max_batch_bytes": "8mb", "max_retries": 40}}.Write(t)
 	// Bounded: a worker that died would leave the run retrying for minutes.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
