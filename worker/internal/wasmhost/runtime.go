@@ -334,6 +334,9 @@ func (r *Runtime) loadShared(ctx context.Context, wasm []byte, digest string, re
 	r.loading[digest] = c
 	r.mu.Unlock()
 
+	// The load is shared: callers waiting on c must not fail because this
+	// caller was cancelled (each stops waiting on its own context above).
+	ctx = context.WithoutCancel(ctx)
 	mod, err := r.load(ctx, wasm, digest)
 	if err == nil && !retain {
 		if err = mod.Verify(ctx); err != nil {
