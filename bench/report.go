@@ -57,6 +57,34 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+// addResults summarizes each mode's runs (rows and mib are the workload's
+// size), sets each mode's ratio to the reference mode's median wall time,
+// and appends them to rep, which stays AllVerified only if every run was.
+func (rep *report) addResults(results []modeResult, rows int64, mib float64, reference string) {
+	var base float64
+	for i := range results {
+		m := &results[i]
+		summarize(m, rows, mib)
+		if m.Mode == reference {
+			base = m.MedianWallSecs
+		}
+		for _, r := range m.Runs {
+			rep.AllVerified = rep.AllVerified && r.Verified
+		}
+	}
+	for i := range results {
+		if base > 0 && results[i].MedianWallSecs > 0 {
+			results[i].RatioToPipe = base / results[i].MedianWallSecs
+		}
+	}
+	rep.Results = append(rep.Results, results...)
+}
+
+// logRun prints one run's line of progress on stderr.
+func logRun(workload, mode string, rep int, res runResult) {
+	fmt.Fprintf(os.Stderr, "%s %-11s rep %d: %.2fs cpu %.2fs rss %v verified=%v\n", workload, mode, rep, res.WallSecs, res.CPUSecs, res.PeakRSSMiB, res.Verified)
+}
+
 // summarize fills the derived fields of m from its runs.
 func summarize(m *modeResult, rows int64, mib float64) {
 	var walls, cpus []float64

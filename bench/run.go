@@ -80,27 +80,11 @@ func run(cfg config) (*report, error) {
 					res.Note = fmt.Sprintf("checksum mismatch: source %s, destination %s", want, got)
 					fmt.Fprintf(os.Stderr, "%s %s rep %d: %s\n", table, mode, r, res.Note)
 				}
-				fmt.Fprintf(os.Stderr, "%s %-11s rep %d: %.2fs cpu %.2fs rss %v verified=%v\n", table, mode, r, res.WallSecs, res.CPUSecs, res.PeakRSSMiB, res.Verified)
+				logRun(table, mode, r, res)
 				results[i].Runs = append(results[i].Runs, res)
 			}
 		}
-		var pipeWall float64
-		for i := range results {
-			m := &results[i]
-			summarize(m, rows, mib)
-			if m.Mode == "pipe" {
-				pipeWall = m.MedianWallSecs
-			}
-			for _, r := range m.Runs {
-				rep.AllVerified = rep.AllVerified && r.Verified
-			}
-		}
-		for i := range results {
-			if pipeWall > 0 && results[i].MedianWallSecs > 0 {
-				results[i].RatioToPipe = pipeWall / results[i].MedianWallSecs
-			}
-		}
-		rep.Results = append(rep.Results, results...)
+		rep.addResults(results, rows, mib, "pipe")
 	}
 	if cfg.DB {
 		if err := runWholeDB(cfg, rep, work); err != nil {

@@ -84,27 +84,11 @@ func runWholeDB(cfg config, rep *report, work string) error {
 					break
 				}
 			}
-			fmt.Fprintf(os.Stderr, "%s %-11s rep %d: %.2fs cpu %.2fs rss %v verified=%v\n", dbWorkload, mode, r, res.WallSecs, res.CPUSecs, res.PeakRSSMiB, res.Verified)
+			logRun(dbWorkload, mode, r, res)
 			results[i].Runs = append(results[i].Runs, res)
 		}
 	}
-	var base float64
-	for i := range results {
-		m := &results[i]
-		summarize(m, total, mib)
-		if m.Mode == "pgcopydb" {
-			base = m.MedianWallSecs
-		}
-		for _, r := range m.Runs {
-			rep.AllVerified = rep.AllVerified && r.Verified
-		}
-	}
-	for i := range results {
-		if base > 0 && results[i].MedianWallSecs > 0 {
-			results[i].RatioToPipe = base / results[i].MedianWallSecs
-		}
-	}
-	rep.Results = append(rep.Results, results...)
+	rep.addResults(results, total, mib, "pgcopydb")
 	return nil
 }
 
