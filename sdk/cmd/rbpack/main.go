@@ -29,6 +29,11 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
+// dataSegmentGap is the longest run of zeros rbpack writes out to join two
+// data segments. Go's linker starts a new segment after 8 zeros; at 4 KiB
+// a PostgreSQL connector's 99,999 segments become 4, for 1 MB more data.
+const dataSegmentGap = 4 << 10
+
 func main() {
 	manifestPath := flag.String("manifest", "", "path to manifest.json")
 	wasmPath := flag.String("wasm", "", "path to the .wasm module, rewritten in place")
@@ -70,6 +75,9 @@ func run(manifestPath, wasmPath string) error {
 	out, err := abi.EmbedManifest(wasm, payload)
 	if err != nil {
 		return fmt.Errorf("embed manifest in %s: %w", wasmPath, err)
+	}
+	if out, err = abi.CoalesceDataSegments(out, dataSegmentGap); err != nil {
+		return fmt.Errorf("coalesce data segments of %s: %w", wasmPath, err)
 	}
 	tmp := wasmPath + ".tmp"
 	if err := os.WriteFile(tmp, out, 0o644); err != nil {

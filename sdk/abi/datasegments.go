@@ -1,0 +1,183 @@
+package abi
+
+import (
+	"errors"
+	"fmt"
+)
+
+const (
+	sectionData      = 11
+	sectionDataCount = 12
+	opI32Const       = 0x41
+	opEnd            = 0x0b
+)
+
+// dataSegment is an active data segment of memory 0 at a constant offset.
+type dataSegment struct {
+	offset uint32
+	init   []byte
+}
+
+// CoalesceDataSegments returns a copy of wasm whose active data segments
+// are merged wherever the gap between two of them is at most maxGap bytes,
+// the gap written as the zeros a fresh memory holds anyway, so an instance
+// starts with the same memory.
+//
+// Go's wasm linker splits a module's data at every run of zeros, up to
+// 100,000 segments; the runtime then decodes and validates each segment
+// when it loads the module, and evaluates each one's offset every time it
+// instantiates it. A module whose data section holds anything but
+// constant-offset active segments of memory 0 is returned unchanged.
+func CoalesceDataSegments(wasm []byte, maxGap int) ([]byte, error) {
+	secs, err := sections(wasm)
+	if err != nil {
+		return nil, err
+	}
+	dataIdx, countIdx := -1, -1
+	for i, s := range secs {
+		switch s.id {
+		case sectionData:
+			dataIdx = i
+		case sectionDataCount:
+			countIdx = i
+		}
+	}
+	if dataIdx < 0 {
+		return wasm, nil
+	}
+	d := secs[dataIdx]
+	segs, ok, err := parseDataSegments(wasm[d.payloadStart:d.end])
+	if err != nil {
+		return nil, fmt.Errorf("data section: %w", err)
+	}
+	if !ok {
+		return wasm, nil
+	}
+	merged := mergeDataSegments(segs, maxGap)
+
+	out := make([]byte, 0, len(wasm))
+	out = append(out, wasmHeader...)
+	for i, s := range secs {
+		switch i {
+		case dataIdx:
+			out = appendSection(out, sectionData, encodeDataSegments(merged))
+		case countIdx:
+			out = appendSection(out, sectionDataCount, appendULEB(nil, uint64(len(merged))))
+		default:
+			out = append(out, wasm[s.start:s.end]...)
+		}
+	}
+	return out, nil
+}
+
+// parseDataSegments decodes a data section's payload. ok is false when a
+// segment is passive, names another memory or has a non-constant offset.
+func parseDataSegments(p []byte) (segs []dataSegment, ok bool, err error) {
+	n, pos, err := readULEB(p, 0)
+	if err != nil {
+		return nil, false, err
+	}
+	segs = make([]dataSegment, 0, n)
+	for range n {
+		flags, q, err := readULEB(p, pos)
+		if err != nil {
+			return nil, false, err
+		}
+		if flags != 0 || q >= len(p) || p[q] != opI32Const {
+			return nil, false, nil
+		}
+		off, q, err := readSLEB32(p, q+1)
+		if err != nil {
+			return nil, false, err
+		}
+		if q >= len(p) || p[q] != opEnd {
+			return nil, false, nil
+		}
+		size, q, err := readULEB(p, q+1)
+		if err != nil {
+			return nil, false, err
+		}
+		if size > uint64(len(p)-q) {
+			return nil, false, errors.New("segment overruns the section")
+		}
+		// A full slice expression: the first merge must copy, never append
+		// into the module's bytes.
+		segs = append(segs, dataSegment{offset: uint32(off), init: p[q : q+int(size) : q+int(size)]})
+		pos = q + int(size)
+	}
+	if pos != len(p) {
+		return nil, false, errors.New("trailing bytes after the last segment")
+	}
+	return segs, true, nil
+}
+
+// mergeDataSegments joins each segment to the one before it when it starts
+// at most maxGap bytes after that one ends. Segments out of order or
+// overlapping are kept apart: later segments overwrite earlier ones, and
+// merging must not change which bytes win.
+func mergeDataSegments(segs []dataSegment, maxGap int) []dataSegment {
+	var out []dataSegment
+	for _, s := range segs {
+		if len(out) > 0 {
+			last := &out[len(out)-1]
+			end := uint64(last.offset) + uint64(len(last.init))
+			if gap := int64(s.offset) - int64(end); gap >= 0 && gap <= int64(maxGap) {
+				last.init = append(append(last.init, make([]byte, gap)...), s.init...)
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// encodeDataSegments encodes segs as a data section payload.
+func encodeDataSegments(segs []dataSegment) []byte {
+	body := appendULEB(nil, uint64(len(segs)))
+	for _, s := range segs {
+		body = append(body, 0, opI32Const)
+		body = appendSLEB32(body, int32(s.offset))
+		body = append(body, opEnd)
+		body = appendULEB(body, uint64(len(s.init)))
+		body = append(body, s.init...)
+	}
+	return body
+}
+
+// appendSection appends a section with id and payload.
+func appendSection(dst []byte, id byte, payload []byte) []byte {
+	dst = append(dst, id)
+	dst = appendULEB(dst, uint64(len(payload)))
+	return append(dst, payload...)
+}
+
+func readSLEB32(b []byte, pos int) (int32, int, error) {
+	var v int64
+	for shift := 0; shift < 35; shift += 7 {
+		if pos >= len(b) {
+			return 0, 0, errors.New("truncated LEB128")
+		}
+		c := b[pos]
+		pos++
+		v |= int64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			if shift+7 < 64 && c&0x40 != 0 {
+				v |= -1 << (shift + 7)
+			}
+			return int32(v), pos, nil
+		}
+	}
+	return 0, 0, errors.New("LEB128 too long")
+}
+
+func appendSLEB32(dst []byte, v int32) []byte {
+	x := int64(v)
+	for {
+		c := byte(x & 0x7f)
+		x >>= 7
+		if (x == 0 && c&0x40 == 0) || (x == -1 && c&0x40 != 0) {
+			return append(dst, c)
+		}
+		dst = append(dst, c|0x80)
+	}
+}
