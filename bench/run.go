@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,12 +132,14 @@ func runEmbedded(cfg config, pipeline, work string) (runResult, error) {
 	return runResult{WallSecs: u.Wall.Seconds(), CPUSecs: u.CPU.Seconds(), PeakRSSMiB: map[string]int64{"rapidbyte": u.MaxRSS >> 20}}, nil
 }
 
-// runDistributed starts a coordinator and two workers, runs the pipeline
-// through them, and reports the wall time of the CLI run plus the CPU and peak
-// RSS of all four processes.
+// runDistributed starts a coordinator and two workers, waits until each
+// worker has loaded both connectors (--preload; a deployed worker is long
+// lived, so its module loads are not part of a run), runs the pipeline
+// through them, and reports the wall time of the CLI run plus the CPU and
+// peak RSS of all four processes.
 func runDistributed(cfg config, pipeline, work string) (runResult, error) {
 	bin := func(name string) string { return filepath.Join(cfg.Root, "bin", name) }
-	ports, err := freePorts(3)
+	ports, err := freePorts(5) // worker, worker, coordinator, worker metrics, worker metrics
 	if err != nil {
 		return runResult{}, err
 	}
@@ -166,7 +170,8 @@ func runDistributed(cfg config, pipeline, work string) (runResult, error) {
 	}
 	conn := filepath.Join(cfg.Root, "dist", "connectors")
 	for i := 0; i < 2; i++ {
-		if err := start(bin("rapidbyte-worker"), "--listen", addr(i), "--connectors-dir", conn); err != nil {
+		if err := start(bin("rapidbyte-worker"), "--listen", addr(i), "--connectors-dir", conn,
+			"--preload", "source-postgres,dest-postgres", "--metrics-listen", addr(3+i)); err != nil {
 			return runResult{}, err
 		}
 	}
@@ -176,6 +181,11 @@ func runDistributed(cfg config, pipeline, work string) (runResult, error) {
 	}
 	for i := range 3 {
 		if err := waitListening(addr(i), 30*time.Second); err != nil {
+			return runResult{}, fmt.Errorf("%s: %w", names[i], err)
+		}
+	}
+	for i := range 2 {
+		if err := waitPreloaded(addr(3+i), 2, 30*time.Second); err != nil {
 			return runResult{}, fmt.Errorf("%s: %w", names[i], err)
 		}
 	}
@@ -311,6 +321,29 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// waitPreloaded waits until the worker whose metrics are on addr has loaded
+// n modules (rapidbyte_worker_module_cache_misses_total).
+func waitPreloaded(addr string, n int, timeout time.Duration) error {
+	const metric = "rapidbyte_worker_module_cache_misses_total "
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(body), "\n") {
+				if v, ok := strings.CutPrefix(line, metric); ok {
+					if f, err := strconv.ParseFloat(v, 64); err == nil && f >= float64(n) {
+						return nil
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%d modules not loaded after %s", n, timeout)
 }
 
 func waitListening(addr string, timeout time.Duration) error {

@@ -33,8 +33,9 @@ type Config struct {
 	// keeps loaded, so that the first requests for them need not wait for a
 	// load: a worker that knows its pipeline (the CLI's embedded worker,
 	// whose coordinator checks the source and then the destination) loads
-	// both while it starts. A failure is left for the request to report.
-	// Default none.
+	// both while it starts, and a long-lived worker (--preload) the
+	// connectors it is deployed for. A failure is left for the request to
+	// report. Default none.
 	Preload []string
 	// OnCompile, when set, is called with a connector's id before its module
 	// is compiled because the compilation cache lacks it (seconds of CPU;

@@ -97,6 +97,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&cfg.ClientCAFile, "client-ca", "", "with TLS, require client certificates signed by this CA bundle (mutual TLS)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "maximum concurrent guest instances")
+	fs.Func("preload", "comma-separated connector ids to load at start and keep loaded (within --module-cache-mib), so that their first streams do not wait for a module load", listFlag(&cfg.Preload))
 	fs.IntVar(&cfg.ModuleCacheMiB, "module-cache-mib", cfg.ModuleCacheMiB, "MiB of compiled modules kept loaded between runs, least recently used unloaded first (0 = no bound)")
 	fs.DurationVar(&cfg.QueueTimeout, "queue-timeout", cfg.QueueTimeout, "how long a request waits for a guest slot")
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "default deadline of a request or stream")

@@ -65,6 +65,7 @@ func TestEnvironmentSetsEveryFlag(t *testing.T) {
 	t.Setenv("RAPIDBYTE_CACHE_DIR", "/from/env")
 	t.Setenv("RAPIDBYTE_MAX_STREAMS", "3")
 	t.Setenv("RAPIDBYTE_DRAIN_TIMEOUT", "7s")
+	t.Setenv("RAPIDBYTE_PRELOAD", "source-postgres, dest-postgres")
 	var out bytes.Buffer
 	o, err := parse([]string{"--cache-dir=/from/flag"}, &out)
 	if err != nil {
@@ -72,6 +73,9 @@ func TestEnvironmentSetsEveryFlag(t *testing.T) {
 	}
 	if o.cfg.AuthToken != "s3cret-token" || o.cfg.MaxStreams != 3 || o.cfg.DrainTimeout != 7*time.Second {
 		t.Errorf("from the environment: token set %v, max streams %d, drain %s", o.cfg.AuthToken != "", o.cfg.MaxStreams, o.cfg.DrainTimeout)
+	}
+	if got := strings.Join(o.cfg.Preload, ","); got != "source-postgres,dest-postgres" {
+		t.Errorf("preload from RAPIDBYTE_PRELOAD: %q", got)
 	}
 	if o.cfg.CacheDir != "/from/flag" {
 		t.Errorf("cache dir %q: the command line must win over RAPIDBYTE_CACHE_DIR", o.cfg.CacheDir)
