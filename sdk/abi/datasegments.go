@@ -1,8 +1,10 @@
 package abi
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 const (
@@ -18,15 +20,15 @@ type dataSegment struct {
 	init   []byte
 }
 
-// CoalesceDataSegments returns a copy of wasm whose active data segments
-// are merged wherever the gap between two of them is at most maxGap bytes,
-// the gap written as the zeros a fresh memory holds anyway, so an instance
-// starts with the same memory.
+// CoalesceDataSegments returns a copy of wasm whose active data segments,
+// sorted by offset, are merged wherever the gap between two of them is at
+// most maxGap bytes, the gap written as the zeros a fresh memory holds
+// anyway, so an instance starts with the same memory.
 //
 // Go's wasm linker splits a module's data at every run of zeros, up to
 // 100,000 segments; the runtime then decodes and validates each segment
 // when it loads the module, and evaluates each one's offset every time it
-// instantiates it. A module whose data section holds anything but
+// instantiates it. A module whose data section holds anything but disjoint
 // constant-offset active segments of memory 0 is returned unchanged.
 func CoalesceDataSegments(wasm []byte, maxGap int) ([]byte, error) {
 	secs, err := sections(wasm)
@@ -53,7 +55,10 @@ func CoalesceDataSegments(wasm []byte, maxGap int) ([]byte, error) {
 	if !ok {
 		return wasm, nil
 	}
-	merged := mergeDataSegments(segs, maxGap)
+	merged, ok := mergeDataSegments(segs, maxGap)
+	if !ok {
+		return wasm, nil
+	}
 
 	out := make([]byte, 0, len(wasm))
 	out = append(out, wasmHeader...)
@@ -111,24 +116,32 @@ func parseDataSegments(p []byte) (segs []dataSegment, ok bool, err error) {
 	return segs, true, nil
 }
 
-// mergeDataSegments joins each segment to the one before it when it starts
-// at most maxGap bytes after that one ends. Segments out of order or
-// overlapping are kept apart: later segments overwrite earlier ones, and
-// merging must not change which bytes win.
-func mergeDataSegments(segs []dataSegment, maxGap int) []dataSegment {
-	var out []dataSegment
-	for _, s := range segs {
+// mergeDataSegments sorts segs by offset and joins each one to the one
+// before it when it starts at most maxGap bytes after that one ends. The
+// result writes the same memory only because the segments are disjoint: then
+// the order they are applied in does not matter, and no gap between two
+// neighbours in offset order holds another segment's bytes. ok is false,
+// and nothing is merged, when two segments overlap (Go's linker emits
+// disjoint segments, but not always in offset order).
+func mergeDataSegments(segs []dataSegment, maxGap int) (out []dataSegment, ok bool) {
+	sorted := slices.Clone(segs)
+	slices.SortStableFunc(sorted, func(a, b dataSegment) int { return cmp.Compare(a.offset, b.offset) })
+	for i := 1; i < len(sorted); i++ {
+		if uint64(sorted[i].offset) < uint64(sorted[i-1].offset)+uint64(len(sorted[i-1].init)) {
+			return nil, false
+		}
+	}
+	for _, s := range sorted {
 		if len(out) > 0 {
 			last := &out[len(out)-1]
-			end := uint64(last.offset) + uint64(len(last.init))
-			if gap := int64(s.offset) - int64(end); gap >= 0 && gap <= int64(maxGap) {
+			if gap := uint64(s.offset) - (uint64(last.offset) + uint64(len(last.init))); gap <= uint64(maxGap) {
 				last.init = append(append(last.init, make([]byte, gap)...), s.init...)
 				continue
 			}
 		}
 		out = append(out, s)
 	}
-	return out
+	return out, true
 }
 
 // encodeDataSegments encodes segs as a data section payload.

@@ -31,7 +31,7 @@ import (
 
 // dataSegmentGap is the longest run of zeros rbpack writes out to join two
 // data segments. Go's linker starts a new segment after 8 zeros; at 4 KiB
-// a PostgreSQL connector's 99,999 segments become 4, for 1 MB more data.
+// a PostgreSQL connector's 99,999 segments become one, for 1 MB more data.
 const dataSegmentGap = 4 << 10
 
 func main() {
