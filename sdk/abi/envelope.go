@@ -208,6 +208,9 @@ type Stream struct {
 	DefaultCursorField      string   `json:"default_cursor_field,omitempty"`
 	SourceDefinedPrimaryKey []string `json:"source_defined_primary_key,omitempty"`
 	CursorCandidates        []string `json:"cursor_candidates,omitempty"`
+	// EstimatedBytes is the source's estimate of the stream's size, 0 when
+	// unknown; a run starts its largest streams first.
+	EstimatedBytes uint64 `json:"estimated_bytes,omitempty"`
 }
 
 // Catalog mirrors rapidbyte.v1.Catalog; it is the set_result of rb_discover.

@@ -127,6 +127,39 @@ func Tables(ctx context.Context, conn *pgconn.PgConn, schema, table string) ([]T
 	return out, nil
 }
 
+// sizesSQL estimates each base table's size: pg_table_size (heap, TOAST,
+// free space and visibility maps), summed over the partitions of a
+// partitioned table. $1 = schema as in columnsSQL.
+const sizesSQL = `
+SELECT n.nspname, c.relname,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT COALESCE(sum(pg_table_size(p.relid)), 0) FROM pg_partition_tree(c.oid) p)
+            ELSE pg_table_size(c.oid) END
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND ($1 = '' OR n.nspname = $1)
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`
+
+// Sizes returns the estimated size in bytes of every base table of schema
+// (” = all non-system schemas), keyed by schema and name.
+func Sizes(ctx context.Context, conn *pgconn.PgConn, schema string) (map[[2]string]uint64, error) {
+	rows, err := pgclient.Query(ctx, conn, sizesSQL, []byte(schema))
+	if err != nil {
+		return nil, fmt.Errorf("estimate table sizes: %w", err)
+	}
+	out := make(map[[2]string]uint64, len(rows))
+	for _, r := range rows {
+		n, err := strconv.ParseUint(string(r[2]), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("size of %s.%s: bad catalog row %q", r[0], r[1], r[2])
+		}
+		out[[2]string{string(r[0]), string(r[1])}] = n
+	}
+	return out, nil
+}
+
 // Lookup returns one table, ok false when it does not exist.
 func Lookup(ctx context.Context, conn *pgconn.PgConn, schema, table string) (Table, bool, error) {
 	ts, err := Tables(ctx, conn, schema, table)

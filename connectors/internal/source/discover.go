@@ -11,9 +11,13 @@ import (
 
 // Discover lists every base table of schema (” = every non-system schema)
 // as a stream: columns in ordinal order with Arrow and source types,
-// primary key, sync modes and cursor candidates.
+// primary key, sync modes, cursor candidates and estimated size.
 func Discover(ctx context.Context, conn *pgconn.PgConn, schema string) (abi.Catalog, error) {
 	tables, err := pgcatalog.Tables(ctx, conn, schema, "")
+	if err != nil {
+		return abi.Catalog{}, err
+	}
+	sizes, err := pgcatalog.Sizes(ctx, conn, schema)
 	if err != nil {
 		return abi.Catalog{}, err
 	}
@@ -25,6 +29,7 @@ func Discover(ctx context.Context, conn *pgconn.PgConn, schema string) (abi.Cata
 			Columns:                 make([]abi.Column, 0, len(t.Columns)),
 			SupportedSyncModes:      []string{ModeFullRefresh, ModeIncremental},
 			SourceDefinedPrimaryKey: t.PrimaryKey,
+			EstimatedBytes:          sizes[[2]string{t.Schema, t.Name}],
 		}
 		for _, c := range t.Columns {
 			s.Columns = append(s.Columns, abi.Column{Name: c.Name, ArrowType: c.Type.Arrow(), Nullable: c.Nullable, SourceType: c.SourceType})

@@ -386,3 +386,34 @@ func TestPartitionSnapshotGoneFallsBack(t *testing.T) {
 		t.Fatalf("read with a gone snapshot: %d rows, %v; want 50", s.rows(), err)
 	}
 }
+
+// TestDiscoverEstimatesSizes: each stream carries its table's size, a
+// partitioned table the sum of its partitions', an empty table zero or a
+// few pages.
+func TestDiscoverEstimatesSizes(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	conn := pgtest.ConnectClient(t, cfg)
+	pgtest.Exec(t, conn.PgConn, `CREATE TABLE big (id int, v text);
+INSERT INTO big SELECT i, repeat('x', 200) FROM generate_series(1, 20000) i;
+CREATE TABLE small (id int);
+INSERT INTO small SELECT generate_series(1, 10);
+CREATE TABLE parted (id int, v text) PARTITION BY RANGE (id);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10000);
+CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (10000) TO (20001);
+INSERT INTO parted SELECT i, repeat('y', 200) FROM generate_series(1, 20000) i`)
+	cat, err := Discover(context.Background(), conn.PgConn, "public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := map[string]uint64{}
+	for _, s := range cat.Streams {
+		size[s.Name] = s.EstimatedBytes
+	}
+	if len(size) != 3 {
+		t.Fatalf("streams %v, want big, small and parted (partitions are not streams)", size)
+	}
+	// 20,000 rows of ~230 bytes: over 4 MB; 10 int rows: one 8 KiB page.
+	if size["big"] < 4<<20 || size["small"] > 64<<10 || size["parted"] < 4<<20 {
+		t.Errorf("estimated bytes %v: want big and parted over 4 MiB, small under 64 KiB", size)
+	}
+}

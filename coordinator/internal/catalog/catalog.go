@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -66,14 +67,17 @@ func Select(p *pipeline.Pipeline, cat *rapidbytev1.Catalog) (Selection, error) {
 	}
 	out := &rapidbytev1.Catalog{}
 	used := map[*rapidbytev1.Stream]bool{}
-	for _, sc := range expanded.Source.Streams {
+	planned := *expanded
+	planned.Source.Streams = slices.Clone(expanded.Source.Streams)
+	for i, sc := range planned.Source.Streams {
 		for _, st := range cat.GetStreams() {
 			if !used[st] && st.GetName() == sc.Name && (sc.Namespace == "" || sc.Namespace == st.GetNamespace()) {
 				used[st] = true
 				out.Streams = append(out.Streams, st)
+				planned.Source.Streams[i].EstimatedBytes = st.GetEstimatedBytes()
 				break
 			}
 		}
 	}
-	return Selection{Pipeline: expanded, Catalog: out, Patterns: sels}, nil
+	return Selection{Pipeline: &planned, Catalog: out, Patterns: sels}, nil
 }

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -258,6 +260,25 @@ func planTasks(p *pipeline.Pipeline) []*task {
 	return out
 }
 
+// startOrder returns tasks in the order an attempt starts them: the change
+// stream first (a follow never ends), then the largest by the source's
+// estimate (a partition counts its share), so that the longest stream does
+// not start last and set the run's length. Equal or unknown sizes keep the
+// pipeline's order.
+func startOrder(tasks []*task) []*task {
+	out := slices.Clone(tasks)
+	slices.SortStableFunc(out, func(a, b *task) int {
+		if ca, cb := a.stream.SyncMode == pipeline.SyncCDC, b.stream.SyncMode == pipeline.SyncCDC; ca != cb {
+			if ca {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.stream.EstimatedBytes/uint64(max(b.count, 1)), a.stream.EstimatedBytes/uint64(max(a.count, 1)))
+	})
+	return out
+}
+
 // runAttempt runs every unfinished task once, up to parallelism at a time,
 // and returns the error that decides the attempt (nil when all succeeded).
 func (x *execution) runAttempt(ctx context.Context) *runerr.ConnectorError {
@@ -280,7 +301,7 @@ func (x *execution) runAttempt(ctx context.Context) *runerr.ConnectorError {
 	x.saveRun(ctx)
 	x.publish(Event{Message: fmt.Sprintf("attempt %d started: %s", x.attempt, strings.Join(names, ", "))})
 
-	failure := x.runTasks(ctx, pending)
+	failure := x.runTasks(ctx, startOrder(pending))
 
 	if errors.Is(context.Cause(ctx), errLeaseLost) {
 		return failure // the run's new owner records the attempt

@@ -16,10 +16,12 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 )
 
-// fakeDiscoverer answers Discover with fixed tables of schema public,
-// after failing the first failFirst calls with a transient error.
+// fakeDiscoverer answers Discover with fixed tables of schema public (and
+// their estimated sizes, when given), after failing the first failFirst
+// calls with a transient error.
 type fakeDiscoverer struct {
 	tables    []string
+	sizes     map[string]uint64
 	failFirst int
 	calls     *atomic.Int32
 }
@@ -30,7 +32,7 @@ func (f fakeDiscoverer) Discover(context.Context, *rapidbytev1.DiscoverRequest) 
 	}
 	cat := &rapidbytev1.Catalog{}
 	for _, n := range f.tables {
-		cat.Streams = append(cat.Streams, &rapidbytev1.Stream{Namespace: "public", Name: n})
+		cat.Streams = append(cat.Streams, &rapidbytev1.Stream{Namespace: "public", Name: n, EstimatedBytes: f.sizes[n]})
 	}
 	return &rapidbytev1.DiscoverResponse{Catalog: cat}, nil
 }
@@ -88,5 +90,45 @@ func TestRunExpandsPatterns(t *testing.T) {
 	if v.Run.State != store.StateFailed || v.Run.Error == nil || v.Run.Error.Code != "STREAM_PATTERN" ||
 		!strings.Contains(v.Run.Error.Message, `stream pattern "sales.*" selects no table`) {
 		t.Errorf("run of a pattern selecting nothing = %s %+v", v.Run.State, v.Run.Error)
+	}
+}
+
+// TestRunStartsLargestFirst: an attempt starts its streams largest first by
+// the source's estimates (unknown sizes last, in the pipeline's order),
+// while results keep the pipeline's order.
+func TestRunStartsLargestFirst(t *testing.T) {
+	st, clock := newMemStore(), retrytest.NewClock(time.Unix(1000, 0))
+	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
+		return okResult(job, 10, progress), nil
+	}}
+	env := func(name string) (string, bool) { return "s3cret", name == "PW" }
+	disc := fakeDiscoverer{tables: []string{"t1", "t2", "t10", "users"}, calls: new(atomic.Int32),
+		sizes: map[string]uint64{"t1": 10, "t2": 5000, "users": 100}}
+	e := New(st, rl, Config{Clock: clock, Jitter: -1, Env: env, Owner: "me", Discoverer: disc}, hclog.NewNullLogger())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	<-e.Ready()
+	h := &harness{e: e, st: st, rl: rl, clock: clock, ctx: ctx}
+
+	yaml := strings.Replace(pipelineYAML(0, stream{name: "users"}, stream{name: `"public.t*"`}), "parallelism: 3", "parallelism: 1", 1)
+	v := h.submitWait(t, yaml)
+	if v.Run.State != store.StateSucceeded {
+		t.Fatalf("run %s: %v", v.Run.State, v.Run.Error)
+	}
+	var started, results []string
+	for _, c := range rl.calls {
+		started = append(started, c.Job.Stream.Name)
+	}
+	for _, s := range v.Streams {
+		results = append(results, s.Stream)
+	}
+	if strings.Join(started, ",") != "t2,users,t1,t10" {
+		t.Errorf("started %q, want largest first: t2,users,t1,t10", started)
+	}
+	if strings.Join(results, ",") != "users,t1,t2,t10" {
+		t.Errorf("results %q, want the pipeline's order users,t1,t2,t10", results)
 	}
 }

@@ -187,6 +187,10 @@ type StreamConfig struct {
 	Pattern string
 	// Exclude lists tables (or globs) a pattern must not select.
 	Exclude []string
+	// EstimatedBytes is the source's estimate of the stream's size, set
+	// when a run is planned from the source's catalog (0 = unknown); an
+	// attempt starts its largest streams first.
+	EstimatedBytes uint64
 
 	pos streamPos
 }

@@ -211,6 +211,7 @@ func CatalogToProto(c *abi.Catalog) *rbv1.Catalog {
 			DefaultCursorField:      s.DefaultCursorField,
 			SourceDefinedPrimaryKey: s.SourceDefinedPrimaryKey,
 			CursorCandidates:        s.CursorCandidates,
+			EstimatedBytes:          s.EstimatedBytes,
 		}
 		for _, col := range s.Columns {
 			ps.Columns = append(ps.Columns, &rbv1.Column{
@@ -251,6 +252,7 @@ func CatalogFromProto(p *rbv1.Catalog) *abi.Catalog {
 			DefaultCursorField:      ps.GetDefaultCursorField(),
 			SourceDefinedPrimaryKey: ps.GetSourceDefinedPrimaryKey(),
 			CursorCandidates:        ps.GetCursorCandidates(),
+			EstimatedBytes:          ps.GetEstimatedBytes(),
 		}
 		for _, col := range ps.GetColumns() {
 			s.Columns = append(s.Columns, abi.Column{

@@ -946,8 +946,10 @@ type Stream struct {
 	SourceDefinedPrimaryKey []string `protobuf:"bytes,7,rep,name=source_defined_primary_key,json=sourceDefinedPrimaryKey,proto3" json:"source_defined_primary_key,omitempty"`
 	// cursor_candidates are the columns usable as an incremental cursor.
 	CursorCandidates []string `protobuf:"bytes,8,rep,name=cursor_candidates,json=cursorCandidates,proto3" json:"cursor_candidates,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// estimated_bytes is the source's estimate of the stream's size (0 = unknown); a run starts its largest streams first.
+	EstimatedBytes uint64 `protobuf:"varint,9,opt,name=estimated_bytes,json=estimatedBytes,proto3" json:"estimated_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Stream) Reset() {
@@ -1034,6 +1036,13 @@ func (x *Stream) GetCursorCandidates() []string {
 		return x.CursorCandidates
 	}
 	return nil
+}
+
+func (x *Stream) GetEstimatedBytes() uint64 {
+	if x != nil {
+		return x.EstimatedBytes
+	}
+	return 0
 }
 
 // Catalog is everything a source can read.
@@ -2906,7 +2915,7 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"arrow_type\x18\x02 \x01(\tR\tarrowType\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\x12\x1f\n" +
 	"\vsource_type\x18\x04 \x01(\tR\n" +
-	"sourceType\"\x84\x03\n" +
+	"sourceType\"\xad\x03\n" +
 	"\x06Stream\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12.\n" +
@@ -2915,7 +2924,8 @@ const file_rapidbyte_v1_types_proto_rawDesc = "" +
 	"\x15source_defined_cursor\x18\x05 \x01(\bR\x13sourceDefinedCursor\x120\n" +
 	"\x14default_cursor_field\x18\x06 \x01(\tR\x12defaultCursorField\x12;\n" +
 	"\x1asource_defined_primary_key\x18\a \x03(\tR\x17sourceDefinedPrimaryKey\x12+\n" +
-	"\x11cursor_candidates\x18\b \x03(\tR\x10cursorCandidates\"9\n" +
+	"\x11cursor_candidates\x18\b \x03(\tR\x10cursorCandidates\x12'\n" +
+	"\x0festimated_bytes\x18\t \x01(\x04R\x0eestimatedBytes\"9\n" +
 	"\aCatalog\x12.\n" +
 	"\astreams\x18\x01 \x03(\v2\x14.rapidbyte.v1.StreamR\astreams\"\xf2\x01\n" +
 	"\vCursorValue\x12\x1d\n" +
