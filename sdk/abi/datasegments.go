@@ -164,23 +164,16 @@ func appendSection(dst []byte, id byte, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
+// readSLEB32 reads a signed LEB128 i32 at pos.
 func readSLEB32(b []byte, pos int) (int32, int, error) {
-	var v int64
-	for shift := 0; shift < 35; shift += 7 {
-		if pos >= len(b) {
-			return 0, 0, errors.New("truncated LEB128")
-		}
-		c := b[pos]
-		pos++
-		v |= int64(c&0x7f) << shift
-		if c&0x80 == 0 {
-			if shift+7 < 64 && c&0x40 != 0 {
-				v |= -1 << (shift + 7)
-			}
-			return int32(v), pos, nil
-		}
+	v, bits, pos, err := readLEB(b, pos)
+	if err != nil {
+		return 0, 0, err
 	}
-	return 0, 0, errors.New("LEB128 too long")
+	if v&(1<<(bits-1)) != 0 {
+		v |= ^uint64(0) << bits // sign-extend
+	}
+	return int32(v), pos, nil
 }
 
 func appendSLEB32(dst []byte, v int32) []byte {

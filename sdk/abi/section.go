@@ -22,19 +22,25 @@ type section struct {
 }
 
 func readULEB(b []byte, pos int) (uint64, int, error) {
-	var v uint64
+	v, _, pos, err := readLEB(b, pos)
+	return v, pos, err
+}
+
+// readLEB reads a LEB128 of at most 5 bytes (32 bits) at pos: its bits, how
+// many it holds (7 per byte) and the position after it.
+func readLEB(b []byte, pos int) (v uint64, bits int, next int, err error) {
 	for shift := 0; shift < 35; shift += 7 {
 		if pos >= len(b) {
-			return 0, 0, errors.New("truncated LEB128")
+			return 0, 0, 0, errors.New("truncated LEB128")
 		}
 		c := b[pos]
 		pos++
 		v |= uint64(c&0x7f) << shift
 		if c&0x80 == 0 {
-			return v, pos, nil
+			return v, shift + 7, pos, nil
 		}
 	}
-	return 0, 0, errors.New("LEB128 too long")
+	return 0, 0, 0, errors.New("LEB128 too long")
 }
 
 func appendULEB(dst []byte, v uint64) []byte {

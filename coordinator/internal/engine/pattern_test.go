@@ -37,29 +37,36 @@ func (f fakeDiscoverer) Discover(context.Context, *rapidbytev1.DiscoverRequest) 
 	return &rapidbytev1.DiscoverResponse{Catalog: cat}, nil
 }
 
+// discoveringHarness starts an engine whose coordinator discovers sources
+// with d and relays with fn; the engine stops at the end of the test.
+func discoveringHarness(t *testing.T, d fakeDiscoverer, fn func(ctx context.Context, job relay.Job, n int, progress func(relay.Progress)) (relay.Result, error)) *harness {
+	t.Helper()
+	st, clock := newMemStore(), retrytest.NewClock(time.Unix(1000, 0))
+	rl := &fakeRelay{fn: fn}
+	env := func(name string) (string, bool) { return "s3cret", name == "PW" }
+	e := New(st, rl, Config{Clock: clock, Jitter: -1, Env: env, Owner: "me", Discoverer: d}, hclog.NewNullLogger())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-e.Ready()
+	return &harness{e: e, st: st, rl: rl, clock: clock, ctx: ctx}
+}
+
 // TestRunExpandsPatterns: a pattern entry becomes one stream per selected
 // table at plan time, each with the entry's settings and its own cursor;
 // results come back in the pipeline's order; the connectors' phase times
 // are summed into the run's timings.
 func TestRunExpandsPatterns(t *testing.T) {
-	st, clock := newMemStore(), retrytest.NewClock(time.Unix(1000, 0))
 	calls := new(atomic.Int32)
-	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
-		res := okResult(job, 10, progress)
-		res.SourcePhases = relay.Phases{Connect: time.Second, Query: 2 * time.Second, Fetch: 3 * time.Second}
-		res.DestPhases = relay.Phases{Connect: time.Second, Flush: 4 * time.Second, Commit: 5 * time.Second}
-		return res, nil
-	}}
-	env := func(name string) (string, bool) { return "s3cret", name == "PW" }
-	e := New(st, rl, Config{Clock: clock, Jitter: -1, Env: env, Owner: "me",
-		Discoverer: fakeDiscoverer{tables: []string{"t10", "tmp", "t2", "users", "t1"}, failFirst: 1, calls: calls}}, hclog.NewNullLogger())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	<-e.Ready()
-	h := &harness{e: e, st: st, rl: rl, clock: clock, ctx: ctx}
+	h := discoveringHarness(t, fakeDiscoverer{tables: []string{"t10", "tmp", "t2", "users", "t1"}, failFirst: 1, calls: calls},
+		func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
+			res := okResult(job, 10, progress)
+			res.SourcePhases = relay.Phases{Connect: time.Second, Query: 2 * time.Second, Fetch: 3 * time.Second}
+			res.DestPhases = relay.Phases{Connect: time.Second, Flush: 4 * time.Second, Commit: 5 * time.Second}
+			return res, nil
+		})
+	st, rl := h.st, h.rl
 	stop := make(chan struct{})
 	defer close(stop)
 	h.advanceWhileSleeping(stop) // the first discovery fails transiently and is retried
@@ -97,21 +104,12 @@ func TestRunExpandsPatterns(t *testing.T) {
 // the source's estimates (unknown sizes last, in the pipeline's order),
 // while results keep the pipeline's order.
 func TestRunStartsLargestFirst(t *testing.T) {
-	st, clock := newMemStore(), retrytest.NewClock(time.Unix(1000, 0))
-	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
-		return okResult(job, 10, progress), nil
-	}}
-	env := func(name string) (string, bool) { return "s3cret", name == "PW" }
 	disc := fakeDiscoverer{tables: []string{"t1", "t2", "t10", "users"}, calls: new(atomic.Int32),
 		sizes: map[string]uint64{"t1": 10, "t2": 5000, "users": 100}}
-	e := New(st, rl, Config{Clock: clock, Jitter: -1, Env: env, Owner: "me", Discoverer: disc}, hclog.NewNullLogger())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	<-e.Ready()
-	h := &harness{e: e, st: st, rl: rl, clock: clock, ctx: ctx}
+	h := discoveringHarness(t, disc, func(_ context.Context, job relay.Job, _ int, progress func(relay.Progress)) (relay.Result, error) {
+		return okResult(job, 10, progress), nil
+	})
+	rl := h.rl
 
 	yaml := strings.Replace(pipelineYAML(0, stream{name: "users"}, stream{name: `"public.t*"`}), "parallelism: 3", "parallelism: 1", 1)
 	v := h.submitWait(t, yaml)
