@@ -183,7 +183,7 @@ func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) 
 	// up to its last field less the length words.
 	budget := b.maxBytes - b.estimate(base)
 	rowSize := b.fixedRowBytes + b.bitmaps - 4*ncols
-	n, bad := locateWireFields(rows[:n], locs, ncols, budget, rowSize, base > 0)
+	n, size, bad := locateWireFields(rows[:n], locs, ncols, budget, rowSize, base > 0)
 	if bad >= 0 {
 		return 0, wireRowError(rows[bad], ncols)
 	}
@@ -193,7 +193,7 @@ func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) 
 
 	// Pass 2: one column at a time.
 	for ci := range cols {
-		if err := b.cols[ci].appendWire(&cols[ci], rows[:n], locs[ci:], ncols); err != nil {
+		if err := b.cols[ci].appendWire(&cols[ci], rows[:n], locs[ci:], ncols, size); err != nil {
 			return 0, &ColumnError{ci, err}
 		}
 	}
@@ -213,10 +213,11 @@ func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) 
 // that the conversion loops read them unchecked. It stops before the row
 // that overdraws budget (less rowSize per row) unless that is the first
 // row and the batch is empty (!nonEmpty), and returns the number of rows
-// located, and bad = -1; or the index of a malformed row as bad.
+// located, an upper bound of their field bytes (size), and bad = -1; or
+// the index of a malformed row as bad.
 //
 //go:noinline
-func locateWireFields(rows [][]byte, locs []uint64, ncols, budget, rowSize int, nonEmpty bool) (n, bad int) {
+func locateWireFields(rows [][]byte, locs []uint64, ncols, budget, rowSize int, nonEmpty bool) (n, size, bad int) {
 	if len(locs) < len(rows)*ncols {
 		panic("batch: wire locations too short")
 	}
@@ -226,23 +227,24 @@ func locateWireFields(rows [][]byte, locs []uint64, ncols, budget, rowSize int, 
 		end, off := len(row), 0
 		for ci := 0; ci < ncols; ci++ {
 			if end-off < 4 {
-				return 0, r
+				return 0, 0, r
 			}
 			l := int32(bits.ReverseBytes32(*(*uint32)(unsafe.Add(p, off))))
 			off += 4
 			// -1 <= l <= end-off, as one unsigned comparison.
 			if uint64(int64(l)+1) > uint64(end-off+1) {
-				return 0, r
+				return 0, 0, r
 			}
 			*(*uint64)(lp) = uint64(uint32(off)) | uint64(uint32(l))<<32
 			lp = unsafe.Add(lp, 8)
 			off += int(l) &^ int(l>>31) // NULL (-1) adds 0
 		}
+		size += off
 		if budget -= rowSize + off; budget < 0 && (r > 0 || nonEmpty) {
-			return r, -1
+			return r, size, -1
 		}
 	}
-	return len(rows), -1
+	return len(rows), size, -1
 }
 
 // wireRowError returns the ColumnError locateWireFields found in row.
@@ -267,8 +269,9 @@ func wireRowError(row []byte, ncols int) error {
 func wireLoc(loc uint64) (off int, l int32) { return int(uint32(loc)), int32(loc >> 32) }
 
 // appendWire appends field ci of each row; locs[r*stride] locates row r's
-// field, inside the row (checked by AppendWireRows).
-func (c *col) appendWire(wc *WireColumn, rows [][]byte, locs []uint64, stride int) error {
+// field, inside the row (checked by AppendWireRows); the rows' fields hold
+// at most size bytes.
+func (c *col) appendWire(wc *WireColumn, rows [][]byte, locs []uint64, stride, size int) error {
 	n := len(rows)
 	_ = locs[(n-1)*stride] // the last location: the loops below read locs unchecked
 	lp := unsafe.Pointer(unsafe.SliceData(locs))
@@ -311,7 +314,10 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, locs []uint64, stride in
 	case WireBytes, WireVersionedBytes:
 		skip := wc.Kind == WireVersionedBytes
 		start := len(c.values)
-		c.values = slices.Grow(c.values, wireBytesSize(n, lp, step)+8) // wireBytes' slack
+		if cap(c.values)-start < size+8 { // 8: wireBytes' slack
+			// Grow by what this column needs, not by the bound.
+			c.values = slices.Grow(c.values, wireBytesSize(n, lp, step)+8)
+		}
 		var end int
 		end, nulls, bad = wireBytes(c.values[:cap(c.values)], start, c.offsets[(i0+1)*4:(i0+n+1)*4], rows, lp, step, skip, wc.Version)
 		if bad >= 0 {
@@ -322,11 +328,19 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, locs []uint64, stride in
 	if bad >= 0 {
 		return wireError(wc, rows[bad], *(*uint64)(unsafe.Add(lp, bad*step)))
 	}
-	// Validity: set every row's bit, then clear the nulls'.
-	setBits(c.validity, i0, n)
-	if nulls > 0 {
-		clearWireNulls(c.validity, i0, n, lp, step)
-		c.nulls += nulls
+	// Validity, once the column has nulls (see appendNull): set every
+	// row's bit (and those of the values before a first null), then clear
+	// the nulls'.
+	if c.nulls > 0 || nulls > 0 {
+		from := i0
+		if c.nulls == 0 {
+			from = 0
+		}
+		setBits(c.validity, from, i0+n-from)
+		if nulls > 0 {
+			clearWireNulls(c.validity, i0, n, lp, step)
+			c.nulls += nulls
+		}
 	}
 	c.length = i0 + n
 	return nil
