@@ -158,8 +158,8 @@ func (c *Conn) StreamRows(ctx context.Context, q Statement, rows func(rows [][]b
 // incomplete message, which StreamRows handles.
 //
 // It is StreamRows' per-row loop, kept out of line: in a wasm guest a loop
-// runs about twice as fast in a small function as inside a large one (see
-// sdk/batch's wireLoops).
+// runs about twice as fast in a small function as inside a large one
+// (docs/rationale.md).
 //
 //go:noinline
 func splitDataRows(window []byte, rows [][]byte) ([][]byte, int) {
