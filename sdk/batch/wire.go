@@ -79,10 +79,10 @@ type WireFields struct {
 }
 
 // Len returns the number of rows.
-func (f WireFields) Len() int { return len(f.rows) }
+func (f *WireFields) Len() int { return len(f.rows) }
 
 // Field returns row r's field, nil when it is NULL.
-func (f WireFields) Field(r int) []byte {
+func (f *WireFields) Field(r int) []byte {
 	o, l := wireLoc(f.locs[r*f.stride])
 	if l < 0 {
 		return nil
