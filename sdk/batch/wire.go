@@ -163,10 +163,11 @@ func (b *Builder) CheckWireColumns(cols []WireColumn) error {
 //
 // It is the fast path for row-oriented binary sources. In a wasm guest,
 // every call and every taken branch inside a loop is expensive, so it works
-// in two passes without calls: it first locates every field of every row,
-// then fills one column at a time with a loop specialised to that column's
-// conversion. Each loop is a small function of its own, which a wasm
-// guest runs 2-3 times faster than the same loop inside a large function
+// in two passes with no call per value (but a memmove for a field of more
+// than 16 bytes): it first locates every field of every row, then fills one
+// column at a time with a loop specialised to that column's conversion.
+// Each loop is a small function of its own, which a wasm guest runs 2-3
+// times faster than the same loop inside a large function
 // (docs/rationale.md).
 func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) {
 	ncols := len(cols)
