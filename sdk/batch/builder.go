@@ -47,7 +47,7 @@ type col struct {
 	layout   abi.Layout
 	length   int
 	nulls    int
-	validity []byte // bitmap, len = capacity in bytes
+	validity []byte // bitmap, len = capacity in bytes; only kept once nulls > 0 (see appendNull)
 	offsets  []byte // int32 LE, len = capacity (rows+1)*4
 	values   []byte // fixed: capacity*width bytes; bool: bitmap; var: data with len = used
 	child    *col
@@ -250,6 +250,11 @@ func (c *col) setValid(i int) {
 
 // appendNull adds a null at the end; fixed-width slots keep stale bytes,
 // which Arrow allows, and offsets repeat the previous one.
+//
+// A column's validity bits matter only once it has a null (Layout leaves
+// the bitmap out before), so AppendWireRows does not set them for a column
+// without nulls, the common case; the first null sets those of the values
+// before it.
 func (c *col) appendNull() {
 	i := c.length
 	if i >= len(c.validity)*8-8 || c.layout.Offsets && (i+2)*4 > len(c.offsets) ||
@@ -258,6 +263,9 @@ func (c *col) appendNull() {
 	}
 	if c.layout.Offsets {
 		putU32(c.offsets, (i+1)*4, getU32(c.offsets, i*4))
+	}
+	if c.nulls == 0 {
+		setBits(c.validity, 0, i)
 	}
 	c.nulls++
 	c.length = i + 1

@@ -355,3 +355,66 @@ func TestFullEstimateBoundsByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendWireRowsBytesLengths covers wireBytes' copies of every short
+// length, as the first field of a row (no row bytes before it to read a
+// word from) and after another field, in one call.
+func TestAppendWireRowsBytesLengths(t *testing.T) {
+	s, err := NewSchema([]abi.Field{{Name: "a", Type: "utf8", Nullable: true}, {Name: "b", Type: "binary", Nullable: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wired, _ := NewBuilder(s, 100, 0)
+	typed, _ := NewBuilder(s, 100, 0)
+	cols := []WireColumn{{Kind: WireBytes}, {Kind: WireBytes}}
+	var rows [][]byte
+	for l := -1; l <= 40; l++ {
+		var v []byte
+		if l >= 0 {
+			v = make([]byte, l)
+			for i := range v {
+				v[i] = byte('a' + (l+i)%26)
+			}
+		}
+		rows = append(rows, wireRow(v, v))
+		for ci := range 2 {
+			if v == nil {
+				typed.Column(ci).AppendNull()
+			} else {
+				typed.Column(ci).Bytes().AppendBytes(v)
+			}
+		}
+	}
+	if n, err := wired.AppendWireRows(rows, cols); n != len(rows) || err != nil {
+		t.Fatalf("append: %d, %v", n, err)
+	}
+	requireSameBuffers(t, wired, typed, len(rows))
+}
+
+// TestAppendWireRowsThenTypedNull checks that a column filled without
+// nulls by AppendWireRows, which leaves its validity bits unset, gets them
+// when a typed appender adds its first null.
+func TestAppendWireRowsThenTypedNull(t *testing.T) {
+	s, _ := NewSchema(wireFields[:6])
+	wired, _ := NewBuilder(s, 64, 0)
+	typed, _ := NewBuilder(s, 64, 0)
+	var rows [][]byte
+	for r := range 11 {
+		rows = append(rows, wireRow(be64(int64(r)), []byte("ab"), be32(3), be64(4), be64(5), []byte{1}))
+		typed.Int64(0).Append(int64(r))
+		typed.Utf8(1).AppendString("ab")
+		typed.Int32(2).Append(3)
+		typed.Float64(3).Append(math.Float64frombits(4))
+		typed.Timestamp(4).Append(5 + 1000)
+		typed.Bool(5).Append(true)
+	}
+	if n, err := wired.AppendWireRows(rows, wireCols[:6]); n != len(rows) || err != nil {
+		t.Fatalf("append: %d, %v", n, err)
+	}
+	for _, b := range []*Builder{wired, typed} {
+		for ci := range 6 {
+			b.Column(ci).AppendNull()
+		}
+	}
+	requireSameBuffers(t, wired, typed, len(rows)+1)
+}
