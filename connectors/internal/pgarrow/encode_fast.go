@@ -603,7 +603,10 @@ func putBool(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, f
 	}
 }
 
-// putBoolValid is putBool for a column without NULLs.
+// putBoolValid is putBool for a column without NULLs. Inlined, its loop
+// would share appendColumns' locals and run slower.
+//
+//go:noinline
 func putBoolValid(base unsafe.Pointer, cur []int, values []byte, from int) {
 	_ = values[(from+len(cur)-1)>>3]
 	v := unsafe.Pointer(unsafe.SliceData(values))
