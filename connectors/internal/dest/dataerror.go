@@ -141,21 +141,27 @@ func (w *writer) reject(row int, err error, out *[]rejection) error {
 // merges them, upsert). On failure it returns the batch index of the row
 // the error names, or -1.
 func (w *writer) load(ctx context.Context, lo, hi int) (int, error) {
-	c := startCopy(ctx, w.conn, w.copySQL, w.req.CopyFlushBytes, w.buf)
-	defer func() { w.buf = c.buf }()
-	for l := lo; l < hi; l += encodeChunkRows {
-		h := min(l+encodeChunkRows, hi)
-		var err error
-		if c.buf, err = w.enc.AppendRows(c.buf, w.readers, l, h); err != nil {
-			c.abort(err)
-			row, rerr := w.encodeFailure(l, h, err)
-			return row, fmt.Errorf("%w: %w", ErrData, rerr)
+	var encErr error
+	var encLo, encHi int
+	err := copyTuples(ctx, w.client, w.copySQL, w.req.CopyFlushBytes, &w.buf, func(c *copier) error {
+		for l := lo; l < hi; l += encodeChunkRows {
+			h := min(l+encodeChunkRows, hi)
+			var err error
+			if c.buf, err = w.enc.AppendRows(c.buf, w.readers, l, h); err != nil {
+				encErr, encLo, encHi = err, l, h
+				return err
+			}
+			if err := c.maybeFlush(); err != nil {
+				return err
+			}
 		}
-		if err := c.maybeFlush(); err != nil {
-			return copyRow(err, lo, hi), err
-		}
+		return nil
+	})
+	if encErr != nil {
+		row, rerr := w.encodeFailure(encLo, encHi, encErr)
+		return row, fmt.Errorf("%w: %w", ErrData, rerr)
 	}
-	if _, err := c.finish(); err != nil {
+	if err != nil {
 		return copyRow(err, lo, hi), err
 	}
 	if w.mergeSQL != "" {

@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
@@ -21,8 +20,8 @@ import (
 func BenchmarkBadRowIsolation(b *testing.B) {
 	const batch = 10_000
 	src := pgtest.ConnectClient(b, pgtest.NewDB(b))
-	dst := pgtest.Connect(b, pgtest.NewDB(b))
-	pgtest.Exec(b, dst, `CREATE TABLE t (id bigint, name text, qty int CHECK (qty >= 0), note text)`)
+	dst := pgtest.ConnectClient(b, pgtest.NewDB(b))
+	pgtest.Exec(b, dst.PgConn, `CREATE TABLE t (id bigint, name text, qty int CHECK (qty >= 0), note text)`)
 	for _, rows := range []int{100_000, batch} {
 		pgtest.Exec(b, src.PgConn, fmt.Sprintf(`DROP TABLE IF EXISTS clean, one_bad;
 CREATE TABLE clean (id bigint, name text, qty int, note text);
@@ -39,12 +38,12 @@ CREATE TABLE one_bad AS SELECT id, name, CASE WHEN id = %d THEN -1 ELSE qty END 
 	}
 }
 
-func benchWrite(b *testing.B, name string, dst *pgconn.PgConn, rec *recorded, rows int, policy string) {
+func benchWrite(b *testing.B, name string, dst *pgclient.Conn, rec *recorded, rows int, policy string) {
 	b.Run(name, func(b *testing.B) {
 		var failed uint64
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			pgtest.Exec(b, dst, "TRUNCATE t")
+			pgtest.Exec(b, dst.PgConn, "TRUNCATE t")
 			b.StartTimer()
 			st, err := Write(context.Background(), dst, Request{Stream: abi.StreamSpec{Name: "t", OnDataError: policy},
 				Fields: rec.fields}, &input{r: rec})

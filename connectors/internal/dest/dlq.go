@@ -73,16 +73,21 @@ func (w *writer) stage(ctx context.Context, rows []int) error {
 	if err := pgclient.Exec(ctx, w.conn, r.create); err != nil {
 		return fmt.Errorf("create raw table: %w", err)
 	}
-	c := startCopy(ctx, w.conn, r.copySQL, w.req.CopyFlushBytes, w.scratch)
-	defer func() { w.scratch = c.buf }()
-	for _, i := range rows {
-		var err error
-		if c.buf, err = r.enc.AppendRows(c.buf, w.readers, i, i+1); err != nil {
-			c.abort(err)
-			return fmt.Errorf("encode rejected row: %w", err)
+	var encErr error
+	err := copyTuples(ctx, w.client, r.copySQL, w.req.CopyFlushBytes, &w.scratch, func(c *copier) error {
+		for _, i := range rows {
+			var err error
+			if c.buf, err = r.enc.AppendRows(c.buf, w.readers, i, i+1); err != nil {
+				encErr = err
+				return err
+			}
 		}
+		return nil
+	})
+	if encErr != nil {
+		return fmt.Errorf("encode rejected row: %w", encErr)
 	}
-	if _, err := c.finish(); err != nil {
+	if err != nil {
 		return fmt.Errorf("copy rejected rows: %w", err)
 	}
 	return nil

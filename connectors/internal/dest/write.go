@@ -145,7 +145,8 @@ func cursorText(v *abi.CursorValue) string {
 
 // writer is the state of one Write.
 type writer struct {
-	conn       *pgconn.PgConn
+	client     *pgclient.Conn // COPY
+	conn       *pgconn.PgConn // everything else: client's
 	req        Request
 	schema     string
 	target     string // destination table
@@ -172,8 +173,8 @@ type writer struct {
 }
 
 // Write writes the input into the destination table.
-func Write(ctx context.Context, conn *pgconn.PgConn, req Request, in Input) (Stats, error) {
-	w := &writer{conn: conn, req: req, schema: req.Schema, mode: req.Stream.WriteMode}
+func Write(ctx context.Context, conn *pgclient.Conn, req Request, in Input) (Stats, error) {
+	w := &writer{client: conn, conn: conn.PgConn, req: req, schema: req.Schema, mode: req.Stream.WriteMode}
 	if w.schema == "" {
 		w.schema = "public"
 	}

@@ -404,19 +404,36 @@ func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 	for c := range e.raw {
 		rc := &e.raw[c]
 		vp := e.validity(rc)
+		valid := rc.validity == nil // the loops without NULLs are about half the work
 		switch rc.kind {
-		case fastW8:
-			putW8(base, cur, rc.values[from*8:to*8], vp, from, scratch, 0)
-		case fastTS:
-			putW8(base, cur, rc.values[from*8:to*8], vp, from, scratch, uint64(EpochMicros))
-		case fastW4:
-			putW4(base, cur, rc.values[from*4:to*4], vp, from, scratch, 0)
-		case fastDate:
-			putW4(base, cur, rc.values[from*4:to*4], vp, from, scratch, uint32(EpochDays))
+		case fastW8, fastTS:
+			var adj uint64
+			if rc.kind == fastTS {
+				adj = uint64(EpochMicros)
+			}
+			if valid {
+				putW8Valid(base, cur, rc.values[from*8:to*8], adj)
+			} else {
+				putW8(base, cur, rc.values[from*8:to*8], vp, from, scratch, adj)
+			}
+		case fastW4, fastDate:
+			var adj uint32
+			if rc.kind == fastDate {
+				adj = uint32(EpochDays)
+			}
+			if valid {
+				putW4Valid(base, cur, rc.values[from*4:to*4], adj)
+			} else {
+				putW4(base, cur, rc.values[from*4:to*4], vp, from, scratch, adj)
+			}
 		case fastW2:
 			putW2(base, cur, rc.values[from*2:to*2], vp, from, scratch)
 		case fastBool:
-			putBool(base, cur, rc.values[:(to+7)>>3], vp, from, scratch)
+			if valid {
+				putBoolValid(base, cur, rc.values[:(to+7)>>3], from)
+			} else {
+				putBool(base, cur, rc.values[:(to+7)>>3], vp, from, scratch)
+			}
 		case fastBytes:
 			putBytes(base, cur, rc.offsets[from*4:(to+1)*4], rc.values, vp, from, 0)
 		case fastJSONB:
@@ -510,6 +527,22 @@ func putW8(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, fro
 	}
 }
 
+// putW8Valid is putW8 for a column without NULLs.
+func putW8Valid(base unsafe.Pointer, cur []int, values []byte, adj uint64) {
+	_ = values[len(cur)*8-1]
+	v := unsafe.Pointer(unsafe.SliceData(values))
+	for j, q := range cur {
+		x := *(*uint64)(unsafe.Add(v, j*8))
+		a := adj
+		if infinity(x) {
+			a = 0
+		}
+		*(*uint32)(unsafe.Add(base, q)) = 0x08000000 // 8, big-endian
+		store64(base, q+4, x-a)
+		cur[j] = q + 12
+	}
+}
+
 // putW4 stores each row's 4-byte field (or NULL), subtracting adj from
 // every value but MaxInt32 and MinInt32 (the date infinities).
 func putW4(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, from, scratch int, adj uint32) {
@@ -525,6 +558,22 @@ func putW4(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, fro
 		*(*uint32)(unsafe.Add(base, q)) = 0x04000000 | uint32(b-1) // 4 big-endian, or NULL
 		store32(base, q+4+(scratch-q-4)&(b-1), x-a)
 		cur[j] = q + 4 + 4&-b
+	}
+}
+
+// putW4Valid is putW4 for a column without NULLs.
+func putW4Valid(base unsafe.Pointer, cur []int, values []byte, adj uint32) {
+	_ = values[len(cur)*4-1]
+	v := unsafe.Pointer(unsafe.SliceData(values))
+	for j, q := range cur {
+		x := *(*uint32)(unsafe.Add(v, j*4))
+		a := adj
+		if (x+1)>>1 == 1<<30 {
+			a = 0
+		}
+		*(*uint32)(unsafe.Add(base, q)) = 0x04000000 // 4, big-endian
+		store32(base, q+4, x-a)
+		cur[j] = q + 8
 	}
 }
 
@@ -551,6 +600,20 @@ func putBool(base unsafe.Pointer, cur []int, values []byte, vp unsafe.Pointer, f
 		*(*uint32)(unsafe.Add(base, q)) = 0x01000000 | uint32(b-1) // 1 big-endian, or NULL
 		*(*byte)(unsafe.Add(base, q+4+(scratch-q-4)&(b-1))) = byte(bit(v, i))
 		cur[j] = q + 4 + b
+	}
+}
+
+// putBoolValid is putBool for a column without NULLs. Inlined, its loop
+// would share appendColumns' locals and run slower.
+//
+//go:noinline
+func putBoolValid(base unsafe.Pointer, cur []int, values []byte, from int) {
+	_ = values[(from+len(cur)-1)>>3]
+	v := unsafe.Pointer(unsafe.SliceData(values))
+	for j, q := range cur {
+		*(*uint32)(unsafe.Add(base, q)) = 0x01000000 // 1, big-endian
+		*(*byte)(unsafe.Add(base, q+4)) = byte(bit(v, from+j))
+		cur[j] = q + 5
 	}
 }
 

@@ -31,10 +31,11 @@ type DestinationConfig struct {
 
 // Destination is the dest-postgres connector.
 type Destination struct {
-	cfg   DestinationConfig
-	conn  *pgconn.PgConn
-	stats dest.Stats
-	note  string
+	cfg    DestinationConfig
+	conn   *pgconn.PgConn // client's
+	client *pgclient.Conn
+	stats  dest.Stats
+	note   string
 }
 
 var (
@@ -59,7 +60,7 @@ func (d *Destination) Open(ctx context.Context, raw sdk.Config) error {
 	if err != nil {
 		return err
 	}
-	d.conn = conn.PgConn
+	d.client, d.conn = conn, conn.PgConn
 	return nil
 }
 
@@ -157,7 +158,7 @@ func (d *Destination) Write(ctx context.Context, req sdk.WriteRequest, it sdk.Ba
 	if req.Schema != nil {
 		r.Fields = req.Schema.Fields
 	}
-	st, err := dest.Write(ctx, d.conn, r, &input{it: it})
+	st, err := dest.Write(ctx, d.client, r, &input{it: it})
 	d.stats = st
 	sdk.RecordPhase(ctx, sdk.PhaseFlush, st.Flush)
 	sdk.RecordPhase(ctx, sdk.PhaseCommit, st.Commit)
@@ -181,7 +182,7 @@ func (d *Destination) Stats() dest.Stats { return d.stats }
 func (d *Destination) Close(ctx context.Context) error {
 	if d.conn != nil {
 		_ = d.conn.Close(ctx)
-		d.conn = nil
+		d.client, d.conn = nil, nil
 	}
 	return nil
 }

@@ -1,0 +1,175 @@
+package pgclient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
+)
+
+// copyMsg returns a CopyData message (header room, then text) for send.
+func copyMsg(text string) []byte {
+	return append(make([]byte, pgclient.CopyDataHeader), text...)
+}
+
+// lines returns the text-format rows from..to-1 of table t (id, v).
+func lines(from, to int, v string) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "%d\t%s\n", i, v)
+	}
+	return b.String()
+}
+
+func count(t *testing.T, conn *pgclient.Conn, table string) int {
+	t.Helper()
+	return pgtest.Count(t, conn.PgConn, table)
+}
+
+func TestCopyFrom(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	conn := pgtest.ConnectClient(t, cfg)
+	ctx := context.Background()
+	pgtest.Exec(t, conn.PgConn, "CREATE TABLE t (id int PRIMARY KEY, v text)")
+	reset := func(t *testing.T) {
+		t.Helper()
+		pgtest.Exec(t, conn.PgConn, "TRUNCATE t")
+	}
+
+	t.Run("several messages, one larger than a write", func(t *testing.T) {
+		reset(t)
+		big := strings.Repeat("x", 3<<20)
+		err := conn.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+			if err := send(copyMsg(lines(0, 1000, "a"))); err != nil {
+				return err
+			}
+			if err := send(copyMsg("")); err != nil { // nothing to send
+				return err
+			}
+			return send(copyMsg(lines(1000, 1001, big)))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, conn, "t"); n != 1001 {
+			t.Fatalf("rows = %d", n)
+		}
+		if got := pgtest.QueryStrings(t, conn.PgConn, "SELECT length(v) FROM t WHERE id = 1000")[0][0]; got != fmt.Sprint(len(big)) {
+			t.Fatalf("length of the big value = %s", got)
+		}
+		stillUsable(t, conn)
+	})
+
+	t.Run("a rejected row stops the sending", func(t *testing.T) {
+		reset(t)
+		var sendErr error
+		sent := 0
+		err := conn.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+			// Row 3 is not a number; the server fails the COPY there
+			// and send reports it within the next messages.
+			for i := range 200 {
+				msg := lines(2*i, 2*i+2, "v")
+				if i == 1 {
+					msg = "x\tv\n"
+				}
+				if sendErr = send(copyMsg(msg)); sendErr != nil {
+					return sendErr
+				}
+				sent++
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		})
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "22P02" || !strings.Contains(pgErr.Where, "line 3") {
+			t.Fatalf("got %v (%#v), want invalid_text_representation at line 3", err, pgErr)
+		}
+		if !errors.Is(sendErr, err) || sent == 200 {
+			t.Fatalf("send returned %v after %d messages", sendErr, sent)
+		}
+		if n := count(t, conn, "t"); n != 0 {
+			t.Fatalf("rows = %d", n)
+		}
+		stillUsable(t, conn)
+	})
+
+	t.Run("an error of fill aborts the COPY", func(t *testing.T) {
+		reset(t)
+		stop := errors.New("cannot encode\x00 row")
+		err := conn.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+			if err := send(copyMsg(lines(0, 10, "a"))); err != nil {
+				return err
+			}
+			return stop
+		})
+		if !errors.Is(err, stop) {
+			t.Fatalf("got %v, want fill's error", err)
+		}
+		if n := count(t, conn, "t"); n != 0 {
+			t.Fatalf("rows = %d", n)
+		}
+		stillUsable(t, conn)
+	})
+
+	t.Run("a statement the server rejects", func(t *testing.T) {
+		err := conn.CopyFrom(ctx, "COPY missing FROM STDIN", func(send func([]byte) error) error {
+			if err := send(copyMsg(lines(0, 10, "a"))); err != nil {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+			return send(copyMsg(lines(10, 20, "a")))
+		})
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42P01" {
+			t.Fatalf("got %v, want undefined_table", err)
+		}
+		stillUsable(t, conn)
+	})
+
+	t.Run("a notice per row does not block the COPY", func(t *testing.T) {
+		reset(t)
+		pgtest.Exec(t, conn.PgConn, `CREATE FUNCTION noisy() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN RAISE NOTICE '%', repeat('n', 1000); RETURN NEW; END$$;
+CREATE TRIGGER noisy BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION noisy()`)
+		defer pgtest.Exec(t, conn.PgConn, "DROP TRIGGER noisy ON t")
+		// About 20 MB of notices, more than the sockets buffer; the data
+		// goes as one message of several writes.
+		const rows = 20000
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		err := conn.CopyFrom(cctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+			return send(copyMsg(lines(0, rows, strings.Repeat("v", 200))))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, conn, "t"); n != rows {
+			t.Fatalf("rows = %d", n)
+		}
+		stillUsable(t, conn)
+	})
+
+	t.Run("cancel closes the connection", func(t *testing.T) {
+		c := pgtest.ConnectClient(t, cfg)
+		cctx, cancel := context.WithCancel(ctx)
+		err := c.CopyFrom(cctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+			if err := send(copyMsg(lines(0, 10, "a"))); err != nil {
+				return err
+			}
+			cancel()
+			time.Sleep(20 * time.Millisecond)
+			return send(copyMsg(lines(10, 20, "a")))
+		})
+		if !errors.Is(err, context.Canceled) || !c.IsClosed() {
+			t.Fatalf("got %v, closed %v", err, c.IsClosed())
+		}
+	})
+
+}
