@@ -16,7 +16,9 @@ CONNECTORS      := source-postgres dest-postgres
 TEST_CONNECTORS := test-generator test-faulty test-badabi test-careless test-noreactor
 
 # Concurrency-heavy packages: `make test` runs them a second time under the
-# race detector (a whole-suite -race run would not fit CI's time on 2 cores).
+# race detector (a whole-suite -race run would not fit CI's time on 2 cores),
+# and the sdk's unsafe-pointer code under -race's checkptr.
+RACE_SDK         := ./batch/...
 RACE_COORDINATOR := ./internal/workerpool/... ./internal/relay/... ./internal/engine/... ./internal/grpcapi/...
 RACE_WORKER      := ./internal/bufpool/... ./internal/grpcapi/... ./internal/runner/...
 
@@ -128,6 +130,7 @@ test: build wasm $(BIN)/grpcurl ## run every test (and the concurrency-heavy pac
 	failed=; for m in $(MODULES); do echo "== test $$m"; go -C $$m test -count=1 -timeout 25m ./... || failed="$$failed $$m"; done; \
 	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 25m $(RACE_COORDINATOR) || failed="$$failed race-coordinator"; \
 	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 25m $(RACE_WORKER) || failed="$$failed race-worker"; \
+	echo "== test -race sdk"; go -C sdk test -race -count=1 -timeout 25m $(RACE_SDK) || failed="$$failed race-sdk"; \
 	if [ -n "$$failed" ]; then echo "== FAILED:$$failed"; exit 1; fi
 
 FUZZTIME ?= 30000x

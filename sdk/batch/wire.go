@@ -176,8 +176,10 @@ func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) 
 	if n <= 0 {
 		return 0, nil
 	}
-	if cap(b.wireLocs) < n*ncols {
-		b.wireLocs = make([]uint64, n*ncols)
+	// One spare row of locations: the loops below advance their pointer
+	// past the last row they read, which must stay inside the allocation.
+	if cap(b.wireLocs) < (n+1)*ncols {
+		b.wireLocs = make([]uint64, (n+1)*ncols)
 	}
 	locs := b.wireLocs[:n*ncols]
 
