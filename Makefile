@@ -17,8 +17,10 @@ TEST_CONNECTORS := test-generator test-faulty test-badabi test-careless test-nor
 
 # Concurrency-heavy packages: `make test` runs them a second time under the
 # race detector (a whole-suite -race run would not fit CI's time on 2 cores),
-# and the sdk's unsafe-pointer code under -race's checkptr.
+# and the unsafe-pointer code of the sdk and the connectors under -race's
+# checkptr.
 RACE_SDK         := ./batch/...
+RACE_CONNECTORS  := ./internal/pgarrow/...
 RACE_COORDINATOR := ./internal/workerpool/... ./internal/relay/... ./internal/engine/... ./internal/grpcapi/...
 RACE_WORKER      := ./internal/bufpool/... ./internal/grpcapi/... ./internal/runner/...
 
@@ -131,6 +133,7 @@ test: build wasm $(BIN)/grpcurl ## run every test (and the concurrency-heavy pac
 	echo "== test -race coordinator"; go -C coordinator test -race -count=1 -timeout 25m $(RACE_COORDINATOR) || failed="$$failed race-coordinator"; \
 	echo "== test -race worker"; go -C worker test -race -count=1 -timeout 25m $(RACE_WORKER) || failed="$$failed race-worker"; \
 	echo "== test -race sdk"; go -C sdk test -race -count=1 -timeout 25m $(RACE_SDK) || failed="$$failed race-sdk"; \
+	echo "== test -race connectors"; go -C connectors test -race -count=1 -timeout 25m $(RACE_CONNECTORS) || failed="$$failed race-connectors"; \
 	if [ -n "$$failed" ]; then echo "== FAILED:$$failed"; exit 1; fi
 
 FUZZTIME ?= 30000x
