@@ -323,13 +323,18 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
+// metricsClient scrapes the workers' metrics; a worker that does not answer
+// in time is asked again.
+var metricsClient = &http.Client{Timeout: time.Second}
+
 // waitPreloaded waits until the worker whose metrics are on addr has loaded
-// n modules (rapidbyte_worker_module_cache_misses_total).
+// n modules (rapidbyte_worker_module_cache_misses_total counts finished
+// loads).
 func waitPreloaded(addr string, n int, timeout time.Duration) error {
 	const metric = "rapidbyte_worker_module_cache_misses_total "
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/metrics")
+		resp, err := metricsClient.Get("http://" + addr + "/metrics")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

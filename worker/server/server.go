@@ -351,7 +351,7 @@ func (s *Server) warm(ctx context.Context, start time.Time) {
 // preload loads one connector of Preload.
 func (s *Server) preload(ctx context.Context, id string) {
 	if _, err := s.resolver.Resolve(ctx, modules.Ref{ID: id}); err != nil {
-		s.log.Debug("preload failed", "connector", id, "error", err)
+		s.log.Info("preload failed; the connector loads on its first request", "connector", id, "error", err)
 	}
 }
 

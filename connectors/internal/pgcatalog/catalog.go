@@ -127,23 +127,35 @@ func Tables(ctx context.Context, conn *pgconn.PgConn, schema, table string) ([]T
 	return out, nil
 }
 
-// sizesSQL estimates each base table's size: pg_table_size (heap, TOAST,
-// free space and visibility maps), summed over the partitions of a
-// partitioned table. $1 = schema as in columnsSQL.
+// sizesSQL estimates each base table's size from the catalog alone, as the
+// planner does: pages (pg_class.relpages, kept by VACUUM, ANALYZE and
+// CREATE INDEX) of the table and its TOAST table, summed over its
+// partitions or inheritance children, times the block size. It takes no
+// lock (pg_table_size would lock every table of the schema). A table never
+// vacuumed or analyzed counts 0. $1 = schema as in columnsSQL.
 const sizesSQL = `
+WITH RECURSIVE tree(root, rel) AS (
+  SELECT c.oid, c.oid
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+    AND ($1 = '' OR n.nspname = $1)
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+  UNION ALL
+  SELECT t.root, i.inhrelid FROM tree t JOIN pg_catalog.pg_inherits i ON i.inhparent = t.rel
+)
 SELECT n.nspname, c.relname,
-       CASE WHEN c.relkind = 'p'
-            THEN (SELECT COALESCE(sum(pg_table_size(p.relid)), 0) FROM pg_partition_tree(c.oid) p)
-            ELSE pg_table_size(c.oid) END
-FROM pg_catalog.pg_class c
+       sum(GREATEST(r.relpages, 0) + COALESCE(GREATEST(tt.relpages, 0), 0))::bigint * current_setting('block_size')::bigint
+FROM tree t
+JOIN pg_catalog.pg_class c ON c.oid = t.root
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-  AND ($1 = '' OR n.nspname = $1)
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`
+JOIN pg_catalog.pg_class r ON r.oid = t.rel
+LEFT JOIN pg_catalog.pg_class tt ON tt.oid = r.reltoastrelid
+GROUP BY n.nspname, c.relname`
 
 // Sizes returns the estimated size in bytes of every base table of schema
-// (” = all non-system schemas), keyed by schema and name.
+// (an empty schema: every non-system schema), keyed by schema and name.
 func Sizes(ctx context.Context, conn *pgconn.PgConn, schema string) (map[[2]string]uint64, error) {
 	rows, err := pgclient.Query(ctx, conn, sizesSQL, []byte(schema))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -387,9 +388,9 @@ func TestPartitionSnapshotGoneFallsBack(t *testing.T) {
 	}
 }
 
-// TestDiscoverEstimatesSizes: each stream carries its table's size, a
-// partitioned table the sum of its partitions', an empty table zero or a
-// few pages.
+// TestDiscoverEstimatesSizes: after ANALYZE each stream carries its
+// table's size, a partitioned table the sum of its partitions'; a table
+// whose pages the catalog does not know yet counts 0.
 func TestDiscoverEstimatesSizes(t *testing.T) {
 	cfg := pgtest.NewDB(t)
 	conn := pgtest.ConnectClient(t, cfg)
@@ -400,7 +401,8 @@ INSERT INTO small SELECT generate_series(1, 10);
 CREATE TABLE parted (id int, v text) PARTITION BY RANGE (id);
 CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10000);
 CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (10000) TO (20001);
-INSERT INTO parted SELECT i, repeat('y', 200) FROM generate_series(1, 20000) i`)
+INSERT INTO parted SELECT i, repeat('y', 200) FROM generate_series(1, 20000) i;
+ANALYZE`)
 	cat, err := Discover(context.Background(), conn.PgConn, "public")
 	if err != nil {
 		t.Fatal(err)
@@ -415,5 +417,15 @@ INSERT INTO parted SELECT i, repeat('y', 200) FROM generate_series(1, 20000) i`)
 	// 20,000 rows of ~230 bytes: over 4 MB; 10 int rows: one 8 KiB page.
 	if size["big"] < 4<<20 || size["small"] > 64<<10 || size["parted"] < 4<<20 {
 		t.Errorf("estimated bytes %v: want big and parted over 4 MiB, small under 64 KiB", size)
+	}
+
+	// The estimate reads the catalog only: a table another session holds
+	// ACCESS EXCLUSIVE does not block discovery.
+	locker := pgtest.ConnectClient(t, cfg)
+	pgtest.Exec(t, locker.PgConn, "BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Discover(ctx, conn.PgConn, "public"); err != nil {
+		t.Fatalf("discover beside a locked table: %v", err)
 	}
 }
