@@ -29,19 +29,22 @@ type dataSegment struct {
 // 100,000 segments; the runtime then decodes and validates each segment
 // when it loads the module, and evaluates each one's offset every time it
 // instantiates it. A module whose data section holds anything but disjoint
-// constant-offset active segments of memory 0 is returned unchanged.
+// constant-offset active segments of memory 0, or that has a data count
+// section (its code may name segments by index), is returned unchanged.
 func CoalesceDataSegments(wasm []byte, maxGap int) ([]byte, error) {
 	secs, err := sections(wasm)
 	if err != nil {
 		return nil, err
 	}
-	dataIdx, countIdx := -1, -1
+	dataIdx := -1
 	for i, s := range secs {
 		switch s.id {
 		case sectionData:
 			dataIdx = i
 		case sectionDataCount:
-			countIdx = i
+			// Code may name segments by index (memory.init, data.drop),
+			// which merging would renumber.
+			return wasm, nil
 		}
 	}
 	if dataIdx < 0 {
@@ -63,14 +66,11 @@ func CoalesceDataSegments(wasm []byte, maxGap int) ([]byte, error) {
 	out := make([]byte, 0, len(wasm))
 	out = append(out, wasmHeader...)
 	for i, s := range secs {
-		switch i {
-		case dataIdx:
+		if i == dataIdx {
 			out = appendSection(out, sectionData, encodeDataSegments(merged))
-		case countIdx:
-			out = appendSection(out, sectionDataCount, appendULEB(nil, uint64(len(merged))))
-		default:
-			out = append(out, wasm[s.start:s.end]...)
+			continue
 		}
+		out = append(out, wasm[s.start:s.end]...)
 	}
 	return out, nil
 }
@@ -82,7 +82,7 @@ func parseDataSegments(p []byte) (segs []dataSegment, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	segs = make([]dataSegment, 0, n)
+	segs = make([]dataSegment, 0, min(n, uint64(len(p)))) // a segment takes at least a byte
 	for range n {
 		flags, q, err := readULEB(p, pos)
 		if err != nil {

@@ -20,9 +20,11 @@ const CopyDataHeader = 5
 
 // copyWriteBytes bounds one write of COPY data. Between writes the goroutine
 // reading the server's messages gets to run (in a wasm guest a host write
-// blocks every goroutine), so notices the server sends during the COPY never
-// fill the socket while the client waits for the server to read.
-const copyWriteBytes = 1 << 20
+// blocks every goroutine), so notices the server sends during the COPY do
+// not fill the socket while the client waits for the server to read: the
+// socket buffers must hold the notices the server sends while it reads one
+// piece. 256 KiB is a few host calls per flush.
+const copyWriteBytes = 256 << 10
 
 // errCopyEnded is returned by send when the server ended the COPY without
 // an error before the client finished it (it never does for COPY FROM
@@ -55,6 +57,12 @@ func (c *Conn) CopyFrom(ctx context.Context, sql string, fill func(send func(msg
 	broken := false
 	var r *copyReader
 	defer func() {
+		// A panic in fill leaves the COPY half sent: close the connection
+		// as for any broken one, then let the panic go on.
+		p := recover()
+		if p != nil {
+			broken = true
+		}
 		interrupted := !stop()
 		if !broken && !interrupted {
 			return
@@ -69,6 +77,9 @@ func (c *Conn) CopyFrom(ctx context.Context, sql string, fill func(send func(msg
 		cancel()
 		if ctx.Err() != nil {
 			err = errors.Join(ctx.Err(), err)
+		}
+		if p != nil {
+			panic(p)
 		}
 	}()
 

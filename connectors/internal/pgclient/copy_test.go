@@ -172,4 +172,23 @@ CREATE TRIGGER noisy BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION noisy()`)
 		}
 	})
 
+	t.Run("a panic in fill closes the connection and goes on", func(t *testing.T) {
+		c := pgtest.ConnectClient(t, cfg)
+		func() {
+			defer func() {
+				if p := recover(); p != "encoder bug" {
+					t.Fatalf("recovered %v, want the fill's panic", p)
+				}
+			}()
+			_ = c.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+				if err := send(copyMsg(lines(0, 10, "a"))); err != nil {
+					return err
+				}
+				panic("encoder bug")
+			})
+		}()
+		if !c.IsClosed() {
+			t.Fatal("the connection of a half-sent COPY is still open")
+		}
+	})
 }
