@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,7 +137,7 @@ func runEmbedded(cfg config, pipeline, work string) (runResult, error) {
 // peak RSS of all four processes.
 func runDistributed(cfg config, pipeline, work string) (runResult, error) {
 	bin := func(name string) string { return filepath.Join(cfg.Root, "bin", name) }
-	ports, err := freePorts(5) // worker, worker, coordinator, worker metrics, worker metrics
+	ports, err := freePorts(3)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -154,12 +152,13 @@ func runDistributed(cfg config, pipeline, work string) (runResult, error) {
 			_ = p.Wait()
 		}
 	}()
-	logf, err := os.Create(filepath.Join(cfg.Root, "build", "bench-servers.log"))
-	if err != nil {
-		return runResult{}, err
-	}
-	defer logf.Close()
+	logPath := func(i int) string { return filepath.Join(cfg.Root, "build", "bench-"+names[i]+".log") }
 	start := func(args ...string) error {
+		logf, err := os.Create(logPath(len(procs)))
+		if err != nil {
+			return err
+		}
+		defer logf.Close() // the child has its own descriptor
 		c := exec.Command(args[0], args[1:]...)
 		c.Stdout, c.Stderr = logf, logf
 		if err := c.Start(); err != nil {
@@ -171,7 +170,7 @@ func runDistributed(cfg config, pipeline, work string) (runResult, error) {
 	conn := filepath.Join(cfg.Root, "dist", "connectors")
 	for i := 0; i < 2; i++ {
 		if err := start(bin("rapidbyte-worker"), "--listen", addr(i), "--connectors-dir", conn,
-			"--preload", "source-postgres,dest-postgres", "--metrics-listen", addr(3+i)); err != nil {
+			"--preload", "source-postgres,dest-postgres"); err != nil {
 			return runResult{}, err
 		}
 	}
@@ -185,7 +184,7 @@ func runDistributed(cfg config, pipeline, work string) (runResult, error) {
 		}
 	}
 	for i := range 2 {
-		if err := waitPreloaded(addr(3+i), 2, 30*time.Second); err != nil {
+		if err := waitPreloaded(logPath(i), 2, 30*time.Second); err != nil {
 			return runResult{}, fmt.Errorf("%s: %w", names[i], err)
 		}
 	}
@@ -323,32 +322,17 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// metricsClient scrapes the workers' metrics; a worker that does not answer
-// in time is asked again.
-var metricsClient = &http.Client{Timeout: time.Second}
-
-// waitPreloaded waits until the worker whose metrics are on addr has loaded
-// n modules (rapidbyte_worker_module_cache_misses_total counts finished
-// loads).
-func waitPreloaded(addr string, n int, timeout time.Duration) error {
-	const metric = "rapidbyte_worker_module_cache_misses_total "
+// waitPreloaded waits until the worker logging to path has loaded n
+// modules (its resolver logs "module loaded" once a load finished).
+func waitPreloaded(path string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		resp, err := metricsClient.Get("http://" + addr + "/metrics")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			for _, line := range strings.Split(string(body), "\n") {
-				if v, ok := strings.CutPrefix(line, metric); ok {
-					if f, err := strconv.ParseFloat(v, 64); err == nil && f >= float64(n) {
-						return nil
-					}
-				}
-			}
+		if b, err := os.ReadFile(path); err == nil && strings.Count(string(b), "worker.modules: module loaded:") >= n {
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("%d modules not loaded after %s", n, timeout)
+	return fmt.Errorf("%d modules not loaded after %s (see %s)", n, timeout, path)
 }
 
 func waitListening(addr string, timeout time.Duration) error {
