@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -122,29 +121,22 @@ func (c *Conn) StreamRows(ctx context.Context, q Statement, rows func(rows [][]b
 		// One message larger than what is buffered: fill the buffer, or
 		// read a message larger than the buffer on its own.
 		head, _ := c.rd.Peek(5)
-		typ, n := head[0], int(binary.BigEndian.Uint32(head[1:]))-4
-		if 5+n <= c.rd.Size() {
+		if n := int(binary.BigEndian.Uint32(head[1:])) - 4; 5+n <= c.rd.Size() {
 			if _, err := c.rd.Peek(5 + n); err != nil {
 				return fmt.Errorf("read result: %w", err)
 			}
 			continue
 		}
-		if _, err := c.rd.Discard(5); err != nil {
+		typ, body, err := readMessage(c.rd, &big)
+		if err != nil {
 			return fmt.Errorf("read result: %w", err)
 		}
-		if cap(big) < n {
-			big = make([]byte, n)
-		}
-		big = big[:n]
-		if _, err := io.ReadFull(c.rd, big); err != nil {
-			return fmt.Errorf("read result: %w", err)
-		}
-		if typ == 'D' && len(big) >= 2 {
-			pending = append(pending, big[2:])
+		if typ == 'D' && len(body) >= 2 {
+			pending = append(pending, body[2:])
 			deliver()
 			continue
 		}
-		done, err := c.handle(typ, big, &serverErr)
+		done, err := c.handle(typ, body, &serverErr)
 		if err != nil || done {
 			broken = err != nil
 			return errors.Join(err, rowErr, serverErr)
