@@ -62,8 +62,6 @@ type Loader interface {
 }
 
 // Observer counts in-memory cache hits and misses (for metrics); nil-safe.
-// A miss is counted once its module has loaded, so a count of misses is a
-// count of finished loads (a failed load counts neither).
 type Observer interface {
 	CacheHit()
 	CacheMiss()
@@ -205,6 +203,9 @@ func (r *Resolver) load(ctx context.Context, id, digest string, read func() ([]b
 		if m, ok := r.loader.Loaded(digest); ok {
 			return m, nil
 		}
+		if r.cfg.Observer != nil {
+			r.cfg.Observer.CacheMiss()
+		}
 		b, got, err := read()
 		if err != nil {
 			return nil, err
@@ -224,9 +225,6 @@ func (r *Resolver) load(ctx context.Context, id, digest string, read func() ([]b
 		}
 		r.log.Info("module loaded", "connector", m.Manifest().ID, "version", m.Manifest().Version,
 			"digest", digest, "duration", time.Since(start))
-		if r.cfg.Observer != nil {
-			r.cfg.Observer.CacheMiss()
-		}
 		return m, nil
 	})
 	if err != nil {
