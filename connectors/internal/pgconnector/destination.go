@@ -22,7 +22,7 @@ import (
 type DestinationConfig struct {
 	pgclient.Config
 	// CopyFlushBytes is how many encoded bytes are handed to COPY at once;
-	// default 4 MiB.
+	// default 128 KiB (dest.DefaultCopyFlushBytes).
 	CopyFlushBytes int `json:"copy_flush_bytes,omitempty"`
 	// SoftDelete makes a cdc delete set _rapidbyte_deleted_at instead of
 	// deleting the row; default false.
