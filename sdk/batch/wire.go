@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/sdk/internal/wireloops"
 )
 
 // WireKind says how AppendWireRow stores one field of a wire row.
@@ -168,7 +169,10 @@ func (b *Builder) CheckWireColumns(cols []WireColumn) error {
 // column at a time with a loop specialised to that column's conversion.
 // Each loop is a small function of its own, which a wasm guest runs 2-3
 // times faster than the same loop inside a large function
-// (docs/rationale.md).
+// (docs/rationale.md). In a connector (a guest that imports package sdk)
+// the host runs these loops natively instead (the wire_rows import,
+// abi.WireRowsOp), except those of WireCustom and WireFixed columns, which
+// call the connector's functions.
 func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) {
 	ncols := len(cols)
 	base := b.cols[0].length
@@ -188,7 +192,7 @@ func (b *Builder) AppendWireRows(rows [][]byte, cols []WireColumn) (int, error) 
 	// up to its last field less the length words.
 	budget := b.maxBytes - b.estimate(base)
 	rowSize := b.fixedRowBytes + b.bitmaps - 4*ncols
-	n, size, bad := locateWireFields(rows[:n], locs, ncols, budget, rowSize, base > 0)
+	n, size, bad := locate(rows[:n], locs, ncols, budget, rowSize, base > 0)
 	if bad >= 0 {
 		return 0, wireRowError(rows[bad], ncols)
 	}
@@ -302,27 +306,40 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, locs []uint64, stride, s
 			return err
 		}
 		nulls = countWireNulls(n, lp, step)
-	case WireBE64:
-		nulls, bad = wireBE64(c.values[i0*8:(i0+n)*8], rows, lp, step)
-	case WireBE64Shift:
-		nulls, bad = wireBE64Shift(c.values[i0*8:(i0+n)*8], rows, lp, step, wc.Shift)
-	case WireBE32:
-		nulls, bad = wireBE32(c.values[i0*4:(i0+n)*4], rows, lp, step)
-	case WireBE32Shift:
-		nulls, bad = wireBE32Shift(c.values[i0*4:(i0+n)*4], rows, lp, step, int32(wc.Shift))
-	case WireBE16:
-		nulls, bad = wireBE16(c.values[i0*2:(i0+n)*2], rows, lp, step)
+	case WireBE64, WireBE64Shift, WireBE32, WireBE32Shift, WireBE16:
+		w := c.layout.Width
+		nulls, bad = wireFixed(wc, c.values[i0*w:(i0+n)*w], rows, locs, stride)
 	case WireBool:
-		nulls, bad = wireBool(c.values, i0, rows, lp, step)
+		var ok bool
+		if h := wireloops.Host; h != nil {
+			nulls, bad, ok = h.Bool(c.values, i0, rows, locs, stride)
+		}
+		if !ok {
+			nulls, bad = wireBool(c.values, i0, rows, lp, step)
+		}
 	case WireBytes, WireVersionedBytes:
 		skip := wc.Kind == WireVersionedBytes
 		start := len(c.values)
 		if cap(c.values)-start < size+8 { // 8: wireBytes' slack
 			// Grow by what this column needs, not by the bound.
-			c.values = slices.Grow(c.values, wireBytesSize(n, lp, step)+8)
+			need, ok := 0, false
+			if h := wireloops.Host; h != nil {
+				need, ok = h.BytesSize(rows, locs, stride)
+			}
+			if !ok {
+				need = wireBytesSize(n, lp, step)
+			}
+			c.values = slices.Grow(c.values, need+8)
 		}
+		values, offsets := c.values[:cap(c.values)], c.offsets[(i0+1)*4:(i0+n+1)*4]
 		var end int
-		end, nulls, bad = wireBytes(c.values[:cap(c.values)], start, c.offsets[(i0+1)*4:(i0+n+1)*4], rows, lp, step, skip, wc.Version)
+		var ok bool
+		if h := wireloops.Host; h != nil {
+			end, nulls, bad, ok = h.Bytes(values, start, offsets, rows, locs, stride, skip, wc.Version)
+		}
+		if !ok {
+			end, nulls, bad = wireBytes(values, start, offsets, rows, lp, step, skip, wc.Version)
+		}
 		if bad >= 0 {
 			return ErrWireVersion
 		}
@@ -347,6 +364,50 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, locs []uint64, stride, s
 	}
 	c.length = i0 + n
 	return nil
+}
+
+// wireFixed runs the loop of a fixed-width kind: in the host when it can
+// (wireloops.Host), else its own.
+func wireFixed(wc *WireColumn, dst []byte, rows [][]byte, locs []uint64, stride int) (nulls, bad int) {
+	if h := wireloops.Host; h != nil {
+		op := abi.WireRowsBE16
+		switch wc.Kind {
+		case WireBE32:
+			op = abi.WireRowsBE32
+		case WireBE64:
+			op = abi.WireRowsBE64
+		case WireBE32Shift:
+			op = abi.WireRowsBE32Shift
+		case WireBE64Shift:
+			op = abi.WireRowsBE64Shift
+		}
+		if nulls, bad, ok := h.Fixed(int32(op), dst, rows, locs, stride, wc.Shift); ok {
+			return nulls, bad
+		}
+	}
+	lp, step := unsafe.Pointer(unsafe.SliceData(locs)), stride*8
+	switch wc.Kind {
+	case WireBE64:
+		return wireBE64(dst, rows, lp, step)
+	case WireBE64Shift:
+		return wireBE64Shift(dst, rows, lp, step, wc.Shift)
+	case WireBE32:
+		return wireBE32(dst, rows, lp, step)
+	case WireBE32Shift:
+		return wireBE32Shift(dst, rows, lp, step, int32(wc.Shift))
+	default:
+		return wireBE16(dst, rows, lp, step)
+	}
+}
+
+// locate is locateWireFields, in the host when it can.
+func locate(rows [][]byte, locs []uint64, ncols, budget, rowSize int, nonEmpty bool) (n, size, bad int) {
+	if h := wireloops.Host; h != nil {
+		if n, size, bad, ok := h.Locate(rows, locs, ncols, budget, rowSize, nonEmpty); ok {
+			return n, size, bad
+		}
+	}
+	return locateWireFields(rows, locs, ncols, budget, rowSize, nonEmpty)
 }
 
 // wireError returns the error for the field at loc in row that a

@@ -55,6 +55,7 @@ func instantiateHostModule(ctx context.Context, wrt wazero.Runtime) error {
 		{abi.ImportSockClose, 1, hSockClose, true},
 		{abi.ImportIsCancelled, 0, hIsCancelled, true},
 		{abi.ImportFollowState, 2, hFollowState, false},
+		{abi.ImportWireRows, 3, hWireRows, true},
 	}
 	b := wrt.NewHostModuleBuilder(abi.HostModule)
 	for _, f := range funcs {
