@@ -52,6 +52,9 @@ func rbSockWrite(h int32, ptr unsafe.Pointer, n uint32) int32
 //go:wasmimport rapidbyte sock_close
 func rbSockClose(h int32) int32
 
+//go:wasmimport rapidbyte sock_tls
+func rbSockTLS(h int32, params unsafe.Pointer, paramsLen uint32, msg unsafe.Pointer, msgCap uint32) int32
+
 //go:wasmimport rapidbyte is_cancelled
 func rbIsCancelled() int32
 
@@ -103,7 +106,10 @@ func (*wasmHost) SockRead(h int32, buf []byte, timeoutMs int32) int32 {
 }
 func (*wasmHost) SockWrite(h int32, p []byte) int32 { return rbSockWrite(h, ptr(p), uint32(len(p))) }
 func (*wasmHost) SockClose(h int32) int32           { return rbSockClose(h) }
-func (*wasmHost) IsCancelled() int32                { return rbIsCancelled() }
+func (*wasmHost) SockTLS(h int32, params, msg []byte) int32 {
+	return rbSockTLS(h, ptr(params), uint32(len(params)), ptr(msg), uint32(len(msg)))
+}
+func (*wasmHost) IsCancelled() int32 { return rbIsCancelled() }
 func (*wasmHost) FollowState(buf []byte) int32 {
 	return rbFollowState(ptr(buf), uint32(len(buf)))
 }

@@ -47,6 +47,7 @@ const (
 	ImportSockRead    = "sock_read"    // (h, buf, cap, timeoutMs) -> n; 0 = EOF; -EAGAIN when nothing arrived in time
 	ImportSockWrite   = "sock_write"   // (h, ptr, len) -> n (writes everything or fails)
 	ImportSockClose   = "sock_close"   // (h) -> 0
+	ImportSockTLS     = "sock_tls"     // (h, params, paramsLen, msg, msgCap) -> 0: the host ran a TLS handshake on the socket (TLSParams JSON) and encrypts everything read and written after it; > 0: the handshake failed, its message of that many bytes in msg (cut to msgCap); -errno
 	ImportIsCancelled = "is_cancelled" // () -> 1 when the host's context is done, else 0
 	ImportFollowState = "follow_state" // (buf, cap) -> len of the FollowState JSON; -ENOENT when the read does not follow; len > cap: grow and retry
 	ImportWireRows    = "wire_rows"    // (op, args, words) -> 0: runs one loop of the SDK's wire-row decoding natively over guest memory (see WireRowsOp); -EINVAL for a bad op or block, -EFAULT for memory out of range

@@ -39,7 +39,8 @@ func (f *fakeHost) SockWrite(_ int32, p []byte) int32 {
 	f.written = append(f.written, p...)
 	return int32(len(p))
 }
-func (f *fakeHost) SockClose(int32) int32 { f.closed++; return 0 }
+func (f *fakeHost) SockClose(int32) int32               { f.closed++; return 0 }
+func (f *fakeHost) SockTLS(int32, []byte, []byte) int32 { return -abi.EIO }
 func (f *fakeHost) IsCancelled() int32 {
 	if f.cancelled {
 		return 1

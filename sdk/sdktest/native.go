@@ -16,6 +16,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 	"github.com/rapidbyte/rapidbyte/sdk/batch"
+	"github.com/rapidbyte/rapidbyte/sdk/hosttls"
 	"github.com/rapidbyte/rapidbyte/sdk/internal/rt"
 )
 
@@ -349,6 +350,31 @@ func (nh *nativeHost) SockWrite(h int32, p []byte) int32 {
 		return -abi.EPIPE
 	}
 	return int32(n)
+}
+
+func (nh *nativeHost) SockTLS(h int32, params, msg []byte) int32 {
+	c := nh.sock(h)
+	if c == nil {
+		return -abi.EBADF
+	}
+	var p abi.TLSParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		return -abi.EINVAL
+	}
+	_ = c.SetDeadline(time.Time{}) // SockRead leaves its poll deadline
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	tc, err := hosttls.Client(ctx, c, p)
+	if err != nil {
+		if n := copy(msg, err.Error()); n > 0 {
+			return int32(n)
+		}
+		return -abi.EIO
+	}
+	nh.sockMu.Lock()
+	defer nh.sockMu.Unlock()
+	nh.socks[h] = tc
+	return 0
 }
 
 func (nh *nativeHost) SockClose(h int32) int32 {

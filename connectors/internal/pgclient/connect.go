@@ -3,14 +3,18 @@ package pgclient
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/sdk/hostnet"
 )
 
 // Dialer is how connections reach the server: the SDK's host-proxied
@@ -77,12 +81,16 @@ func pgconnConfig(c Config, d Dialer) (*pgconn.Config, error) {
 	pc.ConnectTimeout = c.Timeout()
 	pc.Fallbacks = nil
 	pc.RuntimeParams = map[string]string{"application_name": c.ApplicationName, "DateStyle": "ISO", "TimeZone": "UTC"}
-	pc.TLSConfig, err = tlsConfig(c)
-	if err != nil {
-		return nil, err
+	if c.CACert != "" {
+		if b, _ := pem.Decode([]byte(c.CACert)); b == nil {
+			return nil, errors.New("ca_cert: no PEM certificate found")
+		}
 	}
 	if d.Dial != nil {
 		pc.DialFunc = d.Dial
+	}
+	if c.SSLMode != SSLDisable {
+		pc.DialFunc = dialTLS(pc.DialFunc, tlsParams(c))
 	}
 	if d.Lookup != nil {
 		pc.LookupFunc = d.Lookup
@@ -95,37 +103,57 @@ func pgconnConfig(c Config, d Dialer) (*pgconn.Config, error) {
 // call in wasm, so large results are read in bigger chunks.
 const readBufferSize = 256 << 10
 
-// tlsConfig maps sslmode and ca_cert to a TLS config (nil = no TLS).
-// require without ca_cert encrypts without verifying (libpq's require);
-// require with ca_cert verifies the chain but not the host name (libpq's
-// verify-ca); verify-full verifies both.
-func tlsConfig(c Config) (*tls.Config, error) {
-	if c.SSLMode == SSLDisable {
-		return nil, nil
+// tlsParams maps sslmode and ca_cert to the TLS the host runs: require
+// without ca_cert encrypts without verifying (libpq's require), require
+// with ca_cert verifies the chain but not the host name (libpq's
+// verify-ca), verify-full verifies both.
+func tlsParams(c Config) abi.TLSParams {
+	p := abi.TLSParams{ServerName: c.Host, CAPEM: c.CACert, Verify: abi.TLSVerifyNone}
+	switch {
+	case c.SSLMode == SSLVerifyFull:
+		p.Verify = abi.TLSVerifyFull
+	case c.CACert != "":
+		p.Verify = abi.TLSVerifyCA
 	}
-	var roots *x509.CertPool
-	if c.CACert != "" {
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM([]byte(c.CACert)) {
-			return nil, errors.New("ca_cert: no PEM certificate found")
+	return p
+}
+
+// sslRequest is PostgreSQL's SSLRequest message: length 8, code 80877103.
+var sslRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+
+// dialTLS wraps dial: it asks the server for TLS (SSLRequest) on each new
+// connection and hands the handshake to the host (hostnet.StartTLS), so
+// pgconn speaks plaintext over a connection the host encrypts natively; a
+// guest's own TLS would run at a few tens of MB/s (docs/rationale.md).
+func dialTLS(dial pgconn.DialFunc, p abi.TLSParams) pgconn.DialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
 		}
-	}
-	cfg := &tls.Config{ServerName: c.Host, RootCAs: roots, MinVersion: tls.VersionTLS12}
-	if c.SSLMode == SSLRequire {
-		cfg.InsecureSkipVerify = true
-		if roots != nil {
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return errors.New("server sent no certificate")
-				}
-				inter := x509.NewCertPool()
-				for _, ic := range cs.PeerCertificates[1:] {
-					inter.AddCert(ic)
-				}
-				_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-				return err
-			}
+		tc, err := startTLS(ctx, conn, p)
+		if err != nil {
+			_ = conn.Close()
+			return nil, err
 		}
+		return tc, nil
 	}
-	return cfg, nil
+}
+
+func startTLS(ctx context.Context, conn net.Conn, p abi.TLSParams) (net.Conn, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+		defer func() { _ = conn.SetDeadline(time.Time{}) }()
+	}
+	if _, err := conn.Write(sslRequest); err != nil {
+		return nil, fmt.Errorf("send SSLRequest: %w", err)
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(conn, answer[:]); err != nil {
+		return nil, fmt.Errorf("read SSLRequest answer: %w", err)
+	}
+	if answer[0] != 'S' {
+		return nil, errors.New("server refused TLS connection")
+	}
+	return hostnet.StartTLS(ctx, conn, p)
 }

@@ -29,6 +29,9 @@ type Host interface {
 	SockRead(h int32, buf []byte, timeoutMs int32) int32
 	SockWrite(h int32, p []byte) int32
 	SockClose(h int32) int32
+	// SockTLS runs sock_tls with the TLSParams JSON params; msg receives a
+	// failed handshake's message.
+	SockTLS(h int32, params, msg []byte) int32
 	IsCancelled() int32
 }
 

@@ -72,6 +72,7 @@ const (
 // fuzzNoState are the host functions that run even when ctx is done.
 var fuzzNoState = map[string]bool{
 	abi.ImportSetError: true, abi.ImportLog: true, abi.ImportSockClose: true, abi.ImportIsCancelled: true,
+	abi.ImportWireRows: true,
 }
 
 var fuzzErrnos = []int32{abi.ENOENT, abi.EIO, abi.EBADF, abi.EAGAIN, abi.EFAULT, abi.EINVAL, abi.EPIPE,
@@ -490,7 +491,7 @@ func (fh *fuzzHost) run(t *testing.T, mode uint8, mem, prog []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h, ok := r.in.socks.add(c.(*net.TCPConn)); !ok || h != 1 {
+		if h, ok := r.in.socks.add(&hostSock{tcp: c.(*net.TCPConn)}); !ok || h != 1 {
 			t.Fatalf("socket handle %d", h)
 		}
 	}
@@ -584,6 +585,14 @@ func (r *fuzzRun) step(c fuzzCall) {
 		}
 		if name == abi.ImportSockRead && rc > 0 && uint32(rc) > capacity {
 			fail("read more than the buffer's capacity %d", capacity)
+		}
+	case abi.ImportSockTLS: // a failed handshake's message
+		if rc > 0 && uint32(rc) <= a[4] {
+			wlo, whi = uint64(a[3]), uint64(a[3])+uint64(rc)
+		}
+	case abi.ImportWireRows: // wherever the guest's block says, inside its memory
+		if rc == 0 {
+			wlo, whi = 0, fuzzMemSize
 		}
 	}
 	if whi > fuzzMemSize {

@@ -53,6 +53,7 @@ func instantiateHostModule(ctx context.Context, wrt wazero.Runtime) error {
 		{abi.ImportSockRead, 4, hSockRead, false},
 		{abi.ImportSockWrite, 3, hSockWrite, false},
 		{abi.ImportSockClose, 1, hSockClose, true},
+		{abi.ImportSockTLS, 5, hSockTLS, false},
 		{abi.ImportIsCancelled, 0, hIsCancelled, true},
 		{abi.ImportFollowState, 2, hFollowState, false},
 		{abi.ImportWireRows, 3, hWireRows, true},

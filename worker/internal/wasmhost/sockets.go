@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/sdk/hosttls"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -96,22 +98,41 @@ func (a allowList) allows(addr string) bool {
 	return false
 }
 
+// hostSock is a guest's socket: a TCP connection, and once the guest asked
+// for it (sock_tls), the TLS client on top of it, which every read and
+// write then goes through.
+type hostSock struct {
+	tcp *net.TCPConn
+	tls *tls.Conn // set once, before the guest uses the socket again
+}
+
+// conn is the connection reads and writes go through.
+func (s *hostSock) conn() net.Conn {
+	if s.tls != nil {
+		return s.tls
+	}
+	return s.tcp
+}
+
+// Close closes the connection (sending TLS's close_notify first, if any).
+func (s *hostSock) Close() error { return s.conn().Close() }
+
 // sockTable maps guest handles to host connections.
 type sockTable struct {
 	mu    sync.Mutex
 	next  int32
-	conns map[int32]*net.TCPConn
+	conns map[int32]*hostSock
 }
 
-func (t *sockTable) init() { t.conns = map[int32]*net.TCPConn{} }
+func (t *sockTable) init() { t.conns = map[int32]*hostSock{} }
 
-func (t *sockTable) get(h int32) *net.TCPConn {
+func (t *sockTable) get(h int32) *hostSock {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.conns[h]
 }
 
-func (t *sockTable) add(c *net.TCPConn) (int32, bool) {
+func (t *sockTable) add(c *hostSock) (int32, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.conns == nil || len(t.conns) >= maxSocketsOpen {
@@ -122,7 +143,7 @@ func (t *sockTable) add(c *net.TCPConn) (int32, bool) {
 	return t.next, true
 }
 
-func (t *sockTable) remove(h int32) *net.TCPConn {
+func (t *sockTable) remove(h int32) *hostSock {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.conns[h]
@@ -178,7 +199,7 @@ func hSockConnect(ctx context.Context, in *instance, mod api.Module, s []uint64)
 		return -abi.EIO
 	}
 	_ = tc.SetNoDelay(true)
-	h, ok := in.socks.add(tc)
+	h, ok := in.socks.add(&hostSock{tcp: tc})
 	if !ok {
 		_ = tc.Close()
 		return -abi.EIO
@@ -235,14 +256,24 @@ func hSockRead(ctx context.Context, in *instance, mod api.Module, s []uint64) in
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 		wait = max(time.Until(dl), time.Millisecond)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(wait))
-	n, err := c.Read(buf)
-	_ = c.SetReadDeadline(time.Time{})
+	conn := c.conn()
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	n, err := conn.Read(buf)
+	_ = conn.SetReadDeadline(time.Time{})
 	return readResult(ctx, n, err)
 }
 
-func pollRead(c *net.TCPConn, buf []byte) int32 {
-	raw, err := c.SyscallConn()
+// pollRead reads what is there without waiting: on a TLS socket, through
+// a read whose deadline has passed (a timeout leaves the TLS state intact
+// and a partly received record buffered), else straight from the socket.
+func pollRead(s *hostSock, buf []byte) int32 {
+	if s.tls != nil {
+		_ = s.tls.SetReadDeadline(time.Unix(1, 0))
+		n, err := s.tls.Read(buf)
+		_ = s.tls.SetReadDeadline(time.Time{})
+		return readResult(context.Background(), n, err)
+	}
+	raw, err := s.tcp.SyscallConn()
 	if err != nil {
 		return -abi.EBADF
 	}
@@ -301,13 +332,14 @@ func hSockWrite(ctx context.Context, in *instance, mod api.Module, s []uint64) i
 		in.setFault(abi.CategoryInternal, "bad_pointer", fmt.Errorf("sock_write buffer [%d, +%d) is outside guest memory", ptr, n))
 		return -abi.EFAULT
 	}
+	conn := c.conn()
 	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetWriteDeadline(dl)
+		_ = conn.SetWriteDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.SetWriteDeadline(time.Unix(1, 0)) })
-	w, err := c.Write(buf)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetWriteDeadline(time.Unix(1, 0)) })
+	w, err := conn.Write(buf)
 	stop()
-	_ = c.SetWriteDeadline(time.Time{})
+	_ = conn.SetWriteDeadline(time.Time{})
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -330,5 +362,51 @@ func hSockClose(_ context.Context, in *instance, _ api.Module, s []uint64) int32
 		return -abi.EBADF
 	}
 	_ = c.Close()
+	return 0
+}
+
+// maxTLSParams bounds sock_tls's parameters (a CA bundle).
+const maxTLSParams = 1 << 20
+
+// hSockTLS runs a TLS handshake on a guest's socket (abi.TLSParams) within
+// the dial timeout; from then on the socket's reads and writes go through
+// it, so the guest sends and receives plaintext and the host encrypts
+// natively. A failed handshake returns its message's length, the message
+// in the guest's buffer; the guest closes the socket.
+func hSockTLS(ctx context.Context, in *instance, mod api.Module, s []uint64) int32 {
+	c := in.socks.get(api.DecodeI32(s[0]))
+	if c == nil {
+		return -abi.EBADF
+	}
+	if c.tls != nil {
+		return -abi.EINVAL
+	}
+	raw, ok := in.readCopy(mod, "sock_tls parameters", api.DecodeU32(s[1]), api.DecodeU32(s[2]), maxTLSParams)
+	if !ok {
+		return -abi.EFAULT
+	}
+	var p abi.TLSParams
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return -abi.EINVAL
+	}
+	_ = c.tcp.SetDeadline(time.Time{})
+	hctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	tc, err := hosttls.Client(hctx, c.tcp, p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return -abi.ECANCELED
+		}
+		msg := err.Error()
+		if len(msg) == 0 {
+			return -abi.EIO
+		}
+		buf, ok := read(mod, api.DecodeU32(s[3]), min(api.DecodeU32(s[4]), uint32(len(msg))))
+		if !ok || len(buf) == 0 {
+			return -abi.EFAULT
+		}
+		return int32(copy(buf, msg))
+	}
+	c.tls = tc
 	return 0
 }
