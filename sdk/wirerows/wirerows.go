@@ -38,16 +38,29 @@ func Run(mem []byte, op abi.WireRowsOp, args []uint64) (err error) {
 		}
 	}()
 	in, out := args[abi.WireArgIn:abi.WireArgOut], args[abi.WireArgOut:abi.WireArgsWords]
-	rs := rowSet{mem: mem, hdrs: span(mem, args[abi.WireArgRows], args[abi.WireArgNRows]*24), n: int(args[abi.WireArgNRows])}
-	stride := int(args[abi.WireArgStride])
-	nlocs := 0
-	if rs.n > 0 {
-		nlocs = (rs.n-1)*stride + 1
+	// Every count is bounded by the memory before it is multiplied, so no
+	// product wraps and no loop runs longer than the memory is large (a
+	// host function cannot be interrupted).
+	nrows, stride := args[abi.WireArgNRows], args[abi.WireArgStride]
+	maxLocs := uint64(len(mem)) / 8
+	if nrows > uint64(len(mem))/24 || stride > maxLocs {
+		return ErrOutOfRange
+	}
+	rs := rowSet{mem: mem, hdrs: span(mem, args[abi.WireArgRows], nrows*24), n: int(nrows)}
+	nlocs := uint64(0)
+	if nrows > 0 {
+		nlocs = (nrows-1)*stride + 1 // < 2^64: both factors are at most len(mem)
 	}
 	if op == abi.WireRowsLocate {
-		nlocs = rs.n * int(in[0])
+		if in[0] > maxLocs {
+			return ErrOutOfRange
+		}
+		nlocs = nrows * in[0]
 	}
-	locs := locSet{b: span(mem, args[abi.WireArgLocs], uint64(nlocs)*8), stride: stride}
+	if nlocs > maxLocs {
+		return ErrOutOfRange
+	}
+	locs := locSet{b: span(mem, args[abi.WireArgLocs], nlocs*8), stride: int(stride)}
 	var r0, r1, r2 int
 	switch op {
 	case abi.WireRowsLocate:

@@ -101,6 +101,15 @@ func TestRunRefusesMemoryOutOfRange(t *testing.T) {
 		"start past the values":  {abi.WireRowsBytes, block(0, outAt, n*128, 1<<62, offsAt, n*4)},
 		"locs past the end":      {abi.WireRowsBE64, func() []uint64 { a := block(0, outAt, n*8); a[abi.WireArgLocs] = huge - 8; return a }()},
 		"stride past the end":    {abi.WireRowsBE64, func() []uint64 { a := block(0, outAt, n*8); a[abi.WireArgStride] = 1 << 50; return a }()},
+		// 2^61 rows: 24 bytes of header each wrap to an empty span, and a
+		// stride of 0 reads one location forever unless the count is
+		// checked against the memory first.
+		"row count wrapping": {abi.WireRowsBytesSize, func() []uint64 {
+			a := block(0)
+			a[abi.WireArgRows], a[abi.WireArgNRows], a[abi.WireArgStride] = 0, 1<<61, 0
+			return a
+		}()},
+		"locate columns past the end": {abi.WireRowsLocate, block(0, 1<<40, 1<<40, 0, 0)},
 	} {
 		args := c.args
 		if len(args) < abi.WireArgsWords {

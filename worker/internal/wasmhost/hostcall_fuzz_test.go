@@ -591,7 +591,8 @@ func (r *fuzzRun) step(c fuzzCall) {
 			wlo, whi = uint64(a[3]), uint64(a[3])+uint64(rc)
 		}
 	case abi.ImportWireRows: // wherever the guest's block says, inside its memory
-		if rc == 0 {
+		// (an op that faults on a later row may have written earlier ones)
+		if rc == 0 || rc == -abi.EFAULT {
 			wlo, whi = 0, fuzzMemSize
 		}
 	}
@@ -717,6 +718,17 @@ func (r *fuzzRun) step(c fuzzCall) {
 	case abi.ImportSockClose:
 		if wasLive != (rc == 0) || !wasLive && rc != -abi.EBADF {
 			fail("want 0 for an open handle, else -EBADF")
+		}
+	case abi.ImportWireRows:
+		switch {
+		case a[2] != abi.WireArgsWords && rc != -abi.EINVAL:
+			fail("want -EINVAL for a block of another size")
+		case outside(a[1], uint64(abi.WireArgsWords)*8) && a[2] == abi.WireArgsWords:
+			wantFault()
+		case rc == -abi.EFAULT:
+			wantFault()
+		case rc != 0 && rc != -abi.EINVAL:
+			fail("want 0, -EINVAL or -EFAULT")
 		}
 	case abi.ImportIsCancelled:
 		if rc != 0 && rc != 1 || doneBefore && rc != 1 || ctx.Err() == nil && rc != 0 {

@@ -114,8 +114,12 @@ func (s *hostSock) conn() net.Conn {
 	return s.tcp
 }
 
-// Close closes the connection (sending TLS's close_notify first, if any).
-func (s *hostSock) Close() error { return s.conn().Close() }
+// Close closes the TCP connection at once, also under TLS: tls.Conn's
+// Close first sends close_notify with a 5 s write deadline of its own,
+// which a peer that stopped reading would make every close of a cancelled
+// instance wait out. PostgreSQL needs no close_notify (a client ends with
+// Terminate).
+func (s *hostSock) Close() error { return s.tcp.Close() }
 
 // sockTable maps guest handles to host connections.
 type sockTable struct {
@@ -263,14 +267,23 @@ func hSockRead(ctx context.Context, in *instance, mod api.Module, s []uint64) in
 	return readResult(ctx, n, err)
 }
 
-// pollRead reads what is there without waiting: on a TLS socket, through
-// a read whose deadline has passed (a timeout leaves the TLS state intact
-// and a partly received record buffered), else straight from the socket.
+// tlsRecordWait bounds how long a poll of a TLS socket that has bytes
+// waits for the rest of their record.
+const tlsRecordWait = 10 * time.Millisecond
+
+// pollRead reads what is there without waiting. On a TLS socket, plaintext
+// the TLS client already decrypted comes first (a read whose deadline has
+// passed returns it without touching the socket, and fails before reading
+// the socket otherwise); then, when the socket has bytes (a peek), a read
+// waits at most tlsRecordWait for their record. A timeout leaves the TLS
+// state intact and a partly received record buffered.
 func pollRead(s *hostSock, buf []byte) int32 {
 	if s.tls != nil {
-		_ = s.tls.SetReadDeadline(time.Unix(1, 0))
-		n, err := s.tls.Read(buf)
-		_ = s.tls.SetReadDeadline(time.Time{})
+		n, err := readBy(s.tls, buf, time.Unix(1, 0))
+		if n > 0 || err != nil && !errors.Is(err, os.ErrDeadlineExceeded) || !readable(s.tcp) {
+			return readResult(context.Background(), n, err)
+		}
+		n, err = readBy(s.tls, buf, time.Now().Add(tlsRecordWait))
 		return readResult(context.Background(), n, err)
 	}
 	raw, err := s.tcp.SyscallConn()
@@ -296,6 +309,33 @@ func pollRead(s *hostSock, buf []byte) int32 {
 		return 0 // EOF
 	}
 	return int32(n)
+}
+
+// readBy reads from c with a read deadline, cleared afterwards.
+func readBy(c net.Conn, buf []byte, deadline time.Time) (int, error) {
+	_ = c.SetReadDeadline(deadline)
+	n, err := c.Read(buf)
+	_ = c.SetReadDeadline(time.Time{})
+	return n, err
+}
+
+// readable reports whether c has bytes to read, or its end, without
+// consuming them.
+func readable(c *net.TCPConn) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return true // let the read report it
+	}
+	var one [1]byte
+	ok := true
+	if err := raw.Read(func(fd uintptr) bool {
+		_, _, perr := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = !errors.Is(perr, syscall.EAGAIN) && !errors.Is(perr, syscall.EINTR)
+		return true
+	}); err != nil {
+		return true
+	}
+	return ok
 }
 
 func readResult(ctx context.Context, n int, err error) int32 {

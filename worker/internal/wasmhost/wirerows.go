@@ -3,6 +3,8 @@ package wasmhost
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -11,10 +13,13 @@ import (
 )
 
 // hWireRows runs one loop of the SDK's wire-row decoding natively over the
-// guest's memory (abi.WireRowsOp, package wirerows). It neither blocks nor
-// looks at the instance's state, so it runs even once the call is being
-// cancelled; a refused call leaves the loop to the guest.
-func hWireRows(_ context.Context, _ *instance, mod api.Module, s []uint64) int32 {
+// guest's memory (abi.WireRowsOp, package wirerows), in time bounded by the
+// memory's size. It neither blocks nor looks at the instance's state, so it
+// runs even once the call is being cancelled. An unknown op or block size
+// is -EINVAL (the guest then runs its own loop); a block naming memory
+// outside the guest's is a fault, as for any host call, and the loop may
+// have written part of its output by then.
+func hWireRows(_ context.Context, in *instance, mod api.Module, s []uint64) int32 {
 	op, ptr, words := abi.WireRowsOp(api.DecodeI32(s[0])), api.DecodeU32(s[1]), api.DecodeU32(s[2])
 	if words != abi.WireArgsWords {
 		return -abi.EINVAL
@@ -25,6 +30,7 @@ func hWireRows(_ context.Context, _ *instance, mod api.Module, s []uint64) int32
 	}
 	block, ok := read(mod, ptr, abi.WireArgsWords*8)
 	if !ok {
+		in.setFault(abi.CategoryInternal, "bad_pointer", fmt.Errorf("wire_rows block [%d, +%d) is outside guest memory", ptr, abi.WireArgsWords*8))
 		return -abi.EFAULT
 	}
 	var args [abi.WireArgsWords]uint64
@@ -32,7 +38,11 @@ func hWireRows(_ context.Context, _ *instance, mod api.Module, s []uint64) int32
 		args[i] = binary.LittleEndian.Uint64(block[8*i:])
 	}
 	if err := wirerows.Run(mem, op, args[:]); err != nil {
-		return -abi.EFAULT
+		if errors.Is(err, wirerows.ErrOutOfRange) {
+			in.setFault(abi.CategoryInternal, "bad_pointer", fmt.Errorf("wire_rows op %d: %w", op, err))
+			return -abi.EFAULT
+		}
+		return -abi.EINVAL
 	}
 	for i := abi.WireArgOut; i < abi.WireArgsWords; i++ {
 		binary.LittleEndian.PutUint64(block[8*i:], args[i])
