@@ -310,36 +310,16 @@ func (c *col) appendWire(wc *WireColumn, rows [][]byte, locs []uint64, stride, s
 		w := c.layout.Width
 		nulls, bad = wireFixed(wc, c.values[i0*w:(i0+n)*w], rows, locs, stride)
 	case WireBool:
-		var ok bool
-		if h := wireloops.Host; h != nil {
-			nulls, bad, ok = h.Bool(c.values, i0, rows, locs, stride)
-		}
-		if !ok {
-			nulls, bad = wireBool(c.values, i0, rows, lp, step)
-		}
+		nulls, bad = wireBools(c.values, i0, rows, locs, stride)
 	case WireBytes, WireVersionedBytes:
 		skip := wc.Kind == WireVersionedBytes
 		start := len(c.values)
 		if cap(c.values)-start < size+8 { // 8: wireBytes' slack
 			// Grow by what this column needs, not by the bound.
-			need, ok := 0, false
-			if h := wireloops.Host; h != nil {
-				need, ok = h.BytesSize(rows, locs, stride)
-			}
-			if !ok {
-				need = wireBytesSize(n, lp, step)
-			}
-			c.values = slices.Grow(c.values, need+8)
+			c.values = slices.Grow(c.values, wireFieldBytes(rows, locs, stride)+8)
 		}
-		values, offsets := c.values[:cap(c.values)], c.offsets[(i0+1)*4:(i0+n+1)*4]
 		var end int
-		var ok bool
-		if h := wireloops.Host; h != nil {
-			end, nulls, bad, ok = h.Bytes(values, start, offsets, rows, locs, stride, skip, wc.Version)
-		}
-		if !ok {
-			end, nulls, bad = wireBytes(values, start, offsets, rows, lp, step, skip, wc.Version)
-		}
+		end, nulls, bad = wireAllBytes(c.values[:cap(c.values)], start, c.offsets[(i0+1)*4:(i0+n+1)*4], rows, locs, stride, skip, wc.Version)
 		if bad >= 0 {
 			return ErrWireVersion
 		}
@@ -398,6 +378,36 @@ func wireFixed(wc *WireColumn, dst []byte, rows [][]byte, locs []uint64, stride 
 	default:
 		return wireBE16(dst, rows, lp, step)
 	}
+}
+
+// wireBools is wireBool, in the host when it can.
+func wireBools(bm []byte, i0 int, rows [][]byte, locs []uint64, stride int) (nulls, bad int) {
+	if h := wireloops.Host; h != nil {
+		if nulls, bad, ok := h.Bool(bm, i0, rows, locs, stride); ok {
+			return nulls, bad
+		}
+	}
+	return wireBool(bm, i0, rows, unsafe.Pointer(unsafe.SliceData(locs)), stride*8)
+}
+
+// wireFieldBytes is wireBytesSize, in the host when it can.
+func wireFieldBytes(rows [][]byte, locs []uint64, stride int) int {
+	if h := wireloops.Host; h != nil {
+		if size, ok := h.BytesSize(rows, locs, stride); ok {
+			return size
+		}
+	}
+	return wireBytesSize(len(rows), unsafe.Pointer(unsafe.SliceData(locs)), stride*8)
+}
+
+// wireAllBytes is wireBytes, in the host when it can.
+func wireAllBytes(values []byte, start int, offsets []byte, rows [][]byte, locs []uint64, stride int, skip bool, version byte) (end, nulls, bad int) {
+	if h := wireloops.Host; h != nil {
+		if end, nulls, bad, ok := h.Bytes(values, start, offsets, rows, locs, stride, skip, version); ok {
+			return end, nulls, bad
+		}
+	}
+	return wireBytes(values, start, offsets, rows, unsafe.Pointer(unsafe.SliceData(locs)), stride*8, skip, version)
 }
 
 // locate is locateWireFields, in the host when it can.
