@@ -27,16 +27,17 @@ type RawColumn interface {
 type fastKind uint8
 
 const (
-	fastNone  fastKind = iota
-	fastW2             // int16 -> int2
-	fastW4             // int32 -> int4
-	fastW8             // int64 -> int8, float64 -> float8, time64 -> time
-	fastTS             // timestamp -> timestamp(tz)
-	fastDate           // date32 -> date
-	fastBool           // bool -> bool
-	fastBytes          // utf8/binary -> text/bytea
-	fastDec            // decimal128 with scale 0..16 -> numeric
-	fastJSONB          // utf8 -> jsonb (version byte, then the text)
+	fastNone    fastKind = iota
+	fastW2               // int16 -> int2
+	fastW4               // int32 -> int4
+	fastW8               // int64 -> int8, float64 -> float8, time64 -> time
+	fastTS               // timestamp -> timestamp(tz)
+	fastDate             // date32 -> date
+	fastBool             // bool -> bool
+	fastBytes            // utf8/binary -> text/bytea
+	fastDec              // decimal128 with scale 0..16 -> numeric
+	fastJSONB            // utf8 -> jsonb (version byte, then the text)
+	fastNumText          // utf8 numeric text -> numeric (the column path only)
 )
 
 // fastKindFor returns the inline conversion from src to dst, matching what
@@ -90,6 +91,9 @@ func fastKindFor(dst, src *Type) fastKind {
 	case KindDecimal128, KindDecimal256, KindNumericText:
 		if sk == KindDecimal128 && src.Scale >= 0 && src.Scale <= maxFastDecScale {
 			return fastDec
+		}
+		if isText(sk) {
+			return fastNumText
 		}
 	}
 	return fastNone
@@ -166,7 +170,8 @@ func store64(b unsafe.Pointer, p int, v uint64) {
 
 // appendRowsInline is AppendRows on a little-endian host. When every
 // column converts inline it encodes column by column (appendColumns);
-// otherwise, or for a decimal beyond 64 bits, encodeInline goes row by row
+// otherwise, or for a decimal beyond 64 bits or a numeric text the column
+// path does not take, encodeInline goes row by row
 // and this loop grows the buffer and encodes the values encodeInline stops
 // at.
 func (e *Encoder) appendRowsInline(dst []byte, cols []Reader, from, to int) ([]byte, error) {
@@ -329,7 +334,8 @@ func (e *Encoder) allInline() bool {
 // reads an all-valid bitmap (e.ones), and the value a NULL would have is
 // stored past the tuples (at a scratch position) instead of being skipped.
 // It returns false, having appended nothing, when a decimal does not fit
-// 64 bits or a column's buffers are inconsistent.
+// 64 bits, a numeric text is not a plain number that fits a slot, or a
+// column's buffers are inconsistent.
 func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 	m := to - from
 	if m <= 0 {
@@ -348,13 +354,13 @@ func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 		if rc.validity != nil && len(rc.validity)*8 < to {
 			return dst, false
 		}
-		if k := rc.kind; k != fastBytes && k != fastJSONB && k != fastDec {
+		if k := rc.kind; k != fastBytes && k != fastJSONB && k != fastDec && k != fastNumText {
 			fixed += k.room()
 		}
 	}
 	// Pass 1: row sizes less fixed (a NULL's makes it negative); decimals
-	// are encoded into slots of e.dec. bound is at least the size of all
-	// rows.
+	// and numeric texts are encoded into slots of e.dec. bound is at least
+	// the size of all rows.
 	clear(cur) // memory.fill, not a loop
 	bound := fixed * m
 	nd := 0
@@ -368,11 +374,18 @@ func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 				return dst, false
 			}
 			bound += span
-		case fastDec:
+		case fastDec, fastNumText:
 			if need := (nd + 1) * m * decSlot; len(e.dec) < need {
 				e.dec = append(e.dec, make([]byte, need-len(e.dec))...)
 			}
-			n, ok := encodeDecimals(cur, e.dec[nd*m*decSlot:(nd+1)*m*decSlot], rc.values[from*16:to*16], vp, from, rc)
+			slots := e.dec[nd*m*decSlot : (nd+1)*m*decSlot]
+			var n int
+			var ok bool
+			if rc.kind == fastDec {
+				n, ok = encodeDecimals(cur, slots, rc.values[from*16:to*16], vp, from, rc)
+			} else {
+				n, ok = encodeNumericTexts(cur, slots, rc.offsets[from*4:(to+1)*4], rc.values, vp, from)
+			}
 			if !ok {
 				return dst, false
 			}
@@ -442,7 +455,7 @@ func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 			e.starts = append(e.starts[:0], cur...)
 			putBytes(base, cur, rc.offsets[from*4:(to+1)*4], rc.values, vp, from, 1)
 			putVersions(base, e.starts, vp, from, scratch)
-		case fastDec:
+		case fastDec, fastNumText:
 			putSlots(base, cur, e.dec[nd*m*decSlot:(nd+1)*m*decSlot], scratch)
 			nd++
 		}

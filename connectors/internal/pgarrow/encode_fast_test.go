@@ -205,7 +205,7 @@ func (s *fuzzSource) uint64() uint64 {
 }
 
 // fuzzKinds are the column kinds with an inline conversion.
-var fuzzKinds = []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes, KindJSONB, KindDecimal128}
+var fuzzKinds = []Kind{KindInt16, KindInt32, KindInt64, KindFloat64, KindTime, KindTimestamp, KindTimestampTZ, KindDate, KindBool, KindText, KindBytes, KindJSONB, KindDecimal128, KindNumericText}
 
 // fuzzColumns builds up to 6 columns of rows values from s: kinds, NULLs
 // (with data behind them), string lengths and the decimal magnitudes are
@@ -244,6 +244,12 @@ func fuzzColumns(s *fuzzSource, rows int) ([]Type, []Reader) {
 				for range n {
 					r.values = append(r.values, 'a'+byte(len(r.values)%26))
 				}
+				r.offsets = binary.LittleEndian.AppendUint32(r.offsets, uint32(len(r.values)))
+			}
+		case KindNumericText:
+			r.offsets = binary.LittleEndian.AppendUint32(nil, 0)
+			for range rows {
+				r.values = append(r.values, randomNumericText(s.uint64())...)
 				r.offsets = binary.LittleEndian.AppendUint32(r.offsets, uint32(len(r.values)))
 			}
 		case KindDecimal128:
