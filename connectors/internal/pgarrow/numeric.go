@@ -219,35 +219,54 @@ func AppendNumericText(dst, src []byte) ([]byte, error) {
 	case numNeg:
 		dst = append(dst, '-')
 	}
-	digit := func(i int) int {
-		if i < 0 || i >= n {
-			return 0
-		}
-		return int(binary.BigEndian.Uint16(digits[2*i:]))
-	}
 	if weight < 0 {
 		dst = append(dst, '0')
 	} else {
-		for i := 0; i <= weight; i++ {
-			d := digit(i)
-			if i == 0 {
-				dst = strconv.AppendInt(dst, int64(d), 10)
-				continue
-			}
-			dst = append(dst, byte('0'+d/1000), byte('0'+d/100%10), byte('0'+d/10%10), byte('0'+d%10))
+		// The first base-10000 digit without its leading zeros.
+		d := numericDigit(digits, n, 0)
+		switch {
+		case d >= 1000:
+			dst = appendDigits4(dst, d)
+		case d >= 100:
+			dst = append(dst, byte('0'+d/100), byte('0'+d/10%10), byte('0'+d%10))
+		case d >= 10:
+			dst = append(dst, byte('0'+d/10), byte('0'+d%10))
+		default:
+			dst = append(dst, byte('0'+d))
+		}
+		for i := 1; i <= weight; i++ {
+			dst = appendDigits4(dst, numericDigit(digits, n, i))
 		}
 	}
 	if dscale > 0 {
 		dst = append(dst, '.')
-		for i, left := weight+1, dscale; left > 0; i++ {
-			d := digit(i)
-			four := [4]byte{byte('0' + d/1000), byte('0' + d/100%10), byte('0' + d/10%10), byte('0' + d%10)}
-			k := min(4, left)
-			dst = append(dst, four[:k]...)
-			left -= k
+		i, left := weight+1, dscale
+		for ; left >= 4; left -= 4 {
+			dst = appendDigits4(dst, numericDigit(digits, n, i))
+			i++
+		}
+		if left > 0 {
+			dst = appendDigits4(dst, numericDigit(digits, n, i))
+			dst = dst[:len(dst)-4+left]
 		}
 	}
 	return dst, nil
+}
+
+// numericDigit returns base-10000 digit i of a binary numeric's n digits,
+// 0 outside them.
+func numericDigit(digits []byte, n, i int) uint32 {
+	if i < 0 || i >= n {
+		return 0
+	}
+	return uint32(binary.BigEndian.Uint16(digits[2*i:]))
+}
+
+// appendDigits4 appends the four decimal digits of d (< 10000). The
+// divisions are 32-bit: a wasm guest has no 64-bit high multiply, so
+// 64-bit division by a constant stays a division.
+func appendDigits4(dst []byte, d uint32) []byte {
+	return append(dst, byte('0'+d/1000), byte('0'+d/100%10), byte('0'+d/10%10), byte('0'+d%10))
 }
 
 // AppendDecimalText appends the text of an unscaled integer at scale.

@@ -92,35 +92,64 @@ func (t *numericText) digit(j int) uint16 {
 	return uint16(t.s[t.f0+m-t.nInt] - '0')
 }
 
-// group returns base-10000 digit k.
+// group returns base-10000 digit k: in one piece when its four decimal
+// digits lie within int or within frac, the common case.
 func (t *numericText) group(k int) uint16 {
-	j := 4 * k
+	j := 4*k - t.lead + min(t.point, 0) // D's index of its first decimal digit
+	if j >= 0 && j+4 <= t.nInt {
+		return digits4(t.s[t.i0+j:])
+	}
+	if j >= t.nInt && j+4 <= t.nInt+t.nFrac {
+		return digits4(t.s[t.f0+j-t.nInt:])
+	}
+	j = 4 * k
 	return t.digit(j)*1000 + t.digit(j+1)*100 + t.digit(j+2)*10 + t.digit(j+3)
 }
 
-// trim returns the range [k0, k1) of base-10000 digits between the first
-// and the last non-zero one (k0 == k1 for zero).
-func (t *numericText) trim() (k0, k1 int) {
-	k0, k1 = 0, t.groups
-	for k0 < k1 && t.group(k0) == 0 {
-		k0++
-	}
-	for k1 > k0 && t.group(k1-1) == 0 {
-		k1--
-	}
-	return k0, k1
+// digits4 returns the value of the four decimal digits b starts with.
+func digits4(b []byte) uint16 {
+	_ = b[3]
+	return uint16(b[0]-'0')*1000 + uint16(b[1]-'0')*100 + uint16(b[2]-'0')*10 + uint16(b[3]-'0')
 }
 
-// header returns the binary numeric's header of the digits [k0, k1).
-func (t *numericText) header(k0, k1 int) (n, weight int, sign uint16) {
-	if k0 == k1 {
-		return 0, 0, numPos // zero, "-0" too
+// appendGroups appends the base-10000 digits of t from its first to its
+// last non-zero one (big-endian, two bytes each) and returns dst, their
+// number and the weight of the first (0 and 0 for zero). It appends at
+// most t.groups digits: zeros are held back until a non-zero digit
+// follows them.
+func (t *numericText) appendGroups(dst []byte) ([]byte, int, int) {
+	first, n, zeros := -1, 0, 0
+	for k := range t.groups {
+		d := t.group(k)
+		if d == 0 {
+			if first >= 0 {
+				zeros++
+			}
+			continue
+		}
+		if first < 0 {
+			first = k
+		}
+		for ; zeros > 0; zeros-- {
+			dst = appendBE16(dst, 0)
+			n++
+		}
+		dst = appendBE16(dst, d)
+		n++
 	}
-	sign = numPos
-	if t.neg {
-		sign = numNeg
+	if first < 0 {
+		return dst, 0, 0
 	}
-	return k1 - k0, t.weight - k0, sign
+	return dst, n, t.weight - first
+}
+
+// sign returns the sign word of t with n base-10000 digits (zero is
+// positive, "-0" too).
+func (t *numericText) sign(n int) uint16 {
+	if t.neg && n > 0 {
+		return numNeg
+	}
+	return numPos
 }
 
 // AppendNumericBinary encodes a numeric text (digits with optional sign,
@@ -140,12 +169,10 @@ func AppendNumericBinary(dst []byte, text []byte) ([]byte, error) {
 	if !ok {
 		return dst, fmt.Errorf("invalid numeric %q", text)
 	}
-	k0, k1 := t.trim()
-	n, weight, sign := t.header(k0, k1)
-	dst = appendNumHeader(dst, n, weight, sign, t.dscale())
-	for k := k0; k < k1; k++ {
-		dst = appendBE16(dst, t.group(k))
-	}
+	at := len(dst)
+	dst = appendNumHeader(dst, 0, 0, 0, 0) // filled in below
+	dst, n, weight := t.appendGroups(dst)
+	appendNumHeader(dst[at:at], n, weight, t.sign(n), t.dscale())
 	return dst, nil
 }
 
@@ -158,9 +185,9 @@ const maxSlotDigits = (decSlot - 12) / 2
 // length-prefixed binary numeric (or NULL) goes into its decSlot slot of
 // slots and its field size is added to the row's. It returns the sum of
 // the field sizes, and false when a non-null value is not a plain number
-// of at most maxSlotDigits base-10000 digits (NaN, the infinities and
-// invalid texts included: the row path encodes or rejects those), or the
-// offsets do not ascend within data.
+// of at most maxSlotDigits base-10000 digits, leading and trailing zero
+// ones included (NaN, the infinities and invalid texts too: the row path
+// encodes or rejects those), or the offsets do not ascend within data.
 func encodeNumericTexts(cur []int, slots, offs, data []byte, vp unsafe.Pointer, from int) (int, bool) {
 	_ = slots[len(cur)*decSlot-1]
 	_ = offs[len(cur)*4+3]
@@ -178,19 +205,13 @@ func encodeNumericTexts(cur []int, slots, offs, data []byte, vp unsafe.Pointer, 
 				return 0, false
 			}
 			t, ok := parseNumericText(data[lo:hi])
-			if !ok {
+			if !ok || t.groups > maxSlotDigits {
 				return 0, false
 			}
-			k0, k1 := t.trim()
-			nd, weight, sign := t.header(k0, k1)
-			if nd > maxSlotDigits {
-				return 0, false
-			}
+			// Appended within the slot's capacity: no allocation.
+			_, nd, weight := t.appendGroups(slots[q+12 : q+12 : q+decSlot])
 			store32(s, q, uint32(8+2*nd))
-			store64(s, q+4, uint64(nd)<<48|uint64(uint16(weight))<<32|uint64(sign)<<16|uint64(t.dscale()))
-			for k := k0; k < k1; k++ {
-				store16(s, q+12+2*(k-k0), t.group(k))
-			}
+			store64(s, q+4, uint64(nd)<<48|uint64(uint16(weight))<<32|uint64(t.sign(nd))<<16|uint64(t.dscale()))
 			n = 12 + 2*nd
 		}
 		cur[j] += n
