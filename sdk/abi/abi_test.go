@@ -1,6 +1,7 @@
 package abi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -154,6 +155,37 @@ func TestManifestSection(t *testing.T) {
 		if _, err := ReadManifest(bad); err == nil {
 			t.Errorf("ReadManifest(%q) accepted", bad)
 		}
+		if _, err := ReadManifestAt(bytes.NewReader(bad), int64(len(bad))); err == nil {
+			t.Errorf("ReadManifestAt(%q) accepted", bad)
+		}
+	}
+	// ReadManifestAt finds the same manifest behind sections of every
+	// header size, custom ones with names like the manifest's included.
+	big := append([]byte(nil), wasm...)
+	for _, n := range []int{0, 1, 127, 128, 300, 20000} {
+		big = append(big, 1) // type section, its payload n bytes
+		big = append(big, appendULEB(nil, uint64(n))...)
+		big = append(big, make([]byte, n)...)
+	}
+	for _, name := range []string{ManifestSection[:len(ManifestSection)-1], ManifestSection + "x", "r"} {
+		body := append(appendULEB(nil, uint64(len(name))), name...)
+		big = append(append(append(big, 0), appendULEB(nil, uint64(len(body)))...), body...)
+	}
+	for _, mod := range [][]byte{out, big} {
+		withManifest, err := EmbedManifest(mod, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ReadManifestAt(bytes.NewReader(withManifest), int64(len(withManifest)))
+		if err != nil || m.ID != "a" {
+			t.Errorf("ReadManifestAt: %+v %v", m, err)
+		}
+		if _, err := ReadManifestAt(bytes.NewReader(withManifest), int64(len(withManifest)-1)); err == nil {
+			t.Error("ReadManifestAt accepted a truncated module")
+		}
+	}
+	if _, err := ReadManifestAt(bytes.NewReader(big), int64(len(big))); !errors.Is(err, ErrNoManifest) {
+		t.Errorf("ReadManifestAt without a manifest: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 var wasmHeader = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
@@ -107,11 +108,62 @@ func ReadManifest(wasm []byte) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeManifest(payload)
+}
+
+func decodeManifest(payload []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return nil, fmt.Errorf("decode %s section: %w", ManifestSection, err)
 	}
 	return &m, nil
+}
+
+// maxManifestBytes bounds the manifest section ReadManifestAt reads.
+const maxManifestBytes = 1 << 20
+
+// ReadManifestAt is ReadManifest for a module of size bytes read through
+// r: it reads the section headers and the manifest only, a few kilobytes
+// of a module of megabytes.
+func ReadManifestAt(r io.ReaderAt, size int64) (*Manifest, error) {
+	var head [8]byte
+	if _, err := r.ReadAt(head[:], 0); err != nil || string(head[:]) != string(wasmHeader) {
+		return nil, errors.New("not a wasm binary (bad magic or version)")
+	}
+	// A section header is its id and a LEB128 size; a custom section's
+	// payload starts with its name's LEB128 length and the name.
+	buf := make([]byte, 1+5+5+len(ManifestSection))
+	for pos := int64(8); pos < size; {
+		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		b := buf[:n]
+		secSize, p, err := readULEB(b, 1)
+		if err != nil {
+			return nil, fmt.Errorf("section at %d: %w", pos, err)
+		}
+		end := pos + int64(p) + int64(secSize)
+		if end > size {
+			return nil, fmt.Errorf("section at %d overruns the module", pos)
+		}
+		if b[0] == 0 {
+			if nameLen, q, err := readULEB(b, p); err == nil && nameLen == uint64(len(ManifestSection)) &&
+				q+len(ManifestSection) <= len(b) && string(b[q:q+len(ManifestSection)]) == ManifestSection {
+				start := pos + int64(q+len(ManifestSection))
+				if end-start > maxManifestBytes {
+					return nil, fmt.Errorf("%s section of %d bytes exceeds %d", ManifestSection, end-start, maxManifestBytes)
+				}
+				payload := make([]byte, end-start)
+				if _, err := r.ReadAt(payload, start); err != nil {
+					return nil, err
+				}
+				return decodeManifest(payload)
+			}
+		}
+		pos = end
+	}
+	return nil, ErrNoManifest
 }
 
 // EmbedManifest returns a copy of wasm whose ManifestSection custom section

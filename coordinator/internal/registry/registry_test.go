@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -44,6 +46,15 @@ func TestFind(t *testing.T) {
 	}
 	if len(mods) != 3 {
 		t.Fatalf("List = %d modules, want 3", len(mods))
+	}
+	for _, m := range mods {
+		b, err := os.ReadFile(m.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(b); m.Manifest.Digest != "sha256:"+hex.EncodeToString(sum[:]) || m.Manifest.SizeBytes != uint64(len(b)) {
+			t.Errorf("%s: digest %s, size %d; want the file's", m.Path, m.Manifest.Digest, m.Manifest.SizeBytes)
+		}
 	}
 	probs, _ := r.Problems()
 	if len(probs) != 1 {
