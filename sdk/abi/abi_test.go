@@ -187,6 +187,43 @@ func TestManifestSection(t *testing.T) {
 	if _, err := ReadManifestAt(bytes.NewReader(big), int64(len(big))); !errors.Is(err, ErrNoManifest) {
 		t.Errorf("ReadManifestAt without a manifest: %v", err)
 	}
+	// A custom section whose name runs past its end is refused, as
+	// ReadManifest refuses it, even when the bytes after it spell the
+	// manifest's name or a manifest follows.
+	withManifest, err := EmbedManifest(wasm, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]byte{
+		append(append([]byte("\x00asm\x01\x00\x00\x00\x00\x01\x12"), ManifestSection...), make([]byte, 8)...),
+		append([]byte("\x00asm\x01\x00\x00\x00\x00\x02\x7fx"), withManifest[8:]...),
+	} {
+		if _, err := ReadManifest(bad); err == nil {
+			t.Errorf("ReadManifest(%q) accepted", bad)
+		}
+		if _, err := ReadManifestAt(bytes.NewReader(bad), int64(len(bad))); err == nil {
+			t.Errorf("ReadManifestAt(%q) accepted", bad)
+		}
+	}
+}
+
+// FuzzReadManifestAt checks that ReadManifestAt never panics and finds
+// what ReadManifest finds.
+func FuzzReadManifestAt(f *testing.F) {
+	payload := []byte(`{"id":"a","version":"1","roles":["ROLE_SOURCE"],"sync_modes":["SYNC_MODE_FULL_REFRESH"],"abi_version":1}`)
+	mod, err := EmbedManifest([]byte("\x00asm\x01\x00\x00\x00\x01\x03abc"), payload)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(mod)
+	f.Add(append(append([]byte("\x00asm\x01\x00\x00\x00\x00\x01\x12"), ManifestSection...), make([]byte, 8)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, gerr := ReadManifestAt(bytes.NewReader(b), int64(len(b)))
+		want, werr := ReadManifest(b)
+		if werr == nil && (gerr != nil || got.ID != want.ID || got.Version != want.Version) {
+			t.Fatalf("ReadManifestAt = %+v, %v; ReadManifest found %+v", got, gerr, want)
+		}
+	})
 }
 
 func TestErrorEnvelope(t *testing.T) {

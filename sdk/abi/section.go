@@ -74,7 +74,7 @@ func sections(wasm []byte) ([]section, error) {
 		s.payloadStart, s.end = p, p+int(size)
 		if s.id == 0 {
 			n, q, err := readULEB(wasm, p)
-			if err != nil || n > uint64(s.end-q) {
+			if err != nil || q > s.end || n > uint64(s.end-q) {
 				return nil, fmt.Errorf("custom section at %d: bad name", pos)
 			}
 			s.name, s.nameEnd = string(wasm[q:q+int(n)]), q+int(n)
@@ -135,7 +135,7 @@ func ReadManifestAt(r io.ReaderAt, size int64) (*Manifest, error) {
 	buf := make([]byte, 1+5+5+len(ManifestSection))
 	for pos := int64(8); pos < size; {
 		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
-		if err != nil && !errors.Is(err, io.EOF) {
+		if n == 0 && err != nil {
 			return nil, err
 		}
 		b := buf[:n]
@@ -148,14 +148,23 @@ func ReadManifestAt(r io.ReaderAt, size int64) (*Manifest, error) {
 			return nil, fmt.Errorf("section at %d overruns the module", pos)
 		}
 		if b[0] == 0 {
-			if nameLen, q, err := readULEB(b, p); err == nil && nameLen == uint64(len(ManifestSection)) &&
-				q+len(ManifestSection) <= len(b) && string(b[q:q+len(ManifestSection)]) == ManifestSection {
+			// A custom section's name must end within it, as sections
+			// (ReadManifest) requires.
+			nameLen, q, err := readULEB(b, p)
+			if err != nil || pos+int64(q)+int64(nameLen) > end {
+				return nil, fmt.Errorf("custom section at %d: bad name", pos)
+			}
+			if nameLen == uint64(len(ManifestSection)) && q+len(ManifestSection) <= len(b) &&
+				string(b[q:q+len(ManifestSection)]) == ManifestSection {
 				start := pos + int64(q+len(ManifestSection))
 				if end-start > maxManifestBytes {
 					return nil, fmt.Errorf("%s section of %d bytes exceeds %d", ManifestSection, end-start, maxManifestBytes)
 				}
 				payload := make([]byte, end-start)
-				if _, err := r.ReadAt(payload, start); err != nil {
+				if n, err := r.ReadAt(payload, start); n < len(payload) {
+					if err == nil {
+						err = io.ErrUnexpectedEOF
+					}
 					return nil, err
 				}
 				return decodeManifest(payload)

@@ -225,6 +225,8 @@ func AppendNumericText(dst, src []byte) ([]byte, error) {
 		// The first base-10000 digit without its leading zeros.
 		d := numericDigit(digits, n, 0)
 		switch {
+		case d >= 10000: // not a base-10000 digit: printed as it is
+			dst = strconv.AppendUint(dst, uint64(d), 10)
 		case d >= 1000:
 			dst = appendDigits4(dst, d)
 		case d >= 100:

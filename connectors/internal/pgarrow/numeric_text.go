@@ -28,7 +28,8 @@ type numericText struct {
 // parseNumericText parses s, digits with an optional sign, decimal point
 // and exponent (at most ±1000). It reports false for anything else, NaN
 // and the infinities included, and for a numeric beyond PostgreSQL's
-// binary format.
+// binary format (more than 131,072 digits before the point, 16,383 after
+// it).
 func parseNumericText(s []byte) (t numericText, ok bool) {
 	t.s = s
 	i := 0
@@ -53,6 +54,12 @@ func parseNumericText(s []byte) (t numericText, ok bool) {
 	if t.nInt+t.nFrac == 0 {
 		return t, false
 	}
+	// Leading zeros of the integer part change nothing: drop them, so
+	// that the format's limits below apply to the value, not the text.
+	for t.nInt > 0 && s[t.i0] == '0' {
+		t.i0++
+		t.nInt--
+	}
 	exp := 0
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		e, err := strconv.Atoi(string(s[i+1:]))
@@ -69,9 +76,10 @@ func parseNumericText(s []byte) (t numericText, ok bool) {
 	t.lead = (4 - intLen%4) % 4
 	t.groups = (t.lead + intLen + t.dscale() + 3) / 4
 	t.weight = (t.lead+intLen)/4 - 1
-	// numeric_recv's limits: a dscale of at most 0x3FFF, a digit count
-	// that fits the header's 16 bits.
-	return t, t.dscale() <= 0x3FFF && t.groups <= 0xFFFF
+	// The binary format's limits: a dscale of at most 0x3FFF (numeric_recv
+	// rejects more), a weight that fits its 16 signed bits (the trimmed
+	// weight is at most this one) and a digit count that fits 16 bits.
+	return t, t.dscale() <= 0x3FFF && t.weight <= 0x7FFF && t.groups <= 0xFFFF
 }
 
 // dscale is the number of fraction digits.
@@ -167,6 +175,9 @@ func AppendNumericBinary(dst []byte, text []byte) ([]byte, error) {
 	}
 	t, ok := parseNumericText(text)
 	if !ok {
+		if len(text) > maxQuotedText {
+			return dst, fmt.Errorf("invalid numeric %q... (%d bytes)", text[:maxQuotedText], len(text))
+		}
 		return dst, fmt.Errorf("invalid numeric %q", text)
 	}
 	at := len(dst)
@@ -175,6 +186,9 @@ func AppendNumericBinary(dst []byte, text []byte) ([]byte, error) {
 	appendNumHeader(dst[at:at], n, weight, t.sign(n), t.dscale())
 	return dst, nil
 }
+
+// maxQuotedText is how much of an invalid numeric text an error quotes.
+const maxQuotedText = 64
 
 // maxSlotDigits is how many base-10000 digits a decSlot holds after the
 // length and the header.
