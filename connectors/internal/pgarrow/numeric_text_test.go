@@ -275,6 +275,14 @@ func randomNumericText(v uint64) string {
 		return strconv.FormatUint(v>>4, 10) + "." + strconv.FormatUint(v>>20%1000000, 10)
 	case 3:
 		return "-0." + strconv.FormatUint(v>>8%1000, 10)
+	case 4:
+		// 30 to 60 digits around the point: more base-10000 digits than
+		// a slot holds, so the batch goes row by row.
+		d := strings.Repeat(strconv.FormatUint(v>>4, 10), 4)[:30+int(v>>8%31)]
+		return d[:len(d)/2] + "." + d[len(d)/2:]
+	case 5:
+		// Leading zeros and a long zero fraction.
+		return "000" + strconv.FormatUint(v>>40, 10) + "." + strings.Repeat("0", int(v>>8%50)) + "1"
 	}
 	return fmt.Sprintf("%d.%02d", int64(v>>20%20000000)-10000000, v>>4%100)
 }
