@@ -166,8 +166,14 @@ type BatchIterator interface {
 	// Schema returns the stream's schema (nil when the stream is empty).
 	Schema() *batch.Schema
 	// Next returns the next batch, or io.EOF at the end. The view aliases a
-	// buffer owned by the SDK and is valid until the next call to Next.
+	// buffer owned by the SDK and is valid until the next call to Next, or,
+	// when Kept reported true before that call, until the one after it.
 	Next(ctx context.Context) (*batch.View, error)
+	// Kept reports whether the batch Next returned last stays valid through
+	// the next call to Next (its frame is at most KeepFrameBytes): a
+	// destination can then read it while the next batch is delivered, to
+	// name a row its database rejected after it moved on.
+	Kept() bool
 	// Commit tells the host that every row of the batches returned so far
 	// is durably written; the host then acknowledges the latest checkpoint
 	// those batches carried.

@@ -10,15 +10,25 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/batch"
 )
 
-// iterator implements BatchIterator over next_batch.
+// iterator implements BatchIterator over next_batch. It alternates
+// between two frame buffers while frames are at most KeepFrameBytes, so
+// the batch before the last one stays valid (see BatchIterator.Kept).
 type iterator struct {
 	s      *session
 	schema *batch.Schema
-	buf    []byte
-	view   *batch.View
+	bufs   [2][]byte
+	views  [2]*batch.View
+	cur    int // the slot of the batch Next returned last
+	kept   bool
 	latest *abi.Checkpoint
 	eof    bool
 }
+
+// KeepFrameBytes is the largest frame of a batch that stays valid through
+// the next call to Next (BatchIterator.Kept): two frames of this size fit
+// any guest, while two frames near max_batch_bytes (up to half of
+// max_memory) might not.
+const KeepFrameBytes = 8 << 20
 
 var _ BatchIterator = (*iterator)(nil)
 
@@ -33,7 +43,7 @@ func newIterator(s *session) (*iterator, WriteRequest, error) {
 			return nil, req, SchemaError(fmt.Errorf("write schema: %w", err), WithCode("bad_schema"))
 		}
 		it.schema, req.Schema = schema, schema
-		it.view = batch.NewView(schema)
+		it.views = [2]*batch.View{batch.NewView(schema), batch.NewView(schema)}
 	}
 	return it, req, nil
 }
@@ -42,6 +52,8 @@ func (it *iterator) Schema() *batch.Schema { return it.schema }
 
 func (it *iterator) Checkpoint() *abi.Checkpoint { return it.latest }
 
+func (it *iterator) Kept() bool { return it.kept }
+
 func (it *iterator) Next(ctx context.Context) (*batch.View, error) {
 	if it.eof {
 		return nil, io.EOF
@@ -49,21 +61,27 @@ func (it *iterator) Next(ctx context.Context) (*batch.View, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, CancelledError(err)
 	}
-	if it.buf == nil {
-		it.buf = make([]byte, initialFrameBuf)
+	slot := it.cur
+	if it.kept {
+		slot = 1 - slot // leave the last batch in place
+	}
+	buf := it.bufs[slot]
+	if buf == nil {
+		buf = make([]byte, initialFrameBuf)
 	}
 	var n int
 	for {
-		rc := it.s.h.NextBatch(it.buf[:cap(it.buf)])
+		rc := it.s.h.NextBatch(buf[:cap(buf)])
 		if rc < 0 {
 			return nil, hostError("next_batch", rc)
 		}
 		n = int(rc)
-		if n <= cap(it.buf) {
+		if n <= cap(buf) {
 			break
 		}
-		it.buf = make([]byte, n+n/4)
+		buf = make([]byte, n+n/4)
 	}
+	it.bufs[slot], it.cur, it.kept = buf, slot, n > 0 && n <= KeepFrameBytes
 	if n == 0 {
 		it.eof = true
 		return nil, io.EOF
@@ -71,17 +89,18 @@ func (it *iterator) Next(ctx context.Context) (*batch.View, error) {
 	if it.schema == nil {
 		return nil, InternalError(fmt.Errorf("next_batch returned a frame for a write without a schema"), WithCode("no_schema"))
 	}
-	if err := it.view.Parse(it.buf[:n]); err != nil {
+	view := it.views[slot]
+	if err := view.Parse(buf[:n]); err != nil {
 		return nil, InternalError(fmt.Errorf("parse frame from host: %w", err), WithCode("bad_frame"))
 	}
-	if meta := it.view.Meta(); len(meta) > 0 {
+	if meta := view.Meta(); len(meta) > 0 {
 		var cp abi.Checkpoint
 		if err := json.Unmarshal(meta, &cp); err != nil {
 			return nil, InternalError(fmt.Errorf("decode frame checkpoint: %w", err), WithCode("bad_frame"))
 		}
 		it.latest = &cp
 	}
-	return it.view, nil
+	return view, nil
 }
 
 func (it *iterator) Commit() error { return it.CommitWith(abi.CommitInfo{}) }

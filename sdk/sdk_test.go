@@ -1,6 +1,7 @@
 package sdk_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rapidbyte/rapidbyte/sdk"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/sdk/batch"
 	"github.com/rapidbyte/rapidbyte/sdk/sdktest"
 )
 
@@ -214,3 +216,56 @@ func (nopDest) Write(ctx context.Context, _ sdk.WriteRequest, it sdk.BatchIterat
 	}
 }
 func (nopDest) Close(context.Context) error { return nil }
+
+// keepingDest checks, at every Next, that the batch before stays intact
+// when the iterator said it would (Kept).
+type keepingDest struct {
+	t       *testing.T
+	batches int
+	kept    int
+}
+
+func (keepingDest) Open(context.Context, sdk.Config) error { return nil }
+func (keepingDest) Check(context.Context) error            { return nil }
+func (d *keepingDest) Write(ctx context.Context, _ sdk.WriteRequest, it sdk.BatchIterator) error {
+	var prev *batch.View
+	var snapshot []byte
+	for {
+		kept := it.Kept()
+		v, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return it.Commit()
+		}
+		if err != nil {
+			return err
+		}
+		d.batches++
+		if prev != nil && kept {
+			d.kept++
+			if v == prev || !bytes.Equal(prev.Column(0).Values(), snapshot) {
+				d.t.Errorf("batch %d: the batch before changed although Kept said it stays", d.batches)
+			}
+		}
+		prev, snapshot = v, append([]byte(nil), v.Column(0).Values()...)
+	}
+}
+func (keepingDest) Close(context.Context) error { return nil }
+
+func TestIteratorKeepsThePreviousBatch(t *testing.T) {
+	src := &fakeSource{}
+	h := &sdktest.NativeHarness{Connector: sdk.Connector{Source: src}, Logf: t.Logf}
+	stream := abi.StreamSpec{Name: "t", Limits: abi.Limits{MaxBatchRows: 100}}
+	ctx := context.Background()
+	res, err := h.Read(ctx, sdktest.ReadRequest{Config: json.RawMessage(`{"rows": 450}`), Stream: stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &keepingDest{t: t}
+	wh := &sdktest.NativeHarness{Connector: sdk.Connector{Destination: d}, Logf: t.Logf}
+	if _, err := wh.Write(ctx, sdktest.WriteRequest{Stream: stream, Schema: res.Schema(), Batches: res.Batches()}); err != nil {
+		t.Fatal(err)
+	}
+	if d.batches != 5 || d.kept != 4 {
+		t.Errorf("%d batches, %d checked as kept; want 5 and 4", d.batches, d.kept)
+	}
+}

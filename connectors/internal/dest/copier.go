@@ -20,9 +20,14 @@ type copier struct {
 // copyTuples runs the binary COPY sql on conn: it sends the header, lets
 // encode append the tuples, then sends the trailer. buf is the encode
 // buffer, reused across calls. An error encode returns aborts the COPY and
-// is returned as it is.
-func copyTuples(ctx context.Context, conn *pgclient.Conn, sql string, flush int, buf *[]byte, encode func(c *copier) error) error {
-	return conn.CopyFrom(ctx, sql, func(send func([]byte) error) error {
+// is returned as it is. With async the server's verdict is left pending
+// (pgclient.Conn.StartCopy).
+func copyTuples(ctx context.Context, conn *pgclient.Conn, sql string, flush int, buf *[]byte, async bool, encode func(c *copier) error) error {
+	run := conn.CopyFrom
+	if async {
+		run = conn.StartCopy
+	}
+	return run(ctx, sql, func(send func([]byte) error) error {
 		c := &copier{buf: append((*buf)[:0], make([]byte, pgclient.CopyDataHeader)...), flush: flush, send: send}
 		defer func() { *buf = c.buf }()
 		c.buf = pgarrow.AppendCopyHeader(c.buf)

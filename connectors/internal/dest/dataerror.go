@@ -64,8 +64,11 @@ func sqlState(err error) string {
 // fail a rejected row fails the write naming it; under skip and dlq each
 // load runs under a savepoint and a failed one is split until the rejected
 // rows are isolated, so a clean batch costs one COPY.
-func (w *writer) loadBatch(ctx context.Context, from, n int) (int, error) {
+func (w *writer) loadBatch(ctx context.Context, from, n int, kept bool) (int, error) {
 	if w.onError == OnErrorFail {
+		if w.mergeSQL == "" {
+			return 0, w.pipeline(ctx, from, n, kept)
+		}
 		row, err := w.load(ctx, from, n)
 		if err != nil && isDataError(err) {
 			return 0, w.rowFailure(ctx, row, err)
@@ -141,9 +144,17 @@ func (w *writer) reject(row int, err error, out *[]rejection) error {
 // merges them, upsert). On failure it returns the batch index of the row
 // the error names, or -1.
 func (w *writer) load(ctx context.Context, lo, hi int) (int, error) {
+	return w.loadAsync(ctx, lo, hi, false)
+}
+
+// loadAsync is load that, with async, leaves the COPY's verdict pending
+// (pgclient.Conn.StartCopy): it then returns as soon as the rows are sent.
+// A *pgclient.PendingCopyError it returns is the failure of an earlier
+// pending COPY.
+func (w *writer) loadAsync(ctx context.Context, lo, hi int, async bool) (int, error) {
 	var encErr error
 	var encLo, encHi int
-	err := copyTuples(ctx, w.client, w.copySQL, w.req.CopyFlushBytes, &w.buf, func(c *copier) error {
+	err := copyTuples(ctx, w.client, w.copySQL, w.req.CopyFlushBytes, &w.buf, async, func(c *copier) error {
 		for l := lo; l < hi; l += encodeChunkRows {
 			h := min(l+encodeChunkRows, hi)
 			var err error
@@ -157,6 +168,9 @@ func (w *writer) load(ctx context.Context, lo, hi int) (int, error) {
 		}
 		return nil
 	})
+	if _, ok := errors.AsType[*pgclient.PendingCopyError](err); ok {
+		return -1, err // the batch before failed, whatever this one did
+	}
 	if encErr != nil {
 		row, rerr := w.encodeFailure(encLo, encHi, encErr)
 		return row, fmt.Errorf("%w: %w", ErrData, rerr)

@@ -101,6 +101,9 @@ func (in *input) Next(context.Context) (Batch, error) {
 
 func (in *input) Checkpoint() *abi.Checkpoint { return in.latest }
 
+// Kept implements Input: every batch stays in memory.
+func (in *input) Kept() bool { return true }
+
 func (in *input) Commit(uint64) error {
 	if in.failCommit > 0 && len(in.acked) == in.failCommit {
 		return errAckLost

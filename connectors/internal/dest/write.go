@@ -53,6 +53,9 @@ type Batch interface {
 type Input interface {
 	// Next returns the next batch or io.EOF.
 	Next(ctx context.Context) (Batch, error)
+	// Kept reports whether the batch Next returned last stays valid
+	// through the next call to Next.
+	Kept() bool
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint
@@ -174,6 +177,19 @@ type writer struct {
 	batchStart uint64 // rows of the run's stream before the current batch
 	lastCP     *abi.Checkpoint
 	stats      Stats
+	// pending is the batch whose COPY was sent with its verdict unread
+	// (see pipeline), nil when none is.
+	pending *pendingBatch
+	spare   []pgarrow.Reader // readers of an earlier pending batch, reused
+}
+
+// pendingBatch is what naming a row of a batch whose COPY failed after
+// the writer moved on needs: its readers (the input keeps the batch
+// valid), its place in the stream and the rows its COPY held.
+type pendingBatch struct {
+	readers    []pgarrow.Reader
+	batchStart uint64
+	lo, hi     int
 }
 
 // Write writes the input into the destination table.
@@ -432,7 +448,7 @@ func (w *writer) run(ctx context.Context, in Input) error {
 		if err != nil {
 			return err
 		}
-		if err := w.writeBatch(ctx, b); err != nil {
+		if err := w.writeBatch(ctx, b, in.Kept()); err != nil {
 			return err
 		}
 		if cp := in.Checkpoint(); cp != nil && cp != w.lastCP {
@@ -451,7 +467,9 @@ func (w *writer) run(ctx context.Context, in Input) error {
 	return in.Commit(w.stats.Failed)
 }
 
-func (w *writer) writeBatch(ctx context.Context, b Batch) error {
+// writeBatch writes b; kept says the input keeps b valid through the next
+// Next, so its COPY's verdict may be read later (see pipeline).
+func (w *writer) writeBatch(ctx context.Context, b Batch, kept bool) error {
 	n := b.Rows()
 	if w.completed {
 		w.stats.Skipped += uint64(n)
@@ -469,7 +487,7 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 		w.readers[i] = b.Column(fi)
 	}
 	t0 := time.Now()
-	failed, err := w.loadBatch(ctx, 0, n)
+	failed, err := w.loadBatch(ctx, 0, n, kept)
 	w.stats.Flush += time.Since(t0)
 	if err != nil {
 		return err
@@ -481,6 +499,9 @@ func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 func (w *writer) begin(ctx context.Context) error {
 	if w.inTx {
 		return nil
+	}
+	if err := w.settle(ctx); err != nil {
+		return err
 	}
 	if err := pgclient.Exec(ctx, w.conn, "BEGIN"); err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -494,6 +515,9 @@ func (w *writer) begin(ctx context.Context) error {
 func (w *writer) commit(ctx context.Context, cp *abi.Checkpoint, final bool) error {
 	t0 := time.Now()
 	defer func() { w.stats.Commit += time.Since(t0) }()
+	if err := w.settle(ctx); err != nil {
+		return err
+	}
 	swap := final && w.mode == ModeReplace && !w.completed
 	if !w.inTx && !swap && (w.wm == nil || final && w.completed) {
 		return nil
@@ -552,6 +576,8 @@ func (w *writer) swap(ctx context.Context) error {
 
 // rollback abandons the open transaction.
 func (w *writer) rollback(ctx context.Context) {
+	w.pending = nil
+	_ = w.client.Settle() // the verdicts no longer matter
 	if w.inTx && !w.conn.IsClosed() {
 		_ = pgclient.Exec(context.WithoutCancel(ctx), w.conn, "ROLLBACK")
 		w.inTx = false

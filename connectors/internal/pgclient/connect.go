@@ -31,7 +31,8 @@ type Dialer struct {
 // it, through which StreamRows reads query results itself.
 type Conn struct {
 	*pgconn.PgConn
-	rd *bufio.Reader
+	rd      *bufio.Reader
+	pending *pendingCopy // a COPY StartCopy left pending
 }
 
 // Connect opens a connection described by c.

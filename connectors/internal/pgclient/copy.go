@@ -45,18 +45,93 @@ var errCopyEnded = errors.New("the server ended the COPY early")
 // messages and polls the socket for the server's answer between them: in a
 // wasm guest each copy and poll is work of its own, and each poll a host
 // call. A goroutine reads the server's messages meanwhile, so an error
-// stops the sending at the next message. The connection must be idle; it is
-// idle again afterwards, unless writing or reading failed or ctx ended:
-// then the connection has been closed.
-func (c *Conn) CopyFrom(ctx context.Context, sql string, fill func(send func(msg []byte) error) error) (err error) {
-	if c.rd == nil || c.IsBusy() || c.IsClosed() || c.Frontend().ReadBufferLen() != 0 {
+// stops the sending at the next message. The connection must be idle (or
+// have a COPY pending, see StartCopy); it is idle again afterwards, unless
+// writing or reading failed or ctx ended: then the connection has been
+// closed.
+func (c *Conn) CopyFrom(ctx context.Context, sql string, fill func(send func(msg []byte) error) error) error {
+	return c.copyFrom(ctx, sql, fill, false)
+}
+
+// StartCopy is CopyFrom that returns once the data and CopyDone are sent,
+// leaving the server's verdict pending: the caller goes on with its next
+// batch while the server finishes this one. The verdict is read by Settle,
+// or by the next StartCopy or CopyFrom, which sends its own COPY at once
+// (the server finds it waiting when it is done with the pending one) and
+// reads both verdicts: a failed pending COPY makes that call, or a later
+// Settle, return a *PendingCopyError. Use it inside a transaction block:
+// there the server answers the COPYs after a failed one with errors and
+// ignores their data; outside one it runs them. Until the verdicts are
+// read, the connection must be used by nothing but StartCopy, CopyFrom,
+// SettlePrevious and Settle.
+func (c *Conn) StartCopy(ctx context.Context, sql string, fill func(send func(msg []byte) error) error) error {
+	return c.copyFrom(ctx, sql, fill, true)
+}
+
+// PendingCopyError is the failure of a COPY that StartCopy left pending,
+// found by a later call.
+type PendingCopyError struct{ Err error }
+
+func (e *PendingCopyError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the pending COPY's error.
+func (e *PendingCopyError) Unwrap() error { return e.Err }
+
+// pendingCopy is a COPY whose verdict is unread.
+type pendingCopy struct {
+	ctx  context.Context
+	r    *copyReader
+	stop func() bool // the ctx watch of its call, still armed
+}
+
+// Settle reads the verdicts of the COPYs StartCopy left pending, if any,
+// and returns the first failure (nil when none is pending or all
+// succeeded). A broken connection, or one whose COPY's context ended
+// meanwhile, is closed, as CopyFrom does.
+func (c *Conn) Settle() error {
+	p := c.pending
+	if p == nil {
+		return nil
+	}
+	c.pending = nil
+	<-p.r.done
+	err := p.r.result()
+	if interrupted := !p.stop(); p.r.broken || interrupted {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), time.Second)
+		_ = c.Close(closeCtx)
+		cancel()
+		if p.ctx.Err() != nil {
+			err = errors.Join(p.ctx.Err(), err)
+		}
+	}
+	return err
+}
+
+// SettlePrevious reads the verdict of the COPY that was pending when the
+// pending one started, if any, and returns it; the pending COPY stays
+// pending. A caller that must name a rejected row while it still holds
+// the row's batch reads the verdicts so, one COPY behind.
+func (c *Conn) SettlePrevious() error {
+	p := c.pending
+	if p == nil || p.r.prev == nil {
+		return nil
+	}
+	<-p.r.prevDone
+	return p.r.prevErr
+}
+
+func (c *Conn) copyFrom(ctx context.Context, sql string, fill func(send func(msg []byte) error) error, async bool) (err error) {
+	if c.rd == nil || c.IsBusy() || c.IsClosed() || c.pending == nil && c.Frontend().ReadBufferLen() != 0 {
 		return fmt.Errorf("copy: connection is not idle")
 	}
 	conn := c.Conn()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	broken := false
+	broken, handedOff := false, false
 	var r *copyReader
 	defer func() {
+		if handedOff {
+			return // Settle or the next COPY finishes it
+		}
 		// A panic in fill leaves the COPY half sent: close the connection
 		// as for any broken one, then let the panic go on.
 		p := recover()
@@ -89,7 +164,11 @@ func (c *Conn) CopyFrom(ctx context.Context, sql string, fill func(send func(msg
 		broken = true
 		return fmt.Errorf("send copy: %w", err)
 	}
-	r = &copyReader{rd: c.rd, done: make(chan struct{})}
+	// A pending COPY's replies come first: the reader reads them, then
+	// this COPY's. The data is sent meanwhile, so the server finds it
+	// waiting when it gets to this statement.
+	r = &copyReader{rd: c.rd, done: make(chan struct{}), prev: c.pending, prevDone: make(chan struct{})}
+	c.pending = nil
 	go r.run()
 
 	var sendErr error
@@ -109,7 +188,7 @@ func (c *Conn) CopyFrom(ctx context.Context, sql string, fill func(send func(msg
 			// only between messages: the server reads a message it
 			// discards to its end, so a message once begun is written
 			// whole.
-			sendErr = r.err
+			sendErr = r.result()
 			if sendErr == nil {
 				sendErr = errCopyEnded
 			}
@@ -148,26 +227,64 @@ func (c *Conn) CopyFrom(ctx context.Context, sql string, fill func(send func(msg
 		broken = true
 		return errors.Join(fillErr, fmt.Errorf("end copy: %w", err))
 	}
+	if async && fillErr == nil {
+		c.pending, handedOff = &pendingCopy{ctx: ctx, r: r, stop: stop}, true
+		return nil
+	}
 	<-r.done
 	broken = r.broken
-	if fillErr != nil {
+	if fillErr != nil && r.prevErr == nil {
 		return fillErr
 	}
-	return r.err
+	return r.result()
 }
 
 // copyReader reads the server's messages during a COPY FROM STDIN until
 // ReadyForQuery.
 type copyReader struct {
-	rd   *bufio.Reader
-	done chan struct{} // closed when the reader returns
+	rd       *bufio.Reader
+	done     chan struct{} // closed when the reader returns
+	prev     *pendingCopy  // a COPY whose replies come before this one's
+	prevDone chan struct{} // closed once prev's verdict is in prevErr
 	// Valid once done is closed:
-	err    error // the server's error, or why reading failed
-	broken bool  // the connection is unusable
+	err     error // the server's error, or why reading failed
+	prevErr error // prev's verdict, when it failed
+	broken  bool  // the connection is unusable
+}
+
+// result is the reader's verdict: prev's failure first (the server then
+// answered this COPY in a failed transaction), else this COPY's.
+func (r *copyReader) result() error {
+	if r.prevErr != nil {
+		return &PendingCopyError{Err: r.prevErr}
+	}
+	return r.err
+}
+
+// verdict is the first failure among this COPY and the ones pending
+// before it, unwrapped.
+func (r *copyReader) verdict() error {
+	if r.prevErr != nil {
+		return r.prevErr
+	}
+	return r.err
 }
 
 func (r *copyReader) run() {
 	defer close(r.done)
+	if p := r.prev; p != nil {
+		<-p.r.done
+		interrupted := !p.stop() && p.ctx.Err() != nil
+		r.prevErr = p.r.verdict()
+		if interrupted {
+			r.prevErr = errors.Join(p.ctx.Err(), r.prevErr)
+		}
+		close(r.prevDone)
+		if interrupted || p.r.broken {
+			r.broken = true
+			return
+		}
+	}
 	var big []byte
 	for {
 		typ, body, err := readMessage(r.rd, &big)

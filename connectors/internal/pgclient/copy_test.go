@@ -192,3 +192,163 @@ CREATE TRIGGER noisy BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION noisy()`)
 		}
 	})
 }
+
+func TestStartCopy(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	conn := pgtest.ConnectClient(t, cfg)
+	ctx := context.Background()
+	pgtest.Exec(t, conn.PgConn, "CREATE TABLE t (id int PRIMARY KEY, v text)")
+	start := func(from, to int) error {
+		return conn.StartCopy(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+			return send(copyMsg(lines(from, to, "a")))
+		})
+	}
+	// usable checks that the connection answers a query: no reply of a
+	// pending COPY was left unread.
+	usable := func(t *testing.T) {
+		t.Helper()
+		if got := pgtest.QueryStrings(t, conn.PgConn, "SELECT 'ok'")[0][0]; got != "ok" {
+			t.Fatalf("connection answered %q", got)
+		}
+	}
+	begin := func(t *testing.T) {
+		t.Helper()
+		pgtest.Exec(t, conn.PgConn, "TRUNCATE t")
+		pgtest.Exec(t, conn.PgConn, "BEGIN")
+	}
+
+	t.Run("pending verdicts in a transaction", func(t *testing.T) {
+		begin(t)
+		if err := conn.Settle(); err != nil {
+			t.Fatalf("Settle with nothing pending: %v", err)
+		}
+		if err := conn.SettlePrevious(); err != nil {
+			t.Fatalf("SettlePrevious with nothing pending: %v", err)
+		}
+		for i := range 3 {
+			if err := start(i*100, i*100+100); err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.SettlePrevious(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A CopyFrom after a pending COPY reads both verdicts.
+		if err := conn.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+			return send(copyMsg(lines(300, 350, "b")))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := start(350, 400); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.Settle(); err != nil {
+			t.Fatal(err)
+		}
+		pgtest.Exec(t, conn.PgConn, "COMMIT")
+		if n := count(t, conn, "t"); n != 400 {
+			t.Errorf("%d rows, want 400", n)
+		}
+	})
+
+	t.Run("the failure of a pending COPY reaches the next call", func(t *testing.T) {
+		begin(t)
+		if err := start(0, 10); err != nil {
+			t.Fatal(err)
+		}
+		if err := start(5, 15); err != nil { // duplicate keys: rejected, verdict pending
+			t.Fatal(err)
+		}
+		if err := conn.SettlePrevious(); err != nil {
+			t.Fatalf("SettlePrevious = %v, want the first COPY's success", err)
+		}
+		// The next COPY is sent whole; the server answers it in the
+		// failed transaction and ignores its data.
+		err := start(100, 110)
+		if err == nil {
+			// Sent before the verdict arrived: it is read one COPY behind,
+			// and Settle reports it again, as the cause of the last one.
+			err = conn.SettlePrevious()
+			if serr := conn.Settle(); !errors.As(serr, new(*pgclient.PendingCopyError)) {
+				t.Fatalf("Settle = %v, want a PendingCopyError", serr)
+			}
+		} else if !errors.As(err, new(*pgclient.PendingCopyError)) {
+			t.Fatalf("StartCopy = %v, want a PendingCopyError", err)
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			t.Fatalf("err = %v, want the pending COPY's unique violation", err)
+		}
+		if conn.IsClosed() {
+			t.Fatal("connection closed")
+		}
+		pgtest.Exec(t, conn.PgConn, "ROLLBACK")
+		usable(t)
+		if n := count(t, conn, "t"); n != 0 {
+			t.Errorf("%d rows, want 0", n)
+		}
+	})
+
+	t.Run("a failed pending COPY outside a transaction", func(t *testing.T) {
+		pgtest.Exec(t, conn.PgConn, "TRUNCATE t")
+		if err := start(0, 10); err != nil {
+			t.Fatal(err)
+		}
+		if err := start(5, 15); err != nil {
+			t.Fatal(err)
+		}
+		// Without a transaction block the server runs the next COPY
+		// whatever the pending one's verdict (StartCopy's doc says so).
+		err := start(100, 110)
+		if err == nil {
+			err = conn.Settle()
+		}
+		if !errors.As(err, new(*pgclient.PendingCopyError)) {
+			t.Fatalf("err = %v, want a PendingCopyError", err)
+		}
+		usable(t)
+		if n := count(t, conn, "t"); n != 20 {
+			t.Errorf("%d rows, want the first and the third COPY's 20", n)
+		}
+	})
+
+	t.Run("Settle reports the pending verdict", func(t *testing.T) {
+		begin(t)
+		if err := start(0, 10); err != nil {
+			t.Fatal(err)
+		}
+		var pgErr *pgconn.PgError
+		if err := conn.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+			return send(copyMsg(lines(0, 10, "a")))
+		}); !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			t.Fatalf("CopyFrom = %v, want its own unique violation", err)
+		}
+		if err := conn.Settle(); err != nil {
+			t.Fatalf("Settle after CopyFrom = %v, want nil: CopyFrom read every verdict", err)
+		}
+		pgtest.Exec(t, conn.PgConn, "ROLLBACK")
+		usable(t)
+	})
+
+	t.Run("a cancelled context closes the connection at Settle", func(t *testing.T) {
+		c := pgtest.ConnectClient(t, cfg)
+		cctx, cancel := context.WithCancel(ctx)
+		pgtest.Exec(t, c.PgConn, "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+		other := pgtest.ConnectClient(t, cfg)
+		// other's COPY waits for c's lock, so its verdict is pending until
+		// the context ends.
+		if err := other.StartCopy(cctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
+			return send(copyMsg(lines(0, 1, "a")))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		time.AfterFunc(100*time.Millisecond, cancel)
+		if err := other.Settle(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Settle = %v, want context.Canceled", err)
+		}
+		if !other.IsClosed() {
+			t.Error("connection left open")
+		}
+		pgtest.Exec(t, c.PgConn, "ROLLBACK")
+	})
+}

@@ -187,36 +187,52 @@ func (d *Destination) Close(ctx context.Context) error {
 	return nil
 }
 
-// input adapts sdk.BatchIterator to dest.Input.
+// input adapts sdk.BatchIterator to dest.Input. Its batches alternate
+// between two sets of readers in step with the iterator's frames, so a
+// batch the iterator keeps (Kept) keeps its readers too.
 type input struct {
 	it      sdk.BatchIterator
+	batches [2]inputBatch
+	cur     int
+}
+
+// inputBatch is one batch of an input: a view and its column readers.
+type inputBatch struct {
 	view    *batch.View
 	readers []colReader
 }
 
 func (in *input) Next(ctx context.Context) (dest.Batch, error) {
+	slot := in.cur
+	if in.it.Kept() {
+		slot = 1 - slot
+	}
 	v, err := in.it.Next(ctx)
 	if err != nil {
 		return nil, err
 	}
-	in.setView(v)
-	return in, nil
+	in.cur = slot
+	b := &in.batches[slot]
+	b.setView(v)
+	return b, nil
 }
+
+func (in *input) Kept() bool { return in.it.Kept() }
 
 // setView points the readers at v.
-func (in *input) setView(v *batch.View) {
-	in.view = v
-	if len(in.readers) != v.NumColumns() {
-		in.readers = make([]colReader, v.NumColumns())
+func (b *inputBatch) setView(v *batch.View) {
+	b.view = v
+	if len(b.readers) != v.NumColumns() {
+		b.readers = make([]colReader, v.NumColumns())
 	}
-	for i := range in.readers {
-		in.readers[i].set(v.Column(i))
+	for i := range b.readers {
+		b.readers[i].set(v.Column(i))
 	}
 }
 
-func (in *input) Rows() int                   { return in.view.Rows() }
-func (in *input) Column(i int) pgarrow.Reader { return &in.readers[i] }
-func (in *input) Checkpoint() *abi.Checkpoint { return in.it.Checkpoint() }
+func (b *inputBatch) Rows() int                   { return b.view.Rows() }
+func (b *inputBatch) Column(i int) pgarrow.Reader { return &b.readers[i] }
+func (in *input) Checkpoint() *abi.Checkpoint     { return in.it.Checkpoint() }
 func (in *input) Commit(failed uint64) error {
 	return in.it.CommitWith(abi.CommitInfo{RecordsFailed: failed})
 }

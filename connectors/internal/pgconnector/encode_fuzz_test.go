@@ -180,7 +180,7 @@ func FuzzEncodeValidatedView(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := &input{}
+		in := &inputBatch{}
 		in.setView(v)
 		raw := make([]pgarrow.Reader, ncol)
 		plain := make([]pgarrow.Reader, ncol)

@@ -67,11 +67,13 @@ func (e *emitter) Checkpoint(cp abi.Checkpoint) error {
 	return nil
 }
 
-// iterator implements sdk.BatchIterator over captured frames.
+// iterator implements sdk.BatchIterator over captured frames. Like the
+// SDK's, it keeps the batch before the last one valid (its two views
+// alternate over frames that stay in memory).
 type iterator struct {
 	f      *frames
 	i      int
-	view   *batch.View
+	views  [2]*batch.View
 	latest *abi.Checkpoint
 	acked  []*abi.Checkpoint
 	// reported is the position the destination reported holding.
@@ -89,21 +91,25 @@ var errAckLost = errors.New("acknowledgement lost")
 
 func (it *iterator) Schema() *batch.Schema { return it.f.schema }
 
+func (it *iterator) Kept() bool { return true }
+
 func (it *iterator) Next(context.Context) (*batch.View, error) {
 	if it.i >= len(it.f.frames) {
 		return nil, io.EOF
 	}
-	if it.view == nil {
-		it.view = batch.NewView(it.f.schema)
+	view := it.views[it.i%2]
+	if view == nil {
+		view = batch.NewView(it.f.schema)
+		it.views[it.i%2] = view
 	}
-	if err := it.view.Parse(it.f.frames[it.i]); err != nil {
+	if err := view.Parse(it.f.frames[it.i]); err != nil {
 		return nil, err
 	}
 	if cp := it.f.cps[it.i]; cp != nil {
 		it.latest = cp
 	}
 	it.i++
-	return it.view, nil
+	return view, nil
 }
 
 func (it *iterator) Commit() error { return it.CommitWith(abi.CommitInfo{}) }
