@@ -30,6 +30,9 @@ type iterator struct {
 // max_memory) might not.
 const KeepFrameBytes = 8 << 20
 
+// keepBufBytes is the largest buffer a kept frame stays in.
+const keepBufBytes = KeepFrameBytes + KeepFrameBytes/4
+
 var _ BatchIterator = (*iterator)(nil)
 
 const initialFrameBuf = 1 << 20
@@ -80,6 +83,12 @@ func (it *iterator) Next(ctx context.Context) (*batch.View, error) {
 			break
 		}
 		buf = make([]byte, n+n/4)
+	}
+	if n <= KeepFrameBytes && cap(buf) > keepBufBytes {
+		// A small frame in a buffer a large one left: move it to a small
+		// buffer, so that at most one buffer is ever larger than
+		// keepBufBytes (two frames near max_batch_bytes might not fit).
+		buf = append(make([]byte, 0, max(initialFrameBuf, n+n/4)), buf[:n]...)
 	}
 	it.bufs[slot], it.cur, it.kept = buf, slot, n > 0 && n <= KeepFrameBytes
 	if n == 0 {

@@ -269,3 +269,32 @@ func TestIteratorKeepsThePreviousBatch(t *testing.T) {
 		t.Errorf("%d batches, %d checked as kept; want 5 and 4", d.batches, d.kept)
 	}
 }
+
+func TestIteratorDoesNotKeepLargeFrames(t *testing.T) {
+	ctx := context.Background()
+	read := func(rows, perBatch int) ([]sdktest.Batch, []abi.Field) {
+		h := &sdktest.NativeHarness{Connector: sdk.Connector{Source: &fakeSource{}}, Logf: t.Logf}
+		stream := abi.StreamSpec{Name: "t", Limits: abi.Limits{MaxBatchRows: uint32(perBatch)}}
+		res, err := h.Read(ctx, sdktest.ReadRequest{Config: json.RawMessage(fmt.Sprintf(`{"rows": %d}`, rows)), Stream: stream})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Batches(), res.Schema()
+	}
+	small, schema := read(200, 100)
+	large, _ := read(1_200_000, 1_200_000) // a frame of over 9 MB
+	if len(large) != 1 || len(large[0].Frame) <= sdk.KeepFrameBytes {
+		t.Fatalf("large frame: %d batches", len(large))
+	}
+	// small, large, small, small: the large batch is not kept, the small
+	// one after it is again (in a small buffer of its own).
+	batches := []sdktest.Batch{small[0], large[0], small[1], small[0]}
+	d := &keepingDest{t: t}
+	wh := &sdktest.NativeHarness{Connector: sdk.Connector{Destination: d}, Logf: t.Logf}
+	if _, err := wh.Write(ctx, sdktest.WriteRequest{Stream: abi.StreamSpec{Name: "t"}, Schema: schema, Batches: batches}); err != nil {
+		t.Fatal(err)
+	}
+	if d.batches != 4 || d.kept != 2 {
+		t.Errorf("%d batches, %d checked as kept; want 4 and 2", d.batches, d.kept)
+	}
+}

@@ -22,7 +22,8 @@ func (w *writer) pipeline(ctx context.Context, lo, hi int, kept bool) error {
 		return w.pendingFailure(ctx, pe.Err)
 	}
 	if err != nil {
-		// This batch's own failure: the one before succeeded.
+		// This batch's own failure, or the connection's: the verdict of
+		// the batch before no longer matters.
 		w.pending = nil
 		if isDataError(err) {
 			return w.rowFailure(ctx, row, err)
@@ -69,8 +70,8 @@ func (w *writer) settle(ctx context.Context) error {
 func (w *writer) pendingFailure(ctx context.Context, err error) error {
 	p := w.pending
 	w.pending = nil
-	if p == nil || !isDataError(err) {
-		return w.wrapLoad(err)
+	if p == nil || !isDataError(err) || ctx.Err() != nil {
+		return w.wrapLoad(err) // a cancelled run is not a rejected row
 	}
 	w.readers, w.batchStart = p.readers, p.batchStart
 	return w.rowFailure(ctx, copyRow(err, p.lo, p.hi), err)

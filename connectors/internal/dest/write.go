@@ -471,6 +471,13 @@ func (w *writer) run(ctx context.Context, in Input) error {
 // Next, so its COPY's verdict may be read later (see pipeline).
 func (w *writer) writeBatch(ctx context.Context, b Batch, kept bool) error {
 	n := b.Rows()
+	if (w.completed || n == 0 || w.enc == nil) && w.pending != nil {
+		// Not loaded, so the pending batch's verdict is read now: the
+		// input may reuse that batch's buffer for the next one.
+		if err := w.settle(ctx); err != nil {
+			return err
+		}
+	}
 	if w.completed {
 		w.stats.Skipped += uint64(n)
 		return nil

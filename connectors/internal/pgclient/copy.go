@@ -113,7 +113,7 @@ func (c *Conn) Settle() error {
 // the row's batch reads the verdicts so, one COPY behind.
 func (c *Conn) SettlePrevious() error {
 	p := c.pending
-	if p == nil || p.r.prev == nil {
+	if p == nil || !p.r.hasPrev {
 		return nil
 	}
 	<-p.r.prevDone
@@ -142,10 +142,15 @@ func (c *Conn) copyFrom(ctx context.Context, sql string, fill func(send func(msg
 		if !broken && !interrupted {
 			return
 		}
-		if r != nil {
+		switch {
+		case r != nil:
 			// Unblock the reader, and let it go before closing.
 			_ = conn.SetDeadline(time.Unix(1, 0))
 			<-r.done
+		case c.pending != nil:
+			// The same for a pending COPY's reader, still reading.
+			_ = conn.SetDeadline(time.Unix(1, 0))
+			<-c.pending.r.done
 		}
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		_ = c.Close(closeCtx)
@@ -167,7 +172,7 @@ func (c *Conn) copyFrom(ctx context.Context, sql string, fill func(send func(msg
 	// A pending COPY's replies come first: the reader reads them, then
 	// this COPY's. The data is sent meanwhile, so the server finds it
 	// waiting when it gets to this statement.
-	r = &copyReader{rd: c.rd, done: make(chan struct{}), prev: c.pending, prevDone: make(chan struct{})}
+	r = &copyReader{rd: c.rd, done: make(chan struct{}), prev: c.pending, hasPrev: c.pending != nil, prevDone: make(chan struct{})}
 	c.pending = nil
 	go r.run()
 
@@ -244,7 +249,8 @@ func (c *Conn) copyFrom(ctx context.Context, sql string, fill func(send func(msg
 type copyReader struct {
 	rd       *bufio.Reader
 	done     chan struct{} // closed when the reader returns
-	prev     *pendingCopy  // a COPY whose replies come before this one's
+	prev     *pendingCopy  // a COPY whose replies come before this one's; nil once read
+	hasPrev  bool          // prev was set (SettlePrevious then waits for prevDone)
 	prevDone chan struct{} // closed once prev's verdict is in prevErr
 	// Valid once done is closed:
 	err     error // the server's error, or why reading failed
@@ -273,6 +279,7 @@ func (r *copyReader) verdict() error {
 func (r *copyReader) run() {
 	defer close(r.done)
 	if p := r.prev; p != nil {
+		r.prev = nil // the chain of pending readers ends here
 		<-p.r.done
 		interrupted := !p.stop() && p.ctx.Err() != nil
 		r.prevErr = p.r.verdict()

@@ -11,6 +11,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
 	"github.com/rapidbyte/rapidbyte/sdk"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/sdk/batch"
 )
 
 // TestCopyAllTypesBetweenDatabases copies a table holding every supported
@@ -202,5 +203,40 @@ func TestCheckAndDiscover(t *testing.T) {
 	defer ds.Close(ctx)
 	if err := ds.Check(ctx); err != nil || !strings.Contains(ds.CheckNote(), "_rb_stage_0123 (pipeline p, stream Orders, run r-1)") {
 		t.Errorf("destination check = %v, note %q; want the staging table listed", err, ds.CheckNote())
+	}
+}
+
+// TestPipelinedRejectNamesItsBatchAcrossAnEmptyBatch: a batch whose COPY
+// is still pending when an empty batch and then another arrive (the
+// iterator reuses the pending batch's buffer for the third) is judged
+// before that, so the rejected row is named with its own key.
+func TestPipelinedRejectNamesItsBatchAcrossAnEmptyBatch(t *testing.T) {
+	srcCfg := pgtest.NewDB(t)
+	pgtest.Exec(t, pgtest.Connect(t, srcCfg), `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 30) i`)
+	dstCfg := pgtest.NewDB(t)
+	pgtest.Exec(t, pgtest.Connect(t, dstCfg), `CREATE TABLE t (id bigint PRIMARY KEY, v text CHECK (v <> 'v5'))`)
+	spec := abi.StreamSpec{Name: "t"}
+	f, err := readAll(t, config(t, srcCfg, nil), spec, nil, 10, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.frames) != 3 {
+		t.Fatalf("%d frames, want 3", len(f.frames))
+	}
+	b, err := batch.NewBuilder(f.schema, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var empty []byte
+	if err := b.Layout(func(rows int, nodes []batch.Node, bufs [][]byte) {
+		empty = batch.EncodeFrame(nil, rows, nodes, bufs, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.frames = [][]byte{f.frames[0], empty, f.frames[1], f.frames[2]}
+	f.cps = []*abi.Checkpoint{nil, nil, nil, f.cps[2]}
+	_, err = writeAll(t, config(t, dstCfg, nil), spec, f)
+	if err == nil || !strings.Contains(err.Error(), "key id=5") || !strings.Contains(err.Error(), "row 5 of the stream") {
+		t.Fatalf("err = %v, want row 5 named with key id=5", err)
 	}
 }
