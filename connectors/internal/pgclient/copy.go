@@ -97,12 +97,19 @@ func (c *Conn) Settle() error {
 	<-p.r.done
 	err := p.r.result()
 	if interrupted := !p.stop(); p.r.broken || interrupted {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), time.Second)
-		_ = c.Close(closeCtx)
-		cancel()
-		if p.ctx.Err() != nil {
-			err = errors.Join(p.ctx.Err(), err)
-		}
+		err = c.closeBroken(p.ctx, err)
+	}
+	return err
+}
+
+// closeBroken closes a connection a COPY left unusable (broken, or its
+// context ended) and returns err, joined to the context's error if any.
+func (c *Conn) closeBroken(ctx context.Context, err error) error {
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	_ = c.Close(closeCtx)
+	cancel()
+	if ctx.Err() != nil {
+		err = errors.Join(ctx.Err(), err)
 	}
 	return err
 }
@@ -152,12 +159,7 @@ func (c *Conn) copyFrom(ctx context.Context, sql string, fill func(send func(msg
 			_ = conn.SetDeadline(time.Unix(1, 0))
 			<-c.pending.r.done
 		}
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		_ = c.Close(closeCtx)
-		cancel()
-		if ctx.Err() != nil {
-			err = errors.Join(ctx.Err(), err)
-		}
+		err = c.closeBroken(ctx, err)
 		if p != nil {
 			panic(p)
 		}
