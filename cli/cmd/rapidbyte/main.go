@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rapidbyte/rapidbyte/cli/internal/app"
+	"github.com/rapidbyte/rapidbyte/worker/hugepages"
 )
 
 func main() { os.Exit(run()) }
@@ -27,7 +28,15 @@ func main() { os.Exit(run()) }
 // collections.
 const softMemoryLimit = 416 << 20
 
+// hugeHeapBytes is how much of the heap hugepages.AdviseHeap advises: an
+// embedded run's heap (coordinator, worker, two connector modules and their
+// guests) peaks below it (docs/rationale.md).
+const hugeHeapBytes = 512 << 20
+
 func run() int {
+	// Before the memory limit: a block past it would make the runtime
+	// collect and scavenge at once.
+	hugepages.AdviseHeap(hugeHeapBytes)
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(softMemoryLimit)
 	}
