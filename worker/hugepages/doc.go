@@ -18,4 +18,9 @@
 // allocator hands out the lowest free addresses first, so the heap the
 // process grows into afterwards is that advised range. Untouched, the block
 // costs no memory; docs/rationale.md has the measurements.
+//
+// It suits a short-lived process such as an embedded run. A long-lived one
+// under a memory limit should not use it: khugepaged may rebuild huge pages
+// over memory the runtime returned, so RSS can exceed what the runtime
+// counts (golang/go#64332).
 package hugepages

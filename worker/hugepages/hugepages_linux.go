@@ -14,9 +14,14 @@ import (
 // GODEBUG has disablethp=1, the system's THP setting is "never", or the
 // kernel accounts every mapping against a strict commit limit
 // (vm.overcommit_memory=2), where the untouched block would still count.
-// Call it once, first thing in main.
+// It advises no more than the Go memory limit (GOMEMLIMIT, when set):
+// holding blocks past it would make the runtime collect at every one. Call
+// it once, first thing in main, before setting a memory limit.
 func AdviseHeap(size int) int {
-	if size <= 0 || disabled() {
+	if lim := debug.SetMemoryLimit(-1); lim < int64(size) {
+		size = int(lim)
+	}
+	if size < chunk || disabled() {
 		return 0
 	}
 	// Blocks of chunk bytes, each a span of its own. A span the runtime

@@ -28,15 +28,12 @@ func main() { os.Exit(run()) }
 // collections.
 const softMemoryLimit = 416 << 20
 
-// hugeHeapBytes is how much of the heap hugepages.AdviseHeap advises: an
-// embedded run's heap (coordinator, worker, two connector modules and their
-// guests) peaks below it (docs/rationale.md).
-const hugeHeapBytes = 512 << 20
-
 func run() int {
-	// Before the memory limit: a block past it would make the runtime
-	// collect and scavenge at once.
-	hugepages.AdviseHeap(hugeHeapBytes)
+	// The heap up to the limit, advised for huge pages: an embedded run
+	// touches a few hundred MiB of fresh memory, a page fault per 4 KiB
+	// page otherwise (docs/rationale.md). Before the limit is set: blocks
+	// past it would make the runtime collect at every one.
+	hugepages.AdviseHeap(softMemoryLimit)
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(softMemoryLimit)
 	}

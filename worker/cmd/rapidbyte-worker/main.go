@@ -21,7 +21,6 @@ import (
 	"github.com/oklog/run"
 	"github.com/peterbourgon/ff/v3"
 
-	"github.com/rapidbyte/rapidbyte/worker/hugepages"
 	"github.com/rapidbyte/rapidbyte/worker/internal/cgroup"
 	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
 	"github.com/rapidbyte/rapidbyte/worker/server"
@@ -120,17 +119,6 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// hugeHeapBytes is how much of the heap hugepages.AdviseHeap advises: what
-// loading two connector modules and streaming through them grows the heap
-// to (docs/rationale.md), never more than the Go memory limit.
-func hugeHeapBytes(goMemLimit int64) int {
-	const want = 512 << 20
-	if goMemLimit > 0 && goMemLimit < want {
-		return int(goMemLimit)
-	}
-	return want
-}
-
 func runMain(args []string) error {
 	o, err := parse(args, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -144,9 +132,6 @@ func runMain(args []string) error {
 		return nil
 	}
 	cfg := o.cfg
-	// Before the memory limit: a block past it would make the runtime
-	// collect and scavenge at once.
-	hugepages.AdviseHeap(hugeHeapBytes(o.goMemLimit))
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && o.goMemLimit > 0 {
 		debug.SetMemoryLimit(o.goMemLimit)
 	}
