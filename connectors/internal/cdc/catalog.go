@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
 )
@@ -74,7 +72,7 @@ func DefaultName(pipeline string) string {
 func ValidName(s string) bool { return namePattern.MatchString(s) }
 
 // CheckServer verifies that the server can serve logical replication.
-func CheckServer(ctx context.Context, conn *pgconn.PgConn) error {
+func CheckServer(ctx context.Context, conn *pgclient.Conn) error {
 	rows, err := pgclient.Query(ctx, conn, "SELECT current_setting('wal_level'), (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user)::text")
 	if err != nil {
 		return fmt.Errorf("read wal_level: %w", err)
@@ -90,14 +88,14 @@ func CheckServer(ctx context.Context, conn *pgconn.PgConn) error {
 }
 
 // ServesCDC reports whether the server runs with wal_level=logical.
-func ServesCDC(ctx context.Context, conn *pgconn.PgConn) bool {
+func ServesCDC(ctx context.Context, conn *pgclient.Conn) bool {
 	rows, err := pgclient.Query(ctx, conn, "SELECT current_setting('wal_level')")
 	return err == nil && len(rows) == 1 && string(rows[0][0]) == "logical"
 }
 
 // LoadTable reads the columns, key and replica identity of schema.name.
 // declaredKey is used when the table has no primary key.
-func LoadTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, declaredKey []string) (Table, error) {
+func LoadTable(ctx context.Context, conn *pgclient.Conn, schema, name string, declaredKey []string) (Table, error) {
 	rows, err := pgclient.Query(ctx, conn, `SELECT c.relreplident::text,
   (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'oid', a.atttypid::int8, 'mod', a.atttypmod) ORDER BY a.attnum)
      FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text,
@@ -151,7 +149,7 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, []byte(sch
 	return t, nil
 }
 
-func hasPrimaryKey(ctx context.Context, conn *pgconn.PgConn, schema, name string) bool {
+func hasPrimaryKey(ctx context.Context, conn *pgclient.Conn, schema, name string) bool {
 	rows, err := pgclient.Query(ctx, conn, `SELECT 1 FROM pg_index i WHERE i.indrelid = $1::regclass AND i.indisprimary`, []byte(pgsql.Qualified(schema, name)))
 	return err == nil && len(rows) > 0
 }
@@ -172,7 +170,7 @@ func (t *Table) Payload(truncate bool) TableSchema {
 
 // EnsurePublication creates publication pub for tables when it is missing,
 // and adds the tables it lacks.
-func EnsurePublication(ctx context.Context, conn *pgconn.PgConn, pub string, tables []Table) error {
+func EnsurePublication(ctx context.Context, conn *pgclient.Conn, pub string, tables []Table) error {
 	rows, err := pgclient.Query(ctx, conn, "SELECT 1 FROM pg_publication WHERE pubname = $1", []byte(pub))
 	if err != nil {
 		return fmt.Errorf("find publication %q: %w", pub, err)
@@ -214,7 +212,7 @@ type slotState struct {
 	walStatus string
 }
 
-func readSlot(ctx context.Context, conn *pgconn.PgConn, slot string) (slotState, error) {
+func readSlot(ctx context.Context, conn *pgclient.Conn, slot string) (slotState, error) {
 	rows, err := pgclient.Query(ctx, conn, "SELECT active::text, coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1", []byte(slot))
 	if err != nil {
 		return slotState{}, fmt.Errorf("read replication slot %q: %w", slot, err)
@@ -228,7 +226,7 @@ func readSlot(ctx context.Context, conn *pgconn.PgConn, slot string) (slotState,
 // Drop drops the replication slot and the publication when they exist and
 // says what it did. A slot in use (a running follow, or the backend of an
 // attempt not yet gone) is not dropped: it fails with ErrSlotBusy.
-func Drop(ctx context.Context, conn *pgconn.PgConn, slot, pub string) (string, error) {
+func Drop(ctx context.Context, conn *pgclient.Conn, slot, pub string) (string, error) {
 	st, err := readSlot(ctx, conn, slot)
 	if err != nil {
 		return "", err
@@ -260,7 +258,7 @@ func Drop(ctx context.Context, conn *pgconn.PgConn, slot, pub string) (string, e
 
 // CheckSlot reports a replication slot that is in use, or invalidated; a
 // missing slot is fine (the next run creates it).
-func CheckSlot(ctx context.Context, conn *pgconn.PgConn, slot string) error {
+func CheckSlot(ctx context.Context, conn *pgclient.Conn, slot string) error {
 	st, err := readSlot(ctx, conn, slot)
 	if err != nil {
 		return err

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pglogrepl"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgrepl"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -31,7 +31,7 @@ import (
 //     checkpoint, for the coordinator's lag.
 
 // endless is the end position of a follow read.
-const endless = pglogrepl.LSN(^uint64(0))
+const endless = pgrepl.LSN(^uint64(0))
 
 // controlEvery is how often a follow read polls Control.
 const controlEvery = 200 * time.Millisecond
@@ -71,13 +71,13 @@ func (r *reader) readDeadline(now time.Time) time.Time {
 
 // followState is a follow read's part of the reader.
 type followState struct {
-	polled     time.Time     // last Control poll
-	stop       bool          // Control asked to stop: end at the next commit
-	cpLSN      pglogrepl.LSN // the position of the last checkpoint emitted
-	head       pglogrepl.LSN // the newest server WAL position seen
-	headAt     time.Time     // when head was last read from the server
-	commitTime time.Time     // commit time of the last transaction read
-	caughtUp   bool          // nothing was left to read at the last checkpoint
+	polled     time.Time  // last Control poll
+	stop       bool       // Control asked to stop: end at the next commit
+	cpLSN      pgrepl.LSN // the position of the last checkpoint emitted
+	head       pgrepl.LSN // the newest server WAL position seen
+	headAt     time.Time  // when head was last read from the server
+	commitTime time.Time  // commit time of the last transaction read
+	caughtUp   bool       // nothing was left to read at the last checkpoint
 }
 
 // control polls Control (at most every controlEvery, now being the time):
@@ -95,7 +95,7 @@ func (r *reader) control(ctx context.Context, now time.Time) (stop bool, err err
 		if err != nil {
 			return false, fmt.Errorf("read the WAL end: %w", err)
 		}
-		if lsn, err := pglogrepl.ParseLSN(string(rows[0][0])); err == nil {
+		if lsn, err := pgrepl.ParseLSN(string(rows[0][0])); err == nil {
 			r.follow.head = max(r.follow.head, lsn)
 		}
 	}
@@ -111,7 +111,7 @@ func (r *reader) control(ctx context.Context, now time.Time) (stop bool, err err
 		// Only a position this read checkpointed may confirm the slot.
 		if lsn > r.confirm && lsn <= r.follow.cpLSN {
 			r.confirm = lsn
-			if err := r.sendStatus(ctx, false); err != nil {
+			if err := r.sendStatus(false); err != nil {
 				return false, err
 			}
 		}
@@ -130,7 +130,7 @@ func (r *reader) control(ctx context.Context, now time.Time) (stop bool, err err
 // checkpointed at once, or at followMinGap after the last checkpoint (the
 // read deadline, see readDeadline); with none, the position moves to end
 // every CheckpointInterval.
-func (r *reader) followIdle(end pglogrepl.LSN) error {
+func (r *reader) followIdle(end pgrepl.LSN) error {
 	r.follow.head = max(r.follow.head, end)
 	if r.pending == 0 && (end <= r.follow.cpLSN || time.Since(r.lastCP) < r.req.CheckpointInterval) {
 		return nil
@@ -145,7 +145,7 @@ func (r *reader) followIdle(end pglogrepl.LSN) error {
 
 // logPosition places a checkpoint at lsn in the log. The commit time is
 // left 0 when the read was caught up: the lag in seconds is then 0.
-func (r *reader) logPosition(lsn pglogrepl.LSN) *abi.LogPosition {
+func (r *reader) logPosition(lsn pgrepl.LSN) *abi.LogPosition {
 	lp := &abi.LogPosition{Position: uint64(lsn), Head: uint64(max(r.follow.head, lsn))}
 	if !r.follow.caughtUp && !r.follow.commitTime.IsZero() {
 		lp.CommitTimeMicros = r.follow.commitTime.UnixMicro()

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pglogrepl"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgrepl"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
@@ -130,7 +130,7 @@ func TestFollowCommitsQuietStream(t *testing.T) {
 	done := make(chan error, 1)
 	readCtl := pgtest.Connect(t, cfg)
 	go func() {
-		_, err := Read(ctx, readCtl, repl.PgConn, req, e)
+		_, err := Read(ctx, readCtl, repl, req, e)
 		done <- err
 	}()
 	await := func(what string, cond func(cp abi.Checkpoint, rows int) bool) {
@@ -170,7 +170,7 @@ func TestFollowCommitsQuietStream(t *testing.T) {
 // Control stops the read only after that checkpoint, so without it the
 // read would not end.
 func TestFollowCheckpointsWithoutKeepalive(t *testing.T) {
-	const start = pglogrepl.LSN(0x1000)
+	const start = pgrepl.LSN(0x1000)
 	release := make(chan struct{})
 	defer close(release)
 	repl := startFakeWALSender(t, func(w *fakeWALSender) {
@@ -188,7 +188,7 @@ func TestFollowCheckpointsWithoutKeepalive(t *testing.T) {
 	if err := r.stream(ctx, start); err != nil {
 		t.Fatal(err)
 	}
-	want := pglogrepl.LSN(0x9100).String()
+	want := pgrepl.LSN(0x9100).String()
 	if len(e.checkpoints) != 2 || e.checkpoints[0] != want || e.checkpoints[1] != want || e.rows != 1 {
 		t.Fatalf("checkpoints %v after %d rows; want the quiet one at the commit's end %s, then the stop's", e.checkpoints, e.rows, want)
 	}

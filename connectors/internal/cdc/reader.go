@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgrepl"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
@@ -47,7 +46,7 @@ type Stats struct {
 	Snapshot         bool
 	Records, Commits uint64
 	Checkpoints      int
-	Start, End       pglogrepl.LSN
+	Start, End       pgrepl.LSN
 }
 
 // idlePoll is how long the reader waits for a message before it asks the
@@ -60,25 +59,25 @@ const statusEvery = 10 * time.Second
 // reader is the state of one Read.
 type reader struct {
 	req      Request
-	repl     *pgconn.PgConn
+	repl     *pgclient.Conn
 	e        sdk.Emitter
 	b        *batch.Builder
 	tables   map[string]*Table // by qualified name
 	rels     map[uint32]*Table // by relation id
 	seen     map[*Table]bool   // tables whose Relation message arrived
-	confirm  pglogrepl.LSN     // the LSN confirmed to the slot: the resume position
-	end      pglogrepl.LSN     // the WAL end observed at the start
-	txLSN    pglogrepl.LSN     // the commit LSN of the open transaction
+	confirm  pgrepl.LSN        // the LSN confirmed to the slot: the resume position
+	end      pgrepl.LSN        // the WAL end observed at the start
+	txLSN    pgrepl.LSN        // the commit LSN of the open transaction
 	inTx     bool
-	lastEnd  pglogrepl.LSN // the end of the last commit read
-	pending  int           // rows since the last checkpoint
+	lastEnd  pgrepl.LSN // the end of the last commit read
+	pending  int        // rows since the last checkpoint
 	lastCP   time.Time
 	lastStat time.Time
 	tuple    []byte
 	vals     []Value
 	vals2    []Value
 	stats    Stats
-	ctl      *pgconn.PgConn
+	ctl      *pgclient.Conn
 	follow   followState
 	// flushWAL commits a transaction on the source, so that the WAL up to
 	// its commit is flushed and the WAL sender can read past r.end; see
@@ -93,7 +92,7 @@ type reader struct {
 // It stops at the WAL end observed when it started, at a commit boundary.
 // ctl is an ordinary connection for catalog queries; repl a replication
 // connection (pgclient.ConnectReplication).
-func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emitter) (Stats, error) {
+func Read(ctx context.Context, ctl, repl *pgclient.Conn, req Request, e sdk.Emitter) (Stats, error) {
 	if req.CheckpointInterval <= 0 {
 		req.CheckpointInterval = time.Second
 		if req.Follow {
@@ -125,7 +124,7 @@ func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emit
 	if st.active {
 		return r.stats, fmt.Errorf("%w: replication slot %q is in use by another connection (another run of this pipeline, or the backend of a failed attempt: see pg_stat_replication)", ErrSlotBusy, req.Slot)
 	}
-	var start pglogrepl.LSN
+	var start pgrepl.LSN
 	if req.Resume == nil {
 		if st.exists {
 			// No checkpoint was persisted: whatever the destination holds
@@ -160,7 +159,7 @@ func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emit
 	if err != nil {
 		return r.stats, fmt.Errorf("read the WAL end: %w", err)
 	}
-	if r.end, err = pglogrepl.ParseLSN(string(rows[0][0])); err != nil {
+	if r.end, err = pgrepl.ParseLSN(string(rows[0][0])); err != nil {
 		return r.stats, fmt.Errorf("read the WAL end: %w", err)
 	}
 	if req.Follow {
@@ -174,11 +173,11 @@ func Read(ctx context.Context, ctl, repl *pgconn.PgConn, req Request, e sdk.Emit
 	return r.stats, nil
 }
 
-func resumeLSN(cp *abi.Checkpoint) (pglogrepl.LSN, error) {
+func resumeLSN(cp *abi.Checkpoint) (pgrepl.LSN, error) {
 	if cp.CursorField != CursorField || cp.CursorValue == nil || cp.CursorValue.String == nil {
 		return 0, fmt.Errorf("%w: the resume checkpoint of the change stream has no LSN (cursor %q)", ErrConfig, cp.CursorField)
 	}
-	lsn, err := pglogrepl.ParseLSN(*cp.CursorValue.String)
+	lsn, err := pgrepl.ParseLSN(*cp.CursorValue.String)
 	if err != nil {
 		return 0, fmt.Errorf("%w: resume LSN %q: %v", ErrConfig, *cp.CursorValue.String, err)
 	}
@@ -187,20 +186,16 @@ func resumeLSN(cp *abi.Checkpoint) (pglogrepl.LSN, error) {
 
 // snapshot creates the slot inside a REPEATABLE READ transaction that uses
 // its snapshot, copies every table in it, and returns the consistent point.
-func (r *reader) snapshot(ctx context.Context) (pglogrepl.LSN, error) {
+func (r *reader) snapshot(ctx context.Context) (pgrepl.LSN, error) {
 	r.stats.Snapshot = true
 	if err := pgclient.Exec(ctx, r.repl, "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ"); err != nil {
 		return 0, fmt.Errorf("begin snapshot: %w", err)
 	}
-	res, err := pglogrepl.CreateReplicationSlot(ctx, r.repl, r.req.Slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "USE_SNAPSHOT"})
+	slot, err := pgclient.CreateLogicalSlot(ctx, r.repl, r.req.Slot, "pgoutput")
 	if err != nil {
 		return 0, fmt.Errorf("create replication slot %q: %w", r.req.Slot, err)
 	}
-	cp, err := pglogrepl.ParseLSN(res.ConsistentPoint)
-	if err != nil {
-		return 0, fmt.Errorf("slot consistent point %q: %w", res.ConsistentPoint, err)
-	}
+	cp := slot.ConsistentPoint
 	for i := range r.req.Tables {
 		t := &r.req.Tables[i]
 		if err := r.emitSchema(t, true, cp); err != nil {
@@ -221,39 +216,29 @@ func (r *reader) snapshot(ctx context.Context) (pglogrepl.LSN, error) {
 }
 
 // copyTable emits every row of t in the snapshot as OpSnapshot rows.
-func (r *reader) copyTable(ctx context.Context, t *Table, lsn pglogrepl.LSN) error {
+func (r *reader) copyTable(ctx context.Context, t *Table, lsn pgrepl.LSN) error {
 	names := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		names[i] = c.Name
 	}
-	mrr := r.repl.Exec(ctx, fmt.Sprintf("SELECT %s FROM %s", pgsql.Idents(names), pgsql.Qualified(t.Schema, t.Name)))
-	defer mrr.Close()
-	for mrr.NextResult() {
-		rr := mrr.ResultReader()
-		for rr.NextRow() {
-			r.vals = r.vals[:0]
-			for _, v := range rr.Values() {
-				if v == nil {
-					r.vals = append(r.vals, Value{Kind: KindNull})
-				} else {
-					r.vals = append(r.vals, Value{Kind: KindText, Data: v})
-				}
-			}
-			if err := r.row(t, OpSnapshot, lsn, r.vals); err != nil {
-				return err
+	err := pgclient.SimpleRows(ctx, r.repl, fmt.Sprintf("SELECT %s FROM %s", pgsql.Idents(names), pgsql.Qualified(t.Schema, t.Name)), func(values [][]byte) error {
+		r.vals = r.vals[:0]
+		for _, v := range values {
+			if v == nil {
+				r.vals = append(r.vals, Value{Kind: KindNull})
+			} else {
+				r.vals = append(r.vals, Value{Kind: KindText, Data: v})
 			}
 		}
-		if _, err := rr.Close(); err != nil {
-			return fmt.Errorf("snapshot of %s: %w", t.Qualified(), err)
-		}
-	}
-	if err := mrr.Close(); err != nil {
+		return r.row(t, OpSnapshot, lsn, r.vals)
+	})
+	if err != nil {
 		return fmt.Errorf("snapshot of %s: %w", t.Qualified(), err)
 	}
 	return nil
 }
 
-func (r *reader) emitSchema(t *Table, truncate bool, lsn pglogrepl.LSN) error {
+func (r *reader) emitSchema(t *Table, truncate bool, lsn pgrepl.LSN) error {
 	b, err := EncodeSchema(t.Payload(truncate))
 	if err != nil {
 		return err
@@ -261,12 +246,12 @@ func (r *reader) emitSchema(t *Table, truncate bool, lsn pglogrepl.LSN) error {
 	return r.appendRow(t.Qualified(), OpSchema, lsn, b)
 }
 
-func (r *reader) row(t *Table, op string, lsn pglogrepl.LSN, vals []Value) error {
+func (r *reader) row(t *Table, op string, lsn pgrepl.LSN, vals []Value) error {
 	r.tuple = AppendTuple(r.tuple[:0], vals)
 	return r.appendRow(t.Qualified(), op, lsn, r.tuple)
 }
 
-func (r *reader) appendRow(table, op string, lsn pglogrepl.LSN, tuple []byte) error {
+func (r *reader) appendRow(table, op string, lsn pgrepl.LSN, tuple []byte) error {
 	r.b.Utf8(ColTable).AppendString(table)
 	r.b.Utf8(ColOp).AppendString(op)
 	r.b.Int64(ColLSN).Append(int64(lsn))
@@ -283,7 +268,7 @@ func (r *reader) appendRow(table, op string, lsn pglogrepl.LSN, tuple []byte) er
 
 // checkpoint emits the pending rows and a checkpoint at lsn, which must be
 // a commit boundary.
-func (r *reader) checkpoint(lsn pglogrepl.LSN) error {
+func (r *reader) checkpoint(lsn pgrepl.LSN) error {
 	if err := r.e.Emit(r.b); err != nil {
 		return err
 	}
@@ -305,28 +290,26 @@ func (r *reader) checkpoint(lsn pglogrepl.LSN) error {
 // sendStatus confirms the resume position (never a later one: only a
 // persisted checkpoint may move the slot) and optionally asks the server
 // to answer with its position.
-func (r *reader) sendStatus(ctx context.Context, reply bool) error {
+func (r *reader) sendStatus(reply bool) error {
 	r.lastStat = time.Now()
-	err := pglogrepl.SendStandbyStatusUpdate(ctx, r.repl, pglogrepl.StandbyStatusUpdate{WALWritePosition: r.confirm, ReplyRequested: reply})
-	if err != nil {
+	if err := pgclient.SendStandbyStatus(r.repl, r.confirm, reply); err != nil {
 		return fmt.Errorf("send standby status: %w", err)
 	}
 	return nil
 }
 
 // stream reads changes from start to the end position.
-func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
-	err := pglogrepl.StartReplication(ctx, r.repl, r.req.Slot, start, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names '" + r.req.Publication + "'"},
-	})
+func (r *reader) stream(ctx context.Context, start pgrepl.LSN) error {
+	err := pgclient.StartLogicalReplication(ctx, r.repl, r.req.Slot, start,
+		[]string{"proto_version '1'", "publication_names '" + r.req.Publication + "'"})
 	if err != nil {
 		return fmt.Errorf("start replication from slot %q at %s: %w", r.req.Slot, start, err)
 	}
-	if err := r.sendStatus(ctx, true); err != nil {
+	if err := r.sendStatus(true); err != nil {
 		return err
 	}
 	r.lastCP = time.Now()
-	var idleAt pglogrepl.LSN // the server position of the previous keepalive outside a transaction
+	var idleAt pgrepl.LSN // the server position of the previous keepalive outside a transaction
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -338,7 +321,7 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 			}
 		}
 		if now.Sub(r.lastStat) > statusEvery {
-			if err := r.sendStatus(ctx, false); err != nil {
+			if err := r.sendStatus(false); err != nil {
 				return err
 			}
 		}
@@ -347,13 +330,12 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 		if err := r.repl.Conn().SetReadDeadline(r.readDeadline(now)); err != nil {
 			return fmt.Errorf("set read deadline: %w", err)
 		}
-		// context.Background: with a cancellable context pgconn registers
-		// and removes a context watcher per message, which cost more
-		// than decoding the message; the deadline above and the ctx
-		// check at the top of the loop bound how long cancellation takes.
-		msg, err := r.repl.ReceiveMessage(context.Background())
+		// No context per message (a watcher each would cost more than
+		// decoding the message): the deadline above and the ctx check at
+		// the top of the loop bound how long cancellation takes.
+		msg, err := r.repl.Receive()
 		if err != nil {
-			if ctx.Err() == nil && pgconn.Timeout(err) {
+			if ctx.Err() == nil && pgclient.Timeout(err) {
 				if r.req.Follow && !r.inTx && r.pending > 0 {
 					// Caught up: commit what is pending now rather than
 					// at the end of the checkpoint interval.
@@ -363,7 +345,7 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 					}
 				}
 				if !r.inTx {
-					if err := r.sendStatus(ctx, true); err != nil {
+					if err := r.sendStatus(true); err != nil {
 						return err
 					}
 				}
@@ -374,8 +356,8 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
 			switch m.Data[0] {
-			case pglogrepl.PrimaryKeepaliveMessageByteID:
-				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+			case pgrepl.KeepaliveByteID:
+				ka, err := pgrepl.ParseKeepalive(m.Data[1:])
 				if err != nil {
 					return fmt.Errorf("parse keepalive: %w", err)
 				}
@@ -406,12 +388,12 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 					}
 				}
 				if ka.ReplyRequested {
-					if err := r.sendStatus(ctx, false); err != nil {
+					if err := r.sendStatus(false); err != nil {
 						return err
 					}
 				}
-			case pglogrepl.XLogDataByteID:
-				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+			case pgrepl.XLogDataByteID:
+				xld, err := pgrepl.ParseXLogData(m.Data[1:])
 				if err != nil {
 					return fmt.Errorf("parse WAL data: %w", err)
 				}
@@ -423,8 +405,6 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 					return r.finish(r.lastEnd)
 				}
 			}
-		case *pgproto3.ErrorResponse:
-			return fmt.Errorf("replication stream: %w", pgconn.ErrorResponseToPgError(m))
 		default:
 			return fmt.Errorf("replication stream: unexpected message %T", msg)
 		}
@@ -432,7 +412,7 @@ func (r *reader) stream(ctx context.Context, start pglogrepl.LSN) error {
 }
 
 // finish checkpoints at lsn (a commit boundary at or after every change read).
-func (r *reader) finish(lsn pglogrepl.LSN) error {
+func (r *reader) finish(lsn pgrepl.LSN) error {
 	r.lastEnd = lsn
 	return r.checkpoint(lsn)
 }
@@ -445,16 +425,16 @@ func (r *reader) message(ctx context.Context, data []byte) (done bool, err error
 			return false, r.rawChange(data)
 		}
 	}
-	lm, err := pglogrepl.Parse(data)
+	lm, err := pgrepl.Parse(data)
 	if err != nil {
 		return false, fmt.Errorf("parse pgoutput message: %w", err)
 	}
 	switch m := lm.(type) {
-	case *pglogrepl.RelationMessage:
+	case *pgrepl.Relation:
 		return false, r.relation(ctx, m)
-	case *pglogrepl.BeginMessage:
+	case *pgrepl.Begin:
 		r.inTx, r.txLSN = true, m.FinalLSN
-	case *pglogrepl.CommitMessage:
+	case *pgrepl.Commit:
 		r.inTx = false
 		r.stats.Commits++
 		r.follow.commitTime, r.follow.caughtUp = m.CommitTime, false
@@ -465,7 +445,7 @@ func (r *reader) message(ctx context.Context, data []byte) (done bool, err error
 		if r.pending >= r.req.CheckpointRows || r.pending > 0 && time.Since(r.lastCP) >= r.req.CheckpointInterval {
 			return false, r.checkpoint(m.TransactionEndLSN)
 		}
-	case *pglogrepl.TruncateMessage:
+	case *pgrepl.Truncate:
 		for _, id := range m.RelationIDs {
 			if t := r.rels[id]; t != nil {
 				if err := r.row(t, OpTruncate, r.txLSN, nil); err != nil {
@@ -556,8 +536,8 @@ func (r *reader) keyChanged(t *Table, cur []byte) (bool, error) {
 // relation maps a relation id to its table and follows schema changes: a
 // new column is sent to the destination (its new_column policy decides);
 // any other change fails the stream.
-func (r *reader) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
-	t := r.tables[m.Namespace+"."+m.RelationName]
+func (r *reader) relation(ctx context.Context, m *pgrepl.Relation) error {
+	t := r.tables[m.Namespace+"."+m.Name]
 	if t == nil {
 		return nil // a table of the publication that this pipeline does not sync
 	}

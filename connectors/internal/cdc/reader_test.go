@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgrepl"
 
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 	"github.com/rapidbyte/rapidbyte/sdk/batch"
 )
@@ -32,7 +32,7 @@ type fakeWALSender struct {
 // startFakeWALSender listens on loopback and returns a replication
 // connection to a server that completes the startup, answers
 // START_REPLICATION with CopyBoth and hands itself to script.
-func startFakeWALSender(t *testing.T, script func(w *fakeWALSender)) *pgconn.PgConn {
+func startFakeWALSender(t *testing.T, script func(w *fakeWALSender)) *pgclient.Conn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,20 +72,17 @@ func startFakeWALSender(t *testing.T, script func(w *fakeWALSender)) *pgconn.PgC
 					close(w.statuses)
 					return
 				}
-				if cd, ok := msg.(*pgproto3.CopyData); ok && len(cd.Data) == 34 && cd.Data[0] == pglogrepl.StandbyStatusUpdateByteID {
+				if cd, ok := msg.(*pgproto3.CopyData); ok && len(cd.Data) == 34 && cd.Data[0] == pgrepl.StandbyStatusUpdateByteID {
 					w.statuses <- cd.Data[33] == 1
 				}
 			}
 		}()
 		script(w)
 	}()
-	cfg, err := pgconn.ParseConfig("postgres://rb@" + ln.Addr().String() + "/db?sslmode=disable&replication=database")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := ln.Addr().(*net.TCPAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	conn, err := pgclient.ConnectReplication(ctx, pgclient.Config{Host: addr.IP.String(), Port: addr.Port, User: "rb", Database: "db"}, pgclient.Dialer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,16 +98,16 @@ func (w *fakeWALSender) send(data []byte) {
 }
 
 // keepalive sends a primary keepalive message at the sent position pos.
-func (w *fakeWALSender) keepalive(pos pglogrepl.LSN) {
-	b := []byte{pglogrepl.PrimaryKeepaliveMessageByteID}
+func (w *fakeWALSender) keepalive(pos pgrepl.LSN) {
+	b := []byte{pgrepl.KeepaliveByteID}
 	b = binary.BigEndian.AppendUint64(b, uint64(pos))
 	b = binary.BigEndian.AppendUint64(b, 0)
 	w.send(append(b, 0))
 }
 
 // xlog sends one pgoutput message in an XLogData message.
-func (w *fakeWALSender) xlog(pos pglogrepl.LSN, msg []byte) {
-	b := []byte{pglogrepl.XLogDataByteID}
+func (w *fakeWALSender) xlog(pos pgrepl.LSN, msg []byte) {
+	b := []byte{pgrepl.XLogDataByteID}
 	b = binary.BigEndian.AppendUint64(b, uint64(pos))
 	b = binary.BigEndian.AppendUint64(b, uint64(pos))
 	b = binary.BigEndian.AppendUint64(b, 0)
@@ -119,7 +116,7 @@ func (w *fakeWALSender) xlog(pos pglogrepl.LSN, msg []byte) {
 
 // txn sends one transaction inserting id into public.item (relation 1),
 // committed at commit and ending at end.
-func (w *fakeWALSender) txn(commit, end pglogrepl.LSN, id string) {
+func (w *fakeWALSender) txn(commit, end pgrepl.LSN, id string) {
 	begin := []byte{'B'}
 	begin = binary.BigEndian.AppendUint64(begin, uint64(commit))
 	begin = binary.BigEndian.AppendUint64(begin, 0)
@@ -178,7 +175,7 @@ func (e *recordingEmitter) Checkpoint(cp abi.Checkpoint) error {
 
 // newTestReader returns a bounded reader of public.item (one text column)
 // over repl, from start up to end.
-func newTestReader(t *testing.T, repl *pgconn.PgConn, start, end pglogrepl.LSN) (*reader, *recordingEmitter) {
+func newTestReader(t *testing.T, repl *pgclient.Conn, start, end pgrepl.LSN) (*reader, *recordingEmitter) {
 	t.Helper()
 	tbl := Table{Schema: "public", Name: "item", Columns: []Column{{Name: "id", Type: "text"}}, Key: []string{"id"},
 		typeOIDs: []uint32{25}, typeMods: []int32{-1}}
@@ -202,7 +199,7 @@ func newTestReader(t *testing.T, repl *pgconn.PgConn, start, end pglogrepl.LSN) 
 // go on to the transactions before its end (it used to end there, and a
 // run succeeded without them).
 func TestReadEndsOnlyAtItsEnd(t *testing.T) {
-	const start, busy, end = pglogrepl.LSN(0x1000), pglogrepl.LSN(0x2000), pglogrepl.LSN(0x9000)
+	const start, busy, end = pgrepl.LSN(0x1000), pgrepl.LSN(0x2000), pgrepl.LSN(0x9000)
 	repl := startFakeWALSender(t, func(w *fakeWALSender) {
 		for range 5 {
 			w.keepalive(busy)
@@ -219,7 +216,7 @@ func TestReadEndsOnlyAtItsEnd(t *testing.T) {
 	if r.stats.Commits != 1 || e.rows != 1 {
 		t.Fatalf("read %d transactions, %d rows; want the transaction before the end (1, 1)", r.stats.Commits, e.rows)
 	}
-	if n := len(e.checkpoints); n != 1 || e.checkpoints[0] != pglogrepl.LSN(0x9100).String() {
+	if n := len(e.checkpoints); n != 1 || e.checkpoints[0] != pgrepl.LSN(0x9100).String() {
 		t.Fatalf("checkpoints %v, want one at the commit's end 0/9100", e.checkpoints)
 	}
 }
@@ -229,7 +226,7 @@ func TestReadEndsOnlyAtItsEnd(t *testing.T) {
 // position: the reader commits a transaction on the source, which flushes
 // the WAL past the end, and ends once the sender passes it.
 func TestReadFlushesPastItsEnd(t *testing.T) {
-	const start, idle, end = pglogrepl.LSN(0x1000), pglogrepl.LSN(0x8FD0), pglogrepl.LSN(0x9000)
+	const start, idle, end = pgrepl.LSN(0x1000), pgrepl.LSN(0x8FD0), pgrepl.LSN(0x9000)
 	flushed := make(chan struct{})
 	repl := startFakeWALSender(t, func(w *fakeWALSender) {
 		for {
@@ -260,7 +257,7 @@ func TestReadFlushesPastItsEnd(t *testing.T) {
 	if flushes != 1 {
 		t.Fatalf("%d WAL flushes, want 1", flushes)
 	}
-	if n := len(e.checkpoints); n != 1 || e.checkpoints[0] != pglogrepl.LSN(0x9040).String() {
+	if n := len(e.checkpoints); n != 1 || e.checkpoints[0] != pgrepl.LSN(0x9040).String() {
 		t.Fatalf("checkpoints %v, want one at the sent position past the end, 0/9040", e.checkpoints)
 	}
 }

@@ -10,8 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgrepl"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/cdc"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
@@ -69,7 +68,7 @@ type ApplyStats struct {
 
 // applier is the state of one Apply.
 type applier struct {
-	conn    *pgconn.PgConn
+	conn    *pgclient.Conn
 	req     ApplyRequest
 	pos     int64 // committed position; -1 when none
 	inTx    bool
@@ -125,7 +124,7 @@ func (t *applyTable) reset() {
 // its value), then upserts and deletes in bulk. It commits, with the
 // checkpoint's LSN, exactly when a batch carries a checkpoint, which the
 // source emits only at source commit boundaries.
-func Apply(ctx context.Context, conn *pgconn.PgConn, req ApplyRequest, in ChangeInput) (ApplyStats, error) {
+func Apply(ctx context.Context, conn *pgclient.Conn, req ApplyRequest, in ChangeInput) (ApplyStats, error) {
 	if req.Schema == "" {
 		req.Schema = "public"
 	}
@@ -200,7 +199,7 @@ func (a *applier) commit(ctx context.Context, cp *abi.Checkpoint) error {
 	if cp.CursorValue == nil || cp.CursorValue.String == nil {
 		return fmt.Errorf("%w: change stream checkpoint without an LSN", ErrConfig)
 	}
-	lsn, err := pglogrepl.ParseLSN(*cp.CursorValue.String)
+	lsn, err := pgrepl.ParseLSN(*cp.CursorValue.String)
 	if err != nil {
 		return fmt.Errorf("%w: checkpoint LSN: %v", ErrConfig, err)
 	}
@@ -338,7 +337,7 @@ func TargetName(source string, tables []string) string {
 }
 
 // serverMajor returns the server's major version, 0 when unknown.
-func serverMajor(conn *pgconn.PgConn) int {
+func serverMajor(conn *pgclient.Conn) int {
 	v := conn.ParameterStatus("server_version")
 	end := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' })
 	if end >= 0 {
@@ -676,7 +675,7 @@ func (a *applier) execParams(ctx context.Context, sql string, p params) error {
 	if err := a.begin(ctx); err != nil {
 		return err
 	}
-	return a.conn.ExecParams(ctx, sql, p.vals, p.oids, p.formats, nil).Read().Err
+	return pgclient.ExecParams(ctx, a.conn, sql, p.vals, p.oids, p.formats)
 }
 
 func (t *applyTable) keyMatch() string {

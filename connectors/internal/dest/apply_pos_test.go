@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/jackc/pglogrepl"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgrepl"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/cdc"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
@@ -82,7 +82,7 @@ func (f *changeFeed) Next(context.Context) (*batch.View, error) {
 		return nil, err
 	}
 	if cb.cp != 0 {
-		s := pglogrepl.LSN(cb.cp).String()
+		s := pgrepl.LSN(cb.cp).String()
 		f.cp = &abi.Checkpoint{Stream: cdc.StreamName, CursorField: cdc.CursorField, CursorValue: &abi.CursorValue{String: &s}}
 	}
 	return f.view, nil

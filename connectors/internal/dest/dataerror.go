@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 )
 
@@ -46,13 +44,13 @@ func isDataError(err error) bool {
 	if errors.Is(err, ErrData) {
 		return true
 	}
-	var pe *pgconn.PgError
+	var pe *pgclient.PgError
 	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
 }
 
 // sqlState returns the SQLSTATE of err, "" when it carries none.
 func sqlState(err error) string {
-	var pe *pgconn.PgError
+	var pe *pgclient.PgError
 	if errors.As(err, &pe) {
 		return pe.Code
 	}
@@ -200,7 +198,7 @@ func (w *writer) encodeFailure(lo, hi int, err error) (int, error) {
 // copyRow maps the "COPY t, line N" context of a COPY error to the batch
 // index of the row it names (the COPY began at row lo), or -1.
 func copyRow(err error, lo, hi int) int {
-	var pe *pgconn.PgError
+	var pe *pgclient.PgError
 	if !errors.As(err, &pe) {
 		return -1
 	}
@@ -225,7 +223,7 @@ func (w *writer) wrapLoad(err error) error {
 
 // describeRejection renders a rejection's cause with its column and constraint.
 func describeRejection(err error) string {
-	var pe *pgconn.PgError
+	var pe *pgclient.PgError
 	if !errors.As(err, &pe) {
 		return err.Error()
 	}
@@ -261,7 +259,7 @@ func (w *writer) rowFailure(ctx context.Context, row int, err error) error {
 }
 
 // RowError is a row the destination rejected under on_data_error = fail;
-// it matches ErrData and its cause (usually a *pgconn.PgError).
+// it matches ErrData and its cause (usually a *pgclient.PgError).
 type RowError struct {
 	Err error
 	msg string

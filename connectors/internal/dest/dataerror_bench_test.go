@@ -19,11 +19,11 @@ import (
 //	go -C connectors test -run '^$' -bench BadRowIsolation -benchtime 5x ./internal/dest/
 func BenchmarkBadRowIsolation(b *testing.B) {
 	const batch = 10_000
-	src := pgtest.ConnectClient(b, pgtest.NewDB(b))
-	dst := pgtest.ConnectClient(b, pgtest.NewDB(b))
-	pgtest.Exec(b, dst.PgConn, `CREATE TABLE t (id bigint, name text, qty int CHECK (qty >= 0), note text)`)
+	src := pgtest.Connect(b, pgtest.NewDB(b))
+	dst := pgtest.Connect(b, pgtest.NewDB(b))
+	pgtest.Exec(b, dst, `CREATE TABLE t (id bigint, name text, qty int CHECK (qty >= 0), note text)`)
 	for _, rows := range []int{100_000, batch} {
-		pgtest.Exec(b, src.PgConn, fmt.Sprintf(`DROP TABLE IF EXISTS clean, one_bad;
+		pgtest.Exec(b, src, fmt.Sprintf(`DROP TABLE IF EXISTS clean, one_bad;
 CREATE TABLE clean (id bigint, name text, qty int, note text);
 INSERT INTO clean SELECT i, 'name-' || i, i, repeat('x', 40) FROM generate_series(1, %d) i;
 CREATE TABLE one_bad AS SELECT id, name, CASE WHEN id = %d THEN -1 ELSE qty END AS qty, note FROM clean`, rows, rows*9/20))
@@ -43,7 +43,7 @@ func benchWrite(b *testing.B, name string, dst *pgclient.Conn, rec *recorded, ro
 		var failed uint64
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			pgtest.Exec(b, dst.PgConn, "TRUNCATE t")
+			pgtest.Exec(b, dst, "TRUNCATE t")
 			b.StartTimer()
 			st, err := Write(context.Background(), dst, Request{Stream: abi.StreamSpec{Name: "t", OnDataError: policy},
 				Fields: rec.fields}, &input{r: rec})

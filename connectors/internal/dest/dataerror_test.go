@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -30,12 +28,12 @@ func badRowsInput(t *testing.T, src *pgclient.Conn, resume *abi.Checkpoint) *inp
 }
 
 func TestWriteOnDataErrorFail(t *testing.T) {
-	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src.PgConn, badRowsSource)
-	dst := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, dst.PgConn, badRowsTarget)
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, badRowsSource)
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, dst, badRowsTarget)
 	_, err := write(t, dst, Request{Stream: abi.StreamSpec{Name: "t", OnDataError: OnErrorFail}}, badRowsInput(t, src, nil))
-	var pgErr *pgconn.PgError
+	var pgErr *pgclient.PgError
 	if !errors.Is(err, ErrData) || !errors.As(err, &pgErr) || pgErr.Code != "22001" {
 		t.Fatalf("err = %v, want a data error 22001", err)
 	}
@@ -46,16 +44,16 @@ func TestWriteOnDataErrorFail(t *testing.T) {
 	}
 	// The batch of rows 11-20 is not committed; rows 1-10 were (checkpoint
 	// every 20 rows, so they share the failed transaction: none is).
-	if n := pgtest.Count(t, dst.PgConn, "t"); n != 0 {
+	if n := pgtest.Count(t, dst, "t"); n != 0 {
 		t.Errorf("%d rows committed, want 0", n)
 	}
 }
 
 func TestWriteOnDataErrorFailNamesEachConstraint(t *testing.T) {
-	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src.PgConn, badRowsSource+"; UPDATE t SET name = 'ok' WHERE id = 13")
-	dst := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, dst.PgConn, badRowsTarget)
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, badRowsSource+"; UPDATE t SET name = 'ok' WHERE id = 13")
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, dst, badRowsTarget)
 	_, err := write(t, dst, Request{Stream: abi.StreamSpec{Name: "t"}}, badRowsInput(t, src, nil))
 	if err == nil || !strings.Contains(err.Error(), `constraint "qty_positive"`) || !strings.Contains(err.Error(), "key id=27") {
 		t.Fatalf("err = %v, want the CHECK constraint and key id=27", err)
@@ -63,10 +61,10 @@ func TestWriteOnDataErrorFailNamesEachConstraint(t *testing.T) {
 }
 
 func TestWriteOnDataErrorSkip(t *testing.T) {
-	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src.PgConn, badRowsSource)
-	dst := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, dst.PgConn, badRowsTarget)
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, badRowsSource)
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, dst, badRowsTarget)
 	st, err := write(t, dst, Request{Stream: abi.StreamSpec{Name: "t", OnDataError: OnErrorSkip}}, badRowsInput(t, src, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -74,17 +72,17 @@ func TestWriteOnDataErrorSkip(t *testing.T) {
 	if st.Records != 96 || st.Failed != 4 {
 		t.Errorf("records %d failed %d, want 96 and 4", st.Records, st.Failed)
 	}
-	got := pgtest.QueryStrings(t, dst.PgConn, "SELECT count(*), string_agg(id::text, ',' ORDER BY id) FILTER (WHERE id IN (12, 13, 14, 27, 55, 81)) FROM t")[0]
+	got := pgtest.QueryStrings(t, dst, "SELECT count(*), string_agg(id::text, ',' ORDER BY id) FILTER (WHERE id IN (12, 13, 14, 27, 55, 81)) FROM t")[0]
 	if fmt.Sprint(got) != "[96 12,14]" {
 		t.Errorf("rows = %v", got)
 	}
 }
 
 func TestWriteOnDataErrorDLQ(t *testing.T) {
-	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src.PgConn, badRowsSource)
-	dst := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, dst.PgConn, badRowsTarget)
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, badRowsSource)
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, dst, badRowsTarget)
 	spec := abi.StreamSpec{Name: "t", OnDataError: OnErrorDLQ, Pipeline: "p", RunID: "r1"}
 	st, err := write(t, dst, Request{Stream: spec}, badRowsInput(t, src, nil))
 	if err != nil {
@@ -93,10 +91,10 @@ func TestWriteOnDataErrorDLQ(t *testing.T) {
 	if st.Records != 96 || st.Failed != 4 {
 		t.Errorf("records %d failed %d, want 96 and 4", st.Records, st.Failed)
 	}
-	checkDLQ(t, dst.PgConn)
+	checkDLQ(t, dst)
 }
 
-func checkDLQ(t *testing.T, dst *pgconn.PgConn) {
+func checkDLQ(t *testing.T, dst *pgclient.Conn) {
 	t.Helper()
 	rows := pgtest.QueryStrings(t, dst, `SELECT record->>'id', sqlstate, run_id, pipeline, stream, error, record->>'name' FROM "_rapidbyte_dlq" ORDER BY id`)
 	if len(rows) != len(badIDs) {
@@ -113,10 +111,10 @@ func checkDLQ(t *testing.T, dst *pgconn.PgConn) {
 }
 
 func TestWriteMaxFailedRecords(t *testing.T) {
-	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src.PgConn, badRowsSource)
-	dst := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, dst.PgConn, badRowsTarget)
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, badRowsSource)
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, dst, badRowsTarget)
 	spec := abi.StreamSpec{Name: "t", OnDataError: OnErrorSkip, MaxFailedRecords: 2}
 	_, err := write(t, dst, Request{Stream: spec}, badRowsInput(t, src, nil))
 	if !errors.Is(err, ErrTooManyFailed) || !strings.Contains(err.Error(), "max_failed_records = 2") {
@@ -124,7 +122,7 @@ func TestWriteMaxFailedRecords(t *testing.T) {
 	}
 	// Rows 1-40 committed (two checkpoints, two rejections); the third
 	// rejection (id 55) stops the run before its batch commits.
-	if n := pgtest.Count(t, dst.PgConn, "t"); n != 38 {
+	if n := pgtest.Count(t, dst, "t"); n != 38 {
 		t.Errorf("%d rows committed, want 38", n)
 	}
 }
@@ -133,12 +131,12 @@ func TestWriteMaxFailedRecords(t *testing.T) {
 // carried dead letters; the retry must neither dead-letter those rows again
 // nor lose or duplicate good rows.
 func TestWriteDLQRetryExactlyOnce(t *testing.T) {
-	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src.PgConn, badRowsSource)
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, badRowsSource)
 	for _, mode := range []string{ModeAppend, ModeUpsert} {
 		t.Run(mode, func(t *testing.T) {
-			dst := pgtest.ConnectClient(t, pgtest.NewDB(t))
-			pgtest.Exec(t, dst.PgConn, badRowsTarget)
+			dst := pgtest.Connect(t, pgtest.NewDB(t))
+			pgtest.Exec(t, dst, badRowsTarget)
 			spec := abi.StreamSpec{Name: "t", OnDataError: OnErrorDLQ, Pipeline: "p", RunID: "r1", WriteMode: mode, PrimaryKey: []string{"id"}}
 			first := badRowsInput(t, src, nil)
 			first.failCommit = 2 // rows 41-60 commit (with id 55's dead letter), their ack is lost
@@ -162,10 +160,10 @@ func TestWriteDLQRetryExactlyOnce(t *testing.T) {
 			if st.Failed != 1 {
 				t.Errorf("retry failed %d, want 1 (id 81)", st.Failed)
 			}
-			if got := pgtest.QueryStrings(t, dst.PgConn, "SELECT count(*), count(DISTINCT id) FROM t")[0]; fmt.Sprint(got) != "[96 96]" {
+			if got := pgtest.QueryStrings(t, dst, "SELECT count(*), count(DISTINCT id) FROM t")[0]; fmt.Sprint(got) != "[96 96]" {
 				t.Errorf("rows = %v", got)
 			}
-			checkDLQ(t, dst.PgConn)
+			checkDLQ(t, dst)
 		})
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
@@ -35,7 +33,7 @@ var typeName = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_ $]*|"[^"\x00]+")(?:\
 // type when it is a valid type in this database whose binary format this
 // connector can write from f's Arrow type, else a type derived from the
 // Arrow type (for example an enum missing here becomes text).
-func columnType(ctx context.Context, conn *pgconn.PgConn, f abi.Field) (string, error) {
+func columnType(ctx context.Context, conn *pgclient.Conn, f abi.Field) (string, error) {
 	at, err := pgarrow.ParseArrow(f.Type)
 	if err != nil {
 		return "", fmt.Errorf("%w: field %q: %v", ErrSchema, f.Name, err)
@@ -67,7 +65,7 @@ WHERE t.oid = to_regtype($1)`, []byte(st))
 }
 
 // columnDefs returns "name type [NOT NULL]" for every field.
-func columnDefs(ctx context.Context, conn *pgconn.PgConn, fields []abi.Field) ([]string, error) {
+func columnDefs(ctx context.Context, conn *pgclient.Conn, fields []abi.Field) ([]string, error) {
 	defs := make([]string, len(fields))
 	for i, f := range fields {
 		typ, err := columnType(ctx, conn, f)
@@ -84,7 +82,7 @@ func columnDefs(ctx context.Context, conn *pgconn.PgConn, fields []abi.Field) ([
 
 // createTable creates schema.name from fields (with a primary key when pk
 // is not empty) unless it exists.
-func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, fields []abi.Field, pk []string, extra ...string) error {
+func createTable(ctx context.Context, conn *pgclient.Conn, schema, name string, fields []abi.Field, pk []string, extra ...string) error {
 	defs, err := columnDefs(ctx, conn, fields)
 	if err != nil {
 		return err
@@ -106,7 +104,7 @@ func createTable(ctx context.Context, conn *pgconn.PgConn, schema, name string, 
 // ddl runs DDL statements in one transaction holding a per-schema advisory
 // lock, so that concurrent writers (partitions of one stream) do not race
 // on CREATE ... IF NOT EXISTS, which PostgreSQL does not make atomic.
-func ddl(ctx context.Context, conn *pgconn.PgConn, schema, sql string) error {
+func ddl(ctx context.Context, conn *pgclient.Conn, schema, sql string) error {
 	lock := fmt.Sprintf("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", pgsql.Literal("rapidbyte:"+schema))
 	if err := pgclient.Exec(ctx, conn, "BEGIN; "+lock+"; "+sql+"; COMMIT"); err != nil {
 		_ = pgclient.Exec(context.WithoutCancel(ctx), conn, "ROLLBACK")

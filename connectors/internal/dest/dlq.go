@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
@@ -18,7 +16,7 @@ import (
 const DLQTable = "_rapidbyte_dlq"
 
 // ensureDLQTable creates the schema and the dead-letter table.
-func ensureDLQTable(ctx context.Context, conn *pgconn.PgConn, schema string) error {
+func ensureDLQTable(ctx context.Context, conn *pgclient.Conn, schema string) error {
 	sql := fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %s;
 CREATE TABLE IF NOT EXISTS %s (
   id        bigserial   PRIMARY KEY,

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
@@ -232,7 +230,7 @@ func atoi(s string) int {
 }
 
 // ensureSchemaTable creates the schema record table.
-func ensureSchemaTable(ctx context.Context, conn *pgconn.PgConn, schema string) error {
+func ensureSchemaTable(ctx context.Context, conn *pgclient.Conn, schema string) error {
 	sql := fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %s;
 CREATE TABLE IF NOT EXISTS %s (
   pipeline   text        NOT NULL,
@@ -248,7 +246,7 @@ CREATE TABLE IF NOT EXISTS %s (
 
 // RecordedSchema returns the stream schema recorded for pipeline's writes
 // into schema.table, nil when none (or no record table).
-func RecordedSchema(ctx context.Context, conn *pgconn.PgConn, schema, pipeline, table string) ([]abi.Field, error) {
+func RecordedSchema(ctx context.Context, conn *pgclient.Conn, schema, pipeline, table string) ([]abi.Field, error) {
 	qualified := pgsql.Qualified(schema, SchemaTable)
 	rows, err := pgclient.Query(ctx, conn, "SELECT to_regclass($1) IS NOT NULL", []byte(qualified))
 	if err != nil {
@@ -274,7 +272,7 @@ func RecordedSchema(ctx context.Context, conn *pgconn.PgConn, schema, pipeline, 
 
 // recordSchema stores fields as the stream schema of pipeline's writes
 // into schema.table.
-func recordSchema(ctx context.Context, conn *pgconn.PgConn, schema, pipeline, table string, fields []abi.Field) error {
+func recordSchema(ctx context.Context, conn *pgclient.Conn, schema, pipeline, table string, fields []abi.Field) error {
 	b, err := json.Marshal(fields)
 	if err != nil {
 		return fmt.Errorf("encode schema record: %w", err)
@@ -291,7 +289,7 @@ ON CONFLICT (pipeline, stream) DO UPDATE SET fields = EXCLUDED.fields, updated_a
 // PlanWrite plans the drift of a write of spec with fields into schema
 // without changing anything; exists is false (and the plan empty) when the
 // destination table does not exist yet.
-func PlanWrite(ctx context.Context, conn *pgconn.PgConn, schema string, spec abi.StreamSpec, fields []abi.Field) (plan Plan, exists bool, err error) {
+func PlanWrite(ctx context.Context, conn *pgclient.Conn, schema string, spec abi.StreamSpec, fields []abi.Field) (plan Plan, exists bool, err error) {
 	if schema == "" {
 		schema = "public"
 	}

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -25,13 +23,13 @@ func driftRun(t *testing.T, src *pgclient.Conn, dst *pgclient.Conn, spec abi.Str
 // writes again with spec.
 func driftCase(t *testing.T, before, change string, spec abi.StreamSpec) (*pgclient.Conn, Stats, error) {
 	t.Helper()
-	src := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	dst := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, src.PgConn, before)
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	dst := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, before)
 	if _, err := driftRun(t, src, dst, abi.StreamSpec{}); err != nil {
 		t.Fatalf("first write: %v", err)
 	}
-	pgtest.Exec(t, src.PgConn, change)
+	pgtest.Exec(t, src, change)
 	st, err := driftRun(t, src, dst, spec)
 	return dst, st, err
 }
@@ -48,7 +46,7 @@ func wantSchemaError(t *testing.T, err error, parts ...string) {
 	}
 }
 
-func columnInfo(t *testing.T, dst *pgconn.PgConn, col string) string {
+func columnInfo(t *testing.T, dst *pgclient.Conn, col string) string {
 	t.Helper()
 	return fmt.Sprint(pgtest.QueryStrings(t, dst, fmt.Sprintf(`SELECT format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
 		WHERE attrelid = 't'::regclass AND attname = '%s'`, col)))
@@ -65,14 +63,14 @@ func TestDriftRemovedColumn(t *testing.T) {
 		if len(st.Drifts) != 1 || st.Drifts[0].String() != `removed_column "b" (text -> ): ignore` {
 			t.Errorf("drifts = %v", st.Drifts)
 		}
-		if got := pgtest.QueryStrings(t, dst.PgConn, "SELECT count(*), count(b) FROM t WHERE id = 2")[0]; fmt.Sprint(got) != "[1 0]" {
+		if got := pgtest.QueryStrings(t, dst, "SELECT count(*), count(b) FROM t WHERE id = 2")[0]; fmt.Sprint(got) != "[1 0]" {
 			t.Errorf("new row: %v, want b NULL", got)
 		}
 	})
 	t.Run("fail", func(t *testing.T) {
 		dst, _, err := driftCase(t, before, change, abi.StreamSpec{RemovedColumn: "fail"})
 		wantSchemaError(t, err, `removed_column "b"`, "fail")
-		if n := pgtest.Count(t, dst.PgConn, "t"); n != 1 {
+		if n := pgtest.Count(t, dst, "t"); n != 1 {
 			t.Errorf("%d rows, want only the first write's", n)
 		}
 	})
@@ -86,10 +84,10 @@ func TestDriftTypeChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := columnInfo(t, dst.PgConn, "v") + columnInfo(t, dst.PgConn, "w"); got != "[[bigint f]][[character varying(20) f]]" {
+		if got := columnInfo(t, dst, "v") + columnInfo(t, dst, "w"); got != "[[bigint f]][[character varying(20) f]]" {
 			t.Errorf("columns = %s, want widened", got)
 		}
-		if got := pgtest.QueryStrings(t, dst.PgConn, "SELECT v, w FROM t WHERE id = 2")[0]; fmt.Sprint(got) != "[3000000000 a longer text]" {
+		if got := pgtest.QueryStrings(t, dst, "SELECT v, w FROM t WHERE id = 2")[0]; fmt.Sprint(got) != "[3000000000 a longer text]" {
 			t.Errorf("row 2 = %v", got)
 		}
 	})
@@ -101,22 +99,22 @@ func TestDriftTypeChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Drifts) != 1 || st.Drifts[0].Widen || columnInfo(t, dst.PgConn, "v") != "[[bigint f]]" {
-			t.Errorf("drifts %v, column %s", st.Drifts, columnInfo(t, dst.PgConn, "v"))
+		if len(st.Drifts) != 1 || st.Drifts[0].Widen || columnInfo(t, dst, "v") != "[[bigint f]]" {
+			t.Errorf("drifts %v, column %s", st.Drifts, columnInfo(t, dst, "v"))
 		}
 	})
 	t.Run("coerce rejects what does not fit", func(t *testing.T) {
 		// varchar(20) -> text is a widening of the source, but the
 		// destination column is user-narrowed (varchar(5)): values are
 		// cast and a too-long one is a data error under on_data_error.
-		src := pgtest.ConnectClient(t, pgtest.NewDB(t))
-		dst := pgtest.ConnectClient(t, pgtest.NewDB(t))
-		pgtest.Exec(t, src.PgConn, "CREATE TABLE t (id int, w varchar(20)); INSERT INTO t VALUES (1, 'abc')")
-		pgtest.Exec(t, dst.PgConn, "CREATE TABLE t (id int, w varchar(5))")
+		src := pgtest.Connect(t, pgtest.NewDB(t))
+		dst := pgtest.Connect(t, pgtest.NewDB(t))
+		pgtest.Exec(t, src, "CREATE TABLE t (id int, w varchar(20)); INSERT INTO t VALUES (1, 'abc')")
+		pgtest.Exec(t, dst, "CREATE TABLE t (id int, w varchar(5))")
 		if _, err := driftRun(t, src, dst, abi.StreamSpec{}); err != nil {
 			t.Fatal(err)
 		}
-		pgtest.Exec(t, src.PgConn, "ALTER TABLE t ALTER w TYPE text; INSERT INTO t VALUES (2, 'too long for five')")
+		pgtest.Exec(t, src, "ALTER TABLE t ALTER w TYPE text; INSERT INTO t VALUES (2, 'too long for five')")
 		st, err := driftRun(t, src, dst, abi.StreamSpec{OnDataError: OnErrorSkip})
 		if err != nil || st.Failed != 1 || st.Records != 1 {
 			t.Fatalf("stats %+v, err %v: want 1 written and 1 rejected", st, err)
@@ -131,10 +129,10 @@ func TestDriftTypeChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := pgtest.QueryStrings(t, dst.PgConn, "SELECT count(*), count(v), count(w) FROM t WHERE id = 2")[0]; fmt.Sprint(got) != "[1 0 0]" {
+		if got := pgtest.QueryStrings(t, dst, "SELECT count(*), count(v), count(w) FROM t WHERE id = 2")[0]; fmt.Sprint(got) != "[1 0 0]" {
 			t.Errorf("row 2 = %v, want v and w NULL", got)
 		}
-		if got := columnInfo(t, dst.PgConn, "v"); got != "[[integer f]]" {
+		if got := columnInfo(t, dst, "v"); got != "[[integer f]]" {
 			t.Errorf("column v = %s, want unchanged", got)
 		}
 	})
@@ -148,17 +146,17 @@ func TestDriftNullabilityChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := columnInfo(t, dst.PgConn, "v"); got != "[[text f]]" {
+		if got := columnInfo(t, dst, "v"); got != "[[text f]]" {
 			t.Errorf("column v = %s, want NOT NULL dropped", got)
 		}
-		if n := pgtest.Count(t, dst.PgConn, "t WHERE id = 2 AND v IS NULL"); n != 1 {
+		if n := pgtest.Count(t, dst, "t WHERE id = 2 AND v IS NULL"); n != 1 {
 			t.Errorf("null row count = %d", n)
 		}
 	})
 	t.Run("fail", func(t *testing.T) {
 		dst, _, err := driftCase(t, before, change, abi.StreamSpec{NullabilityChange: "fail"})
 		wantSchemaError(t, err, `nullability_change "v" (NOT NULL -> NULL): fail`)
-		if got := columnInfo(t, dst.PgConn, "v"); got != "[[text t]]" {
+		if got := columnInfo(t, dst, "v"); got != "[[text t]]" {
 			t.Errorf("column v = %s, want still NOT NULL", got)
 		}
 	})

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
 )
@@ -42,7 +40,7 @@ func ownerComment(pipeline, stream, runID string) string {
 }
 
 // StagingTables lists the replace-mode staging tables in schema.
-func StagingTables(ctx context.Context, conn *pgconn.PgConn, schema string) ([]StagingTable, error) {
+func StagingTables(ctx context.Context, conn *pgclient.Conn, schema string) ([]StagingTable, error) {
 	if schema == "" {
 		schema = "public"
 	}
@@ -69,7 +67,7 @@ ORDER BY c.relname`, []byte(schema), []byte(stagingPrefix))
 // pipeline's stream: runs that failed for good leave them behind, and only
 // one run of a pipeline is active at a time, so any run other than runID is
 // over. It returns the tables dropped.
-func dropStaleStaging(ctx context.Context, conn *pgconn.PgConn, schema, pipeline, stream, runID string) ([]string, error) {
+func dropStaleStaging(ctx context.Context, conn *pgclient.Conn, schema, pipeline, stream, runID string) ([]string, error) {
 	all, err := StagingTables(ctx, conn, schema)
 	if err != nil {
 		return nil, err

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -38,7 +36,7 @@ type wmKey struct {
 func (k wmKey) table() string { return pgsql.Qualified(k.schema, WatermarkTable) }
 
 // ensureWatermarkTable creates the schema and the watermark table.
-func ensureWatermarkTable(ctx context.Context, conn *pgconn.PgConn, schema string) error {
+func ensureWatermarkTable(ctx context.Context, conn *pgclient.Conn, schema string) error {
 	sql := fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %s;
 CREATE TABLE IF NOT EXISTS %s (
   pipeline          text        NOT NULL,
@@ -57,7 +55,7 @@ CREATE TABLE IF NOT EXISTS %s (
 }
 
 // readWatermark returns the watermark row of k.
-func readWatermark(ctx context.Context, conn *pgconn.PgConn, k wmKey) (watermark, error) {
+func readWatermark(ctx context.Context, conn *pgclient.Conn, k wmKey) (watermark, error) {
 	rows, err := pgclient.Query(ctx, conn, fmt.Sprintf(
 		`SELECT run_id, records_committed, completed, checkpoint FROM %s WHERE pipeline = $1 AND stream = $2 AND "partition" = $3`, k.table()),
 		[]byte(k.pipeline), []byte(k.stream), []byte(strconv.FormatUint(uint64(k.partition), 10)))
@@ -82,7 +80,7 @@ func readWatermark(ctx context.Context, conn *pgconn.PgConn, k wmKey) (watermark
 }
 
 // writeWatermark upserts the watermark of k inside the caller's transaction.
-func writeWatermark(ctx context.Context, conn *pgconn.PgConn, k wmKey, runID string, records uint64, completed bool, cp *abi.Checkpoint) error {
+func writeWatermark(ctx context.Context, conn *pgclient.Conn, k wmKey, runID string, records uint64, completed bool, cp *abi.Checkpoint) error {
 	var cpJSON []byte
 	if cp != nil {
 		var err error

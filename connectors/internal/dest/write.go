@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
@@ -153,7 +151,7 @@ func cursorText(v *abi.CursorValue) string {
 // writer is the state of one Write.
 type writer struct {
 	client     *pgclient.Conn // COPY
-	conn       *pgconn.PgConn // everything else: client's
+	conn       *pgclient.Conn // everything else: client's
 	req        Request
 	schema     string
 	target     string // destination table
@@ -194,7 +192,7 @@ type pendingBatch struct {
 
 // Write writes the input into the destination table.
 func Write(ctx context.Context, conn *pgclient.Conn, req Request, in Input) (Stats, error) {
-	w := &writer{client: conn, conn: conn.PgConn, req: req, schema: req.Schema, mode: req.Stream.WriteMode}
+	w := &writer{client: conn, conn: conn, req: req, schema: req.Schema, mode: req.Stream.WriteMode}
 	if w.schema == "" {
 		w.schema = "public"
 	}
@@ -542,16 +540,16 @@ func (w *writer) commit(ctx context.Context, cp *abi.Checkpoint, final bool) err
 			return err
 		}
 	}
-	res, err := w.conn.Exec(ctx, "COMMIT").ReadAll()
+	tag, err := pgclient.ExecTag(ctx, w.conn, "COMMIT")
 	w.inTx = false
 	if err != nil {
-		var pgErr *pgconn.PgError
+		var pgErr *pgclient.PgError
 		if errors.As(err, &pgErr) {
 			return fmt.Errorf("commit: %w", err)
 		}
 		return &CommitUnknownError{Err: err}
 	}
-	if len(res) == 0 || res[0].CommandTag.String() != "COMMIT" {
+	if tag != "COMMIT" {
 		return fmt.Errorf("commit: transaction was rolled back")
 	}
 	w.stats.Commits++

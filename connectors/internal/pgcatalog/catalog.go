@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 )
@@ -83,7 +81,7 @@ ORDER BY n.nspname, c.relname, array_position(i.indkey::int2[], a.attnum)`
 
 // Tables returns the base tables of schema (” = all non-system schemas),
 // restricted to one table when table is not empty, sorted by schema and name.
-func Tables(ctx context.Context, conn *pgconn.PgConn, schema, table string) ([]Table, error) {
+func Tables(ctx context.Context, conn *pgclient.Conn, schema, table string) ([]Table, error) {
 	rows, err := pgclient.Query(ctx, conn, columnsSQL, []byte(schema), []byte(table))
 	if err != nil {
 		return nil, fmt.Errorf("list columns: %w", err)
@@ -156,7 +154,7 @@ GROUP BY n.nspname, c.relname`
 
 // Sizes returns the estimated size in bytes of every base table of schema
 // (an empty schema: every non-system schema), keyed by schema and name.
-func Sizes(ctx context.Context, conn *pgconn.PgConn, schema string) (map[[2]string]uint64, error) {
+func Sizes(ctx context.Context, conn *pgclient.Conn, schema string) (map[[2]string]uint64, error) {
 	rows, err := pgclient.Query(ctx, conn, sizesSQL, []byte(schema))
 	if err != nil {
 		return nil, fmt.Errorf("estimate table sizes: %w", err)
@@ -173,7 +171,7 @@ func Sizes(ctx context.Context, conn *pgconn.PgConn, schema string) (map[[2]stri
 }
 
 // Lookup returns one table, ok false when it does not exist.
-func Lookup(ctx context.Context, conn *pgconn.PgConn, schema, table string) (Table, bool, error) {
+func Lookup(ctx context.Context, conn *pgclient.Conn, schema, table string) (Table, bool, error) {
 	ts, err := Tables(ctx, conn, schema, table)
 	if err != nil || len(ts) == 0 {
 		return Table{}, false, err

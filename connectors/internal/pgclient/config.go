@@ -1,7 +1,10 @@
-// Package pgclient holds the PostgreSQL connection settings shared by the
-// source and destination connectors, opens pgconn connections (optionally
-// through a caller-supplied dialer, for host-proxied sockets) and classifies
-// PostgreSQL errors into connector error categories.
+// Package pgclient is the connectors' PostgreSQL client: the connection
+// settings shared by the source and destination, connections (through a
+// caller-supplied dialer, for host-proxied sockets; TLS in the host) that
+// authenticate with SCRAM-SHA-256, MD5 or a password, queries, streamed
+// results, COPY FROM STDIN and the replication commands, and the
+// classification of PostgreSQL errors into connector error categories. It
+// speaks the protocol through pgproto3 only (see Conn for why).
 package pgclient
 
 import (

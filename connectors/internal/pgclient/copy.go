@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -35,16 +34,15 @@ var errCopyEnded = errors.New("the server ended the COPY early")
 // the data: fill calls send with whole CopyData messages, each msg holding
 // CopyDataHeader bytes for the header (send fills them in) and then the
 // data. Send returns an error once the server has rejected the COPY (its
-// *pgconn.PgError) or writing failed; fill should then return that error.
+// *PgError) or writing failed; fill should then return that error.
 // When fill returns an error on its own, the COPY is aborted (CopyFail) and
 // CopyFrom returns that error; otherwise CopyFrom ends the COPY and returns
 // the server's verdict.
 //
-// It writes the messages straight to the connection instead of through
-// pgconn.CopyFrom, which copies the data through an io.Reader into 64 KiB
-// messages and polls the socket for the server's answer between them: in a
-// wasm guest each copy and poll is work of its own, and each poll a host
-// call. A goroutine reads the server's messages meanwhile, so an error
+// It writes the messages straight to the connection, with no copy through
+// an io.Reader into 64 KiB messages and no poll of the socket for the
+// server's answer between them (pgx's way): in a wasm guest each copy and
+// poll is work of its own, and each poll a host call. A goroutine reads the server's messages meanwhile, so an error
 // stops the sending at the next message. The connection must be idle (or
 // have a COPY pending, see StartCopy); it is idle again afterwards, unless
 // writing or reading failed or ctx ended: then the connection has been
@@ -128,7 +126,7 @@ func (c *Conn) SettlePrevious() error {
 }
 
 func (c *Conn) copyFrom(ctx context.Context, sql string, fill func(send func(msg []byte) error) error, async bool) (err error) {
-	if c.rd == nil || c.IsBusy() || c.IsClosed() || c.pending == nil && c.Frontend().ReadBufferLen() != 0 {
+	if c.rd == nil || c.IsClosed() || c.pending == nil && c.Frontend().ReadBufferLen() != 0 {
 		return fmt.Errorf("copy: connection is not idle")
 	}
 	conn := c.Conn()
@@ -312,7 +310,7 @@ func (r *copyReader) run() {
 				r.err, r.broken = fmt.Errorf("%w: ErrorResponse: %v", errProtocol, err), true
 				return
 			}
-			r.err = pgconn.ErrorResponseToPgError(&msg)
+			r.err = pgError(&msg)
 		case 'G', 'C', 'N', 'S', 'A': // CopyInResponse, CommandComplete, notices, statuses
 		default:
 			r.err, r.broken = fmt.Errorf("%w: %q during COPY FROM STDIN", errProtocol, typ), true

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
 )
@@ -30,17 +28,17 @@ func lines(from, to int, v string) string {
 
 func count(t *testing.T, conn *pgclient.Conn, table string) int {
 	t.Helper()
-	return pgtest.Count(t, conn.PgConn, table)
+	return pgtest.Count(t, conn, table)
 }
 
 func TestCopyFrom(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
+	conn := pgtest.Connect(t, cfg)
 	ctx := context.Background()
-	pgtest.Exec(t, conn.PgConn, "CREATE TABLE t (id int PRIMARY KEY, v text)")
+	pgtest.Exec(t, conn, "CREATE TABLE t (id int PRIMARY KEY, v text)")
 	reset := func(t *testing.T) {
 		t.Helper()
-		pgtest.Exec(t, conn.PgConn, "TRUNCATE t")
+		pgtest.Exec(t, conn, "TRUNCATE t")
 	}
 
 	t.Run("several messages, one larger than a write", func(t *testing.T) {
@@ -61,7 +59,7 @@ func TestCopyFrom(t *testing.T) {
 		if n := count(t, conn, "t"); n != 1001 {
 			t.Fatalf("rows = %d", n)
 		}
-		if got := pgtest.QueryStrings(t, conn.PgConn, "SELECT length(v) FROM t WHERE id = 1000")[0][0]; got != fmt.Sprint(len(big)) {
+		if got := pgtest.QueryStrings(t, conn, "SELECT length(v) FROM t WHERE id = 1000")[0][0]; got != fmt.Sprint(len(big)) {
 			t.Fatalf("length of the big value = %s", got)
 		}
 		stillUsable(t, conn)
@@ -87,7 +85,7 @@ func TestCopyFrom(t *testing.T) {
 			}
 			return nil
 		})
-		var pgErr *pgconn.PgError
+		var pgErr *pgclient.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "22P02" || !strings.Contains(pgErr.Where, "line 3") {
 			t.Fatalf("got %v (%#v), want invalid_text_representation at line 3", err, pgErr)
 		}
@@ -126,7 +124,7 @@ func TestCopyFrom(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 			return send(copyMsg(lines(10, 20, "a")))
 		})
-		var pgErr *pgconn.PgError
+		var pgErr *pgclient.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "42P01" {
 			t.Fatalf("got %v, want undefined_table", err)
 		}
@@ -135,10 +133,10 @@ func TestCopyFrom(t *testing.T) {
 
 	t.Run("a notice per row does not block the COPY", func(t *testing.T) {
 		reset(t)
-		pgtest.Exec(t, conn.PgConn, `CREATE FUNCTION noisy() RETURNS trigger LANGUAGE plpgsql AS
+		pgtest.Exec(t, conn, `CREATE FUNCTION noisy() RETURNS trigger LANGUAGE plpgsql AS
 $$BEGIN RAISE NOTICE '%', repeat('n', 1000); RETURN NEW; END$$;
 CREATE TRIGGER noisy BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION noisy()`)
-		defer pgtest.Exec(t, conn.PgConn, "DROP TRIGGER noisy ON t")
+		defer pgtest.Exec(t, conn, "DROP TRIGGER noisy ON t")
 		// About 20 MB of notices, more than the sockets buffer; the data
 		// goes as one message of several writes.
 		const rows = 20000
@@ -157,7 +155,7 @@ CREATE TRIGGER noisy BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION noisy()`)
 	})
 
 	t.Run("cancel closes the connection", func(t *testing.T) {
-		c := pgtest.ConnectClient(t, cfg)
+		c := pgtest.Connect(t, cfg)
 		cctx, cancel := context.WithCancel(ctx)
 		err := c.CopyFrom(cctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
 			if err := send(copyMsg(lines(0, 10, "a"))); err != nil {
@@ -173,7 +171,7 @@ CREATE TRIGGER noisy BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION noisy()`)
 	})
 
 	t.Run("a panic in fill closes the connection and goes on", func(t *testing.T) {
-		c := pgtest.ConnectClient(t, cfg)
+		c := pgtest.Connect(t, cfg)
 		func() {
 			defer func() {
 				if p := recover(); p != "encoder bug" {
@@ -195,9 +193,9 @@ CREATE TRIGGER noisy BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION noisy()`)
 
 func TestStartCopy(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
+	conn := pgtest.Connect(t, cfg)
 	ctx := context.Background()
-	pgtest.Exec(t, conn.PgConn, "CREATE TABLE t (id int PRIMARY KEY, v text)")
+	pgtest.Exec(t, conn, "CREATE TABLE t (id int PRIMARY KEY, v text)")
 	start := func(from, to int) error {
 		return conn.StartCopy(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
 			return send(copyMsg(lines(from, to, "a")))
@@ -207,14 +205,14 @@ func TestStartCopy(t *testing.T) {
 	// pending COPY was left unread.
 	usable := func(t *testing.T) {
 		t.Helper()
-		if got := pgtest.QueryStrings(t, conn.PgConn, "SELECT 'ok'")[0][0]; got != "ok" {
+		if got := pgtest.QueryStrings(t, conn, "SELECT 'ok'")[0][0]; got != "ok" {
 			t.Fatalf("connection answered %q", got)
 		}
 	}
 	begin := func(t *testing.T) {
 		t.Helper()
-		pgtest.Exec(t, conn.PgConn, "TRUNCATE t")
-		pgtest.Exec(t, conn.PgConn, "BEGIN")
+		pgtest.Exec(t, conn, "TRUNCATE t")
+		pgtest.Exec(t, conn, "BEGIN")
 	}
 
 	t.Run("pending verdicts in a transaction", func(t *testing.T) {
@@ -245,7 +243,7 @@ func TestStartCopy(t *testing.T) {
 		if err := conn.Settle(); err != nil {
 			t.Fatal(err)
 		}
-		pgtest.Exec(t, conn.PgConn, "COMMIT")
+		pgtest.Exec(t, conn, "COMMIT")
 		if n := count(t, conn, "t"); n != 400 {
 			t.Errorf("%d rows, want 400", n)
 		}
@@ -275,14 +273,14 @@ func TestStartCopy(t *testing.T) {
 		} else if !errors.As(err, new(*pgclient.PendingCopyError)) {
 			t.Fatalf("StartCopy = %v, want a PendingCopyError", err)
 		}
-		var pgErr *pgconn.PgError
+		var pgErr *pgclient.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 			t.Fatalf("err = %v, want the pending COPY's unique violation", err)
 		}
 		if conn.IsClosed() {
 			t.Fatal("connection closed")
 		}
-		pgtest.Exec(t, conn.PgConn, "ROLLBACK")
+		pgtest.Exec(t, conn, "ROLLBACK")
 		usable(t)
 		if n := count(t, conn, "t"); n != 0 {
 			t.Errorf("%d rows, want 0", n)
@@ -290,7 +288,7 @@ func TestStartCopy(t *testing.T) {
 	})
 
 	t.Run("a failed pending COPY outside a transaction", func(t *testing.T) {
-		pgtest.Exec(t, conn.PgConn, "TRUNCATE t")
+		pgtest.Exec(t, conn, "TRUNCATE t")
 		if err := start(0, 10); err != nil {
 			t.Fatal(err)
 		}
@@ -317,7 +315,7 @@ func TestStartCopy(t *testing.T) {
 		if err := start(0, 10); err != nil {
 			t.Fatal(err)
 		}
-		var pgErr *pgconn.PgError
+		var pgErr *pgclient.PgError
 		if err := conn.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
 			return send(copyMsg(lines(0, 10, "a")))
 		}); !errors.As(err, &pgErr) || pgErr.Code != "23505" {
@@ -326,15 +324,15 @@ func TestStartCopy(t *testing.T) {
 		if err := conn.Settle(); err != nil {
 			t.Fatalf("Settle after CopyFrom = %v, want nil: CopyFrom read every verdict", err)
 		}
-		pgtest.Exec(t, conn.PgConn, "ROLLBACK")
+		pgtest.Exec(t, conn, "ROLLBACK")
 		usable(t)
 	})
 
 	t.Run("a cancelled context closes the connection at Settle", func(t *testing.T) {
-		c := pgtest.ConnectClient(t, cfg)
+		c := pgtest.Connect(t, cfg)
 		cctx, cancel := context.WithCancel(ctx)
-		pgtest.Exec(t, c.PgConn, "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
-		other := pgtest.ConnectClient(t, cfg)
+		pgtest.Exec(t, c, "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+		other := pgtest.Connect(t, cfg)
 		// other's COPY waits for c's lock, so its verdict is pending until
 		// the context ends.
 		if err := other.StartCopy(cctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
@@ -349,6 +347,6 @@ func TestStartCopy(t *testing.T) {
 		if !other.IsClosed() {
 			t.Error("connection left open")
 		}
-		pgtest.Exec(t, c.PgConn, "ROLLBACK")
+		pgtest.Exec(t, c, "ROLLBACK")
 	})
 }

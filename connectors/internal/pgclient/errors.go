@@ -8,8 +8,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
@@ -23,19 +21,21 @@ type Class struct {
 	Retryable bool
 }
 
-// Classify maps an error from pgconn (or the dialer) to a Class.
+// Classify maps an error from a connection (or the dialer) to a Class.
 func Classify(err error) Class {
 	if err == nil {
 		return Class{}
 	}
-	var pgErr *pgconn.PgError
+	var pgErr *PgError
 	if errors.As(err, &pgErr) {
 		return classifySQLState(pgErr.Code)
 	}
 	switch {
+	case errors.Is(err, errAuth):
+		return Class{Category: abi.CategoryAuth, Code: "auth"}
 	case errors.Is(err, context.Canceled):
 		return Class{Category: abi.CategoryCancelled, Code: "cancelled"}
-	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
+	case Timeout(err):
 		return Class{Category: abi.CategoryTransientNetwork, Code: "timeout", Retryable: true}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
@@ -46,7 +46,7 @@ func Classify(err error) Class {
 	if errors.As(err, &netErr) {
 		return Class{Category: abi.CategoryTransientNetwork, Code: "network", Retryable: true}
 	}
-	var connErr *pgconn.ConnectError
+	var connErr *ConnectError
 	if errors.As(err, &connErr) {
 		return Class{Category: abi.CategoryTransientNetwork, Code: "connect", Retryable: true}
 	}

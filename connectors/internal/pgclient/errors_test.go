@@ -9,13 +9,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
 func TestClassify(t *testing.T) {
-	pg := func(code string) error { return fmt.Errorf("query: %w", &pgconn.PgError{Code: code}) }
+	pg := func(code string) error { return fmt.Errorf("query: %w", &PgError{Code: code}) }
 	tests := []struct {
 		err  error
 		want Class

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -37,13 +36,13 @@ var errProtocol = errors.New("unexpected protocol message")
 // error.
 //
 // It reads the server's messages straight from the connection's read
-// buffer instead of through pgconn, which decodes and dispatches every
-// message separately: in a wasm guest that per-row machinery cost about as
-// much as converting the values. The connection must be idle; it is idle
+// buffer instead of decoding and dispatching every message separately
+// (pgproto3's Receive): in a wasm guest that per-row machinery cost about
+// as much as converting the values. The connection must be idle; it is idle
 // again afterwards, unless reading failed or ctx ended: then the
 // connection has been closed.
 func (c *Conn) StreamRows(ctx context.Context, q Statement, rows func(rows [][]byte) error) (err error) {
-	if c.rd == nil || c.IsBusy() || c.IsClosed() || c.Frontend().ReadBufferLen() != 0 {
+	if c.rd == nil || c.IsClosed() || c.pending != nil || c.Frontend().ReadBufferLen() != 0 {
 		return fmt.Errorf("stream rows: connection is not idle")
 	}
 	conn := c.Conn()
@@ -182,7 +181,7 @@ func (c *Conn) handle(typ byte, body []byte, serverErr *error) (done bool, err e
 		if err := msg.Decode(body); err != nil {
 			return false, fmt.Errorf("%w: ErrorResponse: %v", errProtocol, err)
 		}
-		*serverErr = pgconn.ErrorResponseToPgError(&msg)
+		*serverErr = pgError(&msg)
 		return false, nil
 	case '1', '2', 'C', 'n', 'N', 'S', 'A', 'T': // ParseComplete, BindComplete, CommandComplete, NoData, notices, statuses
 		return false, nil

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
 )
@@ -42,13 +40,13 @@ func text(sql string, params ...string) pgclient.Statement {
 // stillUsable fails unless conn answers a query.
 func stillUsable(t *testing.T, conn *pgclient.Conn) {
 	t.Helper()
-	if _, err := pgclient.Query(context.Background(), conn.PgConn, "SELECT 1"); err != nil {
+	if _, err := pgclient.Query(context.Background(), conn, "SELECT 1"); err != nil {
 		t.Fatalf("connection not usable afterwards: %v", err)
 	}
 }
 
 func TestStreamRows(t *testing.T) {
-	conn := pgtest.ConnectClient(t, pgtest.AdminConfig(t))
+	conn := pgtest.Connect(t, pgtest.AdminConfig(t))
 	ctx := context.Background()
 
 	t.Run("rows, NULLs and a message larger than the read buffer", func(t *testing.T) {
@@ -74,7 +72,7 @@ func TestStreamRows(t *testing.T) {
 	t.Run("a server error after some rows", func(t *testing.T) {
 		rows := 0
 		err := conn.StreamRows(ctx, text("SELECT 10 / (5 - i) FROM generate_series(1, 10) i"), func(r [][]byte) error { rows += len(r); return nil })
-		var pgErr *pgconn.PgError
+		var pgErr *pgclient.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "22012" {
 			t.Fatalf("got %v, want division_by_zero", err)
 		}
@@ -99,7 +97,7 @@ func TestStreamRows(t *testing.T) {
 	})
 
 	t.Run("cancel closes the connection", func(t *testing.T) {
-		c := pgtest.ConnectClient(t, pgtest.AdminConfig(t))
+		c := pgtest.Connect(t, pgtest.AdminConfig(t))
 		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
 		err := c.StreamRows(cctx, text("SELECT pg_sleep(5)"), func([][]byte) error { return nil })

@@ -22,7 +22,9 @@ import (
 const pgBin = "/usr/lib/postgresql/15/bin"
 
 // tlsCluster starts a throwaway PostgreSQL cluster with ssl=on that
-// rejects non-TLS connections, and returns its port and the CA PEM.
+// rejects non-TLS connections, and returns its port and the CA PEM. Roles
+// rb_scram, rb_scram_utf8, rb_md5 and rb_clear (none created here) must authenticate with
+// scram-sha-256 (the first two), md5 and password; every other role is trusted.
 func tlsCluster(t *testing.T) (int, string) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(pgBin, "initdb")); err != nil {
@@ -67,7 +69,9 @@ func tlsCluster(t *testing.T) (int, string) {
 		"ssl = on\nssl_cert_file = '" + filepath.Join(dir, "server.crt") + "'\nssl_key_file = '" + filepath.Join(dir, "server.key") + "'\n" +
 		"shared_buffers = 16MB\nfsync = off\n"
 	appendFile(t, filepath.Join(data, "postgresql.conf"), conf)
-	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte("local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte("local all all trust\n"+
+		"hostssl all rb_scram,rb_scram_utf8 127.0.0.1/32 scram-sha-256\nhostssl all rb_md5 127.0.0.1/32 md5\nhostssl all rb_clear 127.0.0.1/32 password\n"+
+		"hostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if os.Geteuid() == 0 {
@@ -156,7 +160,7 @@ func TestTLSModes(t *testing.T) {
 				return
 			}
 			defer conn.Close(ctx)
-			rows, err := Query(ctx, conn.PgConn, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+			rows, err := Query(ctx, conn, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
 			if err != nil || string(rows[0][0]) != "true" {
 				t.Errorf("pg_stat_ssl.ssl = %v, %v", rows, err)
 			}

@@ -44,7 +44,7 @@ func (c CDCConfig) names(pipeline string) (slot, pub string, err error) {
 // addCDCMode lists cdc among the sync modes of keyed tables when the
 // server runs with wal_level=logical.
 func (s *Source) addCDCMode(ctx context.Context, cat *abi.Catalog) {
-	if !cdc.ServesCDC(ctx, s.conn.PgConn) {
+	if !cdc.ServesCDC(ctx, s.conn) {
 		return
 	}
 	for i := range cat.Streams {
@@ -63,10 +63,10 @@ func (s *Source) checkCDC(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := cdc.CheckServer(ctx, s.conn.PgConn); err != nil {
+	if err := cdc.CheckServer(ctx, s.conn); err != nil {
 		return s.cdcError(fmt.Errorf("check: %w", err))
 	}
-	if err := cdc.CheckSlot(ctx, s.conn.PgConn, slot); err != nil {
+	if err := cdc.CheckSlot(ctx, s.conn, slot); err != nil {
 		return s.cdcError(fmt.Errorf("check: %w", err))
 	}
 	return nil
@@ -79,7 +79,7 @@ func (s *Source) readCDC(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter
 	if err != nil {
 		return err
 	}
-	if err := cdc.CheckServer(ctx, s.conn.PgConn); err != nil {
+	if err := cdc.CheckServer(ctx, s.conn); err != nil {
 		return s.cdcError(err)
 	}
 	r := cdc.Request{Slot: slot, Publication: pub, Resume: req.Resume}
@@ -104,7 +104,7 @@ func (s *Source) readCDC(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter
 	}
 	for _, name := range req.Stream.Columns {
 		schema, table := cdc.SplitTable(name, s.cfg.Schema)
-		t, err := cdc.LoadTable(ctx, s.conn.PgConn, schema, table, req.Stream.PrimaryKey)
+		t, err := cdc.LoadTable(ctx, s.conn, schema, table, req.Stream.PrimaryKey)
 		if err != nil {
 			return s.cdcError(err)
 		}
@@ -115,7 +115,7 @@ func (s *Source) readCDC(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter
 		return classify(fmt.Errorf("open replication connection: %w", err), s.cfg.Password, false)
 	}
 	defer func() { _ = repl.Close(context.WithoutCancel(ctx)) }()
-	st, err := cdc.Read(ctx, s.conn.PgConn, repl.PgConn, r, e)
+	st, err := cdc.Read(ctx, s.conn, repl, r, e)
 	if err != nil {
 		return s.cdcError(fmt.Errorf("read change stream: %w", err))
 	}
@@ -131,7 +131,7 @@ func (s *Source) Release(ctx context.Context, pipeline string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st, err := cdc.Drop(ctx, s.conn.PgConn, slot, pub)
+	st, err := cdc.Drop(ctx, s.conn, slot, pub)
 	if err != nil {
 		return "", s.cdcError(fmt.Errorf("drop change stream: %w", err))
 	}

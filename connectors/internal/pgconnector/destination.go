@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/dest"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
@@ -32,7 +30,7 @@ type DestinationConfig struct {
 // Destination is the dest-postgres connector.
 type Destination struct {
 	cfg    DestinationConfig
-	conn   *pgconn.PgConn // client's
+	conn   *pgclient.Conn // client's
 	client *pgclient.Conn
 	stats  dest.Stats
 	note   string
@@ -60,7 +58,7 @@ func (d *Destination) Open(ctx context.Context, raw sdk.Config) error {
 	if err != nil {
 		return err
 	}
-	d.client, d.conn = conn, conn.PgConn
+	d.client, d.conn = conn, conn
 	return nil
 }
 

@@ -6,9 +6,8 @@ import (
 	"io"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/dest"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/source"
 	"github.com/rapidbyte/rapidbyte/sdk"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -23,11 +22,11 @@ func TestClassify(t *testing.T) {
 		retryable, safeToRetry bool
 	}{
 		{"commit unknown", &dest.CommitUnknownError{Err: io.ErrUnexpectedEOF}, true, abi.CategoryTransientNetwork, abi.CommitAfterUnknown, true, false},
-		{"serialization on write", fmt.Errorf("x: %w", &pgconn.PgError{Code: "40001"}), true, abi.CategoryTransientDB, abi.CommitBefore, true, true},
+		{"serialization on write", fmt.Errorf("x: %w", &pgclient.PgError{Code: "40001"}), true, abi.CategoryTransientDB, abi.CommitBefore, true, true},
 		{"schema", fmt.Errorf("x: %w", dest.ErrSchema), true, abi.CategorySchema, abi.CommitBefore, false, false},
 		{"conversion", &source.DataError{Column: "c", Err: errors.New("bad")}, false, abi.CategoryData, "", false, false},
 		{"stream config", fmt.Errorf("x: %w", source.ErrConfig), false, abi.CategoryConfig, "", false, false},
-		{"bad password", &pgconn.PgError{Code: "28P01", Message: "password authentication failed password=hunter2"}, false, abi.CategoryAuth, "", false, false},
+		{"bad password", &pgclient.PgError{Code: "28P01", Message: "password authentication failed password=hunter2"}, false, abi.CategoryAuth, "", false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/source"
@@ -39,7 +37,7 @@ var _ sdk.Source = (*Source)(nil)
 func NewSource() *Source { return &Source{} }
 
 // dialer routes connections through the host's sockets (plain TCP natively).
-var dialer = pgclient.Dialer{Dial: hostnet.DialFunc, Lookup: hostnet.LookupFunc}
+var dialer = pgclient.Dialer{Dial: hostnet.Dial}
 
 // decodeConfig decodes and validates the connection config.
 func decodeConfig(raw sdk.Config, v any, c *pgclient.Config) error {
@@ -81,7 +79,7 @@ func (s *Source) Open(ctx context.Context, raw sdk.Config) error {
 
 // Discover implements sdk.Source.
 func (s *Source) Discover(ctx context.Context) (*abi.Catalog, error) {
-	cat, err := source.Discover(ctx, s.conn.PgConn, s.cfg.Schema)
+	cat, err := source.Discover(ctx, s.conn, s.cfg.Schema)
 	if err != nil {
 		return nil, classify(fmt.Errorf("discover: %w", err), s.cfg.Password, false)
 	}
@@ -92,13 +90,13 @@ func (s *Source) Discover(ctx context.Context) (*abi.Catalog, error) {
 // Check implements sdk.Source: the schema (when configured) must exist and
 // be usable.
 func (s *Source) Check(ctx context.Context) error {
-	if err := check(ctx, s.conn.PgConn, s.cfg, false); err != nil {
+	if err := check(ctx, s.conn, s.cfg, false); err != nil {
 		return err
 	}
 	return s.checkCDC(ctx)
 }
 
-func check(ctx context.Context, conn *pgconn.PgConn, cfg pgclient.Config, writing bool) error {
+func check(ctx context.Context, conn *pgclient.Conn, cfg pgclient.Config, writing bool) error {
 	if cfg.Schema == "" {
 		if _, err := pgclient.Query(ctx, conn, "SELECT 1"); err != nil {
 			return classify(fmt.Errorf("check: %w", err), cfg.Password, writing)

@@ -54,7 +54,7 @@ func NewDB(t testing.TB) pgclient.Config {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	name := "rb_pg_" + hex.EncodeToString(rnd[:])
-	if err := pgclient.Exec(ctx, conn.PgConn, "CREATE DATABASE "+pgsql.Ident(name)); err != nil {
+	if err := pgclient.Exec(ctx, conn, "CREATE DATABASE "+pgsql.Ident(name)); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -66,7 +66,7 @@ func NewDB(t testing.TB) pgclient.Config {
 			return
 		}
 		defer c.Close(ctx)
-		if err := pgclient.Exec(ctx, c.PgConn, "DROP DATABASE IF EXISTS "+pgsql.Ident(name)+" WITH (FORCE)"); err != nil {
+		if err := pgclient.Exec(ctx, c, "DROP DATABASE IF EXISTS "+pgsql.Ident(name)+" WITH (FORCE)"); err != nil {
 			t.Logf("drop database %s: %v", name, err)
 		}
 	})
@@ -76,14 +76,7 @@ func NewDB(t testing.TB) pgclient.Config {
 }
 
 // Connect opens a connection to cfg, closed when the test ends.
-func Connect(t testing.TB, cfg pgclient.Config) *pgconn.PgConn {
-	t.Helper()
-	return ConnectClient(t, cfg).PgConn
-}
-
-// ConnectClient is Connect returning the pgclient connection (for
-// pgclient.Conn.StreamRows and the readers built on it).
-func ConnectClient(t testing.TB, cfg pgclient.Config) *pgclient.Conn {
+func Connect(t testing.TB, cfg pgclient.Config) *pgclient.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -96,7 +89,7 @@ func ConnectClient(t testing.TB, cfg pgclient.Config) *pgclient.Conn {
 }
 
 // Exec runs sql or fails the test.
-func Exec(t testing.TB, conn *pgconn.PgConn, sql string) {
+func Exec(t testing.TB, conn *pgclient.Conn, sql string) {
 	t.Helper()
 	if err := pgclient.Exec(context.Background(), conn, sql); err != nil {
 		t.Fatalf("exec %q: %v", sql, err)
@@ -104,7 +97,7 @@ func Exec(t testing.TB, conn *pgconn.PgConn, sql string) {
 }
 
 // QueryStrings runs sql and returns the text cells ("<NULL>" for NULL).
-func QueryStrings(t testing.TB, conn *pgconn.PgConn, sql string) [][]string {
+func QueryStrings(t testing.TB, conn *pgclient.Conn, sql string) [][]string {
 	t.Helper()
 	rows, err := pgclient.Query(context.Background(), conn, sql)
 	if err != nil {
@@ -124,7 +117,7 @@ func QueryStrings(t testing.TB, conn *pgconn.PgConn, sql string) [][]string {
 }
 
 // Count returns SELECT count(*) of a table.
-func Count(t testing.TB, conn *pgconn.PgConn, qualified string) int {
+func Count(t testing.TB, conn *pgclient.Conn, qualified string) int {
 	t.Helper()
 	n, err := strconv.Atoi(QueryStrings(t, conn, "SELECT count(*) FROM "+qualified)[0][0])
 	if err != nil {

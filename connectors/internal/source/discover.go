@@ -3,9 +3,8 @@ package source
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
@@ -13,7 +12,7 @@ import (
 // non-system schema) as a stream: columns in ordinal order with Arrow and
 // source types, primary key, sync modes, cursor candidates and estimated
 // size.
-func Discover(ctx context.Context, conn *pgconn.PgConn, schema string) (abi.Catalog, error) {
+func Discover(ctx context.Context, conn *pgclient.Conn, schema string) (abi.Catalog, error) {
 	tables, err := pgcatalog.Tables(ctx, conn, schema, "")
 	if err != nil {
 		return abi.Catalog{}, err

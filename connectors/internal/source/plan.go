@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
@@ -76,7 +74,7 @@ func keysetKey(t *pgcatalog.Table) (key, bool) {
 
 // buildPlan plans the read of spec from table t, resuming after resume.
 // It may query min/max of the partition key (inside the caller's snapshot).
-func buildPlan(ctx context.Context, conn *pgconn.PgConn, t pgcatalog.Table, spec *abi.StreamSpec, resume *abi.Checkpoint) (*plan, error) {
+func buildPlan(ctx context.Context, conn *pgclient.Conn, t pgcatalog.Table, spec *abi.StreamSpec, resume *abi.Checkpoint) (*plan, error) {
 	p := &plan{table: t}
 	if len(spec.Columns) == 0 {
 		p.out = t.Columns
@@ -246,7 +244,7 @@ func (p *plan) addParam(v param) string {
 // A keyless table is split into ctid block ranges, which an UPDATE during
 // the copy defeats (the new row version may land in another partition's
 // blocks: copied twice, or missed): documented in the connector README.
-func (p *plan) partitionCond(ctx context.Context, conn *pgconn.PgConn, part *abi.Partition) (string, error) {
+func (p *plan) partitionCond(ctx context.Context, conn *pgclient.Conn, part *abi.Partition) (string, error) {
 	if part.Index >= part.Count {
 		return "", fmt.Errorf("%w: partition index %d of %d", ErrConfig, part.Index, part.Count)
 	}
@@ -280,7 +278,7 @@ func isInteger(k pgarrow.Kind) bool {
 
 // ctidRange returns the ctid block range of partition part of a keyless
 // table.
-func (p *plan) ctidRange(ctx context.Context, conn *pgconn.PgConn, part *abi.Partition) (string, error) {
+func (p *plan) ctidRange(ctx context.Context, conn *pgclient.Conn, part *abi.Partition) (string, error) {
 	if p.table.Partitioned {
 		return "", fmt.Errorf("%w: partitioned table %s needs a partition_key", ErrConfig, p.table.Name)
 	}

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
@@ -108,14 +106,14 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 	if schema == "" {
 		schema = "public"
 	}
-	if err := pgclient.Exec(ctx, conn.PgConn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+	if err := pgclient.Exec(ctx, conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		return st, fmt.Errorf("begin snapshot: %w", err)
 	}
 	committed := false
 	defer func() {
 		if !committed && !conn.IsClosed() {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = pgclient.Exec(rctx, conn.PgConn, "ROLLBACK")
+			_ = pgclient.Exec(rctx, conn, "ROLLBACK")
 			cancel()
 		}
 	}()
@@ -125,7 +123,7 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 			return st, err
 		}
 	}
-	t, ok, err := pgcatalog.Lookup(ctx, conn.PgConn, schema, req.Stream.Name)
+	t, ok, err := pgcatalog.Lookup(ctx, conn, schema, req.Stream.Name)
 	if err != nil {
 		return st, err
 	}
@@ -135,7 +133,7 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 	if part != nil && part.ExportSnapshot {
 		return st, holdSnapshot(ctx, conn, t, req, sink)
 	}
-	p, err := buildPlan(ctx, conn.PgConn, t, &req.Stream, req.Resume)
+	p, err := buildPlan(ctx, conn, t, &req.Stream, req.Resume)
 	if err != nil {
 		return st, err
 	}
@@ -150,7 +148,7 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 	if err != nil {
 		return st, err
 	}
-	if err := pgclient.Exec(ctx, conn.PgConn, "COMMIT"); err != nil {
+	if err := pgclient.Exec(ctx, conn, "COMMIT"); err != nil {
 		return st, fmt.Errorf("end snapshot: %w", err)
 	}
 	committed = true
@@ -167,12 +165,12 @@ const SnapshotCursor = "snapshot"
 // own: each key is still read once (partitions split by key), but this
 // partition is not in the stream's snapshot.
 func importSnapshot(ctx context.Context, conn *pgclient.Conn, id string) error {
-	err := pgclient.Exec(ctx, conn.PgConn, "SET TRANSACTION SNAPSHOT "+pgsql.Literal(id))
-	var pgErr *pgconn.PgError
+	err := pgclient.Exec(ctx, conn, "SET TRANSACTION SNAPSHOT "+pgsql.Literal(id))
+	var pgErr *pgclient.PgError
 	if err == nil || !errors.As(err, &pgErr) {
 		return err
 	}
-	if err := pgclient.Exec(ctx, conn.PgConn, "ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+	if err := pgclient.Exec(ctx, conn, "ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		return fmt.Errorf("begin snapshot: %w", err)
 	}
 	return nil
@@ -183,13 +181,13 @@ func importSnapshot(ctx context.Context, conn *pgclient.Conn, id string) error {
 // the transaction open until ctx ends, so that the stream's partitions can
 // import it.
 func holdSnapshot(ctx context.Context, conn *pgclient.Conn, t pgcatalog.Table, req Request, sink Sink) error {
-	rows, err := pgclient.Query(ctx, conn.PgConn, "SELECT pg_export_snapshot()")
+	rows, err := pgclient.Query(ctx, conn, "SELECT pg_export_snapshot()")
 	if err != nil {
 		return fmt.Errorf("export snapshot: %w", err)
 	}
 	spec := req.Stream
 	spec.Partition = nil
-	p, err := buildPlan(ctx, conn.PgConn, t, &spec, nil)
+	p, err := buildPlan(ctx, conn, t, &spec, nil)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgarrow"
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgcatalog"
@@ -20,7 +19,7 @@ import (
 
 // copyBatches writes the sink's batches into table dst through the binary
 // COPY encoder.
-func copyBatches(t *testing.T, conn *pgconn.PgConn, s *memSink, dst string) {
+func copyBatches(t *testing.T, conn *pgclient.Conn, s *memSink, dst string) {
 	t.Helper()
 	ctx := context.Background()
 	tab, ok, err := pgcatalog.Lookup(ctx, conn, "public", dst)
@@ -56,17 +55,18 @@ func copyBatches(t *testing.T, conn *pgconn.PgConn, s *memSink, dst string) {
 	}
 	buf = pgarrow.AppendCopyTrailer(buf)
 	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", pgsql.Qualified("public", dst), pgsql.Idents(names))
-	if _, err := conn.CopyFrom(ctx, bytesReader(buf), sql); err != nil {
+	msg := append(make([]byte, pgclient.CopyDataHeader), buf...)
+	if err := conn.CopyFrom(ctx, sql, func(send func([]byte) error) error { return send(msg) }); err != nil {
 		t.Fatalf("copy: %v", err)
 	}
 }
 
 func TestReadAllTypesRoundTrip(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
-	pgtest.Exec(t, conn.PgConn, pgtest.AllTypesSQL)
-	pgtest.Exec(t, conn.PgConn, "CREATE TABLE public.copy_types (LIKE public.all_types)")
-	pgtest.Exec(t, conn.PgConn, "ALTER TABLE public.copy_types ALTER COLUMN c_point TYPE text")
+	conn := pgtest.Connect(t, cfg)
+	pgtest.Exec(t, conn, pgtest.AllTypesSQL)
+	pgtest.Exec(t, conn, "CREATE TABLE public.copy_types (LIKE public.all_types)")
+	pgtest.Exec(t, conn, "ALTER TABLE public.copy_types ALTER COLUMN c_point TYPE text")
 
 	sink := &memSink{maxRows: 4}
 	st, err := Read(context.Background(), conn, Request{Stream: abi.StreamSpec{Name: "all_types"}}, sink)
@@ -83,23 +83,23 @@ func TestReadAllTypesRoundTrip(t *testing.T) {
 	if last.CursorField != "id" || last.CursorValue == nil || *last.CursorValue.Int != 6 || last.Records != 6 {
 		t.Errorf("last checkpoint = %+v, want cursor id=6 records=6", last)
 	}
-	copyBatches(t, conn.PgConn, sink, "copy_types")
+	copyBatches(t, conn, sink, "copy_types")
 	for _, col := range append([]string{"id"}, pgtest.AllTypesColumns...) {
 		q := func(table string) string {
-			return pgtest.QueryStrings(t, conn.PgConn, fmt.Sprintf(
+			return pgtest.QueryStrings(t, conn, fmt.Sprintf(
 				"SELECT md5(string_agg(coalesce(%s::text, '<NULL>'), '|' ORDER BY id)) FROM public.%s", pgsql.Ident(col), table))[0][0]
 		}
 		if a, b := q("all_types"), q("copy_types"); a != b {
 			t.Errorf("column %q differs after round trip", col)
-			t.Log(pgtest.QueryStrings(t, conn.PgConn, fmt.Sprintf("SELECT a.id, a.%[1]s::text, b.%[1]s::text FROM all_types a JOIN copy_types b USING (id) WHERE a.%[1]s::text IS DISTINCT FROM b.%[1]s::text", pgsql.Ident(col))))
+			t.Log(pgtest.QueryStrings(t, conn, fmt.Sprintf("SELECT a.id, a.%[1]s::text, b.%[1]s::text FROM all_types a JOIN copy_types b USING (id) WHERE a.%[1]s::text IS DISTINCT FROM b.%[1]s::text", pgsql.Ident(col))))
 		}
 	}
 }
 
 func TestReadFields(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
-	pgtest.Exec(t, conn.PgConn, pgtest.AllTypesSQL)
+	conn := pgtest.Connect(t, cfg)
+	pgtest.Exec(t, conn, pgtest.AllTypesSQL)
 	sink := &memSink{maxRows: 100}
 	if _, err := Read(context.Background(), conn, Request{Stream: abi.StreamSpec{Name: "all_types",
 		Columns: []string{"c_num", "c_num60", "c_numu", "c_tstz", "c_mood", "c_num_arr", "c_point", "c_jsonb", "select"}}}, sink); err != nil {
@@ -126,7 +126,7 @@ func TestReadFields(t *testing.T) {
 	}
 }
 
-func seq(t *testing.T, conn *pgconn.PgConn, ddl string, n int) {
+func seq(t *testing.T, conn *pgclient.Conn, ddl string, n int) {
 	t.Helper()
 	pgtest.Exec(t, conn, ddl)
 	pgtest.Exec(t, conn, fmt.Sprintf("INSERT INTO t SELECT i, 'v' || i, timestamptz '2024-01-01' + (i / 3) * interval '1 hour' FROM generate_series(1, %d) i", n))
@@ -134,8 +134,8 @@ func seq(t *testing.T, conn *pgconn.PgConn, ddl string, n int) {
 
 func TestReadKeysetResume(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
-	seq(t, conn.PgConn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 1000)
+	conn := pgtest.Connect(t, cfg)
+	seq(t, conn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 1000)
 	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 200}}
 	first := &memSink{maxRows: 100, failAfter: 5}
 	if _, err := Read(context.Background(), conn, Request{Stream: spec}, first); !errors.Is(err, context.Canceled) {
@@ -163,8 +163,8 @@ func TestReadKeysetResume(t *testing.T) {
 
 func TestReadCtidKeysetAndPartitions(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
-	seq(t, conn.PgConn, "CREATE TABLE t (id bigint, v text, ts timestamptz)", 5000)
+	conn := pgtest.Connect(t, cfg)
+	seq(t, conn, "CREATE TABLE t (id bigint, v text, ts timestamptz)", 5000)
 	// Keyless: ctid keyset, resumable.
 	first := &memSink{maxRows: 1000, failAfter: 2}
 	_, _ = Read(context.Background(), conn, Request{Stream: abi.StreamSpec{Name: "t"}}, first)
@@ -209,9 +209,9 @@ func TestReadCtidKeysetAndPartitions(t *testing.T) {
 
 func TestReadIncremental(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
-	seq(t, conn.PgConn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 30)
-	pgtest.Exec(t, conn.PgConn, "INSERT INTO t VALUES (100, 'null cursor', NULL)")
+	conn := pgtest.Connect(t, cfg)
+	seq(t, conn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 30)
+	pgtest.Exec(t, conn, "INSERT INTO t VALUES (100, 'null cursor', NULL)")
 	spec := abi.StreamSpec{Name: "t", SyncMode: ModeIncremental, CursorField: "ts", TieBreakerField: "id", Columns: []string{"v"}}
 	s := &memSink{maxRows: 7}
 	if _, err := Read(context.Background(), conn, Request{Stream: spec}, s); err != nil {
@@ -241,9 +241,9 @@ func TestReadIncremental(t *testing.T) {
 
 func TestReadErrors(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
-	pgtest.Exec(t, conn.PgConn, "CREATE TABLE t (id int, ts timestamp)")
-	pgtest.Exec(t, conn.PgConn, "INSERT INTO t VALUES (1, '294270-01-01')")
+	conn := pgtest.Connect(t, cfg)
+	pgtest.Exec(t, conn, "CREATE TABLE t (id int, ts timestamp)")
+	pgtest.Exec(t, conn, "INSERT INTO t VALUES (1, '294270-01-01')")
 	ctx := context.Background()
 	if _, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "missing"}}, &memSink{maxRows: 10}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing table: %v", err)
@@ -263,22 +263,22 @@ func TestReadErrors(t *testing.T) {
 		{"interval", "'2562048 hours'"},
 		{"numeric(10,2)", "'NaN'"},
 	} {
-		pgtest.Exec(t, conn.PgConn, fmt.Sprintf("DROP TABLE IF EXISTS bad; CREATE TABLE bad (c %s); INSERT INTO bad VALUES (%s)", tc.typ, tc.value))
+		pgtest.Exec(t, conn, fmt.Sprintf("DROP TABLE IF EXISTS bad; CREATE TABLE bad (c %s); INSERT INTO bad VALUES (%s)", tc.typ, tc.value))
 		if _, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "bad"}}, &memSink{maxRows: 10}); !errors.As(err, &de) || de.Column != "c" {
 			t.Errorf("%s %s: err = %v, want a data error", tc.typ, tc.value, err)
 		}
 	}
-	if c := pgclient.Classify(pgclient.Exec(ctx, conn.PgConn, "SELECT * FROM nope")); c.Category != abi.CategoryConfig {
+	if c := pgclient.Classify(pgclient.Exec(ctx, conn, "SELECT * FROM nope")); c.Category != abi.CategoryConfig {
 		t.Errorf("undefined table class = %+v", c)
 	}
 }
 
 func TestDiscover(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
-	pgtest.Exec(t, conn.PgConn, pgtest.AllTypesSQL)
-	pgtest.Exec(t, conn.PgConn, `CREATE SCHEMA "Other Schema"; CREATE TABLE "Other Schema"."Weird ""T""" (a text, b int, PRIMARY KEY (b, a)); CREATE VIEW v AS SELECT 1`)
-	cat, err := Discover(context.Background(), conn.PgConn, "")
+	conn := pgtest.Connect(t, cfg)
+	pgtest.Exec(t, conn, pgtest.AllTypesSQL)
+	pgtest.Exec(t, conn, `CREATE SCHEMA "Other Schema"; CREATE TABLE "Other Schema"."Weird ""T""" (a text, b int, PRIMARY KEY (b, a)); CREATE VIEW v AS SELECT 1`)
+	cat, err := Discover(context.Background(), conn, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestDiscover(t *testing.T) {
 	if d := cmp.Diff(want, a.CursorCandidates); d != "" {
 		t.Errorf("cursor candidates (-want +got):\n%s", d)
 	}
-	only, err := Discover(context.Background(), conn.PgConn, "public")
+	only, err := Discover(context.Background(), conn, "public")
 	if err != nil || len(only.Streams) != 1 {
 		t.Errorf("schema filter: %d streams, %v", len(only.Streams), err)
 	}
@@ -316,8 +316,8 @@ func (s *cancelSink) Emit(ctx context.Context) error {
 
 func TestReadCancel(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
-	seq(t, conn.PgConn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 200000)
+	conn := pgtest.Connect(t, cfg)
+	seq(t, conn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 200000)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &cancelSink{memSink: memSink{maxRows: 1000}, cancel: cancel}
 	_, err := Read(ctx, conn, Request{Stream: abi.StreamSpec{Name: "t"}}, s)
@@ -335,8 +335,8 @@ func TestReadCancel(t *testing.T) {
 // read by exactly one partition. Negative keys and NULL keys are covered
 // too. (Ranges between per-partition min and max lost or doubled rows here.)
 func TestKeyPartitionsStableUnderConcurrentChange(t *testing.T) {
-	conn := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, conn.PgConn, `CREATE TABLE t (id bigint PRIMARY KEY, v text);
+	conn := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, conn, `CREATE TABLE t (id bigint PRIMARY KEY, v text);
 INSERT INTO t SELECT i, 'v' FROM generate_series(-50, 1000) i;
 CREATE TABLE n (k int, v text); INSERT INTO n SELECT CASE WHEN i % 10 = 0 THEN NULL ELSE i END, 'v' FROM generate_series(1, 100) i`)
 	const parts = 4
@@ -350,7 +350,7 @@ CREATE TABLE n (k int, v text); INSERT INTO n SELECT CASE WHEN i % 10 = 0 THEN N
 			seen[v.(int64)]++
 		}
 		// Between partition starts: the key range grows and shrinks.
-		pgtest.Exec(t, conn.PgConn, fmt.Sprintf(`INSERT INTO t SELECT i, 'new' FROM generate_series(%d, %d) i; DELETE FROM t WHERE id = %d`,
+		pgtest.Exec(t, conn, fmt.Sprintf(`INSERT INTO t SELECT i, 'new' FROM generate_series(%d, %d) i; DELETE FROM t WHERE id = %d`,
 			1001+int(i)*500, 1500+int(i)*500, -50+int(i)))
 	}
 	for id := int64(-46); id <= 1000; id++ {
@@ -379,8 +379,8 @@ CREATE TABLE n (k int, v text); INSERT INTO n SELECT CASE WHEN i % 10 = 0 THEN N
 // TestPartitionSnapshotGoneFallsBack: a partition whose snapshot holder is
 // gone (a retried partition) reads a snapshot of its own.
 func TestPartitionSnapshotGoneFallsBack(t *testing.T) {
-	conn := pgtest.ConnectClient(t, pgtest.NewDB(t))
-	pgtest.Exec(t, conn.PgConn, `CREATE TABLE t (id bigint PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100)`)
+	conn := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, conn, `CREATE TABLE t (id bigint PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100)`)
 	s := &memSink{maxRows: 1000}
 	spec := abi.StreamSpec{Name: "t", Partition: &abi.Partition{Index: 1, Count: 2, Snapshot: "00000004-0000000A-1"}}
 	if _, err := Read(context.Background(), conn, Request{Stream: spec}, s); err != nil || s.rows() != 50 {
@@ -393,8 +393,8 @@ func TestPartitionSnapshotGoneFallsBack(t *testing.T) {
 // whose pages the catalog does not know yet counts 0.
 func TestDiscoverEstimatesSizes(t *testing.T) {
 	cfg := pgtest.NewDB(t)
-	conn := pgtest.ConnectClient(t, cfg)
-	pgtest.Exec(t, conn.PgConn, `CREATE TABLE big (id int, v text);
+	conn := pgtest.Connect(t, cfg)
+	pgtest.Exec(t, conn, `CREATE TABLE big (id int, v text);
 INSERT INTO big SELECT i, repeat('x', 200) FROM generate_series(1, 20000) i;
 CREATE TABLE small (id int);
 INSERT INTO small SELECT generate_series(1, 10);
@@ -403,7 +403,7 @@ CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10000);
 CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (10000) TO (20001);
 INSERT INTO parted SELECT i, repeat('y', 200) FROM generate_series(1, 20000) i;
 ANALYZE`)
-	cat, err := Discover(context.Background(), conn.PgConn, "public")
+	cat, err := Discover(context.Background(), conn, "public")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,11 +421,11 @@ ANALYZE`)
 
 	// The estimate reads the catalog only: a table another session holds
 	// ACCESS EXCLUSIVE does not block discovery.
-	locker := pgtest.ConnectClient(t, cfg)
-	pgtest.Exec(t, locker.PgConn, "BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE")
+	locker := pgtest.Connect(t, cfg)
+	pgtest.Exec(t, locker, "BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := Discover(ctx, conn.PgConn, "public"); err != nil {
+	if _, err := Discover(ctx, conn, "public"); err != nil {
 		t.Fatalf("discover beside a locked table: %v", err)
 	}
 }

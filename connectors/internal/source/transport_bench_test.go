@@ -11,7 +11,7 @@ import (
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
 )
 
-// BenchmarkTransport compares streaming one ExecParams result with a
+// BenchmarkTransport compares streaming one extended-protocol result with a
 // server-side cursor read by FETCH, both in binary format, on bench_events
 // of the database named by RAPIDBYTE_PG_BENCH_DB (skipped without it).
 func BenchmarkTransport(b *testing.B) {
@@ -26,16 +26,14 @@ func BenchmarkTransport(b *testing.B) {
 	const q = "SELECT * FROM public.bench_events ORDER BY id"
 	formats := []int16{1}
 	count := func(sql string) (int, error) {
-		rr := conn.ExecParams(ctx, sql, nil, nil, nil, formats)
 		n := 0
-		for rr.NextRow() {
-			_ = rr.Values()
-			n++
-		}
-		_, err := rr.Close()
+		err := conn.StreamRows(ctx, pgclient.Statement{SQL: sql, ResultFormats: formats}, func(rows [][]byte) error {
+			n += len(rows)
+			return nil
+		})
 		return n, err
 	}
-	b.Run("execparams", func(b *testing.B) {
+	b.Run("one-result", func(b *testing.B) {
 		rows, start := 0, time.Now()
 		for i := 0; i < b.N; i++ {
 			n, err := count(q)
