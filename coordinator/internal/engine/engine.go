@@ -168,27 +168,32 @@ type Engine struct {
 	slots chan struct{}
 	ready chan struct{}
 
-	mu      sync.Mutex
-	base    context.Context // set by Run; nil when not running
-	active  map[string]context.CancelCauseFunc
-	execs   map[string]*execution // the executing runs, by id
-	wg      sync.WaitGroup
-	stopped bool
+	mu     sync.Mutex
+	base   context.Context // set by Run; nil when not running
+	active map[string]context.CancelCauseFunc
+	execs  map[string]*execution // the executing runs, by id
+	// submitting holds the runs Submit is between taking their lease and
+	// starting them: stored and leased to this owner, not yet active, so
+	// takeOver must not mistake them for runs of a previous process.
+	submitting map[string]struct{}
+	wg         sync.WaitGroup
+	stopped    bool
 }
 
 // New returns an engine over st and rl.
 func New(st runStore, rl relayer, cfg Config, log hclog.Logger) *Engine {
 	cfg = cfg.withDefaults()
 	return &Engine{
-		store:  st,
-		relay:  rl,
-		cfg:    cfg,
-		log:    log.Named("engine"),
-		hub:    newHub(),
-		slots:  make(chan struct{}, cfg.MaxConcurrentRuns),
-		ready:  make(chan struct{}),
-		active: map[string]context.CancelCauseFunc{},
-		execs:  map[string]*execution{},
+		store:      st,
+		relay:      rl,
+		cfg:        cfg,
+		log:        log.Named("engine"),
+		hub:        newHub(),
+		slots:      make(chan struct{}, cfg.MaxConcurrentRuns),
+		ready:      make(chan struct{}),
+		active:     map[string]context.CancelCauseFunc{},
+		execs:      map[string]*execution{},
+		submitting: map[string]struct{}{},
 	}
 }
 
@@ -323,6 +328,14 @@ func (e *Engine) Submit(ctx context.Context, sub Submission) (store.Run, bool, e
 	if err := e.attachResumeData(&run, sub, string(stored) != sub.YAML); err != nil {
 		return store.Run{}, false, err
 	}
+	e.mu.Lock()
+	e.submitting[run.ID] = struct{}{}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.submitting, run.ID)
+		e.mu.Unlock()
+	}()
 	// The lease comes first: no run of a pipeline exists without it.
 	now := time.Now()
 	held, ok, err := e.store.AcquireLease(ctx, e.lease(run, now), now)

@@ -169,8 +169,9 @@ func (e *Engine) takeOver(ctx context.Context) {
 	for _, r := range runs {
 		e.mu.Lock()
 		_, local := e.active[r.ID]
+		_, submitting := e.submitting[r.ID]
 		e.mu.Unlock()
-		if local || ctx.Err() != nil {
+		if local || submitting || ctx.Err() != nil {
 			continue
 		}
 		l, has := leases[r.Pipeline]
@@ -188,6 +189,19 @@ func (e *Engine) takeOver(ctx context.Context) {
 		if !ok {
 			continue // another coordinator was faster
 		}
+		// The run may have ended since it was listed (its lease released):
+		// read it again under the lease.
+		fresh, err := e.store.GetRun(ctx, r.ID)
+		if err != nil || fresh.State.Final() {
+			if err != nil {
+				e.log.Error("take over run", "run_id", r.ID, "error", err)
+			}
+			if rerr := e.store.ReleaseLease(ctx, r.Pipeline, r.ID, e.cfg.Owner); rerr != nil {
+				e.log.Error("release lease", "run_id", r.ID, "error", rerr)
+			}
+			continue
+		}
+		r = fresh
 		leases[r.Pipeline] = got
 		from := l.Owner
 		if from == "" {

@@ -331,3 +331,105 @@ func TestTakeOverKeepsHandOffAttemptError(t *testing.T) {
 		t.Fatalf("run %s, attempts %+v; want SUCCEEDED with attempt 1 still ended COORDINATOR_SHUTDOWN", v.Run.State, v.Attempts)
 	}
 }
+
+// pausingStore pauses CreateRun once the run is stored, until resume.
+type pausingStore struct {
+	*memStore
+	created chan struct{}
+	resume  chan struct{}
+}
+
+func (s *pausingStore) CreateRun(ctx context.Context, r store.Run) (store.Run, bool, error) {
+	got, existed, err := s.memStore.CreateRun(ctx, r)
+	close(s.created)
+	<-s.resume
+	return got, existed, err
+}
+
+// A run Submit has stored and leased but not yet started is not taken over
+// by its own coordinator's takeOver (the same owner also takes over the
+// runs it held before a restart): it ran twice, both writing, under load
+// (TestConcurrentLoad found a table with its rows twice).
+func TestTakeOverLeavesARunBeingSubmitted(t *testing.T) {
+	var mu sync.Mutex
+	inFlight := 0
+	release := make(chan struct{})
+	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
+		mu.Lock()
+		inFlight++
+		mu.Unlock()
+		<-release
+		return okResult(job, 1, p), nil
+	}}
+	st := &pausingStore{memStore: newMemStore(), created: make(chan struct{}), resume: make(chan struct{})}
+	e := New(st, rl, Config{Owner: "me", Env: envPW, Jitter: -1, LeaseTTL: time.Minute}, hclog.NewNullLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-e.Ready()
+
+	submitted := make(chan store.Run, 1)
+	go func() {
+		r, _, err := e.Submit(context.Background(), Submission{YAML: resumableYAML})
+		if err != nil {
+			t.Errorf("submit: %v", err)
+		}
+		submitted <- r
+	}()
+	<-st.created
+	e.takeOver(context.Background())
+	close(st.resume)
+	r := <-submitted
+	// One execution runs its two streams and waits in the relay; a second
+	// execution of the run would be there too by now.
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	n := inFlight
+	mu.Unlock()
+	close(release)
+	if n != 2 {
+		t.Errorf("%d stream jobs in flight, want 2 (streams a and b, once): the run executes more than once", n)
+	}
+	if v := waitFinal(t, e, r.ID); v.Run.State != store.StateSucceeded || v.Run.Attempts != 1 {
+		t.Fatalf("run = %s after %d attempts, want SUCCEEDED after 1", v.Run.State, v.Run.Attempts)
+	}
+}
+
+// staleStore lists a finished run as still running, as a listing taken
+// just before the run ended would.
+type staleStore struct{ *memStore }
+
+func (s staleStore) ListUnfinished(ctx context.Context) ([]store.Run, error) {
+	r, err := s.GetRun(ctx, "done")
+	r.State, r.UpdatedAt = store.StateRunning, time.Now().Add(-time.Hour)
+	return []store.Run{r}, err
+}
+
+// takeOver reads a run again once it holds the lease: a run that ended
+// after the listing is not started again.
+func TestTakeOverSkipsARunThatEndedSinceTheListing(t *testing.T) {
+	rl := &fakeRelay{fn: func(_ context.Context, job relay.Job, _ int, p func(relay.Progress)) (relay.Result, error) {
+		t.Errorf("relayed %s: a finished run was started again", job.Stream.Name)
+		return okResult(job, 1, p), nil
+	}}
+	ms := newMemStore()
+	ctx := context.Background()
+	if _, _, err := ms.CreateRun(ctx, store.Run{ID: "done", Pipeline: "p1", State: store.StateSucceeded, PipelineYAML: resumableYAML,
+		Owner: "dead", Attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e := New(staleStore{ms}, rl, Config{Owner: "me", Env: envPW, Jitter: -1, LeaseTTL: time.Second}, hclog.NewNullLogger())
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = e.Run(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-e.Ready()
+	e.takeOver(ctx)
+	if r, _ := ms.GetRun(ctx, "done"); r.State != store.StateSucceeded || r.Owner != "dead" {
+		t.Errorf("run = %s owned by %s, want SUCCEEDED by dead, untouched", r.State, r.Owner)
+	}
+	if _, err := ms.GetLease(ctx, "p1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lease after takeOver = %v, want released", err)
+	}
+}
