@@ -57,7 +57,10 @@ func connect(ctx context.Context, cfg pgclient.Config, writing bool) (*pgclient.
 	conn, err := pgclient.Connect(ctx, cfg, dialer)
 	sdk.RecordPhase(ctx, sdk.PhaseConnect, time.Since(start))
 	if err != nil {
-		return nil, classify(fmt.Errorf("connect to %s:%d database %q: %w", cfg.Host, cfg.Port, cfg.Database, err), cfg.Password, writing)
+		if _, named := errors.AsType[*pgclient.ConnectError](err); !named {
+			err = fmt.Errorf("connect to %s:%d database %q: %w", cfg.Host, cfg.Port, cfg.Database, err)
+		}
+		return nil, classify(err, cfg.Password, writing)
 	}
 	return conn, nil
 }
