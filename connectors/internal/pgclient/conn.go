@@ -56,11 +56,10 @@ func Timeout(err error) bool {
 // failure closes it.
 func (c *Conn) Receive() (pgproto3.BackendMessage, error) {
 	msg, err := c.fe.Receive()
-	switch {
-	case err != nil && !Timeout(err):
-		_ = c.Close(context.Background())
-		return nil, err
-	case err != nil:
+	if err != nil {
+		if !Timeout(err) {
+			_ = c.Close(context.Background())
+		}
 		return nil, err
 	}
 	if e, ok := msg.(*pgproto3.ErrorResponse); ok {

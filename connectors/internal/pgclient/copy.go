@@ -42,8 +42,9 @@ var errCopyEnded = errors.New("the server ended the COPY early")
 // It writes the messages straight to the connection, with no copy through
 // an io.Reader into 64 KiB messages and no poll of the socket for the
 // server's answer between them (pgx's way): in a wasm guest each copy and
-// poll is work of its own, and each poll a host call. A goroutine reads the server's messages meanwhile, so an error
-// stops the sending at the next message. The connection must be idle (or
+// poll is work of its own, and each poll a host call. A goroutine reads
+// the server's messages meanwhile, so an error stops the sending at the
+// next message. The connection must be idle (or
 // have a COPY pending, see StartCopy); it is idle again afterwards, unless
 // writing or reading failed or ctx ended: then the connection has been
 // closed.
@@ -100,12 +101,11 @@ func (c *Conn) Settle() error {
 	return err
 }
 
-// closeBroken closes a connection a COPY left unusable (broken, or its
+// closeBroken closes a connection a call left unusable (broken, or its
 // context ended) and returns err, joined to the context's error if any.
+// Close bounds its goodbye itself, so ctx's end does not cut it short.
 func (c *Conn) closeBroken(ctx context.Context, err error) error {
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	_ = c.Close(closeCtx)
-	cancel()
+	_ = c.Close(context.Background())
 	if ctx.Err() != nil {
 		err = errors.Join(ctx.Err(), err)
 	}

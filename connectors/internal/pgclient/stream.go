@@ -50,12 +50,7 @@ func (c *Conn) StreamRows(ctx context.Context, q Statement, rows func(rows [][]b
 	broken := true // until ReadyForQuery
 	defer func() {
 		if interrupted := !stop(); broken || interrupted {
-			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			_ = c.Close(closeCtx)
-			cancel()
-			if ctx.Err() != nil {
-				err = errors.Join(ctx.Err(), err)
-			}
+			err = c.closeBroken(ctx, err)
 		}
 	}()
 
