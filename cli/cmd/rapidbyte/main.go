@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/rapidbyte/rapidbyte/cli/internal/app"
-	"github.com/rapidbyte/rapidbyte/worker/hugepages"
+	"github.com/rapidbyte/rapidbyte/cli/internal/hugepages"
 )
 
 func main() { os.Exit(run()) }
