@@ -244,7 +244,10 @@ func closedAddr(t *testing.T) string {
 // bounded time, and the coordinator must keep answering. The spinning
 // guest is abandoned by its worker: it must fail as internal/unresponsive
 // without a retry although max_retries allows some, since every retry would
-// take another worker out of rotation.
+// take another worker out of rotation. The spinning guest's worker starts
+// with GOMAXPROCS=1, as a container limited to one CPU would set it, and
+// must raise it to 2: with one P, held by the guest, the worker froze and
+// only the coordinator's own deadline ended the run, 8 s later.
 func TestRunawayGuests(t *testing.T) {
 	e2etest.RequireBinaries(t)
 	dst := e2etest.NewDatabase(t, "rb_e2b_runaway_dst")
@@ -253,16 +256,17 @@ func TestRunawayGuests(t *testing.T) {
 		mode      string
 		resources map[string]any
 		bound     time.Duration
+		workerEnv e2etest.Env
 	}{
-		{"oom", map[string]any{"max_retries": 0, "timeout_seconds": 25, "max_memory": "64mb"}, 40 * time.Second},
-		{"hang", map[string]any{"max_retries": 2, "timeout_seconds": 3}, 30 * time.Second},
+		{"oom", map[string]any{"max_retries": 0, "timeout_seconds": 25, "max_memory": "64mb"}, 40 * time.Second, nil},
+		{"hang", map[string]any{"max_retries": 2, "timeout_seconds": 3}, 30 * time.Second, e2etest.Env{"GOMAXPROCS": "1"}},
 	}
 	for _, tc := range cases {
 		// Not parallel: the hang case's spinning guest holds a core until
 		// its worker is killed at the end of its subtest, which would slow
 		// the oom case past its deadline on a 2-core machine.
 		t.Run(tc.mode, func(t *testing.T) {
-			c := startCluster(t, clusterOpts{workers: 1, dir: dir})
+			c := startCluster(t, clusterOpts{workers: 1, dir: dir, workerEnv: tc.workerEnv})
 			t.Cleanup(func() {
 				for _, w := range c.Workers {
 					_ = w.Kill() // a spinning guest may keep the worker from stopping
@@ -299,6 +303,9 @@ func TestRunawayGuests(t *testing.T) {
 				}
 				if rr.Error.Category != "internal" || rr.Error.Code != "unresponsive" || rr.Error.Retryable || rr.Error.Hint == "" {
 					t.Fatalf("hang: error %+v, want internal/unresponsive, not retryable, with a hint", rr.Error)
+				}
+				if log := c.Workers[0].Log(); !strings.Contains(log, "GOMAXPROCS raised") {
+					t.Fatalf("hang: the worker started with GOMAXPROCS=1 did not raise it\nworker log tail:\n%s", c.Workers[0].LogTail(30))
 				}
 				return
 			}

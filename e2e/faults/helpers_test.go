@@ -59,7 +59,9 @@ type clusterOpts struct {
 	// coordArgs and workerArgs are extra flags (later flags win, so they
 	// may override --state, --log-level, ...).
 	coordArgs, workerArgs []string
-	logLevel              string
+	// workerEnv is extra environment for the workers.
+	workerEnv e2etest.Env
+	logLevel  string
 }
 
 // startCluster starts a coordinator and o.workers workers (see
@@ -74,6 +76,7 @@ func startCluster(t *testing.T, o clusterOpts) *e2etest.Cluster {
 		LogLevel:        o.logLevel,
 		CoordinatorArgs: append([]string{"--connectors-dir", o.dir}, o.coordArgs...),
 		WorkerArgs:      append([]string{"--connectors-dir", o.dir}, o.workerArgs...),
+		WorkerEnv:       o.workerEnv,
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,6 +230,24 @@ func (s *Server) setServing(ok bool) {
 	s.serving.Store(ok)
 }
 
+// minProcs is the fewest Ps (GOMAXPROCS) a worker runs guests with. Go
+// cannot preempt wazero's compiled code, so a guest spinning without host
+// calls keeps its P until the process exits; with a single P nothing else
+// would run, not even the deadline that abandons that guest and reports it
+// (docs/rationale.md, "A runaway guest takes its worker out of rotation").
+const minProcs = 2
+
+// ensureProcs raises GOMAXPROCS to minProcs (whether it came from the CPUs,
+// a cgroup limit or the environment) and returns the value it replaced, or
+// 0 when it was high enough.
+func ensureProcs() int {
+	if n := runtime.GOMAXPROCS(0); n < minProcs {
+		runtime.GOMAXPROCS(minProcs)
+		return n
+	}
+	return 0
+}
+
 // Serve serves gRPC on lis until ctx is cancelled, then drains: health turns
 // NOT_SERVING, no new connection or call is accepted, running streams get
 // DrainTimeout to finish and are then cancelled. It returns nil after a
@@ -237,10 +256,14 @@ func (s *Server) setServing(ok bool) {
 // compilation cache in the background, one at a time (unless NoWarm), and
 // each is loaded from it on its first use, so the worker holds only the
 // modules it runs: health is SERVING at once, and a request for a module
-// still compiling waits for that compile instead of starting another.
+// still compiling waits for that compile instead of starting another. A
+// GOMAXPROCS below minProcs is raised to it.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	if s.served.Swap(true) {
 		return errors.New("worker: Serve called twice")
+	}
+	if n := ensureProcs(); n > 0 {
+		s.log.Info("GOMAXPROCS raised: a guest spinning in compiled code holds its P until the process exits", "from", n, "to", minProcs)
 	}
 	start := time.Now()
 	var bg sync.WaitGroup

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -655,5 +656,18 @@ func TestPreloadWithoutWarm(t *testing.T) {
 	}
 	if n := w.host.Loads(); n != 2 {
 		t.Errorf("resolving a preloaded module loaded it again (%d loads)", n)
+	}
+}
+
+// TestEnsureProcs: a worker never runs guests on fewer than two Ps.
+func TestEnsureProcs(t *testing.T) {
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	if from := ensureProcs(); from != 1 || runtime.GOMAXPROCS(0) != minProcs {
+		t.Errorf("ensureProcs from 1: returned %d, GOMAXPROCS %d; want 1 and %d", from, runtime.GOMAXPROCS(0), minProcs)
+	}
+	runtime.GOMAXPROCS(3)
+	if from := ensureProcs(); from != 0 || runtime.GOMAXPROCS(0) != 3 {
+		t.Errorf("ensureProcs from 3: returned %d, GOMAXPROCS %d; want 0 and 3 (left alone)", from, runtime.GOMAXPROCS(0))
 	}
 }

@@ -35,6 +35,8 @@ type ClusterOptions struct {
 	NoAuth bool
 	// CoordinatorArgs and WorkerArgs are extra flags for each process.
 	CoordinatorArgs, WorkerArgs []string
+	// WorkerEnv is extra environment for each worker process.
+	WorkerEnv Env
 	// LogLevel is the servers' log level (default info).
 	LogLevel string
 	// CoordinatorTLS, when the coordinator serves TLS (--tls-cert in
@@ -96,7 +98,7 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 			"--coordinator", c.Addr, "--drain-timeout", "2s", "--log-level", opts.LogLevel}
 		args = append(args, opts.WorkerArgs...)
 		w := &Process{Name: fmt.Sprintf("worker-%d", i+1), Addr: addr, Path: BinPath(t, "rapidbyte-worker"),
-			Args: args, Env: c.serverEnv(t), LogPath: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i+1)), token: c.Token}
+			Args: args, Env: c.serverEnv(t, opts.WorkerEnv), LogPath: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i+1)), token: c.Token}
 		c.Workers = append(c.Workers, w)
 		workerAddrs = append(workerAddrs, addr)
 		w.Start(t)
@@ -106,7 +108,7 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		"--state", c.StateURL, "--log-level", opts.LogLevel}
 	args = append(args, opts.CoordinatorArgs...)
 	c.Coordinator = &Process{Name: "coordinator", Addr: c.Addr, Path: BinPath(t, "rapidbyte-coordinator"), Args: args,
-		Env: c.serverEnv(t), LogPath: filepath.Join(dir, "coordinator.log"), token: c.Token, TLS: opts.CoordinatorTLS}
+		Env: c.serverEnv(t, nil), LogPath: filepath.Join(dir, "coordinator.log"), token: c.Token, TLS: opts.CoordinatorTLS}
 	c.Coordinator.Start(t)
 	for _, p := range c.all() {
 		if err := p.WaitHealthy(HealthTimeout); err != nil {
@@ -133,8 +135,12 @@ func (c *Cluster) AddCoordinator(t testing.TB, name string, extra ...string) *Pr
 	return p
 }
 
-func (c *Cluster) serverEnv(t testing.TB) Env {
+// serverEnv is a server process's environment, plus extra.
+func (c *Cluster) serverEnv(t testing.TB, extra Env) Env {
 	env := Env{"RAPIDBYTE_CACHE_DIR": CacheDir(t)}
+	for k, v := range extra {
+		env[k] = v
+	}
 	if c.Token != "" {
 		env["RAPIDBYTE_AUTH_TOKEN"] = c.Token
 	}
