@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // imageBinaries maps each image the manifests use to the binary make builds
@@ -98,8 +99,10 @@ func startAndProbe(t *testing.T, root string, d *appsv1.Deployment, c corev1.Con
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
 			env = append(env, e.Name+"=test-"+e.ValueFrom.SecretKeyRef.Name)
+		case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "requests.cpu":
+			env = append(env, e.Name+"="+cpuRequestValue(c, e.ValueFrom.ResourceFieldRef.Divisor))
 		case e.ValueFrom != nil:
-			t.Fatalf("env %s: only literal values and Secrets are mapped", e.Name)
+			t.Fatalf("env %s: only literal values, Secrets and the cpu request are mapped", e.Name)
 		default:
 			env = append(env, e.Name+"="+rewrite(e.Value))
 		}
@@ -193,4 +196,16 @@ func freePort(t *testing.T) int32 {
 	}
 	defer l.Close()
 	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// cpuRequestValue is what the kubelet puts in an env var that refers to the
+// container's requests.cpu: the request in units of divisor (1 when zero),
+// rounded up.
+func cpuRequestValue(c corev1.Container, divisor resource.Quantity) string {
+	d := divisor.MilliValue()
+	if d == 0 {
+		d = 1000
+	}
+	m := c.Resources.Requests.Cpu().MilliValue()
+	return strconv.FormatInt((m+d-1)/d, 10)
 }

@@ -183,6 +183,10 @@ func checkConsistent(t *testing.T, o objects) {
 			if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 				t.Errorf("%s/%s: cpu and memory requests required", name, c.Name)
 			}
+			if ref := envByName(c.Env)["GOMAXPROCS"].ValueFrom; name == "rapidbyte-coordinator" && (ref == nil || ref.ResourceFieldRef == nil ||
+				ref.ResourceFieldRef.Resource != "requests.cpu" || ref.ResourceFieldRef.ContainerName != "" && ref.ResourceFieldRef.ContainerName != c.Name) {
+				t.Errorf("%s/%s: GOMAXPROCS must come from the container's cpu request", name, c.Name)
+			}
 			ports := map[int32]bool{}
 			for _, p := range c.Ports {
 				ports[p.ContainerPort] = true
