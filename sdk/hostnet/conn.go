@@ -78,8 +78,7 @@ func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	}
 	h := rt.FromContext(ctx)
 	if h == nil {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
+		return dialNative(ctx, network, addr)
 	}
 	rc := h.SockConnect(addr)
 	if rc < 0 {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
@@ -45,8 +44,6 @@ func (t *Table) Qualified() string {
 	return t.Schema + "." + t.Name
 }
 
-var namePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-
 // DefaultName derives a slot or publication name from the pipeline name:
 // "rapidbyte_" plus the name lower-cased with other characters as "_",
 // at most 63 characters.
@@ -68,8 +65,20 @@ func DefaultName(pipeline string) string {
 }
 
 // ValidName reports whether s can name a slot or publication here:
-// lower-case letters, digits and underscores, at most 63 characters.
-func ValidName(s string) bool { return namePattern.MatchString(s) }
+// lower-case letters, digits and underscores, not starting with a digit, at
+// most 63 characters.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 63 || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // CheckServer verifies that the server can serve logical replication.
 func CheckServer(ctx context.Context, conn *pgclient.Conn) error {

@@ -2,6 +2,8 @@ package cdc
 
 import (
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -53,6 +55,30 @@ func TestDefaultName(t *testing.T) {
 	}
 	if ValidName("Bad-Name") || ValidName("1abc") {
 		t.Error("ValidName accepted an invalid name")
+	}
+}
+
+// TestValidNameAgreesWithItsExpression checks the hand-written ValidName
+// against the expression it replaced, on every string of up to 3 bytes
+// from the bytes it distinguishes and on names around the length limit.
+func TestValidNameAgreesWithItsExpression(t *testing.T) {
+	oracle := regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	alphabet := []string{"a", "z", "_", "0", "9", "A", "-", " ", "é", "\x00"}
+	inputs := []string{""}
+	for range 3 {
+		for _, s := range inputs {
+			for _, c := range alphabet {
+				inputs = append(inputs, s+c)
+			}
+		}
+	}
+	for _, n := range []int{62, 63, 64} {
+		inputs = append(inputs, strings.Repeat("a", n), "_"+strings.Repeat("9", n-1))
+	}
+	for _, s := range inputs {
+		if got, want := ValidName(s), oracle.MatchString(s); got != want {
+			t.Errorf("ValidName(%q) = %v, the expression says %v", s, got, want)
+		}
 	}
 }
 

@@ -384,7 +384,7 @@ func (a *applier) schema(ctx context.Context, source string, s cdc.TableSchema) 
 	// Type names are pasted into SQL: anything but a plain type name
 	// becomes text (values arrive in text form either way).
 	for i := range s.Columns {
-		if !typeName.MatchString(s.Columns[i].Type) {
+		if !validTypeName(s.Columns[i].Type) {
 			s.Columns[i].Type = "text"
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -25,11 +24,6 @@ var ErrTooManyFailed = errors.New("too many rejected records")
 // batchSavepoint guards one load under skip and dlq: a rejected row rolls
 // back to it instead of aborting the transaction's earlier batches.
 const batchSavepoint = "rb_batch"
-
-var (
-	copyLine   = regexp.MustCompile(`COPY .*, line (\d+)`)
-	copyColumn = regexp.MustCompile(`, line \d+, column ([^:]+)`)
-)
 
 // rejection is one row of the current batch the destination refused.
 type rejection struct {
@@ -202,11 +196,11 @@ func copyRow(err error, lo, hi int) int {
 	if !errors.As(err, &pe) {
 		return -1
 	}
-	m := copyLine.FindStringSubmatch(pe.Where)
-	if m == nil {
+	line, ok := copyLineNumber(pe.Where)
+	if !ok {
 		return -1
 	}
-	n, perr := strconv.Atoi(m[1])
+	n, perr := strconv.Atoi(line)
 	if perr != nil || n < 1 || lo+n-1 >= hi {
 		return -1
 	}
@@ -229,8 +223,8 @@ func describeRejection(err error) string {
 	}
 	var parts []string
 	col := pe.ColumnName
-	if m := copyColumn.FindStringSubmatch(pe.Where); col == "" && m != nil {
-		col = strings.TrimSpace(m[1])
+	if name, ok := copyColumnName(pe.Where); col == "" && ok {
+		col = strings.TrimSpace(name)
 	}
 	if col != "" {
 		parts = append(parts, fmt.Sprintf("column %q", col))
@@ -270,3 +264,57 @@ func (e *RowError) Error() string { return e.msg }
 
 // Unwrap returns ErrData and the cause.
 func (e *RowError) Unwrap() []error { return []error{ErrData, e.Err} }
+
+// copyLineNumber finds the N of a "COPY t, line N" context: the digits
+// after the last ", line " that follows "COPY " on the same line of where.
+func copyLineNumber(where string) (string, bool) {
+	for off := 0; ; {
+		i := strings.Index(where[off:], "COPY ")
+		if i < 0 {
+			return "", false
+		}
+		rest := where[off+i+len("COPY "):]
+		if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
+			rest = rest[:nl]
+		}
+		for j := strings.LastIndex(rest, ", line "); j >= 0; j = strings.LastIndex(rest[:j], ", line ") {
+			if n := leadingDigits(rest[j+len(", line "):]); n != "" {
+				return n, true
+			}
+		}
+		off += i + 1
+	}
+}
+
+// copyColumnName finds the column of a "line N, column c: ..." context: the
+// text after the first ", line N, column " up to the next colon.
+func copyColumnName(where string) (string, bool) {
+	for off := 0; ; {
+		i := strings.Index(where[off:], ", line ")
+		if i < 0 {
+			return "", false
+		}
+		rest := where[off+i+len(", line "):]
+		if n := leadingDigits(rest); n != "" {
+			if col, ok := strings.CutPrefix(rest[len(n):], ", column "); ok {
+				end := strings.IndexByte(col, ':')
+				if end < 0 {
+					end = len(col)
+				}
+				if end > 0 {
+					return col[:end], true
+				}
+			}
+		}
+		off += i + 1
+	}
+}
+
+// leadingDigits returns the ASCII digits s starts with.
+func leadingDigits(s string) string {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return s[:n]
+}

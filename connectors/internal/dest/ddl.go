@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -25,9 +24,100 @@ var ErrConfig = errors.New("invalid write configuration")
 // not parseable as the column's type); it is a data error, never retried.
 var ErrData = errors.New("value not accepted by the destination column")
 
-// typeName matches source type texts safe to paste into DDL: a (possibly
-// schema-qualified, possibly quoted) name with optional modifiers and [].
-var typeName = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_ $]*|"[^"\x00]+")(?:\.(?:[A-Za-z_][A-Za-z0-9_$]*|"[^"\x00]+"))?(?:\(\s*\d+\s*(?:,\s*-?\d+\s*)?\))?(?: with(?:out)? time zone)?(?:\[\])?$`)
+// validTypeName reports whether a source type text is safe to paste into
+// DDL: a name (letters, digits, _, $ and spaces, starting with a letter or
+// _) or a quoted identifier (no '"' or NUL inside), optionally qualified by
+// one more such part without spaces, then optional modifiers "(p)" or
+// "(p, s)" (s may be negative), " with time zone" or " without time zone",
+// and "[]". Each part is taken greedily: no later part can start with a
+// byte the part before it accepts, so the first parse is the only one.
+func validTypeName(s string) bool {
+	i, ok := typeNamePart(s, 0, true)
+	if !ok {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		if i, ok = typeNamePart(s, i+1, false); !ok {
+			return false
+		}
+	}
+	if i < len(s) && s[i] == '(' {
+		if i, ok = typeModifiers(s, i+1); !ok {
+			return false
+		}
+	}
+	if rest, ok := strings.CutPrefix(s[i:], " with time zone"); ok {
+		i = len(s) - len(rest)
+	} else if rest, ok := strings.CutPrefix(s[i:], " without time zone"); ok {
+		i = len(s) - len(rest)
+	}
+	return s[i:] == "" || s[i:] == "[]"
+}
+
+// typeNamePart reads a name (spaces allowed inside when spaces is set) or a
+// quoted identifier at s[i:] and returns the index after it.
+func typeNamePart(s string, i int, spaces bool) (int, bool) {
+	if i >= len(s) {
+		return i, false
+	}
+	if s[i] == '"' {
+		j := i + 1
+		for j < len(s) && s[j] != '"' && s[j] != 0 {
+			j++
+		}
+		if j == i+1 || j == len(s) || s[j] != '"' {
+			return i, false
+		}
+		return j + 1, true
+	}
+	if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_') {
+		return i, false
+	}
+	j := i + 1
+	for ; j < len(s); j++ {
+		c := s[j]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '$' || spaces && c == ' ') {
+			break
+		}
+	}
+	return j, true
+}
+
+// typeModifiers reads "p)" or "p, s)" at s[i:] (just after the opening
+// parenthesis; blanks allowed around the numbers, s may be negative) and
+// returns the index after the closing parenthesis.
+func typeModifiers(s string, i int) (int, bool) {
+	i = skipBlanks(s, i)
+	n := leadingDigits(s[i:])
+	if n == "" {
+		return i, false
+	}
+	i = skipBlanks(s, i+len(n))
+	if i < len(s) && s[i] == ',' {
+		i = skipBlanks(s, i+1)
+		if i < len(s) && s[i] == '-' {
+			i++
+		}
+		n := leadingDigits(s[i:])
+		if n == "" {
+			return i, false
+		}
+		i = skipBlanks(s, i+len(n))
+	}
+	if i == len(s) || s[i] != ')' {
+		return i, false
+	}
+	return i + 1, true
+}
+
+// skipBlanks skips the blanks of RE2's \s (tab, newline, form feed, carriage
+// return, space) from s[i:].
+func skipBlanks(s string, i int) int {
+	for i < len(s) && strings.IndexByte("\t\n\f\r ", s[i]) >= 0 {
+		i++
+	}
+	return i
+}
 
 // columnType returns the PostgreSQL type to create for field f: its source
 // type when it is a valid type in this database whose binary format this
@@ -40,7 +130,7 @@ func columnType(ctx context.Context, conn *pgclient.Conn, f abi.Field) (string, 
 	}
 	derived := at.PGName()
 	st := strings.TrimSpace(f.SourceType)
-	if st == "" || len(st) > 200 || !typeName.MatchString(st) {
+	if st == "" || len(st) > 200 || !validTypeName(st) {
 		return derived, nil
 	}
 	rows, err := pgclient.Query(ctx, conn, `

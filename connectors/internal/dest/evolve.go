@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -188,8 +187,6 @@ func hasField(fields []abi.Field, name string) bool {
 var (
 	intRank   = map[string]int{"smallint": 1, "integer": 2, "bigint": 3}
 	floatRank = map[string]int{"real": 1, "double precision": 2}
-	varcharRe = regexp.MustCompile(`^character varying(?:\((\d+)\))?$`)
-	numericRe = regexp.MustCompile(`^numeric(?:\((\d+),(\d+)\))?$`)
 )
 
 // widens reports whether every value of PostgreSQL type from fits type to
@@ -203,25 +200,59 @@ func widens(from, to string) bool {
 	if a, b := floatRank[from], floatRank[to]; a > 0 && b > a {
 		return true
 	}
-	if m := varcharRe.FindStringSubmatch(from); m != nil {
+	if m, ok := varcharLength(from); ok {
 		if to == "text" {
 			return true
 		}
-		n := varcharRe.FindStringSubmatch(to)
-		return n != nil && m[1] != "" && (n[1] == "" || atoi(n[1]) > atoi(m[1]))
+		n, ok := varcharLength(to)
+		return ok && m != "" && (n == "" || atoi(n) > atoi(m))
 	}
-	if m := numericRe.FindStringSubmatch(from); m != nil && m[1] != "" {
-		n := numericRe.FindStringSubmatch(to)
-		if n == nil {
+	if p0, s0, ok := numericModifiers(from); ok && p0 != "" {
+		p1, s1, ok := numericModifiers(to)
+		if !ok {
 			return false
 		}
-		if n[1] == "" {
+		if p1 == "" {
 			return true
 		}
-		p0, s0, p1, s1 := atoi(m[1]), atoi(m[2]), atoi(n[1]), atoi(n[2])
-		return s1 >= s0 && p1-s1 >= p0-s0 && (p1 != p0 || s1 != s0)
+		fromP, fromS, toP, toS := atoi(p0), atoi(s0), atoi(p1), atoi(s1)
+		return toS >= fromS && toP-toS >= fromP-fromS && (toP != fromP || toS != fromS)
 	}
 	return false
+}
+
+// varcharLength matches format_type's "character varying" (n is "") and
+// "character varying(n)".
+func varcharLength(t string) (n string, ok bool) {
+	rest, ok := strings.CutPrefix(t, "character varying")
+	if !ok || rest == "" {
+		return "", ok
+	}
+	n, ok = parenthesized(rest)
+	return n, ok && leadingDigits(n) == n && n != ""
+}
+
+// numericModifiers matches format_type's "numeric" (p and s are "") and
+// "numeric(p,s)".
+func numericModifiers(t string) (p, s string, ok bool) {
+	rest, ok := strings.CutPrefix(t, "numeric")
+	if !ok || rest == "" {
+		return "", "", ok
+	}
+	mods, ok := parenthesized(rest)
+	if !ok {
+		return "", "", false
+	}
+	p, s, ok = strings.Cut(mods, ",")
+	return p, s, ok && p != "" && s != "" && leadingDigits(p) == p && leadingDigits(s) == s
+}
+
+// parenthesized returns what s wraps in one pair of parentheses.
+func parenthesized(s string) (string, bool) {
+	if len(s) < 2 || s[0] != '(' || s[len(s)-1] != ')' {
+		return "", false
+	}
+	return s[1 : len(s)-1], true
 }
 
 func atoi(s string) int {

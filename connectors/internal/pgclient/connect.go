@@ -95,8 +95,7 @@ func connect(ctx context.Context, c Config, d Dialer, params map[string]string) 
 	}
 	dial := d.Dial
 	if dial == nil {
-		var nd net.Dialer
-		dial = nd.DialContext
+		dial = dialNative
 	}
 	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
