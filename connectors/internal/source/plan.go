@@ -41,6 +41,8 @@ type plan struct {
 	keys   []key              // ordering keys (0, 1 or 2)
 	sql    string
 	params []param
+	// setup is SQL the read's transaction runs before sql, if any.
+	setup string
 }
 
 // fields returns the Arrow fields of the emitted columns.
@@ -159,8 +161,14 @@ func buildPlan(ctx context.Context, conn *pgclient.Conn, t pgcatalog.Table, spec
 		}
 		conds = append(conds, c)
 	} else if len(p.keys) == 1 && p.keys[0].ctid && len(conds) == 0 {
-		// Force a TID range scan: physical order, no synchronized scan.
-		conds = append(conds, "ctid >= '(0,0)'::tid")
+		// A whole keyless table: a sequential scan returns its rows in
+		// physical (ctid) order from the first block once synchronized and
+		// parallel scans are off, and reads a table larger than a quarter of
+		// shared_buffers through a small ring of buffers, where a TID range
+		// scan (used before) evicts the server's cache and costs more: 1M
+		// bench_events rows, 174 MB, 128 MB shared_buffers, 1.0 s against
+		// 1.45 s for the COPY of the query.
+		p.setup = "SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0"
 	}
 
 	var b strings.Builder

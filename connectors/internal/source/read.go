@@ -137,6 +137,11 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 	if err != nil {
 		return st, err
 	}
+	if p.setup != "" {
+		if err := pgclient.Exec(ctx, conn, p.setup); err != nil {
+			return st, fmt.Errorf("prepare the scan: %w", err)
+		}
+	}
 	st.SQL = p.sql
 	st, err = run(ctx, conn, p, req, sink)
 	st.SQL = p.sql

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +159,53 @@ func TestReadKeysetResume(t *testing.T) {
 	}
 	if last := second.checkpoints[len(second.checkpoints)-1]; last.Records != 1000 {
 		t.Errorf("final records = %d, want 1000 (cumulative)", last.Records)
+	}
+}
+
+// TestReadKeylessScansSequentially checks the plan of a whole keyless
+// table: a plain sequential scan, neither synchronized (it would start
+// wherever another scan of the table is) nor parallel (workers interleave
+// their pages), so rows come in ctid order from the first block, which is
+// what the ctid checkpoints assume.
+func TestReadKeylessScansSequentially(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, cfg)
+	seq(t, conn, "CREATE TABLE t (id bigint, v text, ts timestamptz)", 5000)
+	pgtest.Exec(t, conn, "ANALYZE t")
+	// Make a parallel plan the planner's choice for this small table.
+	pgtest.Exec(t, conn, "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0")
+	ctx := context.Background()
+	tab, ok, err := pgcatalog.Lookup(ctx, conn, "public", "t")
+	if err != nil || !ok {
+		t.Fatalf("lookup: %v %v", ok, err)
+	}
+	p, err := buildPlan(ctx, conn, tab, &abi.StreamSpec{Name: "t"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := func(setup string) string {
+		t.Helper()
+		pgtest.Exec(t, conn, "BEGIN")
+		defer pgtest.Exec(t, conn, "ROLLBACK")
+		if setup != "" {
+			pgtest.Exec(t, conn, setup)
+		}
+		var lines []string
+		for _, r := range pgtest.QueryStrings(t, conn, "EXPLAIN "+p.sql) {
+			lines = append(lines, r[0])
+		}
+		lines = append(lines, "synchronize_seqscans="+pgtest.QueryStrings(t, conn, "SHOW synchronize_seqscans")[0][0])
+		return strings.Join(lines, "\n")
+	}
+	if without := plan(""); !strings.Contains(without, "Gather") {
+		t.Fatalf("without the read's settings the plan is not parallel, so this test proves nothing:\n%s", without)
+	}
+	got := plan(p.setup)
+	if !strings.HasPrefix(got, "Seq Scan on t") || strings.Contains(got, "Gather") || !strings.HasSuffix(got, "synchronize_seqscans=off") {
+		t.Errorf("plan of a whole keyless table:\n%s\nwant a plain, unsynchronized Seq Scan", got)
+	}
+	if strings.Contains(p.sql, "ctid >=") || strings.Contains(p.sql, "ORDER BY") {
+		t.Errorf("query %q: want no ctid condition and no ORDER BY", p.sql)
 	}
 }
 
