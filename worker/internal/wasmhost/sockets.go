@@ -104,6 +104,12 @@ func (a allowList) allows(addr string) bool {
 type hostSock struct {
 	tcp *net.TCPConn
 	tls *tls.Conn // set once, before the guest uses the socket again
+
+	// streamed counts the bytes read since the last timed read that ran
+	// out; lowWater is set while the socket has a receive low-water mark
+	// (see lowwater.go). Only the instance's one guest thread reads.
+	streamed int
+	lowWater bool
 }
 
 // conn is the connection reads and writes go through.
@@ -253,18 +259,39 @@ func hSockRead(ctx context.Context, in *instance, mod api.Module, s []uint64) in
 		in.setFault(abi.CategoryInternal, "bad_pointer", fmt.Errorf("sock_read buffer [%d, +%d) is outside guest memory", ptr, capacity))
 		return -abi.EFAULT
 	}
+	return c.read(ctx, buf, timeoutMs)
+}
+
+// read is sock_read on s: a poll when timeoutMs is 0, else a read that
+// waits at most timeoutMs (capped at maxReadWait, and at lowWaterWait while
+// s has a low-water mark).
+func (s *hostSock) read(ctx context.Context, buf []byte, timeoutMs int32) int32 {
 	if timeoutMs <= 0 {
-		return pollRead(c, buf)
+		return s.count(pollRead(s, buf))
 	}
 	wait := min(time.Duration(timeoutMs)*time.Millisecond, maxReadWait)
+	if s.lowWater {
+		wait = min(wait, lowWaterWait)
+	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 		wait = max(time.Until(dl), time.Millisecond)
 	}
-	conn := c.conn()
+	conn := s.conn()
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	n, err := conn.Read(buf)
 	_ = conn.SetReadDeadline(time.Time{})
-	return readResult(ctx, n, err)
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil && s.waitedInVain() {
+		// Bytes below the dropped mark may be queued: return them now.
+		return s.count(pollRead(s, buf))
+	}
+	return s.count(readResult(ctx, n, err))
+}
+
+// count passes a sock_read result through, counting the bytes it returned
+// towards the socket's streaming (see lowwater.go).
+func (s *hostSock) count(rc int32) int32 {
+	s.delivered(int(rc))
+	return rc
 }
 
 // tlsRecordWait bounds how long a poll of a TLS socket that has bytes
