@@ -7,7 +7,7 @@ import "time"
 // every few kilobytes that arrive (PostgreSQL flushes its 8 KiB send
 // buffer as it fills): a wake-up of the worker, a return to the guest, a
 // parse of a few rows and a new wait, thousands of times per million rows.
-// Once a plaintext socket has delivered streamingAfter bytes without a
+// Once a socket has delivered streamingAfter bytes without a
 // timed read running out, it counts as streaming and gets a receive
 // low-water mark (SO_RCVLOWAT, where the platform has one): a waiting read
 // then wakes only when lowWater bytes are queued, or the peer closed or
@@ -17,7 +17,10 @@ import "time"
 // streaming socket is capped at it, and one that runs out drops the mark
 // and returns what is queued. Control traffic (queries and their short
 // answers, a COPY's acknowledgements) never reaches streamingAfter between
-// two reads that waited in vain, so it never waits for the mark.
+// two reads that waited in vain, so it never waits for the mark. Under TLS
+// the mark is the TCP socket's: a record cut short by the cap stays
+// buffered in the TLS client (a timeout does not break it), and the poll
+// after the drop completes it as any poll of a TLS socket does.
 const (
 	streamingAfter = 1 << 20
 	lowWater       = 64 << 10
@@ -25,10 +28,9 @@ const (
 )
 
 // delivered counts n bytes a read returned and sets the low-water mark
-// once the socket streams. TLS sockets are left alone: their reads wait
-// for whole records, which the mark would hold back.
+// once the socket streams.
 func (s *hostSock) delivered(n int) {
-	if n <= 0 || s.tls != nil || s.lowWater {
+	if n <= 0 || s.lowWater {
 		return
 	}
 	s.streamed += n
