@@ -94,9 +94,10 @@ func (l Lag) String() string {
 	return fmt.Sprintf("%s, %s", Bytes(l.Bytes), Secs(l.Seconds))
 }
 
-// keylessGuarantee is the Guarantee of a stream read in physical order
-// (no key, no cursor): its checkpoints name a ctid.
-const keylessGuarantee = "no key or cursor: a retry resumes at a physical position (ctid), so rows updated or deleted " +
+// keylessGuarantee is the Guarantee of a stream read in physical order (no
+// key, no cursor, or source-postgres's full_refresh_order: physical): its
+// checkpoints name a ctid.
+const keylessGuarantee = "no key or cursor (or physical order): a retry resumes at a physical position (ctid), so rows updated or deleted " +
 	"during the run may be copied twice or missed; exactly once only when the table does not change during the run"
 
 // AttemptError is the error that ended one failed attempt.

@@ -21,7 +21,7 @@ func TestKeylessStreamGuarantee(t *testing.T) {
 	if err := WriteText(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Count(b.String(), "note: no key or cursor") != 1 || !strings.Contains(b.String(), `"guarantee":"no key or cursor`) {
+	if strings.Count(b.String(), "note: no key or cursor (or physical order)") != 1 || !strings.Contains(b.String(), `"guarantee":"no key or cursor (or physical order)`) {
 		t.Errorf("text output lacks the note once and the JSON field:\n%s", b.String())
 	}
 }

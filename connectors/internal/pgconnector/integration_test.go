@@ -67,6 +67,7 @@ func TestErrorsAreClassifiedAndSanitized(t *testing.T) {
 		{"unknown role", map[string]any{"user": "rb_pg_no_such_role", "password": "s3cr3t-Pa55"}, abi.CategoryAuth},
 		{"connection refused", map[string]any{"port": 1}, abi.CategoryTransientNetwork},
 		{"bad sslmode", map[string]any{"sslmode": "prefer"}, abi.CategoryConfig},
+		{"bad full_refresh_order", map[string]any{"full_refresh_order": "random"}, abi.CategoryConfig},
 		{"unknown field", map[string]any{"hostname": "x"}, abi.CategoryConfig},
 	}
 	for _, tc := range cases {

@@ -22,13 +22,17 @@ import (
 type SourceConfig struct {
 	pgclient.Config
 	CDCConfig
+	// FullRefreshOrder is "key" (the default) or "physical": see
+	// source.OrderKey and source.OrderPhysical.
+	FullRefreshOrder string `json:"full_refresh_order,omitempty"`
 }
 
 // Source is the source-postgres connector.
 type Source struct {
-	cfg  pgclient.Config
-	cdc  CDCConfig
-	conn *pgclient.Conn
+	cfg   pgclient.Config
+	cdc   CDCConfig
+	order source.Order
+	conn  *pgclient.Conn
 }
 
 var _ sdk.Source = (*Source)(nil)
@@ -71,7 +75,11 @@ func (s *Source) Open(ctx context.Context, raw sdk.Config) error {
 	if err := decodeConfig(raw, &c, &c.Config); err != nil {
 		return err
 	}
-	s.cfg, s.cdc = c.Config, c.CDCConfig
+	order, err := source.ParseOrder(c.FullRefreshOrder)
+	if err != nil {
+		return sdk.ConfigError(fmt.Errorf("config: %w", err), sdk.WithCode("invalid_config"))
+	}
+	s.cfg, s.cdc, s.order = c.Config, c.CDCConfig, order
 	conn, err := connect(ctx, s.cfg, false)
 	if err != nil {
 		return err
@@ -125,7 +133,7 @@ func (s *Source) Read(ctx context.Context, req sdk.ReadRequest, e sdk.Emitter) e
 	if req.Stream.SyncMode == abi.SyncCDC {
 		return s.readCDC(ctx, req, e)
 	}
-	st, err := source.Read(ctx, s.conn, source.Request{Schema: s.cfg.Schema, Stream: req.Stream, Resume: req.Resume}, &sink{e: e})
+	st, err := source.Read(ctx, s.conn, source.Request{Schema: s.cfg.Schema, Stream: req.Stream, Resume: req.Resume, Order: s.order}, &sink{e: e})
 	if err != nil {
 		return classify(fmt.Errorf("read stream %q: %w", req.Stream.Name, err), s.cfg.Password, false)
 	}

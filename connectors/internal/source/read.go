@@ -63,6 +63,8 @@ type Request struct {
 	Stream abi.StreamSpec
 	// Resume is the last acknowledged checkpoint, or nil.
 	Resume *abi.Checkpoint
+	// Order orders a full refresh without partitions ("" is OrderKey).
+	Order Order
 }
 
 // Stats summarises a read.
@@ -133,7 +135,7 @@ func Read(ctx context.Context, conn *pgclient.Conn, req Request, sink Sink) (Sta
 	if part != nil && part.ExportSnapshot {
 		return st, holdSnapshot(ctx, conn, t, req, sink)
 	}
-	p, err := buildPlan(ctx, conn, t, &req.Stream, req.Resume)
+	p, err := buildPlan(ctx, conn, t, &req.Stream, req.Resume, req.Order)
 	if err != nil {
 		return st, err
 	}
@@ -192,7 +194,7 @@ func holdSnapshot(ctx context.Context, conn *pgclient.Conn, t pgcatalog.Table, r
 	}
 	spec := req.Stream
 	spec.Partition = nil
-	p, err := buildPlan(ctx, conn, t, &spec, nil)
+	p, err := buildPlan(ctx, conn, t, &spec, nil, OrderKey)
 	if err != nil {
 		return err
 	}

@@ -179,7 +179,7 @@ func TestReadKeylessScansSequentially(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("lookup: %v %v", ok, err)
 	}
-	p, err := buildPlan(ctx, conn, tab, &abi.StreamSpec{Name: "t"}, nil)
+	p, err := buildPlan(ctx, conn, tab, &abi.StreamSpec{Name: "t"}, nil, OrderKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +206,53 @@ func TestReadKeylessScansSequentially(t *testing.T) {
 	}
 	if strings.Contains(p.sql, "ctid >=") || strings.Contains(p.sql, "ORDER BY") {
 		t.Errorf("query %q: want no ctid condition and no ORDER BY", p.sql)
+	}
+}
+
+// TestReadPhysicalOrder reads a table with a primary key with
+// full_refresh_order physical: a sequential scan (no ORDER BY, no index),
+// ctid checkpoints, and a retry from one that reads the rest exactly once;
+// partitions keep their key order.
+func TestReadPhysicalOrder(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, cfg)
+	seq(t, conn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, ts timestamptz)", 5000)
+	first := &memSink{maxRows: 1000, failAfter: 2}
+	st, _ := Read(context.Background(), conn, Request{Stream: abi.StreamSpec{Name: "t"}, Order: OrderPhysical}, first)
+	if strings.Contains(st.SQL, "ORDER BY") || strings.Contains(st.SQL, "WHERE") {
+		t.Errorf("query %q: want a whole-table scan without ORDER BY", st.SQL)
+	}
+	if len(first.checkpoints) != 2 || first.checkpoints[1].CursorField != "ctid" {
+		t.Fatalf("checkpoints = %+v, want ctid positions", first.checkpoints)
+	}
+	second := &memSink{maxRows: 1000}
+	cp := first.checkpoints[1]
+	st, err := Read(context.Background(), conn, Request{Stream: abi.StreamSpec{Name: "t"}, Resume: &cp, Order: OrderPhysical}, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.SQL, "ctid >") {
+		t.Errorf("retry query %q: want it to resume after the ctid", st.SQL)
+	}
+	got := append(first.column(0), second.column(0)...)
+	seen := map[int64]bool{}
+	for _, v := range got {
+		seen[v.(int64)] = true
+	}
+	if len(got) != 5000 || len(seen) != 5000 {
+		t.Fatalf("physical order with a retry: %d rows, %d distinct, want 5000 each", len(got), len(seen))
+	}
+	// A partition reads its share by key, whatever the order asked.
+	part := &memSink{maxRows: 1000}
+	spec := abi.StreamSpec{Name: "t", Partition: &abi.Partition{Index: 0, Count: 2}}
+	if st, err = Read(context.Background(), conn, Request{Stream: spec, Order: OrderPhysical}, part); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.SQL, "ORDER BY") || part.checkpoints[len(part.checkpoints)-1].CursorField != "id" {
+		t.Errorf("partition query %q, checkpoint %+v: want key order", st.SQL, part.checkpoints[len(part.checkpoints)-1])
+	}
+	if _, err := ParseOrder("random"); !errors.Is(err, ErrConfig) {
+		t.Errorf("ParseOrder(random) = %v, want ErrConfig", err)
 	}
 }
 
