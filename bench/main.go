@@ -29,6 +29,7 @@ func main() {
 	flag.StringVar(&cfg.Tables, "tables", "bench_events,bench_events_j", "source tables to copy")
 	flag.StringVar(&cfg.Modes, "modes", "pipe,embedded,distributed", "modes to run")
 	flag.IntVar(&cfg.Partitions, "partitions", 0, "split each stream into this many partitions by id (0 = one stream)")
+	flag.StringVar(&cfg.Order, "order", "key", "source-postgres's full_refresh_order of every pipeline: key (the default, by primary key) or physical (a sequential scan)")
 	flag.StringVar(&cfg.Root, "root", ".", "repository root (bin/, dist/, bench/)")
 	flag.StringVar(&cfg.Out, "out", "", "JSON result file (default bench/results/<time>.json)")
 	flag.StringVar(&cfg.SrcDB, "src-db", "rb_bench_src", "source database")
@@ -64,9 +65,9 @@ func main() {
 }
 
 type config struct {
-	Rows, Reps, Partitions, DBParallelism                         int
-	Tables, Modes, Root, Out, SrcDB, DstDB, DBModes, DBSrc, DBDst string
-	DB                                                            bool
+	Rows, Reps, Partitions, DBParallelism                                int
+	Tables, Modes, Root, Out, SrcDB, DstDB, DBModes, DBSrc, DBDst, Order string
+	DB                                                                   bool
 }
 
 func (c config) tables() []string  { return list(c.Tables) }

@@ -233,7 +233,7 @@ func writePipeline(cfg config, table, work string) (string, error) {
 pipeline: bench_%[1]s
 source:
   use: source-postgres
-  config: {host: %[2]s, port: %[3]s, user: postgres, database: %[4]s, schema: public}
+  config: {host: %[2]s, port: %[3]s, user: postgres, database: %[4]s, schema: public, full_refresh_order: %[8]s}
   streams:
     - name: %[1]s
       sync_mode: full_refresh%[6]s
@@ -244,7 +244,7 @@ destination:
 resources:
   max_retries: 0
   parallelism: %[7]d
-`, table, host, port, cfg.SrcDB, cfg.DstDB, partition, max(cfg.Partitions, 1))
+`, table, host, port, cfg.SrcDB, cfg.DstDB, partition, max(cfg.Partitions, 1), cfg.Order)
 	path := filepath.Join(work, table+".yaml")
 	return path, os.WriteFile(path, []byte(y), 0o644)
 }

@@ -129,7 +129,7 @@ func writeDBPipeline(cfg config, work string) (string, error) {
 pipeline: bench_%[1]s
 source:
   use: source-postgres
-  config: {host: %[2]s, port: %[3]s, user: postgres, database: %[4]s, schema: public}
+  config: {host: %[2]s, port: %[3]s, user: postgres, database: %[4]s, schema: public, full_refresh_order: %[7]s}
   streams:
     - {name: "public.*", sync_mode: full_refresh}
 destination:
@@ -139,7 +139,7 @@ destination:
 resources:
   max_retries: 0
   parallelism: %[6]d
-`, dbWorkload, host, port, cfg.DBSrc, cfg.DBDst, cfg.DBParallelism)
+`, dbWorkload, host, port, cfg.DBSrc, cfg.DBDst, cfg.DBParallelism, cfg.Order)
 	path := filepath.Join(work, dbWorkload+".yaml")
 	return path, os.WriteFile(path, []byte(y), 0o644)
 }
