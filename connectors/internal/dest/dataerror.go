@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 
@@ -268,12 +269,8 @@ func (e *RowError) Unwrap() []error { return []error{ErrData, e.Err} }
 // copyLineNumber finds the N of a "COPY t, line N" context: the digits
 // after the last ", line " that follows "COPY " on the same line of where.
 func copyLineNumber(where string) (string, bool) {
-	for off := 0; ; {
-		i := strings.Index(where[off:], "COPY ")
-		if i < 0 {
-			return "", false
-		}
-		rest := where[off+i+len("COPY "):]
+	for i := range indexes(where, "COPY ") {
+		rest := where[i+len("COPY "):]
 		if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
 			rest = rest[:nl]
 		}
@@ -282,31 +279,43 @@ func copyLineNumber(where string) (string, bool) {
 				return n, true
 			}
 		}
-		off += i + 1
 	}
+	return "", false
 }
 
 // copyColumnName finds the column of a "line N, column c: ..." context: the
 // text after the first ", line N, column " up to the next colon.
 func copyColumnName(where string) (string, bool) {
-	for off := 0; ; {
-		i := strings.Index(where[off:], ", line ")
-		if i < 0 {
-			return "", false
+	for i := range indexes(where, ", line ") {
+		rest := where[i+len(", line "):]
+		n := leadingDigits(rest)
+		if n == "" {
+			continue
 		}
-		rest := where[off+i+len(", line "):]
-		if n := leadingDigits(rest); n != "" {
-			if col, ok := strings.CutPrefix(rest[len(n):], ", column "); ok {
-				end := strings.IndexByte(col, ':')
-				if end < 0 {
-					end = len(col)
-				}
-				if end > 0 {
-					return col[:end], true
-				}
+		if col, ok := strings.CutPrefix(rest[len(n):], ", column "); ok {
+			end := strings.IndexByte(col, ':')
+			if end < 0 {
+				end = len(col)
+			}
+			if end > 0 {
+				return col[:end], true
 			}
 		}
-		off += i + 1
+	}
+	return "", false
+}
+
+// indexes yields every index at which sub starts in s, overlapping ones
+// included, in increasing order.
+func indexes(s, sub string) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for off := 0; off <= len(s); {
+			i := strings.Index(s[off:], sub)
+			if i < 0 || !yield(off+i) {
+				return
+			}
+			off += i + 1
+		}
 	}
 }
 
