@@ -229,7 +229,7 @@ func varcharLength(t string) (n string, ok bool) {
 		return "", ok
 	}
 	n, ok = parenthesized(rest)
-	return n, ok && leadingDigits(n) == n && n != ""
+	return n, ok && allDigits(n)
 }
 
 // numericModifiers matches format_type's "numeric" (p and s are "") and
@@ -244,8 +244,11 @@ func numericModifiers(t string) (p, s string, ok bool) {
 		return "", "", false
 	}
 	p, s, ok = strings.Cut(mods, ",")
-	return p, s, ok && p != "" && s != "" && leadingDigits(p) == p && leadingDigits(s) == s
+	return p, s, ok && allDigits(p) && allDigits(s)
 }
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool { return s != "" && leadingDigits(s) == s }
 
 // parenthesized returns what s wraps in one pair of parentheses.
 func parenthesized(s string) (string, bool) {

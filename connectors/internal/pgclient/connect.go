@@ -19,12 +19,12 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/hostnet"
 )
 
-// Dialer is how connections reach the server: the SDK's host-proxied
-// sockets in wasm, nil for the platform's net.Dialer.
+// Dialer is how connections reach the server.
 type Dialer struct {
-	// Dial opens a connection to addr ("host:port"); nil uses net.Dialer.
-	// A host-proxied dialer resolves the name in the host, which enforces
-	// its allow-list on it.
+	// Dial opens a connection to addr ("host:port"); nil uses hostnet.Dial:
+	// the host's sockets inside a connector invocation (the host resolves
+	// the name and enforces its allow-list), the platform's net.Dialer
+	// outside a guest.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -95,7 +95,7 @@ func connect(ctx context.Context, c Config, d Dialer, params map[string]string) 
 	}
 	dial := d.Dial
 	if dial == nil {
-		dial = dialNative
+		dial = hostnet.Dial
 	}
 	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
