@@ -83,6 +83,11 @@ func ParseOrder(s string) (Order, error) {
 	return "", fmt.Errorf("%w: full_refresh_order %q: want %q or %q", ErrConfig, s, OrderKey, OrderPhysical)
 }
 
+// split reports whether spec reads one partition of several.
+func split(spec *abi.StreamSpec) bool {
+	return spec.Partition != nil && spec.Partition.Count > 1
+}
+
 // ctidKey is the physical position of a plain table's rows.
 func ctidKey() key {
 	return key{name: ctidColumn, ctid: true, col: pgcatalog.Column{Name: ctidColumn}}
@@ -148,7 +153,7 @@ func buildPlan(ctx context.Context, conn *pgclient.Conn, t pgcatalog.Table, spec
 		}
 	case ModeFullRefresh:
 		k, ok := keysetKey(&t)
-		if order == OrderPhysical && !t.Partitioned && (spec.Partition == nil || spec.Partition.Count <= 1) {
+		if order == OrderPhysical && !t.Partitioned && !split(spec) {
 			k, ok = ctidKey(), true
 		}
 		if ok {
@@ -193,7 +198,7 @@ func buildPlan(ctx context.Context, conn *pgclient.Conn, t pgcatalog.Table, spec
 		}
 		conds = append(conds, c)
 	}
-	if spec.Partition != nil && spec.Partition.Count > 1 {
+	if split(spec) {
 		c, err := p.partitionCond(ctx, conn, spec.Partition)
 		if err != nil {
 			return nil, err

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
 // lowWaterOf returns c's SO_RCVLOWAT.
@@ -78,7 +80,7 @@ func readAll(t *testing.T, s *hostSock, n int) []byte {
 		case rc > 0:
 			out = append(out, buf[:rc]...)
 			timeout = 0
-		case rc == -11: // EAGAIN in the guest ABI
+		case rc == -abi.EAGAIN:
 			timeout = 5
 		default:
 			t.Fatalf("sock_read = %d after %d of %d bytes", rc, len(out), n)
@@ -174,7 +176,7 @@ func testLowWaterWhileStreaming(t *testing.T, withTLS bool) {
 		}
 		if rc > 0 {
 			sameCall, rest = true, buf[:rc]
-		} else if rc != -11 {
+		} else if rc != -abi.EAGAIN {
 			t.Fatalf("read under the mark = %d", rc)
 		}
 		if rest = append(rest, readAll(t, s, len(tail)-len(rest))...); !bytes.Equal(rest, tail) {
