@@ -263,9 +263,20 @@ func ensureData(cfg config) error {
 }
 
 func resetDest(db, table string) error {
-	_, err := psql(db, fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS bench; DROP TABLE IF EXISTS bench.%[1]s; CREATE TABLE bench.%[1]s %[2]s; CHECKPOINT;", table, destDDL[table]))
-	return err
+	if _, err := psql(db, fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS bench; DROP TABLE IF EXISTS bench.%[1]s; CREATE TABLE bench.%[1]s %[2]s; CHECKPOINT;", table, destDDL[table])); err != nil {
+		return err
+	}
+	settle()
+	return nil
 }
+
+// settle writes every dirty page of the machine to disk before a timed
+// run. The earlier runs' WAL and table files (and the data generation's)
+// stay dirty in the page cache for up to dirty_expire_centisecs (30 s by
+// default), and the kernel's writeback of them otherwise lands inside a
+// later run: on this kind of VM it raised both PostgreSQL's and our CPU
+// time by up to 40% in whichever run it hit.
+func settle() { syscall.Sync() }
 
 // checksum is an order-independent digest of a table's rows.
 func checksum(db, table string) (string, error) {

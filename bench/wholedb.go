@@ -182,8 +182,11 @@ func resetDBDest(db string) error {
 		fmt.Fprintf(&b, "DROP TABLE IF EXISTS public.%[1]s; CREATE TABLE public.%[1]s %[2]s;", t.Name, ddl)
 	}
 	b.WriteString("CHECKPOINT;")
-	_, err := psql(db, b.String())
-	return err
+	if _, err := psql(db, b.String()); err != nil {
+		return err
+	}
+	settle()
+	return nil
 }
 
 // tail returns at most the last n bytes of b.

@@ -96,3 +96,20 @@ func (hostWireLoops) BytesSize(rows [][]byte, locs []uint64, stride int) (int, b
 	runtime.KeepAlive(locs)
 	return a.out(0), ok
 }
+
+func (hostWireLoops) Encode(op int32, e *wireloops.EncodeArgs) bool {
+	var b wireArgs
+	b[abi.WireEncCursors], b[abi.WireEncRows] = addr(e.Cur), uint64(len(e.Cur))
+	b[abi.WireEncDst], b[abi.WireEncDstLen] = addr(e.Dst), uint64(len(e.Dst))
+	b[abi.WireEncValues], b[abi.WireEncValuesLen] = addr(e.Values), uint64(len(e.Values))
+	b[abi.WireEncOffsets], b[abi.WireEncOffsetsLen] = addr(e.Offsets), uint64(len(e.Offsets))
+	b[abi.WireEncValidity], b[abi.WireEncValidityLen] = addr(e.Validity), uint64(len(e.Validity))
+	b[abi.WireEncFirst], b[abi.WireEncParam], b[abi.WireEncWidth] = uint64(e.First), uint64(e.Param), uint64(e.Width)
+	ok := b.run(abi.WireRowsOp(op))
+	runtime.KeepAlive(e.Cur)
+	runtime.KeepAlive(e.Dst)
+	runtime.KeepAlive(e.Values)
+	runtime.KeepAlive(e.Offsets)
+	runtime.KeepAlive(e.Validity)
+	return ok
+}

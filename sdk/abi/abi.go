@@ -50,7 +50,7 @@ const (
 	ImportSockTLS     = "sock_tls"     // (h, params, paramsLen, msg, msgCap) -> 0: the host ran a TLS handshake on the socket (TLSParams JSON) and encrypts everything read and written after it; > 0: the handshake failed, its message of that many bytes in msg (cut to msgCap); -errno
 	ImportIsCancelled = "is_cancelled" // () -> 1 when the host's context is done, else 0
 	ImportFollowState = "follow_state" // (buf, cap) -> len of the FollowState JSON; -ENOENT when the read does not follow; len > cap: grow and retry
-	ImportWireRows    = "wire_rows"    // (op, args, words) -> 0: runs one loop of the SDK's wire-row decoding natively over guest memory (see WireRowsOp); -EINVAL for a bad op or block, -EFAULT for memory out of range
+	ImportWireRows    = "wire_rows"    // (op, args, words) -> 0: runs one loop of the SDK's wire-row decoding or encoding natively over guest memory (see WireRowsOp); -EINVAL for a bad op or block, -EFAULT for memory out of range
 )
 
 // FrameMagic starts every next_batch frame ("RBF1" little-endian).

@@ -66,3 +66,56 @@ const (
 	WireArgOut    = 10 // first of 3 op results
 	WireArgsWords = 13 // the block's size in words
 )
+
+// Wire-field encoding ops: the inverse of the decoding ops, for a
+// destination that writes rows in the same wire form (each field a 4-byte
+// big-endian length, -1 for NULL, then that many bytes). They go through
+// the same wire_rows import, so a guest built with them runs its own loops
+// on a host that predates them (-EINVAL), and a guest built before them
+// never asks.
+//
+// An encoding op writes one column of m rows, each at its own position:
+// row j's field goes to dst at the little-endian int64 cursor j, which then
+// advances past it. The caller sized the rows; a field that does not fit
+// dst is out of range. All 13 words of the block are inputs (WireEnc*
+// below) and none is written back:
+//
+//   - WireEncodeFixed: values holds m little-endian values of width 2, 4
+//     or 8 bytes. A non-NULL field is the value big-endian, less param (an
+//     i64, wrapping) unless the value is the minimum or the maximum of its
+//     width.
+//   - WireEncodeBool: values is a bitmap (LSB first); row j's value is bit
+//     first+j, stored as one byte, 0 or 1.
+//   - WireEncodeBytes: offsets holds m+1 little-endian int32 offsets into
+//     values, row j's value being values[offsets[j]:offsets[j+1]]. With
+//     param > 0 the field is the byte param-1 followed by the value (a
+//     version byte, as jsonb's).
+//   - WireEncodeSlots: values holds m slots of width bytes, each a whole
+//     field (length and bytes, or a NULL length) that the caller encoded
+//     itself; it is copied as it is. The validity bitmap is not read.
+//
+// Row j is NULL when the validity bitmap (length 0: no NULLs) has bit
+// first+j clear.
+const (
+	WireEncodeFixed WireRowsOp = iota + 101
+	WireEncodeBool
+	WireEncodeBytes
+	WireEncodeSlots
+)
+
+// Words of the block of an encoding op.
+const (
+	WireEncCursors     = 0  // address of the m int64 cursors
+	WireEncRows        = 1  // m
+	WireEncDst         = 2  // address of the output buffer
+	WireEncDstLen      = 3  // its length
+	WireEncValues      = 4  // address of the values (or bitmap, or slots)
+	WireEncValuesLen   = 5  // their length
+	WireEncOffsets     = 6  // address of the offsets (WireEncodeBytes)
+	WireEncOffsetsLen  = 7  // their length
+	WireEncValidity    = 8  // address of the validity bitmap
+	WireEncValidityLen = 9  // its length, 0 when no row is NULL
+	WireEncFirst       = 10 // bit of row 0 in the validity bitmap (and a bool bitmap)
+	WireEncParam       = 11 // Fixed: the shift; Bytes: version byte + 1, or 0
+	WireEncWidth       = 12 // Fixed: value width; Slots: slot width
+)

@@ -77,6 +77,9 @@ func (a *arena) run(t *testing.T, op abi.WireRowsOp) {
 
 func (a *arena) out(i int) int { return int(int64(a.args[abi.WireArgOut+i])) }
 
+// Encode leaves the encoding loops (package wirefields) to the caller.
+func (arenaLoops) Encode(int32, *wireloops.EncodeArgs) bool { return false }
+
 func (l arenaLoops) Locate(rows [][]byte, locs []uint64, ncols, budget, rowSize int, nonEmpty bool) (int, int, int, bool) {
 	a, at := newArena(rows, locs, ncols)
 	in := a.args[abi.WireArgIn:]

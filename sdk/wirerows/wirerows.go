@@ -1,7 +1,7 @@
 // Package wirerows runs the loops of the SDK's wire-row decoding
-// (sdk/batch.Builder.AppendWireRows) natively for a guest, over its memory:
-// the wire_rows host import (see abi.WireRowsOp for the ops and their
-// argument block).
+// (sdk/batch.Builder.AppendWireRows) and wire-field encoding (package
+// sdk/wirefields) natively for a guest, over its memory: the wire_rows host
+// import (see abi.WireRowsOp for the ops and their argument blocks).
 //
 // Every access goes through a bounds-checked slice of the guest's memory,
 // so whatever a guest passes, the loops touch nothing else; an address out
@@ -37,6 +37,9 @@ func Run(mem []byte, op abi.WireRowsOp, args []uint64) (err error) {
 			err = ErrOutOfRange
 		}
 	}()
+	if op >= abi.WireEncodeFixed {
+		return encode(mem, op, args)
+	}
 	in, out := args[abi.WireArgIn:abi.WireArgOut], args[abi.WireArgOut:abi.WireArgsWords]
 	// Every count is bounded by the memory before it is multiplied, so no
 	// product wraps and no loop runs longer than the memory is large (a

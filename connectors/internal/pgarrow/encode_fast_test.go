@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math"
 	"testing"
+
+	"github.com/rapidbyte/rapidbyte/sdk/wirefields/wirefieldstest"
 )
 
 // rawReader is a Reader over Arrow-layout buffers that also implements
@@ -432,5 +434,20 @@ func TestAppendRowsRawEmptyAtDataEnd(t *testing.T) {
 		}
 		checkRawMatchesGeneric(t, []Type{{Kind: k}}, []Reader{r}, 0, 4)
 		checkRawMatchesGeneric(t, []Type{{Kind: k}}, []Reader{r}, 1, 4)
+	}
+}
+
+// TestAppendRowsInHost runs the encoder's tests again with the column
+// loops run by the host's code (sdk/wirefields over the wire_rows import,
+// as in a wasm guest on a current host): the tuples must be the same
+// bytes.
+func TestAppendRowsInHost(t *testing.T) {
+	ran := wirefieldstest.UseHost(t)
+	t.Run("matches generic", TestAppendRowsRawMatchesGeneric)
+	t.Run("edge cases", TestAppendRowsRawEdgeCases)
+	t.Run("empty at data end", TestAppendRowsRawEmptyAtDataEnd)
+	t.Run("numeric text column", TestNumericTextColumnPath)
+	if ran() == 0 {
+		t.Fatal("the host ran no loop")
 	}
 }

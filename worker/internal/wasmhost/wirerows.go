@@ -12,13 +12,13 @@ import (
 	"github.com/rapidbyte/rapidbyte/sdk/wirerows"
 )
 
-// hWireRows runs one loop of the SDK's wire-row decoding natively over the
-// guest's memory (abi.WireRowsOp, package wirerows), in time bounded by the
-// memory's size. It neither blocks nor looks at the instance's state, so it
-// runs even once the call is being cancelled. An unknown op or block size
-// is -EINVAL (the guest then runs its own loop); a block naming memory
-// outside the guest's is a fault, as for any host call, and the loop may
-// have written part of its output by then.
+// hWireRows runs one loop of the SDK's wire-row decoding or encoding
+// natively over the guest's memory (abi.WireRowsOp, package wirerows), in
+// time bounded by the memory's size. It neither blocks nor looks at the
+// instance's state, so it runs even once the call is being cancelled. An
+// unknown op or block size is -EINVAL (the guest then runs its own loop);
+// a block naming memory outside the guest's is a fault, as for any host
+// call, and the loop may have written part of its output by then.
 func hWireRows(_ context.Context, in *instance, mod api.Module, s []uint64) int32 {
 	op, ptr, words := abi.WireRowsOp(api.DecodeI32(s[0])), api.DecodeU32(s[1]), api.DecodeU32(s[2])
 	if words != abi.WireArgsWords {
