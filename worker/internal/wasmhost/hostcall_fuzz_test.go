@@ -278,6 +278,25 @@ func (fh *fuzzHost) call(name string, args ...uint32) []byte {
 	return b
 }
 
+// encodeBlock is guest memory holding a wire_rows encoding block at 0 for
+// two rows: cursors at 128, dst at 256, eight-byte values at 1024 and
+// offsets at 1200 (values 0-4 and 4-8).
+func encodeBlock() []byte {
+	mem := make([]byte, 1212)
+	words := [abi.WireArgsWords]uint64{
+		abi.WireEncCursors: 128, abi.WireEncRows: 2, abi.WireEncDst: 256, abi.WireEncDstLen: 512,
+		abi.WireEncValues: 1024, abi.WireEncValuesLen: 16, abi.WireEncOffsets: 1200, abi.WireEncOffsetsLen: 12,
+		abi.WireEncWidth: 8,
+	}
+	for i, w := range words {
+		binary.LittleEndian.PutUint64(mem[8*i:], w)
+	}
+	binary.LittleEndian.PutUint64(mem[136:], 64)
+	binary.LittleEndian.PutUint32(mem[1204:], 4)
+	binary.LittleEndian.PutUint32(mem[1208:], 8)
+	return mem
+}
+
 // seeds are edge cases: pointers at and past the end of memory, lengths
 // that overflow ptr+len, negative handles and sizes, zero capacities,
 // exact fits, valid JSON and a valid batch descriptor.
@@ -347,6 +366,14 @@ func (fh *fuzzHost) seeds() []fuzzSeed {
 			fh.call(abi.ImportSockClose, 1),
 			fh.call(abi.ImportSockClose, 1),
 			fh.call(abi.ImportSockWrite, 1, 0, 1),
+		)},
+		fuzzSeed{0, encodeBlock(), c(
+			fh.call(abi.ImportWireRows, uint32(abi.WireEncodeFixed), 0, abi.WireArgsWords),
+			fh.call(abi.ImportWireRows, uint32(abi.WireEncodeBool), 0, abi.WireArgsWords),
+			fh.call(abi.ImportWireRows, uint32(abi.WireEncodeBytes), 0, abi.WireArgsWords),
+			fh.call(abi.ImportWireRows, uint32(abi.WireEncodeSlots), 0, abi.WireArgsWords),
+			fh.call(abi.ImportWireRows, uint32(abi.WireEncodeSlots)+1, 0, abi.WireArgsWords),
+			fh.call(abi.ImportWireRows, uint32(abi.WireEncodeFixed), end-8, abi.WireArgsWords),
 		)},
 		fuzzSeed{fuzzModeRead, c(schemaJSON, []byte{0}, cpJSON), c(
 			fh.call(abi.ImportCheckpoint, uint32(len(schemaJSON))+1, uint32(len(cpJSON))),
