@@ -5,7 +5,8 @@
 // (PostgreSQL's binary COPY tuples; nothing here knows PostgreSQL).
 //
 // Each function writes one column of len(cur) rows: row j's field goes to
-// dst[cur[j]:], and cur[j] advances past it. The caller sized every row
+// dst[cur[j]:], and cur[j] advances past it; row j is NULL where validity
+// (nil: no NULLs) has bit first+j clear. The caller sized every row
 // (the fields must fit dst) and writes the rest of each tuple itself. In a
 // wasm guest that imports package sdk the loop runs natively in the host
 // (the wire_rows import's encoding ops, abi.WireEncodeFixed and the rest),
@@ -22,8 +23,7 @@ import (
 // Fixed writes little-endian values of width 2, 4 or 8 bytes (row j at
 // values[j*width:]) big-endian, less shift unless a value is its width's
 // minimum or maximum (the infinities of PostgreSQL's dates and
-// timestamps). Row j is NULL when validity (nil: no NULLs) has bit first+j
-// clear.
+// timestamps).
 func Fixed(dst []byte, cur []int, values, validity []byte, first, width int, shift int64) bool {
 	return run(int32(abi.WireEncodeFixed), &wireloops.EncodeArgs{Cur: cur, Dst: dst, Values: values, Validity: validity,
 		First: first, Param: shift, Width: width})
