@@ -27,7 +27,8 @@ var ErrBadOp = errors.New("wirerows: unknown op")
 var ErrOutOfRange = errors.New("wirerows: memory out of range")
 
 // Run runs op over mem (the guest's memory) with args, the op's block of
-// abi.WireArgsWords words, and stores the op's results in args.
+// abi.WireArgsWords words, and stores a decoding op's results in args (an
+// encoding op has none).
 func Run(mem []byte, op abi.WireRowsOp, args []uint64) (err error) {
 	if len(args) < abi.WireArgsWords {
 		return fmt.Errorf("wirerows: %d-word block, want %d", len(args), abi.WireArgsWords)
