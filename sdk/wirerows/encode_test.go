@@ -125,3 +125,64 @@ func TestEncodeRefusesMemoryOutOfRange(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkEncodeEvents runs the encoding ops for the columns of a
+// bench_events batch (bigint, short text, int, float8, numeric slots,
+// 100-byte text, timestamptz, bool; 16,384 rows without NULLs), as the
+// PostgreSQL destination calls them, for comparison with the guest's own
+// loops (connectors/internal/pgarrow BenchmarkEncodeRows, natively and
+// under wazero).
+func BenchmarkEncodeEvents(b *testing.B) {
+	const rows, slot = 16384, 32
+	var mem []byte
+	put := func(n int) uint64 {
+		at := uint64(len(mem)) + 8
+		mem = append(mem, make([]byte, n+8)...)
+		return at
+	}
+	type col struct {
+		op                    abi.WireRowsOp
+		values, offsets       uint64
+		valuesLen, offsetsLen int
+		width, param          uint64
+	}
+	fixed := func(w int, shift uint64) col {
+		return col{op: abi.WireEncodeFixed, values: put(rows * w), valuesLen: rows * w, width: uint64(w), param: shift}
+	}
+	text := func(n int) col {
+		c := col{op: abi.WireEncodeBytes, values: put(rows * n), valuesLen: rows * n, offsets: put((rows + 1) * 4), offsetsLen: (rows + 1) * 4}
+		for j := range rows + 1 {
+			binary.LittleEndian.PutUint32(mem[c.offsets+uint64(4*j):], uint32(j*n))
+		}
+		return c
+	}
+	cols := []col{fixed(8, 0), text(6), fixed(4, 0), fixed(8, 0), {op: abi.WireEncodeSlots, width: slot},
+		text(100), fixed(8, 946684800000000), {op: abi.WireEncodeBool}}
+	cols[4].values, cols[4].valuesLen = put(rows*slot), rows*slot
+	for j := range rows {
+		copy(mem[cols[4].values+uint64(j*slot):], "\x00\x00\x00\x0c\x00\x02\x00\x00\x00\x00\x00\x02\x00\x0c\x0d\x48")
+	}
+	cols[7].values, cols[7].valuesLen = put(rows/8), rows/8
+	rowSize := 2 + 12 + 10 + 8 + 12 + 16 + 104 + 12 + 5
+	cursors, dst := put(rows*8), put(rows*rowSize)
+	starts := make([]byte, rows*8)
+	for j := range rows {
+		binary.LittleEndian.PutUint64(starts[8*j:], uint64(j*rowSize+2))
+	}
+	a := make([]uint64, abi.WireArgsWords)
+	for b.Loop() {
+		copy(mem[cursors:], starts)
+		for _, c := range cols {
+			clear(a)
+			a[abi.WireEncCursors], a[abi.WireEncRows] = cursors, rows
+			a[abi.WireEncDst], a[abi.WireEncDstLen] = dst, uint64(rows*rowSize)
+			a[abi.WireEncValues], a[abi.WireEncValuesLen] = c.values, uint64(c.valuesLen)
+			a[abi.WireEncOffsets], a[abi.WireEncOffsetsLen] = c.offsets, uint64(c.offsetsLen)
+			a[abi.WireEncWidth], a[abi.WireEncParam] = c.width, c.param
+			if err := Run(mem, c.op, a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+}
