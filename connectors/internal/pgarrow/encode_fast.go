@@ -421,11 +421,9 @@ func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 		var slots []byte
 		if rc.kind == fastDec || rc.kind == fastNumText {
 			slots = e.dec[nd*m*decSlot : (nd+1)*m*decSlot]
+			nd++
 		}
 		if putInHost(dst[:cap(dst)], cur, rc, from, to, slots) {
-			if slots != nil {
-				nd++
-			}
 			continue
 		}
 		vp := e.validity(rc)
@@ -468,8 +466,7 @@ func (e *Encoder) appendColumns(dst []byte, from, to int) ([]byte, bool) {
 			putBytes(base, cur, rc.offsets[from*4:(to+1)*4], rc.values, vp, from, 1)
 			putVersions(base, e.starts, vp, from, scratch)
 		case fastDec, fastNumText:
-			putSlots(base, cur, e.dec[nd*m*decSlot:(nd+1)*m*decSlot], scratch)
-			nd++
+			putSlots(base, cur, slots, scratch)
 		}
 	}
 	return dst[:p], true
