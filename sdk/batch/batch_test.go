@@ -186,6 +186,17 @@ func TestBuilderFrameViewRoundTrip(t *testing.T) {
 			t.Fatalf("rows %d meta %q", v.Rows(), v.Meta())
 		}
 		check(t, v, first)
+		// A view set from another view's layout reads the same rows and
+		// reports that layout.
+		rows, nodes, bufs := v.Layout()
+		set := NewView(s)
+		if err := set.Set(rows, nodes, bufs); err != nil {
+			t.Fatal(err)
+		}
+		check(t, set, first)
+		if r, nd, bf := set.Layout(); r != rows || len(nd) != len(nodes) || len(bf) != len(bufs) {
+			t.Fatalf("Layout after Set: %d rows, %d nodes, %d buffers; want %d, %d, %d", r, len(nd), len(bf), rows, len(nodes), len(bufs))
+		}
 		b.Reset()
 		first += n
 	}

@@ -64,7 +64,7 @@ func (v *View) Set(rows int, nodes []Node, bufs [][]byte) error {
 	for _, t := range v.schema.Types {
 		v.cols = append(v.cols, *v.fill(t, nodes, bufs, &ni, &bi))
 	}
-	v.rows, v.meta = rows, nil
+	v.rows, v.meta, v.nodes, v.bufs = rows, nil, nodes, bufs
 	return nil
 }
 

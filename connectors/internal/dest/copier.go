@@ -20,23 +20,40 @@ type copier struct {
 // copyTuples runs the binary COPY sql on conn: it sends the header, lets
 // encode append the tuples, then sends the trailer. buf is the encode
 // buffer, reused across calls. An error encode returns aborts the COPY and
-// is returned as it is. With async the server's verdict is left pending
-// (pgclient.Conn.StartCopy).
-func copyTuples(ctx context.Context, conn *pgclient.Conn, sql string, flush int, buf *[]byte, async bool, encode func(c *copier) error) error {
-	run := conn.CopyFrom
-	if async {
-		run = conn.StartCopy
-	}
-	return run(ctx, sql, func(send func([]byte) error) error {
-		c := &copier{buf: append((*buf)[:0], make([]byte, pgclient.CopyDataHeader)...), flush: flush, send: send}
+// is returned as it is.
+func copyTuples(ctx context.Context, conn *pgclient.Conn, sql string, flush int, buf *[]byte, encode func(c *copier) error) error {
+	return conn.CopyFrom(ctx, sql, func(send func([]byte) error) error {
+		c := newCopier(*buf, flush, send)
 		defer func() { *buf = c.buf }()
-		c.buf = pgarrow.AppendCopyHeader(c.buf)
 		if err := encode(c); err != nil {
 			return err
 		}
-		c.buf = pgarrow.AppendCopyTrailer(c.buf)
-		return c.send(c.buf)
+		return c.finish()
 	})
+}
+
+// newCopier returns a copier whose buffer (reusing buf's memory) holds
+// the COPY's header.
+func newCopier(buf []byte, flush int, send func([]byte) error) *copier {
+	c := &copier{buf: append(buf[:0], make([]byte, pgclient.CopyDataHeader)...), flush: flush, send: send}
+	c.buf = pgarrow.AppendCopyHeader(c.buf)
+	return c
+}
+
+// finish sends what buf holds with the COPY's trailer.
+func (c *copier) finish() error {
+	c.buf = pgarrow.AppendCopyTrailer(c.buf)
+	return c.send(c.buf)
+}
+
+// flushAll sends what buf holds, if anything.
+func (c *copier) flushAll() error {
+	if len(c.buf) == pgclient.CopyDataHeader {
+		return nil
+	}
+	err := c.send(c.buf)
+	c.buf = c.buf[:pgclient.CopyDataHeader]
+	return err
 }
 
 // maybeFlush sends buf when it reached the flush size.

@@ -57,10 +57,10 @@ func sqlState(err error) string {
 // fail a rejected row fails the write naming it; under skip and dlq each
 // load runs under a savepoint and a failed one is split until the rejected
 // rows are isolated, so a clean batch costs one COPY.
-func (w *writer) loadBatch(ctx context.Context, from, n int, kept bool) (int, error) {
+func (w *writer) loadBatch(ctx context.Context, b Batch, from, n int) (int, error) {
 	if w.onError == OnErrorFail {
 		if w.mergeSQL == "" {
-			return 0, w.pipeline(ctx, from, n, kept)
+			return 0, w.pipeline(ctx, b, from, n)
 		}
 		row, err := w.load(ctx, from, n)
 		if err != nil && isDataError(err) {
@@ -134,20 +134,12 @@ func (w *writer) reject(row int, err error, out *[]rejection) error {
 }
 
 // load copies rows [lo, hi) of the current batch into the table (and
-// merges them, upsert). On failure it returns the batch index of the row
-// the error names, or -1.
+// merges them, upsert) with a COPY of their own. On failure it returns the
+// batch index of the row the error names, or -1.
 func (w *writer) load(ctx context.Context, lo, hi int) (int, error) {
-	return w.loadAsync(ctx, lo, hi, false)
-}
-
-// loadAsync is load that, with async, leaves the COPY's verdict pending
-// (pgclient.Conn.StartCopy): it then returns as soon as the rows are sent.
-// A *pgclient.PendingCopyError it returns is the failure of an earlier
-// pending COPY.
-func (w *writer) loadAsync(ctx context.Context, lo, hi int, async bool) (int, error) {
 	var encErr error
 	var encLo, encHi int
-	err := copyTuples(ctx, w.client, w.copySQL, w.req.CopyFlushBytes, &w.buf, async, func(c *copier) error {
+	err := copyTuples(ctx, w.client, w.copySQL, w.req.CopyFlushBytes, &w.buf, func(c *copier) error {
 		for l := lo; l < hi; l += encodeChunkRows {
 			h := min(l+encodeChunkRows, hi)
 			var err error
@@ -161,9 +153,6 @@ func (w *writer) loadAsync(ctx context.Context, lo, hi int, async bool) (int, er
 		}
 		return nil
 	})
-	if _, ok := errors.AsType[*pgclient.PendingCopyError](err); ok {
-		return -1, err // the batch before failed, whatever this one did
-	}
 	if encErr != nil {
 		row, rerr := w.encodeFailure(encLo, encHi, encErr)
 		return row, fmt.Errorf("%w: %w", ErrData, rerr)
@@ -239,14 +228,26 @@ func describeRejection(err error) string {
 
 // rowFailure turns a data error under on_data_error=fail into the stream's
 // error naming the row: it rolls the transaction back (nothing of it is
-// committed) and reads the row's key.
+// committed) and reads the row's key from the current batch (w.readers).
 func (w *writer) rowFailure(ctx context.Context, row int, err error) error {
+	return w.failRow(ctx, row, "", err)
+}
+
+// failRow is rowFailure for a row whose batch the writer may no longer
+// hold (see pipeline): with a noKey reason it reads no key and, when the
+// stream has one, says why it is not named.
+func (w *writer) failRow(ctx context.Context, row int, noKey string, err error) error {
 	w.rollback(ctx)
 	where := "a row"
 	if row >= 0 {
 		where = fmt.Sprintf("row %d of the stream", w.batchStart+uint64(row)+1)
-		if key := w.rowKey(ctx, row); key != "" {
-			where += " (key " + key + ")"
+		switch {
+		case noKey == "":
+			if key := w.rowKey(ctx, row); key != "" {
+				where += " (key " + key + ")"
+			}
+		case w.raw != nil && len(w.keyCols) > 0:
+			where += " (its key is not named: " + noKey + ")"
 		}
 	}
 	return &RowError{Err: err, msg: fmt.Sprintf("%v: stream %q, table %s.%s: %s rejected: %s; on_data_error = fail, nothing of the batch was committed",

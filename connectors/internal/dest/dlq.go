@@ -72,7 +72,7 @@ func (w *writer) stage(ctx context.Context, rows []int) error {
 		return fmt.Errorf("create raw table: %w", err)
 	}
 	var encErr error
-	err := copyTuples(ctx, w.client, r.copySQL, w.req.CopyFlushBytes, &w.scratch, false, func(c *copier) error {
+	err := copyTuples(ctx, w.client, r.copySQL, w.req.CopyFlushBytes, &w.scratch, func(c *copier) error {
 		for _, i := range rows {
 			var err error
 			if c.buf, err = r.enc.AppendRows(c.buf, w.readers, i, i+1); err != nil {

@@ -101,8 +101,15 @@ func (in *input) Next(context.Context) (Batch, error) {
 
 func (in *input) Checkpoint() *abi.Checkpoint { return in.latest }
 
-// Kept implements Input: every batch stays in memory.
-func (in *input) Kept() bool { return true }
+// Hold implements Input: every batch stays in memory, so the batch is
+// its own copy.
+func (in *input) Hold(b Batch, _ Held, _ int) Held { return heldMem{b} }
+
+// heldMem is a memBatch held as it is.
+type heldMem struct{ b Batch }
+
+func (h heldMem) Batch() (Batch, error) { return h.b, nil }
+func (h heldMem) Size() int             { return h.b.Rows() * 8 }
 
 func (in *input) Commit(uint64) error {
 	if in.failCommit > 0 && len(in.acked) == in.failCommit {

@@ -47,13 +47,23 @@ type Batch interface {
 	Column(i int) pgarrow.Reader
 }
 
+// Held is a batch copied out of the input's buffers (Input.Hold).
+type Held interface {
+	// Batch returns the copy as a batch.
+	Batch() (Batch, error)
+	// Size returns the bytes the copy holds.
+	Size() int
+}
+
 // Input is the stream being written.
 type Input interface {
 	// Next returns the next batch or io.EOF.
 	Next(ctx context.Context) (Batch, error)
-	// Kept reports whether the batch Next returned last stays valid
-	// through the next call to Next.
-	Kept() bool
+	// Hold copies b, the batch Next returned last, so that it outlives
+	// later calls to Next, unless its buffers take more than limit bytes
+	// (then it returns nil). It may reuse the memory of spare, an earlier
+	// copy the caller no longer needs (nil for none).
+	Hold(b Batch, spare Held, limit int) Held
 	// Checkpoint returns the latest checkpoint carried by the batches
 	// returned so far, or nil.
 	Checkpoint() *abi.Checkpoint
@@ -175,24 +185,17 @@ type writer struct {
 	batchStart uint64 // rows of the run's stream before the current batch
 	lastCP     *abi.Checkpoint
 	stats      Stats
-	// pending is the batch whose COPY was sent with its verdict unread
-	// (see pipeline), nil when none is.
-	pending *pendingBatch
-	spare   []pgarrow.Reader // readers of an earlier pending batch, reused
-}
-
-// pendingBatch is what naming a row of a batch whose COPY failed after
-// the writer moved on needs: its readers (the input keeps the batch
-// valid), its place in the stream and the rows its COPY held.
-type pendingBatch struct {
-	readers    []pgarrow.Reader
-	batchStart uint64
-	lo, hi     int
+	in         Input
+	// open is the COPY the writer keeps open across batches (see
+	// pipeline), nil when none is.
+	open      *openCopy
+	holdLimit int    // bytes of batch copies an open COPY keeps (see pipeline)
+	spareHeld []Held // copies of batches no longer needed, reused
 }
 
 // Write writes the input into the destination table.
 func Write(ctx context.Context, conn *pgclient.Conn, req Request, in Input) (Stats, error) {
-	w := &writer{client: conn, conn: conn, req: req, schema: req.Schema, mode: req.Stream.WriteMode}
+	w := &writer{client: conn, conn: conn, req: req, schema: req.Schema, mode: req.Stream.WriteMode, in: in}
 	if w.schema == "" {
 		w.schema = "public"
 	}
@@ -209,6 +212,10 @@ func Write(ctx context.Context, conn *pgclient.Conn, req Request, in Input) (Sta
 	}
 	if req.CopyFlushBytes <= 0 {
 		w.req.CopyFlushBytes = DefaultCopyFlushBytes
+	}
+	w.holdLimit = holdBytes
+	if m := req.Stream.Limits.MaxMemoryBytes; m > 0 {
+		w.holdLimit = int(min(holdBytes, m/8))
 	}
 	if err := w.setup(ctx, in); err != nil {
 		return w.stats, err
@@ -446,7 +453,7 @@ func (w *writer) run(ctx context.Context, in Input) error {
 		if err != nil {
 			return err
 		}
-		if err := w.writeBatch(ctx, b, in.Kept()); err != nil {
+		if err := w.writeBatch(ctx, b); err != nil {
 			return err
 		}
 		if cp := in.Checkpoint(); cp != nil && cp != w.lastCP {
@@ -465,17 +472,9 @@ func (w *writer) run(ctx context.Context, in Input) error {
 	return in.Commit(w.stats.Failed)
 }
 
-// writeBatch writes b; kept says the input keeps b valid through the next
-// Next, so its COPY's verdict may be read later (see pipeline).
-func (w *writer) writeBatch(ctx context.Context, b Batch, kept bool) error {
+// writeBatch writes b.
+func (w *writer) writeBatch(ctx context.Context, b Batch) error {
 	n := b.Rows()
-	if (w.completed || n == 0 || w.enc == nil) && w.pending != nil {
-		// Not loaded, so the pending batch's verdict is read now: the
-		// input may reuse that batch's buffer for the next one.
-		if err := w.settle(ctx); err != nil {
-			return err
-		}
-	}
 	if w.completed {
 		w.stats.Skipped += uint64(n)
 		return nil
@@ -492,7 +491,7 @@ func (w *writer) writeBatch(ctx context.Context, b Batch, kept bool) error {
 		w.readers[i] = b.Column(fi)
 	}
 	t0 := time.Now()
-	failed, err := w.loadBatch(ctx, 0, n, kept)
+	failed, err := w.loadBatch(ctx, b, 0, n)
 	w.stats.Flush += time.Since(t0)
 	if err != nil {
 		return err
@@ -581,8 +580,7 @@ func (w *writer) swap(ctx context.Context) error {
 
 // rollback abandons the open transaction.
 func (w *writer) rollback(ctx context.Context) {
-	w.pending = nil
-	_ = w.client.Settle() // the verdicts no longer matter
+	w.abandonCopy()
 	if w.inTx && !w.conn.IsClosed() {
 		_ = pgclient.Exec(context.WithoutCancel(ctx), w.conn, "ROLLBACK")
 		w.inTx = false

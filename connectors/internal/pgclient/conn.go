@@ -100,8 +100,8 @@ func (c *Conn) run(ctx context.Context, q request) (res result) {
 	switch {
 	case c.IsClosed():
 		return result{err: net.ErrClosed}
-	case c.pending != nil:
-		return result{err: errors.New("query: a COPY's verdict is pending (Settle first)")}
+	case c.copying:
+		return result{err: errors.New("query: a COPY is open (End it first)")}
 	case ctx.Err() != nil:
 		return result{err: ctx.Err()}
 	}

@@ -44,7 +44,7 @@ type Conn struct {
 	fe      *pgproto3.Frontend
 	params  map[string]string // ParameterStatus values
 	closed  atomic.Bool
-	pending *pendingCopy // a COPY StartCopy left pending
+	copying bool // a CopyIn is open
 }
 
 // ConnectError is a failure to open a connection: dialing, TLS, or the

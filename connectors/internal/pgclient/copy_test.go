@@ -191,162 +191,127 @@ CREATE TRIGGER noisy BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION noisy()`)
 	})
 }
 
-func TestStartCopy(t *testing.T) {
+func TestOpenCopy(t *testing.T) {
 	cfg := pgtest.NewDB(t)
 	conn := pgtest.Connect(t, cfg)
 	ctx := context.Background()
 	pgtest.Exec(t, conn, "CREATE TABLE t (id int PRIMARY KEY, v text)")
-	start := func(from, to int) error {
-		return conn.StartCopy(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
-			return send(copyMsg(lines(from, to, "a")))
-		})
+	pgtest.Exec(t, conn, "CREATE TABLE statements (n int)")
+	// Each COPY statement fires the statement trigger once.
+	pgtest.Exec(t, conn, `CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN INSERT INTO statements VALUES (1); RETURN NULL; END$$;
+		CREATE TRIGGER per_statement AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTION count_statement()`)
+	open := func(t *testing.T) *pgclient.CopyIn {
+		t.Helper()
+		ci, err := conn.OpenCopy(ctx, "COPY t FROM STDIN")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ci
 	}
-	// usable checks that the connection answers a query: no reply of a
-	// pending COPY was left unread.
+	// usable checks that the connection answers a query: no reply of the
+	// COPY was left unread.
 	usable := func(t *testing.T) {
 		t.Helper()
 		if got := pgtest.QueryStrings(t, conn, "SELECT 'ok'")[0][0]; got != "ok" {
 			t.Fatalf("connection answered %q", got)
 		}
 	}
-	begin := func(t *testing.T) {
+	reset := func(t *testing.T) {
 		t.Helper()
-		pgtest.Exec(t, conn, "TRUNCATE t")
-		pgtest.Exec(t, conn, "BEGIN")
+		pgtest.Exec(t, conn, "TRUNCATE t, statements")
 	}
 
-	t.Run("pending verdicts in a transaction", func(t *testing.T) {
-		begin(t)
-		if err := conn.Settle(); err != nil {
-			t.Fatalf("Settle with nothing pending: %v", err)
-		}
-		if err := conn.SettlePrevious(); err != nil {
-			t.Fatalf("SettlePrevious with nothing pending: %v", err)
-		}
-		for i := range 3 {
-			if err := start(i*100, i*100+100); err != nil {
-				t.Fatal(err)
-			}
-			if err := conn.SettlePrevious(); err != nil {
+	t.Run("one statement across sends", func(t *testing.T) {
+		reset(t)
+		pgtest.Exec(t, conn, "BEGIN")
+		ci := open(t)
+		for i := range 4 {
+			if err := ci.Send(copyMsg(lines(i*100, i*100+100, "a"))); err != nil {
 				t.Fatal(err)
 			}
 		}
-		// A CopyFrom after a pending COPY reads both verdicts.
-		if err := conn.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
-			return send(copyMsg(lines(300, 350, "b")))
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if err := start(350, 400); err != nil {
-			t.Fatal(err)
-		}
-		if err := conn.Settle(); err != nil {
+		if err := ci.End(nil); err != nil {
 			t.Fatal(err)
 		}
 		pgtest.Exec(t, conn, "COMMIT")
 		if n := count(t, conn, "t"); n != 400 {
 			t.Errorf("%d rows, want 400", n)
 		}
+		if n := count(t, conn, "statements"); n != 1 {
+			t.Errorf("%d COPY statements, want 1", n)
+		}
 	})
 
-	t.Run("the failure of a pending COPY reaches the next call", func(t *testing.T) {
-		begin(t)
-		if err := start(0, 10); err != nil {
-			t.Fatal(err)
-		}
-		if err := start(5, 15); err != nil { // duplicate keys: rejected, verdict pending
-			t.Fatal(err)
-		}
-		if err := conn.SettlePrevious(); err != nil {
-			t.Fatalf("SettlePrevious = %v, want the first COPY's success", err)
-		}
-		// The next COPY is sent whole; the server answers it in the
-		// failed transaction and ignores its data.
-		err := start(100, 110)
-		if err == nil {
-			// Sent before the verdict arrived: it is read one COPY behind,
-			// and Settle reports it again, as the cause of the last one.
-			err = conn.SettlePrevious()
-			if serr := conn.Settle(); !errors.As(serr, new(*pgclient.PendingCopyError)) {
-				t.Fatalf("Settle = %v, want a PendingCopyError", serr)
+	t.Run("a rejected row's line counts from the statement's first row", func(t *testing.T) {
+		reset(t)
+		pgtest.Exec(t, conn, "BEGIN")
+		ci := open(t)
+		var err error
+		for _, r := range [][2]int{{0, 10}, {10, 20}, {5, 6}, {20, 30}} { // key 5 again on line 21
+			if err = ci.Send(copyMsg(lines(r[0], r[1], "a"))); err != nil {
+				break // the server's verdict arrived first
 			}
-		} else if !errors.As(err, new(*pgclient.PendingCopyError)) {
-			t.Fatalf("StartCopy = %v, want a PendingCopyError", err)
+		}
+		endErr := ci.End(nil)
+		if err != nil && !errors.Is(endErr, err) && endErr != err {
+			t.Fatalf("End = %v after Send failed with %v", endErr, err)
 		}
 		var pgErr *pgclient.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
-			t.Fatalf("err = %v, want the pending COPY's unique violation", err)
+		if !errors.As(endErr, &pgErr) || pgErr.Code != "23505" || !strings.Contains(pgErr.Where, "line 21") {
+			t.Fatalf("End = %v (where %q), want the unique violation on line 21", endErr, pgErr.Where)
+		}
+		if again := ci.End(nil); again != endErr {
+			t.Fatalf("a second End = %v, want the first one's %v", again, endErr)
 		}
 		if conn.IsClosed() {
 			t.Fatal("connection closed")
 		}
 		pgtest.Exec(t, conn, "ROLLBACK")
 		usable(t)
+	})
+
+	t.Run("the connection serves nothing else until End", func(t *testing.T) {
+		reset(t)
+		ci := open(t)
+		if err := ci.Send(copyMsg(lines(0, 10, "a"))); err != nil {
+			t.Fatal(err)
+		}
+		if err := pgclient.Exec(ctx, conn, "SELECT 1"); err == nil || !strings.Contains(err.Error(), "COPY is open") {
+			t.Fatalf("a query during the COPY = %v, want a refusal", err)
+		}
+		if _, err := conn.OpenCopy(ctx, "COPY t FROM STDIN"); err == nil {
+			t.Fatal("a second COPY opened during the first")
+		}
+		cause := errors.New("encoder failed")
+		if err := ci.End(cause); err != cause {
+			t.Fatalf("End(cause) = %v, want the cause", err)
+		}
+		usable(t)
 		if n := count(t, conn, "t"); n != 0 {
-			t.Errorf("%d rows, want 0", n)
+			t.Errorf("%d rows after an aborted COPY, want 0", n)
 		}
 	})
 
-	t.Run("a failed pending COPY outside a transaction", func(t *testing.T) {
-		pgtest.Exec(t, conn, "TRUNCATE t")
-		if err := start(0, 10); err != nil {
-			t.Fatal(err)
-		}
-		if err := start(5, 15); err != nil {
-			t.Fatal(err)
-		}
-		// Without a transaction block the server runs the next COPY
-		// whatever the pending one's verdict (StartCopy's doc says so).
-		err := start(100, 110)
-		if err == nil {
-			err = conn.Settle()
-		}
-		if !errors.As(err, new(*pgclient.PendingCopyError)) {
-			t.Fatalf("err = %v, want a PendingCopyError", err)
-		}
-		usable(t)
-		if n := count(t, conn, "t"); n != 20 {
-			t.Errorf("%d rows, want the first and the third COPY's 20", n)
-		}
-	})
-
-	t.Run("Settle reports the pending verdict", func(t *testing.T) {
-		begin(t)
-		if err := start(0, 10); err != nil {
-			t.Fatal(err)
-		}
-		var pgErr *pgclient.PgError
-		if err := conn.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
-			return send(copyMsg(lines(0, 10, "a")))
-		}); !errors.As(err, &pgErr) || pgErr.Code != "23505" {
-			t.Fatalf("CopyFrom = %v, want its own unique violation", err)
-		}
-		if err := conn.Settle(); err != nil {
-			t.Fatalf("Settle after CopyFrom = %v, want nil: CopyFrom read every verdict", err)
-		}
-		pgtest.Exec(t, conn, "ROLLBACK")
-		usable(t)
-	})
-
-	t.Run("a cancelled context closes the connection at Settle", func(t *testing.T) {
+	t.Run("a context ended during the COPY closes the connection", func(t *testing.T) {
 		c := pgtest.Connect(t, cfg)
 		cctx, cancel := context.WithCancel(ctx)
-		pgtest.Exec(t, c, "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
-		other := pgtest.Connect(t, cfg)
-		// other's COPY waits for c's lock, so its verdict is pending until
-		// the context ends.
-		if err := other.StartCopy(cctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
-			return send(copyMsg(lines(0, 1, "a")))
-		}); err != nil {
+		ci, err := c.OpenCopy(cctx, "COPY t FROM STDIN")
+		if err != nil {
 			t.Fatal(err)
 		}
-		time.AfterFunc(100*time.Millisecond, cancel)
-		if err := other.Settle(); !errors.Is(err, context.Canceled) {
-			t.Errorf("Settle = %v, want context.Canceled", err)
+		cancel()
+		big := copyMsg(strings.Repeat(lines(0, 1, "x"), 1))
+		for range 100 {
+			if err = ci.Send(big); err != nil {
+				break
+			}
 		}
-		if !other.IsClosed() {
-			t.Error("connection left open")
+		if err := ci.End(nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("End = %v, want the context's end", err)
 		}
-		pgtest.Exec(t, c, "ROLLBACK")
+		if !c.IsClosed() {
+			t.Fatal("the connection of an interrupted COPY is still open")
+		}
 	})
 }

@@ -47,7 +47,7 @@ func StartLogicalReplication(ctx context.Context, conn *Conn, slot string, start
 	if len(pluginArgs) > 0 {
 		sql += " (" + strings.Join(pluginArgs, ", ") + ")"
 	}
-	if conn.pending != nil || conn.IsClosed() {
+	if conn.copying || conn.IsClosed() {
 		return fmt.Errorf("start replication: connection is not idle")
 	}
 	stop := conn.watch(ctx)

@@ -42,7 +42,7 @@ var errProtocol = errors.New("unexpected protocol message")
 // again afterwards, unless reading failed or ctx ended: then the
 // connection has been closed.
 func (c *Conn) StreamRows(ctx context.Context, q Statement, rows func(rows [][]byte) error) (err error) {
-	if c.rd == nil || c.IsClosed() || c.pending != nil || c.Frontend().ReadBufferLen() != 0 {
+	if c.rd == nil || c.IsClosed() || c.copying || c.Frontend().ReadBufferLen() != 0 {
 		return fmt.Errorf("stream rows: connection is not idle")
 	}
 	conn := c.Conn()

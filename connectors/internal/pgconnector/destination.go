@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/dest"
@@ -185,13 +186,10 @@ func (d *Destination) Close(ctx context.Context) error {
 	return nil
 }
 
-// input adapts sdk.BatchIterator to dest.Input. Its batches alternate
-// between two sets of readers in step with the iterator's frames, so a
-// batch the iterator keeps (Kept) keeps its readers too.
+// input adapts sdk.BatchIterator to dest.Input.
 type input struct {
-	it      sdk.BatchIterator
-	batches [2]inputBatch
-	cur     int
+	it  sdk.BatchIterator
+	cur inputBatch
 }
 
 // inputBatch is one batch of an input: a view and its column readers.
@@ -201,21 +199,72 @@ type inputBatch struct {
 }
 
 func (in *input) Next(ctx context.Context) (dest.Batch, error) {
-	slot := in.cur
-	if in.it.Kept() {
-		slot = 1 - slot
-	}
 	v, err := in.it.Next(ctx)
 	if err != nil {
 		return nil, err
 	}
-	in.cur = slot
-	b := &in.batches[slot]
-	b.setView(v)
-	return b, nil
+	in.cur.setView(v)
+	return &in.cur, nil
 }
 
-func (in *input) Kept() bool { return in.it.Kept() }
+// Hold implements dest.Input: it copies the batch's buffers into memory of
+// its own (spare's when it has room), parsed into a batch only when asked.
+func (in *input) Hold(b dest.Batch, spare dest.Held, limit int) dest.Held {
+	v := b.(*inputBatch).view
+	rows, nodes, bufs := v.Layout()
+	size := 0
+	for _, buf := range bufs {
+		size += align8(len(buf))
+	}
+	if size > limit {
+		return nil
+	}
+	h, _ := spare.(*heldBatch)
+	if h == nil {
+		h = &heldBatch{}
+	}
+	h.schema, h.rows, h.size = v.Schema(), rows, size
+	h.nodes = append(h.nodes[:0], nodes...)
+	h.data = slices.Grow(h.data[:0], size)[:size]
+	h.bufs = h.bufs[:0]
+	off := 0
+	for _, buf := range bufs {
+		n := copy(h.data[off:], buf)
+		h.bufs = append(h.bufs, h.data[off:off+n:off+n])
+		off += align8(n)
+	}
+	h.batch.view = nil
+	return h
+}
+
+// heldBatch is a batch copied by input.Hold.
+type heldBatch struct {
+	schema *batch.Schema
+	rows   int
+	nodes  []batch.Node
+	bufs   [][]byte
+	data   []byte
+	size   int
+	batch  inputBatch
+}
+
+// Batch implements dest.Held.
+func (h *heldBatch) Batch() (dest.Batch, error) {
+	if h.batch.view == nil {
+		v := batch.NewView(h.schema)
+		if err := v.Set(h.rows, h.nodes, h.bufs); err != nil {
+			return nil, fmt.Errorf("held batch: %w", err)
+		}
+		h.batch.setView(v)
+	}
+	return &h.batch, nil
+}
+
+// Size implements dest.Held.
+func (h *heldBatch) Size() int { return h.size }
+
+// align8 rounds n up to a multiple of 8.
+func align8(n int) int { return (n + 7) &^ 7 }
 
 // setView points the readers at v.
 func (b *inputBatch) setView(v *batch.View) {

@@ -68,11 +68,13 @@ func (e *emitter) Checkpoint(cp abi.Checkpoint) error {
 }
 
 // iterator implements sdk.BatchIterator over captured frames. Like the
-// SDK's, it keeps the batch before the last one valid (its two views
-// alternate over frames that stay in memory).
+// SDK's, it keeps the batch before the last one valid and no older one:
+// each frame is copied into one of two buffers that alternate, as do the
+// views over them.
 type iterator struct {
 	f      *frames
 	i      int
+	bufs   [2][]byte
 	views  [2]*batch.View
 	latest *abi.Checkpoint
 	acked  []*abi.Checkpoint
@@ -102,7 +104,14 @@ func (it *iterator) Next(context.Context) (*batch.View, error) {
 		view = batch.NewView(it.f.schema)
 		it.views[it.i%2] = view
 	}
-	if err := view.Parse(it.f.frames[it.i]); err != nil {
+	frame := it.f.frames[it.i]
+	buf := it.bufs[it.i%2]
+	if cap(buf) < len(frame) {
+		buf = make([]byte, 0, max(2*len(frame), 64<<10))
+	}
+	buf = append(buf[:0], frame...)
+	it.bufs[it.i%2] = buf
+	if err := view.Parse(buf); err != nil {
 		return nil, err
 	}
 	if cp := it.f.cps[it.i]; cp != nil {

@@ -207,6 +207,66 @@ func TestCheckAndDiscover(t *testing.T) {
 	}
 }
 
+// TestPipelinedRejectNamesARowOfAnEarlierBatch: the server rejects a row
+// after the writer sent every later batch into the same COPY (a trigger
+// sleeps on it first), so the row is named from the writer's copy of its
+// batch: the iterator's view of that batch shows another batch by then.
+func TestPipelinedRejectNamesARowOfAnEarlierBatch(t *testing.T) {
+	srcCfg := pgtest.NewDB(t)
+	pgtest.Exec(t, pgtest.Connect(t, srcCfg), `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 100) i`)
+	dstCfg := pgtest.NewDB(t)
+	pgtest.Exec(t, pgtest.Connect(t, dstCfg), `CREATE TABLE t (id bigint PRIMARY KEY, v text);
+		CREATE FUNCTION late_reject() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.id = 5 THEN
+				PERFORM pg_sleep(0.5);
+				RAISE check_violation USING MESSAGE = 'row 5 refused late';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER late BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION late_reject()`)
+	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 1000}}
+	f, err := readAll(t, config(t, srcCfg, nil), spec, nil, 10, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.frames) != 10 {
+		t.Fatalf("%d frames, want 10", len(f.frames))
+	}
+	_, err = writeAll(t, config(t, dstCfg, nil), spec, f)
+	if err == nil || !strings.Contains(err.Error(), "row 5 of the stream (key id=5)") || !strings.Contains(err.Error(), "23514") {
+		t.Fatalf("err = %v, want row 5 named with key id=5", err)
+	}
+}
+
+// TestWriteUsesOneCopyPerTransaction: under on_data_error fail the
+// batches of a transaction share one COPY statement (each statement costs
+// the server a ring of shared buffers of its own).
+func TestWriteUsesOneCopyPerTransaction(t *testing.T) {
+	srcCfg := pgtest.NewDB(t)
+	pgtest.Exec(t, pgtest.Connect(t, srcCfg), `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 100) i`)
+	dstCfg := pgtest.NewDB(t)
+	dst := pgtest.Connect(t, dstCfg)
+	pgtest.Exec(t, dst, `CREATE TABLE t (id bigint PRIMARY KEY, v text); CREATE TABLE statements (n int);
+		CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO statements VALUES (1); RETURN NULL; END $$;
+		CREATE TRIGGER per_statement AFTER INSERT ON t FOR EACH STATEMENT EXECUTE FUNCTION count_statement()`)
+	spec := abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 40}}
+	f, err := readAll(t, config(t, srcCfg, nil), spec, nil, 10, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeAll(t, config(t, dstCfg, nil), spec, f); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Count(t, dst, "t"); n != 100 {
+		t.Fatalf("%d rows, want 100", n)
+	}
+	// Checkpoints after 40 and 80 rows: three transactions with rows.
+	if n := pgtest.Count(t, dst, "statements"); n != 3 {
+		t.Errorf("%d COPY statements for 10 batches in 3 transactions, want 3", n)
+	}
+}
+
 // TestPipelinedRejectNamesItsBatchAcrossAnEmptyBatch: a batch whose COPY
 // is still pending when an empty batch and then another arrive (the
 // iterator reuses the pending batch's buffer for the third) is judged

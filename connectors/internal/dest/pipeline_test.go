@@ -1,0 +1,55 @@
+package dest
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+)
+
+// sized is a Held of a given size.
+type sized int
+
+func (s sized) Batch() (Batch, error) { return nil, nil }
+func (s sized) Size() int             { return int(s) }
+
+func TestOpenCopyHoldsAtMostHoldBytes(t *testing.T) {
+	w := &writer{open: &openCopy{}, holdLimit: holdBytes}
+	part := func(h Held) copyPart { return copyPart{lo: 0, hi: 10, held: h} }
+	w.addPart(part(sized(holdBytes / 2)))
+	w.addPart(part(nil)) // a batch without a copy
+	w.addPart(part(sized(holdBytes / 4)))
+	if w.open.held != holdBytes*3/4 || w.open.parts[0].held == nil {
+		t.Fatalf("held %d bytes, first copy kept %v; want all within the bound kept", w.open.held, w.open.parts[0].held != nil)
+	}
+	w.addPart(part(sized(holdBytes / 2))) // over the bound: the oldest copy goes
+	if w.open.held != holdBytes*3/4 || w.open.parts[0].held != nil || w.open.parts[2].held == nil {
+		t.Fatalf("held %d bytes; want the oldest copy dropped and the rest kept", w.open.held)
+	}
+	w.addPart(part(sized(2 * holdBytes))) // larger than the bound alone (Hold refuses such a batch): the rest go
+	if w.open.held != 2*holdBytes || w.open.parts[2].held != nil || w.open.parts[3].held != nil || w.open.parts[4].held == nil {
+		t.Fatalf("held %d bytes; want only the newest copy kept", w.open.held)
+	}
+	if len(w.spareHeld) != 3 {
+		t.Errorf("%d dropped copies kept for reuse, want 3", len(w.spareHeld))
+	}
+	if w.open.lines != 50 {
+		t.Errorf("lines = %d, want 50", w.open.lines)
+	}
+	if p, row := w.open.find(&pgclient.PgError{Code: "22001", Where: "COPY t, line 23, column v"}); p != &w.open.parts[2] || row != 2 {
+		t.Errorf("line 23 found in part %p row %d, want part 2 row 2", p, row)
+	}
+	if p, _ := w.open.find(&pgclient.PgError{Code: "22001", Where: "COPY t, line 51"}); p != nil {
+		t.Errorf("line 51 of 50 found in a part")
+	}
+}
+
+func TestRowFailureWithoutTheBatchSaysWhy(t *testing.T) {
+	w := &writer{raw: &rawTable{}, keyCols: []string{"id"}, req: Request{Stream: abi.StreamSpec{Name: "t"}}, schema: "public", target: "t", batchStart: 100}
+	err := w.failRow(context.Background(), 4, "its batch was dropped", &pgclient.PgError{Code: "23514", Message: "refused"})
+	if !strings.Contains(err.Error(), "row 105 of the stream (its key is not named: its batch was dropped)") {
+		t.Errorf("err = %v", err)
+	}
+}
