@@ -64,7 +64,10 @@ func (v *View) Set(rows int, nodes []Node, bufs [][]byte) error {
 	for _, t := range v.schema.Types {
 		v.cols = append(v.cols, *v.fill(t, nodes, bufs, &ni, &bi))
 	}
-	v.rows, v.meta, v.nodes, v.bufs = rows, nil, nodes, bufs
+	// Copies, so that a later Parse, which reuses them, leaves the
+	// caller's slices alone.
+	v.rows, v.meta = rows, nil
+	v.nodes, v.bufs = append(v.nodes[:0], nodes...), append(v.bufs[:0], bufs...)
 	return nil
 }
 
@@ -92,7 +95,7 @@ func (v *View) fill(t abi.Type, nodes []Node, bufs [][]byte, ni, bi *int) *Colum
 }
 
 func (v *View) reset() {
-	v.rows, v.cols, v.meta = 0, v.cols[:0], nil
+	v.rows, v.cols, v.meta, v.nodes, v.bufs = 0, v.cols[:0], nil, v.nodes[:0], v.bufs[:0]
 }
 
 // Schema returns the view's schema.

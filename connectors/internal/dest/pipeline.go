@@ -24,6 +24,7 @@ type openCopy struct {
 	lines int        // rows sent so far
 	parts []copyPart // the batches sent, oldest first
 	held  int        // bytes of the parts' copies
+	cur   int        // the part whose batch w.readers still show, or -1
 }
 
 // copyPart is the rows [lo, hi) of one batch in an open COPY.
@@ -31,7 +32,8 @@ type copyPart struct {
 	line   int    // the COPY's line number of row lo (the first row's is 1)
 	start  uint64 // rows of the stream before the batch
 	lo, hi int
-	held   Held // a copy of the batch; nil when none is kept
+	held   Held   // a copy of the batch; nil when none is kept
+	unheld string // why a batch of a stream with a key has no copy
 }
 
 // pipeline loads rows [lo, hi) of b, the current batch, under
@@ -50,21 +52,26 @@ func (w *writer) pipeline(ctx context.Context, b Batch, lo, hi int) error {
 		if err != nil {
 			return w.wrapLoad(err)
 		}
-		w.open = &openCopy{ci: ci, c: newCopier(w.buf, w.req.CopyFlushBytes, ci.Send)}
+		w.open = &openCopy{ci: ci, c: newCopier(w.buf, w.req.CopyFlushBytes, ci.Send), cur: -1}
 	}
 	o := w.open
 	part := copyPart{start: w.batchStart, lo: lo, hi: hi}
 	if w.raw != nil && len(w.keyCols) > 0 {
 		spare := w.takeSpare()
-		if part.held = w.in.Hold(b, spare, w.holdLimit); part.held == nil && spare != nil {
-			w.spareHeld = append(w.spareHeld, spare)
+		if part.held = w.in.Hold(b, spare, w.holdLimit); part.held == nil {
+			part.unheld = "its batch was larger than the " + sizeText(w.holdLimit) + " of batches the destination keeps"
+			w.recycle(spare)
 		}
 	}
 	w.addPart(part)
+	o.cur = len(o.parts) - 1
 	for l := lo; l < hi; l += encodeChunkRows {
 		h := min(l+encodeChunkRows, hi)
 		var err error
 		if o.c.buf, err = w.enc.AppendRows(o.c.buf, w.readers, l, h); err != nil {
+			if serr := o.ci.Err(); serr != nil {
+				return w.copyFailure(ctx, serr) // the server rejected an earlier row
+			}
 			row, rerr := w.encodeFailure(l, h, err)
 			return w.rowFailure(ctx, row, fmt.Errorf("%w: %w", ErrData, rerr))
 		}
@@ -95,7 +102,8 @@ func (w *writer) addPart(p copyPart) {
 		if h := o.parts[i].held; h != nil {
 			o.held -= h.Size()
 			o.parts[i].held = nil
-			w.spareHeld = append(w.spareHeld, h)
+			o.parts[i].unheld = "PostgreSQL rejected it after more than " + sizeText(w.holdLimit) + " of later rows were sent"
+			w.recycle(h)
 		}
 	}
 }
@@ -108,7 +116,25 @@ func (w *writer) takeSpare() Held {
 	}
 	h := w.spareHeld[n-1]
 	w.spareHeld = w.spareHeld[:n-1]
+	w.spareBytes -= h.Size()
 	return h
+}
+
+// recycle keeps h, a copy no longer needed, for Input.Hold to reuse, while
+// the kept copies take at most w.holdLimit bytes.
+func (w *writer) recycle(h Held) {
+	if h != nil && w.spareBytes+h.Size() <= w.holdLimit {
+		w.spareHeld = append(w.spareHeld, h)
+		w.spareBytes += h.Size()
+	}
+}
+
+// sizeText renders n bytes in MiB, or KiB under 1 MiB.
+func sizeText(n int) string {
+	if n < 1<<20 {
+		return strconv.Itoa(n>>10) + " KiB"
+	}
+	return strconv.Itoa(n>>20) + " MiB"
 }
 
 // settle ends the open COPY, if any, before anything else uses the
@@ -135,9 +161,7 @@ func (w *writer) closeCopy() {
 	w.open = nil
 	w.buf = o.c.buf
 	for _, p := range o.parts {
-		if p.held != nil {
-			w.spareHeld = append(w.spareHeld, p.held)
-		}
+		w.recycle(p.held)
 	}
 }
 
@@ -151,7 +175,8 @@ func (w *writer) abandonCopy() {
 
 // copyFailure ends the open COPY after err, a failure to send or the
 // server's verdict, and returns the write's error: for a rejected row, one
-// naming it (rowFailure) from the batch its line falls in.
+// naming it (rowFailure) from the batch its line falls in: the current
+// batch, or the copy of an earlier one.
 func (w *writer) copyFailure(ctx context.Context, err error) error {
 	o := w.open
 	err = o.ci.End(err) // the server's error when it rejected the COPY
@@ -159,50 +184,58 @@ func (w *writer) copyFailure(ctx context.Context, err error) error {
 		w.closeCopy()
 		return w.wrapLoad(err) // a cancelled run is not a rejected row
 	}
-	p, row := o.find(err)
-	if p == nil {
+	i, row := o.find(err)
+	if i < 0 {
 		w.closeCopy()
 		return w.rowFailure(ctx, -1, err)
 	}
-	w.batchStart = p.start
-	var b Batch
-	note := fmt.Sprintf("PostgreSQL rejected it after more than %d MiB of later rows were sent", w.holdLimit>>20)
-	if p.held != nil {
-		var berr error
-		if b, berr = p.held.Batch(); berr != nil {
-			note = berr.Error()
-		}
-	}
+	p := o.parts[i]
+	o.parts[i].held = nil // named from below, not reused meanwhile
 	w.closeCopy()
-	if b == nil {
-		return w.failRow(ctx, row, note, err)
+	w.batchStart = p.start
+	if i == o.cur {
+		return w.rowFailure(ctx, row, err)
 	}
-	for i, fi := range w.keep {
-		w.readers[i] = b.Column(fi)
+	if p.held == nil {
+		return w.failRow(ctx, row, p.unheld, err)
+	}
+	b, berr := p.held.Batch()
+	if berr != nil {
+		return w.failRow(ctx, row, berr.Error(), err)
+	}
+	for j, fi := range w.keep {
+		w.readers[j] = b.Column(fi)
 	}
 	return w.rowFailure(ctx, row, err)
 }
 
-// find returns the part holding the row a COPY error names ("COPY t,
-// line N") and the row's index in its batch, or nil.
-func (o *openCopy) find(err error) (*copyPart, int) {
+// find returns the index of the part holding the row a COPY error names
+// ("COPY t, line N") and the row's index in its batch, or -1, -1.
+func (o *openCopy) find(err error) (part, row int) {
 	var pe *pgclient.PgError
 	if !errors.As(err, &pe) {
-		return nil, -1
+		return -1, -1
 	}
 	s, ok := copyLineNumber(pe.Where)
 	if !ok {
-		return nil, -1
+		return -1, -1
 	}
 	line, perr := strconv.Atoi(s)
 	if perr != nil {
-		return nil, -1
+		return -1, -1
 	}
-	for i := range o.parts {
-		p := &o.parts[i]
+	for i, p := range o.parts {
 		if line >= p.line && line < p.line+p.hi-p.lo {
-			return p, p.lo + line - p.line
+			return i, p.lo + line - p.line
 		}
 	}
-	return nil, -1
+	return -1, -1
+}
+
+// inputMoved records that the input is about to return its next batch:
+// w.readers no longer show any batch of the open COPY.
+func (w *writer) inputMoved() {
+	if w.open != nil {
+		w.open.cur = -1
+	}
 }

@@ -16,7 +16,7 @@ func (s sized) Batch() (Batch, error) { return nil, nil }
 func (s sized) Size() int             { return int(s) }
 
 func TestOpenCopyHoldsAtMostHoldBytes(t *testing.T) {
-	w := &writer{open: &openCopy{}, holdLimit: holdBytes}
+	w := &writer{open: &openCopy{cur: -1}, holdLimit: holdBytes}
 	part := func(h Held) copyPart { return copyPart{lo: 0, hi: 10, held: h} }
 	w.addPart(part(sized(holdBytes / 2)))
 	w.addPart(part(nil)) // a batch without a copy
@@ -32,17 +32,25 @@ func TestOpenCopyHoldsAtMostHoldBytes(t *testing.T) {
 	if w.open.held != 2*holdBytes || w.open.parts[2].held != nil || w.open.parts[3].held != nil || w.open.parts[4].held == nil {
 		t.Fatalf("held %d bytes; want only the newest copy kept", w.open.held)
 	}
-	if len(w.spareHeld) != 3 {
-		t.Errorf("%d dropped copies kept for reuse, want 3", len(w.spareHeld))
+	// Dropped copies are kept for reuse within the bound too: the half
+	// and the quarter, not the second half.
+	if len(w.spareHeld) != 2 || w.spareBytes != holdBytes*3/4 {
+		t.Errorf("%d dropped copies (%d bytes) kept for reuse, want 2 (%d)", len(w.spareHeld), w.spareBytes, holdBytes*3/4)
+	}
+	if h := w.takeSpare(); h == nil || w.spareBytes != holdBytes/2 {
+		t.Errorf("takeSpare = %v leaves %d spare bytes, want %d", h, w.spareBytes, holdBytes/2)
 	}
 	if w.open.lines != 50 {
 		t.Errorf("lines = %d, want 50", w.open.lines)
 	}
-	if p, row := w.open.find(&pgclient.PgError{Code: "22001", Where: "COPY t, line 23, column v"}); p != &w.open.parts[2] || row != 2 {
-		t.Errorf("line 23 found in part %p row %d, want part 2 row 2", p, row)
+	if p, row := w.open.find(&pgclient.PgError{Code: "22001", Where: "COPY t, line 23, column v"}); p != 2 || row != 2 {
+		t.Errorf("line 23 found in part %d row %d, want part 2 row 2", p, row)
 	}
-	if p, _ := w.open.find(&pgclient.PgError{Code: "22001", Where: "COPY t, line 51"}); p != nil {
-		t.Errorf("line 51 of 50 found in a part")
+	if p, _ := w.open.find(&pgclient.PgError{Code: "22001", Where: "COPY t, line 51"}); p != -1 {
+		t.Errorf("line 51 of 50 found in part %d", p)
+	}
+	if !strings.Contains(w.open.parts[0].unheld, "after more than 32 MiB of later rows") {
+		t.Errorf("a dropped copy's part says %q", w.open.parts[0].unheld)
 	}
 }
 

@@ -188,9 +188,10 @@ type writer struct {
 	in         Input
 	// open is the COPY the writer keeps open across batches (see
 	// pipeline), nil when none is.
-	open      *openCopy
-	holdLimit int    // bytes of batch copies an open COPY keeps (see pipeline)
-	spareHeld []Held // copies of batches no longer needed, reused
+	open       *openCopy
+	holdLimit  int    // bytes of batch copies an open COPY keeps (see pipeline)
+	spareHeld  []Held // copies of batches no longer needed, reused
+	spareBytes int    // their size
 }
 
 // Write writes the input into the destination table.
@@ -446,6 +447,7 @@ func containsName(names []string, n string) bool {
 
 func (w *writer) run(ctx context.Context, in Input) error {
 	for {
+		w.inputMoved()
 		b, err := in.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
@@ -507,7 +509,14 @@ func (w *writer) begin(ctx context.Context) error {
 	if err := w.settle(ctx); err != nil {
 		return err
 	}
-	if err := pgclient.Exec(ctx, w.conn, "BEGIN"); err != nil {
+	begin := "BEGIN"
+	if w.onError == OnErrorFail && w.mergeSQL == "" {
+		// One COPY spans the transaction (see pipeline), waits for the
+		// input included: a statement_timeout sized for queries would cut
+		// it short (pg_restore turns it off for the same reason).
+		begin = "BEGIN; SET LOCAL statement_timeout = 0"
+	}
+	if err := pgclient.Exec(ctx, w.conn, begin); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	w.inTx = true

@@ -150,6 +150,20 @@ func (ci *CopyIn) Send(msg []byte) error {
 	return nil
 }
 
+// Err returns the server's error when it has already rejected the COPY,
+// without waiting: nil while the COPY goes on (or once it ended).
+func (ci *CopyIn) Err() error {
+	if ci.ended {
+		return nil
+	}
+	select {
+	case <-ci.r.done:
+		return ci.r.err
+	default:
+		return nil
+	}
+}
+
 // End finishes the COPY and returns its verdict. With cause nil it ends
 // the data (CopyDone) and returns the server's answer; otherwise it aborts
 // the COPY (CopyFail, the server rolls the statement back) and returns

@@ -223,7 +223,7 @@ func (in *input) Hold(b dest.Batch, spare dest.Held, limit int) dest.Held {
 	if h == nil {
 		h = &heldBatch{}
 	}
-	h.schema, h.rows, h.size = v.Schema(), rows, size
+	h.schema, h.rows = v.Schema(), rows
 	h.nodes = append(h.nodes[:0], nodes...)
 	h.data = slices.Grow(h.data[:0], size)[:size]
 	h.bufs = h.bufs[:0]
@@ -244,7 +244,6 @@ type heldBatch struct {
 	nodes  []batch.Node
 	bufs   [][]byte
 	data   []byte
-	size   int
 	batch  inputBatch
 }
 
@@ -260,8 +259,8 @@ func (h *heldBatch) Batch() (dest.Batch, error) {
 	return &h.batch, nil
 }
 
-// Size implements dest.Held.
-func (h *heldBatch) Size() int { return h.size }
+// Size implements dest.Held: the memory the copy takes.
+func (h *heldBatch) Size() int { return cap(h.data) }
 
 // align8 rounds n up to a multiple of 8.
 func align8(n int) int { return (n + 7) &^ 7 }

@@ -267,10 +267,10 @@ func TestWriteUsesOneCopyPerTransaction(t *testing.T) {
 	}
 }
 
-// TestPipelinedRejectNamesItsBatchAcrossAnEmptyBatch: a batch whose COPY
-// is still pending when an empty batch and then another arrive (the
-// iterator reuses the pending batch's buffer for the third) is judged
-// before that, so the rejected row is named with its own key.
+// TestPipelinedRejectNamesItsBatchAcrossAnEmptyBatch: a row of a batch
+// that an empty batch and then another follow into the same COPY (the
+// iterator reuses the first batch's buffer for the third) is named with
+// its own key, from the writer's copy of its batch.
 func TestPipelinedRejectNamesItsBatchAcrossAnEmptyBatch(t *testing.T) {
 	srcCfg := pgtest.NewDB(t)
 	pgtest.Exec(t, pgtest.Connect(t, srcCfg), `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 30) i`)
