@@ -2,10 +2,14 @@ package dest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rapidbyte/rapidbyte/connectors/internal/pgclient"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgsql"
+	"github.com/rapidbyte/rapidbyte/connectors/internal/pgtest"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
 )
 
@@ -59,5 +63,35 @@ func TestRowFailureWithoutTheBatchSaysWhy(t *testing.T) {
 	err := w.failRow(context.Background(), 4, "its batch was dropped", &pgclient.PgError{Code: "23514", Message: "refused"})
 	if !strings.Contains(err.Error(), "row 105 of the stream (its key is not named: its batch was dropped)") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// slowInput is an input whose batches arrive apart.
+type slowInput struct {
+	*input
+	gap time.Duration
+}
+
+func (s slowInput) Next(ctx context.Context) (Batch, error) {
+	time.Sleep(s.gap)
+	return s.input.Next(ctx)
+}
+
+// TestOpenCopyOutlivesStatementTimeout: the one COPY of a transaction lasts
+// as long as its input, longer than a statement_timeout set on the
+// database, which the writer's transaction turns off.
+func TestOpenCopyOutlivesStatementTimeout(t *testing.T) {
+	src := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, src, `CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 50) i`)
+	dstCfg := pgtest.NewDB(t)
+	pgtest.Exec(t, pgtest.Connect(t, dstCfg), fmt.Sprintf(`ALTER DATABASE %s SET statement_timeout = '150ms'`, pgsql.Ident(dstCfg.Database)))
+	dst := pgtest.Connect(t, dstCfg) // a session under the timeout
+	in := &input{r: readStream(t, src, abi.StreamSpec{Name: "t", Limits: abi.Limits{CheckpointIntervalRows: 1000}}, nil, 10)}
+	st, err := Write(context.Background(), dst, Request{Stream: abi.StreamSpec{Name: "t"}, Fields: in.r.fields}, slowInput{in, 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("write of 5 batches 100 ms apart under a 150 ms statement_timeout: %v", err)
+	}
+	if st.Records != 50 || pgtest.Count(t, dst, "t") != 50 {
+		t.Errorf("%d records written, want 50", st.Records)
 	}
 }
