@@ -40,7 +40,7 @@ var errCopyEnded = errors.New("the server ended the COPY early")
 // CopyFrom returns that error; otherwise CopyFrom ends the COPY and returns
 // the server's verdict. It is OpenCopy, fill and End in one call; the
 // connection is left as End leaves it.
-func (c *Conn) CopyFrom(ctx context.Context, sql string, fill func(send func(msg []byte) error) error) (err error) {
+func (c *Conn) CopyFrom(ctx context.Context, sql string, fill func(send func(msg []byte) error) error) error {
 	ci, err := c.OpenCopy(ctx, sql)
 	if err != nil {
 		return err
