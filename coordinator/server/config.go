@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/seal"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
@@ -29,6 +31,9 @@ type Config struct {
 	// instead of their addresses: the CLI's embedded worker, whose address
 	// is a temporary Unix socket, is "embedded worker".
 	WorkerName string
+	// WorkerDialOptions are added to the options of the connections to the
+	// workers: the embedded CLI's in-memory dialer.
+	WorkerDialOptions []grpc.DialOption
 	// State is the state store URL: "sqlite:///path/state.db" or
 	// "postgres://..." (default sqlite under ~/.rapidbyte/state.db).
 	State string

@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg Config, log hclog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
-	pool, err := workerpool.NewPool(workerpool.PoolConfig{Workers: cfg.Workers, Name: cfg.WorkerName, Token: cfg.WorkerAuthToken, TLS: workerTLS}, log)
+	pool, err := workerpool.NewPool(workerpool.PoolConfig{DialOptions: cfg.WorkerDialOptions, Workers: cfg.Workers, Name: cfg.WorkerName, Token: cfg.WorkerAuthToken, TLS: workerTLS}, log)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}

@@ -46,6 +46,9 @@ type PoolConfig struct {
 	Token string
 	// TLS, when set, secures the connections; nil means plaintext.
 	TLS *tls.Config
+	// DialOptions are added to the pool's own: the embedded CLI's
+	// in-memory dialer.
+	DialOptions []grpc.DialOption
 	// VerdictGrace is how long past a job's timeout a relay waits for the
 	// workers' verdict; 0 means DefaultVerdictGrace.
 	VerdictGrace time.Duration
@@ -88,6 +91,7 @@ func NewPool(cfg PoolConfig, log hclog.Logger) (*Pool, error) {
 	if cfg.Token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: cfg.Token, secure: cfg.TLS != nil}))
 	}
+	opts = append(opts, cfg.DialOptions...)
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create worker client for %q: %w", cfg.Workers, err)
