@@ -28,8 +28,8 @@ type Config struct {
 	// Required.
 	Workers string
 	// WorkerName, when set, names the workers in run errors and run status
-	// instead of their addresses: the CLI's embedded worker, whose address
-	// is a temporary Unix socket, is "embedded worker".
+	// instead of their addresses: the CLI's embedded worker, reached in
+	// memory through a placeholder address, is "embedded worker".
 	WorkerName string
 	// WorkerDialOptions are added to the options of the connections to the
 	// workers: the embedded CLI's in-memory dialer.

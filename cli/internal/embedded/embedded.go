@@ -1,7 +1,7 @@
 // Package embedded runs a coordinator and one worker inside the CLI process,
-// on local listeners (the coordinator on loopback TCP, the worker on a private
-// Unix socket), so the CLI talks to them over the same gRPC APIs it uses for a
-// remote coordinator.
+// on local listeners (the coordinator on loopback TCP, the worker on an
+// in-memory listener only the coordinator dials), so the CLI talks to them
+// over the same gRPC APIs it uses for a remote coordinator.
 package embedded
 
 import (
@@ -10,13 +10,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/test/bufconn"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/test/bufconn"
 
 	coordinator "github.com/rapidbyte/rapidbyte/coordinator/server"
 	worker "github.com/rapidbyte/rapidbyte/worker/server"
@@ -206,8 +206,8 @@ func wait(done, deadline <-chan struct{}) bool {
 // crosses it twice (Read out, Write in), through the same gRPC services
 // and HTTP/2 transport as in production; in memory instead of through a
 // Unix socket, it costs about 9% less CPU per run (docs/rationale.md, "The
-// embedded worker is reached in memory"). A few MiB hold more than a
-// flow-control window.
+// embedded worker is reached in memory"). A full pipe only makes the
+// writer wait; each connection allocates both directions up front.
 const workerPipeBytes = 4 << 20
 
 func randomToken() (string, error) {

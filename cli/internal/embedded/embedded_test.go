@@ -3,6 +3,8 @@ package embedded
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,19 @@ import (
 	"github.com/rapidbyte/rapidbyte/cli/internal/coord"
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 )
+
+// missingConnector is a pipeline whose connectors the worker does not have.
+const missingConnector = `version: "1.0"
+pipeline: p
+source:
+  use: source-nope
+  config: {}
+  streams: [{name: t, sync_mode: full_refresh}]
+destination:
+  use: dest-nope
+  config: {}
+  write_mode: append
+`
 
 // TestStartClose starts the real coordinator and worker (without connector modules),
 // calls the coordinator with and without the cluster's token, and stops them.
@@ -37,6 +52,14 @@ func TestStartClose(t *testing.T) {
 	runs, err := conn.Coordinator.ListRuns(ctx, &rapidbytev1.ListRunsRequest{})
 	if err != nil || len(runs.GetRuns()) != 0 {
 		t.Errorf("ListRuns = %v, %v; want an empty store", runs, err)
+	}
+	// Check asks the worker (through the in-memory connection) for the
+	// connector's spec: the worker's own answer, not an unreachable one.
+	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+	check, err := conn.Coordinator.Check(cctx, &rapidbytev1.CoordinatorServiceCheckRequest{PipelineYaml: missingConnector})
+	ccancel()
+	if got := fmt.Sprint(check, coord.FromStatus(err)); !strings.Contains(got, "CONNECTOR_NOT_FOUND") {
+		t.Errorf("Check of a missing connector = %s; want the worker's CONNECTOR_NOT_FOUND", got)
 	}
 	_ = conn.Close()
 

@@ -54,7 +54,8 @@ type PoolConfig struct {
 	VerdictGrace time.Duration
 	// Name, when set, is how errors and run status name the worker that
 	// served a call, instead of its address (see Pool.OpenStream). Without
-	// it a worker on a Unix socket is "worker on unix socket <path>".
+	// it a worker on a Unix socket is "worker on unix socket <path>"; the
+	// embedded CLI's worker, dialed in memory, is named so.
 	Name string
 }
 
