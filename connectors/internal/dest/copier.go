@@ -61,7 +61,5 @@ func (c *copier) maybeFlush() error {
 	if len(c.buf) < c.flush {
 		return nil
 	}
-	err := c.send(c.buf)
-	c.buf = c.buf[:pgclient.CopyDataHeader]
-	return err
+	return c.flushAll()
 }

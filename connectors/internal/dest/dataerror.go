@@ -58,10 +58,10 @@ func sqlState(err error) string {
 // load runs under a savepoint and a failed one is split until the rejected
 // rows are isolated, so a clean batch costs one COPY.
 func (w *writer) loadBatch(ctx context.Context, b Batch, from, n int) (int, error) {
+	if w.oneCopy() {
+		return 0, w.pipeline(ctx, b, from, n)
+	}
 	if w.onError == OnErrorFail {
-		if w.mergeSQL == "" {
-			return 0, w.pipeline(ctx, b, from, n)
-		}
 		row, err := w.load(ctx, from, n)
 		if err != nil && isDataError(err) {
 			return 0, w.rowFailure(ctx, row, err)
@@ -226,6 +226,10 @@ func describeRejection(err error) string {
 	return strings.Join(parts, ": ")
 }
 
+// namesKeys reports whether the writer can name a rejected row by its key:
+// the stream has one, and its types a raw form to render it (see rowKey).
+func (w *writer) namesKeys() bool { return w.raw != nil && len(w.keyCols) > 0 }
+
 // rowFailure turns a data error under on_data_error=fail into the stream's
 // error naming the row: it rolls the transaction back (nothing of it is
 // committed) and reads the row's key from the current batch (w.readers).
@@ -246,7 +250,7 @@ func (w *writer) failRow(ctx context.Context, row int, noKey string, err error) 
 			if key := w.rowKey(ctx, row); key != "" {
 				where += " (key " + key + ")"
 			}
-		case w.raw != nil && len(w.keyCols) > 0:
+		case w.namesKeys():
 			where += " (its key is not named: " + noKey + ")"
 		}
 	}

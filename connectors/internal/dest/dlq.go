@@ -133,7 +133,7 @@ FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e(v, n)%s ORDER BY e.n`,
 // "col=value, ..." ("" when the stream has no key), in a transaction of
 // its own that it rolls back. The caller is outside any transaction.
 func (w *writer) rowKey(ctx context.Context, row int) string {
-	if w.raw == nil || len(w.keyCols) == 0 || w.conn.IsClosed() {
+	if !w.namesKeys() || w.conn.IsClosed() {
 		return ""
 	}
 	defer func() { _ = pgclient.Exec(context.WithoutCancel(ctx), w.conn, "ROLLBACK") }()

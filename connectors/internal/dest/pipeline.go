@@ -36,6 +36,11 @@ type copyPart struct {
 	unheld string // why a batch of a stream with a key has no copy
 }
 
+// oneCopy reports whether the write's batches share one COPY per
+// transaction (pipeline): under on_data_error fail without an upsert
+// merge.
+func (w *writer) oneCopy() bool { return w.onError == OnErrorFail && w.mergeSQL == "" }
+
 // pipeline loads rows [lo, hi) of b, the current batch, under
 // on_data_error fail without an upsert merge. The rows go into one COPY
 // that stays open until the transaction commits: every COPY statement
@@ -56,7 +61,7 @@ func (w *writer) pipeline(ctx context.Context, b Batch, lo, hi int) error {
 	}
 	o := w.open
 	part := copyPart{start: w.batchStart, lo: lo, hi: hi}
-	if w.raw != nil && len(w.keyCols) > 0 {
+	if w.namesKeys() {
 		spare := w.takeSpare()
 		if part.held = w.in.Hold(b, spare, w.holdLimit); part.held == nil {
 			part.unheld = "its batch was larger than the " + sizeText(w.holdLimit) + " of batches the destination keeps"

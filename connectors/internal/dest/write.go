@@ -510,7 +510,7 @@ func (w *writer) begin(ctx context.Context) error {
 		return err
 	}
 	begin := "BEGIN"
-	if w.onError == OnErrorFail && w.mergeSQL == "" {
+	if w.oneCopy() {
 		// One COPY spans the transaction (see pipeline), waits for the
 		// input included: a statement_timeout sized for queries would cut
 		// it short (pg_restore turns it off for the same reason).
