@@ -67,9 +67,9 @@ type Cluster struct {
 
 // Start starts a worker and a coordinator and returns once both listen: the
 // coordinator on 127.0.0.1:0, the worker on an in-memory listener only the
-// coordinator dials (see workerPipeBytes). Their Serve goroutines may not have run yet; a call made
-// meanwhile waits for them (a submission waits for the coordinator's engine
-// to run). The caller must Close the cluster.
+// coordinator dials (see workerPipeBytes). Their Serve goroutines may not
+// have run yet; a call made meanwhile waits for them (a submission waits
+// for the coordinator's engine to run). The caller must Close the cluster.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	log := cfg.Logger
 	if log == nil {

@@ -55,7 +55,8 @@ type PoolConfig struct {
 	// Name, when set, is how errors and run status name the worker that
 	// served a call, instead of its address (see Pool.OpenStream). Without
 	// it a worker on a Unix socket is "worker on unix socket <path>"; the
-	// embedded CLI's worker, dialed in memory, is named so.
+	// embedded CLI names its worker, which it dials in memory through a
+	// placeholder address, "embedded worker".
 	Name string
 }
 
