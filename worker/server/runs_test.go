@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 	"github.com/rapidbyte/rapidbyte/worker/internal/grpcapi"
@@ -98,7 +101,7 @@ func TestIntegrationModuleCacheAcrossRuns(t *testing.T) {
 func TestIntegrationPairedAdmission(t *testing.T) {
 	distModule(t, "source-postgres")
 	distModule(t, "dest-postgres")
-	_, conf := testDatabase(t, 100_000)
+	db, conf := testDatabase(t, 100_000)
 	_, addr := startRealWorkerWith(t, func(c *Config) {
 		c.MaxStreams = 1
 		c.QueueTimeout = 500 * time.Millisecond
@@ -129,9 +132,74 @@ func TestIntegrationPairedAdmission(t *testing.T) {
 		t.Errorf("paired stream relayed %d records, want 100000", res.records)
 	}
 
-	read, write = tickets(2)
-	_, err = relay(ctx, conn, read, write)
-	if status.Code(err) != codes.ResourceExhausted || grpcapi.ConnectorError(err).GetCode() != "WORKER_BUSY" {
-		t.Errorf("unpaired stream on one slot = %v, want RESOURCE_EXHAUSTED / WORKER_BUSY", err)
+	// The unpaired read must still hold the slot when the write asks for
+	// it, however fast the machine: the test locks the table, so the
+	// source's query waits until the write has been answered.
+	lock, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer func() { _ = lock.Rollback(context.Background()) }()
+	if _, err := lock.Exec(ctx, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	read, write = tickets(2)
+	client := flight.NewFlightServiceClient(conn)
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	if _, err := client.DoGet(readCtx, &flight.Ticket{Ticket: mustMarshal(t, read)}); err != nil {
+		t.Fatal(err)
+	}
+	waitForLockWaiter(t, ctx, db)
+	// Admitted, the write would wait for batches that never come: bound it.
+	putCtx, stopPut := context.WithTimeout(ctx, 10*time.Second)
+	defer stopPut()
+	put, err := client.DoPut(putCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := &flight.FlightData{FlightDescriptor: &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: mustMarshal(t, write)}}
+	_ = put.Send(first) // a refusal ends the stream; its status comes from Recv
+	_, err = put.Recv()
+	if status.Code(err) != codes.ResourceExhausted || grpcapi.ConnectorError(err).GetCode() != "WORKER_BUSY" {
+		t.Errorf("unpaired write while the read holds the only slot = %v, want RESOURCE_EXHAUSTED / WORKER_BUSY", err)
+	}
+}
+
+// waitForLockWaiter returns once a backend of db's database waits for a
+// lock. It polls on a connection of its own: inside the lock's transaction
+// pg_stat_activity would keep showing the snapshot it first took.
+func waitForLockWaiter(t *testing.T, ctx context.Context, db *pgx.Conn) {
+	t.Helper()
+	poll, err := pgx.ConnectConfig(ctx, db.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer poll.Close(context.Background())
+	for {
+		var waiting bool
+		err := poll.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting)
+		if err != nil {
+			t.Fatalf("poll for the source's lock wait: %v", err)
+		}
+		if waiting {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the source never waited for the table lock")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// mustMarshal encodes a ticket.
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
