@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -202,7 +203,17 @@ func TestConcurrentRunsOnePipeline(t *testing.T) {
 		}
 		return committed(t, dst) > 0, "nothing committed"
 	})
+	// The first run must still be active when the second asks, however
+	// slowly the second process starts: its next commit waits for the
+	// watermark table, which the test holds until the second has answered.
+	hold := holdWatermarks(t, dst)
+	select {
+	case res := <-firstDone:
+		t.Fatalf("the first run ended before the second started\n%s", res)
+	default:
+	}
 	second := e2etest.RunCLI(t, env, "run", "-o", "json", file)
+	hold()
 	requireNoPanic(t, second)
 	first := <-firstDone
 	first.RequireExit(t, 0)
@@ -215,6 +226,25 @@ func TestConcurrentRunsOnePipeline(t *testing.T) {
 	}
 	t.Logf("second run: exit %d: %s", second.ExitCode, strings.TrimSpace(second.Stderr))
 	e2etest.RequireSameTable(t, src, dst, "public.big", "public.big", "r.id")
+}
+
+// holdWatermarks locks db's watermark table against writes until the
+// returned func is called: a destination cannot commit its next checkpoint
+// meanwhile, so its run stays active.
+func holdWatermarks(t *testing.T, db *e2etest.DB) func() {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tx, err := db.Pool(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := func() { _ = tx.Rollback(context.Background()) }
+	t.Cleanup(release)
+	if _, err := tx.Exec(ctx, "LOCK TABLE public._rapidbyte_watermarks IN SHARE MODE"); err != nil {
+		t.Fatalf("lock the watermark table: %v", err)
+	}
+	return release
 }
 
 // TestEmbeddedKilledRunIsSuperseded SIGKILLs a `rapidbyte run` (embedded

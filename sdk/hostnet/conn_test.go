@@ -95,8 +95,8 @@ func TestReadPollsThenWaits(t *testing.T) {
 func TestReadDeadline(t *testing.T) {
 	f := &fakeHost{}
 	c := dial(t, f)
-	_ = c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
-	start := time.Now()
+	start := time.Now() // before the deadline is set, so a pause between the two cannot shorten d
+	_ = c.SetReadDeadline(start.Add(30 * time.Millisecond))
 	_, err := c.Read(make([]byte, 4))
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {

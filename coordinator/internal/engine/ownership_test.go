@@ -381,12 +381,20 @@ func TestTakeOverLeavesARunBeingSubmitted(t *testing.T) {
 	e.takeOver(context.Background())
 	close(st.resume)
 	r := <-submitted
-	// One execution runs its two streams and waits in the relay; a second
-	// execution of the run would be there too by now.
+	// One execution runs its two streams and waits in the relay; once both
+	// are there, a second execution of the run would be there too by the
+	// end of a grace period (which can only hide a duplicate, never fail a
+	// correct engine).
+	inFlightNow := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return inFlight
+	}
+	for deadline := time.Now().Add(10 * time.Second); inFlightNow() < 2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	time.Sleep(200 * time.Millisecond)
-	mu.Lock()
-	n := inFlight
-	mu.Unlock()
+	n := inFlightNow()
 	close(release)
 	if n != 2 {
 		t.Errorf("%d stream jobs in flight, want 2 (streams a and b, once): the run executes more than once", n)

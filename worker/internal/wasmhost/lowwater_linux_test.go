@@ -144,10 +144,11 @@ func testLowWaterWhileStreaming(t *testing.T, withTLS bool) {
 	// A few bytes arrive while a read waits under the mark: the read waits
 	// at most lowWaterWait (not the 100 ms asked for), drops the mark and
 	// returns them. The bytes are sent 1 ms into the wait; a writer late by
-	// more than the cap is tried again.
+	// more than the cap, or a read that took 50 ms or more (it ignored the
+	// cap, or the test was descheduled), is tried again.
 	tail := []byte("the last bytes of a result, fewer than the mark")
 	buf := make([]byte, 1024)
-	sameCall := false
+	sameCall, slow := false, 0
 	for try := 0; try < 10 && !sameCall; try++ {
 		if err := setLowWater(s.tcp, lowWater); err != nil {
 			t.Fatal(err)
@@ -159,9 +160,7 @@ func testLowWaterWhileStreaming(t *testing.T, withTLS bool) {
 		}()
 		start := time.Now()
 		rc := s.read(context.Background(), buf, 100)
-		if took := time.Since(start); took >= 50*time.Millisecond {
-			t.Fatalf("a read under the mark waited %v, want about %v", took, lowWaterWait)
-		}
+		took := time.Since(start)
 		var rest []byte
 		if rc > 0 && s.lowWater {
 			// The bytes were queued before the read began, so it never
@@ -175,15 +174,20 @@ func testLowWaterWhileStreaming(t *testing.T, withTLS bool) {
 			t.Fatalf("after a read waited in vain: lowWater=%v, SO_RCVLOWAT=%d; want 1", s.lowWater, lowWaterOf(t, s.tcp))
 		}
 		if rc > 0 {
-			sameCall, rest = true, buf[:rc]
+			rest = buf[:rc]
 		} else if rc != -abi.EAGAIN {
 			t.Fatalf("read under the mark = %d", rc)
 		}
 		if rest = append(rest, readAll(t, s, len(tail)-len(rest))...); !bytes.Equal(rest, tail) {
 			t.Fatalf("tail = %q", rest)
 		}
+		if took >= 50*time.Millisecond {
+			slow++
+			continue
+		}
+		sameCall = rc > 0
 	}
 	if !sameCall {
-		t.Error("bytes that came while a read waited under the mark were never returned by that read")
+		t.Errorf("bytes that came while a read waited under the mark were never returned by that read within 50 ms (%d of the tries took longer; the cap is %v)", slow, lowWaterWait)
 	}
 }
