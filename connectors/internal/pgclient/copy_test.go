@@ -72,8 +72,9 @@ func TestCopyFrom(t *testing.T) {
 		sent := 0
 		err := conn.CopyFrom(ctx, "COPY t FROM STDIN", func(send func([]byte) error) error {
 			// Row 3 is not a number; the server fails the COPY there
-			// and send reports it within the next messages (however
-			// late a busy server's error arrives, long before the cap).
+			// and send reports it within the next messages. The cap
+			// only ends a sender that never hears of it; a busy server
+			// answers long before.
 			for i := range maxSends {
 				msg := lines(2*i, 2*i+2, "v")
 				if i == 1 {
