@@ -119,8 +119,9 @@ func (c *cluster) waitWarm(t *testing.T) {
 	}
 }
 
-// waitWatched waits until the coordinator resolved the name and opened a
-// health Watch on every worker (its balancer's subchannels are then ready).
+// waitWatched waits until the coordinator resolved the name and every
+// worker answered its health Watch (its balancer's subchannels are then
+// ready).
 func (c *cluster) waitWatched(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -128,7 +129,7 @@ func (c *cluster) waitWatched(t *testing.T) {
 		var missing []string
 		for _, w := range c.Workers {
 			st, err := scrape(t.Context(), w.MetricsURL)
-			if err != nil || st.HealthWatch < 1 {
+			if err != nil || st.HealthWatch < 1 || st.HealthAnswers < 1 {
 				missing = append(missing, fmt.Sprintf("%s (%v)", w.Name, err))
 			}
 		}
@@ -136,7 +137,7 @@ func (c *cluster) waitWatched(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("coordinator (--workers %s, %d DNS A queries) does not health-watch %v after 30s",
+			t.Fatalf("coordinator (--workers %s, %d DNS A queries): no answered health Watch on %v after 30s",
 				c.Target, c.DNS.aQueries.Load(), missing)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -144,7 +145,7 @@ func (c *cluster) waitWatched(t *testing.T) {
 	if q := c.DNS.aQueries.Load(); q < 1 {
 		t.Fatalf("the coordinator reaches the workers without asking DNS (%d A queries)", q)
 	}
-	time.Sleep(200 * time.Millisecond) // the SERVING answer of the Watch
+	time.Sleep(100 * time.Millisecond) // the coordinator reading the SERVING answers sent
 }
 
 // Env is the CLI environment for this cluster.

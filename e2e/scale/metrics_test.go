@@ -110,6 +110,9 @@ type workerStats struct {
 	// HealthWatch counts grpc.health.v1.Health/Watch streams started: the
 	// coordinator's client-side health checks.
 	HealthWatch int64
+	// HealthAnswers counts the messages those streams sent (grpc_server_msg_sent_total):
+	// the first is the SERVING that makes the coordinator's connection ready.
+	HealthAnswers int64
 	// Guests is rapidbyte_worker_guest_instances: connector instances running now.
 	Guests int64
 }
@@ -138,6 +141,10 @@ func statsOf(samples []sample) workerStats {
 			case svc == "grpc.health.v1.Health" && m == "Watch":
 				w.HealthWatch += v
 			}
+		case "grpc_server_msg_sent_total":
+			if s.Labels["grpc_service"] == "grpc.health.v1.Health" && s.Labels["grpc_method"] == "Watch" {
+				w.HealthAnswers += v
+			}
 		}
 	}
 	return w
@@ -146,7 +153,8 @@ func statsOf(samples []sample) workerStats {
 // sub returns w - o field by field.
 func (w workerStats) sub(o workerStats) workerStats {
 	return workerStats{RowsRead: w.RowsRead - o.RowsRead, RowsWritten: w.RowsWritten - o.RowsWritten,
-		DoGet: w.DoGet - o.DoGet, DoPut: w.DoPut - o.DoPut, HealthWatch: w.HealthWatch - o.HealthWatch, Guests: w.Guests}
+		DoGet: w.DoGet - o.DoGet, DoPut: w.DoPut - o.DoPut, HealthWatch: w.HealthWatch - o.HealthWatch,
+		HealthAnswers: w.HealthAnswers - o.HealthAnswers, Guests: w.Guests}
 }
 
 // scrape fetches and parses url (a worker's /metrics).
@@ -184,6 +192,7 @@ rapidbyte_worker_rows_total{connector="source-postgres",op="read"} 1.5e+06
 grpc_server_started_total{grpc_method="DoGet",grpc_service="arrow.flight.protocol.FlightService",grpc_type="server_stream"} 3
 grpc_server_started_total{grpc_method="DoPut",grpc_service="arrow.flight.protocol.FlightService",grpc_type="bidi_stream"} 2
 grpc_server_started_total{grpc_method="Watch",grpc_service="grpc.health.v1.Health",grpc_type="server_stream"} 1
+grpc_server_msg_sent_total{grpc_method="Watch",grpc_service="grpc.health.v1.Health",grpc_type="server_stream"} 1
 rapidbyte_worker_guest_instances 2
 odd{a="x\"y\\z",b="p,q}"} 7 1700000000
 go_goroutines 12
@@ -192,13 +201,13 @@ go_goroutines 12
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(samples); got != 8 {
-		t.Fatalf("parsed %d samples, want 8", got)
+	if got := len(samples); got != 9 {
+		t.Fatalf("parsed %d samples, want 9", got)
 	}
-	if diff := cmp.Diff(sample{Name: "odd", Labels: map[string]string{"a": `x"y\z`, "b": "p,q}"}, Value: 7}, samples[6]); diff != "" {
+	if diff := cmp.Diff(sample{Name: "odd", Labels: map[string]string{"a": `x"y\z`, "b": "p,q}"}, Value: 7}, samples[7]); diff != "" {
 		t.Errorf("escaped labels (-want +got):\n%s", diff)
 	}
-	want := workerStats{RowsRead: 1_500_000, RowsWritten: 300_000, DoGet: 3, DoPut: 2, HealthWatch: 1, Guests: 2}
+	want := workerStats{RowsRead: 1_500_000, RowsWritten: 300_000, DoGet: 3, DoPut: 2, HealthWatch: 1, HealthAnswers: 1, Guests: 2}
 	if diff := cmp.Diff(want, statsOf(samples)); diff != "" {
 		t.Errorf("statsOf (-want +got):\n%s", diff)
 	}
