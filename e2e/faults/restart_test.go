@@ -151,15 +151,15 @@ func TestCoordinatorFailover(t *testing.T) {
 				}
 				return res.MustRunJSON(t)
 			}
-			var takeover time.Duration
 			var final *e2etest.RunResult
 			waitUntil(t, 120*time.Second, 100*time.Millisecond, "the other coordinator finishes the run", func() (bool, string) {
 				final = status()
-				if takeover == 0 && final.Attempts >= 2 {
-					takeover = time.Since(stopped)
-				}
 				return final.State != "RUNNING" && final.State != "PENDING", final.State
 			})
+			// The takeover's time is when the second attempt started, as the
+			// state store recorded it (not when a status poll first saw it).
+			started := state.Int64(t, `SELECT started_at FROM attempts WHERE run_id = $1 AND number = 2`, first.RunID)
+			takeover := time.UnixMicro(started).Sub(stopped)
 			t.Logf("takeover %.1fs after %s (lease ttl %s); run finished %.1fs after it", takeover.Seconds(), name, leaseTTL, time.Since(stopped).Seconds())
 			want := "COORDINATOR_TAKEOVER"
 			if sig == syscall.SIGTERM {
