@@ -80,25 +80,17 @@ func (f *Follow) message() *rapidbytev1.FollowControl {
 	return &rapidbytev1.FollowControl{Persisted: protoconv.CheckpointToProto(f.persisted), Stop: f.stop}
 }
 
-// sendControl sends the follow control to the source's worker on get each
-// time it changes, until ctx ends. A failed send ends it: the read's own
-// receive reports why the stream broke.
-func sendControl(ctx context.Context, get grpc.ClientStream, f *Follow) {
+// sendControl sends the follow control to the source's worker with send
+// each time it changes, until ctx ends. A failed send ends it: the read's
+// own receive reports why the stream broke.
+func sendControl(ctx context.Context, f *Follow, send func(*rapidbytev1.FollowControl) error) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-f.changed:
 		}
-		b, err := proto.Marshal(f.message())
-		if err != nil {
-			return
-		}
-		t, err := proto.Marshal(&flightpb.FlightData{AppMetadata: b})
-		if err != nil {
-			return
-		}
-		if err := get.SendMsg(&frame{b: t}); err != nil {
+		if err := send(f.message()); err != nil {
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -53,7 +54,12 @@ type Job struct {
 }
 
 // Relayer relays jobs' streams between the workers of a pool.
-type Relayer struct{ pool *workerpool.Pool }
+type Relayer struct {
+	pool *workerpool.Pool
+	// copyRefused is when a worker last refused a CopyStream as
+	// unimplemented (Unix nanoseconds, 0 for never); see copyTickets.
+	copyRefused atomic.Int64
+}
 
 // New returns a Relayer that opens its streams on pool.
 func New(pool *workerpool.Pool) *Relayer { return &Relayer{pool: pool} }

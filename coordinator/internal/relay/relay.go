@@ -16,7 +16,6 @@ import (
 
 	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
-	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/store"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
@@ -210,6 +209,14 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	if pt := read.GetStream().GetPartition(); pt.GetCount() > 1 {
 		stream = fmt.Sprintf("stream %q partition %d/%d", read.GetStream().GetName(), pt.GetIndex(), pt.GetCount())
 	}
+	// A stream's read and write run on one worker, which hands the batches
+	// from the source's guest to the destination's in memory: no copy
+	// crosses the network or this process (docs/rationale.md, "A stream
+	// is copied on one worker"). A worker that predates CopyStream gets
+	// the two halves relayed through this process instead.
+	if res, served, err := rl.copyTickets(ctx, read, write, avoid, follow, stream, onProgress); served {
+		return res, err
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &relay{parent: ctx, cancel: cancel, start: time.Now(), stream: stream, onProgress: onProgress}
@@ -260,7 +267,17 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	if follow != nil {
 		// The client side stays open for the follow control messages.
 		follow.notify() // the first tells a resumed read what is persisted
-		go sendControl(rctx, get, follow)
+		go sendControl(rctx, follow, func(c *rapidbytev1.FollowControl) error {
+			b, err := proto.Marshal(c)
+			if err != nil {
+				return err
+			}
+			t, err := proto.Marshal(&flightpb.FlightData{AppMetadata: b})
+			if err != nil {
+				return err
+			}
+			return get.SendMsg(&frame{b: t})
+		})
 	} else if err := get.CloseSend(); err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, err)
 	}
@@ -472,24 +489,7 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 			r.fail(runerr.New(runerr.CategoryInternal, "BAD_WRITE_ACK", "write %s on %s: decode ack: %v", r.stream, addr, err))
 			return
 		}
-		cp := protoconv.CheckpointFromProto(wa.GetCheckpoint())
-		r.update(func(p *Progress) {
-			p.RecordsWritten = max(p.RecordsWritten, wa.GetRecordsWritten())
-			p.BytesWritten = max(p.BytesWritten, wa.GetBytesWritten())
-			p.RecordsFailed = max(p.RecordsFailed, wa.GetRecordsFailed())
-			if cp != nil {
-				p.Checkpoint = cp
-			}
-			if p.DestModuleLoadMs == 0 {
-				p.DestModuleLoadMs = wa.GetModuleLoadMs()
-			}
-		})
-		if wa.GetFinal() {
-			r.mu.Lock()
-			r.final = true
-			r.dstPhases = phasesFromProto(wa.GetPhases())
-			r.mu.Unlock()
-		}
+		r.recordAck(&wa)
 	}
 }
 

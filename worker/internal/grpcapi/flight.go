@@ -369,7 +369,7 @@ func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
 		return toStatus(s.log, err)
 	}
 	src := &flightSource{rdr: rdr, pr: pr}
-	acks := &acker{stream: stream, src: src}
+	acks := &acker{send: func(ack *rbv1.WriteAck) error { return sendPutAck(stream, ack) }, loadMs: &src.loadMs}
 	res, err := s.svc.WriteAdmitted(stream.Context(), adm, req, src, acks.ack)
 	if err != nil {
 		return toStatus(s.log, err)
@@ -419,8 +419,8 @@ func (f *flightSource) Next(context.Context) (arrow.RecordBatch, *abi.Checkpoint
 
 // acker sends WriteAcks; the guest may call ack from its own goroutine.
 type acker struct {
-	stream flight.FlightService_DoPutServer
-	src    *flightSource
+	send   func(*rbv1.WriteAck) error
+	loadMs *float64 // the destination module's load time, set before the first ack
 
 	mu        sync.Mutex
 	committed *abi.Checkpoint
@@ -438,7 +438,7 @@ func (a *acker) ack(committed *abi.Checkpoint, records, bytes, failed uint64) er
 	a.failed = failed
 	return a.send(&rbv1.WriteAck{
 		Checkpoint: protoconv.CheckpointToProto(committed), RecordsWritten: records - failed, BytesWritten: bytes,
-		ModuleLoadMs: a.src.loadMs, RecordsFailed: failed,
+		ModuleLoadMs: *a.loadMs, RecordsFailed: failed,
 	})
 }
 
@@ -447,16 +447,17 @@ func (a *acker) final(res runner.Result) error {
 	defer a.mu.Unlock()
 	return a.send(&rbv1.WriteAck{
 		Checkpoint: protoconv.CheckpointToProto(a.committed), RecordsWritten: res.Records - min(a.failed, res.Records), BytesWritten: res.Bytes,
-		Final: true, ModuleLoadMs: a.src.loadMs, Phases: phasesToProto(res.Phases), RecordsFailed: a.failed,
+		Final: true, ModuleLoadMs: *a.loadMs, Phases: phasesToProto(res.Phases), RecordsFailed: a.failed,
 	})
 }
 
-func (a *acker) send(ack *rbv1.WriteAck) error {
+// sendPutAck sends ack as the app_metadata of a DoPut's PutResult.
+func sendPutAck(stream flight.FlightService_DoPutServer, ack *rbv1.WriteAck) error {
 	b, err := proto.Marshal(ack)
 	if err != nil {
 		return fmt.Errorf("encode write ack: %w", err)
 	}
-	if err := a.stream.Send(&flight.PutResult{AppMetadata: b}); err != nil {
+	if err := stream.Send(&flight.PutResult{AppMetadata: b}); err != nil {
 		return fmt.Errorf("send write ack: %w", err)
 	}
 	return nil

@@ -71,11 +71,21 @@ func (f *followControl) receive(stream flight.FlightService_DoExchangeServer, lo
 			log.Warn("follow control message does not decode", "error", err)
 			continue
 		}
-		f.mu.Lock()
-		if cp := c.GetPersisted(); cp != nil {
-			f.st.Persisted = protoconv.CheckpointFromProto(cp)
-		}
-		f.st.Stop = f.st.Stop || c.GetStop()
-		f.mu.Unlock()
+		f.apply(&c, log)
 	}
+}
+
+// apply records a control message; nil (a message without one) is logged
+// and ignored.
+func (f *followControl) apply(c *rbv1.FollowControl, log hclog.Logger) {
+	if c == nil {
+		log.Warn("follow control message is empty")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cp := c.GetPersisted(); cp != nil {
+		f.st.Persisted = protoconv.CheckpointFromProto(cp)
+	}
+	f.st.Stop = f.st.Stop || c.GetStop()
 }

@@ -22,15 +22,22 @@ type controlService interface {
 	Release(ctx context.Context, ref modules.Ref, config json.RawMessage, pipeline string) (*abi.CheckResult, error)
 }
 
+// workerService is what WorkerServer needs from the runner: the control
+// calls, and the streams of CopyStream (copy.go).
+type workerService interface {
+	controlService
+	streamService
+}
+
 // WorkerServer implements rapidbyte.v1.WorkerService.
 type WorkerServer struct {
 	rbv1.UnimplementedWorkerServiceServer
-	svc controlService
+	svc workerService
 	log hclog.Logger
 }
 
 // NewWorkerServer returns a WorkerServer backed by svc.
-func NewWorkerServer(svc controlService, log hclog.Logger) *WorkerServer {
+func NewWorkerServer(svc workerService, log hclog.Logger) *WorkerServer {
 	return &WorkerServer{svc: svc, log: log}
 }
 

@@ -22,6 +22,190 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// CopyStreamRequest is one message a coordinator sends on a CopyStream.
+type CopyStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// read is the stream's read ticket; set on the first message only.
+	Read *ReadTicket `protobuf:"bytes,1,opt,name=read,proto3" json:"read,omitempty"`
+	// write is the stream's write ticket; set on the first message only.
+	Write *WriteTicket `protobuf:"bytes,2,opt,name=write,proto3" json:"write,omitempty"`
+	// follow, on each later message of a follow read, is what the coordinator persisted.
+	Follow        *FollowControl `protobuf:"bytes,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyStreamRequest) Reset() {
+	*x = CopyStreamRequest{}
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyStreamRequest) ProtoMessage() {}
+
+func (x *CopyStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyStreamRequest.ProtoReflect.Descriptor instead.
+func (*CopyStreamRequest) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CopyStreamRequest) GetRead() *ReadTicket {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+func (x *CopyStreamRequest) GetWrite() *WriteTicket {
+	if x != nil {
+		return x.Write
+	}
+	return nil
+}
+
+func (x *CopyStreamRequest) GetFollow() *FollowControl {
+	if x != nil {
+		return x.Follow
+	}
+	return nil
+}
+
+// CopyStreamResponse is one event of a CopyStream: exactly one field is set.
+type CopyStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// batch describes a batch the source emitted (as a DoGet's app_metadata would).
+	Batch *BatchMeta `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// read_end is sent once, when the source's read ended.
+	ReadEnd *ReadEnd `protobuf:"bytes,2,opt,name=read_end,json=readEnd,proto3" json:"read_end,omitempty"`
+	// ack reports a destination commit (as a DoPut's PutResult would); the last has final set.
+	Ack           *WriteAck `protobuf:"bytes,3,opt,name=ack,proto3" json:"ack,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyStreamResponse) Reset() {
+	*x = CopyStreamResponse{}
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyStreamResponse) ProtoMessage() {}
+
+func (x *CopyStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyStreamResponse.ProtoReflect.Descriptor instead.
+func (*CopyStreamResponse) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CopyStreamResponse) GetBatch() *BatchMeta {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+func (x *CopyStreamResponse) GetReadEnd() *ReadEnd {
+	if x != nil {
+		return x.ReadEnd
+	}
+	return nil
+}
+
+func (x *CopyStreamResponse) GetAck() *WriteAck {
+	if x != nil {
+		return x.Ack
+	}
+	return nil
+}
+
+// ReadEnd is how the read of a CopyStream ended. The call's own status is the write's outcome.
+type ReadEnd struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// phases, after a successful read, are the source connector's per-phase times.
+	Phases *StreamPhases `protobuf:"bytes,1,opt,name=phases,proto3" json:"phases,omitempty"`
+	// error, when the read failed, is its status: a serialized google.rpc.Status, as a DoGet
+	// would have ended with. Empty when the read succeeded, or ended because the write failed.
+	Error         []byte `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadEnd) Reset() {
+	*x = ReadEnd{}
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadEnd) ProtoMessage() {}
+
+func (x *ReadEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadEnd.ProtoReflect.Descriptor instead.
+func (*ReadEnd) Descriptor() ([]byte, []int) {
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReadEnd) GetPhases() *StreamPhases {
+	if x != nil {
+		return x.Phases
+	}
+	return nil
+}
+
+func (x *ReadEnd) GetError() []byte {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 // SpecRequest asks for a connector's manifest.
 type SpecRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -33,7 +217,7 @@ type SpecRequest struct {
 
 func (x *SpecRequest) Reset() {
 	*x = SpecRequest{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[0]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +229,7 @@ func (x *SpecRequest) String() string {
 func (*SpecRequest) ProtoMessage() {}
 
 func (x *SpecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[0]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +242,7 @@ func (x *SpecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecRequest.ProtoReflect.Descriptor instead.
 func (*SpecRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{0}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SpecRequest) GetConnector() *ConnectorRef {
@@ -79,7 +263,7 @@ type SpecResponse struct {
 
 func (x *SpecResponse) Reset() {
 	*x = SpecResponse{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[1]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -91,7 +275,7 @@ func (x *SpecResponse) String() string {
 func (*SpecResponse) ProtoMessage() {}
 
 func (x *SpecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[1]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -104,7 +288,7 @@ func (x *SpecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecResponse.ProtoReflect.Descriptor instead.
 func (*SpecResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{1}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SpecResponse) GetManifest() *ConnectorManifest {
@@ -136,7 +320,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[2]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -148,7 +332,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[2]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -161,7 +345,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{2}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CheckRequest) GetConnector() *ConnectorRef {
@@ -212,7 +396,7 @@ type StreamSchema struct {
 
 func (x *StreamSchema) Reset() {
 	*x = StreamSchema{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[3]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +408,7 @@ func (x *StreamSchema) String() string {
 func (*StreamSchema) ProtoMessage() {}
 
 func (x *StreamSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[3]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +421,7 @@ func (x *StreamSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSchema.ProtoReflect.Descriptor instead.
 func (*StreamSchema) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StreamSchema) GetStream() *StreamSpec {
@@ -269,7 +453,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[4]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +465,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[4]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +478,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CheckResponse) GetOk() bool {
@@ -331,7 +515,7 @@ type DiscoverRequest struct {
 
 func (x *DiscoverRequest) Reset() {
 	*x = DiscoverRequest{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[5]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +527,7 @@ func (x *DiscoverRequest) String() string {
 func (*DiscoverRequest) ProtoMessage() {}
 
 func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[5]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +540,7 @@ func (x *DiscoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverRequest) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{5}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DiscoverRequest) GetConnector() *ConnectorRef {
@@ -384,7 +568,7 @@ type DiscoverResponse struct {
 
 func (x *DiscoverResponse) Reset() {
 	*x = DiscoverResponse{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +580,7 @@ func (x *DiscoverResponse) String() string {
 func (*DiscoverResponse) ProtoMessage() {}
 
 func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[6]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +593,7 @@ func (x *DiscoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverResponse) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{6}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DiscoverResponse) GetCatalog() *Catalog {
@@ -444,7 +628,7 @@ type ReadTicket struct {
 
 func (x *ReadTicket) Reset() {
 	*x = ReadTicket{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +640,7 @@ func (x *ReadTicket) String() string {
 func (*ReadTicket) ProtoMessage() {}
 
 func (x *ReadTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[7]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +653,7 @@ func (x *ReadTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadTicket.ProtoReflect.Descriptor instead.
 func (*ReadTicket) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{7}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadTicket) GetRunId() string {
@@ -545,7 +729,7 @@ type FollowControl struct {
 
 func (x *FollowControl) Reset() {
 	*x = FollowControl{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +741,7 @@ func (x *FollowControl) String() string {
 func (*FollowControl) ProtoMessage() {}
 
 func (x *FollowControl) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[8]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +754,7 @@ func (x *FollowControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FollowControl.ProtoReflect.Descriptor instead.
 func (*FollowControl) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FollowControl) GetPersisted() *Checkpoint {
@@ -612,7 +796,7 @@ type WriteTicket struct {
 
 func (x *WriteTicket) Reset() {
 	*x = WriteTicket{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +808,7 @@ func (x *WriteTicket) String() string {
 func (*WriteTicket) ProtoMessage() {}
 
 func (x *WriteTicket) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[9]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +821,7 @@ func (x *WriteTicket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteTicket.ProtoReflect.Descriptor instead.
 func (*WriteTicket) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WriteTicket) GetRunId() string {
@@ -713,7 +897,7 @@ type BatchMeta struct {
 
 func (x *BatchMeta) Reset() {
 	*x = BatchMeta{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +909,7 @@ func (x *BatchMeta) String() string {
 func (*BatchMeta) ProtoMessage() {}
 
 func (x *BatchMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[10]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +922,7 @@ func (x *BatchMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchMeta.ProtoReflect.Descriptor instead.
 func (*BatchMeta) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchMeta) GetRecords() uint64 {
@@ -792,7 +976,7 @@ type WriteAck struct {
 
 func (x *WriteAck) Reset() {
 	*x = WriteAck{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +988,7 @@ func (x *WriteAck) String() string {
 func (*WriteAck) ProtoMessage() {}
 
 func (x *WriteAck) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[11]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1001,7 @@ func (x *WriteAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAck.ProtoReflect.Descriptor instead.
 func (*WriteAck) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WriteAck) GetCheckpoint() *Checkpoint {
@@ -889,7 +1073,7 @@ type StreamPhases struct {
 
 func (x *StreamPhases) Reset() {
 	*x = StreamPhases{}
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[12]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +1085,7 @@ func (x *StreamPhases) String() string {
 func (*StreamPhases) ProtoMessage() {}
 
 func (x *StreamPhases) ProtoReflect() protoreflect.Message {
-	mi := &file_rapidbyte_v1_worker_proto_msgTypes[12]
+	mi := &file_rapidbyte_v1_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1098,7 @@ func (x *StreamPhases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamPhases.ProtoReflect.Descriptor instead.
 func (*StreamPhases) Descriptor() ([]byte, []int) {
-	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{12}
+	return file_rapidbyte_v1_worker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StreamPhases) GetConnectSecs() float64 {
@@ -956,7 +1140,18 @@ var File_rapidbyte_v1_worker_proto protoreflect.FileDescriptor
 
 const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x19rapidbyte/v1/worker.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18rapidbyte/v1/types.proto\"G\n" +
+	"\x19rapidbyte/v1/worker.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18rapidbyte/v1/types.proto\"\xa7\x01\n" +
+	"\x11CopyStreamRequest\x12,\n" +
+	"\x04read\x18\x01 \x01(\v2\x18.rapidbyte.v1.ReadTicketR\x04read\x12/\n" +
+	"\x05write\x18\x02 \x01(\v2\x19.rapidbyte.v1.WriteTicketR\x05write\x123\n" +
+	"\x06follow\x18\x03 \x01(\v2\x1b.rapidbyte.v1.FollowControlR\x06follow\"\x9f\x01\n" +
+	"\x12CopyStreamResponse\x12-\n" +
+	"\x05batch\x18\x01 \x01(\v2\x17.rapidbyte.v1.BatchMetaR\x05batch\x120\n" +
+	"\bread_end\x18\x02 \x01(\v2\x15.rapidbyte.v1.ReadEndR\areadEnd\x12(\n" +
+	"\x03ack\x18\x03 \x01(\v2\x16.rapidbyte.v1.WriteAckR\x03ack\"S\n" +
+	"\aReadEnd\x122\n" +
+	"\x06phases\x18\x01 \x01(\v2\x1a.rapidbyte.v1.StreamPhasesR\x06phases\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\fR\x05error\"G\n" +
 	"\vSpecRequest\x128\n" +
 	"\tconnector\x18\x01 \x01(\v2\x1a.rapidbyte.v1.ConnectorRefR\tconnector\"K\n" +
 	"\fSpecResponse\x12;\n" +
@@ -1027,11 +1222,13 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\n" +
 	"flush_secs\x18\x04 \x01(\x01R\tflushSecs\x12\x1f\n" +
 	"\vcommit_secs\x18\x05 \x01(\x01R\n" +
-	"commitSecs2\xdb\x01\n" +
+	"commitSecs2\xb0\x02\n" +
 	"\rWorkerService\x12=\n" +
 	"\x04Spec\x12\x19.rapidbyte.v1.SpecRequest\x1a\x1a.rapidbyte.v1.SpecResponse\x12@\n" +
 	"\x05Check\x12\x1a.rapidbyte.v1.CheckRequest\x1a\x1b.rapidbyte.v1.CheckResponse\x12I\n" +
-	"\bDiscover\x12\x1d.rapidbyte.v1.DiscoverRequest\x1a\x1e.rapidbyte.v1.DiscoverResponseB\xb3\x01\n" +
+	"\bDiscover\x12\x1d.rapidbyte.v1.DiscoverRequest\x1a\x1e.rapidbyte.v1.DiscoverResponse\x12S\n" +
+	"\n" +
+	"CopyStream\x12\x1f.rapidbyte.v1.CopyStreamRequest\x1a .rapidbyte.v1.CopyStreamResponse(\x010\x01B\xb3\x01\n" +
 	"\x10com.rapidbyte.v1B\vWorkerProtoP\x01ZAgithub.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1;rapidbytev1\xa2\x02\x03RXX\xaa\x02\fRapidbyte.V1\xca\x02\fRapidbyte\\V1\xe2\x02\x18Rapidbyte\\V1\\GPBMetadata\xea\x02\rRapidbyte::V1b\x06proto3"
 
 var (
@@ -1046,67 +1243,79 @@ func file_rapidbyte_v1_worker_proto_rawDescGZIP() []byte {
 	return file_rapidbyte_v1_worker_proto_rawDescData
 }
 
-var file_rapidbyte_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_rapidbyte_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_rapidbyte_v1_worker_proto_goTypes = []any{
-	(*SpecRequest)(nil),       // 0: rapidbyte.v1.SpecRequest
-	(*SpecResponse)(nil),      // 1: rapidbyte.v1.SpecResponse
-	(*CheckRequest)(nil),      // 2: rapidbyte.v1.CheckRequest
-	(*StreamSchema)(nil),      // 3: rapidbyte.v1.StreamSchema
-	(*CheckResponse)(nil),     // 4: rapidbyte.v1.CheckResponse
-	(*DiscoverRequest)(nil),   // 5: rapidbyte.v1.DiscoverRequest
-	(*DiscoverResponse)(nil),  // 6: rapidbyte.v1.DiscoverResponse
-	(*ReadTicket)(nil),        // 7: rapidbyte.v1.ReadTicket
-	(*FollowControl)(nil),     // 8: rapidbyte.v1.FollowControl
-	(*WriteTicket)(nil),       // 9: rapidbyte.v1.WriteTicket
-	(*BatchMeta)(nil),         // 10: rapidbyte.v1.BatchMeta
-	(*WriteAck)(nil),          // 11: rapidbyte.v1.WriteAck
-	(*StreamPhases)(nil),      // 12: rapidbyte.v1.StreamPhases
-	(*ConnectorRef)(nil),      // 13: rapidbyte.v1.ConnectorRef
-	(*ConnectorManifest)(nil), // 14: rapidbyte.v1.ConnectorManifest
-	(*structpb.Struct)(nil),   // 15: google.protobuf.Struct
-	(Role)(0),                 // 16: rapidbyte.v1.Role
-	(*StreamSpec)(nil),        // 17: rapidbyte.v1.StreamSpec
-	(*Column)(nil),            // 18: rapidbyte.v1.Column
-	(*ConnectorError)(nil),    // 19: rapidbyte.v1.ConnectorError
-	(*Catalog)(nil),           // 20: rapidbyte.v1.Catalog
-	(*Checkpoint)(nil),        // 21: rapidbyte.v1.Checkpoint
+	(*CopyStreamRequest)(nil),  // 0: rapidbyte.v1.CopyStreamRequest
+	(*CopyStreamResponse)(nil), // 1: rapidbyte.v1.CopyStreamResponse
+	(*ReadEnd)(nil),            // 2: rapidbyte.v1.ReadEnd
+	(*SpecRequest)(nil),        // 3: rapidbyte.v1.SpecRequest
+	(*SpecResponse)(nil),       // 4: rapidbyte.v1.SpecResponse
+	(*CheckRequest)(nil),       // 5: rapidbyte.v1.CheckRequest
+	(*StreamSchema)(nil),       // 6: rapidbyte.v1.StreamSchema
+	(*CheckResponse)(nil),      // 7: rapidbyte.v1.CheckResponse
+	(*DiscoverRequest)(nil),    // 8: rapidbyte.v1.DiscoverRequest
+	(*DiscoverResponse)(nil),   // 9: rapidbyte.v1.DiscoverResponse
+	(*ReadTicket)(nil),         // 10: rapidbyte.v1.ReadTicket
+	(*FollowControl)(nil),      // 11: rapidbyte.v1.FollowControl
+	(*WriteTicket)(nil),        // 12: rapidbyte.v1.WriteTicket
+	(*BatchMeta)(nil),          // 13: rapidbyte.v1.BatchMeta
+	(*WriteAck)(nil),           // 14: rapidbyte.v1.WriteAck
+	(*StreamPhases)(nil),       // 15: rapidbyte.v1.StreamPhases
+	(*ConnectorRef)(nil),       // 16: rapidbyte.v1.ConnectorRef
+	(*ConnectorManifest)(nil),  // 17: rapidbyte.v1.ConnectorManifest
+	(*structpb.Struct)(nil),    // 18: google.protobuf.Struct
+	(Role)(0),                  // 19: rapidbyte.v1.Role
+	(*StreamSpec)(nil),         // 20: rapidbyte.v1.StreamSpec
+	(*Column)(nil),             // 21: rapidbyte.v1.Column
+	(*ConnectorError)(nil),     // 22: rapidbyte.v1.ConnectorError
+	(*Catalog)(nil),            // 23: rapidbyte.v1.Catalog
+	(*Checkpoint)(nil),         // 24: rapidbyte.v1.Checkpoint
 }
 var file_rapidbyte_v1_worker_proto_depIdxs = []int32{
-	13, // 0: rapidbyte.v1.SpecRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	14, // 1: rapidbyte.v1.SpecResponse.manifest:type_name -> rapidbyte.v1.ConnectorManifest
-	13, // 2: rapidbyte.v1.CheckRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	15, // 3: rapidbyte.v1.CheckRequest.config:type_name -> google.protobuf.Struct
-	16, // 4: rapidbyte.v1.CheckRequest.role:type_name -> rapidbyte.v1.Role
-	3,  // 5: rapidbyte.v1.CheckRequest.streams:type_name -> rapidbyte.v1.StreamSchema
-	17, // 6: rapidbyte.v1.StreamSchema.stream:type_name -> rapidbyte.v1.StreamSpec
-	18, // 7: rapidbyte.v1.StreamSchema.columns:type_name -> rapidbyte.v1.Column
-	19, // 8: rapidbyte.v1.CheckResponse.error:type_name -> rapidbyte.v1.ConnectorError
-	13, // 9: rapidbyte.v1.DiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
-	15, // 10: rapidbyte.v1.DiscoverRequest.config:type_name -> google.protobuf.Struct
-	20, // 11: rapidbyte.v1.DiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
-	13, // 12: rapidbyte.v1.ReadTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
-	15, // 13: rapidbyte.v1.ReadTicket.config:type_name -> google.protobuf.Struct
-	17, // 14: rapidbyte.v1.ReadTicket.stream:type_name -> rapidbyte.v1.StreamSpec
-	21, // 15: rapidbyte.v1.ReadTicket.resume:type_name -> rapidbyte.v1.Checkpoint
-	21, // 16: rapidbyte.v1.FollowControl.persisted:type_name -> rapidbyte.v1.Checkpoint
-	13, // 17: rapidbyte.v1.WriteTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
-	15, // 18: rapidbyte.v1.WriteTicket.config:type_name -> google.protobuf.Struct
-	17, // 19: rapidbyte.v1.WriteTicket.stream:type_name -> rapidbyte.v1.StreamSpec
-	21, // 20: rapidbyte.v1.WriteTicket.resume:type_name -> rapidbyte.v1.Checkpoint
-	21, // 21: rapidbyte.v1.BatchMeta.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	21, // 22: rapidbyte.v1.WriteAck.checkpoint:type_name -> rapidbyte.v1.Checkpoint
-	12, // 23: rapidbyte.v1.WriteAck.phases:type_name -> rapidbyte.v1.StreamPhases
-	0,  // 24: rapidbyte.v1.WorkerService.Spec:input_type -> rapidbyte.v1.SpecRequest
-	2,  // 25: rapidbyte.v1.WorkerService.Check:input_type -> rapidbyte.v1.CheckRequest
-	5,  // 26: rapidbyte.v1.WorkerService.Discover:input_type -> rapidbyte.v1.DiscoverRequest
-	1,  // 27: rapidbyte.v1.WorkerService.Spec:output_type -> rapidbyte.v1.SpecResponse
-	4,  // 28: rapidbyte.v1.WorkerService.Check:output_type -> rapidbyte.v1.CheckResponse
-	6,  // 29: rapidbyte.v1.WorkerService.Discover:output_type -> rapidbyte.v1.DiscoverResponse
-	27, // [27:30] is the sub-list for method output_type
-	24, // [24:27] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	10, // 0: rapidbyte.v1.CopyStreamRequest.read:type_name -> rapidbyte.v1.ReadTicket
+	12, // 1: rapidbyte.v1.CopyStreamRequest.write:type_name -> rapidbyte.v1.WriteTicket
+	11, // 2: rapidbyte.v1.CopyStreamRequest.follow:type_name -> rapidbyte.v1.FollowControl
+	13, // 3: rapidbyte.v1.CopyStreamResponse.batch:type_name -> rapidbyte.v1.BatchMeta
+	2,  // 4: rapidbyte.v1.CopyStreamResponse.read_end:type_name -> rapidbyte.v1.ReadEnd
+	14, // 5: rapidbyte.v1.CopyStreamResponse.ack:type_name -> rapidbyte.v1.WriteAck
+	15, // 6: rapidbyte.v1.ReadEnd.phases:type_name -> rapidbyte.v1.StreamPhases
+	16, // 7: rapidbyte.v1.SpecRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	17, // 8: rapidbyte.v1.SpecResponse.manifest:type_name -> rapidbyte.v1.ConnectorManifest
+	16, // 9: rapidbyte.v1.CheckRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	18, // 10: rapidbyte.v1.CheckRequest.config:type_name -> google.protobuf.Struct
+	19, // 11: rapidbyte.v1.CheckRequest.role:type_name -> rapidbyte.v1.Role
+	6,  // 12: rapidbyte.v1.CheckRequest.streams:type_name -> rapidbyte.v1.StreamSchema
+	20, // 13: rapidbyte.v1.StreamSchema.stream:type_name -> rapidbyte.v1.StreamSpec
+	21, // 14: rapidbyte.v1.StreamSchema.columns:type_name -> rapidbyte.v1.Column
+	22, // 15: rapidbyte.v1.CheckResponse.error:type_name -> rapidbyte.v1.ConnectorError
+	16, // 16: rapidbyte.v1.DiscoverRequest.connector:type_name -> rapidbyte.v1.ConnectorRef
+	18, // 17: rapidbyte.v1.DiscoverRequest.config:type_name -> google.protobuf.Struct
+	23, // 18: rapidbyte.v1.DiscoverResponse.catalog:type_name -> rapidbyte.v1.Catalog
+	16, // 19: rapidbyte.v1.ReadTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
+	18, // 20: rapidbyte.v1.ReadTicket.config:type_name -> google.protobuf.Struct
+	20, // 21: rapidbyte.v1.ReadTicket.stream:type_name -> rapidbyte.v1.StreamSpec
+	24, // 22: rapidbyte.v1.ReadTicket.resume:type_name -> rapidbyte.v1.Checkpoint
+	24, // 23: rapidbyte.v1.FollowControl.persisted:type_name -> rapidbyte.v1.Checkpoint
+	16, // 24: rapidbyte.v1.WriteTicket.connector:type_name -> rapidbyte.v1.ConnectorRef
+	18, // 25: rapidbyte.v1.WriteTicket.config:type_name -> google.protobuf.Struct
+	20, // 26: rapidbyte.v1.WriteTicket.stream:type_name -> rapidbyte.v1.StreamSpec
+	24, // 27: rapidbyte.v1.WriteTicket.resume:type_name -> rapidbyte.v1.Checkpoint
+	24, // 28: rapidbyte.v1.BatchMeta.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	24, // 29: rapidbyte.v1.WriteAck.checkpoint:type_name -> rapidbyte.v1.Checkpoint
+	15, // 30: rapidbyte.v1.WriteAck.phases:type_name -> rapidbyte.v1.StreamPhases
+	3,  // 31: rapidbyte.v1.WorkerService.Spec:input_type -> rapidbyte.v1.SpecRequest
+	5,  // 32: rapidbyte.v1.WorkerService.Check:input_type -> rapidbyte.v1.CheckRequest
+	8,  // 33: rapidbyte.v1.WorkerService.Discover:input_type -> rapidbyte.v1.DiscoverRequest
+	0,  // 34: rapidbyte.v1.WorkerService.CopyStream:input_type -> rapidbyte.v1.CopyStreamRequest
+	4,  // 35: rapidbyte.v1.WorkerService.Spec:output_type -> rapidbyte.v1.SpecResponse
+	7,  // 36: rapidbyte.v1.WorkerService.Check:output_type -> rapidbyte.v1.CheckResponse
+	9,  // 37: rapidbyte.v1.WorkerService.Discover:output_type -> rapidbyte.v1.DiscoverResponse
+	1,  // 38: rapidbyte.v1.WorkerService.CopyStream:output_type -> rapidbyte.v1.CopyStreamResponse
+	35, // [35:39] is the sub-list for method output_type
+	31, // [31:35] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_rapidbyte_v1_worker_proto_init() }
@@ -1121,7 +1330,7 @@ func file_rapidbyte_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rapidbyte_v1_worker_proto_rawDesc), len(file_rapidbyte_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,18 +19,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	WorkerService_Spec_FullMethodName     = "/rapidbyte.v1.WorkerService/Spec"
-	WorkerService_Check_FullMethodName    = "/rapidbyte.v1.WorkerService/Check"
-	WorkerService_Discover_FullMethodName = "/rapidbyte.v1.WorkerService/Discover"
+	WorkerService_Spec_FullMethodName       = "/rapidbyte.v1.WorkerService/Spec"
+	WorkerService_Check_FullMethodName      = "/rapidbyte.v1.WorkerService/Check"
+	WorkerService_Discover_FullMethodName   = "/rapidbyte.v1.WorkerService/Discover"
+	WorkerService_CopyStream_FullMethodName = "/rapidbyte.v1.WorkerService/CopyStream"
 )
 
 // WorkerServiceClient is the client API for WorkerService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// WorkerService is the control plane of a worker. The data plane is Arrow Flight on the same port:
-// DoGet with a serialized ReadTicket reads a stream; DoPut whose first descriptor cmd is a serialized
-// WriteTicket writes one.
+// WorkerService is the control plane of a worker, and CopyStream. The data plane is Arrow Flight on
+// the same port: DoGet with a serialized ReadTicket reads a stream; DoPut whose first descriptor cmd
+// is a serialized WriteTicket writes one.
 type WorkerServiceClient interface {
 	// Spec returns a connector's manifest.
 	Spec(ctx context.Context, in *SpecRequest, opts ...grpc.CallOption) (*SpecResponse, error)
@@ -38,6 +39,10 @@ type WorkerServiceClient interface {
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 	// Discover returns the catalog of a source.
 	Discover(ctx context.Context, in *DiscoverRequest, opts ...grpc.CallOption) (*DiscoverResponse, error)
+	// CopyStream reads one stream and writes it on this worker: the source's batches pass to the
+	// destination in memory, and the caller receives only their metadata and the destination's acks.
+	// The first request carries the tickets; each later one a FollowControl (a follow read only).
+	CopyStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CopyStreamRequest, CopyStreamResponse], error)
 }
 
 type workerServiceClient struct {
@@ -78,13 +83,26 @@ func (c *workerServiceClient) Discover(ctx context.Context, in *DiscoverRequest,
 	return out, nil
 }
 
+func (c *workerServiceClient) CopyStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CopyStreamRequest, CopyStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &WorkerService_ServiceDesc.Streams[0], WorkerService_CopyStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CopyStreamRequest, CopyStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WorkerService_CopyStreamClient = grpc.BidiStreamingClient[CopyStreamRequest, CopyStreamResponse]
+
 // WorkerServiceServer is the server API for WorkerService service.
 // All implementations must embed UnimplementedWorkerServiceServer
 // for forward compatibility.
 //
-// WorkerService is the control plane of a worker. The data plane is Arrow Flight on the same port:
-// DoGet with a serialized ReadTicket reads a stream; DoPut whose first descriptor cmd is a serialized
-// WriteTicket writes one.
+// WorkerService is the control plane of a worker, and CopyStream. The data plane is Arrow Flight on
+// the same port: DoGet with a serialized ReadTicket reads a stream; DoPut whose first descriptor cmd
+// is a serialized WriteTicket writes one.
 type WorkerServiceServer interface {
 	// Spec returns a connector's manifest.
 	Spec(context.Context, *SpecRequest) (*SpecResponse, error)
@@ -92,6 +110,10 @@ type WorkerServiceServer interface {
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	// Discover returns the catalog of a source.
 	Discover(context.Context, *DiscoverRequest) (*DiscoverResponse, error)
+	// CopyStream reads one stream and writes it on this worker: the source's batches pass to the
+	// destination in memory, and the caller receives only their metadata and the destination's acks.
+	// The first request carries the tickets; each later one a FollowControl (a follow read only).
+	CopyStream(grpc.BidiStreamingServer[CopyStreamRequest, CopyStreamResponse]) error
 	mustEmbedUnimplementedWorkerServiceServer()
 }
 
@@ -110,6 +132,9 @@ func (UnimplementedWorkerServiceServer) Check(context.Context, *CheckRequest) (*
 }
 func (UnimplementedWorkerServiceServer) Discover(context.Context, *DiscoverRequest) (*DiscoverResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Discover not implemented")
+}
+func (UnimplementedWorkerServiceServer) CopyStream(grpc.BidiStreamingServer[CopyStreamRequest, CopyStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method CopyStream not implemented")
 }
 func (UnimplementedWorkerServiceServer) mustEmbedUnimplementedWorkerServiceServer() {}
 func (UnimplementedWorkerServiceServer) testEmbeddedByValue()                       {}
@@ -186,6 +211,13 @@ func _WorkerService_Discover_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkerService_CopyStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(WorkerServiceServer).CopyStream(&grpc.GenericServerStream[CopyStreamRequest, CopyStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WorkerService_CopyStreamServer = grpc.BidiStreamingServer[CopyStreamRequest, CopyStreamResponse]
+
 // WorkerService_ServiceDesc is the grpc.ServiceDesc for WorkerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -206,6 +238,13 @@ var WorkerService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _WorkerService_Discover_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "CopyStream",
+			Handler:       _WorkerService_CopyStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "rapidbyte/v1/worker.proto",
 }

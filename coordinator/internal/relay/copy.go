@@ -1,0 +1,180 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/protoconv"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
+)
+
+// methodCopyStream is the worker's CopyStream: a stream's read and write on
+// one worker, the data passing between them in the worker's memory.
+const methodCopyStream = "/rapidbyte.v1.WorkerService/CopyStream"
+
+var copyStreamDesc = grpc.StreamDesc{StreamName: "CopyStream", ServerStreams: true, ClientStreams: true}
+
+// copyRetryAfter is how long after a worker refused a CopyStream the
+// relayer relays streams instead of trying again.
+const copyRetryAfter = time.Minute
+
+// copyTickets runs one stream as a CopyStream on the least loaded worker
+// (avoiding the addresses in avoid when another is ready): the worker
+// reads and writes it, and the coordinator receives each batch's metadata,
+// how the read ended and the destination's acks, which it records as the
+// relay does (Result is the same). served is false, with nothing done,
+// when the worker does not serve CopyStream (one older than the
+// coordinator): the caller then relays the stream, and so do the calls of
+// the next copyRetryAfter, since during a rolling upgrade the next worker
+// picked may be as old.
+func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
+	avoid []string, follow *Follow, stream string, onProgress func(Progress),
+) (res Result, served bool, err error) {
+	if refused := rl.copyRefused.Load(); refused != 0 && time.Since(time.Unix(0, refused)) < copyRetryAfter {
+		return Result{}, false, nil
+	}
+	defer func() {
+		if !served {
+			rl.copyRefused.Store(time.Now().UnixNano())
+		}
+	}()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &relay{parent: ctx, cancel: cancel, start: time.Now(), stream: stream, onProgress: onProgress}
+	cs, addr, err := rl.pool.OpenStream(rctx, &copyStreamDesc, methodCopyStream, avoid, "")
+	if err != nil {
+		return r.result(), true, workerpool.FromStatus(ctx, "open "+stream, err)
+	}
+	if err := cs.SendMsg(&rapidbytev1.CopyStreamRequest{Read: read, Write: write}); err != nil {
+		err = recvErr(cs, err)
+		if status.Code(err) == codes.Unimplemented {
+			return Result{}, false, nil
+		}
+		return r.result(), true, workerpool.FromStatus(ctx, "copy "+stream+" on "+addr, err)
+	}
+	if follow != nil {
+		follow.notify() // the first tells a resumed read what is persisted
+		go sendControl(rctx, follow, func(c *rapidbytev1.FollowControl) error {
+			return cs.SendMsg(&rapidbytev1.CopyStreamRequest{Follow: c})
+		})
+	} else if err := cs.CloseSend(); err != nil {
+		return r.result(), true, workerpool.FromStatus(ctx, "copy "+stream+" on "+addr, err)
+	}
+	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = addr, addr })
+
+	if unimplemented := r.copyEvents(cs, addr); unimplemented {
+		return Result{}, false, nil
+	}
+	res = r.result()
+	if err := r.firstErr(); err != nil {
+		return res, true, err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, true, workerpool.FromStatus(ctx, stream, err)
+	}
+	return res, true, nil
+}
+
+// copyEvents records a CopyStream's events until it ends. unimplemented
+// reports that the worker refused the call, before any event, as one it
+// does not serve.
+func (r *relay) copyEvents(cs grpc.ClientStream, addr string) (unimplemented bool) {
+	defer r.recoverPanic("copy")
+	first, sourceFailed := true, false
+	for {
+		var ev rapidbytev1.CopyStreamResponse
+		err := cs.RecvMsg(&ev)
+		if errors.Is(err, io.EOF) {
+			r.mu.Lock()
+			r.writeDur = time.Since(r.start)
+			early := !r.final && r.prog.MessagesRead > 0
+			r.mu.Unlock()
+			if early && !r.failed() {
+				r.fail(runerr.New(runerr.CategoryInternal, "WRITE_ENDED_EARLY",
+					"copy %s on %s: the worker ended the stream without the destination's final acknowledgement", r.stream, addr))
+			}
+			return false
+		}
+		if err != nil {
+			if first && status.Code(err) == codes.Unimplemented {
+				return true
+			}
+			// After the read failed, the call ends with the read's error
+			// again: already recorded.
+			if !sourceFailed {
+				r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
+			}
+			return false
+		}
+		first = false
+		switch {
+		case ev.GetBatch() != nil:
+			meta := ev.GetBatch()
+			r.update(func(p *Progress) {
+				p.MessagesRead++
+				p.MessagesSent++
+				p.RecordsRead += meta.GetRecords()
+				p.BytesRead += meta.GetBytes()
+				if p.SourceModuleLoadMs == 0 {
+					p.SourceModuleLoadMs = meta.GetModuleLoadMs()
+				}
+				p.SourceHead = max(p.SourceHead, meta.GetCheckpoint().GetLog().GetHead())
+			})
+		case ev.GetReadEnd() != nil:
+			end := ev.GetReadEnd()
+			r.mu.Lock()
+			r.readDur = time.Since(r.start)
+			r.srcPhases = phasesFromProto(end.GetPhases())
+			r.mu.Unlock()
+			if len(end.GetError()) > 0 {
+				sourceFailed = true
+				r.failSource(workerpool.FromStatus(r.parent, "read "+r.stream+" on "+addr, readEndError(end.GetError())))
+			}
+		case ev.GetAck() != nil:
+			r.recordAck(ev.GetAck())
+		}
+	}
+}
+
+// readEndError is the status error a ReadEnd carries.
+func readEndError(b []byte) error {
+	var st spb.Status
+	if err := proto.Unmarshal(b, &st); err != nil || st.GetCode() == int32(codes.OK) {
+		return status.Error(codes.Internal, fmt.Sprintf("the read failed with an unreadable status (%d bytes)", len(b)))
+	}
+	return status.FromProto(&st).Err()
+}
+
+// recordAck records a destination's acknowledgement.
+func (r *relay) recordAck(wa *rapidbytev1.WriteAck) {
+	cp := protoconv.CheckpointFromProto(wa.GetCheckpoint())
+	r.update(func(p *Progress) {
+		p.RecordsWritten = max(p.RecordsWritten, wa.GetRecordsWritten())
+		p.BytesWritten = max(p.BytesWritten, wa.GetBytesWritten())
+		p.RecordsFailed = max(p.RecordsFailed, wa.GetRecordsFailed())
+		if cp != nil {
+			p.Checkpoint = cp
+		}
+		if p.DestModuleLoadMs == 0 {
+			p.DestModuleLoadMs = wa.GetModuleLoadMs()
+		}
+	})
+	if wa.GetFinal() {
+		r.mu.Lock()
+		r.final = true
+		r.dstPhases = phasesFromProto(wa.GetPhases())
+		r.mu.Unlock()
+	}
+}

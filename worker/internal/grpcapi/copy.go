@@ -1,0 +1,358 @@
+package grpcapi
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
+	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
+	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
+	"github.com/rapidbyte/rapidbyte/worker/internal/wasmhost"
+)
+
+// CopyStream runs one stream's read and write on this worker: the source
+// guest's batches go to the destination guest through a bounded in-memory
+// queue (copyQueueBytes), never serialized, and the caller receives what it
+// would have read in the Flight messages' app_metadata (a BatchMeta per
+// batch), how the read ended (ReadEnd) and the destination's WriteAcks. The
+// two halves share one guest slot (paired admission).
+//
+// A half that fails cancels the other. A read that fails is reported in
+// ReadEnd.error, and the call then ends with the same status. A read that
+// ends because the write failed reports no error, unless its own deadline
+// passed too (a source stalled in a loop starves its destination, which
+// then times out first): then both verdicts reach the coordinator, which
+// weighs them as it does for a relayed stream. The call's status is
+// otherwise the write's outcome. A source that emits no batch at all
+// leaves nothing to write: the write never starts and the call succeeds
+// with no ack.
+func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	if first.GetRead() == nil || first.GetWrite() == nil {
+		return toStatus(s.log, invalidf("the first CopyStream message must carry both a read and a write ticket"))
+	}
+	readReq, err := streamRequest(first.GetRead())
+	if err != nil {
+		return toStatus(s.log, err)
+	}
+	writeReq, err := streamRequest(first.GetWrite())
+	if err != nil {
+		return toStatus(s.log, err)
+	}
+	if readReq.Stream.Follow {
+		fc := &followControl{}
+		readReq.Follow = fc
+		go func() {
+			for {
+				msg, err := stream.Recv()
+				if err != nil {
+					return
+				}
+				fc.apply(msg.GetFollow(), s.log)
+			}
+		}()
+	}
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(nil)
+	// One pair key makes the two halves share one guest slot.
+	pair := rand.Text()
+	adm, err := s.svc.AdmitWrite(ctx, pair)
+	if err != nil {
+		return toStatus(s.log, err)
+	}
+	readReq.Pair = pair
+	out := &copyOutput{stream: stream}
+	q := newBatchQueue(ctx, copyQueueBytes)
+	readDone := make(chan error, 1)
+	go func() { readDone <- s.copyRead(ctx, cancel, readReq, out, q) }()
+
+	if !q.waitFirst() {
+		adm.Release()
+		if readErr := <-readDone; readErr != nil {
+			return toStatus(s.log, readErr)
+		}
+		return toStatus(s.log, context.Cause(ctx))
+	}
+	src := &copySource{q: q}
+	acks := &acker{send: out.sendAck, loadMs: &src.loadMs}
+	res, err := s.svc.WriteAdmitted(ctx, adm, writeReq, src, acks.ack)
+	if err == nil {
+		err = acks.final(res)
+	}
+	if err != nil {
+		cancel(errWriteFailed)
+	}
+	q.abandon()
+	readErr := <-readDone
+	if readErr != nil && errors.Is(context.Cause(ctx), errReadFailed) {
+		return toStatus(s.log, readErr)
+	}
+	return toStatus(s.log, err)
+}
+
+// copyRead runs a copy's read into q and reports its end on out; a failed
+// read cancels the copy.
+func (s *WorkerServer) copyRead(ctx context.Context, cancel context.CancelCauseFunc, req runner.StreamRequest, out *copyOutput, q *batchQueue) error {
+	res, err := s.svc.Read(ctx, req, &copySink{out: out, q: q})
+	q.finish(err)
+	end := &rbv1.ReadEnd{}
+	if err != nil {
+		cancel(errReadFailed)
+		if !errors.Is(context.Cause(ctx), errWriteFailed) || isDeadlineVerdict(err) {
+			st, _ := status.FromError(toStatus(s.log, err))
+			end.Error, _ = proto.Marshal(st.Proto())
+		}
+	} else {
+		end.Phases = phasesToProto(res.Phases)
+	}
+	// A failed send means the caller is gone, which the call's end reports.
+	_ = out.send(&rbv1.CopyStreamResponse{ReadEnd: end})
+	return err
+}
+
+// Causes with which a copy cancels its other half.
+var (
+	errReadFailed  = errors.New("the read failed")
+	errWriteFailed = errors.New("the write failed")
+)
+
+// isDeadlineVerdict reports whether err is a half's verdict on its own
+// deadline: the guest returned at its deadline, or ignored it and was
+// abandoned, or the deadline passed in the host.
+func isDeadlineVerdict(err error) bool {
+	var ge *guest.Error
+	if errors.As(err, &ge) {
+		return ge.Envelope.Code == wasmhost.CodeDeadline || ge.Envelope.Code == wasmhost.CodeUnresponsive
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// copyQueueBytes bounds the batch bytes queued between a copy's read and
+// its write (a larger batch still passes when nothing is queued), as the
+// relay's queue does between two workers.
+const copyQueueBytes = 4 << 20
+
+// copyOutput serialises a copy's sends: the read and the destination's
+// acks send from their own goroutines.
+type copyOutput struct {
+	mu     sync.Mutex
+	stream rbv1.WorkerService_CopyStreamServer
+}
+
+func (c *copyOutput) send(m *rbv1.CopyStreamResponse) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stream.Send(m)
+}
+
+func (c *copyOutput) sendAck(ack *rbv1.WriteAck) error {
+	if err := c.send(&rbv1.CopyStreamResponse{Ack: ack}); err != nil {
+		return fmt.Errorf("send write ack: %w", err)
+	}
+	return nil
+}
+
+// copySink is a copy's guest.ReadSink: it reports each batch to the caller,
+// then queues it for the write.
+type copySink struct {
+	out     *copyOutput
+	q       *batchQueue
+	loadMs  float64
+	started bool
+}
+
+// ModuleLoaded implements runner.ModuleLoadObserver.
+func (s *copySink) ModuleLoaded(d time.Duration) { s.loadMs = float64(d.Microseconds()) / 1000 }
+
+// Batch implements guest.ReadSink. The queue owns rec from here on.
+func (s *copySink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
+	n := recordBytes(rec)
+	meta := &rbv1.BatchMeta{Records: uint64(rec.NumRows()), Bytes: uint64(n), Checkpoint: protoconv.CheckpointToProto(cp)}
+	if !s.started {
+		meta.ModuleLoadMs = s.loadMs
+		s.started = true
+	}
+	if err := s.out.send(&rbv1.CopyStreamResponse{Batch: meta}); err != nil {
+		rec.Release()
+		return fmt.Errorf("send batch metadata: %w", err)
+	}
+	return s.q.push(rec, cp, n)
+}
+
+// recordBytes is the size of rec's Arrow buffers.
+func recordBytes(rec arrow.RecordBatch) int {
+	n := 0
+	var walk func(d arrow.ArrayData)
+	walk = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += b.Len()
+			}
+		}
+		for _, c := range d.Children() {
+			walk(c)
+		}
+	}
+	for _, c := range rec.Columns() {
+		walk(c.Data())
+	}
+	return n
+}
+
+// copySource is a copy's guest.WriteSource.
+type copySource struct {
+	q      *batchQueue
+	loadMs float64
+}
+
+// ModuleLoaded implements runner.ModuleLoadObserver.
+func (s *copySource) ModuleLoaded(d time.Duration) { s.loadMs = float64(d.Microseconds()) / 1000 }
+
+// Next implements guest.WriteSource.
+func (s *copySource) Next(ctx context.Context) (arrow.RecordBatch, *abi.Checkpoint, error) {
+	return s.q.pop(ctx)
+}
+
+// errSourceFailed ends a copy's write when its read failed.
+var errSourceFailed = errors.New("the source's read failed")
+
+// batchQueue hands a copy's batches from its read to its write, within a
+// byte bound.
+type batchQueue struct {
+	mu        sync.Mutex
+	cond      sync.Cond
+	items     []queuedBatch
+	bytes     int
+	limit     int
+	finished  bool  // the read ended
+	readErr   error // why, when it failed
+	abandoned bool  // the write ended: drop what comes
+	ctxDone   bool
+}
+
+type queuedBatch struct {
+	rec arrow.RecordBatch
+	cp  *abi.Checkpoint
+	n   int
+}
+
+// newBatchQueue returns a queue of limit bytes whose waits end with ctx.
+func newBatchQueue(ctx context.Context, limit int) *batchQueue {
+	q := &batchQueue{limit: limit}
+	q.cond.L = &q.mu
+	context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.ctxDone = true
+		q.mu.Unlock()
+		q.cond.Broadcast()
+	})
+	return q
+}
+
+// push queues rec (n bytes), waiting for room; it releases rec instead when
+// the write has ended or the copy is cancelled.
+func (q *batchQueue) push(rec arrow.RecordBatch, cp *abi.Checkpoint, n int) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) > 0 && q.bytes+n > q.limit && !q.abandoned && !q.ctxDone {
+		q.cond.Wait()
+	}
+	if q.abandoned || q.ctxDone {
+		rec.Release()
+		return context.Canceled
+	}
+	q.items = append(q.items, queuedBatch{rec: rec, cp: cp, n: n})
+	q.bytes += n
+	q.cond.Broadcast()
+	return nil
+}
+
+// pop returns the next batch; io.EOF once the read has ended and every
+// batch was taken, errSourceFailed when the read failed.
+func (q *batchQueue) pop(ctx context.Context) (arrow.RecordBatch, *abi.Checkpoint, error) {
+	// ctx (the write's, with its deadline) ends the wait too; taking the
+	// lock before waking the waiter means the wake-up cannot be missed.
+	stop := context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
+	defer stop()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.finished && !q.ctxDone && ctx.Err() == nil {
+		q.cond.Wait()
+	}
+	if q.finished && q.readErr != nil {
+		return nil, nil, errSourceFailed
+	}
+	if len(q.items) > 0 {
+		b := q.items[0]
+		q.items[0] = queuedBatch{}
+		q.items = q.items[1:]
+		q.bytes -= b.n
+		q.cond.Broadcast()
+		return b.rec, b.cp, nil
+	}
+	if q.finished {
+		return nil, nil, io.EOF
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	return nil, nil, context.Canceled
+}
+
+// waitFirst waits until a batch is queued (true) or the read ended without
+// one or the copy was cancelled (false).
+func (q *batchQueue) waitFirst() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.finished && !q.ctxDone {
+		q.cond.Wait()
+	}
+	return len(q.items) > 0
+}
+
+// finish records the end of the read (err nil for success).
+func (q *batchQueue) finish(err error) {
+	q.mu.Lock()
+	q.finished, q.readErr = true, err
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+// abandon ends the write's use of the queue: queued and later batches are
+// released.
+func (q *batchQueue) abandon() {
+	q.mu.Lock()
+	q.abandoned = true
+	items := q.items
+	q.items, q.bytes = nil, 0
+	q.mu.Unlock()
+	q.cond.Broadcast()
+	for _, b := range items {
+		b.rec.Release()
+	}
+}
+
+// Interface checks.
+var (
+	_ guest.ReadSink            = (*copySink)(nil)
+	_ guest.WriteSource         = (*copySource)(nil)
+	_ runner.ModuleLoadObserver = (*copySink)(nil)
+)
