@@ -105,7 +105,12 @@ func parseLine(line string) (sample, error) {
 type workerStats struct {
 	// RowsRead and RowsWritten sum rapidbyte_worker_rows_total over connectors.
 	RowsRead, RowsWritten int64
-	// DoGet and DoPut count Arrow Flight streams started (grpc_server_started_total).
+	// Copies counts CopyStream calls started (grpc_server_started_total):
+	// one per stream a worker read and wrote.
+	Copies int64
+	// DoGet and DoPut count Arrow Flight streams started: the halves of
+	// relayed streams, which the coordinator uses only for workers that
+	// predate CopyStream.
 	DoGet, DoPut int64
 	// HealthWatch counts grpc.health.v1.Health/Watch streams started: the
 	// coordinator's client-side health checks.
@@ -138,6 +143,8 @@ func statsOf(samples []sample) workerStats {
 				w.DoGet += v
 			case svc == "arrow.flight.protocol.FlightService" && m == "DoPut":
 				w.DoPut += v
+			case svc == "rapidbyte.v1.WorkerService" && m == "CopyStream":
+				w.Copies += v
 			case svc == "grpc.health.v1.Health" && m == "Watch":
 				w.HealthWatch += v
 			}
@@ -152,7 +159,7 @@ func statsOf(samples []sample) workerStats {
 
 // sub returns w - o field by field.
 func (w workerStats) sub(o workerStats) workerStats {
-	return workerStats{RowsRead: w.RowsRead - o.RowsRead, RowsWritten: w.RowsWritten - o.RowsWritten,
+	return workerStats{RowsRead: w.RowsRead - o.RowsRead, RowsWritten: w.RowsWritten - o.RowsWritten, Copies: w.Copies - o.Copies,
 		DoGet: w.DoGet - o.DoGet, DoPut: w.DoPut - o.DoPut, HealthWatch: w.HealthWatch - o.HealthWatch,
 		HealthAnswers: w.HealthAnswers - o.HealthAnswers, Guests: w.Guests}
 }
@@ -192,6 +199,7 @@ rapidbyte_worker_rows_total{connector="source-postgres",op="read"} 1.5e+06
 grpc_server_started_total{grpc_method="DoGet",grpc_service="arrow.flight.protocol.FlightService",grpc_type="server_stream"} 3
 grpc_server_started_total{grpc_method="DoPut",grpc_service="arrow.flight.protocol.FlightService",grpc_type="bidi_stream"} 2
 grpc_server_started_total{grpc_method="Watch",grpc_service="grpc.health.v1.Health",grpc_type="server_stream"} 1
+grpc_server_started_total{grpc_method="CopyStream",grpc_service="rapidbyte.v1.WorkerService",grpc_type="bidi_stream"} 4
 grpc_server_msg_sent_total{grpc_method="Watch",grpc_service="grpc.health.v1.Health",grpc_type="server_stream"} 1
 rapidbyte_worker_guest_instances 2
 odd{a="x\"y\\z",b="p,q}"} 7 1700000000
@@ -201,13 +209,13 @@ go_goroutines 12
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(samples); got != 9 {
-		t.Fatalf("parsed %d samples, want 9", got)
+	if got := len(samples); got != 10 {
+		t.Fatalf("parsed %d samples, want 10", got)
 	}
-	if diff := cmp.Diff(sample{Name: "odd", Labels: map[string]string{"a": `x"y\z`, "b": "p,q}"}, Value: 7}, samples[7]); diff != "" {
+	if diff := cmp.Diff(sample{Name: "odd", Labels: map[string]string{"a": `x"y\z`, "b": "p,q}"}, Value: 7}, samples[8]); diff != "" {
 		t.Errorf("escaped labels (-want +got):\n%s", diff)
 	}
-	want := workerStats{RowsRead: 1_500_000, RowsWritten: 300_000, DoGet: 3, DoPut: 2, HealthWatch: 1, HealthAnswers: 1, Guests: 2}
+	want := workerStats{RowsRead: 1_500_000, RowsWritten: 300_000, Copies: 4, DoGet: 3, DoPut: 2, HealthWatch: 1, HealthAnswers: 1, Guests: 2}
 	if diff := cmp.Diff(want, statsOf(samples)); diff != "" {
 		t.Errorf("statsOf (-want +got):\n%s", diff)
 	}

@@ -26,8 +26,7 @@ type workerRun struct {
 	Addr        string `json:"addr"`
 	RowsRead    int64  `json:"rows_read"`
 	RowsWritten int64  `json:"rows_written"`
-	DoGet       int64  `json:"doget_streams"`
-	DoPut       int64  `json:"doput_streams"`
+	Copies      int64  `json:"copy_streams"`
 	Killed      bool   `json:"killed,omitempty"`
 }
 
@@ -141,36 +140,38 @@ func TestScaleOut(t *testing.T) {
 			}
 			var sum workerRun
 			readers, writers, busy := 0, 0, 0
+			var relayed int64
 			for i, w := range c.Workers {
 				d := after[i].sub(before[i])
-				wr := workerRun{Worker: w.Name, Addr: w.Addr, RowsRead: d.RowsRead, RowsWritten: d.RowsWritten, DoGet: d.DoGet, DoPut: d.DoPut}
+				wr := workerRun{Worker: w.Name, Addr: w.Addr, RowsRead: d.RowsRead, RowsWritten: d.RowsWritten, Copies: d.Copies}
 				rep.PerWorker = append(rep.PerWorker, wr)
 				sum.RowsRead += d.RowsRead
 				sum.RowsWritten += d.RowsWritten
-				sum.DoGet += d.DoGet
-				sum.DoPut += d.DoPut
+				sum.Copies += d.Copies
+				relayed += d.DoGet + d.DoPut
 				if d.RowsRead > 0 {
 					readers++
 				}
 				if d.RowsWritten > 0 {
 					writers++
 				}
-				if d.DoGet+d.DoPut > 0 {
+				if d.Copies > 0 {
 					busy++
 				}
-				t.Logf("%s (%s): read %d rows in %d DoGet, wrote %d rows in %d DoPut", w.Name, w.Addr, d.RowsRead, d.DoGet, d.RowsWritten, d.DoPut)
+				t.Logf("%s (%s): read %d and wrote %d rows in %d CopyStream", w.Name, w.Addr, d.RowsRead, d.RowsWritten, d.Copies)
 			}
 			// Every row moved was counted by exactly one worker, once.
 			if sum.RowsRead != totalRows || sum.RowsWritten != totalRows {
 				t.Errorf("workers' rapidbyte_worker_rows_total deltas: read %d, written %d; want %d each", sum.RowsRead, sum.RowsWritten, totalRows)
 			}
-			if sum.DoGet != numStreams || sum.DoPut != numStreams {
-				t.Errorf("workers started %d DoGet and %d DoPut streams, want %d each", sum.DoGet, sum.DoPut, numStreams)
+			// One CopyStream per stream, none relayed.
+			if sum.Copies != numStreams || relayed != 0 {
+				t.Errorf("workers started %d CopyStream and %d relayed Flight halves, want %d and none", sum.Copies, relayed, numStreams)
 			}
 			// The work spreads: placed by load over healthy workers, every
-			// worker serves Flight streams.
+			// worker copies streams.
 			if busy != n {
-				t.Errorf("%d of %d workers served a Flight stream, want all", busy, n)
+				t.Errorf("%d of %d workers copied a stream, want all", busy, n)
 			}
 			t.Logf("N=%d: %d rows in %.2fs (coordinator) / %.2fs (CLI wall): %.0f rows/s on %d CPUs",
 				n, rr.RecordsWritten, rr.DurationSecs, res.Duration.Seconds(), rep.RowsPerSec, runtime.NumCPU())
@@ -235,9 +236,9 @@ func TestScaleOut(t *testing.T) {
 		requireExact(t, src, dst, want)
 		// The survivor took over the interrupted streams after the kill.
 		d := afterSurvivor.sub(atKill)
-		if d.DoGet < 1 || d.DoPut < 1 || d.RowsWritten < 1 {
-			t.Errorf("after the kill %s started %d DoGet / %d DoPut and wrote %d rows, want the retried streams",
-				c.Workers[survivor].Name, d.DoGet, d.DoPut, d.RowsWritten)
+		if d.Copies < 1 || d.RowsWritten < 1 {
+			t.Errorf("after the kill %s started %d CopyStream and wrote %d rows, want the retried streams",
+				c.Workers[survivor].Name, d.Copies, d.RowsWritten)
 		}
 		rep := runReport{Workers: n, Rows: uint64(dst.Int64(t, sumCountSQL())), RunSecs: rr.DurationSecs,
 			WallSecs: res.Duration.Seconds(), RetryCount: rr.RetryCount, KilledAtRows: committed}
@@ -251,7 +252,7 @@ func TestScaleOut(t *testing.T) {
 			}
 			dw := st.sub(before[i])
 			rep.PerWorker = append(rep.PerWorker, workerRun{Worker: w.Name, Addr: w.Addr, RowsRead: dw.RowsRead,
-				RowsWritten: dw.RowsWritten, DoGet: dw.DoGet, DoPut: dw.DoPut, Killed: i == victim})
+				RowsWritten: dw.RowsWritten, Copies: dw.Copies, Killed: i == victim})
 		}
 		t.Logf("failover: SUCCEEDED after %d retries in %.2fs; survivor %s wrote %d rows after the kill",
 			rr.RetryCount, rr.DurationSecs, c.Workers[survivor].Name, d.RowsWritten)
@@ -264,7 +265,7 @@ func TestScaleOut(t *testing.T) {
 // requireOpSpread requires that reads and writes each ran on at least two
 // workers (round_robin picks for a stream's DoGet and DoPut once put every
 // read on half of an even number of workers, every write on the other half;
-// the coordinator now places by load and role, so this holds on every run).
+// the coordinator now places each stream's CopyStream by load).
 func requireOpSpread(t *testing.T, per []workerRun, readers, writers int) {
 	t.Helper()
 	if readers >= 2 && writers >= 2 {

@@ -40,7 +40,7 @@ const copyRetryAfter = time.Minute
 // the next copyRetryAfter, since during a rolling upgrade the next worker
 // picked may be as old.
 func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
-	avoid []string, follow *Follow, stream string, onProgress func(Progress),
+	maxInflight int, avoid []string, follow *Follow, stream string, onProgress func(Progress),
 ) (res Result, served bool, err error) {
 	if refused := rl.copyRefused.Load(); refused != 0 && time.Since(time.Unix(0, refused)) < copyRetryAfter {
 		return Result{}, false, nil
@@ -57,7 +57,7 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 	if err != nil {
 		return r.result(), true, workerpool.FromStatus(ctx, "open "+stream, err)
 	}
-	if err := cs.SendMsg(&rapidbytev1.CopyStreamRequest{Read: read, Write: write}); err != nil {
+	if err := cs.SendMsg(&rapidbytev1.CopyStreamRequest{Read: read, Write: write, MaxInflightBatches: uint32(maxInflight)}); err != nil {
 		err = recvErr(cs, err)
 		if status.Code(err) == codes.Unimplemented {
 			return Result{}, false, nil

@@ -62,6 +62,13 @@ type fakeWorker struct {
 
 func startFake(t *testing.T, f *fakeWorker) *fakeWorker {
 	t.Helper()
+	startFakeServing(t, f, f)
+	return f
+}
+
+// startFakeServing starts f with ws as its WorkerService.
+func startFakeServing(t *testing.T, f *fakeWorker, ws rapidbytev1.WorkerServiceServer) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -71,13 +78,12 @@ func startFake(t *testing.T, f *fakeWorker) *fakeWorker {
 	f.putDone = make(chan error, 8)
 	f.srv = grpc.NewServer()
 	flightpb.RegisterFlightServiceServer(f.srv, f)
-	rapidbytev1.RegisterWorkerServiceServer(f.srv, f)
+	rapidbytev1.RegisterWorkerServiceServer(f.srv, ws)
 	hs := health.NewServer()
 	hs.SetServingStatus(workerpool.WorkerHealthService, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(f.srv, hs)
 	go func() { _ = f.srv.Serve(lis) }()
 	t.Cleanup(f.srv.Stop)
-	return f
 }
 
 func (f *fakeWorker) DoGet(tk *flightpb.Ticket, s flightpb.FlightService_DoGetServer) error {

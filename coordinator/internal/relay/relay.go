@@ -214,7 +214,7 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	// crosses the network or this process (docs/rationale.md, "A stream
 	// is copied on one worker"). A worker that predates CopyStream gets
 	// the two halves relayed through this process instead.
-	if res, served, err := rl.copyTickets(ctx, read, write, avoid, follow, stream, onProgress); served {
+	if res, served, err := rl.copyTickets(ctx, read, write, maxInflight, avoid, follow, stream, onProgress); served {
 		return res, err
 	}
 	rctx, cancel := context.WithCancel(ctx)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -76,14 +78,18 @@ func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) er
 	}
 	readReq.Pair = pair
 	out := &copyOutput{stream: stream}
-	q := newBatchQueue(ctx, copyQueueBytes)
+	maxBatches := int(first.GetMaxInflightBatches())
+	if maxBatches == 0 {
+		maxBatches = defaultCopyQueueBatches
+	}
+	q := newBatchQueue(ctx, copyQueueBytes, maxBatches)
 	readDone := make(chan error, 1)
 	go func() { readDone <- s.copyRead(ctx, cancel, readReq, out, q) }()
 
 	if !q.waitFirst() {
 		adm.Release()
-		if readErr := <-readDone; readErr != nil {
-			return toStatus(s.log, readErr)
+		if readStatus := <-readDone; readStatus != nil {
+			return readStatus
 		}
 		return toStatus(s.log, context.Cause(ctx))
 	}
@@ -97,23 +103,26 @@ func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) er
 		cancel(errWriteFailed)
 	}
 	q.abandon()
-	readErr := <-readDone
-	if readErr != nil && errors.Is(context.Cause(ctx), errReadFailed) {
-		return toStatus(s.log, readErr)
+	readStatus := <-readDone
+	if readStatus != nil && errors.Is(context.Cause(ctx), errReadFailed) {
+		return readStatus
 	}
 	return toStatus(s.log, err)
 }
 
 // copyRead runs a copy's read into q and reports its end on out; a failed
-// read cancels the copy.
+// read cancels the copy. It returns the read's status error, nil when it
+// succeeded.
 func (s *WorkerServer) copyRead(ctx context.Context, cancel context.CancelCauseFunc, req runner.StreamRequest, out *copyOutput, q *batchQueue) error {
 	res, err := s.svc.Read(ctx, req, &copySink{out: out, q: q})
 	q.finish(err)
 	end := &rbv1.ReadEnd{}
+	var readStatus error
 	if err != nil {
 		cancel(errReadFailed)
+		readStatus = toStatus(s.log, err)
 		if !errors.Is(context.Cause(ctx), errWriteFailed) || isDeadlineVerdict(err) {
-			st, _ := status.FromError(toStatus(s.log, err))
+			st, _ := status.FromError(readStatus)
 			end.Error, _ = proto.Marshal(st.Proto())
 		}
 	} else {
@@ -121,7 +130,7 @@ func (s *WorkerServer) copyRead(ctx context.Context, cancel context.CancelCauseF
 	}
 	// A failed send means the caller is gone, which the call's end reports.
 	_ = out.send(&rbv1.CopyStreamResponse{ReadEnd: end})
-	return err
+	return readStatus
 }
 
 // Causes with which a copy cancels its other half.
@@ -143,8 +152,13 @@ func isDeadlineVerdict(err error) bool {
 
 // copyQueueBytes bounds the batch bytes queued between a copy's read and
 // its write (a larger batch still passes when nothing is queued), as the
-// relay's queue does between two workers.
-const copyQueueBytes = 4 << 20
+// relay's queue does between two workers; a request's
+// max_inflight_batches (default defaultCopyQueueBatches) bounds their
+// number.
+const (
+	copyQueueBytes          = 4 << 20
+	defaultCopyQueueBatches = 16
+)
 
 // copyOutput serialises a copy's sends: the read and the destination's
 // acks send from their own goroutines.
@@ -180,6 +194,10 @@ func (s *copySink) ModuleLoaded(d time.Duration) { s.loadMs = float64(d.Microsec
 
 // Batch implements guest.ReadSink. The queue owns rec from here on.
 func (s *copySink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
+	rec, err := unsliced(rec)
+	if err != nil {
+		return err
+	}
 	n := recordBytes(rec)
 	meta := &rbv1.BatchMeta{Records: uint64(rec.NumRows()), Bytes: uint64(n), Checkpoint: protoconv.CheckpointToProto(cp)}
 	if !s.started {
@@ -191,6 +209,42 @@ func (s *copySink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
 		return fmt.Errorf("send batch metadata: %w", err)
 	}
 	return s.q.push(rec, cp, n)
+}
+
+// unsliced returns rec with every column starting at its buffers' first
+// value, copying the columns that do not. A batch the host split to
+// enforce the stream's limits (contract.Sink) is a slice of the batch the
+// source emitted, and a destination guest's Arrow buffers have no offset;
+// the Flight path compacts such slices when it serializes them. It takes
+// over rec.
+func unsliced(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	sliced := false
+	for _, c := range rec.Columns() {
+		sliced = sliced || c.Data().Offset() != 0
+	}
+	if !sliced {
+		return rec, nil
+	}
+	defer rec.Release()
+	cols := make([]arrow.Array, 0, rec.NumCols())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for _, c := range rec.Columns() {
+		if c.Data().Offset() == 0 {
+			c.Retain()
+			cols = append(cols, c)
+			continue
+		}
+		cp, err := array.Concatenate([]arrow.Array{c}, memory.DefaultAllocator)
+		if err != nil {
+			return nil, fmt.Errorf("compact a sliced column: %w", err)
+		}
+		cols = append(cols, cp)
+	}
+	return array.NewRecordBatch(rec.Schema(), cols, rec.NumRows()), nil
 }
 
 // recordBytes is the size of rec's Arrow buffers.
@@ -237,7 +291,8 @@ type batchQueue struct {
 	cond      sync.Cond
 	items     []queuedBatch
 	bytes     int
-	limit     int
+	limit     int // bytes
+	maxItems  int
 	finished  bool  // the read ended
 	readErr   error // why, when it failed
 	abandoned bool  // the write ended: drop what comes
@@ -250,9 +305,10 @@ type queuedBatch struct {
 	n   int
 }
 
-// newBatchQueue returns a queue of limit bytes whose waits end with ctx.
-func newBatchQueue(ctx context.Context, limit int) *batchQueue {
-	q := &batchQueue{limit: limit}
+// newBatchQueue returns a queue of at most limit bytes and maxItems
+// batches whose waits end with ctx.
+func newBatchQueue(ctx context.Context, limit, maxItems int) *batchQueue {
+	q := &batchQueue{limit: limit, maxItems: maxItems}
 	q.cond.L = &q.mu
 	context.AfterFunc(ctx, func() {
 		q.mu.Lock()
@@ -268,7 +324,7 @@ func newBatchQueue(ctx context.Context, limit int) *batchQueue {
 func (q *batchQueue) push(rec arrow.RecordBatch, cp *abi.Checkpoint, n int) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.items) > 0 && q.bytes+n > q.limit && !q.abandoned && !q.ctxDone {
+	for len(q.items) > 0 && (q.bytes+n > q.limit || len(q.items) >= q.maxItems) && !q.abandoned && !q.ctxDone {
 		q.cond.Wait()
 	}
 	if q.abandoned || q.ctxDone {

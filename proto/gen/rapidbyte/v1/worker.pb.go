@@ -30,9 +30,12 @@ type CopyStreamRequest struct {
 	// write is the stream's write ticket; set on the first message only.
 	Write *WriteTicket `protobuf:"bytes,2,opt,name=write,proto3" json:"write,omitempty"`
 	// follow, on each later message of a follow read, is what the coordinator persisted.
-	Follow        *FollowControl `protobuf:"bytes,3,opt,name=follow,proto3" json:"follow,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Follow *FollowControl `protobuf:"bytes,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	// max_inflight_batches bounds the batches queued between the read and the write (0: 16), on
+	// top of the worker's byte bound; set on the first message only.
+	MaxInflightBatches uint32 `protobuf:"varint,4,opt,name=max_inflight_batches,json=maxInflightBatches,proto3" json:"max_inflight_batches,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *CopyStreamRequest) Reset() {
@@ -84,6 +87,13 @@ func (x *CopyStreamRequest) GetFollow() *FollowControl {
 		return x.Follow
 	}
 	return nil
+}
+
+func (x *CopyStreamRequest) GetMaxInflightBatches() uint32 {
+	if x != nil {
+		return x.MaxInflightBatches
+	}
+	return 0
 }
 
 // CopyStreamResponse is one event of a CopyStream: exactly one field is set.
@@ -1140,11 +1150,12 @@ var File_rapidbyte_v1_worker_proto protoreflect.FileDescriptor
 
 const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x19rapidbyte/v1/worker.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18rapidbyte/v1/types.proto\"\xa7\x01\n" +
+	"\x19rapidbyte/v1/worker.proto\x12\frapidbyte.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18rapidbyte/v1/types.proto\"\xd9\x01\n" +
 	"\x11CopyStreamRequest\x12,\n" +
 	"\x04read\x18\x01 \x01(\v2\x18.rapidbyte.v1.ReadTicketR\x04read\x12/\n" +
 	"\x05write\x18\x02 \x01(\v2\x19.rapidbyte.v1.WriteTicketR\x05write\x123\n" +
-	"\x06follow\x18\x03 \x01(\v2\x1b.rapidbyte.v1.FollowControlR\x06follow\"\x9f\x01\n" +
+	"\x06follow\x18\x03 \x01(\v2\x1b.rapidbyte.v1.FollowControlR\x06follow\x120\n" +
+	"\x14max_inflight_batches\x18\x04 \x01(\rR\x12maxInflightBatches\"\x9f\x01\n" +
 	"\x12CopyStreamResponse\x12-\n" +
 	"\x05batch\x18\x01 \x01(\v2\x17.rapidbyte.v1.BatchMetaR\x05batch\x120\n" +
 	"\bread_end\x18\x02 \x01(\v2\x15.rapidbyte.v1.ReadEndR\areadEnd\x12(\n" +

@@ -1,0 +1,160 @@
+package relay
+
+import (
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
+
+	"github.com/rapidbyte/rapidbyte/coordinator/internal/runerr"
+)
+
+// copyWorker is a fake worker whose CopyStream sends scripted events and
+// ends with end.
+type copyWorker struct {
+	*fakeWorker
+	events []*rapidbytev1.CopyStreamResponse
+	end    error
+}
+
+func (c *copyWorker) CopyStream(s rapidbytev1.WorkerService_CopyStreamServer) error {
+	if _, err := s.Recv(); err != nil {
+		return err
+	}
+	for _, ev := range c.events {
+		if err := s.Send(ev); err != nil {
+			return err
+		}
+	}
+	return c.end
+}
+
+func startCopyWorker(t *testing.T, events []*rapidbytev1.CopyStreamResponse, end error) *fakeWorker {
+	t.Helper()
+	f := &fakeWorker{}
+	c := &copyWorker{fakeWorker: f, events: events, end: end}
+	startFakeServing(t, f, c)
+	return f
+}
+
+// statusBytes is a ReadEnd error: a serialized status with a ConnectorError.
+func statusBytes(t *testing.T, code codes.Code, ce *rapidbytev1.ConnectorError) []byte {
+	t.Helper()
+	st, err := status.New(code, ce.GetMessage()).WithDetails(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(st.Proto())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func deadlineStatus(t *testing.T, connector string) *status.Status {
+	t.Helper()
+	st, err := status.New(codes.DeadlineExceeded, "timed out").WithDetails(&rapidbytev1.ConnectorError{
+		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, Code: runerr.CodeDeadline,
+		Message: "timed out", Connector: connector, Retryable: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestCopyRecordsEventsAsARelayWould(t *testing.T) {
+	cp := &rapidbytev1.Checkpoint{Stream: "users", CursorField: "id", Records: 30}
+	w := startCopyWorker(t, []*rapidbytev1.CopyStreamResponse{
+		{Batch: &rapidbytev1.BatchMeta{Records: 10, Bytes: 80, ModuleLoadMs: 3}},
+		{Batch: &rapidbytev1.BatchMeta{Records: 20, Bytes: 160, Checkpoint: cp}},
+		{ReadEnd: &rapidbytev1.ReadEnd{Phases: &rapidbytev1.StreamPhases{FetchSecs: 1}}},
+		{Ack: &rapidbytev1.WriteAck{Checkpoint: cp, RecordsWritten: 30, BytesWritten: 240, Final: true, ModuleLoadMs: 4}},
+	}, nil)
+	p := newTestRelayer(t, w.addr)
+	read, write := testTickets()
+	res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RecordsRead != 30 || res.BytesRead != 240 || res.RecordsWritten != 30 || !res.Final || res.Checkpoint == nil ||
+		res.SourceWorker != w.addr || res.DestWorker != w.addr || res.SourceModuleLoadMs != 3 || res.DestModuleLoadMs != 4 ||
+		res.SourcePhases.Fetch == 0 {
+		t.Errorf("result %+v", res)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gets != 0 || w.puts != 0 {
+		t.Errorf("the worker served %d DoGet and %d DoPut; a copy needs neither", w.gets, w.puts)
+	}
+}
+
+func TestCopyBlamesTheSource(t *testing.T) {
+	srcErr := &rapidbytev1.ConnectorError{Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_CONFIG, Code: "invalid_stream",
+		Message: "no such table", Connector: "src"}
+	t.Run("a failed read", func(t *testing.T) {
+		w := startCopyWorker(t, []*rapidbytev1.CopyStreamResponse{
+			{ReadEnd: &rapidbytev1.ReadEnd{Error: statusBytes(t, codes.InvalidArgument, srcErr)}},
+		}, status.Error(codes.InvalidArgument, "no such table"))
+		p := newTestRelayer(t, w.addr)
+		read, write := testTickets()
+		_, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+		ce, ok := err.(*runerr.ConnectorError)
+		if !ok || ce.Code != "invalid_stream" || !strings.Contains(ce.Message, "read stream") {
+			t.Errorf("error %v, want the source's invalid_stream on the read", err)
+		}
+	})
+	t.Run("both deadline verdicts", func(t *testing.T) {
+		srcDeadline, err := proto.Marshal(deadlineStatus(t, "src").Proto())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := startCopyWorker(t, []*rapidbytev1.CopyStreamResponse{
+			{Batch: &rapidbytev1.BatchMeta{Records: 10}},
+			{ReadEnd: &rapidbytev1.ReadEnd{Error: srcDeadline}},
+		}, deadlineStatus(t, "dst").Err())
+		p := newTestRelayer(t, w.addr)
+		read, write := testTickets()
+		_, err = p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+		ce, ok := err.(*runerr.ConnectorError)
+		if !ok || !ce.DeadlineVerdict() || ce.Connector != "src" {
+			t.Errorf("error %v, want the source's deadline verdict", err)
+		}
+	})
+	t.Run("a failed write", func(t *testing.T) {
+		w := startCopyWorker(t, []*rapidbytev1.CopyStreamResponse{
+			{Batch: &rapidbytev1.BatchMeta{Records: 10}},
+			{ReadEnd: &rapidbytev1.ReadEnd{}},
+		}, deadlineStatus(t, "dst").Err())
+		p := newTestRelayer(t, w.addr)
+		read, write := testTickets()
+		_, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+		ce, ok := err.(*runerr.ConnectorError)
+		if !ok || ce.Connector != "dst" || !strings.Contains(ce.Message, "write stream") {
+			t.Errorf("error %v, want the destination's on the write", err)
+		}
+	})
+}
+
+// TestCopyFallsBackToTheRelay: a worker without CopyStream gets the stream
+// relayed, and so does the next stream, without asking again.
+func TestCopyFallsBackToTheRelay(t *testing.T) {
+	w := startFake(t, &fakeWorker{getMsgs: cannedMessages(t, 2, 10, 0)})
+	p := newTestRelayer(t, w.addr)
+	read, write := testTickets()
+	for i := range 2 {
+		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+		if err != nil || res.RecordsWritten != 20 {
+			t.Fatalf("relay %d: %+v, %v", i, res, err)
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p.copyRefused.Load() == 0 || w.gets != 2 || w.puts != 2 {
+		t.Errorf("refused at %d, %d DoGet and %d DoPut; want a refusal and both streams relayed", p.copyRefused.Load(), w.gets, w.puts)
+	}
+}
