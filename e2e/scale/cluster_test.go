@@ -81,7 +81,11 @@ func startCluster(t *testing.T, n int) *cluster {
 		}}
 		w.Args = []string{"--listen", w.Addr, "--connectors-dir", e2etest.ConnectorsDir(t),
 			"--cache-dir", e2etest.CacheDir(t), "--metrics-listen", metrics, "--drain-timeout", "2s",
-			"--max-streams", strconv.Itoa(workerSlots)}
+			"--max-streams", strconv.Itoa(workerSlots),
+			// As deployed (deploy/base/worker.yaml, RAPIDBYTE_PRELOAD): a
+			// worker that loaded no module yet would start its streams
+			// later than one the run's discovery had warmed.
+			"--preload", "source-postgres,dest-postgres"}
 		c.Workers = append(c.Workers, w)
 		w.Start(t)
 	}
@@ -103,13 +107,14 @@ func startCluster(t *testing.T, n int) *cluster {
 }
 
 // waitWarm waits (at most warmTimeout, without failing) until every worker
-// logged that its background module warm-up finished, so that module
-// loading does not count in the measured run.
+// logged that its background module warm-up finished and that it loaded
+// both preloaded connectors, so that module loading does not count in the
+// measured run.
 func (c *cluster) waitWarm(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(warmTimeout)
 	for _, w := range c.Workers {
-		for !strings.Contains(w.Log(), "module cache warm") {
+		for log := w.Log(); !strings.Contains(log, "module cache warm") || strings.Count(log, "worker.modules: module loaded:") < 2; log = w.Log() {
 			if time.Now().After(deadline) {
 				t.Logf("%s: no \"module cache warm\" log line after %s; measuring anyway", w.Name, warmTimeout)
 				return

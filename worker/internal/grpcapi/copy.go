@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -114,7 +115,7 @@ func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) er
 // read cancels the copy. It returns the read's status error, nil when it
 // succeeded.
 func (s *WorkerServer) copyRead(ctx context.Context, cancel context.CancelCauseFunc, req runner.StreamRequest, out *copyOutput, q *batchQueue) error {
-	res, err := s.svc.Read(ctx, req, &copySink{out: out, q: q})
+	res, err := s.readRecovered(ctx, req, &copySink{out: out, q: q})
 	q.finish(err)
 	end := &rbv1.ReadEnd{}
 	var readStatus error
@@ -131,6 +132,18 @@ func (s *WorkerServer) copyRead(ctx context.Context, cancel context.CancelCauseF
 	// A failed send means the caller is gone, which the call's end reports.
 	_ = out.send(&rbv1.CopyStreamResponse{ReadEnd: end})
 	return readStatus
+}
+
+// readRecovered is svc.Read with a panic turned into an error: the read
+// runs on a goroutine of its own, where the server's recovery interceptor
+// does not reach, and a bug there must fail the copy, not the worker.
+func (s *WorkerServer) readRecovered(ctx context.Context, req runner.StreamRequest, sink *copySink) (res runner.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("copy read panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return s.svc.Read(ctx, req, sink)
 }
 
 // Causes with which a copy cancels its other half.
