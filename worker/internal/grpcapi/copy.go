@@ -116,11 +116,15 @@ func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) er
 // succeeded.
 func (s *WorkerServer) copyRead(ctx context.Context, cancel context.CancelCauseFunc, req runner.StreamRequest, out *copyOutput, q *batchQueue) error {
 	res, err := s.readRecovered(ctx, req, &copySink{out: out, q: q})
+	if err != nil {
+		// Before the write can learn of the failure from the queue, so
+		// that its consequent failure cannot pass for the first.
+		cancel(errReadFailed)
+	}
 	q.finish(err)
 	end := &rbv1.ReadEnd{}
 	var readStatus error
 	if err != nil {
-		cancel(errReadFailed)
 		readStatus = toStatus(s.log, err)
 		if !errors.Is(context.Cause(ctx), errWriteFailed) || isDeadlineVerdict(err) {
 			st, _ := status.FromError(readStatus)

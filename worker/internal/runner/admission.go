@@ -60,8 +60,11 @@ func (a *Admission) resize(ctx context.Context, want int64, timeout time.Duratio
 	return nil
 }
 
-// Release frees the slot and the reservation.
+// Release frees the slot and the reservation; on nil it does nothing.
 func (a *Admission) Release() {
+	if a == nil {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.done {
