@@ -58,23 +58,39 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 		return r.result(), true, workerpool.FromStatus(ctx, "open "+stream, err)
 	}
 	if err := cs.SendMsg(&rapidbytev1.CopyStreamRequest{Read: read, Write: write, MaxInflightBatches: uint32(maxInflight)}); err != nil {
-		err = recvErr(cs, err)
+		if errors.Is(err, io.EOF) {
+			// The call ended: its status says why.
+			if rerr := cs.RecvMsg(new(rapidbytev1.CopyStreamResponse)); rerr != nil && !errors.Is(rerr, io.EOF) {
+				err = rerr
+			}
+		}
 		if status.Code(err) == codes.Unimplemented {
 			return Result{}, false, nil
 		}
 		return r.result(), true, workerpool.FromStatus(ctx, "copy "+stream+" on "+addr, err)
 	}
+	control := make(chan struct{})
 	if follow != nil {
 		follow.notify() // the first tells a resumed read what is persisted
-		go sendControl(rctx, follow, func(c *rapidbytev1.FollowControl) error {
-			return cs.SendMsg(&rapidbytev1.CopyStreamRequest{Follow: c})
-		})
-	} else if err := cs.CloseSend(); err != nil {
-		return r.result(), true, workerpool.FromStatus(ctx, "copy "+stream+" on "+addr, err)
+		go func() {
+			defer close(control)
+			sendControl(rctx, follow, func(c *rapidbytev1.FollowControl) error {
+				return cs.SendMsg(&rapidbytev1.CopyStreamRequest{Follow: c})
+			})
+		}()
+	} else {
+		close(control)
+		if err := cs.CloseSend(); err != nil {
+			return r.result(), true, workerpool.FromStatus(ctx, "copy "+stream+" on "+addr, err)
+		}
 	}
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = addr, addr })
 
 	if unimplemented := r.copyEvents(cs, addr); unimplemented {
+		// The relay that follows sends the follow control itself: this
+		// call's sender must not be left to take its notifications.
+		cancel()
+		<-control
 		return Result{}, false, nil
 	}
 	res = r.result()
@@ -92,7 +108,7 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 // does not serve.
 func (r *relay) copyEvents(cs grpc.ClientStream, addr string) (unimplemented bool) {
 	defer r.recoverPanic("copy")
-	first, sourceFailed := true, false
+	first := true
 	for {
 		var ev rapidbytev1.CopyStreamResponse
 		err := cs.RecvMsg(&ev)
@@ -111,11 +127,11 @@ func (r *relay) copyEvents(cs grpc.ClientStream, addr string) (unimplemented boo
 			if first && status.Code(err) == codes.Unimplemented {
 				return true
 			}
-			// After the read failed, the call ends with the read's error
-			// again: already recorded.
-			if !sourceFailed {
-				r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
-			}
+			// After a failed read the call ends with the read's error
+			// again, which record ignores (the first error stands, a
+			// deadline verdict does not displace the source's); any other
+			// error of the write replaces a deadline verdict of the read.
+			r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
 			return false
 		}
 		first = false
@@ -139,7 +155,6 @@ func (r *relay) copyEvents(cs grpc.ClientStream, addr string) (unimplemented boo
 			r.srcPhases = phasesFromProto(end.GetPhases())
 			r.mu.Unlock()
 			if len(end.GetError()) > 0 {
-				sourceFailed = true
 				r.failSource(workerpool.FromStatus(r.parent, "read "+r.stream+" on "+addr, readEndError(end.GetError())))
 			}
 		case ev.GetAck() != nil:

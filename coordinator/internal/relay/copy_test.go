@@ -125,6 +125,28 @@ func TestCopyBlamesTheSource(t *testing.T) {
 			t.Errorf("error %v, want the source's deadline verdict", err)
 		}
 	})
+	t.Run("a write error after the read's deadline verdict", func(t *testing.T) {
+		srcDeadline, err := proto.Marshal(deadlineStatus(t, "src").Proto())
+		if err != nil {
+			t.Fatal(err)
+		}
+		badRow, err := status.New(codes.FailedPrecondition, "value too long").WithDetails(&rapidbytev1.ConnectorError{
+			Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_DATA, Code: "bad_row", Message: "value too long", Connector: "dst"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := startCopyWorker(t, []*rapidbytev1.CopyStreamResponse{
+			{Batch: &rapidbytev1.BatchMeta{Records: 10}},
+			{ReadEnd: &rapidbytev1.ReadEnd{Error: srcDeadline}},
+		}, badRow.Err())
+		p := newTestRelayer(t, w.addr)
+		read, write := testTickets()
+		_, err = p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+		ce, ok := err.(*runerr.ConnectorError)
+		if !ok || ce.Code != "bad_row" || ce.Connector != "dst" {
+			t.Errorf("error %v, want the destination's bad_row (any other error replaces a deadline verdict)", err)
+		}
+	})
 	t.Run("a failed write", func(t *testing.T) {
 		w := startCopyWorker(t, []*rapidbytev1.CopyStreamResponse{
 			{Batch: &rapidbytev1.BatchMeta{Records: 10}},

@@ -122,13 +122,14 @@ func (p *loadPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	return res, nil
 }
 
-// role is what a call does on a worker: a read (Flight DoGet, or DoExchange
-// for a follow read), a write (DoPut), or anything else (Spec, Check,
-// Discover).
+// role is what a call does on a worker: a copy (CopyStream, a stream's
+// read and write), a read (Flight DoGet, or DoExchange for a follow read),
+// a write (DoPut), or anything else (Spec, Check, Discover).
 type role int
 
 const (
 	roleOther role = iota
+	roleCopy
 	roleRead
 	roleWrite
 	numRoles
@@ -136,6 +137,8 @@ const (
 
 func roleOf(method string) role {
 	switch method {
+	case methodCopyStream:
+		return roleCopy
 	case methodDoGet, methodDoExchange:
 		return roleRead
 	case methodDoPut:
@@ -144,8 +147,10 @@ func roleOf(method string) role {
 	return roleOther
 }
 
-// Flight data methods, as gRPC names them.
+// Data methods, as gRPC names them.
 const (
+	// methodCopyStream copies a stream on one worker (relay/copy.go).
+	methodCopyStream = "/rapidbyte.v1.WorkerService/CopyStream"
 	methodDoGet = "/arrow.flight.protocol.FlightService/DoGet"
 	methodDoPut = "/arrow.flight.protocol.FlightService/DoPut"
 	// methodDoExchange carries a follow read (relay/follow.go).

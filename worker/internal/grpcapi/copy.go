@@ -2,7 +2,6 @@ package grpcapi
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	rbv1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
+	"github.com/rapidbyte/rapidbyte/worker/internal/contract"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/protoconv"
 	"github.com/rapidbyte/rapidbyte/worker/internal/runner"
@@ -28,10 +28,10 @@ import (
 // guest's batches go to the destination guest through a bounded in-memory
 // queue (copyQueueBytes), never serialized, and the caller receives what it
 // would have read in the Flight messages' app_metadata (a BatchMeta per
-// batch), how the read ended (ReadEnd) and the destination's WriteAcks. The
-// two halves share one guest slot (paired admission).
+// batch), how the read ended (ReadEnd) and the destination's WriteAcks.
 //
-// A half that fails cancels the other. A read that fails is reported in
+// Both halves are admitted together (runner.AdmitCopy: one guest slot,
+// both memory reservations at once). A half that fails cancels the other. A read that fails is reported in
 // ReadEnd.error, and the call then ends with the same status. A read that
 // ends because the write failed reports no error, unless its own deadline
 // passed too (a source stalled in a loop starves its destination, which
@@ -71,13 +71,10 @@ func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) er
 	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
-	// One pair key makes the two halves share one guest slot.
-	pair := rand.Text()
-	adm, err := s.svc.AdmitWrite(ctx, pair)
+	readAdm, writeAdm, err := s.svc.AdmitCopy(ctx, readReq, writeReq)
 	if err != nil {
 		return toStatus(s.log, err)
 	}
-	readReq.Pair = pair
 	out := &copyOutput{stream: stream}
 	maxBatches := int(first.GetMaxInflightBatches())
 	if maxBatches == 0 {
@@ -85,10 +82,10 @@ func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) er
 	}
 	q := newBatchQueue(ctx, copyQueueBytes, maxBatches)
 	readDone := make(chan error, 1)
-	go func() { readDone <- s.copyRead(ctx, cancel, readReq, out, q) }()
+	go func() { readDone <- s.copyRead(ctx, cancel, readAdm, readReq, out, q) }()
 
 	if !q.waitFirst() {
-		adm.Release()
+		writeAdm.Release()
 		if readStatus := <-readDone; readStatus != nil {
 			return readStatus
 		}
@@ -96,7 +93,7 @@ func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) er
 	}
 	src := &copySource{q: q}
 	acks := &acker{send: out.sendAck, loadMs: &src.loadMs}
-	res, err := s.svc.WriteAdmitted(ctx, adm, writeReq, src, acks.ack)
+	res, err := s.svc.WriteAdmitted(ctx, writeAdm, writeReq, src, acks.ack)
 	if err == nil {
 		err = acks.final(res)
 	}
@@ -114,8 +111,8 @@ func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) er
 // copyRead runs a copy's read into q and reports its end on out; a failed
 // read cancels the copy. It returns the read's status error, nil when it
 // succeeded.
-func (s *WorkerServer) copyRead(ctx context.Context, cancel context.CancelCauseFunc, req runner.StreamRequest, out *copyOutput, q *batchQueue) error {
-	res, err := s.readRecovered(ctx, req, &copySink{out: out, q: q})
+func (s *WorkerServer) copyRead(ctx context.Context, cancel context.CancelCauseFunc, adm *runner.Admission, req runner.StreamRequest, out *copyOutput, q *batchQueue) error {
+	res, err := s.readRecovered(ctx, adm, req, &copySink{out: out, q: q})
 	if err != nil {
 		// Before the write can learn of the failure from the queue, so
 		// that its consequent failure cannot pass for the first.
@@ -138,16 +135,17 @@ func (s *WorkerServer) copyRead(ctx context.Context, cancel context.CancelCauseF
 	return readStatus
 }
 
-// readRecovered is svc.Read with a panic turned into an error: the read
-// runs on a goroutine of its own, where the server's recovery interceptor
-// does not reach, and a bug there must fail the copy, not the worker.
-func (s *WorkerServer) readRecovered(ctx context.Context, req runner.StreamRequest, sink *copySink) (res runner.Result, err error) {
+// readRecovered is svc.ReadAdmitted with a panic turned into an error:
+// the read runs on a goroutine of its own, where the server's recovery
+// interceptor does not reach, and a bug there must fail the copy, not the
+// worker.
+func (s *WorkerServer) readRecovered(ctx context.Context, adm *runner.Admission, req runner.StreamRequest, sink *copySink) (res runner.Result, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("copy read panicked: %v\n%s", v, debug.Stack())
 		}
 	}()
-	return s.svc.Read(ctx, req, sink)
+	return s.svc.ReadAdmitted(ctx, adm, req, sink)
 }
 
 // Causes with which a copy cancels its other half.
@@ -215,7 +213,7 @@ func (s *copySink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	n := recordBytes(rec)
+	n := int(contract.Size(rec))
 	meta := &rbv1.BatchMeta{Records: uint64(rec.NumRows()), Bytes: uint64(n), Checkpoint: protoconv.CheckpointToProto(cp)}
 	if !s.started {
 		meta.ModuleLoadMs = s.loadMs
@@ -262,26 +260,6 @@ func unsliced(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 		cols = append(cols, cp)
 	}
 	return array.NewRecordBatch(rec.Schema(), cols, rec.NumRows()), nil
-}
-
-// recordBytes is the size of rec's Arrow buffers.
-func recordBytes(rec arrow.RecordBatch) int {
-	n := 0
-	var walk func(d arrow.ArrayData)
-	walk = func(d arrow.ArrayData) {
-		for _, b := range d.Buffers() {
-			if b != nil {
-				n += b.Len()
-			}
-		}
-		for _, c := range d.Children() {
-			walk(c)
-		}
-	}
-	for _, c := range rec.Columns() {
-		walk(c.Data())
-	}
-	return n
 }
 
 // copySource is a copy's guest.WriteSource.

@@ -31,7 +31,11 @@ type copyService struct {
 	writeErr      error
 }
 
-func (c *copyService) Read(_ context.Context, _ runner.StreamRequest, sink guest.ReadSink) (runner.Result, error) {
+func (c *copyService) AdmitCopy(context.Context, runner.StreamRequest, runner.StreamRequest) (*runner.Admission, *runner.Admission, error) {
+	return nil, nil, nil
+}
+
+func (c *copyService) ReadAdmitted(_ context.Context, _ *runner.Admission, _ runner.StreamRequest, sink guest.ReadSink) (runner.Result, error) {
 	for i := range c.batches {
 		if err := sink.Batch(testRecord(memory.DefaultAllocator, int64(i)), nil); err != nil {
 			return runner.Result{}, err
@@ -39,8 +43,6 @@ func (c *copyService) Read(_ context.Context, _ runner.StreamRequest, sink guest
 	}
 	return runner.Result{Stats: guest.Stats{Records: uint64(c.batches)}}, c.readErr
 }
-
-func (c *copyService) AdmitWrite(context.Context, string) (*runner.Admission, error) { return nil, nil }
 
 func (c *copyService) WriteAdmitted(ctx context.Context, _ *runner.Admission, _ runner.StreamRequest, src guest.WriteSource, ack guest.AckFunc) (runner.Result, error) {
 	var n uint64

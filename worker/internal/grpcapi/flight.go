@@ -30,6 +30,8 @@ import (
 type streamService interface {
 	Read(ctx context.Context, req runner.StreamRequest, sink guest.ReadSink) (runner.Result, error)
 	AdmitWrite(ctx context.Context, pair string) (*runner.Admission, error)
+	AdmitCopy(ctx context.Context, read, write runner.StreamRequest) (*runner.Admission, *runner.Admission, error)
+	ReadAdmitted(ctx context.Context, adm *runner.Admission, req runner.StreamRequest, sink guest.ReadSink) (runner.Result, error)
 	WriteAdmitted(ctx context.Context, adm *runner.Admission, req runner.StreamRequest, src guest.WriteSource, ack guest.AckFunc) (runner.Result, error)
 	ReadSchema(ctx context.Context, req runner.StreamRequest) ([]abi.Field, error)
 }

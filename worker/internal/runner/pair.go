@@ -16,14 +16,18 @@ import (
 // at most once per role, so a key cannot admit more than one read and one
 // write on one slot.
 //
-// Two limits remain. Pairing works only where both halves land on one
-// worker: the coordinator places a write apart from its read whenever
-// another worker is ready (placement by load), so on a cluster of several
-// workers the halves usually hold a slot each, and a parallelism above all
-// the workers' slots can still end in WORKER_BUSY. And memory is still
-// reserved per guest: a joining half waits for its own reservation, so a
-// worker whose memory budget the reads have filled can still refuse their
-// writes (a MemoryBusyError); the embedded worker has no budget.
+// Since CopyStream a stream's halves normally arrive together and are
+// admitted as one (AdmitCopy: one slot, both reservations at once); paired
+// admission serves the halves of a relayed stream (a coordinator relays
+// for workers that predate CopyStream). Two limits remain there. Pairing
+// works only where both halves land on one worker: the coordinator places
+// a relayed write apart from its read whenever another worker is ready, so
+// on a cluster of several workers the halves usually hold a slot each, and
+// a parallelism above all the workers' slots can still end in WORKER_BUSY.
+// And memory is still reserved per guest: a joining half waits for its own
+// reservation, so a worker whose memory budget the reads have filled can
+// still refuse their writes (a MemoryBusyError); the embedded worker has
+// no budget.
 
 // pairRole is the half of a stream a call serves.
 type pairRole int

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
-	"github.com/rapidbyte/rapidbyte/worker/internal/contract"
 	"github.com/rapidbyte/rapidbyte/worker/internal/guest"
 	"github.com/rapidbyte/rapidbyte/worker/internal/modules"
 )
@@ -195,9 +194,7 @@ func (r *Runner) unary(ctx context.Context, ref modules.Ref, op abi.Op, role str
 // connector emits (see package contract): sink never sees a column the
 // stream did not ask for, nor a batch over its limits.
 func (r *Runner) Read(ctx context.Context, req StreamRequest, sink guest.ReadSink) (Result, error) {
-	return r.stream(ctx, nil, req, abi.OpRead, abi.RoleSource, sink, func(ctx context.Context, m guest.Module, inv guest.Invocation) (guest.Stats, error) {
-		return m.Read(ctx, inv, contract.NewSink(m.Manifest().ID, req.Stream, sink, inv.Logger))
-	})
+	return r.ReadAdmitted(ctx, nil, req, sink)
 }
 
 // Write runs a destination's write of one stream, pulling batches from src
@@ -242,10 +239,7 @@ func (r *Runner) stream(ctx context.Context, adm *Admission, req StreamRequest, 
 		ctx, cancel = r.deadline(ctx, req.Timeout)
 	}
 	defer cancel()
-	want := int64(req.Stream.Limits.MaxMemoryBytes)
-	if want == 0 {
-		want = r.cfg.GuestMemory
-	}
+	want := r.memoryWant(req)
 	if adm == nil {
 		if adm, err = r.admitPaired(ctx, req.Pair, pairRead, want); err != nil {
 			return Result{}, err

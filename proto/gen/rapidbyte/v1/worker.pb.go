@@ -166,7 +166,8 @@ type ReadEnd struct {
 	// phases, after a successful read, are the source connector's per-phase times.
 	Phases *StreamPhases `protobuf:"bytes,1,opt,name=phases,proto3" json:"phases,omitempty"`
 	// error, when the read failed, is its status: a serialized google.rpc.Status, as a DoGet
-	// would have ended with. Empty when the read succeeded, or ended because the write failed.
+	// would have ended with. Empty when the read succeeded, or ended because the write failed
+	// (unless the read's own deadline passed too: then it carries that verdict).
 	Error         []byte `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
