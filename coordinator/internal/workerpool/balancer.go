@@ -151,8 +151,8 @@ func roleOf(method string) role {
 const (
 	// methodCopyStream copies a stream on one worker (relay/copy.go).
 	methodCopyStream = "/rapidbyte.v1.WorkerService/CopyStream"
-	methodDoGet = "/arrow.flight.protocol.FlightService/DoGet"
-	methodDoPut = "/arrow.flight.protocol.FlightService/DoPut"
+	methodDoGet      = "/arrow.flight.protocol.FlightService/DoGet"
+	methodDoPut      = "/arrow.flight.protocol.FlightService/DoPut"
 	// methodDoExchange carries a follow read (relay/follow.go).
 	methodDoExchange = "/arrow.flight.protocol.FlightService/DoExchange"
 )
