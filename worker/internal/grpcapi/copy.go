@@ -198,6 +198,7 @@ func (c *copyOutput) sendAck(ack *rbv1.WriteAck) error {
 // copySink is a copy's guest.ReadSink: it reports each batch to the caller,
 // then queues it for the write.
 type copySink struct {
+	ctx     context.Context // the read's, ending at its deadline (StreamContext)
 	out     *copyOutput
 	q       *batchQueue
 	loadMs  float64
@@ -206,6 +207,9 @@ type copySink struct {
 
 // ModuleLoaded implements runner.ModuleLoadObserver.
 func (s *copySink) ModuleLoaded(d time.Duration) { s.loadMs = float64(d.Microseconds()) / 1000 }
+
+// StreamContext implements runner.ContextObserver.
+func (s *copySink) StreamContext(ctx context.Context) { s.ctx = ctx }
 
 // Batch implements guest.ReadSink. The queue owns rec from here on.
 func (s *copySink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
@@ -223,7 +227,11 @@ func (s *copySink) Batch(rec arrow.RecordBatch, cp *abi.Checkpoint) error {
 		rec.Release()
 		return fmt.Errorf("send batch metadata: %w", err)
 	}
-	return s.q.push(rec, cp, n)
+	ctx := s.ctx
+	if ctx == nil {
+		ctx = context.Background() // the copy's own context still ends the wait
+	}
+	return s.q.push(ctx, rec, cp, n)
 }
 
 // unsliced returns rec with every column starting at its buffers' first
@@ -315,12 +323,18 @@ func newBatchQueue(ctx context.Context, limit, maxItems int) *batchQueue {
 }
 
 // push queues rec (n bytes), waiting for room; it releases rec instead when
-// the write has ended or the copy is cancelled.
-func (q *batchQueue) push(rec arrow.RecordBatch, cp *abi.Checkpoint, n int) error {
+// the write has ended, the copy is cancelled or ctx (the read's) ends.
+func (q *batchQueue) push(ctx context.Context, rec arrow.RecordBatch, cp *abi.Checkpoint, n int) error {
+	stop := q.wakeOnDone(ctx)
+	defer stop()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.items) > 0 && (q.bytes+n > q.limit || len(q.items) >= q.maxItems) && !q.abandoned && !q.ctxDone {
+	for len(q.items) > 0 && (q.bytes+n > q.limit || len(q.items) >= q.maxItems) && !q.abandoned && !q.ctxDone && ctx.Err() == nil {
 		q.cond.Wait()
+	}
+	if err := ctx.Err(); err != nil && !q.abandoned {
+		rec.Release()
+		return err
 	}
 	if q.abandoned || q.ctxDone {
 		rec.Release()
@@ -335,13 +349,8 @@ func (q *batchQueue) push(rec arrow.RecordBatch, cp *abi.Checkpoint, n int) erro
 // pop returns the next batch; io.EOF once the read has ended and every
 // batch was taken, errSourceFailed when the read failed.
 func (q *batchQueue) pop(ctx context.Context) (arrow.RecordBatch, *abi.Checkpoint, error) {
-	// ctx (the write's, with its deadline) ends the wait too; taking the
-	// lock before waking the waiter means the wake-up cannot be missed.
-	stop := context.AfterFunc(ctx, func() {
-		q.mu.Lock()
-		q.cond.Broadcast()
-		q.mu.Unlock()
-	})
+	// ctx (the write's, with its deadline) ends the wait too.
+	stop := q.wakeOnDone(ctx)
 	defer stop()
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -366,6 +375,17 @@ func (q *batchQueue) pop(ctx context.Context) (arrow.RecordBatch, *abi.Checkpoin
 		return nil, nil, err
 	}
 	return nil, nil, context.Canceled
+}
+
+// wakeOnDone wakes the queue's waiters when ctx ends; taking the lock
+// before waking them means a waiter that checked ctx cannot miss it. The
+// returned stop undoes it.
+func (q *batchQueue) wakeOnDone(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
 }
 
 // waitFirst waits until a batch is queued (true) or the read ended without
@@ -406,4 +426,5 @@ var (
 	_ guest.ReadSink            = (*copySink)(nil)
 	_ guest.WriteSource         = (*copySource)(nil)
 	_ runner.ModuleLoadObserver = (*copySink)(nil)
+	_ runner.ContextObserver    = (*copySink)(nil)
 )

@@ -28,12 +28,12 @@ func TestBatchQueueBoundsAndOrder(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	ctx := t.Context()
 	q := newBatchQueue(ctx, 100, 16)
-	if err := q.push(testRecord(mem, 1), nil, 60); err != nil {
+	if err := q.push(ctx, testRecord(mem, 1), nil, 60); err != nil {
 		t.Fatal(err)
 	}
 	// A second batch over the byte bound waits until the first is taken.
 	pushed := make(chan error, 1)
-	go func() { pushed <- q.push(testRecord(mem, 2), nil, 60) }()
+	go func() { pushed <- q.push(ctx, testRecord(mem, 2), nil, 60) }()
 	select {
 	case err := <-pushed:
 		t.Fatalf("a push over the byte bound returned (%v) before anything was taken", err)
@@ -61,12 +61,13 @@ func TestBatchQueueBoundsAndOrder(t *testing.T) {
 func TestBatchQueueCountBound(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	q := newBatchQueue(t.Context(), 1<<20, 1)
-	if err := q.push(testRecord(mem, 1), nil, 8); err != nil {
+	ctx := t.Context()
+	q := newBatchQueue(ctx, 1<<20, 1)
+	if err := q.push(ctx, testRecord(mem, 1), nil, 8); err != nil {
 		t.Fatal(err)
 	}
 	pushed := make(chan error, 1)
-	go func() { pushed <- q.push(testRecord(mem, 2), nil, 8) }()
+	go func() { pushed <- q.push(ctx, testRecord(mem, 2), nil, 8) }()
 	select {
 	case err := <-pushed:
 		t.Fatalf("a push over the count bound returned (%v) before anything was taken", err)
@@ -82,8 +83,9 @@ func TestBatchQueueCountBound(t *testing.T) {
 func TestBatchQueueFailedRead(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	q := newBatchQueue(t.Context(), 1<<20, 16)
-	if err := q.push(testRecord(mem, 1), nil, 8); err != nil {
+	ctx := t.Context()
+	q := newBatchQueue(ctx, 1<<20, 16)
+	if err := q.push(ctx, testRecord(mem, 1), nil, 8); err != nil {
 		t.Fatal(err)
 	}
 	q.finish(errors.New("source broke"))
@@ -117,4 +119,21 @@ func TestUnslicedCompactsSlices(t *testing.T) {
 	if col.Data().Offset() != 0 || col.Len() != 2 || col.Value(0) != 3 || col.Value(1) != 4 {
 		t.Errorf("unsliced column: offset %d, values %v; want offset 0, [3 4]", col.Data().Offset(), col.Int64Values())
 	}
+}
+
+// A read blocked on a full queue returns at its own deadline, so that its
+// guest is told to stop instead of being abandoned in the host call.
+func TestBatchQueuePushEndsWithItsContext(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	q := newBatchQueue(t.Context(), 1<<20, 1)
+	if err := q.push(t.Context(), testRecord(mem, 1), nil, 8); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if err := q.push(ctx, testRecord(mem, 2), nil, 8); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("push on a full queue past its deadline: %v, want DeadlineExceeded", err)
+	}
+	q.abandon()
 }

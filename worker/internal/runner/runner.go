@@ -88,6 +88,14 @@ type ModuleLoadObserver interface {
 	ModuleLoaded(d time.Duration)
 }
 
+// ContextObserver is implemented by sinks that block (a copy's queue to
+// its destination): before the guest starts, they get the stream's
+// context, which ends at the stream's deadline, so that a guest blocked in
+// them returns when told to stop instead of being abandoned.
+type ContextObserver interface {
+	StreamContext(ctx context.Context)
+}
+
 // StreamRequest reads or writes one stream.
 type StreamRequest struct {
 	Ref          modules.Ref
@@ -239,6 +247,9 @@ func (r *Runner) stream(ctx context.Context, adm *Admission, req StreamRequest, 
 		ctx, cancel = r.deadline(ctx, req.Timeout)
 	}
 	defer cancel()
+	if o, ok := peer.(ContextObserver); ok {
+		o.StreamContext(ctx)
+	}
 	want := r.memoryWant(req)
 	if adm == nil {
 		if adm, err = r.admitPaired(ctx, req.Pair, pairRead, want); err != nil {
