@@ -31,15 +31,15 @@ import (
 // batch), how the read ended (ReadEnd) and the destination's WriteAcks.
 //
 // Both halves are admitted together (runner.AdmitCopy: one guest slot,
-// both memory reservations at once). A half that fails cancels the other. A read that fails is reported in
-// ReadEnd.error, and the call then ends with the same status. A read that
-// ends because the write failed reports no error, unless its own deadline
-// passed too (a source stalled in a loop starves its destination, which
-// then times out first): then both verdicts reach the coordinator, which
-// weighs them as it does for a relayed stream. The call's status is
-// otherwise the write's outcome. A source that emits no batch at all
-// leaves nothing to write: the write never starts and the call succeeds
-// with no ack.
+// both memory reservations at once). A half that fails cancels the other.
+// A read that fails is reported in ReadEnd.error, and the call then ends
+// with the same status. A read that ends because the write failed reports
+// no error, unless its own deadline passed too (a source stalled in a loop
+// starves its destination, which then times out first): then both
+// verdicts reach the coordinator, which weighs them as it does for a
+// relayed stream. The call's status is otherwise the write's outcome. A
+// source that emits no batch at all leaves nothing to write: the write
+// never starts and the call succeeds with no ack.
 func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) error {
 	first, err := stream.Recv()
 	if err != nil {
