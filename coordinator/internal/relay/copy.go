@@ -58,12 +58,7 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 		return r.result(), true, workerpool.FromStatus(ctx, "open "+stream, err)
 	}
 	if err := cs.SendMsg(&rapidbytev1.CopyStreamRequest{Read: read, Write: write, MaxInflightBatches: uint32(maxInflight)}); err != nil {
-		if errors.Is(err, io.EOF) {
-			// The call ended: its status says why.
-			if rerr := cs.RecvMsg(new(rapidbytev1.CopyStreamResponse)); rerr != nil && !errors.Is(rerr, io.EOF) {
-				err = rerr
-			}
-		}
+		err = recvErr(cs, err, new(rapidbytev1.CopyStreamResponse))
 		if status.Code(err) == codes.Unimplemented {
 			return Result{}, false, nil
 		}

@@ -262,7 +262,7 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 		return r.result(), workerpool.FromStatus(ctx, "open "+stream, err)
 	}
 	if err := get.SendMsg(&frame{b: ticketMsg}); err != nil {
-		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, recvErr(get, err))
+		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, recvErr(get, err, new(frame)))
 	}
 	if follow != nil {
 		// The client side stays open for the follow control messages.
@@ -493,12 +493,13 @@ func (r *relay) ack(put grpc.ClientStream, addr string) {
 	}
 }
 
-// recvErr returns the stream's status error when a send failed with io.EOF.
-func recvErr(s grpc.ClientStream, err error) error {
+// recvErr returns the stream's status error when a send failed with io.EOF,
+// receiving into msg (a message of the stream's codec) to learn it.
+func recvErr(s grpc.ClientStream, err error, msg any) error {
 	if !errors.Is(err, io.EOF) {
 		return err
 	}
-	if rerr := s.RecvMsg(new(frame)); rerr != nil && !errors.Is(rerr, io.EOF) {
+	if rerr := s.RecvMsg(msg); rerr != nil && !errors.Is(rerr, io.EOF) {
 		return rerr
 	}
 	return err
