@@ -29,11 +29,6 @@ func main() { os.Exit(run()) }
 const softMemoryLimit = 416 << 20
 
 func run() int {
-	// The heap up to the limit, advised for huge pages: an embedded run
-	// touches a few hundred MiB of fresh memory, a page fault per 4 KiB
-	// page otherwise (docs/rationale.md). Before the limit is set: blocks
-	// past it would make the runtime collect at every one.
-	hugepages.AdviseHeap(softMemoryLimit)
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(softMemoryLimit)
 	}
@@ -62,6 +57,12 @@ func run() int {
 		Getenv:         os.Getenv,
 		HomeDir:        home,
 		Executable:     exe,
+		// The heap up to the limit, advised for huge pages: an embedded
+		// run touches a few hundred MiB of fresh memory, a page fault per
+		// 4 KiB page otherwise (docs/rationale.md). Only then: the advice
+		// costs 10-40 ms, which a command talking to a coordinator would
+		// pay for nothing.
+		PrepareEmbedded: func() { hugepages.AdviseHeap(softMemoryLimit) },
 	})
 	stop()
 	return code

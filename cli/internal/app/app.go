@@ -49,6 +49,9 @@ type Env struct {
 	HomeDir string
 	// Executable is the CLI binary's path, to find dist/connectors next to it; may be empty.
 	Executable string
+	// PrepareEmbedded, when set, runs before an embedded coordinator and
+	// worker start in this process.
+	PrepareEmbedded func()
 }
 
 // config is the resolved global configuration of one invocation.

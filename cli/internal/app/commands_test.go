@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -346,6 +347,21 @@ func TestEmbeddedMode(t *testing.T) {
 		r = invokeWith(t, env, false, start, "connectors", "--state", "sqlite://"+dir+"/flag.db")
 		if r.code != 0 || got.State != "sqlite://"+dir+"/flag.db" {
 			t.Errorf("exit %d (stderr %q), store %q, want the --state flag", r.code, r.stderr, got.State)
+		}
+	})
+	t.Run("the process is prepared only for an embedded cluster", func(t *testing.T) {
+		prepared := 0
+		execute := func(env map[string]string, args ...string) int {
+			a := newApp(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] },
+				HomeDir: t.TempDir(), PrepareEmbedded: func() { prepared++ }})
+			a.startEmbedded = start
+			return a.execute(context.Background(), args)
+		}
+		if code := execute(map[string]string{EnvConnectorsDir: dir}, "connectors"); code != 0 || prepared != 1 {
+			t.Errorf("embedded: exit %d, prepared %d times, want once", code, prepared)
+		}
+		if code := execute(map[string]string{EnvCoordinator: addr, EnvAuthToken: "embedded-token"}, "connectors"); code != 0 || prepared != 1 {
+			t.Errorf("remote: exit %d, prepared %d times in all, want 1 (the embedded one)", code, prepared)
 		}
 	})
 	t.Run("start failure", func(t *testing.T) {

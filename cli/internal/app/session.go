@@ -76,6 +76,9 @@ func (a *app) openEmbedded(ctx context.Context, preload []string) (*session, err
 		level = hclog.LevelFromString(a.cfg.logLevel)
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "rapidbyte", Level: level, Output: a.env.Stderr, Exclude: shutdownNoise})
+	if a.env.PrepareEmbedded != nil {
+		a.env.PrepareEmbedded()
+	}
 	cl, err := a.startEmbedded(ctx, embedded.Config{
 		ConnectorsDir: a.cfg.connectorsDir,
 		CacheDir:      a.cfg.cacheDir,

@@ -13,7 +13,7 @@
 // setting is "madvise", the common default, the heap gets 4 KiB pages), and
 // it maps each new piece of heap with a fresh mmap, which would drop any
 // advice given before. So AdviseHeap has the runtime map the range first:
-// it allocates one large block at start-up, when the heap is nearly empty,
+// it allocates one large block while the heap is nearly empty,
 // advises it (madvise MADV_HUGEPAGE), and frees it. The runtime's page
 // allocator hands out the lowest free addresses first, so the heap the
 // process grows into afterwards is that advised range. Untouched, the block

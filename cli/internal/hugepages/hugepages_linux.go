@@ -2,6 +2,7 @@ package hugepages
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -14,16 +15,18 @@ import (
 // GODEBUG has disablethp=1, the system's THP setting is "never", or the
 // kernel accounts every mapping against a strict commit limit
 // (vm.overcommit_memory=2), where the untouched block would still count.
-// It advises no more than the Go memory limit (GOMEMLIMIT, when set):
-// holding blocks past it would make the runtime collect at every one. Call
-// it once, first thing in main, before setting a memory limit.
+// It advises no more than the Go memory limit, and lifts that limit while
+// it holds its blocks (held against it, they would make the runtime collect
+// at every one). Call it once, while the heap is still small: before the
+// work whose memory it is for.
 func AdviseHeap(size int) int {
-	if lim := debug.SetMemoryLimit(-1); lim < int64(size) {
-		size = int(lim)
-	}
+	limit := debug.SetMemoryLimit(-1)
+	size = int(min(int64(size), limit))
 	if size < chunk || disabled() {
 		return 0
 	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(limit)
 	// Blocks of chunk bytes, each a span of its own. A span the runtime
 	// takes from fresh address space is known to be zero and is not
 	// touched; one that reuses pages freed earlier is cleared first, with

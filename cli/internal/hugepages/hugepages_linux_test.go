@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"unsafe"
@@ -42,6 +43,23 @@ func TestAdviseHeapCoversLaterAllocations(t *testing.T) {
 		t.Errorf("%d of %d later 1 MiB allocations are in advised mappings, want nearly all", advised, n)
 	}
 	runtime.KeepAlive(blocks)
+}
+
+// TestAdviseHeapUnderAMemoryLimit checks that a memory limit set before
+// bounds the advice and is in force again afterwards.
+func TestAdviseHeapUnderAMemoryLimit(t *testing.T) {
+	if disabled() {
+		t.Skip("transparent huge pages are off on this machine (or GODEBUG=disablethp=1)")
+	}
+	const limit = 32 << 20
+	prev := debug.SetMemoryLimit(limit)
+	defer debug.SetMemoryLimit(prev)
+	if got := AdviseHeap(4 * limit); got != limit {
+		t.Errorf("AdviseHeap(%d) under a %d-byte limit advised %d bytes", 4*limit, limit, got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != limit {
+		t.Errorf("memory limit after AdviseHeap = %d, want %d", got, limit)
+	}
 }
 
 func TestAdviseHeapHonoursGODEBUG(t *testing.T) {
