@@ -26,7 +26,7 @@ func main() {
 	cfg := config{}
 	flag.IntVar(&cfg.Rows, "rows", 1_000_000, "rows in bench_events (data is regenerated when the count differs)")
 	flag.IntVar(&cfg.Reps, "reps", 3, "repetitions per mode; the median is reported")
-	flag.StringVar(&cfg.Tables, "tables", "bench_events,bench_events_j", "source tables to copy")
+	flag.StringVar(&cfg.Tables, "tables", fixedTable+",bench_events,bench_events_j", "source tables to copy ("+fixedTable+": a run's fixed cost)")
 	flag.StringVar(&cfg.Modes, "modes", "pipe,embedded,distributed", "modes to run")
 	flag.IntVar(&cfg.Partitions, "partitions", 0, "split each stream into this many partitions by id (0 = one stream)")
 	flag.StringVar(&cfg.Order, "order", "key", "source-postgres's full_refresh_order of every pipeline: key (the default, by primary key) or physical (a sequential scan)")
