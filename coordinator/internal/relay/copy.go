@@ -30,26 +30,62 @@ var copyStreamDesc = grpc.StreamDesc{StreamName: "CopyStream", ServerStreams: tr
 // relayer relays streams instead of trying again.
 const copyRetryAfter = time.Minute
 
+// copyOverBudgetCode is the ConnectorError code of a worker refusing a
+// CopyStream whose two halves its memory budget cannot hold at once
+// (worker.proto).
+const copyOverBudgetCode = "COPY_OVER_BUDGET"
+
+// copyRefusal is why a worker refused a CopyStream before any event.
+type copyRefusal int
+
+const (
+	copyAccepted copyRefusal = iota
+	// copyUnimplemented: the worker does not serve CopyStream (one older
+	// than the coordinator).
+	copyUnimplemented
+	// copyOverBudget: the stream's halves do not fit the worker's memory
+	// budget together.
+	copyOverBudget
+)
+
+// refusalOf classifies the status that ended a CopyStream before its first event.
+func refusalOf(err error) copyRefusal {
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.Unimplemented:
+		return copyUnimplemented
+	case codes.FailedPrecondition:
+		for _, d := range st.Details() {
+			if ce, ok := d.(*rapidbytev1.ConnectorError); ok && ce.GetCode() == copyOverBudgetCode {
+				return copyOverBudget
+			}
+		}
+	}
+	return copyAccepted
+}
+
+// refused notes a refusal of CopyStream: after copyUnimplemented the
+// relayer relays every stream for copyRetryAfter, since during a rolling
+// upgrade the next worker picked may be as old.
+func (rl *Relayer) refused(why copyRefusal) {
+	if why == copyUnimplemented {
+		rl.copyRefused.Store(time.Now().UnixNano())
+	}
+}
+
 // copyTickets runs one stream as a CopyStream on the least loaded worker
 // (avoiding the addresses in avoid when another is ready): the worker
 // reads and writes it, and the coordinator receives each batch's metadata,
 // how the read ended and the destination's acks, which it records as the
 // relay does (Result is the same). served is false, with nothing done,
-// when the worker does not serve CopyStream (one older than the
-// coordinator): the caller then relays the stream, and so do the calls of
-// the next copyRetryAfter, since during a rolling upgrade the next worker
-// picked may be as old.
+// when the worker refused the call (see copyRefusal): the caller then
+// relays the stream, its halves on two workers.
 func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
 	maxInflight int, avoid []string, follow *Follow, stream string, onProgress func(Progress),
 ) (res Result, served bool, err error) {
 	if refused := rl.copyRefused.Load(); refused != 0 && time.Since(time.Unix(0, refused)) < copyRetryAfter {
 		return Result{}, false, nil
 	}
-	defer func() {
-		if !served {
-			rl.copyRefused.Store(time.Now().UnixNano())
-		}
-	}()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &relay{parent: ctx, cancel: cancel, start: time.Now(), stream: stream, onProgress: onProgress}
@@ -59,12 +95,16 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 	}
 	if err := cs.SendMsg(&rapidbytev1.CopyStreamRequest{Read: read, Write: write, MaxInflightBatches: uint32(maxInflight)}); err != nil {
 		err = recvErr(cs, err, new(rapidbytev1.CopyStreamResponse))
-		if status.Code(err) == codes.Unimplemented {
+		if why := refusalOf(err); why != copyAccepted {
+			rl.refused(why)
 			return Result{}, false, nil
 		}
 		return r.result(), true, workerpool.FromStatus(ctx, "copy "+stream+" on "+addr, err)
 	}
 	control := make(chan struct{})
+	// The follow sender ends before this call returns: a relay or a
+	// copy that follows must not find it still taking notifications.
+	defer func() { cancel(); <-control }()
 	if follow != nil {
 		follow.notify() // the first tells a resumed read what is persisted
 		go func() {
@@ -81,11 +121,8 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 	}
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = addr, addr })
 
-	if unimplemented := r.copyEvents(cs, addr); unimplemented {
-		// The relay that follows sends the follow control itself: this
-		// call's sender must not be left to take its notifications.
-		cancel()
-		<-control
+	if why := r.copyEvents(cs, addr); why != copyAccepted {
+		rl.refused(why)
 		return Result{}, false, nil
 	}
 	res = r.result()
@@ -98,10 +135,10 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 	return res, true, nil
 }
 
-// copyEvents records a CopyStream's events until it ends. unimplemented
-// reports that the worker refused the call, before any event, as one it
-// does not serve.
-func (r *relay) copyEvents(cs grpc.ClientStream, addr string) (unimplemented bool) {
+// copyEvents records a CopyStream's events until it ends, and returns why
+// the worker refused the call when it ended before any event with a
+// refusal.
+func (r *relay) copyEvents(cs grpc.ClientStream, addr string) copyRefusal {
 	defer r.recoverPanic("copy")
 	first := true
 	for {
@@ -116,18 +153,18 @@ func (r *relay) copyEvents(cs grpc.ClientStream, addr string) (unimplemented boo
 				r.fail(runerr.New(runerr.CategoryInternal, "WRITE_ENDED_EARLY",
 					"copy %s on %s: the worker ended the stream without the destination's final acknowledgement", r.stream, addr))
 			}
-			return false
+			return copyAccepted
 		}
 		if err != nil {
-			if first && status.Code(err) == codes.Unimplemented {
-				return true
+			if why := refusalOf(err); first && why != copyAccepted {
+				return why
 			}
 			// After a failed read the call ends with the read's error
 			// again, which record ignores (the first error stands, a
 			// deadline verdict does not displace the source's); any other
 			// error of the write replaces a deadline verdict of the read.
 			r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
-			return false
+			return copyAccepted
 		}
 		first = false
 		switch {
@@ -150,7 +187,10 @@ func (r *relay) copyEvents(cs grpc.ClientStream, addr string) (unimplemented boo
 			r.srcPhases = phasesFromProto(end.GetPhases())
 			r.mu.Unlock()
 			if len(end.GetError()) > 0 {
-				r.failSource(workerpool.FromStatus(r.parent, "read "+r.stream+" on "+addr, readEndError(end.GetError())))
+				// Recorded without cancelling the call: the worker ends its
+				// write itself, and the acks of what the destination
+				// committed meanwhile still come, before the call's status.
+				r.note(workerpool.FromStatus(r.parent, "read "+r.stream+" on "+addr, readEndError(end.GetError())), true)
 			}
 		case ev.GetAck() != nil:
 			r.recordAck(ev.GetAck())

@@ -3,6 +3,7 @@ package relay
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -19,15 +20,25 @@ type copyWorker struct {
 	*fakeWorker
 	events []*rapidbytev1.CopyStreamResponse
 	end    error
+	// readEndPause delays the events after a ReadEnd, as a destination
+	// still committing when its source failed would.
+	readEndPause time.Duration
+	copies       int // CopyStream calls, under fakeWorker.mu
 }
 
 func (c *copyWorker) CopyStream(s rapidbytev1.WorkerService_CopyStreamServer) error {
+	c.mu.Lock()
+	c.copies++
+	c.mu.Unlock()
 	if _, err := s.Recv(); err != nil {
 		return err
 	}
 	for _, ev := range c.events {
 		if err := s.Send(ev); err != nil {
 			return err
+		}
+		if ev.GetReadEnd() != nil {
+			time.Sleep(c.readEndPause)
 		}
 	}
 	return c.end
@@ -147,6 +158,25 @@ func TestCopyBlamesTheSource(t *testing.T) {
 			t.Errorf("error %v, want the destination's bad_row (any other error replaces a deadline verdict)", err)
 		}
 	})
+	t.Run("acks after a failed read", func(t *testing.T) {
+		cp := &rapidbytev1.Checkpoint{Stream: "users", CursorField: "id", Records: 10}
+		w := &fakeWorker{}
+		startFakeServing(t, w, &copyWorker{fakeWorker: w, events: []*rapidbytev1.CopyStreamResponse{
+			{Batch: &rapidbytev1.BatchMeta{Records: 10, Checkpoint: cp}},
+			{ReadEnd: &rapidbytev1.ReadEnd{Error: statusBytes(t, codes.InvalidArgument, srcErr)}},
+			{Ack: &rapidbytev1.WriteAck{Checkpoint: cp, RecordsWritten: 10}},
+		}, end: status.Error(codes.InvalidArgument, "no such table"), readEndPause: 50 * time.Millisecond})
+		p := newTestRelayer(t, w.addr)
+		read, write := testTickets()
+		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+		ce, ok := err.(*runerr.ConnectorError)
+		if !ok || ce.Code != "invalid_stream" {
+			t.Errorf("error %v, want the source's invalid_stream", err)
+		}
+		if res.RecordsWritten != 10 || res.Checkpoint == nil {
+			t.Errorf("result %+v: the destination's commit after the read failed was not recorded", res)
+		}
+	})
 	t.Run("a failed write", func(t *testing.T) {
 		w := startCopyWorker(t, []*rapidbytev1.CopyStreamResponse{
 			{Batch: &rapidbytev1.BatchMeta{Records: 10}},
@@ -178,5 +208,33 @@ func TestCopyFallsBackToTheRelay(t *testing.T) {
 	defer w.mu.Unlock()
 	if p.copyRefused.Load() == 0 || w.gets != 2 || w.puts != 2 {
 		t.Errorf("refused at %d, %d DoGet and %d DoPut; want a refusal and both streams relayed", p.copyRefused.Load(), w.gets, w.puts)
+	}
+}
+
+// TestCopyOverBudgetRelaysThatStream: a worker whose memory budget cannot
+// hold both halves of a stream refuses the copy, and that stream (not the
+// next ones) is relayed, its halves free to run on two workers.
+func TestCopyOverBudgetRelaysThatStream(t *testing.T) {
+	over, err := status.New(codes.FailedPrecondition, "both halves do not fit").WithDetails(&rapidbytev1.ConnectorError{
+		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT, Code: copyOverBudgetCode, Message: "both halves do not fit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeWorker{getMsgs: cannedMessages(t, 2, 10, 0)}
+	c := &copyWorker{fakeWorker: f, end: over.Err()}
+	startFakeServing(t, f, c)
+	p := newTestRelayer(t, f.addr)
+	read, write := testTickets()
+	for i := range 2 {
+		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+		if err != nil || res.RecordsWritten != 20 {
+			t.Fatalf("stream %d: %+v, %v", i, res, err)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p.copyRefused.Load() != 0 || c.copies != 2 || f.gets != 2 || f.puts != 2 {
+		t.Errorf("refused at %d, %d CopyStream, %d DoGet and %d DoPut; want each stream offered as a copy, then relayed",
+			p.copyRefused.Load(), c.copies, f.gets, f.puts)
 	}
 }

@@ -90,7 +90,14 @@ func sendControl(ctx context.Context, f *Follow, send func(*rapidbytev1.FollowCo
 			return
 		case <-f.changed:
 		}
+		// A notification taken by a sender that cannot deliver it goes
+		// back, for the next attempt's sender.
+		if ctx.Err() != nil {
+			f.notify()
+			return
+		}
 		if err := send(f.message()); err != nil {
+			f.notify()
 			return
 		}
 	}

@@ -136,19 +136,27 @@ func (r *relay) fail(err *runerr.ConnectorError) { r.record(err, false) }
 func (r *relay) failSource(err *runerr.ConnectorError) { r.record(err, true) }
 
 func (r *relay) record(err *runerr.ConnectorError, source bool) {
+	if r.note(err, source) {
+		r.cancel()
+	}
+}
+
+// note records err as record does, without cancelling the stream, and
+// reports whether record would have cancelled it (err is not a deadline
+// verdict).
+func (r *relay) note(err *runerr.ConnectorError, source bool) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err.DeadlineVerdict() {
 		if r.deadline == nil || source && !r.deadlineFromSource {
 			r.deadline, r.deadlineFromSource = err, source
 		}
-		r.mu.Unlock()
-		return
+		return false
 	}
 	if r.err == nil {
 		r.err = err
 	}
-	r.mu.Unlock()
-	r.cancel()
+	return true
 }
 
 // recoverPanic, deferred at the top of each relay goroutine, turns a panic

@@ -39,7 +39,9 @@ import (
 // verdicts reach the coordinator, which weighs them as it does for a
 // relayed stream. The call's status is otherwise the write's outcome. A
 // source that emits no batch at all leaves nothing to write: the write
-// never starts and the call succeeds with no ack.
+// never starts and the call succeeds with no ack. Halves whose memory
+// caps together exceed the worker's whole budget are refused before any
+// event (copyOverBudget).
 func (s *WorkerServer) CopyStream(stream rbv1.WorkerService_CopyStreamServer) error {
 	first, err := stream.Recv()
 	if err != nil {
@@ -174,6 +176,11 @@ const (
 	copyQueueBytes          = 4 << 20
 	defaultCopyQueueBatches = 16
 )
+
+// copyOverBudget is the ConnectorError code of a CopyStream refused
+// because the stream's halves cannot share this worker's memory budget
+// (runner.ErrCopyOverBudget); worker.proto documents it for the coordinator.
+const copyOverBudget = "COPY_OVER_BUDGET"
 
 // copyOutput serialises a copy's sends: the read and the destination's
 // acks send from their own goroutines.

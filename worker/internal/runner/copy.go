@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/rapidbyte/rapidbyte/sdk/abi"
@@ -15,13 +16,18 @@ import (
 // piece, so that copies arriving together cannot each hold one half's
 // reservation while waiting for the other's. The read runs under read
 // (ReadAdmitted), the write under write (WriteAdmitted); each releases its
-// own, and the slot is freed when both are.
+// own, and the slot is freed when both are. Halves that together exceed
+// the whole memory budget, though each fits alone, fail at once with
+// ErrCopyOverBudget: they can run only on two workers.
 func (r *Runner) AdmitCopy(ctx context.Context, readReq, writeReq StreamRequest) (read, write *Admission, err error) {
+	readWant, writeWant := r.memoryWant(readReq), r.memoryWant(writeReq)
+	if b := r.cfg.Memory; b != nil && readWant+writeWant > b.Total() && max(readWant, writeWant) <= b.Total() {
+		return nil, nil, fmt.Errorf("%w: %d and %d bytes against %d", ErrCopyOverBudget, readWant, writeWant, b.Total())
+	}
 	slot, err := r.acquire(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	readWant, writeWant := r.memoryWant(readReq), r.memoryWant(writeReq)
 	if b := r.cfg.Memory; b != nil {
 		if err := b.take(ctx, readWant+writeWant, readWant+writeWant, r.cfg.QueueTimeout); err != nil {
 			slot()

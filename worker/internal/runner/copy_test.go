@@ -41,3 +41,27 @@ func TestAdmitCopyTakesBothHalvesAtOnce(t *testing.T) {
 		t.Errorf("a copy after the first ended: %v", err)
 	}
 }
+
+// Halves that fit the budget one at a time but not together can never be
+// copied on this worker: refused at once, holding nothing, with
+// ErrCopyOverBudget (not busy: waiting would not help). A half over the
+// whole budget alone is busy, as its read or write would be.
+func TestAdmitCopyOverBudget(t *testing.T) {
+	ctx := context.Background()
+	const total = 96 << 20
+	budget := NewMemoryBudget(total)
+	r := New(staticResolver{}, Config{MaxStreams: 4, QueueTimeout: time.Second, Memory: budget, GuestMemory: 32 << 20})
+	var req StreamRequest
+	req.Stream.Limits.MaxMemoryBytes = 64 << 20
+	start := time.Now()
+	if _, _, err := r.AdmitCopy(ctx, req, req); !errors.Is(err, ErrCopyOverBudget) {
+		t.Errorf("two 64 MiB halves on a 96 MiB budget = %v, want ErrCopyOverBudget", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond || r.InUse() != 0 || budget.Reserved() != 0 {
+		t.Errorf("refused after %v, %d slots in use, %d bytes reserved; want at once, holding nothing", d, r.InUse(), budget.Reserved())
+	}
+	req.Stream.Limits.MaxMemoryBytes = 128 << 20
+	if _, _, err := r.AdmitCopy(ctx, req, req); !errors.As(err, new(*MemoryBusyError)) {
+		t.Errorf("a half over the whole budget = %v, want MemoryBusyError", err)
+	}
+}

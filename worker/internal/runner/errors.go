@@ -10,6 +10,11 @@ import (
 // for a role it does not have.
 var ErrInvalidRequest = errors.New("invalid request")
 
+// ErrCopyOverBudget means a stream's two halves could not be admitted on
+// one worker at once (AdmitCopy), however idle it were: their memory
+// reservations together exceed its whole budget, though each fits alone.
+var ErrCopyOverBudget = errors.New("both halves of the stream do not fit the worker's guest memory budget at once")
+
 // BusyError means every guest slot stayed taken for the whole queue timeout.
 type BusyError struct {
 	// MaxStreams is the worker's limit.

@@ -42,6 +42,9 @@ type WorkerServiceClient interface {
 	// CopyStream reads one stream and writes it on this worker: the source's batches pass to the
 	// destination in memory, and the caller receives only their metadata and the destination's acks.
 	// The first request carries the tickets; each later one a FollowControl (a follow read only).
+	// A worker whose guest memory budget cannot hold both halves at once, though it holds each,
+	// ends the call before any event with FAILED_PRECONDITION and a ConnectorError whose code is
+	// COPY_OVER_BUDGET: the caller then reads and writes the stream on two workers (DoGet, DoPut).
 	CopyStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CopyStreamRequest, CopyStreamResponse], error)
 }
 
@@ -113,6 +116,9 @@ type WorkerServiceServer interface {
 	// CopyStream reads one stream and writes it on this worker: the source's batches pass to the
 	// destination in memory, and the caller receives only their metadata and the destination's acks.
 	// The first request carries the tickets; each later one a FollowControl (a follow read only).
+	// A worker whose guest memory budget cannot hold both halves at once, though it holds each,
+	// ends the call before any event with FAILED_PRECONDITION and a ConnectorError whose code is
+	// COPY_OVER_BUDGET: the caller then reads and writes the stream on two workers (DoGet, DoPut).
 	CopyStream(grpc.BidiStreamingServer[CopyStreamRequest, CopyStreamResponse]) error
 	mustEmbedUnimplementedWorkerServiceServer()
 }
