@@ -51,14 +51,12 @@ const (
 // refusalOf classifies the status that ended a CopyStream before its first event.
 func refusalOf(err error) copyRefusal {
 	st, _ := status.FromError(err)
-	switch st.Code() {
-	case codes.Unimplemented:
+	if st.Code() == codes.Unimplemented {
 		return copyUnimplemented
-	case codes.FailedPrecondition:
-		for _, d := range st.Details() {
-			if ce, ok := d.(*rapidbytev1.ConnectorError); ok && ce.GetCode() == copyOverBudgetCode {
-				return copyOverBudget
-			}
+	}
+	for _, d := range st.Details() {
+		if ce, ok := d.(*rapidbytev1.ConnectorError); ok && ce.GetCode() == copyOverBudgetCode {
+			return copyOverBudget
 		}
 	}
 	return copyAccepted

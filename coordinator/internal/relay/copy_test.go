@@ -215,8 +215,8 @@ func TestCopyFallsBackToTheRelay(t *testing.T) {
 // hold both halves of a stream refuses the copy, and that stream (not the
 // next ones) is relayed, its halves free to run on two workers.
 func TestCopyOverBudgetRelaysThatStream(t *testing.T) {
-	over, err := status.New(codes.FailedPrecondition, "both halves do not fit").WithDetails(&rapidbytev1.ConnectorError{
-		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT, Code: copyOverBudgetCode, Message: "both halves do not fit"})
+	over, err := status.New(codes.InvalidArgument, "both halves do not fit").WithDetails(&rapidbytev1.ConnectorError{
+		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_CONFIG, Code: copyOverBudgetCode, Message: "both halves do not fit"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,8 @@ func toStatus(log hclog.Logger, err error) error {
 	case errors.Is(err, runner.ErrCopyOverBudget):
 		// The coordinator runs the stream's halves on two workers instead
 		// (see CopyStream in worker.proto).
-		return withDetail(codes.FailedPrecondition, err.Error(), &rbv1.ConnectorError{
-			Category: rbv1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT, Code: copyOverBudget, Message: err.Error(),
+		return withDetail(codes.InvalidArgument, err.Error(), &rbv1.ConnectorError{
+			Category: rbv1.ErrorCategory_ERROR_CATEGORY_CONFIG, Code: copyOverBudget, Message: err.Error(),
 			CommitState: rbv1.CommitState_COMMIT_STATE_BEFORE_COMMIT, Hint: "lower resources.max_memory, or give workers more memory",
 		})
 	case errors.Is(err, errInvalid), errors.Is(err, runner.ErrInvalidRequest), errors.Is(err, modules.ErrInvalidRef):

@@ -36,7 +36,7 @@ func TestToStatus(t *testing.T) {
 		{"registry down", fmt.Errorf("f: %w", modules.ErrRegistryUnavailable), codes.Unavailable, rbv1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, "REGISTRY_UNAVAILABLE", true},
 		{"busy", &runner.BusyError{MaxStreams: 2, RetryAfter: time.Second}, codes.ResourceExhausted, rbv1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT, "WORKER_BUSY", true},
 		{"memory busy", fmt.Errorf("read: %w", &runner.MemoryBusyError{Want: 512 << 20, Total: 256 << 20, RetryAfter: time.Second}), codes.ResourceExhausted, rbv1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT, "WORKER_BUSY", true},
-		{"copy over budget", fmt.Errorf("copy: %w", runner.ErrCopyOverBudget), codes.FailedPrecondition, rbv1.ErrorCategory_ERROR_CATEGORY_RATE_LIMIT, copyOverBudget, false},
+		{"copy over budget", fmt.Errorf("copy: %w", runner.ErrCopyOverBudget), codes.InvalidArgument, rbv1.ErrorCategory_ERROR_CATEGORY_CONFIG, copyOverBudget, false},
 		{"cancelled", context.Canceled, codes.Canceled, rbv1.ErrorCategory_ERROR_CATEGORY_CANCELLED, "CANCELLED", false},
 		{"deadline", fmt.Errorf("read: %w", context.DeadlineExceeded), codes.DeadlineExceeded, rbv1.ErrorCategory_ERROR_CATEGORY_TRANSIENT_NETWORK, "DEADLINE_EXCEEDED", true},
 		{"connector error wins over its cause", &guest.Error{Connector: "c", Op: "read", Err: context.DeadlineExceeded,

@@ -43,8 +43,8 @@ type WorkerServiceClient interface {
 	// destination in memory, and the caller receives only their metadata and the destination's acks.
 	// The first request carries the tickets; each later one a FollowControl (a follow read only).
 	// A worker whose guest memory budget cannot hold both halves at once, though it holds each,
-	// ends the call before any event with FAILED_PRECONDITION and a ConnectorError whose code is
-	// COPY_OVER_BUDGET: the caller then reads and writes the stream on two workers (DoGet, DoPut).
+	// ends the call before any event with a ConnectorError whose code is COPY_OVER_BUDGET: the
+	// caller then reads and writes the stream on two workers (DoGet, DoPut).
 	CopyStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CopyStreamRequest, CopyStreamResponse], error)
 }
 
@@ -117,8 +117,8 @@ type WorkerServiceServer interface {
 	// destination in memory, and the caller receives only their metadata and the destination's acks.
 	// The first request carries the tickets; each later one a FollowControl (a follow read only).
 	// A worker whose guest memory budget cannot hold both halves at once, though it holds each,
-	// ends the call before any event with FAILED_PRECONDITION and a ConnectorError whose code is
-	// COPY_OVER_BUDGET: the caller then reads and writes the stream on two workers (DoGet, DoPut).
+	// ends the call before any event with a ConnectorError whose code is COPY_OVER_BUDGET: the
+	// caller then reads and writes the stream on two workers (DoGet, DoPut).
 	CopyStream(grpc.BidiStreamingServer[CopyStreamRequest, CopyStreamResponse]) error
 	mustEmbedUnimplementedWorkerServiceServer()
 }
