@@ -112,6 +112,15 @@ type Releaser interface {
 	Release(ctx context.Context, pipeline string) (string, error)
 }
 
+// NamedDiscoverer is implemented by a Source that can list just the
+// streams a caller names (a pipeline's), so that planning a run costs the
+// pipeline's streams rather than every stream of the source. DiscoverNamed
+// replaces Discover when the request names streams; a name the source does
+// not have is left out, as Discover would leave it out.
+type NamedDiscoverer interface {
+	DiscoverNamed(ctx context.Context, names []string) (*abi.Catalog, error)
+}
+
 // StreamChecker is implemented by a Destination that reports, during
 // check, how the streams a pipeline will write differ from what it holds
 // (schema drift). CheckStreams runs after Check; its message is added to

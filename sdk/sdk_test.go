@@ -202,6 +202,45 @@ func TestDispatchThroughNativeHarness(t *testing.T) {
 	}
 }
 
+// namedSource discovers by name: its catalog lists the names it was asked for.
+type namedSource struct{ fakeSource }
+
+func (n *namedSource) DiscoverNamed(_ context.Context, names []string) (*abi.Catalog, error) {
+	cat := &abi.Catalog{}
+	for _, name := range names {
+		cat.Streams = append(cat.Streams, abi.Stream{Name: name, Columns: []abi.Column{{Name: "id", ArrowType: "int64"}}, SupportedSyncModes: []string{"full_refresh"}})
+	}
+	return cat, nil
+}
+
+// TestDiscoverNamed: a request naming streams reaches a NamedDiscoverer's
+// DiscoverNamed, one without names its Discover; a source that does not
+// discover by name lists everything either way.
+func TestDiscoverNamed(t *testing.T) {
+	ctx := context.Background()
+	streams := func(cat *abi.Catalog, err error) string {
+		if err != nil {
+			return err.Error()
+		}
+		var names []string
+		for _, s := range cat.Streams {
+			names = append(names, s.Name)
+		}
+		return strings.Join(names, ",")
+	}
+	named := &sdktest.NativeHarness{Connector: sdk.Connector{Source: &namedSource{}}}
+	if got := streams(named.DiscoverNamed(ctx, nil, []string{"a", "b"})); got != "a,b" {
+		t.Errorf("named discover of a NamedDiscoverer = %q, want a,b", got)
+	}
+	if got := streams(named.Discover(ctx, nil)); got != "t" {
+		t.Errorf("discover of a NamedDiscoverer without names = %q, want its Discover's t", got)
+	}
+	plain := &sdktest.NativeHarness{Connector: sdk.Connector{Source: &fakeSource{}}}
+	if got := streams(plain.DiscoverNamed(ctx, nil, []string{"a"})); got != "t" {
+		t.Errorf("named discover of a plain source = %q, want its whole catalog, t", got)
+	}
+}
+
 type nopDest struct{}
 
 func (nopDest) Open(context.Context, sdk.Config) error { return nil }

@@ -82,7 +82,13 @@ func dispatch(h rt.Host, c Connector, export string) (rc int32) {
 		if s.src == nil {
 			return fail(h, errorf(abi.CategoryConfig, "unsupported", "connector %q is not a source: discover is not supported", s.req.ConnectorID))
 		}
-		cat, err := s.src.Discover(ctx)
+		var cat *abi.Catalog
+		var err error
+		if nd, ok := s.src.(NamedDiscoverer); ok && len(s.req.Names) > 0 {
+			cat, err = nd.DiscoverNamed(ctx, s.req.Names)
+		} else {
+			cat, err = s.src.Discover(ctx)
+		}
 		if err != nil {
 			return failCtx(ctx, h, err)
 		}

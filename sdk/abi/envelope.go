@@ -36,6 +36,10 @@ type Request struct {
 	// Streams, for an OpCheck of a destination, are the streams the
 	// pipeline will write with the source's fields, for a drift report.
 	Streams []StreamSchema `json:"streams,omitempty"`
+	// Names, for an OpDiscover, are the streams the caller needs (a
+	// pipeline's, by name): a source implementing sdk.NamedDiscoverer lists
+	// only those; empty lists every stream.
+	Names []string `json:"names,omitempty"`
 	// Release, for an OpCheck of a source, names a pipeline: instead of
 	// checking, the source drops what it holds on the server for that
 	// pipeline's change stream (see sdk.Releaser) and the CheckResult

@@ -130,7 +130,13 @@ func (nh *nativeHost) failure(export string) error {
 
 // Discover implements Harness.
 func (h *NativeHarness) Discover(ctx context.Context, config json.RawMessage) (*abi.Catalog, error) {
-	nh, err := h.run(ctx, abi.OpDiscover, abi.ExportDiscover, abi.Request{Config: config}, nil)
+	return h.DiscoverNamed(ctx, config, nil)
+}
+
+// DiscoverNamed runs a discover that asks for the named streams only, as a
+// coordinator planning a pipeline does (see sdk.NamedDiscoverer).
+func (h *NativeHarness) DiscoverNamed(ctx context.Context, config json.RawMessage, names []string) (*abi.Catalog, error) {
+	nh, err := h.run(ctx, abi.OpDiscover, abi.ExportDiscover, abi.Request{Config: config, Names: names}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -350,6 +351,31 @@ func TestIntegrationPostgres(t *testing.T) {
 		}
 		if found == nil || len(found.GetColumns()) != 4 || found.GetColumns()[0].GetArrowType() != "int64" {
 			t.Errorf("catalog = %v", resp.GetCatalog())
+		}
+	})
+
+	t.Run("discover by name", func(t *testing.T) {
+		if _, err := db.Exec(ctx, "CREATE TABLE IF NOT EXISTS unnamed (id int)"); err != nil {
+			t.Fatal(err)
+		}
+		discover := func(names ...string) []string {
+			resp, err := rbv1.NewWorkerServiceClient(conn).Discover(ctx, &rbv1.DiscoverRequest{
+				Connector: &rbv1.ConnectorRef{Id: "source-postgres"}, Config: mustStruct(t, conf), Names: names,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range resp.GetCatalog().GetStreams() {
+				got = append(got, s.GetName())
+			}
+			return got
+		}
+		if got := discover("events", "nope"); !slices.Equal(got, []string{"events"}) {
+			t.Errorf("discover of events and nope = %v, want events only", got)
+		}
+		if got := discover(); !slices.Contains(got, "unnamed") || !slices.Contains(got, "events") {
+			t.Errorf("discover without names = %v, want every table", got)
 		}
 	})
 

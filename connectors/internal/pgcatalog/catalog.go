@@ -4,6 +4,7 @@ package pgcatalog
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -47,7 +48,8 @@ func (t *Table) Column(name string) (Column, int, bool) {
 }
 
 // columnsSQL lists columns of base tables. $1 = schema (” = every
-// non-system schema), $2 = table (” = every table).
+// non-system schema), $2 = the tables' names as a JSON array ('[]' =
+// every table).
 const columnsSQL = `
 SELECT n.nspname, c.relname, c.relkind = 'p', a.attname, NOT a.attnotnull,
        format_type(a.atttypid, a.atttypmod),
@@ -62,7 +64,7 @@ JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbaset
 LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND ($1 = '' OR n.nspname = $1)
-  AND ($2 = '' OR c.relname = $2)
+  AND ($2 = '[]' OR c.relname = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb))))
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
 ORDER BY n.nspname, c.relname, a.attnum`
@@ -76,13 +78,18 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
 WHERE i.indisprimary
   AND ($1 = '' OR n.nspname = $1)
-  AND ($2 = '' OR c.relname = $2)
+  AND ($2 = '[]' OR c.relname = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb))))
 ORDER BY n.nspname, c.relname, array_position(i.indkey::int2[], a.attnum)`
 
 // Tables returns the base tables of schema (” = all non-system schemas),
-// restricted to one table when table is not empty, sorted by schema and name.
-func Tables(ctx context.Context, conn *pgclient.Conn, schema, table string) ([]Table, error) {
-	rows, err := pgclient.Query(ctx, conn, columnsSQL, []byte(schema), []byte(table))
+// restricted to those named in names when it is not empty, sorted by
+// schema and name.
+func Tables(ctx context.Context, conn *pgclient.Conn, schema string, names []string) ([]Table, error) {
+	filter, err := namesParam(names)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := pgclient.Query(ctx, conn, columnsSQL, []byte(schema), filter)
 	if err != nil {
 		return nil, fmt.Errorf("list columns: %w", err)
 	}
@@ -113,7 +120,7 @@ func Tables(ctx context.Context, conn *pgclient.Conn, schema, table string) ([]T
 			Type:       pgarrow.FromPG(pt),
 		})
 	}
-	pks, err := pgclient.Query(ctx, conn, pkSQL, []byte(schema), []byte(table))
+	pks, err := pgclient.Query(ctx, conn, pkSQL, []byte(schema), filter)
 	if err != nil {
 		return nil, fmt.Errorf("list primary keys: %w", err)
 	}
@@ -130,7 +137,7 @@ func Tables(ctx context.Context, conn *pgclient.Conn, schema, table string) ([]T
 // CREATE INDEX) of the table and its TOAST table, summed over its
 // partitions or inheritance children, times the block size. It takes no
 // lock (pg_table_size would lock every table of the schema). A table never
-// vacuumed or analyzed counts 0. $1 = schema as in columnsSQL.
+// vacuumed or analyzed counts 0. $1 and $2 as in columnsSQL.
 const sizesSQL = `
 WITH RECURSIVE tree(root, rel) AS (
   SELECT c.oid, c.oid
@@ -138,6 +145,7 @@ WITH RECURSIVE tree(root, rel) AS (
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
     AND ($1 = '' OR n.nspname = $1)
+    AND ($2 = '[]' OR c.relname = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb))))
     AND n.nspname NOT IN ('pg_catalog', 'information_schema')
     AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
   UNION ALL
@@ -153,9 +161,14 @@ LEFT JOIN pg_catalog.pg_class tt ON tt.oid = r.reltoastrelid
 GROUP BY n.nspname, c.relname`
 
 // Sizes returns the estimated size in bytes of every base table of schema
-// (an empty schema: every non-system schema), keyed by schema and name.
-func Sizes(ctx context.Context, conn *pgclient.Conn, schema string) (map[[2]string]uint64, error) {
-	rows, err := pgclient.Query(ctx, conn, sizesSQL, []byte(schema))
+// (an empty schema: every non-system schema), or of those named in names
+// when it is not empty, keyed by schema and name.
+func Sizes(ctx context.Context, conn *pgclient.Conn, schema string, names []string) (map[[2]string]uint64, error) {
+	filter, err := namesParam(names)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := pgclient.Query(ctx, conn, sizesSQL, []byte(schema), filter)
 	if err != nil {
 		return nil, fmt.Errorf("estimate table sizes: %w", err)
 	}
@@ -170,9 +183,22 @@ func Sizes(ctx context.Context, conn *pgclient.Conn, schema string) (map[[2]stri
 	return out, nil
 }
 
+// namesParam is the queries' table filter: names as a JSON array, '[]'
+// (every table) when there are none.
+func namesParam(names []string) ([]byte, error) {
+	if len(names) == 0 {
+		return []byte("[]"), nil
+	}
+	b, err := json.Marshal(names)
+	if err != nil {
+		return nil, fmt.Errorf("table names: %w", err)
+	}
+	return b, nil
+}
+
 // Lookup returns one table, ok false when it does not exist.
 func Lookup(ctx context.Context, conn *pgclient.Conn, schema, table string) (Table, bool, error) {
-	ts, err := Tables(ctx, conn, schema, table)
+	ts, err := Tables(ctx, conn, schema, []string{table})
 	if err != nil || len(ts) == 0 {
 		return Table{}, false, err
 	}

@@ -35,7 +35,10 @@ type Source struct {
 	conn  *pgclient.Conn
 }
 
-var _ sdk.Source = (*Source)(nil)
+var (
+	_ sdk.Source          = (*Source)(nil)
+	_ sdk.NamedDiscoverer = (*Source)(nil)
+)
 
 // NewSource returns an unopened source.
 func NewSource() *Source { return &Source{} }
@@ -90,7 +93,13 @@ func (s *Source) Open(ctx context.Context, raw sdk.Config) error {
 
 // Discover implements sdk.Source.
 func (s *Source) Discover(ctx context.Context) (*abi.Catalog, error) {
-	cat, err := source.Discover(ctx, s.conn, s.cfg.Schema)
+	return s.DiscoverNamed(ctx, nil)
+}
+
+// DiscoverNamed implements sdk.NamedDiscoverer: the catalog queries read
+// only the named tables (all of them when names is empty).
+func (s *Source) DiscoverNamed(ctx context.Context, names []string) (*abi.Catalog, error) {
+	cat, err := source.Discover(ctx, s.conn, s.cfg.Schema, names)
 	if err != nil {
 		return nil, classify(fmt.Errorf("discover: %w", err), s.cfg.Password, false)
 	}

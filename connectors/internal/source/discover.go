@@ -9,17 +9,17 @@ import (
 )
 
 // Discover lists every base table of schema (an empty schema: every
-// non-system schema) as a stream: columns in ordinal order with Arrow and
-// source types, primary key, sync modes, cursor candidates and estimated
-// size.
-func Discover(ctx context.Context, conn *pgclient.Conn, schema string) (abi.Catalog, error) {
-	tables, err := pgcatalog.Tables(ctx, conn, schema, "")
+// non-system schema), or those named in names when it is not empty, as a
+// stream: columns in ordinal order with Arrow and source types, primary
+// key, sync modes, cursor candidates and estimated size.
+func Discover(ctx context.Context, conn *pgclient.Conn, schema string, names []string) (abi.Catalog, error) {
+	tables, err := pgcatalog.Tables(ctx, conn, schema, names)
 	if err != nil {
 		return abi.Catalog{}, err
 	}
 	// Sizes only order a run's streams: without them every stream's is
 	// unknown, and the run starts them in the pipeline's order.
-	sizes, _ := pgcatalog.Sizes(ctx, conn, schema)
+	sizes, _ := pgcatalog.Sizes(ctx, conn, schema, names)
 	cat := abi.Catalog{Streams: make([]abi.Stream, 0, len(tables))}
 	for _, t := range tables {
 		s := abi.Stream{

@@ -373,7 +373,7 @@ func TestDiscover(t *testing.T) {
 	conn := pgtest.Connect(t, cfg)
 	pgtest.Exec(t, conn, pgtest.AllTypesSQL)
 	pgtest.Exec(t, conn, `CREATE SCHEMA "Other Schema"; CREATE TABLE "Other Schema"."Weird ""T""" (a text, b int, PRIMARY KEY (b, a)); CREATE VIEW v AS SELECT 1`)
-	cat, err := Discover(context.Background(), conn, "")
+	cat, err := Discover(context.Background(), conn, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,9 +392,36 @@ func TestDiscover(t *testing.T) {
 	if d := cmp.Diff(want, a.CursorCandidates); d != "" {
 		t.Errorf("cursor candidates (-want +got):\n%s", d)
 	}
-	only, err := Discover(context.Background(), conn, "public")
+	only, err := Discover(context.Background(), conn, "public", nil)
 	if err != nil || len(only.Streams) != 1 {
 		t.Errorf("schema filter: %d streams, %v", len(only.Streams), err)
+	}
+}
+
+// TestDiscoverNamed: a discover by name reads only the named tables, names
+// PostgreSQL would need quoted included, and leaves out a name with no table.
+func TestDiscoverNamed(t *testing.T) {
+	cfg := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, cfg)
+	pgtest.Exec(t, conn, `CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int); CREATE TABLE "c, ""d""" (id int PRIMARY KEY);
+INSERT INTO a SELECT generate_series(1, 1000); ANALYZE`)
+	cat, err := Discover(context.Background(), conn, "public", []string{`c, "d"`, "a", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range cat.Streams {
+		got = append(got, s.Name)
+	}
+	if d := cmp.Diff([]string{"a", `c, "d"`}, got); d != "" {
+		t.Errorf("streams (-want +got):\n%s", d)
+	}
+	if len(cat.Streams) == 2 && (!cmp.Equal(cat.Streams[0].SourceDefinedPrimaryKey, []string{"id"}) || cat.Streams[0].EstimatedBytes == 0) {
+		t.Errorf("stream a = %+v, want its primary key and size", cat.Streams[0])
+	}
+	all, err := Discover(context.Background(), conn, "public", nil)
+	if err != nil || len(all.Streams) != 3 {
+		t.Errorf("no names: %d streams, %v; want all 3", len(all.Streams), err)
 	}
 }
 
@@ -498,7 +525,7 @@ CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10000);
 CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (10000) TO (20001);
 INSERT INTO parted SELECT i, repeat('y', 200) FROM generate_series(1, 20000) i;
 ANALYZE`)
-	cat, err := Discover(context.Background(), conn, "public")
+	cat, err := Discover(context.Background(), conn, "public", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +547,7 @@ ANALYZE`)
 	pgtest.Exec(t, locker, "BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := Discover(ctx, conn, "public"); err != nil {
+	if _, err := Discover(ctx, conn, "public", nil); err != nil {
 		t.Fatalf("discover beside a locked table: %v", err)
 	}
 }

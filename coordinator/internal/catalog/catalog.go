@@ -18,8 +18,35 @@ type Discoverer interface {
 }
 
 // Discover returns the catalog of p's source, whose resolved config is
-// source.
+// source. When p names every stream it reads (see Named), the source is
+// asked for those only: planning then costs the pipeline's streams, not
+// every table of the source (a source that cannot discover by name lists
+// everything, which Select narrows as before).
 func Discover(ctx context.Context, d Discoverer, p *pipeline.Pipeline, source map[string]any) (*rapidbytev1.Catalog, error) {
+	return discover(ctx, d, p, source, Named(p))
+}
+
+// DiscoverAll returns the catalog of every stream of p's source.
+func DiscoverAll(ctx context.Context, d Discoverer, p *pipeline.Pipeline, source map[string]any) (*rapidbytev1.Catalog, error) {
+	return discover(ctx, d, p, source, nil)
+}
+
+// Named returns the names of p's streams when it names each (no
+// pattern), or nil when it reads by pattern or lists no stream.
+func Named(p *pipeline.Pipeline) []string {
+	if p.HasPatterns() {
+		return nil
+	}
+	var names []string
+	for _, s := range p.Source.Streams {
+		if !slices.Contains(names, s.Name) {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+func discover(ctx context.Context, d Discoverer, p *pipeline.Pipeline, source map[string]any, names []string) (*rapidbytev1.Catalog, error) {
 	cfg, err := structpb.NewStruct(source)
 	if err != nil {
 		return nil, fmt.Errorf("source config: %w", err)
@@ -27,6 +54,7 @@ func Discover(ctx context.Context, d Discoverer, p *pipeline.Pipeline, source ma
 	resp, err := d.Discover(ctx, &rapidbytev1.DiscoverRequest{
 		Connector: &rapidbytev1.ConnectorRef{Id: p.Source.Use.ID, Version: p.Source.Use.Version},
 		Config:    cfg,
+		Names:     names,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,11 +61,21 @@ func (m manifests) Manifest(_ context.Context, ref pipeline.ConnectorRef) (abi.M
 	return abi.Manifest{}, errors.New("not found")
 }
 
-// discoverer serves cat, or fails.
+// discoverer serves cat (only the streams a request names, when it names
+// some, as a source discovering by name does), or fails.
 type discoverer struct{ err error }
 
-func (d discoverer) Discover(context.Context, *rapidbytev1.DiscoverRequest) (*rapidbytev1.DiscoverResponse, error) {
-	return &rapidbytev1.DiscoverResponse{Catalog: cat}, d.err
+func (d discoverer) Discover(_ context.Context, req *rapidbytev1.DiscoverRequest) (*rapidbytev1.DiscoverResponse, error) {
+	if len(req.GetNames()) == 0 {
+		return &rapidbytev1.DiscoverResponse{Catalog: cat}, d.err
+	}
+	named := &rapidbytev1.Catalog{}
+	for _, s := range cat.GetStreams() {
+		if slices.Contains(req.GetNames(), s.GetName()) {
+			named.Streams = append(named.Streams, s)
+		}
+	}
+	return &rapidbytev1.DiscoverResponse{Catalog: named}, d.err
 }
 
 func TestPlan(t *testing.T) {

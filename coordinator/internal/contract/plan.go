@@ -3,6 +3,9 @@ package contract
 import (
 	"context"
 	"errors"
+	"slices"
+
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/catalog"
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/pipeline"
@@ -75,10 +78,26 @@ func Plan(ctx context.Context, ms Manifests, d catalog.Discoverer, p *pipeline.P
 	if err != nil {
 		return nil, runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err)
 	}
-	if err := pipeline.Problems(StreamProblems(sel.Pipeline, cat)); err != nil {
+	if err := pipeline.Problems(CheckStreams(ctx, d, p, sel.Pipeline, res.Source, cat)); err != nil {
 		return nil, invalid(err)
 	}
 	return sel.Pipeline, nil
+}
+
+// CheckStreams is StreamProblems of planned (p as catalog.Select planned
+// it) against cat, which catalog.Discover may have limited to the streams
+// p names. When cat lacks one of them, the source's whole catalog is
+// discovered (with source) and checked against instead: whether the
+// stream's namespace was covered, and which name was meant, need every
+// stream. A pipeline whose streams all exist pays nothing for this.
+func CheckStreams(ctx context.Context, d catalog.Discoverer, p, planned *pipeline.Pipeline, source map[string]any, cat *rapidbytev1.Catalog) []pipeline.Problem {
+	missing := slices.ContainsFunc(planned.Source.Streams, func(s pipeline.StreamConfig) bool { return find(cat, s) == nil })
+	if missing && catalog.Named(p) != nil {
+		if all, err := catalog.DiscoverAll(ctx, d, p, source); err == nil {
+			cat = all
+		}
+	}
+	return StreamProblems(planned, cat)
 }
 
 // invalid wraps a *pipeline.ValidationError as the run's config error.

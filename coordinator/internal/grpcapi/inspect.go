@@ -160,7 +160,7 @@ func (s *CoordinatorServer) checkStreams(ctx context.Context, p *pipeline.Pipeli
 	if err != nil {
 		return failed(itemStreams, "stream pattern", runerr.New(runerr.CategoryConfig, "STREAM_PATTERN", "%v", err)), nil, nil
 	}
-	ps = append(ps, contract.StreamProblems(sel.Pipeline, cat)...)
+	ps = append(ps, contract.CheckStreams(ctx, s.workers, p, sel.Pipeline, source, cat)...)
 	if err := pipeline.Problems(ps); err != nil {
 		return failed(itemStreams, "streams do not match the source", runerr.New(runerr.CategoryConfig, "INVALID_PIPELINE", "%s", err.Error())),
 			sel.Pipeline, cat

@@ -18,7 +18,7 @@ import (
 type controlService interface {
 	Spec(ctx context.Context, ref modules.Ref) (abi.Manifest, error)
 	Check(ctx context.Context, ref modules.Ref, config json.RawMessage, role string, streams []abi.StreamSchema) (*abi.CheckResult, error)
-	Discover(ctx context.Context, ref modules.Ref, config json.RawMessage) (*abi.Catalog, error)
+	Discover(ctx context.Context, ref modules.Ref, config json.RawMessage, names []string) (*abi.Catalog, error)
 	Release(ctx context.Context, ref modules.Ref, config json.RawMessage, pipeline string) (*abi.CheckResult, error)
 }
 
@@ -84,7 +84,7 @@ func (s *WorkerServer) Discover(ctx context.Context, req *rbv1.DiscoverRequest) 
 	if err != nil {
 		return nil, toStatus(s.log, invalidf("config: %v", err))
 	}
-	cat, err := s.svc.Discover(ctx, refFromProto(req.GetConnector()), cfg)
+	cat, err := s.svc.Discover(ctx, refFromProto(req.GetConnector()), cfg, req.GetNames())
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}

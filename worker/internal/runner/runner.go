@@ -133,10 +133,12 @@ func (r *Runner) Spec(ctx context.Context, ref modules.Ref) (abi.Manifest, error
 	return man, nil
 }
 
-// Discover runs a source's discover.
-func (r *Runner) Discover(ctx context.Context, ref modules.Ref, config json.RawMessage) (*abi.Catalog, error) {
+// Discover runs a source's discover; names, when set, are the streams the
+// caller needs (abi.Request.Names).
+func (r *Runner) Discover(ctx context.Context, ref modules.Ref, config json.RawMessage, names []string) (*abi.Catalog, error) {
 	var cat *abi.Catalog
 	err := r.unary(ctx, ref, abi.OpDiscover, abi.RoleSource, config, func(ctx context.Context, m guest.Module, inv guest.Invocation) error {
+		inv.Request.Names = names
 		var err error
 		cat, err = m.Discover(ctx, inv)
 		return err

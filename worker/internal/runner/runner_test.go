@@ -75,7 +75,7 @@ func TestRoles(t *testing.T) {
 		run     func() error
 		wantErr error
 	}{
-		{"discover on a source", func() error { _, err := r.Discover(ctx, modules.Ref{ID: "src"}, nil); return err }, nil},
+		{"discover on a source", func() error { _, err := r.Discover(ctx, modules.Ref{ID: "src"}, nil, nil); return err }, nil},
 		{"check as source", func() error { _, err := r.Check(ctx, modules.Ref{ID: "src"}, nil, abi.RoleSource, nil); return err }, nil},
 		{"check any role", func() error { _, err := r.Check(ctx, modules.Ref{ID: "src"}, nil, "", nil); return err }, nil},
 		{"check as destination", func() error {
@@ -86,7 +86,7 @@ func TestRoles(t *testing.T) {
 			_, err := r.Write(ctx, StreamRequest{Ref: modules.Ref{ID: "src"}}, nil, nil)
 			return err
 		}, ErrInvalidRequest},
-		{"unknown module", func() error { _, err := r.Discover(ctx, modules.Ref{ID: "x"}, nil); return err }, modules.ErrNotFound},
+		{"unknown module", func() error { _, err := r.Discover(ctx, modules.Ref{ID: "x"}, nil, nil); return err }, modules.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,7 +160,7 @@ func TestAdmission(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := r.Discover(context.Background(), modules.Ref{ID: "src"}, nil); err != nil {
+			if _, err := r.Discover(context.Background(), modules.Ref{ID: "src"}, nil, nil); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -168,7 +168,7 @@ func TestAdmission(t *testing.T) {
 	<-started
 	<-started
 	start := time.Now()
-	_, err := r.Discover(context.Background(), modules.Ref{ID: "src"}, nil)
+	_, err := r.Discover(context.Background(), modules.Ref{ID: "src"}, nil, nil)
 	var busy *BusyError
 	if !errors.As(err, &busy) || busy.RetryAfter <= 0 || busy.MaxStreams != 2 {
 		t.Fatalf("err = %v, want BusyError", err)
@@ -182,7 +182,7 @@ func TestAdmission(t *testing.T) {
 	// A queued request gets the slot a finished one frees.
 	done := make(chan error, 1)
 	r2 := r
-	go func() { _, err := r2.Discover(context.Background(), modules.Ref{ID: "src"}, nil); done <- err }()
+	go func() { _, err := r2.Discover(context.Background(), modules.Ref{ID: "src"}, nil, nil); done <- err }()
 	time.Sleep(10 * time.Millisecond)
 	close(release)
 	wg.Wait()

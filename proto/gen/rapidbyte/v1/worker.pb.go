@@ -519,7 +519,10 @@ type DiscoverRequest struct {
 	// connector names the module.
 	Connector *ConnectorRef `protobuf:"bytes,1,opt,name=connector,proto3" json:"connector,omitempty"`
 	// config is the connector's config, with secrets resolved.
-	Config        *structpb.Struct `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	Config *structpb.Struct `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	// names, when set, are the streams the caller needs (a pipeline's, by name): a source that can
+	// lists only those, so that planning costs the pipeline's streams, not the whole source.
+	Names         []string `protobuf:"bytes,3,rep,name=names,proto3" json:"names,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -564,6 +567,13 @@ func (x *DiscoverRequest) GetConnector() *ConnectorRef {
 func (x *DiscoverRequest) GetConfig() *structpb.Struct {
 	if x != nil {
 		return x.Config
+	}
+	return nil
+}
+
+func (x *DiscoverRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
 	}
 	return nil
 }
@@ -1180,10 +1190,11 @@ const file_rapidbyte_v1_worker_proto_rawDesc = "" +
 	"\rCheckResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x122\n" +
-	"\x05error\x18\x03 \x01(\v2\x1c.rapidbyte.v1.ConnectorErrorR\x05error\"|\n" +
+	"\x05error\x18\x03 \x01(\v2\x1c.rapidbyte.v1.ConnectorErrorR\x05error\"\x92\x01\n" +
 	"\x0fDiscoverRequest\x128\n" +
 	"\tconnector\x18\x01 \x01(\v2\x1a.rapidbyte.v1.ConnectorRefR\tconnector\x12/\n" +
-	"\x06config\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06config\"C\n" +
+	"\x06config\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06config\x12\x14\n" +
+	"\x05names\x18\x03 \x03(\tR\x05names\"C\n" +
 	"\x10DiscoverResponse\x12/\n" +
 	"\acatalog\x18\x01 \x01(\v2\x15.rapidbyte.v1.CatalogR\acatalog\"\xda\x02\n" +
 	"\n" +
