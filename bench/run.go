@@ -265,7 +265,7 @@ func ensureData(cfg config) error {
 	if err := ensureEvents(cfg); err != nil {
 		return err
 	}
-	return ensureFixed(cfg.SrcDB)
+	return ensureFixed(cfg.SrcDB, cfg.Rows)
 }
 
 // ensureEvents creates bench_events and bench_events_j unless they hold cfg.Rows rows.
@@ -283,10 +283,11 @@ func ensureEvents(cfg config) error {
 }
 
 // ensureFixed creates the fixed-cost table from bench_events unless it
-// holds fixedRows rows (bench_events' rows are a function of their id, so
-// its first rows are the same whatever -rows made it).
-func ensureFixed(db string) error {
-	if n, err := psqlInt(db, "SELECT count(*) FROM public."+fixedTable); err == nil && n == fixedRows {
+// holds its first fixedRows rows (as many as there are); bench_events'
+// rows are a function of their id, so they are the same whatever -rows
+// made it.
+func ensureFixed(db string, rows int) error {
+	if n, err := psqlInt(db, "SELECT count(*) FROM public."+fixedTable); err == nil && n == int64(min(rows, fixedRows)) {
 		return nil
 	}
 	create := fmt.Sprintf(`DROP TABLE IF EXISTS public.%[1]s; CREATE TABLE public.%[1]s AS SELECT * FROM public.bench_events WHERE id <= %[2]d;

@@ -13,11 +13,11 @@
 // setting is "madvise", the common default, the heap gets 4 KiB pages), and
 // it maps each new piece of heap with a fresh mmap, which would drop any
 // advice given before. So AdviseHeap has the runtime map the range first:
-// it allocates one large block while the heap is nearly empty,
-// advises it (madvise MADV_HUGEPAGE), and frees it. The runtime's page
+// while the heap is nearly empty it allocates the range in 4 MiB blocks,
+// advises them (madvise MADV_HUGEPAGE), and frees them. The runtime's page
 // allocator hands out the lowest free addresses first, so the heap the
-// process grows into afterwards is that advised range. Untouched, the block
-// costs no memory; docs/rationale.md has the measurements.
+// process grows into afterwards is that advised range. Untouched, the
+// blocks cost no memory; docs/rationale.md has the measurements.
 //
 // It suits a short-lived process such as an embedded run. A long-lived one
 // under a memory limit should not use it: khugepaged may rebuild huge pages

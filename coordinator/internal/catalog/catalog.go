@@ -32,9 +32,12 @@ func DiscoverAll(ctx context.Context, d Discoverer, p *pipeline.Pipeline, source
 }
 
 // Named returns the names of p's streams when it names each (no
-// pattern), or nil when it reads by pattern or lists no stream.
+// pattern) without a namespace, or nil when it reads by pattern, lists no
+// stream or qualifies one: a source may discover only its configured
+// namespace and still read another, so a qualified stream missing from a
+// catalog by name would take a second, whole discover to check.
 func Named(p *pipeline.Pipeline) []string {
-	if p.HasPatterns() {
+	if p.HasPatterns() || slices.ContainsFunc(p.Source.Streams, func(s pipeline.StreamConfig) bool { return s.Namespace != "" }) {
 		return nil
 	}
 	var names []string

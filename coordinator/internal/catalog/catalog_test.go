@@ -39,23 +39,25 @@ destination:
 }
 
 // TestDiscoverAsksForTheNamedStreams: a pipeline naming its streams asks
-// the source for those; one reading by pattern, and DiscoverAll, ask for
-// every stream.
+// the source for those; one reading by pattern or qualifying a stream with
+// its namespace, and DiscoverAll, ask for every stream.
 func TestDiscoverAsksForTheNamedStreams(t *testing.T) {
 	ctx := context.Background()
 	r := &recorder{}
 	named := parse(t, "    - {name: users}\n    - {name: orders, partition_key: id}")
 	pattern := parse(t, "    - {name: users}\n    - {name: \"public.*\"}")
+	qualified := parse(t, "    - {name: users}\n    - {name: orders, namespace: sales}")
 	for _, call := range []func() error{
 		func() error { _, err := Discover(ctx, r, named, map[string]any{}); return err },
 		func() error { _, err := Discover(ctx, r, pattern, map[string]any{}); return err },
+		func() error { _, err := Discover(ctx, r, qualified, map[string]any{}); return err },
 		func() error { _, err := DiscoverAll(ctx, r, named, map[string]any{}); return err },
 	} {
 		if err := call(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if d := cmp.Diff([][]string{{"users", "orders"}, nil, nil}, r.asked); d != "" {
+	if d := cmp.Diff([][]string{{"users", "orders"}, nil, nil, nil}, r.asked); d != "" {
 		t.Errorf("names asked for (-want +got):\n%s", d)
 	}
 }

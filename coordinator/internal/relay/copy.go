@@ -62,13 +62,24 @@ func refusalOf(err error) copyRefusal {
 	return copyAccepted
 }
 
-// refused notes a refusal of CopyStream: after copyUnimplemented the
-// relayer relays every stream for copyRetryAfter, since during a rolling
-// upgrade the next worker picked may be as old.
-func (rl *Relayer) refused(why copyRefusal) {
-	if why == copyUnimplemented {
+// refused notes a refusal of CopyStream (status err from the worker at
+// addr): after copyUnimplemented the relayer relays every stream for
+// copyRetryAfter, since during a rolling upgrade the next worker picked may
+// be as old. After copyOverBudget it returns the error a relay that could
+// find no second worker for the write ends with: retryable, since another
+// worker may be ready by the next attempt.
+func (rl *Relayer) refused(why copyRefusal, stream, addr string, err error) error {
+	switch why {
+	case copyUnimplemented:
 		rl.copyRefused.Store(time.Now().UnixNano())
+	case copyOverBudget:
+		ce := runerr.New(runerr.CategoryRateLimit, "WORKER_BUSY",
+			"%s: its read and write need more guest memory together than worker %s holds (%s), and no other worker was ready for one of them",
+			stream, addr, status.Convert(err).Message())
+		ce.Retryable, ce.Hint = true, "add workers, or lower resources.max_memory"
+		return ce
 	}
+	return nil
 }
 
 // copyTickets runs one stream as a CopyStream on the least loaded worker
@@ -77,7 +88,8 @@ func (rl *Relayer) refused(why copyRefusal) {
 // how the read ended and the destination's acks, which it records as the
 // relay does (Result is the same). served is false, with nothing done,
 // when the worker refused the call (see copyRefusal): the caller then
-// relays the stream, its halves on two workers.
+// relays the stream. After a copyOverBudget refusal err is set too: the
+// relay must not put both halves on one worker (see relayTickets).
 func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket, write *rapidbytev1.WriteTicket,
 	maxInflight int, avoid []string, follow *Follow, stream string, onProgress func(Progress),
 ) (res Result, served bool, err error) {
@@ -94,8 +106,7 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 	if err := cs.SendMsg(&rapidbytev1.CopyStreamRequest{Read: read, Write: write, MaxInflightBatches: uint32(maxInflight)}); err != nil {
 		err = recvErr(cs, err, new(rapidbytev1.CopyStreamResponse))
 		if why := refusalOf(err); why != copyAccepted {
-			rl.refused(why)
-			return Result{}, false, nil
+			return Result{}, false, rl.refused(why, stream, addr, err)
 		}
 		return r.result(), true, workerpool.FromStatus(ctx, "copy "+stream+" on "+addr, err)
 	}
@@ -119,9 +130,8 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 	}
 	r.update(func(p *Progress) { p.SourceWorker, p.DestWorker = addr, addr })
 
-	if why := r.copyEvents(cs, addr); why != copyAccepted {
-		rl.refused(why)
-		return Result{}, false, nil
+	if why, err := r.copyEvents(cs, addr); why != copyAccepted {
+		return Result{}, false, rl.refused(why, stream, addr, err)
 	}
 	res = r.result()
 	if err := r.firstErr(); err != nil {
@@ -134,9 +144,9 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 }
 
 // copyEvents records a CopyStream's events until it ends, and returns why
-// the worker refused the call when it ended before any event with a
-// refusal.
-func (r *relay) copyEvents(cs grpc.ClientStream, addr string) copyRefusal {
+// the worker refused the call, with its status, when it ended before any
+// event with a refusal.
+func (r *relay) copyEvents(cs grpc.ClientStream, addr string) (copyRefusal, error) {
 	defer r.recoverPanic("copy")
 	first := true
 	for {
@@ -151,18 +161,18 @@ func (r *relay) copyEvents(cs grpc.ClientStream, addr string) copyRefusal {
 				r.fail(runerr.New(runerr.CategoryInternal, "WRITE_ENDED_EARLY",
 					"copy %s on %s: the worker ended the stream without the destination's final acknowledgement", r.stream, addr))
 			}
-			return copyAccepted
+			return copyAccepted, nil
 		}
 		if err != nil {
 			if why := refusalOf(err); first && why != copyAccepted {
-				return why
+				return why, err
 			}
 			// After a failed read the call ends with the read's error
 			// again, which record ignores (the first error stands, a
 			// deadline verdict does not displace the source's); any other
 			// error of the write replaces a deadline verdict of the read.
 			r.fail(workerpool.FromStatus(r.parent, "write "+r.stream+" on "+addr, err))
-			return copyAccepted
+			return copyAccepted, nil
 		}
 		first = false
 		switch {

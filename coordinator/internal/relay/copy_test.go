@@ -213,28 +213,65 @@ func TestCopyFallsBackToTheRelay(t *testing.T) {
 
 // TestCopyOverBudgetRelaysThatStream: a worker whose memory budget cannot
 // hold both halves of a stream refuses the copy, and that stream (not the
-// next ones) is relayed, its halves free to run on two workers.
+// next ones) is relayed with its halves on two workers; with no second
+// worker for the write the stream fails at once, retryably, instead of
+// queueing its write behind its own read.
 func TestCopyOverBudgetRelaysThatStream(t *testing.T) {
 	over, err := status.New(codes.InvalidArgument, "both halves do not fit").WithDetails(&rapidbytev1.ConnectorError{
 		Category: rapidbytev1.ErrorCategory_ERROR_CATEGORY_CONFIG, Code: copyOverBudgetCode, Message: "both halves do not fit"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeWorker{getMsgs: cannedMessages(t, 2, 10, 0)}
-	c := &copyWorker{fakeWorker: f, end: over.Err()}
-	startFakeServing(t, f, c)
-	p := newTestRelayer(t, f.addr)
+	start := func() (*fakeWorker, *copyWorker) {
+		f := &fakeWorker{getMsgs: cannedMessages(t, 2, 10, 0)}
+		c := &copyWorker{fakeWorker: f, end: over.Err()}
+		startFakeServing(t, f, c)
+		return f, c
+	}
 	read, write := testTickets()
-	for i := range 2 {
-		res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
-		if err != nil || res.RecordsWritten != 20 {
-			t.Fatalf("stream %d: %+v, %v", i, res, err)
+
+	t.Run("two workers", func(t *testing.T) {
+		a, ca := start()
+		b, cb := start()
+		p := newTestRelayer(t, a.addr, b.addr)
+		// Until the pool has connected both, the write may find no
+		// second worker.
+		for i := 0; ; i++ {
+			res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+			if err == nil && res.SourceWorker != res.DestWorker {
+				break
+			}
+			if i == 50 {
+				t.Fatalf("no relay with the halves apart: %+v, %v", res, err)
+			}
 		}
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if p.copyRefused.Load() != 0 || c.copies != 2 || f.gets != 2 || f.puts != 2 {
-		t.Errorf("refused at %d, %d CopyStream, %d DoGet and %d DoPut; want each stream offered as a copy, then relayed",
-			p.copyRefused.Load(), c.copies, f.gets, f.puts)
-	}
+		for i := range 2 {
+			res, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+			if err != nil || res.RecordsWritten != 20 || res.SourceWorker == res.DestWorker {
+				t.Fatalf("stream %d: %+v, %v; want it relayed, read and write apart", i, res, err)
+			}
+		}
+		a.mu.Lock()
+		b.mu.Lock()
+		defer a.mu.Unlock()
+		defer b.mu.Unlock()
+		if p.copyRefused.Load() != 0 || ca.copies+cb.copies != a.gets+b.gets || a.gets+b.gets != a.puts+b.puts {
+			t.Errorf("refused at %d, %d CopyStream, %d DoGet and %d DoPut; want each stream offered as a copy, then relayed",
+				p.copyRefused.Load(), ca.copies+cb.copies, a.gets+b.gets, a.puts+b.puts)
+		}
+	})
+	t.Run("one worker", func(t *testing.T) {
+		a, _ := start()
+		p := newTestRelayer(t, a.addr)
+		_, err := p.relayTickets(testCtx(t), read, write, 4, nil, nil, nil)
+		ce, ok := err.(*runerr.ConnectorError)
+		if !ok || ce.Code != "WORKER_BUSY" || !ce.Retryable || !strings.Contains(ce.Message, "both halves do not fit") {
+			t.Errorf("error %v, want a retryable WORKER_BUSY quoting the worker's refusal", err)
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.puts != 0 {
+			t.Errorf("%d DoPut on the worker that refused the copy; want none", a.puts)
+		}
+	})
 }

@@ -220,10 +220,12 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	// A stream's read and write run on one worker, which hands the batches
 	// from the source's guest to the destination's in memory: no copy
 	// crosses the network or this process (docs/rationale.md, "A stream
-	// is copied on one worker"). A worker that predates CopyStream gets
-	// the two halves relayed through this process instead.
-	if res, served, err := rl.copyTickets(ctx, read, write, maxInflight, avoid, follow, stream, onProgress); served {
-		return res, err
+	// is copied on one worker"). A worker that predates CopyStream, or
+	// whose memory budget cannot hold both halves at once, gets the two
+	// halves relayed through this process instead.
+	copied, served, overBudget := rl.copyTickets(ctx, read, write, maxInflight, avoid, follow, stream, onProgress)
+	if served {
+		return copied, overBudget
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -268,6 +270,11 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	put, dstAddr, err := rl.pool.OpenStream(pctx, &doPutDesc, methodDoPut, avoid, srcAddr, grpc.ForceCodecV2(rawCodec{}))
 	if err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "open "+stream, err)
+	}
+	if overBudget != nil && dstAddr == srcAddr {
+		// Both halves on the worker that could not hold them together:
+		// its write would wait out the queue timeout behind its own read.
+		return r.result(), overBudget
 	}
 	if err := get.SendMsg(&frame{b: ticketMsg}); err != nil {
 		return r.result(), workerpool.FromStatus(ctx, "read "+stream+" on "+srcAddr, recvErr(get, err, new(frame)))

@@ -9,13 +9,14 @@ import (
 )
 
 // ReadSchema returns the fields a Read of req would emit, without reading:
-// it discovers the source (with the read's network grants) and takes the stream's columns (in the order of
+// it discovers the stream (by name, with the read's network grants) and takes its columns (in the order of
 // req's projection, when it has one), as the source builds its schema.
 // A stream or column the catalog lacks wraps ErrInvalidRequest.
 func (r *Runner) ReadSchema(ctx context.Context, req StreamRequest) ([]abi.Field, error) {
 	var cat *abi.Catalog
 	err := r.unary(ctx, req.Ref, abi.OpDiscover, abi.RoleSource, req.Config, func(ctx context.Context, m guest.Module, inv guest.Invocation) error {
 		inv.AllowedHosts = req.AllowedHosts // the read's own network grants
+		inv.Request.Names = []string{req.Stream.Name}
 		var err error
 		cat, err = m.Discover(ctx, inv)
 		return err

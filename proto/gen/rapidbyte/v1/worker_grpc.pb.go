@@ -44,7 +44,7 @@ type WorkerServiceClient interface {
 	// The first request carries the tickets; each later one a FollowControl (a follow read only).
 	// A worker whose guest memory budget cannot hold both halves at once, though it holds each,
 	// ends the call before any event with a ConnectorError whose code is COPY_OVER_BUDGET: the
-	// caller then reads and writes the stream on two workers (DoGet, DoPut).
+	// caller then reads and writes the stream on two workers (DoGet, DoPut), when it has two.
 	CopyStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CopyStreamRequest, CopyStreamResponse], error)
 }
 
@@ -118,7 +118,7 @@ type WorkerServiceServer interface {
 	// The first request carries the tickets; each later one a FollowControl (a follow read only).
 	// A worker whose guest memory budget cannot hold both halves at once, though it holds each,
 	// ends the call before any event with a ConnectorError whose code is COPY_OVER_BUDGET: the
-	// caller then reads and writes the stream on two workers (DoGet, DoPut).
+	// caller then reads and writes the stream on two workers (DoGet, DoPut), when it has two.
 	CopyStream(grpc.BidiStreamingServer[CopyStreamRequest, CopyStreamResponse]) error
 	mustEmbedUnimplementedWorkerServiceServer()
 }
