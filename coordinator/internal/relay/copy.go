@@ -20,10 +20,8 @@ import (
 	"github.com/rapidbyte/rapidbyte/coordinator/internal/workerpool"
 )
 
-// methodCopyStream is the worker's CopyStream: a stream's read and write on
+// copyStreamDesc describes the worker's CopyStream: a stream's read and write on
 // one worker, the data passing between them in the worker's memory.
-const methodCopyStream = "/rapidbyte.v1.WorkerService/CopyStream"
-
 var copyStreamDesc = grpc.StreamDesc{StreamName: "CopyStream", ServerStreams: true, ClientStreams: true}
 
 // copyRetryAfter is how long after a worker refused a CopyStream the
@@ -99,7 +97,7 @@ func (rl *Relayer) copyTickets(ctx context.Context, read *rapidbytev1.ReadTicket
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &relay{parent: ctx, cancel: cancel, start: time.Now(), stream: stream, onProgress: onProgress}
-	cs, addr, err := rl.pool.OpenStream(rctx, &copyStreamDesc, methodCopyStream, avoid, "")
+	cs, addr, err := rl.pool.OpenStream(rctx, &copyStreamDesc, rapidbytev1.WorkerService_CopyStream_FullMethodName, avoid, "")
 	if err != nil {
 		return r.result(), true, workerpool.FromStatus(ctx, "open "+stream, err)
 	}

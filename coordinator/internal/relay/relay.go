@@ -223,10 +223,11 @@ func (rl *Relayer) relayTickets(ctx context.Context, read *rapidbytev1.ReadTicke
 	// is copied on one worker"). A worker that predates CopyStream, or
 	// whose memory budget cannot hold both halves at once, gets the two
 	// halves relayed through this process instead.
-	copied, served, overBudget := rl.copyTickets(ctx, read, write, maxInflight, avoid, follow, stream, onProgress)
+	copied, served, err := rl.copyTickets(ctx, read, write, maxInflight, avoid, follow, stream, onProgress)
 	if served {
-		return copied, overBudget
+		return copied, err
 	}
+	overBudget := err // set after a COPY_OVER_BUDGET refusal: see below
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &relay{parent: ctx, cancel: cancel, start: time.Now(), stream: stream, onProgress: onProgress}

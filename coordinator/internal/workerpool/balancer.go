@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/balancer/endpointsharding"
 	"google.golang.org/grpc/balancer/pickfirst"
 	"google.golang.org/grpc/connectivity"
+
+	rapidbytev1 "github.com/rapidbyte/rapidbyte/proto/gen/rapidbyte/v1"
 )
 
 // balancerName is the load-aware balancer of the pool's connection.
@@ -137,7 +139,7 @@ const (
 
 func roleOf(method string) role {
 	switch method {
-	case methodCopyStream:
+	case rapidbytev1.WorkerService_CopyStream_FullMethodName:
 		return roleCopy
 	case methodDoGet, methodDoExchange:
 		return roleRead
@@ -147,12 +149,10 @@ func roleOf(method string) role {
 	return roleOther
 }
 
-// Data methods, as gRPC names them.
+// Flight data methods, as gRPC names them (CopyStream's is generated).
 const (
-	// methodCopyStream copies a stream on one worker (relay/copy.go).
-	methodCopyStream = "/rapidbyte.v1.WorkerService/CopyStream"
-	methodDoGet      = "/arrow.flight.protocol.FlightService/DoGet"
-	methodDoPut      = "/arrow.flight.protocol.FlightService/DoPut"
+	methodDoGet = "/arrow.flight.protocol.FlightService/DoGet"
+	methodDoPut = "/arrow.flight.protocol.FlightService/DoPut"
 	// methodDoExchange carries a follow read (relay/follow.go).
 	methodDoExchange = "/arrow.flight.protocol.FlightService/DoExchange"
 )
