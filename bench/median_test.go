@@ -37,3 +37,21 @@ func TestSummarizeRatioInputs(t *testing.T) {
 		t.Errorf("rss %v total %d", m.PeakRSSMiB, m.TotalPeakMiB)
 	}
 }
+
+func TestMinWorkerShare(t *testing.T) {
+	m := modeResult{Runs: []runResult{
+		{WallSecs: 1, WorkerCPUSecs: map[string]float64{"worker-1": 3, "worker-2": 1}},
+		{WallSecs: 1, WorkerCPUSecs: map[string]float64{"worker-1": 1, "worker-2": 1}},
+		{WallSecs: 1, WorkerCPUSecs: map[string]float64{"worker-1": 4, "worker-2": 0}},
+	}}
+	summarize(&m, 1, 1)
+	if m.MinWorkerShare != 0.25 {
+		t.Errorf("min worker share = %v, want 0.25 (the median of 0.25, 0.5, 0)", m.MinWorkerShare)
+	}
+	if _, ok := minShare(map[string]float64{"worker-1": 2}); ok {
+		t.Error("one worker has no share to report")
+	}
+	if _, ok := minShare(map[string]float64{"worker-1": 0, "worker-2": 0}); ok {
+		t.Error("idle workers have no share to report")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,8 +16,10 @@ type runResult struct {
 	WallSecs   float64          `json:"wall_secs"`
 	CPUSecs    float64          `json:"cpu_secs"`
 	PeakRSSMiB map[string]int64 `json:"peak_rss_mib,omitempty"` // per process
-	Verified   bool             `json:"verified"`
-	Note       string           `json:"note,omitempty"`
+	// WorkerCPUSecs is each worker's CPU during the run (distributed).
+	WorkerCPUSecs map[string]float64 `json:"worker_cpu_secs,omitempty"`
+	Verified      bool               `json:"verified"`
+	Note          string             `json:"note,omitempty"`
 }
 
 // modeResult summarizes the repetitions of one mode on one table.
@@ -31,6 +34,9 @@ type modeResult struct {
 	CPUSecsPer1M   float64          `json:"cpu_secs_per_1m_rows"`
 	PeakRSSMiB     map[string]int64 `json:"peak_rss_mib,omitempty"` // max over runs, per process
 	TotalPeakMiB   int64            `json:"total_peak_rss_mib,omitempty"`
+	// MinWorkerShare is the median over runs of the least busy worker's
+	// share of the workers' CPU (distributed; 0.5 is an even split).
+	MinWorkerShare float64 `json:"min_worker_share,omitempty"`
 }
 
 // report is the whole benchmark.
@@ -82,7 +88,11 @@ func (rep *report) addResults(results []modeResult, rows int64, mib float64, ref
 
 // logRun prints one run's line of progress on stderr.
 func logRun(workload, mode string, rep int, res runResult) {
-	fmt.Fprintf(os.Stderr, "%s %-11s rep %d: %.2fs cpu %.2fs rss %v verified=%v\n", workload, mode, rep, res.WallSecs, res.CPUSecs, res.PeakRSSMiB, res.Verified)
+	workers := ""
+	if res.WorkerCPUSecs != nil {
+		workers = fmt.Sprintf(" workers' cpu %.2v", res.WorkerCPUSecs)
+	}
+	fmt.Fprintf(os.Stderr, "%s %-11s rep %d: %.2fs cpu %.2fs rss %v%s verified=%v\n", workload, mode, rep, res.WallSecs, res.CPUSecs, res.PeakRSSMiB, workers, res.Verified)
 }
 
 // summarize fills the derived fields of m from its runs.
@@ -114,6 +124,28 @@ func summarize(m *modeResult, rows int64, mib float64) {
 	if len(m.PeakRSSMiB) == 0 {
 		m.PeakRSSMiB = nil
 	}
+	var shares []float64
+	for _, r := range m.Runs {
+		if s, ok := minShare(r.WorkerCPUSecs); ok {
+			shares = append(shares, s)
+		}
+	}
+	m.MinWorkerShare = median(shares)
+}
+
+// minShare is the smallest worker's share of the workers' total CPU, and
+// whether there were two workers or more to share it.
+func minShare(cpu map[string]float64) (float64, bool) {
+	var total float64
+	least := math.Inf(1)
+	for _, v := range cpu {
+		total += v
+		least = min(least, v)
+	}
+	if len(cpu) < 2 || total <= 0 {
+		return 0, false
+	}
+	return least / total, true
 }
 
 func printTable(w io.Writer, r *report) {
@@ -133,6 +165,12 @@ func printTable(w io.Writer, r *report) {
 		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.0f | %.1f | %.2f | %.2f | %s | %s |\n",
 			m.Table, m.Mode, r.Rows[m.Table], m.MedianWallSecs, m.RowsPerSec, m.MBPerSec, m.RatioToPipe, m.CPUSecsPer1M, rss, ok)
 	}
+	for _, m := range r.Results {
+		if m.MinWorkerShare > 0 {
+			fmt.Fprintf(w, "\n%s %s: the less busy worker did %.0f%% of the workers' CPU (median of runs)", m.Table, m.Mode, 100*m.MinWorkerShare)
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 func writeJSON(path string, r *report) error {

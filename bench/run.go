@@ -214,8 +214,15 @@ func runDistributed(cfg config, pipeline, work string) (runResult, error) {
 		if err != nil {
 			return runResult{}, fmt.Errorf("%s died during the run: %w", names[i], err)
 		}
-		r.CPUSecs += (cpu - cpuBefore[i]).Seconds()
+		used := (cpu - cpuBefore[i]).Seconds()
+		r.CPUSecs += used
 		r.PeakRSSMiB[names[i]] = hwm >> 20
+		if strings.HasPrefix(names[i], "worker") {
+			if r.WorkerCPUSecs == nil {
+				r.WorkerCPUSecs = map[string]float64{}
+			}
+			r.WorkerCPUSecs[names[i]] = used
+		}
 	}
 	return r, nil
 }
