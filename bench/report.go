@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 )
@@ -89,8 +91,11 @@ func (rep *report) addResults(results []modeResult, rows int64, mib float64, ref
 // logRun prints one run's line of progress on stderr.
 func logRun(workload, mode string, rep int, res runResult) {
 	workers := ""
-	if res.WorkerCPUSecs != nil {
-		workers = fmt.Sprintf(" workers' cpu %.2v", res.WorkerCPUSecs)
+	for _, name := range slices.Sorted(maps.Keys(res.WorkerCPUSecs)) {
+		workers += fmt.Sprintf(" %s %.2fs", name, res.WorkerCPUSecs[name])
+	}
+	if workers != "" {
+		workers = " workers' cpu:" + workers
 	}
 	fmt.Fprintf(os.Stderr, "%s %-11s rep %d: %.2fs cpu %.2fs rss %v%s verified=%v\n", workload, mode, rep, res.WallSecs, res.CPUSecs, res.PeakRSSMiB, workers, res.Verified)
 }
