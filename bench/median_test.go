@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestMedian(t *testing.T) {
 	for _, tc := range []struct {
@@ -53,5 +56,17 @@ func TestMinWorkerShare(t *testing.T) {
 	}
 	if _, ok := minShare(map[string]float64{"worker-1": 0, "worker-2": 0}); ok {
 		t.Error("idle workers have no share to report")
+	}
+}
+
+func TestPrintTableNamesAnIdleWorker(t *testing.T) {
+	m := modeResult{Table: "t", Mode: "distributed", Runs: []runResult{
+		{WallSecs: 1, Verified: true, WorkerCPUSecs: map[string]float64{"worker-1": 2, "worker-2": 0}},
+	}}
+	summarize(&m, 1, 1)
+	var b strings.Builder
+	printTable(&b, &report{Results: []modeResult{m}, Rows: map[string]int64{"t": 1}})
+	if want := "t distributed: the less busy worker did 0% of the workers' CPU"; !strings.Contains(b.String(), want) {
+		t.Errorf("table does not say %q:\n%s", want, b.String())
 	}
 }

@@ -171,7 +171,7 @@ func printTable(w io.Writer, r *report) {
 			m.Table, m.Mode, r.Rows[m.Table], m.MedianWallSecs, m.RowsPerSec, m.MBPerSec, m.RatioToPipe, m.CPUSecsPer1M, rss, ok)
 	}
 	for _, m := range r.Results {
-		if m.MinWorkerShare > 0 {
+		if len(m.Runs) > 0 && len(m.Runs[0].WorkerCPUSecs) > 1 {
 			fmt.Fprintf(w, "\n%s %s: the less busy worker did %.0f%% of the workers' CPU (median of runs)", m.Table, m.Mode, 100*m.MinWorkerShare)
 		}
 	}
